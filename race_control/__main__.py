@@ -1,0 +1,5 @@
+import sys
+
+from race_control.cli import main
+
+sys.exit(main())

@@ -1,0 +1,131 @@
+"""The composition root: builds every service from ``Settings`` for the GUI and for ``serve``.
+
+Everything async is created inside the running loop (``start``) and closed in
+reverse order (``stop``).  Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from aiohttp import web
+
+from race_control.config import Settings, local_timezone
+from race_control.display_server.hub import Hub
+from race_control.display_server.lan import lan_address
+from race_control.display_server.web import create_app
+from race_control.roster.service import EventService
+from race_control.services import Services
+from race_control.sessions.service import SessionService
+from race_control.store.database import Store
+from race_control.timing.ctp01 import Ctp01Config
+from race_control.timing.ctp01_listener import Ctp01Listener
+from race_control.timing.pipeline import IngestPipeline
+from race_control.timing.service import TimingService
+
+log = logging.getLogger("race_control.app")
+
+
+def ensure_api_token(settings: Settings) -> str:
+    """The env/setting token, else DIR/api-token (created 0600 on first start)."""
+    if settings.api_token:
+        return settings.api_token
+    path = settings.data_dir / "api-token"
+    if path.is_file():
+        token = path.read_text("utf-8").strip()
+        if token:
+            os.chmod(path, 0o600)
+            return token
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token
+
+
+class RaceControl:
+    """One running instance: store, services, timing listener, HTTP server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services: Services | None = None
+        self.http_port = 0
+        self.timing_port = 0
+        self._runner: web.AppRunner | None = None
+        self._listener: Ctp01Listener | None = None
+
+    @property
+    def http_url(self) -> str:
+        return self.services.public_base_url if self.services else ""
+
+    async def start(self) -> Services:
+        st = self.settings
+        st.data_dir.mkdir(parents=True, exist_ok=True)
+        tz = st.timezone or local_timezone()
+        store = Store(st.database_path)
+        await asyncio.get_running_loop().run_in_executor(None, store.migrate)
+        events = EventService(store, tz)
+        sessions = SessionService(store, events, default_window=st.duplicate_window)
+        pipeline = IngestPipeline(store, sessions)
+        timing = TimingService(store, pipeline, timezone=tz)
+        hub = Hub(sessions.events_after)
+        sessions.add_publisher(hub.publish)
+        services = Services(st, store, events, sessions, pipeline, timing, hub, ensure_api_token(st))
+        self.services = services
+        await events.load()
+        await timing.load()
+        await sessions.load()
+        pipeline.start()
+        hub.start()
+
+        self._runner = web.AppRunner(create_app(services), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, st.host, st.http_port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[union-attr]
+        self.http_port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        public = st.public_host or lan_address(st.host)
+        services.public_base_url = f"http://{public}:{self.http_port}"
+
+        self._listener = Ctp01Listener(timing, Ctp01Config(timezone=tz))
+        self.timing_port = await self._listener.start(st.host, st.timing_port)
+        self._write_server_json()
+        log.info("serving %s (timing port %d)", services.public_base_url, self.timing_port)
+        return services
+
+    def _write_server_json(self) -> None:
+        info = {
+            "http_url": self.http_url,
+            "http_port": self.http_port,
+            "timing_port": self.timing_port,
+            "pid": os.getpid(),
+        }
+        path = self.settings.data_dir / "server.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(info, indent=2), "utf-8")
+        tmp.replace(path)
+
+    async def stop(self) -> None:
+        """Reverse order: stop taking reads, flush them, close screens and HTTP, close the store."""
+        if self._listener:
+            await self._listener.close()
+            self._listener = None
+        await asyncio.sleep(0)
+        s = self.services
+        if s:
+            await s.pipeline.stop()
+        if self._runner:
+            await self._runner.cleanup()
+            self._runner = None
+        if s:
+            s.store.close()
+            self.services = None
+        path: Path = self.settings.data_dir / "server.json"
+        path.unlink(missing_ok=True)

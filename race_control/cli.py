@@ -1,0 +1,128 @@
+"""The ``race-control`` command: the desktop app, ``serve``, ``demo`` and ``simulate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from race_control import __version__
+from race_control.config import ENV_API_TOKEN, ENV_DATA_DIR, load_settings
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 0-65535")
+    return value
+
+
+def _server_args(p: argparse.ArgumentParser, *, http_default: int | None, timing_default: int | None) -> None:
+    p.add_argument("--data-dir", type=Path, help=f"where data lives (default: platform data dir, env {ENV_DATA_DIR})")
+    p.add_argument("--host", help="address to listen on (default 0.0.0.0: the whole LAN)")
+    p.add_argument("--http-port", type=_port, default=http_default, help="display + API port; 0 picks a free one")
+    p.add_argument("--timing-port", type=_port, default=timing_default, help="CTP01 port; 0 picks a free one")
+    p.add_argument("--public-host", help="address to put in display URLs (default: this machine's LAN address)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log to the console too")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="race-control",
+        description="Race Control: chip reads in, live finish-line displays out. "
+        "Without a command it opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"race-control {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        help="run headless: display server, CTP01 timing listener and local API",
+        description="Run headless. Writes DIR/server.json once listening and DIR/api-token "
+        f"(mode 0600; env {ENV_API_TOKEN} overrides). Stop with Ctrl-C or SIGTERM.",
+    )
+    _server_args(serve, http_default=None, timing_default=None)
+    demo = sub.add_parser(
+        "demo",
+        help="serve a bundled sample race replayed by a simulated ChronoTrack client",
+        description="Serve plus a bundled sample event and roster, with a built-in ChronoTrack "
+        "SimpleClient replaying a real recorded 2021 race; prints the display URLs. No network, no account.",
+    )
+    _server_args(demo, http_default=0, timing_default=0)
+    demo.add_argument("--speed", type=float, default=20.0, help="replay speed (default 20x real time)")
+    demo.add_argument("--duration", type=float, default=0, help="stop after N seconds (default: run until Ctrl-C)")
+    sim = sub.add_parser(
+        "simulate",
+        help="act as a ChronoTrack CTP01 client and play recorded reads into a server",
+        description="Act as a ChronoTrack SimpleClient: connect to a CTP01 server and play controller "
+        "files (TO~ .csv, .mrk, whole controller folders) or recorded CT01_33 streams (.ctp).",
+    )
+    try:
+        from race_control.timing.simulator import add_simulate_arguments
+    except ImportError:  # pragma: no cover - during development only
+        pass
+    else:
+        add_simulate_arguments(sim)
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from race_control.app import RaceControl
+
+    settings = load_settings(
+        args.data_dir, host=args.host, http_port=args.http_port, timing_port=args.timing_port,
+        public_host=args.public_host,
+    )
+    rc = RaceControl(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await rc.start()
+    except OSError as exc:
+        await rc.stop()
+        print(f"race-control: cannot listen: {exc}", file=sys.stderr)
+        return 2
+    print(f"Race Control {__version__} serving {rc.http_url}  (timing port {rc.timing_port})", flush=True)
+    print(f"Data: {settings.data_dir}  API token: {settings.data_dir / 'api-token'}", flush=True)
+    try:
+        if args.command == "demo":
+            from race_control.demo import run_demo
+
+            await run_demo(rc, args, stop)
+        else:
+            await stop.wait()
+    finally:
+        await rc.stop()
+        print("Race Control stopped; all reads stored.", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("serve", "demo"):
+        from race_control.logging_setup import configure_logging
+
+        data_dir = args.data_dir or load_settings().data_dir
+        configure_logging(Path(data_dir) / "logs", verbose=args.verbose)
+        try:
+            return asyncio.run(_serve(args))
+        except KeyboardInterrupt:
+            return 130
+    if args.command == "simulate":
+        from race_control.timing.simulator import run_simulate_command
+
+        return run_simulate_command(args)
+    from race_control.ui.main import run_gui
+
+    return run_gui(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

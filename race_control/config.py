@@ -1,0 +1,98 @@
+"""Configuration in one place: a typed settings object built from defaults, file and env.
+
+Precedence (lowest to highest): built-in defaults, ``DIR/settings.json``,
+environment variables, explicit arguments (CLI flags).  The data dir comes from
+platformdirs unless ``RACE_CONTROL_DATA_DIR`` or ``--data-dir`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import platformdirs
+
+ENV_DATA_DIR = "RACE_CONTROL_DATA_DIR"
+ENV_API_TOKEN = "RACE_CONTROL_API_TOKEN"
+SETTINGS_FILE = "settings.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    host: str = "0.0.0.0"
+    http_port: int = 8080
+    timing_port: int = 61611
+    public_host: str = ""  # address put in display URLs; "" = detect the LAN address
+    timezone: str = ""  # "" = the machine's local zone
+    duplicate_window: float = 30.0
+    api_token: str = ""  # "" = read/create DIR/api-token
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "race-control.sqlite3"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def to_json(self) -> dict[str, object]:
+        d = asdict(self)
+        d["data_dir"] = str(self.data_dir)
+        d.pop("api_token")
+        return d
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(ENV_DATA_DIR)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("race-control", "RaceControl"))
+
+
+def load_settings(data_dir: Path | None = None, **overrides: object) -> Settings:
+    """Build settings for ``data_dir`` (or the default), applying file, env and overrides."""
+    base = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    settings = Settings(data_dir=base)
+    file = base / SETTINGS_FILE
+    if file.is_file():
+        try:
+            stored = json.loads(file.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read settings file {file}: {exc}") from exc
+        known = {f.name for f in fields(Settings)} - {"data_dir", "api_token"}
+        settings = replace(settings, **{k: v for k, v in stored.items() if k in known})
+    token = os.environ.get(ENV_API_TOKEN)
+    if token:
+        settings = replace(settings, api_token=token)
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return replace(settings, **clean)
+
+
+def save_settings(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = settings.data_dir / (SETTINGS_FILE + ".tmp")
+    tmp.write_text(json.dumps(settings.to_json(), indent=2), "utf-8")
+    tmp.replace(settings.data_dir / SETTINGS_FILE)
+
+
+def local_timezone() -> str:
+    """The machine's IANA zone name (``TZ``, /etc/timezone, /etc/localtime), else UTC."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and "/" in tz:
+        return tz
+    try:
+        text = Path("/etc/timezone").read_text("utf-8").strip()
+        if text:
+            return text
+    except OSError:
+        pass
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            return target.split("zoneinfo/", 1)[1]
+    except OSError:
+        pass
+    return "UTC"

@@ -1,0 +1,176 @@
+"""The local HTTP API (``/api/*``): JSON in, JSON out, documented in resources/openapi.json.
+
+Every handler validates first and changes state last, in one unit of work, so a bad
+request is a 4xx with ``{"error": ...}`` naming the problem and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from race_control.display_server.templates import check_exists
+from race_control.errors import InputError, NotFound
+from race_control.paths import resources_dir
+from race_control.services import Services
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+MAX_BODY = 64 * 1024 * 1024
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise InputError(f"request body is larger than {MAX_BODY} bytes")
+    raw = await request.read()
+    if not raw:
+        raise InputError("request body is empty; expected JSON")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"request body is not valid JSON: {exc}") from None
+
+
+def svc(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+async def health(request: web.Request) -> web.Response:
+    s = svc(request)
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __import__("race_control").__version__,
+            "timing_streams": len(s.timing.streams()),
+            "display_sessions": len(s.sessions.sessions()),
+            "screens": len(s.hub.screens()),
+            "ingest_backlog": s.pipeline.backlog,
+            "store_failures": s.pipeline.failures,
+        }
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    doc = json.loads((resources_dir() / "openapi.json").read_text("utf-8"))
+    return web.json_response(doc)
+
+
+async def create_event(request: web.Request) -> web.Response:
+    info = await svc(request).events.create_event(await read_json(request))
+    return web.json_response(info.to_json(), status=201)
+
+
+async def list_events(request: web.Request) -> web.Response:
+    return web.json_response([e.to_json() for e in svc(request).events.events()])
+
+
+async def get_event(request: web.Request) -> web.Response:
+    s = svc(request)
+    info = s.events.event(request.match_info["event_id"])
+    return web.json_response({**info.to_json(), "participants": len(s.events.roster(info.id))})
+
+
+async def import_participants(request: web.Request) -> web.Response:
+    s = svc(request)
+    event_id = request.match_info["event_id"]
+    s.events.event(event_id)  # 404 before reading a large body
+    imported, rejected = await s.events.import_participants(event_id, await read_json(request))
+    return web.json_response({"imported": imported, "rejected": [r.to_json() for r in rejected]})
+
+
+async def list_participants(request: web.Request) -> web.Response:
+    rows = svc(request).events.roster(request.match_info["event_id"])
+    return web.json_response(
+        [{k: getattr(r, k) for k in r.__slots__ if k != "raw"} for r in rows]
+    )
+
+
+async def list_timing(request: web.Request) -> web.Response:
+    return web.json_response([st.to_json() for st in svc(request).timing.streams()])
+
+
+async def get_timing(request: web.Request) -> web.Response:
+    st = svc(request).timing.stream(request.match_info["stream_id"])
+    if st is None:
+        raise NotFound(f"timing session {request.match_info['stream_id'][:64]!r} does not exist")
+    return web.json_response(st.to_json())
+
+
+def session_json(s: Services, session: Any) -> dict[str, Any]:
+    return {**session.to_json(), "display_url": s.display_url(session), "screens": len(s.hub.screens(session.id))}
+
+
+async def create_session(request: web.Request) -> web.Response:
+    s = svc(request)
+    body = await read_json(request)
+    if isinstance(body, dict):
+        check_exists(body.get("template_id") if isinstance(body.get("template_id"), str) else None)
+        streams = body.get("timing_session_ids", [])
+        if not isinstance(streams, list) or not all(isinstance(x, str) for x in streams):
+            raise InputError("'timing_session_ids' must be a list of timing session ids")
+        for sid in streams:
+            if s.timing.stream(sid) is None:
+                raise InputError(f"timing session {sid[:64]!r} does not exist")
+    session = await s.sessions.create(body)
+    for sid in body.get("timing_session_ids", []):
+        await s.sessions.bind(session.id, sid)
+    return web.json_response(session_json(s, session), status=201)
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    s = svc(request)
+    return web.json_response([session_json(s, x) for x in s.sessions.sessions()])
+
+
+async def get_session(request: web.Request) -> web.Response:
+    s = svc(request)
+    return web.json_response(session_json(s, s.sessions.get(request.match_info["session_id"])))
+
+
+async def bind_timing(request: web.Request) -> web.Response:
+    s = svc(request)
+    session = s.sessions.get(request.match_info["session_id"])
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("timing_session_id"), str):
+        raise InputError("body must be an object with 'timing_session_id' (a string)")
+    stream_id = body["timing_session_id"]
+    if s.timing.stream(stream_id) is None:
+        raise NotFound(f"timing session {stream_id[:64]!r} does not exist")
+    session = await s.sessions.bind(session.id, stream_id)
+    return web.json_response(session_json(s, session))
+
+
+async def session_finishers(request: web.Request) -> web.Response:
+    s = svc(request)
+    session = s.sessions.get(request.match_info["session_id"])
+    try:
+        after = int(request.query.get("after_seq", "0"))
+    except ValueError:
+        raise InputError("'after_seq' must be an integer") from None
+    return web.json_response(await s.sessions.events_after(session.id, after))
+
+
+async def session_screens(request: web.Request) -> web.Response:
+    s = svc(request)
+    session = s.sessions.get(request.match_info["session_id"])
+    return web.json_response([x.to_json() for x in s.hub.screens(session.id)])
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/health", health)
+    r.add_get("/api/openapi.json", openapi)
+    r.add_post("/api/events", create_event)
+    r.add_get("/api/events", list_events)
+    r.add_get("/api/events/{event_id}", get_event)
+    r.add_post("/api/events/{event_id}/participants", import_participants)
+    r.add_get("/api/events/{event_id}/participants", list_participants)
+    r.add_get("/api/timing/sessions", list_timing)
+    r.add_get("/api/timing/sessions/{stream_id}", get_timing)
+    r.add_post("/api/sessions", create_session)
+    r.add_get("/api/sessions", list_sessions)
+    r.add_get("/api/sessions/{session_id}", get_session)
+    r.add_post("/api/sessions/{session_id}/timing", bind_timing)
+    r.add_get("/api/sessions/{session_id}/finishers", session_finishers)
+    r.add_get("/api/sessions/{session_id}/screens", session_screens)

@@ -1,0 +1,258 @@
+"""The WebSocket hub: every screen of a session gets every finisher once, in seq order.
+
+Each screen has a bounded queue and its own sender task, so a slow screen never
+slows the others or the timing path (``publish`` only does ``put_nowait``).  When a
+screen's queue overflows, or the screen asks to ``resume``, it switches to
+catch-up: replay from the store (seq > last sent), then drain what arrived
+meanwhile, then ``caught_up``.  Dedupe by seq makes every path exactly-once.
+Runs entirely on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from race_control.ids import new_id
+
+log = logging.getLogger("race_control.display.hub")
+QUEUE_LIMIT = 2000
+HEARTBEAT = 2.0
+Backlog = Callable[[str, int], Awaitable[list[dict[str, Any]]]]
+
+
+@dataclass(eq=False)
+class Screen:
+    session_id: str
+    ws: web.WebSocketResponse
+    remote: str
+    user_agent: str
+    id: str = field(default_factory=new_id)
+    screen_id: str = ""
+    viewport: list[int] = field(default_factory=list)
+    connected_at: float = field(default_factory=time.time)
+    last_heartbeat: float = field(default_factory=time.time)
+    last_sent: int = 0
+    last_rendered: int = 0
+    rtt_ms: float | None = None
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    queue: asyncio.Queue[tuple[int, str] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    resume_from: int | None = None
+    buffering: bool = False
+    buffer: list[tuple[int, str]] = field(default_factory=list)
+    read_at: dict[int, int] = field(default_factory=dict)  # seq -> read_at ms, for latency
+
+    def offer(self, seq: int, text: str) -> None:
+        if self.buffering:
+            if len(self.buffer) < QUEUE_LIMIT * 5:
+                self.buffer.append((seq, text))
+            else:  # catching up fell too far behind: start over from what was sent
+                self.buffer.clear()
+                self.resume_from = self.last_sent
+            return
+        try:
+            self.queue.put_nowait((seq, text))
+        except asyncio.QueueFull:
+            log.warning("screen %s fell %d messages behind; catching up from the store", self.id, QUEUE_LIMIT)
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.resume_from = self.last_sent
+            self.queue.put_nowait(None)
+
+    def latency_percentiles(self) -> dict[str, float | None]:
+        data = sorted(self.latencies)
+        if not data:
+            return {"p50": None, "p95": None, "p99": None}
+
+        def pick(q: float) -> float:
+            return round(data[min(len(data) - 1, int(q * len(data)))], 1)
+
+        return {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "screen_id": self.screen_id,
+            "session_id": self.session_id,
+            "address": self.remote,
+            "user_agent": self.user_agent,
+            "viewport": self.viewport,
+            "connected_since": self.connected_at,
+            "last_heartbeat": self.last_heartbeat,
+            "last_seq_sent": self.last_sent,
+            "last_seq_rendered": self.last_rendered,
+            "rtt_ms": self.rtt_ms,
+            "latency_ms": self.latency_percentiles(),
+        }
+
+
+class Hub:
+    def __init__(self, backlog: Backlog) -> None:
+        self._backlog = backlog
+        self._screens: dict[str, set[Screen]] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._heartbeat = asyncio.create_task(self._beat(), name="display-heartbeat")
+
+    async def close(self) -> None:
+        if self._heartbeat:
+            self._heartbeat.cancel()
+        for screens in list(self._screens.values()):
+            for s in list(screens):
+                await s.ws.close(code=1001, message=b"server shutting down")
+
+    def screens(self, session_id: str | None = None) -> list[Screen]:
+        if session_id is not None:
+            return list(self._screens.get(session_id, ()))
+        return [s for group in self._screens.values() for s in group]
+
+    def publish(self, session_id: str, payloads: list[dict[str, Any]]) -> None:
+        """Fan out committed display messages (sync; called by the ingest pipeline)."""
+        screens = self._screens.get(session_id)
+        if not screens:
+            return
+        for p in payloads:
+            text = json.dumps(p, separators=(",", ":"))
+            seq = p["seq"]
+            for s in screens:
+                s.read_at[seq] = p.get("read_at", 0)
+                if len(s.read_at) > 5000:
+                    s.read_at.pop(next(iter(s.read_at)))
+                s.offer(seq, text)
+
+    def send_control(self, session_id: str, message: dict[str, Any], screen_id: str | None = None) -> int:
+        """Send an unsequenced control message (reload, mode, ...) to a session's screens."""
+        text = json.dumps(message, separators=(",", ":"))
+        n = 0
+        for s in self._screens.get(session_id, ()):
+            if screen_id is None or screen_id in (s.id, s.screen_id):
+                s.offer(0, text)
+                n += 1
+        return n
+
+    async def serve(self, request: web.Request, session_id: str, hello: dict[str, Any]) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        screen = Screen(
+            session_id, ws, request.remote or "", request.headers.get("User-Agent", "")[:300]
+        )
+        screen.last_sent = hello.get("last_seq", 0)  # a new screen is live from now
+        self._screens.setdefault(session_id, set()).add(screen)
+        sender = asyncio.create_task(self._send_loop(screen), name=f"screen-{screen.id}")
+        try:
+            await ws.send_str(json.dumps(hello, separators=(",", ":")))
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                self._on_message(screen, msg.data)
+        finally:
+            sender.cancel()
+            group = self._screens.get(session_id)
+            if group:
+                group.discard(screen)
+                if not group:
+                    self._screens.pop(session_id, None)
+        return ws
+
+    def _on_message(self, screen: Screen, data: str) -> None:
+        screen.last_heartbeat = time.time()
+        try:
+            msg = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(msg, dict):
+            return
+        kind = msg.get("type")
+        if kind == "resume":
+            after = msg.get("after_seq", 0)
+            if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
+                screen.resume_from = after
+                try:
+                    screen.queue.put_nowait(None)  # wake the sender
+                except asyncio.QueueFull:
+                    pass  # the sender is busy and checks resume_from before its next item
+            sid = msg.get("screen_id")
+            if isinstance(sid, str):
+                screen.screen_id = sid[:64]
+            vp = msg.get("viewport")
+            if isinstance(vp, list) and len(vp) == 2 and all(isinstance(v, int) for v in vp):
+                screen.viewport = vp
+        elif kind == "pong":
+            t = msg.get("t")
+            if isinstance(t, int | float):
+                screen.rtt_ms = max(0.0, time.time() * 1000 - t)
+        elif kind == "rendered":
+            seq = msg.get("seq")
+            if isinstance(seq, int) and seq > 0:
+                screen.last_rendered = max(screen.last_rendered, seq)
+                read_at = screen.read_at.pop(seq, None)
+                if read_at:
+                    one_way = (screen.rtt_ms or 0.0) / 2
+                    screen.latencies.append(max(0.0, time.time() * 1000 - one_way - read_at))
+
+    async def _send_loop(self, screen: Screen) -> None:
+        ws = screen.ws
+        try:
+            while not ws.closed:
+                if screen.resume_from is not None:
+                    await self._catch_up(screen)
+                    continue
+                item = await screen.queue.get()
+                if item is None:
+                    continue
+                seq, text = item
+                if not text:
+                    continue
+                if seq:
+                    if seq <= screen.last_sent:
+                        continue
+                    screen.last_sent = seq
+                await ws.send_str(text)
+        except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
+            pass
+
+    async def _catch_up(self, screen: Screen) -> None:
+        after, screen.resume_from = screen.resume_from or 0, None
+        screen.buffering = True
+        screen.buffer = []
+        # anything already queued will also be in the store or the buffer: drop it
+        while not screen.queue.empty():
+            item = screen.queue.get_nowait()
+            if item is not None and item[0] == 0 and item[1]:
+                screen.buffer.append(item)  # keep control messages
+        screen.last_sent = after
+        try:
+            while True:
+                backlog = await self._backlog(screen.session_id, screen.last_sent)
+                if not backlog:
+                    break
+                for p in backlog:
+                    if p["seq"] > screen.last_sent:
+                        screen.read_at.setdefault(p["seq"], p.get("read_at", 0))
+                        await screen.ws.send_str(json.dumps(p, separators=(",", ":")))
+                        screen.last_sent = p["seq"]
+            for seq, text in screen.buffer:
+                if seq == 0 or seq > screen.last_sent:
+                    await screen.ws.send_str(text)
+                    screen.last_sent = max(screen.last_sent, seq)
+        finally:
+            screen.buffering = False
+            screen.buffer = []
+        await screen.ws.send_str(json.dumps({"type": "caught_up", "last_seq": screen.last_sent}))
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            text = json.dumps({"type": "ping", "t": round(time.time() * 1000)})
+            for group in list(self._screens.values()):
+                for s in group:
+                    s.offer(0, text)

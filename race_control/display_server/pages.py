@@ -1,0 +1,119 @@
+"""Screen routes: ``/display/{token}`` (the page), its WebSocket, and static assets.
+
+The page is served with the session's config embedded as JSON whose ``<``, ``>``
+and ``&`` are escaped, so no participant or template text can break out of the
+``<script type="application/json">`` element.  Unknown tokens get 404, closed
+sessions 410, each with a friendly page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from race_control.display_server.api import SERVICES
+from race_control.display_server.templates import resolve
+from race_control.paths import resources_dir
+from race_control.services import Services
+from race_control.sessions.service import LiveSession
+
+STATIC = ("display.js", "display.css")
+NOT_FOUND_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{background:#0b1020;color:#e8ecf6;font:32px system-ui,sans-serif;display:grid;place-items:center;
+height:100vh;margin:0;text-align:center}}small{{display:block;font-size:20px;opacity:.7;margin-top:1em}}</style>
+</head><body><div>{title}<small>{detail}</small></div></body></html>"""
+
+
+def json_for_script(value: Any) -> str:
+    return (
+        json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def session_view(s: Services, session: LiveSession) -> dict[str, Any]:
+    event = s.events.event(session.event_id)
+    return {
+        "id": session.id,
+        "name": session.name or event.name,
+        "event_name": event.name,
+        "mode": session.mode,
+        "gun_at": None,
+        "starts_at": None,
+    }
+
+
+def _friendly(status: int, title: str, detail: str) -> web.Response:
+    body = NOT_FOUND_PAGE.format(title=html.escape(title), detail=html.escape(detail))
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
+def _lookup(request: web.Request) -> tuple[Services, LiveSession | web.Response]:
+    s = request.app[SERVICES]
+    session = s.sessions.by_token(request.match_info["token"])
+    if session is None:
+        return s, _friendly(404, "This display link is not valid", "Ask the timer for the current screen URL.")
+    if session.status != "open":
+        return s, _friendly(410, "This display has ended", "The timer closed this display session.")
+    return s, session
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    s, found = _lookup(request)
+    if isinstance(found, web.Response):
+        return found
+    template = (resources_dir() / "display" / "page.html").read_text("utf-8")
+    config = {
+        "token": found.token,
+        "ws_url": f"/display/{found.token}/ws",
+        "session": session_view(s, found),
+        "template": resolve(found.template_id, found.mode),
+    }
+    body = template.replace("{{CONFIG_JSON}}", json_for_script(config))
+    return web.Response(
+        text=body,
+        content_type="text/html",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; connect-src 'self' ws: wss:",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    s, found = _lookup(request)
+    if isinstance(found, web.Response):
+        return found
+    hello = {
+        "type": "hello",
+        "session": session_view(s, found),
+        "template": resolve(found.template_id, found.mode),
+        "last_seq": found.next_seq - 1,
+        "server_time": round(time.time() * 1000),
+        "heartbeat_ms": 2000,
+    }
+    return await s.hub.serve(request, found.id, hello)
+
+
+async def static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in STATIC:
+        raise web.HTTPNotFound()
+    return web.FileResponse(resources_dir() / "display" / name, headers={"Cache-Control": "no-cache"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/display/static/{name}", static)
+    app.router.add_get("/display/{token}", page)
+    app.router.add_get("/display/{token}/ws", websocket)

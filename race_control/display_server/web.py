@@ -1,0 +1,65 @@
+"""The aiohttp application: API + display routes, auth and error middlewares.
+
+Run inside an existing loop with ``AppRunner``/``TCPSite`` (see ``app.py``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import web
+
+from race_control.display_server import api, pages
+from race_control.errors import Conflict, InputError, NotFound, RaceControlError
+from race_control.services import Services
+
+log = logging.getLogger("race_control.http")
+PUBLIC_API = {"/api/health"}
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if request.path.startswith("/api/") and exc.status >= 400:
+            reason = exc.reason if exc.status != 405 else f"method {request.method} is not allowed here"
+            return web.json_response({"error": reason}, status=exc.status)
+        raise
+    except InputError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    except NotFound as exc:
+        return web.json_response({"error": str(exc)}, status=404)
+    except Conflict as exc:
+        return web.json_response({"error": str(exc)}, status=409)
+    except RaceControlError as exc:
+        log.error("%s %s failed: %s", request.method, request.path, exc)
+        return web.json_response({"error": str(exc)}, status=503 if exc.retryable else 400)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    if request.path.startswith("/api/") and request.path not in PUBLIC_API:
+        token = request.app[api.SERVICES].api_token
+        given = request.headers.get("Authorization", "")
+        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].strip().encode(), token.encode()):
+            return web.json_response(
+                {"error": "missing or wrong API token: send 'Authorization: Bearer <token>' (see DIR/api-token)"},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    return await handler(request)
+
+
+def create_app(services: Services) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=api.MAX_BODY)
+    app[api.SERVICES] = services
+    api.add_routes(app)
+    pages.add_routes(app)
+
+    async def _close_screens(_app: web.Application) -> None:
+        await services.hub.close()
+
+    app.on_shutdown.append(_close_screens)
+    return app

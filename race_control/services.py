@@ -1,0 +1,29 @@
+"""The bundle of running services that the web server, the CLI and the GUI share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from race_control.config import Settings
+from race_control.display_server.hub import Hub
+from race_control.roster.service import EventService
+from race_control.sessions.service import LiveSession, SessionService
+from race_control.store.database import Store
+from race_control.timing.pipeline import IngestPipeline
+from race_control.timing.service import TimingService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    events: EventService
+    sessions: SessionService
+    pipeline: IngestPipeline
+    timing: TimingService
+    hub: Hub
+    api_token: str
+    public_base_url: str = ""  # http://<lan address>:<port>, known once the server listens
+
+    def display_url(self, session: LiveSession) -> str:
+        return f"{self.public_base_url}/display/{session.token}"

@@ -1,0 +1,73 @@
+"""The finisher message a screen receives: built from a crossing and the roster.
+
+Privacy is applied here, once, for every field: a runner who opted out is shown as
+"Bib N" with no city or message; an alias replaces the name everywhere.  Unknown
+bibs are never dropped: they show as "Bib N" with ``known: false``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from race_control.roster.participants import ParticipantRow
+from race_control.sessions.crossing import Crossing
+
+
+def format_duration(seconds: float) -> str:
+    """`H:MM:SS` (or `M:SS` under an hour), truncated to whole seconds as results are."""
+    total = max(0, math.floor(seconds + 1e-9))
+    h, rem = divmod(total, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def format_time_of_day(clock: float) -> str:
+    return format_duration(clock % 86400 if clock >= 0 else clock % 86400)
+
+
+def finisher_payload(seq: int, crossing: Crossing, runner: ParticipantRow | None) -> dict[str, Any]:
+    read = crossing.read
+    time_text = (
+        format_duration(crossing.elapsed) if crossing.elapsed is not None else format_time_of_day(read.clock)
+    )
+    out: dict[str, Any] = {
+        "type": "finisher",
+        "seq": seq,
+        "bib": read.bib,
+        "name": f"Bib {read.bib}",
+        "first_name": "",
+        "last_name": "",
+        "city": "",
+        "state": "",
+        "country": "",
+        "division": "",
+        "team": "",
+        "age": None,
+        "gender": "",
+        "message": "",
+        "known": runner is not None,
+        "time": time_text,
+        "time_kind": "elapsed" if crossing.elapsed is not None else "time-of-day",
+        "elapsed": crossing.elapsed,
+        "location": read.location,
+        "read_at": round(read.received_at * 1000),
+    }
+    if runner is None or runner.hidden:
+        return out
+    if runner.alias:
+        out.update(name=runner.alias, first_name=runner.alias)
+    else:
+        name = f"{runner.first_name} {runner.last_name}".strip()
+        out.update(name=name, first_name=runner.first_name, last_name=runner.last_name)
+    out.update(
+        city=runner.city,
+        state=runner.state,
+        country=runner.country,
+        division=runner.division,
+        team=runner.team,
+        age=runner.age,
+        gender=runner.gender,
+        message=runner.message,
+    )
+    return out

@@ -1,0 +1,171 @@
+"""SQLAlchemy models of the local store (SQLite at the venue; the same shapes sync centrally).
+
+Keys are chosen so rows can be copied to the central PostgreSQL without renumbering:
+entities use time-ordered UUID text ids; high-volume rows (raw lines, reads, display
+events) use composite natural keys that start with their owning entity's UUID
+(``stream_id, n`` / ``stream_id, location, seq`` / ``session_id, seq``).  Every table
+has ``created_at`` (and entities ``updated_at``) for incremental sync.
+Schema changes go through Alembic migrations in ``store/migrations``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def now() -> float:
+    return time.time()
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    date: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, local to `timezone`
+    timezone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("event_id", "bib", name="uq_participants_event_bib"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    bib: Mapped[str] = mapped_column(String(32))  # normalized (no spaces, no leading zeros)
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="")
+    age: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gender: Mapped[str] = mapped_column(String(32), default="")
+    city: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(100), default="")
+    division: Mapped[str] = mapped_column(String(100), default="")
+    team: Mapped[str] = mapped_column(String(200), default="")
+    wave: Mapped[str] = mapped_column(String(64), default="")
+    message: Mapped[str] = mapped_column(String(500), default="")
+    alias: Mapped[str] = mapped_column(String(200), default="")  # shown instead of the name
+    hidden: Mapped[bool] = mapped_column(default=False)  # privacy opt-out: shown as "Bib N"
+    source: Mapped[str] = mapped_column(String(64), default="api")
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
+
+
+class TimingStream(Base):
+    """One timing stream: a CTP01 connection id (survives reconnects), an imported file set..."""
+
+    __tablename__ = "timing_streams"
+    __table_args__ = (UniqueConstraint("protocol", "source_key", name="uq_timing_streams_source"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(32))  # ctp01 | raceresult | controller-file
+    source_key: Mapped[str] = mapped_column(String(200))  # e.g. the CTP01 connection id
+    client: Mapped[str] = mapped_column(String(200), default="")
+    event_name: Mapped[str] = mapped_column(String(200), default="")
+    source_event_id: Mapped[str] = mapped_column(String(100), default="")
+    remote_addr: Mapped[str] = mapped_column(String(100), default="")
+    locations: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reference_date: Mapped[str] = mapped_column(String(10), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    last_seen_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
+
+
+class RawLine(Base):
+    """Every inbound protocol line, stored before anything derived from it is used."""
+
+    __tablename__ = "raw_lines"
+    stream_id: Mapped[str] = mapped_column(ForeignKey("timing_streams.id"), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[float] = mapped_column(Float)
+    line: Mapped[str] = mapped_column(Text)
+
+
+class Read(Base):
+    """A tag read or gun time, unique per (stream, location, source sequence)."""
+
+    __tablename__ = "reads"
+    stream_id: Mapped[str] = mapped_column(ForeignKey("timing_streams.id"), primary_key=True)
+    location: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # tag | gun
+    tag: Mapped[str] = mapped_column(String(32))
+    bib: Mapped[str] = mapped_column(String(32))
+    time_text: Mapped[str] = mapped_column(String(40))
+    clock: Mapped[float] = mapped_column(Float)
+    lap: Mapped[int] = mapped_column(Integer, default=0)
+    reader_id: Mapped[str] = mapped_column(String(16), default="")
+    gator: Mapped[int] = mapped_column(Integer, default=0)
+    raw_n: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[float] = mapped_column(Float)
+
+
+class DisplaySession(Base):
+    __tablename__ = "display_sessions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    mode: Mapped[str] = mapped_column(String(16))  # results | pre-race
+    template_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    locations: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
+
+
+class SessionStream(Base):
+    __tablename__ = "session_streams"
+    session_id: Mapped[str] = mapped_column(ForeignKey("display_sessions.id"), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(ForeignKey("timing_streams.id"), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class DisplayEvent(Base):
+    """What a display session announced, in order; screens resume from here."""
+
+    __tablename__ = "display_events"
+    session_id: Mapped[str] = mapped_column(ForeignKey("display_sessions.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # finisher | correction | ...
+    bib: Mapped[str] = mapped_column(String(32), default="")
+    stream_id: Mapped[str] = mapped_column(String(36), default="")
+    location: Mapped[str] = mapped_column(String(32), default="")
+    read_seq: Mapped[int] = mapped_column(Integer, default=0)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Suppression(Base):
+    """A read a display session did not show, and why (so an operator can see it)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (Index("ix_suppressions_session", "session_id", "created_at"),)
+    session_id: Mapped[str] = mapped_column(ForeignKey("display_sessions.id"), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    location: Mapped[str] = mapped_column(String(32), primary_key=True)
+    read_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bib: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Template(Base):
+    __tablename__ = "templates"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)

@@ -1,0 +1,127 @@
+"""The ingest pipeline: group commit of raw lines, reads and what they caused.
+
+Socket readers call ``submit`` (never blocks, never awaits).  One flusher task takes
+everything queued, lets the display sessions derive crossings (under the sessions'
+lock), writes raw lines + reads + display events + suppressions in ONE transaction
+on the DB thread, and only then publishes to screens.  So a read is durable before
+anything derived from it is used, and a batch is all-or-nothing.  If the database
+fails, the batch is kept and retried with backoff; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import Connection
+
+from race_control.sessions.service import Derived, SessionService, write_derived
+from race_control.store.database import Store
+from race_control.store.models import RawLine, Read
+from race_control.timing.records import StoredRead
+
+log = logging.getLogger("race_control.timing.pipeline")
+ReadListener = Callable[[list[StoredRead]], None]
+MAX_BATCH = 20_000
+
+
+class IngestPipeline:
+    def __init__(self, store: Store, sessions: SessionService) -> None:
+        self._store = store
+        self._sessions = sessions
+        self._raw: list[dict[str, object]] = []
+        self._reads: list[StoredRead] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[ReadListener] = []
+        self.committed_reads = 0
+        self.failures = 0
+        self.last_error = ""
+
+    def add_listener(self, fn: ReadListener) -> None:
+        """Called on the loop with each committed batch of reads (live previews, counters)."""
+        self._listeners.append(fn)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ingest-flusher")
+
+    def submit_raw(self, stream_id: str, n: int, received_at: float, line: str) -> None:
+        self._raw.append({"stream_id": stream_id, "n": n, "received_at": received_at, "line": line})
+        self._kick()
+
+    def submit_read(self, read: StoredRead) -> None:
+        self._reads.append(read)
+        self._kick()
+
+    def _kick(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._raw) + len(self._reads)
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is committed and published."""
+        while self._raw or self._reads or not self._idle.is_set():
+            await self._idle.wait()
+            if self._raw or self._reads:
+                self._kick()
+                await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        await asyncio.wait_for(self.drain(), timeout=30)
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            raw, self._raw = self._raw[:MAX_BATCH], self._raw[MAX_BATCH:]
+            reads, self._reads = self._reads[:MAX_BATCH], self._reads[MAX_BATCH:]
+            if self._raw or self._reads:
+                self._wake.set()
+            if not raw and not reads:
+                self._idle.set()
+                continue
+            async with self._sessions.lock:
+                derived = self._sessions.derive(reads)
+                while True:
+                    try:
+                        await self._store.run(_write_batch, raw, reads, derived)
+                        break
+                    except Exception as exc:  # the disk or DB failed: keep the batch, retry
+                        self.failures += 1
+                        self.last_error = str(exc)
+                        log.error("could not store %d reads (retrying in %.1fs): %s", len(reads), delay, exc)
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 5.0)
+                delay = 0.05
+            self.committed_reads += len(reads)
+            self._sessions.publish(derived)
+            for fn in self._listeners:
+                try:
+                    fn(reads)
+                except Exception:
+                    log.exception("read listener failed")
+            if not self._raw and not self._reads:
+                self._idle.set()
+
+
+def _write_batch(conn: Connection, raw: list[dict[str, object]], reads: list[StoredRead], derived: Derived) -> None:
+    if raw:
+        conn.execute(RawLine.__table__.insert().prefix_with("OR IGNORE"), raw)
+    if reads:
+        conn.execute(Read.__table__.insert().prefix_with("OR IGNORE"), [r.to_row() for r in reads])
+    write_derived(conn, derived)

@@ -1,0 +1,203 @@
+"""Timing streams: identity, resume cursors, dedupe, and handing reads to the pipeline.
+
+A *stream* is one logical source of reads that survives reconnects: a CTP01
+connection id, a RACE RESULT decoder, a set of imported controller files.  Runs
+on the loop; protocol transports call ``attach`` once they know who is talking,
+then ``accept`` for every event (never blocking), then ``detach``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from race_control.ids import new_id
+from race_control.roster.participants import normalize_bib
+from race_control.store.database import Store
+from race_control.store.models import RawLine, Read, TimingStream
+from race_control.timing.events import GunTime, TagRead
+from race_control.timing.pipeline import IngestPipeline
+from race_control.timing.records import SeqTracker, StoredRead
+
+log = logging.getLogger("race_control.timing")
+
+
+@dataclass
+class StreamState:
+    id: str
+    protocol: str
+    source_key: str
+    client: str = ""
+    event_name: str = ""
+    source_event_id: str = ""
+    remote_addr: str = ""
+    locations: list[str] = field(default_factory=list)
+    timezone: str = "UTC"
+    reference_date: str = ""
+    connections: int = 0
+    reads: int = 0
+    bad_lines: int = 0
+    last_read_at: float | None = None
+    last_seen_at: float | None = None
+    next_n: int = 1
+    trackers: dict[str, SeqTracker] = field(default_factory=dict)
+    created_at: float = 0.0
+
+    def cursors(self) -> dict[str, int]:
+        """Last stored sequence per location: where a reconnecting client resumes."""
+        return {loc: t.last for loc, t in self.trackers.items() if t.last > 0}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "protocol": self.protocol,
+            "client": self.client,
+            "event_name": self.event_name,
+            "source_event_id": self.source_event_id,
+            "source_key": self.source_key,
+            "remote_addr": self.remote_addr,
+            "locations": list(self.locations),
+            "connected": self.connections > 0,
+            "reads": self.reads,
+            "bad_lines": self.bad_lines,
+            "last_read_at": self.last_read_at,
+            "last_seen_at": self.last_seen_at,
+            "cursors": self.cursors(),
+            "timezone": self.timezone,
+            "reference_date": self.reference_date,
+            "created_at": self.created_at,
+        }
+
+
+class TimingService:
+    def __init__(self, store: Store, pipeline: IngestPipeline, *, timezone: str) -> None:
+        self._store = store
+        self._pipeline = pipeline
+        self._timezone = timezone
+        self._streams: dict[str, StreamState] = {}
+        self._by_key: dict[tuple[str, str], StreamState] = {}
+        self.listeners: list[Any] = []  # called with (stream) when a stream changes
+
+    def streams(self) -> list[StreamState]:
+        return sorted(self._streams.values(), key=lambda s: s.created_at)
+
+    def stream(self, stream_id: str) -> StreamState | None:
+        return self._streams.get(stream_id)
+
+    async def load(self) -> None:
+        """Know every stored stream at start-up (their read counts and resume cursors)."""
+        for state in await self._store.run(_load_streams):
+            self._streams[state.id] = state
+            self._by_key[(state.protocol, state.source_key)] = state
+
+    async def attach(
+        self, protocol: str, source_key: str, *, client: str = "", event_name: str = "",
+        source_event_id: str = "", remote_addr: str = "", timezone: str | None = None,
+    ) -> StreamState:
+        """Find or create the stream for this source and mark it connected."""
+        state = self._by_key.get((protocol, source_key))
+        stamp = time.time()
+        if state is None:
+            tz = timezone or self._timezone
+            state = StreamState(
+                id=new_id(), protocol=protocol, source_key=source_key, timezone=tz,
+                reference_date=dt.date.today().isoformat(), created_at=stamp,
+            )
+            self._streams[state.id] = state
+            self._by_key[(protocol, source_key)] = state
+        state.client = client or state.client
+        state.event_name = event_name or state.event_name
+        state.source_event_id = source_event_id or state.source_event_id
+        state.remote_addr = remote_addr or state.remote_addr
+        state.connections += 1
+        state.last_seen_at = stamp
+        await self._store.run(_save_stream, state)
+        self._changed(state)
+        log.info("stream %s (%s %s) attached from %s", state.id, protocol, source_key, remote_addr)
+        return state
+
+    def detach(self, state: StreamState) -> None:
+        state.connections = max(0, state.connections - 1)
+        self._changed(state)
+
+    async def set_locations(self, state: StreamState, locations: list[str]) -> None:
+        merged = list(dict.fromkeys([*state.locations, *locations]))
+        if merged != state.locations:
+            state.locations = merged
+            await self._store.run(_save_stream, state)
+            self._changed(state)
+
+    def raw_line(self, state: StreamState, line: str, received_at: float) -> None:
+        n = state.next_n
+        state.next_n += 1
+        state.last_seen_at = received_at
+        self._pipeline.submit_raw(state.id, n, received_at, line)
+
+    def accept(self, state: StreamState, event: TagRead | GunTime, received_at: float) -> bool:
+        """Queue a read for storage; False if this (location, seq) is already stored."""
+        tracker = state.trackers.get(event.location)
+        if tracker is None:
+            tracker = state.trackers[event.location] = SeqTracker()
+        if not tracker.add(event.seq):
+            return False
+        if isinstance(event, GunTime):
+            kind, tag, bib, lap, gator = "gun", "guntime", "", 0, 0
+        else:
+            kind, tag, bib, lap, gator = "tag", event.tag, normalize_bib(event.tag), event.lap, event.gator
+        read = StoredRead(
+            stream_id=state.id, location=event.location, seq=event.seq, kind=kind, tag=tag, bib=bib,
+            time_text=event.time_text, clock=event.clock, lap=lap, reader_id=event.reader_id, gator=gator,
+            raw_n=state.next_n - 1, received_at=received_at,
+        )
+        if kind == "tag":
+            state.reads += 1
+            state.last_read_at = received_at
+        if event.location not in state.locations:
+            state.locations.append(event.location)
+        self._pipeline.submit_read(read)
+        return True
+
+    def _changed(self, state: StreamState) -> None:
+        for fn in self.listeners:
+            fn(state)
+
+
+def _save_stream(conn: Connection, s: StreamState) -> None:
+    t = TimingStream.__table__
+    values = {
+        "protocol": s.protocol, "source_key": s.source_key, "client": s.client, "event_name": s.event_name,
+        "source_event_id": s.source_event_id, "remote_addr": s.remote_addr, "locations": s.locations,
+        "reference_date": s.reference_date, "timezone": s.timezone, "last_seen_at": s.last_seen_at,
+        "updated_at": time.time(),
+    }
+    updated = conn.execute(t.update().where(t.c.id == s.id).values(**values)).rowcount
+    if not updated:
+        conn.execute(t.insert().values(id=s.id, created_at=s.created_at, **values))
+
+
+def _load_streams(conn: Connection) -> list[StreamState]:
+    t = TimingStream.__table__
+    out = []
+    for r in conn.execute(select(t)).mappings():
+        s = StreamState(
+            id=r["id"], protocol=r["protocol"], source_key=r["source_key"], client=r["client"],
+            event_name=r["event_name"], source_event_id=r["source_event_id"], remote_addr=r["remote_addr"],
+            locations=list(r["locations"] or []), timezone=r["timezone"], reference_date=r["reference_date"],
+            last_seen_at=r["last_seen_at"], created_at=r["created_at"],
+        )
+        rt = Read.__table__
+        for loc, seq in conn.execute(select(rt.c.location, rt.c.seq).where(rt.c.stream_id == s.id)):
+            s.trackers.setdefault(loc, SeqTracker()).add(seq)
+        s.reads = conn.execute(
+            select(func.count()).select_from(rt).where(rt.c.stream_id == s.id, rt.c.kind == "tag")
+        ).scalar_one()
+        s.last_read_at = conn.execute(select(func.max(rt.c.received_at)).where(rt.c.stream_id == s.id)).scalar()
+        raw_t = RawLine.__table__
+        s.next_n = (conn.execute(select(func.max(raw_t.c.n)).where(raw_t.c.stream_id == s.id)).scalar() or 0) + 1
+        out.append(s)
+    return out

@@ -58,6 +58,8 @@ __all__ = [
     "StartRequested",
     "StopRequested",
     "auth_string",
+    "check_location",
+    "check_observation",
     "format_normal",
     "render_time",
 ]
@@ -154,6 +156,27 @@ class Observation:
         return self.tag == "guntime"
 
 
+def check_location(location: str) -> None:
+    """Raise ``ValueError`` unless ``location`` fits the CTP01 location field (1-16 chars, no , ; ~ |)."""
+    if not _LOCATION.fullmatch(location) or location != location.strip() or _FORBIDDEN.search(location):
+        raise ValueError(f"invalid CTP01 location {location!r} (1-16 printable chars, no , ; ~ |)")
+
+
+def check_observation(
+    location: str, tag: str, time: str | dt.datetime, lap: int = 0, reader_id: str = "", gator: int = 0
+) -> None:
+    """Raise ``ValueError`` unless the fields make a valid CT01_33 line (so bad input fails early)."""
+    check_location(location)
+    if not _TAG.fullmatch(tag):
+        raise ValueError(f"invalid tag {tag!r} (1-8 letters/digits)")
+    if isinstance(time, str) and (not time or _SAFE.search(time) or _FORBIDDEN.search(time) or " " in time):
+        raise ValueError(f"invalid time text {time!r}")
+    if not 0 <= lap <= 999 or not 0 <= gator <= 99:
+        raise ValueError(f"lap must be 0..999 and gator 0..99, got {lap}, {gator}")
+    if not _READER.fullmatch(reader_id):
+        raise ValueError(f"invalid reader id {reader_id!r} (up to 6 letters/digits)")
+
+
 class ObservationLog:
     """Per-location numbered observations, shared by successive connections (resume needs it)."""
 
@@ -167,8 +190,7 @@ class ObservationLog:
 
     def add_location(self, location: str) -> bool:
         """Register a location (no data yet); True if it is new."""
-        if not _LOCATION.fullmatch(location) or location != location.strip() or _FORBIDDEN.search(location):
-            raise ValueError(f"invalid CTP01 location {location!r} (1-16 chars, no , ; ~ | tab)")
+        check_location(location)
         if location in self._by_location:
             return False
         self.locations.append(location)
@@ -184,16 +206,7 @@ class ObservationLog:
         reader_id: str = "",
         gator: int = 0,
     ) -> Observation:
-        if not _TAG.fullmatch(tag):
-            raise ValueError(f"invalid tag {tag!r} (1-8 letters/digits)")
-        if isinstance(time, str) and (
-            not time or _SAFE.search(time) or _FORBIDDEN.search(time) or " " in time
-        ):
-            raise ValueError(f"invalid time text {time!r}")
-        if not 0 <= lap <= 999 or not 0 <= gator <= 99:
-            raise ValueError(f"lap must be 0..999 and gator 0..99, got {lap}, {gator}")
-        if not _READER.fullmatch(reader_id):
-            raise ValueError(f"invalid reader id {reader_id!r} (up to 6 letters/digits)")
+        check_observation(location, tag, time, lap, reader_id, gator)
         self.add_location(location)
         items = self._by_location[location]
         obs = Observation(location, len(items) + 1, tag, time, lap, reader_id, gator, self._count)

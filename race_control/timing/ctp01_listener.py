@@ -15,6 +15,7 @@ import logging
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from race_control.timing.ctp01 import Ctp01Config, Ctp01Server
@@ -39,8 +40,9 @@ TICK = 1.0
 
 
 class Ctp01Connection(asyncio.Protocol):
-    def __init__(self, service: TimingService, config: Ctp01Config) -> None:
+    def __init__(self, service: TimingService, config: Ctp01Config, on_done: Callable[[], None] | None = None) -> None:
         self._service = service
+        self._on_done = on_done
         now = time.time()
         self._proto = Ctp01Server(config, seed=secrets.token_hex(16), now=now)
         self._queue: asyncio.Queue[tuple[float, list[TimingEvent]] | None] = asyncio.Queue()
@@ -78,6 +80,10 @@ class Ctp01Connection(asyncio.Protocol):
             self._ticker.cancel()
         self._queue.put_nowait(None)
 
+    def close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
     # --- helpers --------------------------------------------------------------------------
     def _flush(self) -> None:
         out = self._proto.data_to_send()
@@ -108,6 +114,8 @@ class Ctp01Connection(asyncio.Protocol):
             if self._transport:
                 self._transport.close()
         finally:
+            if self._on_done is not None:
+                self._on_done()
             if self._stream is not None:
                 self._service.detach(self._stream)
             elif self._pending_raw:
@@ -177,7 +185,7 @@ class Ctp01Listener:
         self.connections: set[Ctp01Connection] = set()
 
     def _make(self) -> Ctp01Connection:
-        conn = Ctp01Connection(self._service, replace(self._config))
+        conn = Ctp01Connection(self._service, replace(self._config), lambda: self.connections.discard(conn))
         self.connections.add(conn)
         return conn
 
@@ -192,11 +200,12 @@ class Ctp01Listener:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            self._server.close_clients()
+            for conn in self.connections:  # Server.close_clients() needs Python 3.13
+                conn.close()
             await self._server.wait_closed()
             self._server = None
         # let each connection hand its last reads to the pipeline before it is flushed
-        tasks = [c.consumer for c in self.connections if c.consumer is not None]
+        tasks = [c.consumer for c in list(self.connections) if c.consumer is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=10)
         self.connections.clear()

@@ -33,6 +33,9 @@
   var BACKOFF_MAX_MS = 5000;
   var SHOWN_KEEP = 20000;        // seqs kept for state().shown
   var RECENT_KEEP = 50;
+  var BLOCK_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place', 'clock',
+    'countdown', 'leaderboard', 'text', 'image', 'slides'];
+  var FINISHER_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place'];
 
   var FONT_STACKS = {
     display: "'Inter', 'Segoe UI', 'Roboto', 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif",
@@ -257,9 +260,6 @@
   }
 
   // ---------------------------------------------------------------- templates
-  var BLOCK_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place', 'clock',
-    'countdown', 'leaderboard', 'text', 'image', 'slides'];
-  var FINISHER_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place'];
 
   function cleanRect(r, cw, ch) {
     if (!isObj(r)) return null;

@@ -23,11 +23,17 @@ def _port(text: str) -> int:
 
 
 def _server_args(p: argparse.ArgumentParser, *, http_default: int | None, timing_default: int | None) -> None:
-    p.add_argument("--data-dir", type=Path, help=f"where data lives (default: platform data dir, env {ENV_DATA_DIR})")
+    p.add_argument(
+        "--data-dir", type=Path, help=f"where data lives (default: platform data dir, env {ENV_DATA_DIR})"
+    )
     p.add_argument("--host", help="address to listen on (default 0.0.0.0: the whole LAN)")
-    p.add_argument("--http-port", type=_port, default=http_default, help="display + API port; 0 picks a free one")
+    p.add_argument(
+        "--http-port", type=_port, default=http_default, help="display + API port; 0 picks a free one"
+    )
     p.add_argument("--timing-port", type=_port, default=timing_default, help="CTP01 port; 0 picks a free one")
-    p.add_argument("--public-host", help="address to put in display URLs (default: this machine's LAN address)")
+    p.add_argument(
+        "--public-host", help="address to put in display URLs (default: this machine's LAN address)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log to the console too")
 
 
@@ -54,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _server_args(demo, http_default=0, timing_default=0)
     demo.add_argument("--speed", type=float, default=20.0, help="replay speed (default 20x real time)")
-    demo.add_argument("--duration", type=float, default=0, help="stop after N seconds (default: run until Ctrl-C)")
+    demo.add_argument(
+        "--duration", type=float, default=0, help="stop after N seconds (default: run until Ctrl-C)"
+    )
     sim = sub.add_parser(
         "simulate",
         help="act as a ChronoTrack CTP01 client and play recorded reads into a server",
@@ -74,7 +82,10 @@ async def _serve(args: argparse.Namespace) -> int:
     from race_control.app import RaceControl
 
     settings = load_settings(
-        args.data_dir, host=args.host, http_port=args.http_port, timing_port=args.timing_port,
+        args.data_dir,
+        host=args.host,
+        http_port=args.http_port,
+        timing_port=args.timing_port,
         public_host=args.public_host,
     )
     rc = RaceControl(settings)

@@ -21,8 +21,13 @@ os.environ.pop("RACE_CONTROL_DATA_DIR", None)
 
 def make_settings(data_dir: Path, **kw: Any) -> Settings:
     return Settings(
-        data_dir=data_dir, host="127.0.0.1", http_port=0, timing_port=0, public_host="127.0.0.1",
-        timezone="America/New_York", **kw,
+        data_dir=data_dir,
+        host="127.0.0.1",
+        http_port=0,
+        timing_port=0,
+        public_host="127.0.0.1",
+        timezone="America/New_York",
+        **kw,
     )
 
 
@@ -34,7 +39,9 @@ class Api:
         self.base = base
         self.headers = {"Authorization": f"Bearer {token}"}
 
-    async def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, body: Any = None, *, raw: bytes | None = None
+    ) -> tuple[int, Any]:
         kw: dict[str, Any] = {"headers": self.headers}
         if raw is not None:
             kw["data"] = raw

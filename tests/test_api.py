@@ -20,8 +20,13 @@ async def test_health_is_public_and_everything_else_needs_the_token(api: Api) ->
     async with api.http.get(api.base + "/api/health") as r:
         assert r.status == 200
         assert (await r.json())["status"] == "ok"
-    for method, path in [("GET", "/api/events"), ("POST", "/api/events"), ("GET", "/api/timing/sessions"),
-                         ("POST", "/api/sessions"), ("GET", "/api/openapi.json")]:
+    for method, path in [
+        ("GET", "/api/events"),
+        ("POST", "/api/events"),
+        ("GET", "/api/timing/sessions"),
+        ("POST", "/api/sessions"),
+        ("GET", "/api/openapi.json"),
+    ]:
         async with api.http.request(method, api.base + path) as r:
             assert r.status == 401, path
             assert "token" in (await r.json())["error"]
@@ -46,7 +51,10 @@ async def test_create_event_validates_every_field(api: Api) -> None:
         assert needle in body["error"], (raw, body)
     assert await api.ok("GET", "/api/events") == []  # nothing was created
     created = await api.ok(
-        "POST", "/api/events", {"name": "Spring 10K", "date": "2026-05-03", "timezone": "Europe/Paris"}, status=201
+        "POST",
+        "/api/events",
+        {"name": "Spring 10K", "date": "2026-05-03", "timezone": "Europe/Paris"},
+        status=201,
     )
     assert created["timezone"] == "Europe/Paris" and len(created["id"]) == 36
 
@@ -73,7 +81,11 @@ async def test_participants_import_rejects_bad_rows_and_keeps_good_ones(api: Api
     roster = await api.ok("GET", f"/api/events/{event_id}/participants")
     assert [p["bib"] for p in roster] == ["101", "103"]
     # re-import updates in place (upsert by normalized bib)
-    await api.ok("POST", f"/api/events/{event_id}/participants", [{"bib": "101", "first_name": "Anne", "last_name": "Lee"}])
+    await api.ok(
+        "POST",
+        f"/api/events/{event_id}/participants",
+        [{"bib": "101", "first_name": "Anne", "last_name": "Lee"}],
+    )
     roster = await api.ok("GET", f"/api/events/{event_id}/participants")
     assert roster[0]["first_name"] == "Anne" and len(roster) == 2
 
@@ -95,13 +107,19 @@ async def test_sessions_validation_and_display_urls(api: Api) -> None:
         ({"event_id": event_id, "mode": "results", "template_id": "nope"}, 400, "template"),
         ({"event_id": event_id, "mode": "results", "locations": "finish"}, 400, "locations"),
         ({"event_id": event_id, "mode": "results", "timing_session_ids": ["nope"]}, 400, "timing session"),
-        ({"event_id": event_id, "mode": "results", "rules": {"duplicate_window": -1}}, 400, "duplicate_window"),
+        (
+            {"event_id": event_id, "mode": "results", "rules": {"duplicate_window": -1}},
+            400,
+            "duplicate_window",
+        ),
     ]
     for body, status, needle in bad:
         got, data = await api.call("POST", "/api/sessions", body)
         assert got == status and needle in data["error"], (body, got, data)
     assert await api.ok("GET", "/api/sessions") == []
-    a = await api.ok("POST", "/api/sessions", {"event_id": event_id, "mode": "results", "locations": ["finish"]}, 201)
+    a = await api.ok(
+        "POST", "/api/sessions", {"event_id": event_id, "mode": "results", "locations": ["finish"]}, 201
+    )
     b = await api.ok("POST", "/api/sessions", {"event_id": event_id, "mode": "pre-race"}, 201)
     assert a["display_url"].startswith("http://127.0.0.1:") and "/display/" in a["display_url"]
     token_a = a["display_url"].rsplit("/", 1)[1]

@@ -29,9 +29,19 @@ async def start_server(data_dir: Path) -> asyncio.subprocess.Process:
     env = {**os.environ, "RACE_CONTROL_DATA_DIR": str(data_dir)}
     env.pop("RACE_CONTROL_API_TOKEN", None)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "race_control", "serve", "--host", "127.0.0.1",
-        "--http-port", "0", "--timing-port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        sys.executable,
+        "-m",
+        "race_control",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        "0",
+        "--timing-port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     for _ in range(200):
         if (data_dir / "server.json").exists():
@@ -56,9 +66,12 @@ async def test_serve_read_to_screen_and_reconnect(tmp_path: Path) -> None:
             api = Api(http, base, token_file.read_text().strip())
             event = await api.ok("POST", "/api/events", {"name": "City 5K", "date": "2026-06-01"}, 201)
             imported = await api.ok(
-                "POST", f"/api/events/{event['id']}/participants",
-                [{"bib": "101", "first_name": "Ann", "last_name": "Lee", "city": "Boise", "state": "ID"},
-                 {"bib": "102", "first_name": "Raj", "last_name": "Patel"}],
+                "POST",
+                f"/api/events/{event['id']}/participants",
+                [
+                    {"bib": "101", "first_name": "Ann", "last_name": "Lee", "city": "Boise", "state": "ID"},
+                    {"bib": "102", "first_name": "Raj", "last_name": "Patel"},
+                ],
             )
             assert imported == {"imported": 2, "rejected": []}
             session = await api.ok("POST", "/api/sessions", {"event_id": event["id"], "mode": "results"}, 201)
@@ -91,7 +104,12 @@ async def test_serve_read_to_screen_and_reconnect(tmp_path: Path) -> None:
                 first = await ws.receive_json(timeout=5)
                 second = await ws.receive_json(timeout=5)
                 assert first["type"] == "finisher" and first["seq"] == 1
-                assert (first["bib"], first["name"], first["city"], first["location"]) == ("101", "Ann Lee", "Boise", "finish")
+                assert (first["bib"], first["name"], first["city"], first["location"]) == (
+                    "101",
+                    "Ann Lee",
+                    "Boise",
+                    "finish",
+                )
                 assert (second["seq"], second["bib"], second["name"]) == (2, "999", "Bib 999")
 
                 # the client drops and reconnects with the same connection id: resume from seq 3
@@ -111,7 +129,7 @@ async def test_serve_read_to_screen_and_reconnect(tmp_path: Path) -> None:
             await client.close()
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = await asyncio.wait_for(proc.communicate(), 20)
+        _out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, err
     assert b"Traceback" not in err, err
     assert not (data_dir / "server.json").exists()

@@ -81,9 +81,7 @@ async def import_participants(request: web.Request) -> web.Response:
 
 async def list_participants(request: web.Request) -> web.Response:
     rows = svc(request).events.roster(request.match_info["event_id"])
-    return web.json_response(
-        [{k: getattr(r, k) for k in r.__slots__ if k != "raw"} for r in rows]
-    )
+    return web.json_response([{k: getattr(r, k) for k in r.__slots__ if k != "raw"} for r in rows])
 
 
 async def list_timing(request: web.Request) -> web.Response:
@@ -98,7 +96,11 @@ async def get_timing(request: web.Request) -> web.Response:
 
 
 def session_json(s: Services, session: Any) -> dict[str, Any]:
-    return {**session.to_json(), "display_url": s.display_url(session), "screens": len(s.hub.screens(session.id))}
+    return {
+        **session.to_json(),
+        "display_url": s.display_url(session),
+        "screens": len(s.hub.screens(session.id)),
+    }
 
 
 async def create_session(request: web.Request) -> web.Response:

@@ -139,12 +139,12 @@ class Hub:
                 n += 1
         return n
 
-    async def serve(self, request: web.Request, session_id: str, hello: dict[str, Any]) -> web.WebSocketResponse:
+    async def serve(
+        self, request: web.Request, session_id: str, hello: dict[str, Any]
+    ) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None, max_msg_size=64 * 1024)
         await ws.prepare(request)
-        screen = Screen(
-            session_id, ws, request.remote or "", request.headers.get("User-Agent", "")[:300]
-        )
+        screen = Screen(session_id, ws, request.remote or "", request.headers.get("User-Agent", "")[:300])
         screen.last_sent = hello.get("last_seq", 0)  # a new screen is live from now
         self._screens.setdefault(session_id, set()).add(screen)
         sender = asyncio.create_task(self._send_loop(screen), name=f"screen-{screen.id}")

@@ -60,7 +60,9 @@ def _lookup(request: web.Request) -> tuple[Services, LiveSession | web.Response]
     s = request.app[SERVICES]
     session = s.sessions.by_token(request.match_info["token"])
     if session is None:
-        return s, _friendly(404, "This display link is not valid", "Ask the timer for the current screen URL.")
+        return s, _friendly(
+            404, "This display link is not valid", "Ask the timer for the current screen URL."
+        )
     if session.status != "open":
         return s, _friendly(410, "This display has ended", "The timer closed this display session.")
     return s, session

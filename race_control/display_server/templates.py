@@ -42,4 +42,6 @@ def resolve(template_id: str | None, mode: str) -> dict[str, Any]:
 
 def check_exists(template_id: str | None) -> None:
     if template_id is not None and builtin(template_id) is None:
-        raise InputError(f"'template_id' {template_id[:64]!r} is not a known template ({', '.join(builtin_ids())})")
+        raise InputError(
+            f"'template_id' {template_id[:64]!r} is not a known template ({', '.join(builtin_ids())})"
+        )

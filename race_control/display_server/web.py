@@ -43,9 +43,13 @@ async def auth_middleware(request: web.Request, handler: web.Handler) -> web.Str
     if request.path.startswith("/api/") and request.path not in PUBLIC_API:
         token = request.app[api.SERVICES].api_token
         given = request.headers.get("Authorization", "")
-        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].strip().encode(), token.encode()):
+        if not given.startswith("Bearer ") or not hmac.compare_digest(
+            given[7:].strip().encode(), token.encode()
+        ):
             return web.json_response(
-                {"error": "missing or wrong API token: send 'Authorization: Bearer <token>' (see DIR/api-token)"},
+                {
+                    "error": "missing or wrong API token: send 'Authorization: Bearer <token>' (see DIR/api-token)"
+                },
                 status=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )

@@ -79,7 +79,9 @@ def parse_row(index: int, row: object) -> ParticipantRow | Rejected:
         return Rejected(index, str(raw_bib)[:32], f"row {index}: 'bib' must be a string or integer")
     bib = normalize_bib(raw_bib)
     if not _BIB_RE.match(bib):
-        return Rejected(index, str(raw_bib)[:32], f"row {index}: bib {str(raw_bib)[:32]!r} is not a valid bib")
+        return Rejected(
+            index, str(raw_bib)[:32], f"row {index}: bib {str(raw_bib)[:32]!r} is not a valid bib"
+        )
     values: dict[str, Any] = {}
     for name, limit in TEXT_FIELDS.items():
         value = row.get(name)
@@ -89,7 +91,9 @@ def parse_row(index: int, row: object) -> ParticipantRow | Rejected:
             return Rejected(index, bib, f"row {index} (bib {bib}): '{name}' must be a string")
         value = _CONTROL_RE.sub(" ", value).strip()
         if len(value) > limit:
-            return Rejected(index, bib, f"row {index} (bib {bib}): '{name}' is longer than {limit} characters")
+            return Rejected(
+                index, bib, f"row {index} (bib {bib}): '{name}' is longer than {limit} characters"
+            )
         values[name] = value
     age = row.get("age")
     if age is not None and age != "":

@@ -98,7 +98,11 @@ class EventService:
         def _insert(conn: Connection) -> None:
             conn.execute(
                 Event.__table__.insert().values(
-                    id=info.id, name=name, date=date, timezone=tz, created_at=info.created_at,
+                    id=info.id,
+                    name=name,
+                    date=date,
+                    timezone=tz,
+                    created_at=info.created_at,
                     updated_at=info.created_at,
                 )
             )
@@ -149,9 +153,21 @@ def _bib_sort_key(row: ParticipantRow) -> tuple[int, str]:
 
 def _row_from_db(p: Any) -> ParticipantRow:
     return ParticipantRow(
-        bib=p.bib, first_name=p.first_name, last_name=p.last_name, age=p.age, gender=p.gender,
-        city=p.city, state=p.state, country=p.country, division=p.division, team=p.team, wave=p.wave,
-        message=p.message, alias=p.alias, hidden=p.hidden, raw=p.raw or {},
+        bib=p.bib,
+        first_name=p.first_name,
+        last_name=p.last_name,
+        age=p.age,
+        gender=p.gender,
+        city=p.city,
+        state=p.state,
+        country=p.country,
+        division=p.division,
+        team=p.team,
+        wave=p.wave,
+        message=p.message,
+        alias=p.alias,
+        hidden=p.hidden,
+        raw=p.raw or {},
     )
 
 

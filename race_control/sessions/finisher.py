@@ -23,7 +23,7 @@ def format_duration(seconds: float) -> str:
 
 
 def format_time_of_day(clock: float) -> str:
-    return format_duration(clock % 86400 if clock >= 0 else clock % 86400)
+    return format_duration(clock % 86400)
 
 
 def finisher_payload(seq: int, crossing: Crossing, runner: ParticipantRow | None) -> dict[str, Any]:

@@ -123,7 +123,9 @@ class SessionService:
             links = list(conn.execute(select(SessionStream)).all())
             seqs = dict(
                 conn.execute(
-                    select(DisplayEvent.session_id, func.max(DisplayEvent.seq)).group_by(DisplayEvent.session_id)
+                    select(DisplayEvent.session_id, func.max(DisplayEvent.seq)).group_by(
+                        DisplayEvent.session_id
+                    )
                 ).all()
             )
             return rows, links, seqs
@@ -131,7 +133,9 @@ class SessionService:
         rows, links, seqs = await self._store.run(_load)
         for r in rows:
             rules = CrossingRules.from_json(r.rules or None, default_window=self._window)
-            s = LiveSession(r.id, r.token, r.event_id, r.name, r.mode, r.template_id, rules, r.status, r.created_at)
+            s = LiveSession(
+                r.id, r.token, r.event_id, r.name, r.mode, r.template_id, rules, r.status, r.created_at
+            )
             s.next_seq = seqs.get(r.id, 0) + 1
             self._index(s)
         for link in links:
@@ -168,7 +172,9 @@ class SessionService:
         name = body.get("name", "")
         if not isinstance(name, str) or len(name) > 200:
             raise InputError("'name' must be a string of at most 200 characters")
-        rules_json = dict(body.get("rules") or {}) if isinstance(body.get("rules"), dict) else body.get("rules")
+        rules_json = (
+            dict(body.get("rules") or {}) if isinstance(body.get("rules"), dict) else body.get("rules")
+        )
         if "locations" in body:
             if not isinstance(rules_json, dict | type(None)):
                 raise InputError("'rules' must be an object")
@@ -180,9 +186,17 @@ class SessionService:
         def _insert(conn: Connection) -> None:
             conn.execute(
                 DisplaySession.__table__.insert().values(
-                    id=s.id, token=s.token, event_id=s.event_id, name=s.name, mode=s.mode,
-                    template_id=s.template_id, locations=list(rules.locations), rules=rules.to_json(),
-                    status="open", created_at=s.created_at, updated_at=s.created_at,
+                    id=s.id,
+                    token=s.token,
+                    event_id=s.event_id,
+                    name=s.name,
+                    mode=s.mode,
+                    template_id=s.template_id,
+                    locations=list(rules.locations),
+                    rules=rules.to_json(),
+                    status="open",
+                    created_at=s.created_at,
+                    updated_at=s.created_at,
                 )
             )
 
@@ -207,7 +221,9 @@ class SessionService:
 
             def _write(conn: Connection) -> None:
                 conn.execute(
-                    SessionStream.__table__.insert().values(session_id=s.id, stream_id=stream_id, created_at=now())
+                    SessionStream.__table__.insert().values(
+                        session_id=s.id, stream_id=stream_id, created_at=now()
+                    )
                 )
                 write_derived(conn, derived)
 
@@ -236,17 +252,28 @@ class SessionService:
             payload = finisher_payload(seq, result, self._events.participant(s.event_id, read.bib))
             out.events.append(
                 {
-                    "session_id": s.id, "seq": seq, "kind": "finisher", "bib": read.bib,
-                    "stream_id": read.stream_id, "location": read.location, "read_seq": read.seq,
-                    "payload": payload, "created_at": now(),
+                    "session_id": s.id,
+                    "seq": seq,
+                    "kind": "finisher",
+                    "bib": read.bib,
+                    "stream_id": read.stream_id,
+                    "location": read.location,
+                    "read_seq": read.seq,
+                    "payload": payload,
+                    "created_at": now(),
                 }
             )
         else:
             s.suppressed += 1
             out.suppressions.append(
                 {
-                    "session_id": s.id, "stream_id": read.stream_id, "location": read.location,
-                    "read_seq": read.seq, "bib": read.bib, "reason": result.reason, "created_at": now(),
+                    "session_id": s.id,
+                    "stream_id": read.stream_id,
+                    "location": read.location,
+                    "read_seq": read.seq,
+                    "bib": read.bib,
+                    "reason": result.reason,
+                    "created_at": now(),
                 }
             )
 

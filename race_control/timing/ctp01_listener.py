@@ -23,8 +23,8 @@ from race_control.timing.events import (
     BadLine,
     ConnectionIdentified,
     EventInfo,
-    GunTime,
     Greeting,
+    GunTime,
     LinkDead,
     Locations,
     NewLocation,
@@ -40,7 +40,9 @@ TICK = 1.0
 
 
 class Ctp01Connection(asyncio.Protocol):
-    def __init__(self, service: TimingService, config: Ctp01Config, on_done: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, service: TimingService, config: Ctp01Config, on_done: Callable[[], None] | None = None
+    ) -> None:
         self._service = service
         self._on_done = on_done
         now = time.time()
@@ -121,7 +123,8 @@ class Ctp01Connection(asyncio.Protocol):
             elif self._pending_raw:
                 log.warning(
                     "CTP01 client %s left before identifying itself; its %d lines are only in the raw log",
-                    self._peer, len(self._pending_raw),
+                    self._peer,
+                    len(self._pending_raw),
                 )
 
     async def _handle(self, event: TimingEvent, received_at: float) -> None:
@@ -191,9 +194,7 @@ class Ctp01Listener:
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._make, host, port, reuse_address=True
-        )
+        self._server = await loop.create_server(self._make, host, port, reuse_address=True)
         sock = self._server.sockets[0]
         return int(sock.getsockname()[1])
 

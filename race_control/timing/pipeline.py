@@ -119,7 +119,9 @@ class IngestPipeline:
                 self._idle.set()
 
 
-def _write_batch(conn: Connection, raw: list[dict[str, object]], reads: list[StoredRead], derived: Derived) -> None:
+def _write_batch(
+    conn: Connection, raw: list[dict[str, object]], reads: list[StoredRead], derived: Derived
+) -> None:
     if raw:
         conn.execute(RawLine.__table__.insert().prefix_with("OR IGNORE"), raw)
     if reads:

@@ -96,8 +96,15 @@ class TimingService:
             self._by_key[(state.protocol, state.source_key)] = state
 
     async def attach(
-        self, protocol: str, source_key: str, *, client: str = "", event_name: str = "",
-        source_event_id: str = "", remote_addr: str = "", timezone: str | None = None,
+        self,
+        protocol: str,
+        source_key: str,
+        *,
+        client: str = "",
+        event_name: str = "",
+        source_event_id: str = "",
+        remote_addr: str = "",
+        timezone: str | None = None,
     ) -> StreamState:
         """Find or create the stream for this source and mark it connected."""
         state = self._by_key.get((protocol, source_key))
@@ -105,8 +112,12 @@ class TimingService:
         if state is None:
             tz = timezone or self._timezone
             state = StreamState(
-                id=new_id(), protocol=protocol, source_key=source_key, timezone=tz,
-                reference_date=dt.date.today().isoformat(), created_at=stamp,
+                id=new_id(),
+                protocol=protocol,
+                source_key=source_key,
+                timezone=tz,
+                reference_date=dt.date.today().isoformat(),
+                created_at=stamp,
             )
             self._streams[state.id] = state
             self._by_key[(protocol, source_key)] = state
@@ -150,9 +161,19 @@ class TimingService:
         else:
             kind, tag, bib, lap, gator = "tag", event.tag, normalize_bib(event.tag), event.lap, event.gator
         read = StoredRead(
-            stream_id=state.id, location=event.location, seq=event.seq, kind=kind, tag=tag, bib=bib,
-            time_text=event.time_text, clock=event.clock, lap=lap, reader_id=event.reader_id, gator=gator,
-            raw_n=state.next_n - 1, received_at=received_at,
+            stream_id=state.id,
+            location=event.location,
+            seq=event.seq,
+            kind=kind,
+            tag=tag,
+            bib=bib,
+            time_text=event.time_text,
+            clock=event.clock,
+            lap=lap,
+            reader_id=event.reader_id,
+            gator=gator,
+            raw_n=state.next_n - 1,
+            received_at=received_at,
         )
         if kind == "tag":
             state.reads += 1
@@ -170,9 +191,16 @@ class TimingService:
 def _save_stream(conn: Connection, s: StreamState) -> None:
     t = TimingStream.__table__
     values = {
-        "protocol": s.protocol, "source_key": s.source_key, "client": s.client, "event_name": s.event_name,
-        "source_event_id": s.source_event_id, "remote_addr": s.remote_addr, "locations": s.locations,
-        "reference_date": s.reference_date, "timezone": s.timezone, "last_seen_at": s.last_seen_at,
+        "protocol": s.protocol,
+        "source_key": s.source_key,
+        "client": s.client,
+        "event_name": s.event_name,
+        "source_event_id": s.source_event_id,
+        "remote_addr": s.remote_addr,
+        "locations": s.locations,
+        "reference_date": s.reference_date,
+        "timezone": s.timezone,
+        "last_seen_at": s.last_seen_at,
         "updated_at": time.time(),
     }
     updated = conn.execute(t.update().where(t.c.id == s.id).values(**values)).rowcount
@@ -185,10 +213,18 @@ def _load_streams(conn: Connection) -> list[StreamState]:
     out = []
     for r in conn.execute(select(t)).mappings():
         s = StreamState(
-            id=r["id"], protocol=r["protocol"], source_key=r["source_key"], client=r["client"],
-            event_name=r["event_name"], source_event_id=r["source_event_id"], remote_addr=r["remote_addr"],
-            locations=list(r["locations"] or []), timezone=r["timezone"], reference_date=r["reference_date"],
-            last_seen_at=r["last_seen_at"], created_at=r["created_at"],
+            id=r["id"],
+            protocol=r["protocol"],
+            source_key=r["source_key"],
+            client=r["client"],
+            event_name=r["event_name"],
+            source_event_id=r["source_event_id"],
+            remote_addr=r["remote_addr"],
+            locations=list(r["locations"] or []),
+            timezone=r["timezone"],
+            reference_date=r["reference_date"],
+            last_seen_at=r["last_seen_at"],
+            created_at=r["created_at"],
         )
         rt = Read.__table__
         for loc, seq in conn.execute(select(rt.c.location, rt.c.seq).where(rt.c.stream_id == s.id)):
@@ -196,8 +232,12 @@ def _load_streams(conn: Connection) -> list[StreamState]:
         s.reads = conn.execute(
             select(func.count()).select_from(rt).where(rt.c.stream_id == s.id, rt.c.kind == "tag")
         ).scalar_one()
-        s.last_read_at = conn.execute(select(func.max(rt.c.received_at)).where(rt.c.stream_id == s.id)).scalar()
+        s.last_read_at = conn.execute(
+            select(func.max(rt.c.received_at)).where(rt.c.stream_id == s.id)
+        ).scalar()
         raw_t = RawLine.__table__
-        s.next_n = (conn.execute(select(func.max(raw_t.c.n)).where(raw_t.c.stream_id == s.id)).scalar() or 0) + 1
+        s.next_n = (
+            conn.execute(select(func.max(raw_t.c.n)).where(raw_t.c.stream_id == s.id)).scalar() or 0
+        ) + 1
         out.append(s)
     return out

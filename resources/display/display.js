@@ -799,12 +799,17 @@
     var g = view.grid, t = view.template;
     gridLayer.textContent = '';
     var cols = Math.max(1, Math.min(g.columns || 2, list.length));
-    var rows = list.length <= 4 && cols >= 2 ? Math.ceil(list.length / cols) : Math.ceil(GRID_MAX / cols);
+    // Up to 4 cards: big 2x2; more: the full 8-card page so card sizes do not jump around.
+    var rows = list.length <= 4 ? Math.ceil(list.length / cols) : Math.ceil(GRID_MAX / cols);
     rows = Math.max(rows, Math.ceil(list.length / cols));
     var gap = 18;
     var cw = (g.w - gap * (cols - 1)) / cols;
     var ch = (g.h - gap * (rows - 1)) / rows;
-    var nameSize = Math.max(20, Math.min(ch * 0.36, cw * 0.11));
+    var padY = Math.round(Math.min(24, ch * 0.09));
+    var nameH = Math.round((ch - 2 * padY) * 0.56);
+    var infoH = Math.round((ch - 2 * padY) * 0.40);
+    var nameSize = Math.round(Math.min(nameH * 0.8, cw * 0.1));
+    var infoSize = Math.round(Math.min(infoH * 0.62, cw * 0.07));
     list.forEach(function (f, i) {
       var c = i % cols, r = Math.floor(i / cols);
       var card = el('div', 'rc-mini');
@@ -812,39 +817,39 @@
       card.style.top = (g.y + r * (ch + gap)) + 'px';
       card.style.width = cw + 'px';
       card.style.height = ch + 'px';
+      card.style.paddingTop = card.style.paddingBottom = padY + 'px';
       card.style.setProperty('--rc-delay', (i * 45) + 'ms');
+      card.style.borderLeftColor = t.theme.accent;
 
-      var bib = el('div', 'rc-mini-bib');
-      bib.style.backgroundColor = t.theme.accent;
-      bib.style.color = t.theme.background;
-      bib.style.fontSize = Math.round(nameSize * 0.62) + 'px';
-      bib.appendChild(textSpan()).textContent = f.bib || '—';
-
-      var main = el('div', 'rc-mini-main');
       var nm = el('div', 'rc-mini-name' + (f.known ? '' : ' rc-unknown'));
+      nm.style.height = nameH + 'px';
       var nspan = textSpan('rc-name');
       nspan.textContent = nameFor(f);
       nm.appendChild(nspan);
-      var cs = el('div', 'rc-mini-city');
+
+      var info = el('div', 'rc-mini-info');
+      info.style.height = infoH + 'px';
+      info.style.fontSize = infoSize + 'px';
+      var bib = el('span', 'rc-mini-bib');
+      bib.style.backgroundColor = t.theme.accent;
+      bib.style.color = t.theme.background;
+      bib.appendChild(textSpan()).textContent = f.bib || '—';
+      var city = el('span', 'rc-mini-city');
       var cspan = textSpan();
       cspan.textContent = [cityState(f), f.division].filter(Boolean).join(' · ');
-      cs.appendChild(cspan);
-      cs.style.fontSize = Math.round(nameSize * 0.5) + 'px';
-      main.appendChild(nm);
-      main.appendChild(cs);
-
-      var tm = el('div', 'rc-mini-time');
+      city.appendChild(cspan);
+      var tm = el('span', 'rc-mini-time');
       tm.style.color = t.theme.accent;
-      tm.style.fontSize = Math.round(nameSize * 0.9) + 'px';
+      tm.style.fontSize = Math.round(infoSize * 1.25) + 'px';
       tm.appendChild(textSpan()).textContent = f.time;
+      info.appendChild(bib);
+      info.appendChild(city);
+      info.appendChild(tm);
 
-      card.appendChild(bib);
-      card.appendChild(main);
-      card.appendChild(tm);
+      card.appendChild(nm);
+      card.appendChild(info);
       gridLayer.appendChild(card);
-      nm.style.height = Math.round(ch * 0.5) + 'px';
-      fitText(nspan, nm, nameSize, 1, 0.5);
-      fitText(tm.firstChild, tm, Math.round(nameSize * 0.9), 1, 0.6);
+      fitText(nspan, nm, nameSize, 1, 0.45);
     });
     showKind('grid');
     animate(gridLayer);
@@ -877,17 +882,21 @@
       entries.forEach(function (e, i) {
         var row = el('div', 'rc-row' + (i === 0 && !useServer ? ' rc-row-new' : ''));
         row.style.height = rowH + 'px';
-        var lead = el('span', 'rc-row-lead');
-        lead.appendChild(textSpan()).textContent = useServer ? (placeText(e) || String(i + 1)) : e.bib;
-        var nm = el('span', 'rc-row-name');
+        var nm = el('div', 'rc-row-name');
         var ns = textSpan('rc-name');
         ns.textContent = nameFor(e);
         nm.appendChild(ns);
+        var sub = el('div', 'rc-row-sub');
+        var lead = el('span', 'rc-row-lead');
+        var leadText = useServer ? (placeText(e) || String(i + 1)) : (e.bib ? '#' + e.bib : '');
+        if (useServer && e.bib) leadText += '  #' + e.bib;
+        lead.appendChild(textSpan()).textContent = leadText;
         var tm = el('span', 'rc-row-time');
         tm.appendChild(textSpan()).textContent = e.time;
-        row.appendChild(lead);
+        sub.appendChild(lead);
+        sub.appendChild(tm);
         row.appendChild(nm);
-        row.appendChild(tm);
+        row.appendChild(sub);
         rec.list.appendChild(row);
       });
       if (!entries.length) {
@@ -993,7 +1002,7 @@
         var sp = rec.spec, text;
         if (rec.type === 'clock') {
           var gun = S.session.gun_at;
-          text = (typeof gun === 'number') ? fmtElapsed(t - gun) : (str(sp.empty_text, 80) || '--:--:--');
+          text = (typeof gun === 'number') ? fmtElapsed(t - gun) : str(sp.empty_text, 80);
         } else {
           var target = sp.target === 'gun_at' ? S.session.gun_at
             : sp.target === 'starts_at' ? S.session.starts_at
@@ -1006,6 +1015,7 @@
           var relayout = force || rec.last === null || (rec.last || '').length !== text.length;
           rec.last = text;
           rec.inner.textContent = text;
+          rec.el.classList.toggle('rc-empty', !text);
           if (relayout) fitText(rec.inner, rec.el, rec.style.size, 1, 0.3);
         }
       });

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine, then run it.
+# Used by the README's test command and by .ci/run.  Safe to run repeatedly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- system packages: Chromium for display-page tests, Xvfb + xcb libs for Qt, PostgreSQL for sync tests
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v Xvfb >/dev/null || need+=(xvfb)
+dpkg -s libxcb-icccm4 >/dev/null 2>&1 || need+=(libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1)
+command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "== installing system packages: ${need[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# --- PostgreSQL on 127.0.0.1:5432 (started if installed but not running)
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    echo "== starting PostgreSQL"
+    ver="$(ls /etc/postgresql | sort -V | tail -1)"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+    for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+
+# --- Python packages
+echo "== installing race-control with test extras"
+python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
+
+# --- static checks
+echo "== ruff"
+python3 -m ruff check race_control tests bench
+echo "== import-linter (Qt only in race_control.ui)"
+lint-imports
+
+# --- the suite
+echo "== pytest"
+export QT_QPA_PLATFORM=offscreen
+set +e
+python3 -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" = 5 ]; then echo "pytest collected no tests"; exit 1; fi
+exit "$rc"

@@ -602,7 +602,8 @@ class Ctp01Server:
             return
         if pull is not None and not pull.checked:
             pull.checked = True
-            if pull.seq is not None and self._pull_inclusive is None and seq in (pull.seq, pull.seq + 1):
+            known = pull.seq is not None and self._pull_inclusive is None and loc == pull.location
+            if known and seq in (pull.seq, pull.seq + 1):
                 self._pull_inclusive = seq == pull.seq
         if kind == "guntime":
             events.append(GunTime(loc, seq, time_text, clock, reader, raw))

@@ -73,7 +73,7 @@
         { type: 'message', x: 56, y: 850, w: 1328, h: 174, lines: 2,
           rotate: ['Welcome home!', 'What a finish!', 'You did it!', 'Strong finish — congratulations!'],
           style: { size: 62, weight: 700, align: 'left', color: '#ffffff', background: '#15203b', radius: 22, italic: true } },
-        { type: 'leaderboard', x: 1416, y: 150, w: 448, h: 874, title: 'RECENT FINISHERS', rows: 10, source: 'auto',
+        { type: 'leaderboard', x: 1416, y: 150, w: 448, h: 874, title: 'RECENT FINISHERS', rows: 8, source: 'auto',
           style: { size: 34, weight: 700, color: '#ffffff', background: '#0f1830', radius: 22 } }
       ]
     },

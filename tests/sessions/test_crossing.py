@@ -1,0 +1,97 @@
+"""Crossing rules as tables: each row is a read and the decision expected for it."""
+
+from __future__ import annotations
+
+import pytest
+
+from race_control.errors import InputError
+from race_control.roster.participants import ParticipantRow
+from race_control.sessions.crossing import Crossing, CrossingEngine, CrossingRules
+from race_control.sessions.finisher import finisher_payload, format_duration
+from race_control.timing.records import StoredRead
+
+_seq = iter(range(1, 1_000_000))
+
+
+def read(
+    bib: str, clock: float, location: str = "finish", stream: str = "s1", kind: str = "tag"
+) -> StoredRead:
+    n = next(_seq)
+    return StoredRead(stream, location, n, kind, bib, bib, "", clock, 0, "0FA22E", 1, n, 1000.0 + clock)
+
+
+def decide(engine: CrossingEngine, r: StoredRead) -> str:
+    out = engine.process(r)
+    if out is None:
+        return "gun"
+    if isinstance(out, Crossing):
+        return "cross" if out.elapsed is None else f"cross {format_duration(out.elapsed)}"
+    return "suppress: " + out.reason.split(":")[0]
+
+
+def test_duplicate_window_per_bib_and_location() -> None:
+    engine = CrossingEngine(CrossingRules(duplicate_window=30))
+    table = [
+        (read("101", 100.0), "cross"),
+        (read("101", 105.0), "suppress: duplicate"),  # re-read 5 s later
+        (read("101", 129.9), "suppress: duplicate"),
+        (read("101", 131.0), "cross"),  # a new lap after the window
+        (read("102", 105.0), "cross"),
+        (read("101", 106.0, location="9k"), "cross"),  # other location counts separately
+        (read("99997", 107.0), "suppress: tag 99997 is an ignored test tag"),
+    ]
+    assert [decide(engine, r) for r, _ in table] == [want for _, want in table]
+
+
+def test_location_filter_and_gun_time() -> None:
+    engine = CrossingEngine(CrossingRules(locations=("finish",)))
+    assert decide(engine, read("guntime", 3600.0, location="start", kind="gun")) == "gun"
+    assert decide(engine, read("5", 3600.0 + 1537.4)) == "cross 25:37"
+    assert decide(engine, read("6", 3650.0, location="start")).startswith("suppress: location start")
+    # a gun from another stream does not apply (clock offsets between sources do not cancel)
+    assert decide(engine, read("7", 9000.0, stream="other")) == "cross"
+
+
+def test_rules_validation() -> None:
+    assert CrossingRules.from_json(None, default_window=12).duplicate_window == 12
+    rules = CrossingRules.from_json({"locations": ["finish"], "duplicate_window": 5, "ignore_tags": []})
+    assert rules.to_json() == {"locations": ["finish"], "duplicate_window": 5.0, "ignore_tags": []}
+    for bad in (
+        {"locations": "finish"},
+        {"duplicate_window": "x"},
+        {"duplicate_window": True},
+        {"duplicate_window": -1},
+        {"ignore_tags": [1]},
+        [],
+    ):
+        with pytest.raises(InputError):
+            CrossingRules.from_json(bad)
+
+
+def test_finisher_payload_privacy_and_unknown() -> None:
+    crossing = Crossing(read("42", 3661.0), elapsed=3661.0)
+    unknown = finisher_payload(7, crossing, None)
+    assert (unknown["seq"], unknown["name"], unknown["known"], unknown["time"]) == (
+        7,
+        "Bib 42",
+        False,
+        "1:01:01",
+    )
+    runner = ParticipantRow(bib="42", first_name="Ann", last_name="Lee", city="Boise", message="Go!")
+    shown = finisher_payload(8, crossing, runner)
+    assert (shown["name"], shown["city"], shown["message"], shown["known"]) == (
+        "Ann Lee",
+        "Boise",
+        "Go!",
+        True,
+    )
+    hidden = finisher_payload(
+        9, crossing, ParticipantRow(bib="42", first_name="Ann", city="Boise", hidden=True)
+    )
+    assert (hidden["name"], hidden["city"], hidden["first_name"]) == ("Bib 42", "", "")
+    alias = finisher_payload(
+        10, crossing, ParticipantRow(bib="42", first_name="Ann", last_name="Lee", alias="Speedy")
+    )
+    assert (alias["name"], alias["first_name"], alias["last_name"]) == ("Speedy", "Speedy", "")
+    tod = finisher_payload(11, Crossing(read("42", 30 * 3600 + 5.0), elapsed=None), None)
+    assert tod["time"] == "6:00:05" and tod["time_kind"] == "time-of-day"

@@ -459,7 +459,7 @@
       best = search(span, minSize, base, fitsMulti);
       if (best) { span.style.fontSize = best + 'px'; return; }
       var lh = 1.12;
-      var size = Math.max(minSize, Math.min(base, availH / (lines * lh)));
+      var size = Math.max(minSize, Math.min(base, availH / (lines * lh) * 0.94));
       span.style.fontSize = size + 'px';
       span.classList.add('rc-clamp');
       span.style.webkitLineClamp = String(lines);
@@ -575,6 +575,7 @@
     rs.setProperty('--rc-fg', t.theme.foreground);
     rs.setProperty('--rc-accent', t.theme.accent);
     stage.style.fontFamily = t.theme.font;
+    root.style.backgroundColor = t.theme.background;   // letterbox blends with the canvas
     stage.style.backgroundColor = t.theme.background;
     stage.style.color = t.theme.foreground;
     stage.style.backgroundImage = t.theme.background_image ? 'url("' + t.theme.background_image.replace(/["\\]/g, '') + '")' : '';
@@ -840,7 +841,7 @@
       city.appendChild(cspan);
       var tm = el('span', 'rc-mini-time');
       tm.style.color = t.theme.accent;
-      tm.style.fontSize = Math.round(infoSize * 1.25) + 'px';
+      tm.style.fontSize = Math.round(infoSize * 1.15) + 'px';
       tm.appendChild(textSpan()).textContent = f.time;
       info.appendChild(bib);
       info.appendChild(city);

@@ -22,7 +22,8 @@ TARGET_P99_MS = 10.0
 
 
 async def run(sessions: int, screens: int, rate: float, duration: float) -> dict[str, float]:
-    async with served() as info, aiohttp.ClientSession() as http:
+    # limit=0: every screen holds a connection; the default pool (100) would block screen 101
+    async with served() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         api = BenchApi(http, info)
         event = await api.post("/api/events", {"name": "Latency bench", "date": "2026-06-01"})
         total_reads = int(rate * duration)

@@ -86,7 +86,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         headers={
             "Cache-Control": "no-store",
             "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; connect-src 'self' ws: wss:",
+            "script-src 'self' 'unsafe-eval'; connect-src 'self' ws: wss:",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         },

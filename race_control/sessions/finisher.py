@@ -50,6 +50,8 @@ def finisher_payload(seq: int, crossing: Crossing, runner: ParticipantRow | None
         "time": time_text,
         "time_kind": "elapsed" if crossing.elapsed is not None else "time-of-day",
         "elapsed": crossing.elapsed,
+        "chip_time": format_duration(crossing.chip_time) if crossing.chip_time is not None else None,
+        "gun_time": format_duration(crossing.gun_time) if crossing.gun_time is not None else None,
         "location": read.location,
         "read_at": round(read.received_at * 1000),
     }

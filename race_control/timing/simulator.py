@@ -265,11 +265,14 @@ class _Runner:
     async def playback(self) -> None:
         loop = asyncio.get_running_loop()
         speed, max_gap = self.o["speed"], self.o["max_gap"]
+        fast_until: dt.time | None = self.o["fast_until"]
         start = loop.time()
         elapsed = 0.0
         prev = self.items[0].when if self.items else None
         for i, item in enumerate(self.items):
-            if speed > 0 and prev is not None:
+            if fast_until is not None and item.when.time() < fast_until:
+                prev = item.when  # rehearsal fast-forward: everything before this time goes at once
+            elif speed > 0 and prev is not None:
                 gap = max((item.when - prev).total_seconds(), 0.0) / speed
                 elapsed += gap if max_gap is None else min(gap, max_gap)
             prev = item.when
@@ -468,6 +471,7 @@ async def simulate(
     time_format: str | None = None,
     date: dt.date | None = None,
     max_gap: float | None = 30.0,
+    fast_until: dt.time | None = None,
     program: str = "SimpleClient",
     version: str = "1.2.3",
     event_name: str = "Race Control demo",
@@ -538,6 +542,13 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-gap", type=float, default=30.0, help="longest pause in wall seconds (default 30)"
     )
+    parser.add_argument(
+        "--fast-until",
+        type=dt.time.fromisoformat,
+        default=None,
+        metavar="HH:MM:SS",
+        help="send every read recorded before this time of day at once, then pace the rest",
+    )
     parser.add_argument("--program", default="SimpleClient", help="client program name in the greeting")
     parser.add_argument("--program-version", default="1.2.3", help="client version in the greeting")
     parser.add_argument("--event-name", default="Race Control demo")
@@ -569,6 +580,7 @@ def run_simulate_command(args: argparse.Namespace) -> int:
                 time_format=args.time_format,
                 date=args.date,
                 max_gap=args.max_gap,
+                fast_until=args.fast_until,
                 program=args.program,
                 version=args.program_version,
                 event_name=args.event_name,

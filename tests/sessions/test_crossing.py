@@ -55,7 +55,10 @@ def test_location_filter_and_gun_time() -> None:
 def test_rules_validation() -> None:
     assert CrossingRules.from_json(None, default_window=12).duplicate_window == 12
     rules = CrossingRules.from_json({"locations": ["finish"], "duplicate_window": 5, "ignore_tags": []})
-    assert rules.to_json() == {"locations": ["finish"], "duplicate_window": 5.0, "ignore_tags": []}
+    assert rules.to_json() == {
+        "locations": ["finish"], "duplicate_window": 5.0, "ignore_tags": [], "start_locations": [],
+        "min_time_since_start": 0.0,
+    }
     for bad in (
         {"locations": "finish"},
         {"duplicate_window": "x"},
@@ -95,3 +98,28 @@ def test_finisher_payload_privacy_and_unknown() -> None:
     assert (alias["name"], alias["first_name"], alias["last_name"]) == ("Speedy", "Speedy", "")
     tod = finisher_payload(11, Crossing(read("42", 30 * 3600 + 5.0), elapsed=None), None)
     assert tod["time"] == "6:00:05" and tod["time_kind"] == "time-of-day"
+
+
+def test_shared_start_finish_mat_gives_chip_and_gun_time() -> None:
+    """FINISH1 = START1 in the real 2021 data: first read starts the bib, the next after the minimum finishes."""
+    rules = CrossingRules(locations=("mat",), start_locations=("mat",), min_time_since_start=600)
+    engine = CrossingEngine(rules)
+    wave1, wave2 = 8 * 3600 + 55.0, 8 * 3600 + 300 + 55.0
+    table = [
+        (read("guntime", wave1, location="mat", kind="gun"), "gun"),
+        (read("1", wave1 + 4.0, location="mat"), "suppress: start"),
+        (read("1", wave1 + 9.0, location="mat"), "suppress: too soon"),  # re-read on the start mat
+        (read("guntime", wave2, location="mat", kind="gun"), "gun"),
+        (read("2", wave2 + 12.0, location="mat"), "suppress: start"),
+        (read("1", wave1 + 3000.0, location="mat"), "cross 49:56"),  # chip time: 3000 - 4
+        (read("1", wave1 + 3005.0, location="mat"), "suppress: duplicate"),
+        (read("2", wave2 + 2500.0, location="mat"), "cross 41:28"),
+        (read("3", wave2 + 2600.0, location="mat"), "cross 43:20"),  # missed the start mat: gun time
+        (read("4", wave2 + 30.0, location="9k"), "suppress: location 9k is not shown by this session"),
+    ]
+    assert [decide(engine, r) for r, _ in table] == [want for _, want in table]
+    engine = CrossingEngine(rules)
+    engine.process(read("guntime", wave1, location="mat", kind="gun"))
+    engine.process(read("5", wave1 + 2.0, location="mat"))
+    done = engine.process(read("5", wave1 + 1802.0, location="mat"))
+    assert isinstance(done, Crossing) and done.chip_time == 1800.0 and done.gun_time == 1802.0

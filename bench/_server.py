@@ -8,9 +8,10 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 
@@ -22,9 +23,19 @@ async def served() -> AsyncIterator[dict[str, Any]]:
         data = Path(tmp)
         env = {**os.environ, "RACE_CONTROL_DATA_DIR": str(data), "RACE_CONTROL_API_TOKEN": "bench-token"}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "race_control", "serve", "--host", "127.0.0.1", "--http-port", "0",
-            "--timing-port", "0", env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "race_control",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            "0",
+            "--timing-port",
+            "0",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             for _ in range(400):

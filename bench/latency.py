@@ -27,8 +27,10 @@ async def run(sessions: int, screens: int, rate: float, duration: float) -> dict
         api = BenchApi(http, info)
         event = await api.post("/api/events", {"name": "Latency bench", "date": "2026-06-01"})
         total_reads = int(rate * duration)
-        await api.post(f"/api/events/{event['id']}/participants",
-                       [{"bib": str(b), "first_name": "Runner", "last_name": str(b)} for b in range(1, total_reads + 1)])
+        await api.post(
+            f"/api/events/{event['id']}/participants",
+            [{"bib": str(b), "first_name": "Runner", "last_name": str(b)} for b in range(1, total_reads + 1)],
+        )
         clients = []
         sent_at: dict[tuple[int, int], float] = {}
         latencies: list[float] = []
@@ -104,8 +106,10 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10.0, help="seconds of paced reads")
     a = p.parse_args()
     r = asyncio.run(run(a.sessions, a.screens, a.rate, a.duration))
-    print(f"read -> WebSocket latency, {a.sessions} sessions x {a.screens} screens, {a.rate:g} reads/s, "
-          f"{r['reads']} reads, {r['messages']}/{r['expected']} finisher messages delivered")
+    print(
+        f"read -> WebSocket latency, {a.sessions} sessions x {a.screens} screens, {a.rate:g} reads/s, "
+        f"{r['reads']} reads, {r['messages']}/{r['expected']} finisher messages delivered"
+    )
     ok50 = "OK" if r["p50"] < TARGET_P50_MS else "MISSED"
     ok99 = "OK" if r["p99"] < TARGET_P99_MS else "MISSED"
     print(f"  p50 {r['p50']:.2f} ms  (target < {TARGET_P50_MS} ms)  {ok50}")

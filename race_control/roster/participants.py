@@ -70,6 +70,8 @@ class Rejected:
 
 def parse_row(index: int, row: object) -> ParticipantRow | Rejected:
     """Validate one incoming row (a JSON object or a CSV dict)."""
+    if isinstance(row, str) and row.startswith("line "):  # a CSV line that could not be parsed
+        return Rejected(index, "", row)
     if not isinstance(row, dict):
         return Rejected(index, "", f"row {index}: expected an object, got {type(row).__name__}")
     raw_bib = row.get("bib")

@@ -49,7 +49,11 @@ class CrossingRules:
         if not isinstance(starts, list | tuple) or not all(isinstance(x, str) for x in starts):
             raise InputError("'rules.start_locations' must be a list of location names")
         min_start = data.get("min_time_since_start", 0.0)
-        if isinstance(min_start, bool) or not isinstance(min_start, int | float) or not 0 <= min_start <= 86400:
+        if (
+            isinstance(min_start, bool)
+            or not isinstance(min_start, int | float)
+            or not 0 <= min_start <= 86400
+        ):
             raise InputError("'rules.min_time_since_start' must be a number of seconds between 0 and 86400")
         return cls(tuple(locations), float(window), tuple(ignore), tuple(starts), float(min_start))
 
@@ -98,7 +102,9 @@ class CrossingEngine:
         if read.bib in rules.ignore_tags:
             return Suppressed(read, f"tag {read.bib} is an ignored test tag")
         start = self._starts.get(read.bib)
-        if is_start and start is None and not self._too_late_to_start(read):
+        if is_start and (
+            (start is None and not self._too_late_to_start(read)) or self._restarted(read, start)
+        ):
             # the first read at a start mat starts the bib's chip time; on a shared start/finish
             # mat later reads fall through to the finish rules below
             self._starts[read.bib] = read.clock
@@ -144,4 +150,17 @@ class CrossingEngine:
         if self.rules.locations and read.location not in self.rules.locations:
             return False
         since = self._since_gun(read)
-        return since is not None and self.rules.min_time_since_start > 0 and since >= self.rules.min_time_since_start
+        return (
+            since is not None
+            and self.rules.min_time_since_start > 0
+            and since >= self.rules.min_time_since_start
+        )
+
+    def _restarted(self, read: StoredRead, start: float | None) -> bool:
+        """Read at the start mat soon after a gun that fired after the bib's recorded start:
+        the runner crossed the mat early (walking to a later wave's corral) and starts now."""
+        if start is None:
+            return False
+        gun = self._gun_before(read.stream_id, read.clock)
+        window = self.rules.min_time_since_start or self.rules.duplicate_window
+        return gun is not None and gun > start and read.clock - gun < window

@@ -56,7 +56,10 @@ def test_rules_validation() -> None:
     assert CrossingRules.from_json(None, default_window=12).duplicate_window == 12
     rules = CrossingRules.from_json({"locations": ["finish"], "duplicate_window": 5, "ignore_tags": []})
     assert rules.to_json() == {
-        "locations": ["finish"], "duplicate_window": 5.0, "ignore_tags": [], "start_locations": [],
+        "locations": ["finish"],
+        "duplicate_window": 5.0,
+        "ignore_tags": [],
+        "start_locations": [],
         "min_time_since_start": 0.0,
     }
     for bad in (
@@ -116,6 +119,10 @@ def test_shared_start_finish_mat_gives_chip_and_gun_time() -> None:
         (read("2", wave2 + 2500.0, location="mat"), "cross 41:28"),
         (read("3", wave2 + 2600.0, location="mat"), "cross 43:20"),  # missed the start mat: gun time
         (read("4", wave2 + 30.0, location="9k"), "suppress: location 9k is not shown by this session"),
+        # walked over the mat in wave 1 on the way to the wave 2 corral, then started with wave 2
+        (read("6", wave1 + 60.0, location="mat"), "suppress: start"),
+        (read("6", wave2 + 20.0, location="mat"), "suppress: start"),
+        (read("6", wave2 + 1820.0, location="mat"), "cross 30:00"),
     ]
     assert [decide(engine, r) for r, _ in table] == [want for _, want in table]
     engine = CrossingEngine(rules)

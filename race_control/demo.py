@@ -1,0 +1,102 @@
+"""`race-control demo`: serve a bundled sample race, replayed by the built-in SimpleClient.
+
+The reads are a real recorded race (ChronoTrack controller files, 2021-05-08: a shared
+start/finish mat FINISH1, splits at 9K and 19K); the roster is made up
+(``resources/demo/roster.csv``).  The simulated client connects to our own timing
+port over TCP exactly as the ChronoTrack software would, so the demo exercises the
+whole path: CTP01 → store → crossing rules → screens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+
+from race_control.app import RaceControl
+from race_control.paths import resources_dir
+from race_control.roster.csv_import import read_csv_file
+from race_control.timing.simulator import SimSource, simulate
+
+log = logging.getLogger("race_control.demo")
+DEMO_CONNECTION_ID = "race-control-demo"
+RACE_DATE = dt.date(2021, 5, 8)
+# waves start 08:00:55-09:00:55 on FINISH1 (the shared mat); the first finishers arrive
+# around 09:25, so everything before 09:20 is sent at once (starts, 9K splits)
+FAST_UNTIL = dt.time(9, 20)
+
+
+async def run_demo(rc: RaceControl, args: argparse.Namespace, stop: asyncio.Event) -> None:
+    services = rc.services
+    assert services is not None
+    demo_dir = resources_dir() / "demo"
+    event = await services.events.create_event(
+        {"name": "Run On The Mountain 2021 (demo)", "date": RACE_DATE.isoformat(), "timezone": "UTC"}
+    )
+    imported, rejected = await services.events.import_participants(
+        event.id, read_csv_file(demo_dir / "roster.csv"), source="demo-csv"
+    )
+    rules = {
+        "locations": ["FINISH1"],
+        "start_locations": ["FINISH1"],  # one mat for start and finish: first read starts chip time
+        "min_time_since_start": 900,
+        "duplicate_window": 300,  # the kids' race loops past the mat every ~50 s
+    }
+    results = await services.sessions.create(
+        {"event_id": event.id, "mode": "results", "name": "Finish line", "rules": rules}
+    )
+    prerace = await services.sessions.create(
+        {"event_id": event.id, "mode": "pre-race", "name": "Start area", "rules": rules}
+    )
+    splits = await services.sessions.create(
+        {"event_id": event.id, "mode": "results", "name": "19K split", "locations": ["19K"]}
+    )
+    print(f"Demo event: {event.name}: {imported} runners ({len(rejected)} roster rows rejected)")
+    print("Open these on any screen on this network:")
+    print(f"  Finish line (results):        {services.display_url(results)}")
+    print(f"  Start area (pre-race→results): {services.display_url(prerace)}")
+    print(f"  19K split (results):          {services.display_url(splits)}")
+    print(f"Local API: {rc.http_url}/api  (token in {services.settings.data_dir / 'api-token'})", flush=True)
+
+    bound = asyncio.Event()
+
+    def bind_when_seen(stream: object) -> None:
+        if getattr(stream, "source_key", None) == DEMO_CONNECTION_ID and not bound.is_set():
+            bound.set()
+            for s in (results, prerace, splits):
+                asyncio.get_running_loop().create_task(services.sessions.bind(s.id, stream.id))  # type: ignore[attr-defined]
+
+    services.timing.listeners.append(bind_when_seen)
+    sources = [SimSource(demo_dir / "chronotrack-2021" / name, name) for name in ("FINISH1", "9K", "19K")]
+    sim = asyncio.create_task(
+        simulate(
+            "127.0.0.1",
+            rc.timing_port,
+            sources,
+            speed=args.speed,
+            tz="UTC",
+            date=RACE_DATE,
+            fast_until=FAST_UNTIL,
+            max_gap=5.0,
+            event_name="21ROTM",
+            event_id="2021",
+            description="Run On The Mountain 2021",
+            connection_id=DEMO_CONNECTION_ID,
+            stop_event=stop,
+        ),
+        name="demo-simulator",
+    )
+    waiters = [asyncio.create_task(stop.wait())]
+    if args.duration:
+        waiters.append(asyncio.create_task(asyncio.sleep(args.duration)))
+    await asyncio.wait([sim, *waiters], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    for w in waiters:
+        w.cancel()
+    result = await sim
+    print(
+        f"Replay {'finished' if not result.stopped else 'stopped'}: {result.reads} reads sent "
+        f"({results.finishers} finishers shown at the finish, {splits.finishers} at 19K)",
+        flush=True,
+    )

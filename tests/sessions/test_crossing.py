@@ -14,10 +14,16 @@ _seq = iter(range(1, 1_000_000))
 
 
 def read(
-    bib: str, clock: float, location: str = "finish", stream: str = "s1", kind: str = "tag"
+    bib: str,
+    clock: float,
+    location: str = "finish",
+    stream: str = "s1",
+    kind: str = "tag",
+    reader: str = "0FA22E",
+    gator: int = 1,
 ) -> StoredRead:
     n = next(_seq)
-    return StoredRead(stream, location, n, kind, bib, bib, "", clock, 0, "0FA22E", 1, n, 1000.0 + clock)
+    return StoredRead(stream, location, n, kind, bib, bib, "", clock, 0, reader, gator, n, 1000.0 + clock)
 
 
 def decide(engine: CrossingEngine, r: StoredRead) -> str:
@@ -61,7 +67,15 @@ def test_rules_validation() -> None:
         "ignore_tags": [],
         "start_locations": [],
         "min_time_since_start": 0.0,
+        "lines": [],
+        "stray_after": 60.0,
+        "stray_gap": 10.0,
+        "waves": {},
     }
+    again = CrossingRules.from_json(
+        {"waves": {"A": "08:00:55.16"}, "lines": [{"location": "F2", "line": "F"}]}
+    )
+    assert CrossingRules.from_json(again.to_json()) == again
     for bad in (
         {"locations": "finish"},
         {"duplicate_window": "x"},
@@ -69,6 +83,13 @@ def test_rules_validation() -> None:
         {"duplicate_window": -1},
         {"ignore_tags": [1]},
         [],
+        {"start_locations": "s"},
+        {"min_time_since_start": -5},
+        {"colour": "red"},
+        {"lines": [{"location": "x"}]},
+        {"lines": [{"location": "x", "line": "y", "gator": "1"}]},
+        {"waves": {"A": "soon"}},
+        {"waves": ["08:00:00"]},
     ):
         with pytest.raises(InputError):
             CrossingRules.from_json(bad)
@@ -130,3 +151,50 @@ def test_shared_start_finish_mat_gives_chip_and_gun_time() -> None:
     engine.process(read("5", wave1 + 2.0, location="mat"))
     done = engine.process(read("5", wave1 + 1802.0, location="mat"))
     assert isinstance(done, Crossing) and done.chip_time == 1800.0 and done.gun_time == 1802.0
+
+
+def test_backup_mats_and_readers_count_once() -> None:
+    rules = CrossingRules.from_json(
+        {
+            "locations": ["FINISH"],
+            "lines": [
+                {"location": "FINISH1", "line": "FINISH"},
+                {"location": "FINISH2", "line": "FINISH"},
+                {"location": "MAT", "reader_id": "12000c", "line": "FINISH"},  # reader ids match any case
+                {"location": "MAT", "reader_id": "120044", "gator": 3, "line": "ANNOUNCER"},
+            ],
+        }
+    )
+    engine = CrossingEngine(rules)
+    table = [
+        (read("9", 100.0, location="FINISH2", stream="backup-pc"), "cross"),
+        (read("9", 100.8, location="FINISH1"), "suppress: duplicate"),  # the same runner on the main mat
+        (read("9", 101.5, location="MAT", reader="12000C"), "suppress: duplicate"),
+        (
+            read("8", 102.0, location="MAT", reader="120044", gator=3),
+            "suppress: location ANNOUNCER is not shown by this session",
+        ),
+        (
+            read("8", 102.5, location="MAT", reader="120044", gator=2),
+            "suppress: location MAT is not shown by this session",
+        ),
+    ]
+    assert [decide(engine, r) for r, _ in table] == [want for _, want in table]
+
+
+def test_parked_tags_are_suppressed_after_a_minute_without_pause() -> None:
+    engine = CrossingEngine(CrossingRules(duplicate_window=30, stray_after=60, stray_gap=10))
+    decisions = [decide(engine, read("1234", 500.0 + 5 * i)) for i in range(20)]  # read every 5 s for 95 s
+    assert decisions[0] == "cross"
+    assert decisions[6] == "cross"  # 30 s later: a new crossing as far as the window knows...
+    assert all(d.startswith("suppress: stray") for d in decisions[12:])  # ...until it is clearly parked
+    assert decide(engine, read("1234", 700.0)) == "cross"  # it left and came back: a real crossing
+
+
+def test_wave_gun_set_by_hand_comes_from_the_roster_wave() -> None:
+    rules = CrossingRules.from_json({"waves": {"A": "08:00:00", "B": "08:10:00.50"}})
+    waves = {"1": "A", "2": "B"}
+    engine = CrossingEngine(rules, wave_of=lambda bib: waves.get(bib, ""))
+    assert decide(engine, read("1", 8 * 3600 + 1800.0)) == "cross 30:00"
+    assert decide(engine, read("2", 8 * 3600 + 1800.0)) == "cross 19:59"
+    assert decide(engine, read("3", 8 * 3600 + 1800.0)) == "cross"  # no wave, no gun: time of day

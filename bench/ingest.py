@@ -1,0 +1,293 @@
+"""Sustained durable ingest: CT01_33 reads over CTP01 into `race-control serve`, until stored.
+
+Run: ``python -m bench.ingest`` (defaults: 200,000 reads over 4 CTP01 connections, no display
+session bound).  The server runs as its own process.  Each connection does the SimpleClient
+handshake, then pushes pre-rendered ``CT01_33`` lines as fast as the socket takes them.  The
+clock runs from the first data byte until ``select count(*) from reads`` in the server's SQLite
+file (read from this process, WAL) equals the number of reads sent: a read counts only once it
+is committed.  After SIGTERM the count is checked again in the closed database file.
+
+``--sessions N`` binds N display sessions (each to every stream, results mode) so the crossing
+engine and the display-event writes are part of the measured path.
+
+``--in-process`` measures without sockets or a server process, stage by stage:
+``Ctp01Server.receive_data`` (framing + parsing), ``TimingService.accept`` + ``raw_line`` →
+``IngestPipeline`` → SQLite, and both together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench._server import BenchApi, served
+from tests.helpers.ctp01_peer import RawCtp01Client
+
+TARGET = 20_000  # reads/s, PRODUCT.md
+CHUNK = 64 * 1024
+
+
+def render_lines(conn: int, count: int, location: str = "finish") -> bytes:
+    """``count`` CT01_33 lines for one connection: seq 1..count, bibs cycling, 10 ms apart."""
+    out = []
+    for seq in range(1, count + 1):
+        cs = 8 * 360_000 + seq + conn  # hundredths since midnight, from 08:00:00.00
+        hh, rest = divmod(cs, 360_000)
+        mm, rest = divmod(rest, 6_000)
+        ss, hs = divmod(rest, 100)
+        bib = (seq * 7 + conn) % 20_000 + 1
+        out.append(f"CT01_33~{seq}~{location}~{bib}~{hh:02d}:{mm:02d}:{ss:02d}.{hs:02d}~0~0FA22E~{conn % 8 + 1}\r\n")
+    return "".join(out).encode()
+
+
+def vm_hwm_kib(pid: int) -> int:
+    """Peak resident set size of ``pid`` (VmHWM), KiB; 0 if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def db_count(path: Path) -> int:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(db.execute("select count(*) from reads where kind = 'tag'").fetchone()[0])
+    finally:
+        db.close()
+
+
+# --- over the wire -----------------------------------------------------------------------------
+
+
+async def run_served(total: int, conns: int, sessions: int) -> dict[str, Any]:
+    per = total // conns
+    total = per * conns
+    payloads = [render_lines(i, per) for i in range(conns)]
+    result: dict[str, Any] = {"reads": total, "conns": conns, "sessions": sessions}
+    async with served() as info, aiohttp.ClientSession() as http:
+        api = BenchApi(http, info)
+        db_path = Path(info["data_dir"]) / "race-control.sqlite3"
+        pid = int(info["pid"])
+        clients = []
+        for i in range(conns):
+            c = await RawCtp01Client.connect(info["timing_port"])
+            await c.handshake(f"ingest-{i}")
+            clients.append(c)
+        while len(await api.get("/api/timing/sessions")) < conns:
+            await asyncio.sleep(0.02)
+        if sessions:
+            event = await api.post("/api/events", {"name": "Ingest bench", "date": "2026-06-01"})
+            streams = await api.get("/api/timing/sessions")
+            for _ in range(sessions):
+                s = await api.post("/api/sessions", {"event_id": event["id"], "mode": "results"})
+                for st in streams:
+                    await api.post(f"/api/sessions/{s['id']}/timing", {"timing_session_id": st["id"]})
+        rss_before = vm_hwm_kib(pid)
+
+        async def push(c: RawCtp01Client, data: bytes) -> None:
+            view = memoryview(data)
+            for off in range(0, len(view), CHUNK):
+                c.writer.write(view[off : off + CHUNK])
+                await c.writer.drain()
+
+        start = time.perf_counter()
+        senders = asyncio.gather(*(push(c, d) for c, d in zip(clients, payloads, strict=True)))
+        accepted_at = sent_at = None
+        committed = 0
+        deadline = start + max(120.0, total / 2_000)
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+            now = time.perf_counter()
+            if sent_at is None and senders.done():
+                sent_at = now
+            if accepted_at is None:
+                streams = await api.get("/api/timing/sessions")
+                if sum(st["reads"] for st in streams) >= total:
+                    accepted_at = time.perf_counter()
+            committed = db_count(db_path)
+            if committed >= total:
+                break
+        end = time.perf_counter()
+        await senders
+        result["committed_live"] = committed
+        result["elapsed"] = end - start
+        result["sent"] = (sent_at or end) - start
+        result["accepted"] = (accepted_at or end) - start
+        result["rss_idle_kib"] = rss_before
+        result["rss_peak_kib"] = vm_hwm_kib(pid)
+        health = await (await http.get(info["base"] + "/api/health")).json()
+        result["store_failures"] = health.get("store_failures")
+        for c in clients:
+            await c.close()
+    # the server has stopped (SIGTERM, clean shutdown): count what is on disk
+    result["committed_final"] = result["db_after_stop"] = None
+    return result
+
+
+async def run_served_checked(total: int, conns: int, sessions: int) -> dict[str, Any]:
+    """``run_served`` plus the final count in the closed database file."""
+    holder: dict[str, Any] = {}
+    orig = tempfile.TemporaryDirectory
+
+    class KeepDir(orig):  # type: ignore[misc,valid-type]
+        """Count the reads in the DB file after the server stopped, before the dir is deleted."""
+
+        def cleanup(self) -> None:
+            db = Path(self.name) / "race-control.sqlite3"
+            if db.exists():
+                holder["final"] = db_count(db)
+            super().cleanup()
+
+    tempfile.TemporaryDirectory = KeepDir  # type: ignore[misc]
+    try:
+        result = await run_served(total, conns, sessions)
+    finally:
+        tempfile.TemporaryDirectory = orig  # type: ignore[misc]
+    result["committed_final"] = holder.get("final")
+    return result
+
+
+# --- in process --------------------------------------------------------------------------------
+
+
+async def run_in_process(total: int, conns: int, sessions: int) -> dict[str, Any]:
+    from race_control.roster.service import EventService
+    from race_control.sessions.service import SessionService
+    from race_control.store.database import Store
+    from race_control.timing.ctp01 import Ctp01Config, Ctp01Server
+    from race_control.timing.events import RawLine, TagRead
+    from race_control.timing.pipeline import IngestPipeline
+    from race_control.timing.service import TimingService
+
+    per = total // conns
+    total = per * conns
+    payloads = [render_lines(i, per) for i in range(conns)]
+    out: dict[str, Any] = {"reads": total, "conns": conns, "sessions": sessions}
+
+    # stage 1: framing + parsing (sans-IO server), fed in 64 KiB chunks like the socket does
+    config = Ctp01Config(timezone="UTC", reference_date=dt.date(2026, 6, 1))
+    parsed: list[list[Any]] = []
+    t0 = time.perf_counter()
+    for i, data in enumerate(payloads):
+        proto = Ctp01Server(config, seed="x", now=0.0)
+        proto.receive_data(
+            b"SimpleClient~1.2.3~CTP01\r\nack~geteventinfo~B~1~B\r\nack~getlocations~finish\r\n"
+            + f"ack~getconnectionid~ingest-{i}\r\n".encode(),
+            0.0,
+        )
+        proto.begin_streaming({})
+        events: list[Any] = []
+        for off in range(0, len(data), CHUNK):
+            events.extend(proto.receive_data(data[off : off + CHUNK], 1.0))
+        parsed.append(events)
+    out["parse"] = time.perf_counter() - t0
+    reads = sum(isinstance(e, TagRead) for evs in parsed for e in evs)
+    assert reads == total, (reads, total)
+
+    with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
+        store = Store(Path(tmp) / "race-control.sqlite3")
+        store.migrate()
+        events_svc = EventService(store, "UTC")
+        await events_svc.load()
+        sessions_svc = SessionService(store, events_svc)
+        pipeline = IngestPipeline(store, sessions_svc)
+        timing = TimingService(store, pipeline, timezone="UTC")
+        pipeline.start()
+        states = [await timing.attach("ctp01", f"ingest-{i}") for i in range(conns)]
+        if sessions:
+            event = await events_svc.create_event({"name": "Ingest bench", "date": "2026-06-01"})
+            for _ in range(sessions):
+                s = await sessions_svc.create({"event_id": event.id, "mode": "results"})
+                for st in states:
+                    await sessions_svc.bind(s.id, st.id)
+
+        # stage 2: accept + pipeline + commit; the events are handed over in socket-sized slices
+        # round-robin across the connections, yielding to the loop between slices (as the
+        # listener's consumer tasks do), so the flusher commits while reads keep arriving
+        t0 = time.perf_counter()
+        slices = [[evs[i : i + 1400] for i in range(0, len(evs), 1400)] for evs in parsed]
+        for k in range(max(len(s) for s in slices)):
+            for st, conn_slices in zip(states, slices, strict=True):
+                if k >= len(conn_slices):
+                    continue
+                now = time.time()
+                for ev in conn_slices[k]:
+                    if isinstance(ev, RawLine):
+                        timing.raw_line(st, ev.line, now)
+                    elif isinstance(ev, TagRead):
+                        timing.accept(st, ev, now)
+            await asyncio.sleep(0)
+        queued = time.perf_counter() - t0
+        await pipeline.drain()
+        out["pipeline"] = time.perf_counter() - t0
+        out["queued"] = queued
+        await pipeline.stop()
+        store.close()
+        out["committed_final"] = db_count(Path(tmp) / "race-control.sqlite3")
+    return out
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def verdict(rate: float) -> str:
+    return "OK" if rate >= TARGET else "MISSED"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reads", type=int, default=200_000, help="reads in total (default 200,000)")
+    p.add_argument("--conns", type=int, default=4, help="CTP01 connections in parallel (default 4)")
+    p.add_argument("--sessions", type=int, default=0, help="display sessions bound to every stream")
+    p.add_argument("--in-process", action="store_true", help="pipeline + store alone, no sockets")
+    a = p.parse_args()
+    if a.in_process:
+        r = asyncio.run(run_in_process(a.reads, a.conns, a.sessions))
+        n = r["reads"]
+        print(
+            f"in-process ingest, {n:,} reads from {a.conns} streams, {a.sessions} display session(s) bound"
+        )
+        print(f"  parse (Ctp01Server.receive_data): {r['parse']:.2f} s = {n / r['parse']:,.0f} reads/s")
+        print(
+            f"  accept -> pipeline -> SQLite:     {r['pipeline']:.2f} s = {n / r['pipeline']:,.0f} reads/s"
+            f"  (handing over took {r['queued']:.2f} s)"
+        )
+        both = r["parse"] + r["pipeline"]
+        print(f"  both, serially:                   {both:.2f} s = {n / both:,.0f} reads/s")
+        print(f"  stored: {r['committed_final']:,}/{n:,}")
+        return
+    r = asyncio.run(run_served_checked(a.reads, a.conns, a.sessions))
+    n = r["reads"]
+    rate = n / r["elapsed"]
+    print(
+        f"durable ingest over CTP01, {n:,} reads on {a.conns} connections, "
+        f"{a.sessions} display session(s) bound"
+    )
+    print(f"  {rate:,.0f} reads/s committed  (target >= {TARGET:,})  {verdict(rate)}")
+    print(
+        f"  all sent {r['sent']:.2f} s, all accepted {r['accepted']:.2f} s, "
+        f"all committed {r['elapsed']:.2f} s after the first byte"
+    )
+    print(
+        f"  reads in the DB: {r['committed_live']:,} live, {r['committed_final']} after the server stopped; "
+        f"store failures {r['store_failures']}"
+    )
+    print(
+        f"  server peak RSS (VmHWM) {r['rss_peak_kib'] / 1024:.0f} MiB "
+        f"(before the reads: {r['rss_idle_kib'] / 1024:.0f} MiB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

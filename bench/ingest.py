@@ -19,16 +19,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
+import json
+import os
+import signal
 import sqlite3
+import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench._server import BenchApi, served
+from bench._server import BenchApi
 from tests.helpers.ctp01_peer import RawCtp01Client
 
 TARGET = 20_000  # reads/s, PRODUCT.md
@@ -44,7 +50,9 @@ def render_lines(conn: int, count: int, location: str = "finish") -> bytes:
         mm, rest = divmod(rest, 6_000)
         ss, hs = divmod(rest, 100)
         bib = (seq * 7 + conn) % 20_000 + 1
-        out.append(f"CT01_33~{seq}~{location}~{bib}~{hh:02d}:{mm:02d}:{ss:02d}.{hs:02d}~0~0FA22E~{conn % 8 + 1}\r\n")
+        out.append(
+            f"CT01_33~{seq}~{location}~{bib}~{hh:02d}:{mm:02d}:{ss:02d}.{hs:02d}~0~0FA22E~{conn % 8 + 1}\r\n"
+        )
     return "".join(out).encode()
 
 
@@ -59,10 +67,13 @@ def vm_hwm_kib(pid: int) -> int:
     return 0
 
 
-def db_count(path: Path) -> int:
+def db_count(path: Path, kind: str | None = "tag") -> int:
+    """Committed rows in ``reads`` (only ``kind`` rows unless None), read from another process."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
-        return int(db.execute("select count(*) from reads where kind = 'tag'").fetchone()[0])
+        if kind is None:
+            return int(db.execute("select count(*) from reads").fetchone()[0])
+        return int(db.execute("select count(*) from reads where kind = ?", (kind,)).fetchone()[0])
     finally:
         db.close()
 
@@ -70,92 +81,106 @@ def db_count(path: Path) -> int:
 # --- over the wire -----------------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def serve_in(data: Path) -> AsyncIterator[dict[str, Any]]:
+    """Like ``bench._server.served`` but in a data dir the caller owns, so the database file
+    can be inspected after the server stopped (SIGTERM, clean shutdown)."""
+    env = {**os.environ, "RACE_CONTROL_DATA_DIR": str(data), "RACE_CONTROL_API_TOKEN": "bench-token"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "race_control", "serve", "--host", "127.0.0.1", "--http-port", "0", "--timing-port", "0"),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(400):
+            if (data / "server.json").exists() or proc.returncode is not None:
+                break
+            await asyncio.sleep(0.025)
+        info = json.loads((data / "server.json").read_text())
+        info.update(token="bench-token", base=f"http://127.0.0.1:{info['http_port']}", data_dir=str(data))
+        yield info
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 120)
+
+
 async def run_served(total: int, conns: int, sessions: int) -> dict[str, Any]:
     per = total // conns
     total = per * conns
     payloads = [render_lines(i, per) for i in range(conns)]
     result: dict[str, Any] = {"reads": total, "conns": conns, "sessions": sessions}
-    async with served() as info, aiohttp.ClientSession() as http:
-        api = BenchApi(http, info)
-        db_path = Path(info["data_dir"]) / "race-control.sqlite3"
-        pid = int(info["pid"])
-        clients = []
-        for i in range(conns):
-            c = await RawCtp01Client.connect(info["timing_port"])
-            await c.handshake(f"ingest-{i}")
-            clients.append(c)
-        while len(await api.get("/api/timing/sessions")) < conns:
-            await asyncio.sleep(0.02)
-        if sessions:
-            event = await api.post("/api/events", {"name": "Ingest bench", "date": "2026-06-01"})
+    with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
+        db_path = Path(tmp) / "race-control.sqlite3"
+        async with serve_in(Path(tmp)) as info, aiohttp.ClientSession() as http:
+            await _drive(info, http, payloads, total, sessions, db_path, result)
+        # the server has stopped (SIGTERM, clean shutdown): count what is on disk
+        result["committed_final"] = db_count(db_path)
+    return result
+
+
+async def _drive(
+    info: dict[str, Any],
+    http: aiohttp.ClientSession,
+    payloads: list[bytes],
+    total: int,
+    sessions: int,
+    db_path: Path,
+    result: dict[str, Any],
+) -> None:
+    api = BenchApi(http, info)
+    pid = int(info["pid"])
+    clients = []
+    for i in range(len(payloads)):
+        c = await RawCtp01Client.connect(info["timing_port"])
+        await c.handshake(f"ingest-{i}")
+        clients.append(c)
+    while len(await api.get("/api/timing/sessions")) < len(payloads):
+        await asyncio.sleep(0.02)
+    if sessions:
+        event = await api.post("/api/events", {"name": "Ingest bench", "date": "2026-06-01"})
+        streams = await api.get("/api/timing/sessions")
+        for _ in range(sessions):
+            s = await api.post("/api/sessions", {"event_id": event["id"], "mode": "results"})
+            for st in streams:
+                await api.post(f"/api/sessions/{s['id']}/timing", {"timing_session_id": st["id"]})
+    result["rss_idle_kib"] = vm_hwm_kib(pid)
+
+    async def push(c: RawCtp01Client, data: bytes) -> None:
+        view = memoryview(data)
+        for off in range(0, len(view), CHUNK):
+            c.writer.write(view[off : off + CHUNK])
+            await c.writer.drain()
+
+    start = time.perf_counter()
+    senders = asyncio.gather(*(push(c, d) for c, d in zip(clients, payloads, strict=True)))
+    accepted_at = sent_at = None
+    committed = 0
+    deadline = start + max(120.0, total / 2_000)
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+        if sent_at is None and senders.done():
+            sent_at = time.perf_counter()
+        if accepted_at is None:
             streams = await api.get("/api/timing/sessions")
-            for _ in range(sessions):
-                s = await api.post("/api/sessions", {"event_id": event["id"], "mode": "results"})
-                for st in streams:
-                    await api.post(f"/api/sessions/{s['id']}/timing", {"timing_session_id": st["id"]})
-        rss_before = vm_hwm_kib(pid)
-
-        async def push(c: RawCtp01Client, data: bytes) -> None:
-            view = memoryview(data)
-            for off in range(0, len(view), CHUNK):
-                c.writer.write(view[off : off + CHUNK])
-                await c.writer.drain()
-
-        start = time.perf_counter()
-        senders = asyncio.gather(*(push(c, d) for c, d in zip(clients, payloads, strict=True)))
-        accepted_at = sent_at = None
-        committed = 0
-        deadline = start + max(120.0, total / 2_000)
-        while time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
-            now = time.perf_counter()
-            if sent_at is None and senders.done():
-                sent_at = now
-            if accepted_at is None:
-                streams = await api.get("/api/timing/sessions")
-                if sum(st["reads"] for st in streams) >= total:
-                    accepted_at = time.perf_counter()
-            committed = db_count(db_path)
-            if committed >= total:
-                break
-        end = time.perf_counter()
-        await senders
-        result["committed_live"] = committed
-        result["elapsed"] = end - start
-        result["sent"] = (sent_at or end) - start
-        result["accepted"] = (accepted_at or end) - start
-        result["rss_idle_kib"] = rss_before
-        result["rss_peak_kib"] = vm_hwm_kib(pid)
-        health = await (await http.get(info["base"] + "/api/health")).json()
-        result["store_failures"] = health.get("store_failures")
-        for c in clients:
-            await c.close()
-    # the server has stopped (SIGTERM, clean shutdown): count what is on disk
-    result["committed_final"] = result["db_after_stop"] = None
-    return result
-
-
-async def run_served_checked(total: int, conns: int, sessions: int) -> dict[str, Any]:
-    """``run_served`` plus the final count in the closed database file."""
-    holder: dict[str, Any] = {}
-    orig = tempfile.TemporaryDirectory
-
-    class KeepDir(orig):  # type: ignore[misc,valid-type]
-        """Count the reads in the DB file after the server stopped, before the dir is deleted."""
-
-        def cleanup(self) -> None:
-            db = Path(self.name) / "race-control.sqlite3"
-            if db.exists():
-                holder["final"] = db_count(db)
-            super().cleanup()
-
-    tempfile.TemporaryDirectory = KeepDir  # type: ignore[misc]
-    try:
-        result = await run_served(total, conns, sessions)
-    finally:
-        tempfile.TemporaryDirectory = orig  # type: ignore[misc]
-    result["committed_final"] = holder.get("final")
-    return result
+            if sum(st["reads"] for st in streams) >= total:
+                accepted_at = time.perf_counter()
+        committed = db_count(db_path)
+        if committed >= total:
+            break
+    end = time.perf_counter()
+    await senders
+    result["committed_live"] = committed
+    result["elapsed"] = end - start
+    result["sent"] = (sent_at or end) - start
+    result["accepted"] = (accepted_at or end) - start
+    result["rss_peak_kib"] = vm_hwm_kib(pid)
+    health = await api.get("/api/health")
+    result["store_failures"] = health.get("store_failures")
+    for c in clients:
+        await c.close()
 
 
 # --- in process --------------------------------------------------------------------------------
@@ -255,9 +280,7 @@ def main() -> None:
     if a.in_process:
         r = asyncio.run(run_in_process(a.reads, a.conns, a.sessions))
         n = r["reads"]
-        print(
-            f"in-process ingest, {n:,} reads from {a.conns} streams, {a.sessions} display session(s) bound"
-        )
+        print(f"in-process ingest, {n:,} reads from {a.conns} streams, {a.sessions} display session(s) bound")
         print(f"  parse (Ctp01Server.receive_data): {r['parse']:.2f} s = {n / r['parse']:,.0f} reads/s")
         print(
             f"  accept -> pipeline -> SQLite:     {r['pipeline']:.2f} s = {n / r['pipeline']:,.0f} reads/s"
@@ -267,7 +290,7 @@ def main() -> None:
         print(f"  both, serially:                   {both:.2f} s = {n / both:,.0f} reads/s")
         print(f"  stored: {r['committed_final']:,}/{n:,}")
         return
-    r = asyncio.run(run_served_checked(a.reads, a.conns, a.sessions))
+    r = asyncio.run(run_served(a.reads, a.conns, a.sessions))
     n = r["reads"]
     rate = n / r["elapsed"]
     print(

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -26,6 +27,7 @@ from race_control.store.database import Store
 from race_control.timing.ctp01 import Ctp01Config
 from race_control.timing.ctp01_listener import Ctp01Listener
 from race_control.timing.pipeline import IngestPipeline
+from race_control.timing.raceresult_client import RaceResultConnector, parse_decoder_address
 from race_control.timing.service import TimingService
 
 log = logging.getLogger("race_control.app")
@@ -59,6 +61,8 @@ class RaceControl:
         self.timing_port = 0
         self._runner: web.AppRunner | None = None
         self._listener: Ctp01Listener | None = None
+        self.decoders: list[RaceResultConnector] = []  # outbound RACE RESULT connections
+        self._ticker: asyncio.Task[None] | None = None
 
     @property
     def http_url(self) -> str:
@@ -76,6 +80,7 @@ class RaceControl:
         timing = TimingService(store, pipeline, timezone=tz)
         hub = Hub(sessions.events_after)
         sessions.add_publisher(hub.publish)
+        sessions.add_control(hub.send_control)
         services = Services(st, store, events, sessions, pipeline, timing, hub, ensure_api_token(st))
         self.services = services
         await events.load()
@@ -83,6 +88,7 @@ class RaceControl:
         await sessions.load()
         pipeline.start()
         hub.start()
+        self._ticker = asyncio.create_task(self._tick(), name="race-control-tick")
 
         self._runner = web.AppRunner(create_app(services), handle_signals=False, access_log=None)
         await self._runner.setup()
@@ -96,9 +102,21 @@ class RaceControl:
 
         self._listener = Ctp01Listener(timing, Ctp01Config(timezone=tz))
         self.timing_port = await self._listener.start(st.host, st.timing_port)
+        for address in st.decoders:
+            host, port = parse_decoder_address(address)
+            connector = RaceResultConnector(timing, host, port, timezone=tz)
+            self.decoders.append(connector)
+            await connector.start()
         self._write_server_json()
         log.info("serving %s (timing port %d)", services.public_base_url, self.timing_port)
         return services
+
+    async def _tick(self) -> None:
+        """Once a second: scheduled mode switches (more periodic work joins here)."""
+        while self.services is not None:
+            await asyncio.sleep(1.0)
+            if self.services is not None:
+                self.services.sessions.tick(time.time())
 
     def _write_server_json(self) -> None:
         info = {
@@ -114,6 +132,12 @@ class RaceControl:
 
     async def stop(self) -> None:
         """Reverse order: stop taking reads, flush them, close screens and HTTP, close the store."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        for connector in reversed(self.decoders):
+            await connector.stop()
+        self.decoders.clear()
         if self._listener:
             await self._listener.close()
             self._listener = None

@@ -22,6 +22,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _decoder(text: str) -> str:
+    from race_control.timing.raceresult_client import parse_decoder_address
+
+    try:
+        parse_decoder_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
 def _server_args(p: argparse.ArgumentParser, *, http_default: int | None, timing_default: int | None) -> None:
     p.add_argument(
         "--data-dir", type=Path, help=f"where data lives (default: platform data dir, env {ENV_DATA_DIR})"
@@ -33,6 +43,13 @@ def _server_args(p: argparse.ArgumentParser, *, http_default: int | None, timing
     p.add_argument("--timing-port", type=_port, default=timing_default, help="CTP01 port; 0 picks a free one")
     p.add_argument(
         "--public-host", help="address to put in display URLs (default: this machine's LAN address)"
+    )
+    p.add_argument(
+        "--decoder",
+        action="append",
+        type=_decoder,
+        metavar="HOST[:PORT]",
+        help="connect to a RACE RESULT decoder (port 3601 unless given); repeat for more",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log to the console too")
 
@@ -87,6 +104,7 @@ async def _serve(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         timing_port=args.timing_port,
         public_host=args.public_host,
+        decoders=tuple(args.decoder) if args.decoder else None,
     )
     rc = RaceControl(settings)
     stop = asyncio.Event()

@@ -29,6 +29,7 @@ class Settings:
     timezone: str = ""  # "" = the machine's local zone
     duplicate_window: float = 30.0
     api_token: str = ""  # "" = read/create DIR/api-token
+    decoders: tuple[str, ...] = ()  # RACE RESULT decoders to connect to, each "host[:port]" (3601)
 
     @property
     def database_path(self) -> Path:

@@ -15,6 +15,7 @@ from race_control.display_server.templates import check_exists
 from race_control.errors import InputError, NotFound
 from race_control.paths import resources_dir
 from race_control.services import Services
+from race_control.timing.imports import import_controller_files
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 MAX_BODY = 64 * 1024 * 1024
@@ -95,6 +96,18 @@ async def get_timing(request: web.Request) -> web.Response:
     return web.json_response(st.to_json())
 
 
+async def update_timing(request: web.Request) -> web.Response:
+    s = svc(request)
+    state = await s.timing.update_settings(request.match_info["stream_id"], await read_json(request))
+    return web.json_response(state.to_json())
+
+
+async def import_files(request: web.Request) -> web.Response:
+    s = svc(request)
+    result = await import_controller_files(s.timing, await read_json(request))
+    return web.json_response(result, status=201)
+
+
 def session_json(s: Services, session: Any) -> dict[str, Any]:
     return {
         **session.to_json(),
@@ -143,6 +156,48 @@ async def bind_timing(request: web.Request) -> web.Response:
     return web.json_response(session_json(s, session))
 
 
+async def update_session(request: web.Request) -> web.Response:
+    s = svc(request)
+    body = await read_json(request)
+    if isinstance(body, dict) and isinstance(body.get("template_id"), str):
+        check_exists(body["template_id"])
+    session, rerun = await s.sessions.update(request.match_info["session_id"], body)
+    out = session_json(s, session)
+    if rerun:
+        out["rerun"] = rerun
+    return web.json_response(out)
+
+
+async def close_session(request: web.Request) -> web.Response:
+    s = svc(request)
+    session, _ = await s.sessions.update(request.match_info["session_id"], {"status": "closed"})
+    await s.hub.close_session(session.id)
+    return web.json_response(session_json(s, session))
+
+
+async def session_suppressions(request: web.Request) -> web.Response:
+    s = svc(request)
+    try:
+        limit = min(10_000, max(1, int(request.query.get("limit", "1000"))))
+    except ValueError:
+        raise InputError("'limit' must be an integer") from None
+    bib = request.query.get("bib")
+    return web.json_response(await s.sessions.suppressions(request.match_info["session_id"], bib, limit))
+
+
+async def reload_screens(request: web.Request) -> web.Response:
+    s = svc(request)
+    session = s.sessions.get(request.match_info["session_id"])
+    body = await read_json(request) if request.can_read_body else {}
+    screen = body.get("screen_id") if isinstance(body, dict) else None
+    if screen is not None and not isinstance(screen, str):
+        raise InputError("'screen_id' must be a string")
+    sent = s.hub.send_control(session.id, {"type": "reload"}, screen)
+    if screen is not None and not sent:
+        raise NotFound(f"screen {screen[:64]!r} is not connected to this session")
+    return web.json_response({"reloaded": sent})
+
+
 async def session_finishers(request: web.Request) -> web.Response:
     s = svc(request)
     session = s.sessions.get(request.match_info["session_id"])
@@ -170,9 +225,15 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/events/{event_id}/participants", list_participants)
     r.add_get("/api/timing/sessions", list_timing)
     r.add_get("/api/timing/sessions/{stream_id}", get_timing)
+    r.add_patch("/api/timing/sessions/{stream_id}", update_timing)
+    r.add_post("/api/timing/import", import_files)
     r.add_post("/api/sessions", create_session)
     r.add_get("/api/sessions", list_sessions)
     r.add_get("/api/sessions/{session_id}", get_session)
+    r.add_patch("/api/sessions/{session_id}", update_session)
+    r.add_delete("/api/sessions/{session_id}", close_session)
+    r.add_get("/api/sessions/{session_id}/suppressions", session_suppressions)
+    r.add_post("/api/sessions/{session_id}/screens/reload", reload_screens)
     r.add_post("/api/sessions/{session_id}/timing", bind_timing)
     r.add_get("/api/sessions/{session_id}/finishers", session_finishers)
     r.add_get("/api/sessions/{session_id}/screens", session_screens)

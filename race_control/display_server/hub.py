@@ -110,6 +110,11 @@ class Hub:
             for s in list(screens):
                 await s.ws.close(code=1001, message=b"server shutting down")
 
+    async def close_session(self, session_id: str) -> None:
+        """The session was closed: its screens are told and disconnected (their page shows 410)."""
+        for s in list(self._screens.get(session_id, ())):
+            await s.ws.close(code=4410, message=b"display session closed")
+
     def screens(self, session_id: str | None = None) -> list[Screen]:
         if session_id is not None:
             return list(self._screens.get(session_id, ()))

@@ -39,18 +39,6 @@ def json_for_script(value: Any) -> str:
     )
 
 
-def session_view(s: Services, session: LiveSession) -> dict[str, Any]:
-    event = s.events.event(session.event_id)
-    return {
-        "id": session.id,
-        "name": session.name or event.name,
-        "event_name": event.name,
-        "mode": session.mode,
-        "gun_at": None,
-        "starts_at": None,
-    }
-
-
 def _friendly(status: int, title: str, detail: str) -> web.Response:
     body = NOT_FOUND_PAGE.format(title=html.escape(title), detail=html.escape(detail))
     return web.Response(status=status, text=body, content_type="text/html")
@@ -76,7 +64,7 @@ async def page(request: web.Request) -> web.StreamResponse:
     config = {
         "token": found.token,
         "ws_url": f"/display/{found.token}/ws",
-        "session": session_view(s, found),
+        "session": s.sessions.screen_view(found),
         "template": resolve(found.template_id, found.mode),
     }
     body = template.replace("{{CONFIG_JSON}}", json_for_script(config))
@@ -99,7 +87,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return found
     hello = {
         "type": "hello",
-        "session": session_view(s, found),
+        "session": s.sessions.screen_view(found),
         "template": resolve(found.template_id, found.mode),
         "last_seq": found.next_seq - 1,
         "server_time": round(time.time() * 1000),

@@ -55,10 +55,17 @@ def finisher_payload(seq: int, crossing: Crossing, runner: ParticipantRow | None
         "location": read.location,
         "read_at": round(read.received_at * 1000),
     }
+    apply_runner(out, runner)
+    return out
+
+
+def apply_runner(out: dict[str, Any], runner: ParticipantRow | None) -> None:
+    """Fill a message's personal fields from the roster, honouring opt-out and alias."""
+    out["known"] = runner is not None
     if runner is None or runner.hidden:
-        return out
+        return
     if runner.alias:
-        out.update(name=runner.alias, first_name=runner.alias)
+        out.update(name=runner.alias, first_name=runner.alias, last_name="")
     else:
         name = f"{runner.first_name} {runner.last_name}".strip()
         out.update(name=name, first_name=runner.first_name, last_name=runner.last_name)
@@ -72,4 +79,3 @@ def finisher_payload(seq: int, crossing: Crossing, runner: ParticipantRow | None
         gender=runner.gender,
         message=runner.message,
     )
-    return out

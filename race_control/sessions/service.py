@@ -1,81 +1,37 @@
 """Display sessions: event + mode + template + bound timing streams + crossing rules.
 
-Runs on the event loop.  ``derive`` is called by the ingest pipeline with every
-committed-to-be batch of reads (while holding ``lock``), so sequence numbers are
-assigned in one place and each display event is written in the same transaction
-as the read it came from.  Binding a stream replays the stream's stored reads
-through the session's engine under the same lock: nothing is missed or doubled.
+Runs on the event loop.  ``derive`` is called by the ingest pipeline with each batch
+of new reads while it holds ``lock``, so sequence numbers are assigned in one place
+and each display event is written in the same transaction as the read it came from.
+Every operation that re-runs stored reads (bind, rule change) takes the same lock:
+nothing is missed or announced twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from race_control.errors import Conflict, InputError, NotFound
 from race_control.ids import new_id, new_token
+from race_control.roster.participants import ParticipantRow
 from race_control.roster.service import EventService
-from race_control.sessions.crossing import Crossing, CrossingEngine, CrossingRules
-from race_control.sessions.finisher import finisher_payload
+from race_control.sessions import queries as q
+from race_control.sessions.crossing import Crossing, CrossingRules
+from race_control.sessions.live import MODES, Derived, LiveSession
 from race_control.store.database import Store
-from race_control.store.models import DisplayEvent, DisplaySession, Read, SessionStream, Suppression, now
+from race_control.store.models import SessionStream, now
 from race_control.timing.records import StoredRead
 
 log = logging.getLogger("race_control.sessions")
-MODES = ("results", "pre-race")
 Publisher = Callable[[str, list[dict[str, Any]]], None]
-
-
-@dataclass
-class LiveSession:
-    id: str
-    token: str
-    event_id: str
-    name: str
-    mode: str
-    template_id: str | None
-    rules: CrossingRules
-    status: str
-    created_at: float
-    streams: set[str] = field(default_factory=set)
-    next_seq: int = 1
-    engine: CrossingEngine = field(init=False)
-    finishers: int = 0
-    suppressed: int = 0
-
-    def __post_init__(self) -> None:
-        self.engine = CrossingEngine(self.rules)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "event_id": self.event_id,
-            "name": self.name,
-            "mode": self.mode,
-            "template_id": self.template_id,
-            "locations": list(self.rules.locations),
-            "rules": self.rules.to_json(),
-            "status": self.status,
-            "timing_session_ids": sorted(self.streams),
-            "last_seq": self.next_seq - 1,
-            "finishers": self.finishers,
-            "suppressed": self.suppressed,
-            "created_at": self.created_at,
-        }
-
-
-@dataclass
-class Derived:
-    events: list[dict[str, Any]] = field(default_factory=list)  # display_events rows
-    suppressions: list[dict[str, Any]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.events or self.suppressions)
+Control = Callable[[str, dict[str, Any]], None]
+STATUSES = ("open", "closed")
 
 
 class SessionService:
@@ -88,9 +44,16 @@ class SessionService:
         self._by_token: dict[str, LiveSession] = {}
         self._by_stream: dict[str, list[LiveSession]] = {}
         self._publishers: list[Publisher] = []
+        self._controls: list[Control] = []
+        self.listeners: list[Callable[[LiveSession], None]] = []  # session changed (UI redraw)
+        events.add_roster_listener(self._roster_changed)
 
     def add_publisher(self, fn: Publisher) -> None:
         self._publishers.append(fn)
+
+    def add_control(self, fn: Control) -> None:
+        """Receives unsequenced control messages (mode switch, reload) for a session's screens."""
+        self._controls.append(fn)
 
     def publish(self, derived: Derived) -> None:
         """Hand committed display events to the screens (after the transaction)."""
@@ -98,6 +61,9 @@ class SessionService:
         for row in derived.events:
             by_session.setdefault(row["session_id"], []).append(row["payload"])
         for sid, payloads in by_session.items():
+            s = self._sessions.get(sid)
+            if s is not None and s.mode == "pre-race" and s.switch_at is None:
+                self._switch_mode(s, "results", "first finisher")
             for fn in self._publishers:
                 fn(sid, payloads)
 
@@ -114,42 +80,39 @@ class SessionService:
     def sessions(self) -> list[LiveSession]:
         return sorted(self._sessions.values(), key=lambda s: s.created_at)
 
+    async def events_after(self, session_id: str, after_seq: int, limit: int = 5000) -> list[dict[str, Any]]:
+        """Stored display messages with seq > after_seq, in order (resume, even after a restart)."""
+        return await self._store.run(q.events_after, session_id, after_seq, limit)
+
+    async def suppressions(self, session_id: str, bib: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        self.get(session_id)
+        return await self._store.run(q.suppressions, session_id, bib, limit)
+
     # --- start-up ---------------------------------------------------------------------
     async def load(self) -> None:
-        """Rebuild open sessions from the store, replaying their streams' reads."""
-
-        def _load(conn: Connection) -> tuple[list[Any], list[Any], dict[str, int]]:
-            rows = list(conn.execute(select(DisplaySession).where(DisplaySession.status == "open")).all())
-            links = list(conn.execute(select(SessionStream)).all())
-            seqs = dict(
-                conn.execute(
-                    select(DisplayEvent.session_id, func.max(DisplayEvent.seq)).group_by(
-                        DisplayEvent.session_id
-                    )
-                ).all()
-            )
-            return rows, links, seqs
-
-        rows, links, seqs = await self._store.run(_load)
+        """Rebuild sessions from the store and warm their engines with the stored reads."""
+        rows, links, seqs = await self._store.run(q.load_sessions)
         for r in rows:
             rules = CrossingRules.from_json(r.rules or None, default_window=self._window)
-            s = LiveSession(
-                r.id, r.token, r.event_id, r.name, r.mode, r.template_id, rules, r.status, r.created_at
-            )
+            s = self._new_live(r.id, r.token, r.event_id, r.name, r.mode, r.template_id, rules, r.status, r.created_at)
             s.next_seq = seqs.get(r.id, 0) + 1
+            extra = r.settings or {}
+            s.starts_at, s.switch_at = extra.get("starts_at"), extra.get("switch_at")
+            s.mode_changed_at, s.mode_changed_by = extra.get("mode_changed_at"), extra.get("mode_changed_by", "")
             self._index(s)
         for link in links:
             s = self._sessions.get(link.session_id)
             if s:
                 s.streams.add(link.stream_id)
                 self._by_stream.setdefault(link.stream_id, []).append(s)
-        # warm the engines (duplicate windows, guns) without re-announcing anything
-        for s in list(self._sessions.values()):
-            for stream_id in s.streams:
-                for read in await self._store.run(_stream_reads, stream_id):
-                    result = s.engine.process(read)
-                    if isinstance(result, Crossing):
-                        s.finishers += 1
+        for s in self._sessions.values():
+            if s.status == "open" and s.streams:
+                # duplicate windows, guns and starts, without announcing anything again
+                for read in await self._store.run(q.stream_reads, sorted(s.streams)):
+                    s.decide(read, Derived(), announce=False)
+
+    def _new_live(self, *args: Any) -> LiveSession:
+        return LiveSession(*args, lookup=self._events.participant)  # type: ignore[misc]
 
     def _index(self, s: LiveSession) -> None:
         self._sessions[s.id] = s
@@ -163,72 +126,97 @@ class SessionService:
         if not isinstance(event_id, str) or not event_id:
             raise InputError("'event_id' is required")
         self._events.event(event_id)
-        mode = body.get("mode")
-        if mode not in MODES:
+        if body.get("mode") not in MODES:
             raise InputError(f"'mode' must be one of {', '.join(MODES)}")
-        template_id = body.get("template_id")
-        if template_id is not None and (not isinstance(template_id, str) or len(template_id) > 64):
-            raise InputError("'template_id' must be a template id string")
-        name = body.get("name", "")
-        if not isinstance(name, str) or len(name) > 200:
-            raise InputError("'name' must be a string of at most 200 characters")
-        rules_json = (
-            dict(body.get("rules") or {}) if isinstance(body.get("rules"), dict) else body.get("rules")
+        fields = _validate_fields(body, self._window, None)
+        s = self._new_live(
+            new_id(), new_token(), event_id, fields.get("name", ""), body["mode"], fields.get("template_id"),
+            fields.get("rules", CrossingRules(duplicate_window=self._window)), "open", now(),
         )
-        if "locations" in body:
-            if not isinstance(rules_json, dict | type(None)):
-                raise InputError("'rules' must be an object")
-            rules_json = dict(rules_json or {})
-            rules_json["locations"] = body["locations"]
-        rules = CrossingRules.from_json(rules_json, default_window=self._window)
-        s = LiveSession(new_id(), new_token(), event_id, name, mode, template_id, rules, "open", now())
-
-        def _insert(conn: Connection) -> None:
-            conn.execute(
-                DisplaySession.__table__.insert().values(
-                    id=s.id,
-                    token=s.token,
-                    event_id=s.event_id,
-                    name=s.name,
-                    mode=s.mode,
-                    template_id=s.template_id,
-                    locations=list(rules.locations),
-                    rules=rules.to_json(),
-                    status="open",
-                    created_at=s.created_at,
-                    updated_at=s.created_at,
-                )
-            )
-
-        await self._store.run(_insert)
+        s.starts_at, s.switch_at = fields.get("starts_at"), fields.get("switch_at")
+        await self._store.run(q.save_session, _row(s))
         self._index(s)
         return s
 
+    async def update(self, session_id: str, body: object) -> tuple[LiveSession, dict[str, int]]:
+        """Change name, mode, template, times, status or rules.  New rules re-run the stored reads."""
+        s = self.get(session_id)
+        if not isinstance(body, dict):
+            raise InputError("body must be a JSON object")
+        fields = _validate_fields(body, self._window, s.rules)
+        if "mode" in body and body["mode"] not in MODES:
+            raise InputError(f"'mode' must be one of {', '.join(MODES)}")
+        if "status" in body and body["status"] not in STATUSES:
+            raise InputError(f"'status' must be one of {', '.join(STATUSES)}")
+        if s.status == "closed" and body.get("status") != "open":
+            raise Conflict(f"display session {s.id} is closed; reopen it with status 'open' first")
+        summary: dict[str, int] = {}
+        async with self.lock:
+            for key in ("name", "template_id", "starts_at", "switch_at"):
+                if key in fields:
+                    setattr(s, key, fields[key])
+            if "status" in body:
+                s.status = body["status"]
+            if "rules" in fields and fields["rules"] != s.rules:
+                summary = await self._rerun(s, fields["rules"])
+            if "mode" in body and body["mode"] != s.mode:
+                self._switch_mode(s, body["mode"], "operator")
+            await self._store.run(q.save_session, _row(s))
+        for fn in self._controls:
+            fn(s.id, {"type": "session", "session": self.screen_view(s)})
+        self._changed(s)
+        return s, summary
+
+    async def _rerun(self, s: LiveSession, rules: CrossingRules) -> dict[str, int]:
+        """Apply new rules to every stored read: announce what is newly a crossing (new seqs),
+        rebuild the suppression log, and report what the old rules had shown that the new do not."""
+        reads = await self._store.run(q.stream_reads, sorted(s.streams))
+        shown = await self._store.run(q.announced_reads, s.id)
+        s.rules = rules
+        s.reset_engine()
+        s.finishers = s.suppressed = 0
+        derived = Derived()
+        crossings: set[tuple[str, str, int]] = set()
+        for read in reads:
+            result = s.decide(read, derived, announce=False)
+            if isinstance(result, Crossing):
+                key = (read.stream_id, read.location, read.seq)
+                crossings.add(key)
+                if key not in shown:
+                    s.announce(result, derived)
+        await self._store.run(q.replace_suppressions, s.id, derived)
+        self.publish(derived)
+        return {
+            "crossings": len(crossings),
+            "newly_shown": len(derived.events),
+            "shown_before_but_not_now": len(shown - crossings),
+            "suppressed": s.suppressed,
+        }
+
     async def bind(self, session_id: str, stream_id: str) -> LiveSession:
-        """Bind a timing stream; its stored reads so far are run through the session's rules."""
+        """Bind a timing stream; its stored reads so far run through the session's rules."""
         s = self.get(session_id)
         if s.status != "open":
             raise Conflict(f"display session {session_id} is closed")
         async with self.lock:
             if stream_id in s.streams:
                 return s
-            reads = await self._store.run(_stream_reads, stream_id)
+            reads = await self._store.run(q.stream_reads, [stream_id])
             s.streams.add(stream_id)
             self._by_stream.setdefault(stream_id, []).append(s)
             derived = Derived()
             for read in reads:
-                self._derive_one(s, read, derived)
+                s.decide(read, derived)
 
             def _write(conn: Connection) -> None:
                 conn.execute(
-                    SessionStream.__table__.insert().values(
-                        session_id=s.id, stream_id=stream_id, created_at=now()
-                    )
+                    SessionStream.__table__.insert().values(session_id=s.id, stream_id=stream_id, created_at=now())
                 )
-                write_derived(conn, derived)
+                q.write_derived(conn, derived)
 
             await self._store.run(_write)
         self.publish(derived)
+        self._changed(s)
         return s
 
     def derive(self, reads: list[StoredRead]) -> Derived:
@@ -238,69 +226,101 @@ class SessionService:
         for read in reads:
             for s in by_stream.get(read.stream_id, ()):
                 if s.status == "open":
-                    self._derive_one(s, read, derived)
+                    s.decide(read, derived)
         return derived
 
-    def _derive_one(self, s: LiveSession, read: StoredRead, out: Derived) -> None:
-        result = s.engine.process(read)
-        if result is None:
-            return
-        if isinstance(result, Crossing):
-            seq = s.next_seq
-            s.next_seq += 1
-            s.finishers += 1
-            payload = finisher_payload(seq, result, self._events.participant(s.event_id, read.bib))
-            out.events.append(
-                {
-                    "session_id": s.id,
-                    "seq": seq,
-                    "kind": "finisher",
-                    "bib": read.bib,
-                    "stream_id": read.stream_id,
-                    "location": read.location,
-                    "read_seq": read.seq,
-                    "payload": payload,
-                    "created_at": now(),
-                }
-            )
-        else:
-            s.suppressed += 1
-            out.suppressions.append(
-                {
-                    "session_id": s.id,
-                    "stream_id": read.stream_id,
-                    "location": read.location,
-                    "read_seq": read.seq,
-                    "bib": read.bib,
-                    "reason": result.reason,
-                    "created_at": now(),
-                }
-            )
+    def _roster_changed(self, event_id: str, rows: list[ParticipantRow]) -> None:
+        bibs = [r.bib for r in rows]
+        targets = [s for s in self._sessions.values() if s.event_id == event_id and s.unknown]
+        if targets:
+            asyncio.get_running_loop().create_task(self._correct(targets, bibs))
 
-    async def events_after(self, session_id: str, after_seq: int, limit: int = 5000) -> list[dict[str, Any]]:
-        """Stored display messages with seq > after_seq, in order (resume, even after a restart)."""
+    async def _correct(self, targets: list[LiveSession], bibs: list[str]) -> None:
+        """Unknown bibs the roster now knows: screens get a correction with the runner's name."""
+        async with self.lock:
+            derived = Derived()
+            for s in targets:
+                s.corrections_for(bibs, derived)
+            if derived.events:
+                await self._store.run(q.write_derived, derived)
+        if derived.events:
+            log.info("sent %d corrections for bibs learned by the roster", len(derived.events))
+            self.publish(derived)
 
-        def _q(conn: Connection) -> list[dict[str, Any]]:
-            rows = conn.execute(
-                select(DisplayEvent.payload)
-                .where(DisplayEvent.session_id == session_id, DisplayEvent.seq > after_seq)
-                .order_by(DisplayEvent.seq)
-                .limit(limit)
-            ).all()
-            return [r[0] for r in rows]
+    def tick(self, wall: float) -> None:
+        """Scheduled pre-race → results switches (called every second by the app)."""
+        for s in self._sessions.values():
+            if s.mode == "pre-race" and s.switch_at is not None and wall >= s.switch_at:
+                s.switch_at = None
+                self._switch_mode(s, "results", "schedule")
+                asyncio.get_running_loop().create_task(self._store.run(q.save_session, _row(s)))
 
-        return await self._store.run(_q)
+    def _switch_mode(self, s: LiveSession, mode: str, by: str) -> None:
+        s.mode = mode
+        s.mode_changed_at = time.time()
+        s.mode_changed_by = by
+        log.info("session %s switched to %s (%s)", s.id, mode, by)
+        for fn in self._controls:
+            fn(s.id, {"type": "mode", "mode": mode, "by": by})
+        if by != "operator":
+            asyncio.get_running_loop().create_task(self._store.run(q.save_session, _row(s)))
+        self._changed(s)
 
+    def screen_view(self, s: LiveSession) -> dict[str, Any]:
+        event = self._events.event(s.event_id)
+        return {
+            "id": s.id,
+            "name": s.name or event.name,
+            "event_name": event.name,
+            "mode": s.mode,
+            "gun_at": None,
+            "starts_at": round(s.starts_at * 1000) if s.starts_at else None,
+        }
 
-def write_derived(conn: Connection, derived: Derived) -> None:
-    if derived.events:
-        conn.execute(DisplayEvent.__table__.insert(), derived.events)
-    if derived.suppressions:
-        stmt = Suppression.__table__.insert().prefix_with("OR IGNORE")
-        conn.execute(stmt, derived.suppressions)
+    def _changed(self, s: LiveSession) -> None:
+        for fn in self.listeners:
+            fn(s)
 
 
-def _stream_reads(conn: Connection, stream_id: str) -> list[StoredRead]:
-    t = Read.__table__
-    rows = conn.execute(select(t).where(t.c.stream_id == stream_id).order_by(t.c.raw_n)).mappings().all()
-    return [StoredRead(**{k: r[k] for k in StoredRead.__slots__}) for r in rows]
+def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "name" in body:
+        if not isinstance(body["name"], str) or len(body["name"]) > 200:
+            raise InputError("'name' must be a string of at most 200 characters")
+        out["name"] = body["name"]
+    if "template_id" in body:
+        tid = body["template_id"]
+        if tid is not None and (not isinstance(tid, str) or not tid or len(tid) > 64):
+            raise InputError("'template_id' must be a template id string")
+        out["template_id"] = tid
+    for key in ("starts_at", "switch_at"):
+        if key in body:
+            value = body[key]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+                raise InputError(f"'{key}' must be a Unix time in seconds, or null")
+            out[key] = float(value) if value is not None else None
+    if "rules" in body or "locations" in body:
+        raw = body.get("rules", current.to_json() if current else None)
+        if raw is not None and not isinstance(raw, dict):
+            raise InputError("'rules' must be an object")
+        merged = dict(raw or {})
+        if "locations" in body:
+            merged["locations"] = body["locations"]
+        out["rules"] = CrossingRules.from_json(merged, default_window=window)
+    return out
+
+
+def _row(s: LiveSession) -> dict[str, Any]:
+    stamp = now()
+    return {
+        "id": s.id, "token": s.token, "event_id": s.event_id, "name": s.name, "mode": s.mode,
+        "template_id": s.template_id, "locations": list(s.rules.locations), "rules": s.rules.to_json(),
+        "status": s.status, "created_at": s.created_at, "updated_at": stamp,
+        "settings": {
+            "starts_at": s.starts_at, "switch_at": s.switch_at, "mode_changed_at": s.mode_changed_at,
+            "mode_changed_by": s.mode_changed_by,
+        },
+    }
+
+
+write_derived = q.write_derived  # the ingest pipeline writes derived rows in its own transaction

@@ -120,6 +120,7 @@ class DisplaySession(Base):
     locations: Mapped[list[str]] = mapped_column(JSON, default=list)
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")  # countdown, schedule, mode history
     created_at: Mapped[float] = mapped_column(Float, default=now)
     updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
 

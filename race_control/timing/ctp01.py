@@ -288,6 +288,15 @@ class Ctp01Server:
         return self._user
 
     # ------------------------------------------------------------------ public API
+    def set_clock(self, timezone: str, reference_date: dt.date) -> None:
+        """Interpret times in this source's own zone and day (per-source setting, applied once
+        the stream is identified and before streaming starts)."""
+        try:
+            self._tz = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise Ctp01ConfigError(f"unknown timezone {timezone!r}") from exc
+        self._reference_date = reference_date
+
     def receive_data(self, data: bytes, now: float) -> list[TimingEvent]:
         """Consume inbound bytes; every line yields ``RawLine`` first, then derived events."""
         events: list[TimingEvent] = []

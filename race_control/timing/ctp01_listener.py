@@ -11,6 +11,7 @@ the rotating raw-traffic log.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import secrets
 import socket
@@ -168,6 +169,7 @@ class Ctp01Connection(asyncio.Protocol):
             source_event_id=info.event_id if info else "",
             remote_addr=self._peer,
         )
+        self._proto.set_clock(stream.timezone, dt.date.fromisoformat(stream.reference_date))
         for line, at in self._pending_raw:
             self._service.raw_line(stream, line, at)
         self._pending_raw.clear()

@@ -70,6 +70,9 @@ class SeqTracker:
             self.above.add(seq)
         return True
 
+    def has(self, seq: int) -> bool:
+        return seq <= self.low or seq in self.above
+
     @property
     def last(self) -> int:
         """The highest sequence stored (the resume point)."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from race_control.errors import InputError, NotFound
 from race_control.ids import new_id
 from race_control.roster.participants import normalize_bib
 from race_control.store.database import Store
@@ -25,6 +27,7 @@ from race_control.timing.pipeline import IngestPipeline
 from race_control.timing.records import SeqTracker, StoredRead
 
 log = logging.getLogger("race_control.timing")
+CLOCK_WARNING_AFTER = 600.0  # seconds between a live read's time and now before we warn
 
 
 @dataclass
@@ -47,6 +50,18 @@ class StreamState:
     next_n: int = 1
     trackers: dict[str, SeqTracker] = field(default_factory=dict)
     created_at: float = 0.0
+    live: bool = True  # False for imported files: their times are in the past by design
+    clock_warnings: int = 0
+    last_clock_warning: str = ""
+    _midnight: float | None = None  # epoch of local midnight of reference_date (cached)
+    _warned_at: float = 0.0
+
+    def wall_time(self, clock: float) -> float:
+        """A read's clock as Unix time (for the far-from-now check and analytics)."""
+        if self._midnight is None:
+            day = dt.date.fromisoformat(self.reference_date) if self.reference_date else dt.date.today()
+            self._midnight = dt.datetime.combine(day, dt.time(), ZoneInfo(self.timezone)).timestamp()
+        return self._midnight + clock
 
     def cursors(self) -> dict[str, int]:
         """Last stored sequence per location: where a reconnecting client resumes."""
@@ -70,6 +85,8 @@ class StreamState:
             "cursors": self.cursors(),
             "timezone": self.timezone,
             "reference_date": self.reference_date,
+            "clock_warnings": self.clock_warnings,
+            "last_clock_warning": self.last_clock_warning,
             "created_at": self.created_at,
         }
 
@@ -105,6 +122,8 @@ class TimingService:
         source_event_id: str = "",
         remote_addr: str = "",
         timezone: str | None = None,
+        reference_date: str | None = None,
+        live: bool = True,
     ) -> StreamState:
         """Find or create the stream for this source and mark it connected."""
         state = self._by_key.get((protocol, source_key))
@@ -116,8 +135,9 @@ class TimingService:
                 protocol=protocol,
                 source_key=source_key,
                 timezone=tz,
-                reference_date=dt.date.today().isoformat(),
+                reference_date=reference_date or dt.datetime.now(ZoneInfo(tz)).date().isoformat(),
                 created_at=stamp,
+                live=live,
             )
             self._streams[state.id] = state
             self._by_key[(protocol, source_key)] = state
@@ -149,6 +169,10 @@ class TimingService:
         state.last_seen_at = received_at
         self._pipeline.submit_raw(state.id, n, received_at, line)
 
+    def is_stored(self, state: StreamState, location: str, seq: int) -> bool:
+        tracker = state.trackers.get(location)
+        return tracker is not None and tracker.has(seq)
+
     def accept(self, state: StreamState, event: TagRead | GunTime, received_at: float) -> bool:
         """Queue a read for storage; False if this (location, seq) is already stored."""
         tracker = state.trackers.get(event.location)
@@ -178,10 +202,50 @@ class TimingService:
         if kind == "tag":
             state.reads += 1
             state.last_read_at = received_at
+            if state.live:
+                self._check_clock(state, event, received_at)
         if event.location not in state.locations:
             state.locations.append(event.location)
         self._pipeline.submit_read(read)
         return True
+
+    def _check_clock(self, state: StreamState, event: TagRead, received_at: float) -> None:
+        """Warn when a live read's time is far from now: a wrong controller clock, time zone
+        or event date shows wrong times on every screen (timing-protocols.md §7.3)."""
+        off = state.wall_time(event.clock) - received_at
+        if abs(off) < CLOCK_WARNING_AFTER:
+            return
+        state.clock_warnings += 1
+        state.last_clock_warning = (
+            f"read time {event.time_text} at {event.location} is {abs(off) / 60:.0f} min "
+            f"{'ahead of' if off > 0 else 'behind'} this computer's clock: check the controller "
+            f"clock and the stream's time zone ({state.timezone}) and date ({state.reference_date})"
+        )
+        if received_at - state._warned_at > 60:
+            state._warned_at = received_at
+            log.warning("stream %s: %s", state.id, state.last_clock_warning)
+
+    async def update_settings(self, stream_id: str, body: object) -> StreamState:
+        """Per-source time zone and event date (applies to the next reads and connections)."""
+        state = self._streams.get(stream_id)
+        if state is None:
+            raise NotFound(f"timing session {stream_id[:64]!r} does not exist")
+        if not isinstance(body, dict) or not body or set(body) - {"timezone", "reference_date"}:
+            raise InputError("body must be an object with 'timezone' and/or 'reference_date'")
+        tz = body.get("timezone", state.timezone)
+        day = body.get("reference_date", state.reference_date)
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise InputError(f"'timezone' {str(tz)[:64]!r} is not a known IANA time zone") from None
+        try:
+            dt.date.fromisoformat(day)
+        except (ValueError, TypeError):
+            raise InputError(f"'reference_date' {str(day)[:40]!r} is not a YYYY-MM-DD date") from None
+        state.timezone, state.reference_date, state._midnight = tz, day, None
+        await self._store.run(_save_stream, state)
+        self._changed(state)
+        return state
 
     def _changed(self, state: StreamState) -> None:
         for fn in self.listeners:
@@ -225,9 +289,11 @@ def _load_streams(conn: Connection) -> list[StreamState]:
             reference_date=r["reference_date"],
             last_seen_at=r["last_seen_at"],
             created_at=r["created_at"],
+            live=r["protocol"] != "controller-file",
         )
         rt = Read.__table__
-        for loc, seq in conn.execute(select(rt.c.location, rt.c.seq).where(rt.c.stream_id == s.id)):
+        seqs = select(rt.c.location, rt.c.seq).where(rt.c.stream_id == s.id).order_by(rt.c.location, rt.c.seq)
+        for loc, seq in conn.execute(seqs):
             s.trackers.setdefault(loc, SeqTracker()).add(seq)
         s.reads = conn.execute(
             select(func.count()).select_from(rt).where(rt.c.stream_id == s.id, rt.c.kind == "tag")

@@ -1,0 +1,136 @@
+"""In-memory state of one display session, and the rows a batch of decisions produces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from race_control.roster.participants import ParticipantRow
+from race_control.sessions.crossing import Crossing, CrossingEngine, CrossingRules, Suppressed
+from race_control.sessions.finisher import apply_runner, finisher_payload
+from race_control.store.models import now
+from race_control.timing.records import StoredRead
+
+MODES = ("results", "pre-race")
+Lookup = Callable[[str, str], ParticipantRow | None]  # (event_id, bib) -> runner
+
+
+@dataclass
+class Derived:
+    """What a batch of reads caused: display events (sequenced) and suppressions."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    suppressions: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.suppressions)
+
+
+@dataclass
+class LiveSession:
+    id: str
+    token: str
+    event_id: str
+    name: str
+    mode: str
+    template_id: str | None
+    rules: CrossingRules
+    status: str
+    created_at: float
+    lookup: Lookup
+    streams: set[str] = field(default_factory=set)
+    next_seq: int = 1
+    finishers: int = 0
+    suppressed: int = 0
+    mode_changed_at: float | None = None
+    mode_changed_by: str = ""  # "operator" | "first finisher" | "schedule"
+    starts_at: float | None = None  # pre-race countdown target (epoch s)
+    switch_at: float | None = None  # scheduled pre-race → results switch (epoch s)
+    unknown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # bib -> payloads shown as "Bib N"
+    engine: CrossingEngine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reset_engine()
+
+    def reset_engine(self) -> None:
+        self.engine = CrossingEngine(self.rules, wave_of=self._wave_of)
+
+    def _wave_of(self, bib: str) -> str:
+        runner = self.lookup(self.event_id, bib)
+        return runner.wave if runner else ""
+
+    def decide(self, read: StoredRead, out: Derived, *, announce: bool = True) -> Crossing | Suppressed | None:
+        """Run one read through the rules; append the resulting rows to ``out``."""
+        result = self.engine.process(read)
+        if result is None:
+            return None
+        if isinstance(result, Crossing):
+            self.finishers += 1
+            if announce:
+                self.announce(result, out)
+        else:
+            self.suppressed += 1
+            out.suppressions.append(
+                {
+                    "session_id": self.id, "stream_id": read.stream_id, "location": read.location,
+                    "read_seq": read.seq, "bib": read.bib, "reason": result.reason, "created_at": now(),
+                }
+            )
+        return result
+
+    def announce(self, crossing: Crossing, out: Derived) -> None:
+        read = crossing.read
+        seq = self.next_seq
+        self.next_seq += 1
+        runner = self.lookup(self.event_id, read.bib)
+        payload = finisher_payload(seq, crossing, runner)
+        if runner is None:
+            self.unknown.setdefault(read.bib, []).append(payload)
+        out.events.append(self.event_row("finisher", payload, read))
+
+    def event_row(self, kind: str, payload: dict[str, Any], read: StoredRead | None = None) -> dict[str, Any]:
+        return {
+            "session_id": self.id, "seq": payload["seq"], "kind": kind, "bib": payload.get("bib", ""),
+            "stream_id": read.stream_id if read else "", "location": read.location if read else "",
+            "read_seq": read.seq if read else 0, "payload": payload, "created_at": now(),
+        }
+
+    def corrections_for(self, bibs: list[str], out: Derived) -> int:
+        """Runners the roster just learned: re-announce their "Bib N" finishes with names."""
+        n = 0
+        for bib in bibs:
+            shown = self.unknown.pop(bib, None)
+            runner = self.lookup(self.event_id, bib) if shown else None
+            if not shown or runner is None:
+                continue
+            for old in shown:
+                fresh = dict(old)
+                apply_runner(fresh, runner)
+                fresh.update(type="correction", seq=self.next_seq, corrects_seq=old["seq"])
+                self.next_seq += 1
+                out.events.append(self.event_row("correction", fresh))
+                n += 1
+        return n
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "name": self.name,
+            "mode": self.mode,
+            "template_id": self.template_id,
+            "locations": list(self.rules.locations),
+            "rules": self.rules.to_json(),
+            "status": self.status,
+            "timing_session_ids": sorted(self.streams),
+            "last_seq": self.next_seq - 1,
+            "finishers": self.finishers,
+            "suppressed": self.suppressed,
+            "unknown_bibs": sorted(self.unknown),
+            "mode_changed_at": self.mode_changed_at,
+            "mode_changed_by": self.mode_changed_by,
+            "starts_at": self.starts_at,
+            "switch_at": self.switch_at,
+            "created_at": self.created_at,
+        }

@@ -1,0 +1,79 @@
+"""Database work of the display sessions (runs on the store's DB thread, one unit each)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select
+
+from race_control.sessions.live import Derived
+from race_control.store.models import DisplayEvent, DisplaySession, Read, SessionStream, Suppression
+from race_control.timing.records import StoredRead
+
+
+def write_derived(conn: Connection, derived: Derived) -> None:
+    if derived.events:
+        conn.execute(DisplayEvent.__table__.insert(), derived.events)
+    if derived.suppressions:
+        conn.execute(Suppression.__table__.insert().prefix_with("OR IGNORE"), derived.suppressions)
+
+
+def stream_reads(conn: Connection, stream_ids: list[str]) -> list[StoredRead]:
+    """Reads of the given streams in arrival order (the order the live path saw them)."""
+    if not stream_ids:
+        return []
+    t = Read.__table__
+    rows = (
+        conn.execute(
+            select(t).where(t.c.stream_id.in_(stream_ids)).order_by(t.c.received_at, t.c.stream_id, t.c.raw_n)
+        )
+        .mappings()
+        .all()
+    )
+    return [StoredRead(**{k: r[k] for k in StoredRead.__slots__}) for r in rows]
+
+
+def load_sessions(conn: Connection) -> tuple[list[Any], list[Any], dict[str, int]]:
+    rows = list(conn.execute(select(DisplaySession.__table__)).all())
+    links = list(conn.execute(select(SessionStream.__table__)).all())
+    t = DisplayEvent.__table__
+    seqs = dict(conn.execute(select(t.c.session_id, func.max(t.c.seq)).group_by(t.c.session_id)).all())
+    return rows, links, seqs
+
+
+def announced_reads(conn: Connection, session_id: str) -> set[tuple[str, str, int]]:
+    t = DisplayEvent.__table__
+    rows = conn.execute(
+        select(t.c.stream_id, t.c.location, t.c.read_seq).where(t.c.session_id == session_id, t.c.kind == "finisher")
+    )
+    return {(r[0], r[1], r[2]) for r in rows}
+
+
+def replace_suppressions(conn: Connection, session_id: str, derived: Derived) -> None:
+    conn.execute(delete(Suppression.__table__).where(Suppression.__table__.c.session_id == session_id))
+    write_derived(conn, derived)
+
+
+def events_after(conn: Connection, session_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    t = DisplayEvent.__table__
+    rows = conn.execute(
+        select(t.c.payload).where(t.c.session_id == session_id, t.c.seq > after_seq).order_by(t.c.seq).limit(limit)
+    ).all()
+    return [r[0] for r in rows]
+
+
+def suppressions(conn: Connection, session_id: str, bib: str | None, limit: int) -> list[dict[str, Any]]:
+    t = Suppression.__table__
+    q = select(t.c.stream_id, t.c.location, t.c.read_seq, t.c.bib, t.c.reason, t.c.created_at).where(
+        t.c.session_id == session_id
+    )
+    if bib:
+        q = q.where(t.c.bib == bib)
+    rows = conn.execute(q.order_by(t.c.created_at.desc()).limit(limit)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def save_session(conn: Connection, values: dict[str, Any]) -> None:
+    t = DisplaySession.__table__
+    if not conn.execute(t.update().where(t.c.id == values["id"]).values(**values)).rowcount:
+        conn.execute(t.insert().values(**values))

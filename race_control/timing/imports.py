@@ -1,0 +1,113 @@
+"""Import ChronoTrack controller files (``TO~`` reads, ``.mrk`` markers) when the network failed.
+
+Imported reads flow through exactly the same path as live ones (TimingService →
+pipeline → sessions): one stream per controller and location, numbered like the
+simulator numbers the same data, so importing the same files twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from race_control.errors import InputError
+from race_control.timing.controller_files import (
+    ControllerData,
+    ControllerFileError,
+    load_controller_dir,
+    load_controller_file,
+    to_timing_events,
+)
+from race_control.timing.events import GunTime
+from race_control.timing.service import TimingService
+
+PROTOCOL = "controller-file"
+
+
+def _load(path: Path) -> ControllerData:
+    if path.is_dir():
+        return load_controller_dir(path)
+    if path.is_file():
+        return load_controller_file(path)
+    raise InputError(f"{path}: no such file or folder")
+
+
+def validate_import(body: object) -> tuple[Path, str | None, str, dt.date | None]:
+    if not isinstance(body, dict) or not isinstance(body.get("path"), str) or not body["path"]:
+        raise InputError("body must be an object with 'path' (a controller folder or a .csv/.mrk file)")
+    unknown = set(body) - {"path", "location", "timezone", "date"}
+    if unknown:
+        raise InputError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    location = body.get("location")
+    if location is not None and (not isinstance(location, str) or not location or len(location) > 16):
+        raise InputError("'location' must be a name of 1-16 characters")
+    tz = body.get("timezone", "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise InputError(f"'timezone' {str(tz)[:64]!r} is not a known IANA time zone") from None
+    day = body.get("date")
+    try:
+        date = dt.date.fromisoformat(day) if day is not None else None
+    except (TypeError, ValueError):
+        raise InputError(f"'date' {str(day)[:40]!r} is not a YYYY-MM-DD date") from None
+    return Path(body["path"]).expanduser(), location, tz, date
+
+
+async def import_controller_files(timing: TimingService, body: object) -> dict[str, Any]:
+    """Import a controller folder or file; returns what was added and what was quarantined."""
+    path, location, tz, only_date = validate_import(body)
+    loop = asyncio.get_running_loop()
+    try:
+        data = await loop.run_in_executor(None, _load, path)
+    except ControllerFileError as exc:
+        raise InputError(str(exc)) from None
+    zone = ZoneInfo(tz)
+    reads = data.reads
+    if only_date is not None:  # a folder can hold other events' sessions (another day)
+        reads = [r for r in reads if _day(r.epoch, zone) == only_date]
+    if not reads and not data.markers:
+        raise InputError(f"{path}: no reads or markers found ({len(data.errors)} bad rows)")
+    location = location or (path.name if path.is_dir() else path.parent.name) or "IMPORT"
+    location = location[:16]
+    days = Counter(_day(r.epoch, zone) for r in reads)
+    reference = only_date or (min(days) if days else dt.date.today())
+    controller = data.markers[0].controller if data.markers else path.stem
+    events = to_timing_events(reads, data.markers if reads else [], location, zone, reference)
+    state = await timing.attach(
+        PROTOCOL, f"{controller}:{location}", client=f"controller files {controller}", event_name=path.name,
+        remote_addr=str(path), timezone=tz, reference_date=reference.isoformat(), live=False,
+    )
+    added = guns = 0
+    try:
+        now = time.time()
+        for ev in events:
+            if timing.is_stored(state, ev.location, ev.seq):
+                continue
+            timing.raw_line(state, ev.line, now)
+            if timing.accept(state, ev, now):
+                added += 1
+                guns += isinstance(ev, GunTime)
+        await timing.set_locations(state, [location])
+    finally:
+        timing.detach(state)
+    return {
+        "timing_session_id": state.id,
+        "location": location,
+        "reference_date": reference.isoformat(),
+        "reads": added - guns,
+        "gun_times": guns,
+        "already_imported": len(events) - added,
+        "other_days": sum(n for d, n in days.items() if d != reference) if only_date is None else 0,
+        "bad_rows": [{"file": e.path, "line": e.line_no, "error": e.reason} for e in data.errors[:200]],
+        "bad_row_count": len(data.errors),
+    }
+
+
+def _day(epoch: float, zone: ZoneInfo) -> dt.date:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).astimezone(zone).date()

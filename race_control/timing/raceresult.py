@@ -1,0 +1,518 @@
+"""RACE RESULT decoder protocol 2.0, client side, sans-IO.
+
+Here *we* connect to the decoder (TCP 3601, timing-protocols.md §2) and speak
+first.  This module is only the state machine: it queues the handshake when
+created, ``receive_data(bytes, now)`` returns events, ``data_to_send()`` the bytes
+to write, ``tick(now)`` drives heartbeats, fetch timeouts and dead-link detection.
+No sockets, no clock, no database.
+
+Conversation::
+
+    C: SETPROTOCOL;2.0 / GETCONFIG;GENERAL;BOXNAME / GETSTATUS
+       [SETTIME;2026-06-01;09:00:00.000]  [STARTOPERATION]    (only when configured)
+       GETTIME / PASSINGS
+    D: PASSINGS;<count>;<file>            → ConnectionIdentified("raceresult:<BoxId or host:port>")
+    caller: begin_streaming({location: last stored seq})
+    C: 41:100   D: <passing records...> + empty line      (bounded batches up to <count>)
+    C: SETPUSHPASSINGS;1;0   D: #P;<passing record>       (live, once caught up)
+    C: PING + PASSINGS every ping_interval                (keep-alive and missed-push check)
+
+Identity and sequence scheme (why it looks like this):
+
+* ``location`` is the configured location, else the decoder's BoxName, else
+  ``decoder``.  It must not change when the decoder starts a new file, because
+  display rules are keyed by location.
+* PassingNo restarts at 1 in every decoder file, so the file number goes into
+  the sequence: ``seq = FileNumber * FILE_STRIDE + PassingNo``.  Reads of different
+  files never collide, a stored cursor decodes back to (file, PassingNo), and
+  ``divmod(seq, FILE_STRIDE)`` shows both in any dump.
+* Reads are emitted strictly in PassingNo order per file (a pushed passing after
+  a gap is dropped and the gap refetched, as metarace does).  So what is stored is
+  always contiguous, and the *last stored* seq -- the only cursor the service keeps
+  -- is an exact resume point after a drop or restart.
+
+Known limits [Inf]: passings of an *older* file made while we were away cannot
+be fetched (``<first>:<count>`` reads the current file); a decoder whose
+numbering restarts without a new file number is reported as a ``BadLine``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from race_control.timing.events import (
+    BadLine,
+    ConnectionIdentified,
+    GunTime,
+    LinkDead,
+    RawLine,
+    TagRead,
+    TimingEvent,
+)
+from race_control.timing.framing import LineBuffer, OverlongLine
+
+__all__ = [
+    "DEFAULT_PORT",
+    "FILE_STRIDE",
+    "TRIGGER_PREFIX",
+    "RaceResultClient",
+    "RaceResultConfig",
+    "RaceResultConfigError",
+    "RaceResultError",
+    "RaceResultStateError",
+    "decode_seq",
+    "encode_seq",
+]
+
+DEFAULT_PORT = 3601
+PROTOCOL_VERSION = "2.0"
+FILE_STRIDE = 10_000_000  # PassingNo per file stays far below; seq fits SQLite's int64
+_MAX_FILE = 10**11
+TRIGGER_PREFIX = "99999"  # tag prefix of trigger/marker passings → gun times
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_TIME = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d{1,6}))?")
+_LOCATION_OK = re.compile(r"[^\x00-\x1f;~]{1,40}")
+# Replies we expect and need nothing from beyond the echo itself
+_QUIET = frozenset({"SETPROTOCOL", "GETPROTOCOL", "SETTIME", "SETPUSHPASSINGS", "PING", "STOPOPERATION"})
+
+
+class RaceResultError(Exception):
+    """Root of this module's errors (caller mistakes only; decoder input never raises)."""
+
+
+class RaceResultConfigError(RaceResultError, ValueError):
+    """A configuration value is out of range."""
+
+
+class RaceResultStateError(RaceResultError):
+    """A method was called before the handshake allows it."""
+
+
+def encode_seq(file_number: int, passing_no: int) -> int:
+    return file_number * FILE_STRIDE + passing_no
+
+
+def decode_seq(seq: int) -> tuple[int, int]:
+    """seq → (file number, PassingNo)."""
+    return divmod(seq, FILE_STRIDE)
+
+
+@dataclass
+class RaceResultConfig:
+    """How we drive the decoder and interpret its passings."""
+
+    location: str | None = None  # None: the decoder's BoxName, else "decoder"
+    timezone: str = "UTC"
+    reference_date: dt.date | None = None  # None: today (in ``timezone``) when the connection starts
+    set_time: bool = False  # send SETTIME from the PC clock (changes the decoder's clock!)
+    start_operation: bool = False  # send STARTOPERATION (a decoder in test mode stores nothing)
+    fetch_batch: int = 100
+    ping_interval: float = 10.0
+    dead_after: float = 30.0
+    handshake_timeout: float = 20.0
+    fetch_timeout: float = 10.0
+
+    def validate(self) -> None:
+        if self.location is not None and not _LOCATION_OK.fullmatch(self.location):
+            raise RaceResultConfigError(f"location {self.location!r} must be 1-40 printable characters")
+        if not isinstance(self.fetch_batch, int) or not 1 <= self.fetch_batch <= 10_000:
+            raise RaceResultConfigError("fetch_batch must be an int in 1..10000")
+        for name in ("ping_interval", "dead_after", "handshake_timeout", "fetch_timeout"):
+            if not getattr(self, name) > 0:
+                raise RaceResultConfigError(f"{name} must be > 0")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise RaceResultConfigError(f"unknown timezone {self.timezone!r}") from exc
+
+
+def _int(text: str) -> int | None:
+    s = text.strip()
+    return int(s) if s.isascii() and s.isdigit() and len(s) <= 15 else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Passing:
+    no: int
+    tag: str
+    date: str
+    time: str
+    clock: float
+    file: int | None
+    box_name: str
+    box_id: str
+    loop: int
+
+
+class RaceResultClient:
+    """One connection to one decoder.  Feed bytes in, write ``data_to_send()`` out."""
+
+    def __init__(self, config: RaceResultConfig, *, address: str, now: float) -> None:
+        config.validate()
+        self.config = config
+        self._tz = ZoneInfo(config.timezone)
+        self._reference_date = config.reference_date or dt.datetime.fromtimestamp(now, self._tz).date()
+        self._address = address
+        self._buffer = LineBuffer()
+        self._blank = True  # only \r / NUL seen since the last \n: a \n now ends an empty line
+        self._out: list[str] = []
+        self._phase = "handshake"  # handshake -> identified -> streaming -> closed
+        self._created = self._last_rx = now
+        self._connection_id: str | None = None
+        self._location = config.location
+        self._box_name = ""
+        self._box_id = ""
+        self._protocol = ""
+        self._operation_mode: bool | None = None
+        self._gettime: tuple[str, str, float] | None = None  # decoder date, time, PC epoch it was read
+        self._gettime_sent = now
+        self._file: int | None = None
+        self._mark = 0  # highest PassingNo emitted (contiguous) in the current file
+        self._target = 0  # highest PassingNo known to exist in the current file
+        self._count: int | None = None
+        self._cursor: tuple[int, int] | None = None  # (file, PassingNo) stored before we connected
+        self._fetch: tuple[int, int, float] | None = None  # first, count, sent_at
+        self._push = False
+        self._next_ping = now + config.ping_interval
+        self._bad_lines = 0
+        self.fetch_timeouts = 0
+        commands = ["SETPROTOCOL;" + PROTOCOL_VERSION, "GETCONFIG;GENERAL;BOXNAME", "GETSTATUS"]
+        if config.set_time:
+            wall = dt.datetime.fromtimestamp(now, self._tz)
+            commands.append(f"SETTIME;{wall:%Y-%m-%d;%H:%M:%S}.{wall.microsecond // 1000:03d}")
+        if config.start_operation:
+            commands.append("STARTOPERATION")
+        for line in [*commands, "GETTIME", "PASSINGS"]:
+            self._send(line)
+
+    # ------------------------------------------------------------------ read-only state
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    @property
+    def closed(self) -> bool:
+        return self._phase == "closed"
+
+    @property
+    def connection_id(self) -> str | None:
+        return self._connection_id
+
+    @property
+    def location(self) -> str | None:
+        """Fixed when the connection is identified (configured, else BoxName, else ``decoder``)."""
+        return self._location
+
+    @property
+    def reference_date(self) -> dt.date:
+        return self._reference_date
+
+    @property
+    def clock_offset(self) -> float | None:
+        """Decoder clock minus PC clock in seconds (from GETTIME, half the round trip allowed for).
+
+        Without GPS and SETTIME the decoder counts from its own start, so a large
+        offset is normal then; finish minus gun from the same decoder stays right.
+        """
+        if self._gettime is None:
+            return None
+        date_text, time_text, at = self._gettime
+        clock = self._clock(date_text, time_text)
+        return None if clock is None else round(clock - self._pc_clock(at), 3)
+
+    @property
+    def live(self) -> bool:
+        """Caught up with the decoder and in push mode."""
+        return self._push and self._fetch is None and self._mark >= self._target
+
+    @property
+    def bad_lines(self) -> int:
+        return self._bad_lines
+
+    def status(self) -> dict[str, object]:
+        return {
+            "phase": self._phase,
+            "connection_id": self._connection_id,
+            "location": self._location,
+            "box_name": self._box_name,
+            "box_id": self._box_id,
+            "protocol": self._protocol,
+            "operation_mode": self._operation_mode,
+            "clock_offset": self.clock_offset,
+            "file_number": self._file,
+            "passings": self._count,
+            "last_passing": self._mark,
+            "live": self.live,
+            "bad_lines": self._bad_lines,
+            "fetch_timeouts": self.fetch_timeouts,
+            "reference_date": self._reference_date.isoformat(),
+        }
+
+    # ------------------------------------------------------------------ public API
+    def receive_data(self, data: bytes, now: float) -> list[TimingEvent]:
+        """Consume bytes; each line yields ``RawLine`` first, then what it means.
+
+        The empty line that ends a fetch reply carries nothing to store, so it ends
+        the fetch without a ``RawLine``.  ``LineBuffer`` drops empty lines, so they
+        are found here first: the bytes are fed up to each one, then it is handled.
+        """
+        events: list[TimingEvent] = []
+        if self._phase == "closed" or not data:
+            return events
+        self._last_rx = now
+        start = pos = 0
+        while (nl := data.find(b"\n", pos)) != -1:
+            blank = self._blank and not data[pos:nl].strip(b"\r\x00")
+            self._blank = True
+            pos = nl + 1
+            if blank:
+                self._lines(data[start:pos], now, events)
+                start = pos
+                if self._phase != "closed":
+                    self._end_of_fetch(now)
+        if data[pos:].strip(b"\r\x00"):
+            self._blank = False
+        self._lines(data[start:], now, events)
+        return events
+
+    def set_clock(self, timezone: str, reference_date: dt.date) -> None:
+        """Use the stream's own zone and day (per-source settings); call before ``begin_streaming``."""
+        try:
+            self._tz = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise RaceResultConfigError(f"unknown timezone {timezone!r}") from exc
+        self._reference_date = reference_date
+
+    def begin_streaming(self, cursors: Mapping[str, int]) -> None:
+        """Resume after the last *stored* seq of our location, then go live.
+
+        Call after ``ConnectionIdentified`` with the stream's stored cursors.
+        """
+        if self._phase == "closed":
+            return
+        if self._phase != "identified":
+            raise RaceResultStateError("begin_streaming() before ConnectionIdentified (or twice)")
+        seq = cursors.get(self._location or "", 0)
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise RaceResultError(f"cursor must be an int >= 0, got {seq!r}")
+        self._cursor = decode_seq(seq) if seq else None
+        self._phase = "streaming"
+        self._mark = self._cursor[1] if self._cursor and self._cursor[0] == self._file else 0
+        self._pump(self._last_rx)
+
+    def tick(self, now: float) -> list[TimingEvent]:
+        """Time-driven work: dead link, handshake timeout, heartbeat, fetch timeout."""
+        events: list[TimingEvent] = []
+        if self._phase == "closed":
+            return events
+        cfg = self.config
+        if now - self._last_rx >= cfg.dead_after:
+            return self._die(events, f"no data from decoder for {now - self._last_rx:.1f} s")
+        if self._phase == "handshake" and now - self._created >= cfg.handshake_timeout:
+            return self._die(events, f"no PASSINGS reply within {cfg.handshake_timeout:g} s")
+        if now >= self._next_ping:
+            self._send("PING")
+            if self._phase == "streaming":
+                self._send("PASSINGS")  # a documented reply keeps the link busy and finds missed pushes
+            self._next_ping = now + cfg.ping_interval
+        if self._fetch is not None and now - self._fetch[2] >= cfg.fetch_timeout:
+            self.fetch_timeouts += 1
+            self._fetch = None
+            self._pump(now)
+        return events
+
+    def data_to_send(self) -> bytes:
+        if not self._out:
+            return b""
+        data = "".join(line + "\r\n" for line in self._out).encode("latin-1")
+        self._out.clear()
+        return data
+
+    # ------------------------------------------------------------------ internals
+    def _send(self, line: str) -> None:
+        self._out.append(line)
+
+    def _bad(self, events: list[TimingEvent], line: str, reason: str) -> None:
+        self._bad_lines += 1
+        events.append(BadLine(line, reason))
+
+    def _die(self, events: list[TimingEvent], reason: str) -> list[TimingEvent]:
+        self._phase = "closed"
+        events.append(LinkDead(reason))
+        return events
+
+    def _lines(self, data: bytes, now: float, events: list[TimingEvent]) -> None:
+        for item in self._buffer.feed(data):
+            if self._phase == "closed":
+                return
+            if isinstance(item, OverlongLine):
+                self._bad(events, item.head, f"line too long ({item.length} bytes), dropped")
+                continue
+            events.append(RawLine(item))
+            self._handle(item, now, events)
+
+    def _handle(self, line: str, now: float, events: list[TimingEvent]) -> None:
+        fields = line.strip().split(";")
+        head = fields[0].strip().upper()
+        if head == "#P":
+            self._on_passing(line, fields[1:], pushed=True, events=events, now=now)
+        elif _int(fields[0]) is not None:
+            self._on_passing(line, fields, pushed=False, events=events, now=now)
+        elif head == "PASSINGS":
+            self._on_passings(line, fields, now, events)
+        elif head == "GETTIME":
+            clock = self._clock(fields[1], fields[2]) if len(fields) >= 3 else None
+            if clock is None:
+                self._bad(events, line, "GETTIME reply needs ;YYYY-MM-DD;HH:MM:SS.mmm")
+            else:  # the decoder read its clock about halfway through our round trip
+                self._gettime = (fields[1], fields[2], (self._gettime_sent + now) / 2)
+        elif head == "GETCONFIG":
+            if len(fields) >= 4 and fields[2].strip().upper() == "BOXNAME":
+                self._box_name = fields[3].strip()
+                self._box_id = fields[4].strip() if len(fields) >= 5 else ""
+        elif head == "GETSTATUS":
+            if len(fields) > 5:  # ;Date;Time;HasPower;Antennas;IsInOperationMode;FileNumber;...
+                self._operation_mode = fields[5].strip() == "1"
+        elif head == "STARTOPERATION":
+            ok = len(fields) > 1 and fields[1].strip().upper() == "OK"
+            self._operation_mode = ok or self._operation_mode
+            if not ok:
+                self._bad(events, line, "decoder refused STARTOPERATION")
+        elif head in _QUIET or head.startswith("ONLY"):
+            if head == "SETPROTOCOL" and len(fields) > 1:
+                self._protocol = fields[1].strip()
+        elif head.startswith("#"):
+            self._bad(events, line, f"unsupported pushed message {head!r}")
+        else:
+            self._bad(events, line, "unknown line (not a passing record or a reply we sent for)")
+
+    def _on_passings(self, line: str, fields: list[str], now: float, events: list[TimingEvent]) -> None:
+        count = _int(fields[1]) if len(fields) > 1 else None
+        file = _int(fields[2]) if len(fields) > 2 and fields[2].strip() else self._file or 0
+        if count is None or file is None or file >= _MAX_FILE:
+            self._bad(events, line, "PASSINGS reply needs ;<count>[;<file number>]")
+            return
+        if file != self._file:
+            self._switch_file(file)
+        elif count < self._mark:
+            self._bad(
+                events,
+                line,
+                f"passing count fell to {count} below {self._mark} without a new file number; "
+                "re-used PassingNos would be dropped as duplicates",
+            )
+        self._count = count
+        self._target = max(self._target, count)
+        if self._phase == "handshake":
+            self._identify(events)
+        self._pump(now)
+
+    def _identify(self, events: list[TimingEvent]) -> None:
+        self._phase = "identified"
+        self._connection_id = f"raceresult:{self._box_id or self._address}"
+        if self._location is None:
+            name = self._box_name
+            self._location = name if _LOCATION_OK.fullmatch(name) else "decoder"
+        events.append(ConnectionIdentified(self._connection_id, from_client=bool(self._box_id)))
+
+    def _switch_file(self, file: int) -> None:
+        """A new decoder file: PassingNo restarts at 1 (resume only if our cursor is in it)."""
+        self._file = file
+        self._target = 0
+        self._mark = self._cursor[1] if self._cursor and self._cursor[0] == file else 0
+
+    def _on_passing(
+        self, line: str, fields: list[str], *, pushed: bool, events: list[TimingEvent], now: float
+    ) -> None:
+        rec = self._parse(fields)
+        if isinstance(rec, str):
+            self._bad(events, line, rec)
+            return
+        file = rec.file if rec.file is not None else self._file or 0
+        if file != self._file:
+            self._switch_file(file)
+        self._target = max(self._target, rec.no)
+        if self._phase != "streaming" or rec.no <= self._mark:
+            return  # before resume is known (fetched later) or already emitted
+        if pushed and rec.no != self._mark + 1:
+            self._pump(now)  # out of order: dropped and refetched, so what is stored stays contiguous
+            return
+        self._mark = rec.no
+        seq = encode_seq(file, rec.no)
+        loc = self._location or "decoder"
+        reader = rec.box_id or rec.box_name
+        text = rec.time if rec.date == "0000-00-00" else f"{rec.date} {rec.time}"
+        if rec.tag.startswith(TRIGGER_PREFIX):
+            events.append(GunTime(loc, seq, text, rec.clock, reader, line))
+        else:
+            events.append(TagRead(loc, seq, rec.tag, text, rec.clock, 0, reader, rec.loop, line))
+
+    def _parse(self, fields: list[str]) -> _Passing | str:
+        """A passing record (short pre-1.6 or 20-field) → ``_Passing``, else the reason it is bad."""
+        if len(fields) < 4:
+            return f"passing record has {len(fields)} fields, expected at least 4 (No;Bib;Date;Time)"
+        no = _int(fields[0])
+        if no is None or not 1 <= no < FILE_STRIDE:
+            return f"PassingNo {fields[0]!r} is not a number in 1..{FILE_STRIDE - 1}"
+        tag = fields[1].strip()
+        if not tag:
+            return "empty Bib/TranspCode"
+        clock = self._clock(fields[2], fields[3])
+        if clock is None:
+            return f"bad date/time {fields[2]!r} {fields[3]!r} (expected YYYY-MM-DD;HH:MM:SS.mmm)"
+        file = None
+        if len(fields) >= 18 and fields[17].strip():
+            file = _int(fields[17])
+            if file is None or file >= _MAX_FILE:
+                return f"FileNumber {fields[17]!r} is not a number"
+        box_name = fields[16].strip() if len(fields) >= 17 else ""
+        box_id = fields[19].strip() if len(fields) >= 20 else ""
+        loop = _int(fields[10]) if len(fields) >= 11 else None
+        return _Passing(no, tag, fields[2].strip(), fields[3].strip(), clock, file, box_name, box_id, loop or 0)
+
+    def _clock(self, date_text: str, time_text: str) -> float | None:
+        """Seconds since local midnight of the reference date (CTP01's axis).
+
+        ``0000-00-0N`` is a decoder without GPS date: N days after the reference day.
+        """
+        d, t = _DATE.fullmatch(date_text.strip()), _TIME.fullmatch(time_text.strip())
+        if not d or not t:
+            return None
+        h, m, s = int(t[1]), int(t[2]), int(t[3])
+        if h > 23 or m > 59 or s > 59:
+            return None
+        secs = h * 3600 + m * 60 + s + int((t[4] or "0").ljust(6, "0")) / 1_000_000
+        year, month, day = int(d[1]), int(d[2]), int(d[3])
+        if year == 0 and month == 0:
+            return day * 86400 + secs
+        try:
+            days = (dt.date(year, month, day) - self._reference_date).days
+        except ValueError:
+            return None
+        return days * 86400 + secs
+
+    def _pc_clock(self, epoch: float) -> float:
+        wall = dt.datetime.fromtimestamp(epoch, self._tz).replace(tzinfo=None)
+        delta = wall - dt.datetime.combine(self._reference_date, dt.time())
+        return delta.days * 86400 + delta.seconds + delta.microseconds / 1_000_000
+
+    def _end_of_fetch(self, now: float) -> None:
+        if self._fetch is not None:
+            self._fetch = None
+            self._pump(now)
+
+    def _pump(self, now: float) -> None:
+        """Fetch the next batch after the last emitted passing; go live once caught up."""
+        if self._phase != "streaming" or self._fetch is not None:
+            return
+        if self._mark < self._target:
+            count = min(self.config.fetch_batch, self._target - self._mark)
+            self._fetch = (self._mark + 1, count, now)
+            self._send(f"{self._mark + 1}:{count}")
+        elif not self._push:
+            self._push = True
+            self._send("SETPUSHPASSINGS;1;0")

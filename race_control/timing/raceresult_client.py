@@ -1,0 +1,294 @@
+"""The asyncio transport for RACE RESULT decoders: we connect out to ``host:3601``.
+
+Thin by design, like ``ctp01_listener``: bytes go into the sans-IO
+``RaceResultClient``; its commands are written straight back from
+``data_received``; its events are queued to one consumer task per connection,
+which attaches the stream (on ``ConnectionIdentified``), hands every raw line and
+read to ``TimingService`` and then lets the machine resume from the stream's stored
+cursors.  The socket reader never awaits storage or screens.
+
+``RaceResultConnector`` owns the reconnect loop: a decoder that is off, rebooting
+or out of Wi-Fi range is retried forever with exponential backoff (reset after a
+connection that got as far as identifying the decoder) until ``stop()``.  Every
+byte in and out goes to the rotating raw-traffic log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import socket
+import time
+from typing import Any
+
+from race_control.timing.events import (
+    BadLine,
+    ConnectionIdentified,
+    GunTime,
+    LinkDead,
+    RawLine,
+    TagRead,
+    TimingEvent,
+)
+from race_control.timing.raceresult import DEFAULT_PORT, RaceResultClient, RaceResultConfig
+from race_control.timing.service import StreamState, TimingService
+
+__all__ = ["RaceResultConnector", "parse_decoder_address"]
+
+log = logging.getLogger("race_control.timing.raceresult")
+raw_log = logging.getLogger("race_control.raw.raceresult")
+TICK = 1.0
+
+
+def parse_decoder_address(text: str) -> tuple[str, int]:
+    """``host``, ``host:port`` or ``[v6]:port`` → (host, port); ValueError names the problem."""
+    s = text.strip()
+    host, port = s, DEFAULT_PORT
+    if s.startswith("["):
+        end = s.find("]")
+        if end == -1 or (s[end + 1 :] and not s[end + 1 :].startswith(":")):
+            raise ValueError(f"bad decoder address {text!r} (expected [v6-address]:port)")
+        host, rest = s[1:end], s[end + 2 :]
+        port_text = rest or str(DEFAULT_PORT)
+    elif s.count(":") == 1:
+        host, port_text = s.split(":")
+    else:
+        port_text = str(DEFAULT_PORT)  # a bare IPv6 address has many colons and no port
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"bad port in decoder address {text!r}")
+    port = int(port_text)
+    if not host:
+        raise ValueError(f"decoder address {text!r} has no host")
+    return host, port
+
+
+class _DecoderConnection(asyncio.Protocol):
+    """One TCP connection to the decoder: feeds the machine, queues its events."""
+
+    def __init__(self, service: TimingService, proto: RaceResultClient, peer: str) -> None:
+        self._service = service
+        self.proto = proto
+        self._peer = peer
+        self._queue: asyncio.Queue[tuple[float, list[TimingEvent]] | None] = asyncio.Queue()
+        self._transport: asyncio.Transport | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+        self._pending_raw: list[tuple[str, float]] = []
+        self.stream: StreamState | None = None
+        self.consumer: asyncio.Task[None] | None = None
+        self.reads = 0
+
+    # --- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # notice a vanished decoder even when both sides are idle
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self.consumer = asyncio.get_running_loop().create_task(self._consume(), name=f"rr-{self._peer}")
+        self._flush()  # the handshake is queued by the machine's constructor
+        self._schedule_tick()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        raw_log.debug("%s <- %r", self._peer, data)
+        events = self.proto.receive_data(data, now)
+        self._flush()
+        if events:
+            self._queue.put_nowait((now, events))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        log.info("RACE RESULT decoder %s disconnected%s", self._peer, f": {exc}" if exc else "")
+        if self._ticker:
+            self._ticker.cancel()
+        self._queue.put_nowait(None)
+
+    def close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+    # --- helpers --------------------------------------------------------------------------
+    def _flush(self) -> None:
+        out = self.proto.data_to_send()
+        if out and self._transport and not self._transport.is_closing():
+            raw_log.debug("%s -> %r", self._peer, out)
+            self._transport.write(out)
+
+    def _schedule_tick(self) -> None:
+        self._ticker = asyncio.get_running_loop().call_later(TICK, self._tick)
+
+    def _tick(self) -> None:
+        now = time.time()
+        events = self.proto.tick(now)
+        self._flush()
+        if events:
+            self._queue.put_nowait((now, events))
+        if self._transport and not self._transport.is_closing():
+            self._schedule_tick()
+
+    async def _consume(self) -> None:
+        try:
+            while (item := await self._queue.get()) is not None:
+                received_at, events = item
+                for event in events:
+                    await self._handle(event, received_at)
+        except Exception:
+            log.exception("RACE RESULT decoder %s: connection failed", self._peer)
+            self.close()
+        finally:
+            if self.stream is not None:
+                self._service.detach(self.stream)
+            elif self._pending_raw:
+                log.warning(
+                    "RACE RESULT decoder %s left before identifying itself; its %d lines are only in the raw log",
+                    self._peer,
+                    len(self._pending_raw),
+                )
+
+    async def _handle(self, event: TimingEvent, received_at: float) -> None:
+        stream = self.stream
+        if isinstance(event, RawLine):
+            if stream is None:
+                self._pending_raw.append((event.line, received_at))
+            else:
+                self._service.raw_line(stream, event.line, received_at)
+        elif isinstance(event, TagRead | GunTime):
+            if stream is not None and self._service.accept(stream, event, received_at):
+                self.reads += 1
+        elif isinstance(event, ConnectionIdentified):
+            await self._identified(event)
+        elif isinstance(event, BadLine):
+            if stream is not None:
+                stream.bad_lines += 1
+            log.warning("RACE RESULT %s: bad line %r: %s", self._peer, event.line[:120], event.reason)
+        elif isinstance(event, LinkDead):
+            log.warning("RACE RESULT %s: closing link: %s", self._peer, event.reason)
+            self.close()
+
+    async def _identified(self, event: ConnectionIdentified) -> None:
+        status = self.proto.status()
+        cfg = self.proto.config
+        self.stream = stream = await self._service.attach(
+            "raceresult",
+            event.connection_id,
+            client=f"RACE RESULT {status['box_name'] or 'decoder'}".strip(),
+            remote_addr=self._peer,
+            timezone=cfg.timezone,
+            reference_date=cfg.reference_date.isoformat() if cfg.reference_date else None,
+        )
+        # the stream's zone and day are the per-source settings (editable later): read on that axis
+        day = dt.date.fromisoformat(stream.reference_date) if stream.reference_date else None
+        self.proto.set_clock(stream.timezone, day or self.proto.reference_date)
+        for line, at in self._pending_raw:
+            self._service.raw_line(stream, line, at)
+        self._pending_raw.clear()
+        if self.proto.location:
+            await self._service.set_locations(stream, [self.proto.location])
+        if status["operation_mode"] is False:
+            log.warning("RACE RESULT %s is in test mode: it stores no passings until STARTOPERATION", self._peer)
+        self.proto.begin_streaming(stream.cursors())
+        self._flush()
+
+
+class RaceResultConnector:
+    """Keeps one decoder connected until ``stop()``; reads go to ``TimingService``."""
+
+    def __init__(
+        self,
+        service: TimingService,
+        host: str,
+        port: int = DEFAULT_PORT,
+        *,
+        location: str | None = None,
+        timezone: str = "UTC",
+        reference_date: dt.date | None = None,
+        set_time: bool = False,
+        start_operation: bool = False,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._service = service
+        self.host, self.port = host, port
+        self._config = RaceResultConfig(
+            location=location,
+            timezone=timezone,
+            reference_date=reference_date,
+            set_time=set_time,
+            start_operation=start_operation,
+        )
+        self._config.validate()
+        self._backoff_initial, self._backoff_max = backoff_initial, backoff_max
+        self._connect_timeout = connect_timeout
+        self._task: asyncio.Task[None] | None = None
+        self._conn: _DecoderConnection | None = None
+        self._last: dict[str, object] = {}
+        self.connects = 0
+        self.last_error = ""
+        self.reads = 0
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"rr-{self.address}")
+
+    async def stop(self) -> None:
+        """Close the link, let its last reads reach the pipeline, end the reconnect loop."""
+        task, self._task = self._task, None
+        conn = self._conn
+        if conn is not None:
+            conn.close()
+            if conn.consumer is not None:
+                await asyncio.wait([conn.consumer], timeout=10)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def status(self) -> dict[str, Any]:
+        conn = self._conn
+        proto = conn.proto.status() if conn is not None else self._last
+        return {
+            "address": self.address,
+            "connected": conn is not None,
+            "connects": self.connects,
+            "last_error": self.last_error,
+            "reads": self.reads + (conn.reads if conn is not None else 0),
+            "stream_id": conn.stream.id if conn is not None and conn.stream is not None else None,
+            **proto,
+        }
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self._backoff_initial
+        while True:
+            conn: _DecoderConnection | None = None
+            try:
+                proto = RaceResultClient(self._config, address=self.address, now=time.time())
+                conn = _DecoderConnection(self._service, proto, self.address)
+                await asyncio.wait_for(
+                    loop.create_connection(lambda c=conn: c, self.host, self.port), self._connect_timeout
+                )
+                self._conn = conn
+                self.connects += 1
+                log.info("connected to RACE RESULT decoder %s", self.address)
+                assert conn.consumer is not None
+                await asyncio.shield(conn.consumer)
+                if conn.stream is not None:
+                    delay = self._backoff_initial  # it worked: retry quickly next time
+                self.last_error = "link dead" if conn.proto.closed else "disconnected"
+            except (OSError, TimeoutError) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.info("RACE RESULT decoder %s unreachable: %s", self.address, self.last_error)
+            finally:
+                if conn is not None and self._conn is conn:
+                    self._last = conn.proto.status()
+                    self.reads += conn.reads
+                    self._conn = None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff_max)

@@ -60,7 +60,9 @@ class LiveSession:
         runner = self.lookup(self.event_id, bib)
         return runner.wave if runner else ""
 
-    def decide(self, read: StoredRead, out: Derived, *, announce: bool = True) -> Crossing | Suppressed | None:
+    def decide(
+        self, read: StoredRead, out: Derived, *, announce: bool = True
+    ) -> Crossing | Suppressed | None:
         """Run one read through the rules; append the resulting rows to ``out``."""
         result = self.engine.process(read)
         if result is None:
@@ -73,8 +75,13 @@ class LiveSession:
             self.suppressed += 1
             out.suppressions.append(
                 {
-                    "session_id": self.id, "stream_id": read.stream_id, "location": read.location,
-                    "read_seq": read.seq, "bib": read.bib, "reason": result.reason, "created_at": now(),
+                    "session_id": self.id,
+                    "stream_id": read.stream_id,
+                    "location": read.location,
+                    "read_seq": read.seq,
+                    "bib": read.bib,
+                    "reason": result.reason,
+                    "created_at": now(),
                 }
             )
         return result
@@ -91,9 +98,15 @@ class LiveSession:
 
     def event_row(self, kind: str, payload: dict[str, Any], read: StoredRead | None = None) -> dict[str, Any]:
         return {
-            "session_id": self.id, "seq": payload["seq"], "kind": kind, "bib": payload.get("bib", ""),
-            "stream_id": read.stream_id if read else "", "location": read.location if read else "",
-            "read_seq": read.seq if read else 0, "payload": payload, "created_at": now(),
+            "session_id": self.id,
+            "seq": payload["seq"],
+            "kind": kind,
+            "bib": payload.get("bib", ""),
+            "stream_id": read.stream_id if read else "",
+            "location": read.location if read else "",
+            "read_seq": read.seq if read else 0,
+            "payload": payload,
+            "created_at": now(),
         }
 
     def corrections_for(self, bibs: list[str], out: Derived) -> int:

@@ -44,7 +44,9 @@ def load_sessions(conn: Connection) -> tuple[list[Any], list[Any], dict[str, int
 def announced_reads(conn: Connection, session_id: str) -> set[tuple[str, str, int]]:
     t = DisplayEvent.__table__
     rows = conn.execute(
-        select(t.c.stream_id, t.c.location, t.c.read_seq).where(t.c.session_id == session_id, t.c.kind == "finisher")
+        select(t.c.stream_id, t.c.location, t.c.read_seq).where(
+            t.c.session_id == session_id, t.c.kind == "finisher"
+        )
     )
     return {(r[0], r[1], r[2]) for r in rows}
 
@@ -57,7 +59,10 @@ def replace_suppressions(conn: Connection, session_id: str, derived: Derived) ->
 def events_after(conn: Connection, session_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
     t = DisplayEvent.__table__
     rows = conn.execute(
-        select(t.c.payload).where(t.c.session_id == session_id, t.c.seq > after_seq).order_by(t.c.seq).limit(limit)
+        select(t.c.payload)
+        .where(t.c.session_id == session_id, t.c.seq > after_seq)
+        .order_by(t.c.seq)
+        .limit(limit)
     ).all()
     return [r[0] for r in rows]
 

@@ -84,7 +84,9 @@ class SessionService:
         """Stored display messages with seq > after_seq, in order (resume, even after a restart)."""
         return await self._store.run(q.events_after, session_id, after_seq, limit)
 
-    async def suppressions(self, session_id: str, bib: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    async def suppressions(
+        self, session_id: str, bib: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
         self.get(session_id)
         return await self._store.run(q.suppressions, session_id, bib, limit)
 
@@ -94,11 +96,16 @@ class SessionService:
         rows, links, seqs = await self._store.run(q.load_sessions)
         for r in rows:
             rules = CrossingRules.from_json(r.rules or None, default_window=self._window)
-            s = self._new_live(r.id, r.token, r.event_id, r.name, r.mode, r.template_id, rules, r.status, r.created_at)
+            s = self._new_live(
+                r.id, r.token, r.event_id, r.name, r.mode, r.template_id, rules, r.status, r.created_at
+            )
             s.next_seq = seqs.get(r.id, 0) + 1
             extra = r.settings or {}
             s.starts_at, s.switch_at = extra.get("starts_at"), extra.get("switch_at")
-            s.mode_changed_at, s.mode_changed_by = extra.get("mode_changed_at"), extra.get("mode_changed_by", "")
+            s.mode_changed_at, s.mode_changed_by = (
+                extra.get("mode_changed_at"),
+                extra.get("mode_changed_by", ""),
+            )
             self._index(s)
         for link in links:
             s = self._sessions.get(link.session_id)
@@ -130,8 +137,15 @@ class SessionService:
             raise InputError(f"'mode' must be one of {', '.join(MODES)}")
         fields = _validate_fields(body, self._window, None)
         s = self._new_live(
-            new_id(), new_token(), event_id, fields.get("name", ""), body["mode"], fields.get("template_id"),
-            fields.get("rules", CrossingRules(duplicate_window=self._window)), "open", now(),
+            new_id(),
+            new_token(),
+            event_id,
+            fields.get("name", ""),
+            body["mode"],
+            fields.get("template_id"),
+            fields.get("rules", CrossingRules(duplicate_window=self._window)),
+            "open",
+            now(),
         )
         s.starts_at, s.switch_at = fields.get("starts_at"), fields.get("switch_at")
         await self._store.run(q.save_session, _row(s))
@@ -210,7 +224,9 @@ class SessionService:
 
             def _write(conn: Connection) -> None:
                 conn.execute(
-                    SessionStream.__table__.insert().values(session_id=s.id, stream_id=stream_id, created_at=now())
+                    SessionStream.__table__.insert().values(
+                        session_id=s.id, stream_id=stream_id, created_at=now()
+                    )
                 )
                 q.write_derived(conn, derived)
 
@@ -296,7 +312,9 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
     for key in ("starts_at", "switch_at"):
         if key in body:
             value = body[key]
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            ):
                 raise InputError(f"'{key}' must be a Unix time in seconds, or null")
             out[key] = float(value) if value is not None else None
     if "rules" in body or "locations" in body:
@@ -313,11 +331,21 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
 def _row(s: LiveSession) -> dict[str, Any]:
     stamp = now()
     return {
-        "id": s.id, "token": s.token, "event_id": s.event_id, "name": s.name, "mode": s.mode,
-        "template_id": s.template_id, "locations": list(s.rules.locations), "rules": s.rules.to_json(),
-        "status": s.status, "created_at": s.created_at, "updated_at": stamp,
+        "id": s.id,
+        "token": s.token,
+        "event_id": s.event_id,
+        "name": s.name,
+        "mode": s.mode,
+        "template_id": s.template_id,
+        "locations": list(s.rules.locations),
+        "rules": s.rules.to_json(),
+        "status": s.status,
+        "created_at": s.created_at,
+        "updated_at": stamp,
         "settings": {
-            "starts_at": s.starts_at, "switch_at": s.switch_at, "mode_changed_at": s.mode_changed_at,
+            "starts_at": s.starts_at,
+            "switch_at": s.switch_at,
+            "mode_changed_at": s.mode_changed_at,
             "mode_changed_by": s.mode_changed_by,
         },
     }

@@ -120,6 +120,8 @@ class Ctp01Connection(asyncio.Protocol):
             if self._on_done is not None:
                 self._on_done()
             if self._stream is not None:
+                if self._stream_changed in self._service.listeners:
+                    self._service.listeners.remove(self._stream_changed)
                 self._service.detach(self._stream)
             elif self._pending_raw:
                 log.warning(
@@ -157,6 +159,11 @@ class Ctp01Connection(asyncio.Protocol):
         elif isinstance(event, Greeting | EventInfo):
             log.info("CTP01 %s: %s", self._peer, event)
 
+    def _stream_changed(self, stream: StreamState) -> None:
+        """The operator changed this stream's time zone or date: read the next times that way."""
+        if stream is self._stream and not self._proto.closed:
+            self._proto.set_clock(stream.timezone, dt.date.fromisoformat(stream.reference_date))
+
     async def _identified(self, event: ConnectionIdentified) -> None:
         greeting = self._proto.greeting
         info = self._proto.event_info
@@ -170,6 +177,7 @@ class Ctp01Connection(asyncio.Protocol):
             remote_addr=self._peer,
         )
         self._proto.set_clock(stream.timezone, dt.date.fromisoformat(stream.reference_date))
+        self._service.listeners.append(self._stream_changed)
         for line, at in self._pending_raw:
             self._service.raw_line(stream, line, at)
         self._pending_raw.clear()

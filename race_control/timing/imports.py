@@ -80,8 +80,14 @@ async def import_controller_files(timing: TimingService, body: object) -> dict[s
     controller = data.markers[0].controller if data.markers else path.stem
     events = to_timing_events(reads, data.markers if reads else [], location, zone, reference)
     state = await timing.attach(
-        PROTOCOL, f"{controller}:{location}", client=f"controller files {controller}", event_name=path.name,
-        remote_addr=str(path), timezone=tz, reference_date=reference.isoformat(), live=False,
+        PROTOCOL,
+        f"{controller}:{location}",
+        client=f"controller files {controller}",
+        event_name=path.name,
+        remote_addr=str(path),
+        timezone=tz,
+        reference_date=reference.isoformat(),
+        live=False,
     )
     added = guns = 0
     try:

@@ -472,7 +472,9 @@ class RaceResultClient:
         box_name = fields[16].strip() if len(fields) >= 17 else ""
         box_id = fields[19].strip() if len(fields) >= 20 else ""
         loop = _int(fields[10]) if len(fields) >= 11 else None
-        return _Passing(no, tag, fields[2].strip(), fields[3].strip(), clock, file, box_name, box_id, loop or 0)
+        return _Passing(
+            no, tag, fields[2].strip(), fields[3].strip(), clock, file, box_name, box_id, loop or 0
+        )
 
     def _clock(self, date_text: str, time_text: str) -> float | None:
         """Seconds since local midnight of the reference date (CTP01's axis).

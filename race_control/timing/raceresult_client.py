@@ -186,7 +186,9 @@ class _DecoderConnection(asyncio.Protocol):
         if self.proto.location:
             await self._service.set_locations(stream, [self.proto.location])
         if status["operation_mode"] is False:
-            log.warning("RACE RESULT %s is in test mode: it stores no passings until STARTOPERATION", self._peer)
+            log.warning(
+                "RACE RESULT %s is in test mode: it stores no passings until STARTOPERATION", self._peer
+            )
         self.proto.begin_streaming(stream.cursors())
         self._flush()
 

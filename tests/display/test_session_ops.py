@@ -1,0 +1,138 @@
+"""Operator actions on a display session, seen from the API and from a screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from race_control.app import RaceControl
+from tests.conftest import Api
+from tests.display.test_resume import finishers, lines, setup_session
+
+
+async def next_of(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
+    while True:
+        msg = await ws.receive_json(timeout=5)
+        if msg["type"] == kind:
+            return msg
+
+
+async def test_rule_change_reruns_stored_reads_and_logs_suppressions(rc: RaceControl, api: Api) -> None:
+    session, client = await setup_session(api, rc.timing_port)
+    sid = session["id"]
+    await api.ok("PATCH", f"/api/sessions/{sid}", {"rules": {"duplicate_window": 3600}})
+    ws_url = session["display_url"].replace("http", "ws") + "/ws"
+    async with api.http.ws_connect(ws_url) as ws:
+        await ws.receive_json(timeout=5)
+        # bib 1 three times, 61 s apart: one crossing under a one-hour window
+        await client.send(
+            b"CT01_33~1~finish~1~09:00:00.00~0~0FA22E~1\r\n"
+            b"CT01_33~2~finish~1~09:01:01.00~0~0FA22E~1\r\n"
+            b"CT01_33~3~finish~1~09:02:02.00~0~0FA22E~1\r\n"
+        )
+        assert [m["seq"] for m in await finishers(ws, 1)] == [1]
+        assert rc.services is not None
+        await rc.services.pipeline.drain()
+        log = await api.ok("GET", f"/api/sessions/{sid}/suppressions?bib=1")
+        assert len(log) == 2 and all("duplicate" in e["reason"] for e in log)
+        # a 60 s window turns the other two into crossings: announced now, with new seqs
+        changed = await api.ok("PATCH", f"/api/sessions/{sid}", {"rules": {"duplicate_window": 60}})
+        assert changed["rerun"] == {
+            "crossings": 3,
+            "newly_shown": 2,
+            "shown_before_but_not_now": 0,
+            "suppressed": 0,
+        }
+        assert [m["seq"] for m in await finishers(ws, 2)] == [2, 3]
+        assert await api.ok("GET", f"/api/sessions/{sid}/suppressions") == []
+        got, body = await api.call("PATCH", f"/api/sessions/{sid}", {"rules": {"duplicate_window": "soon"}})
+        assert got == 400 and "duplicate_window" in body["error"]
+        assert (await api.ok("GET", f"/api/sessions/{sid}"))["rules"]["duplicate_window"] == 60
+    await client.close()
+
+
+async def test_unknown_bib_is_corrected_when_the_roster_learns_it(rc: RaceControl, api: Api) -> None:
+    session, client = await setup_session(api, rc.timing_port)
+    ws_url = session["display_url"].replace("http", "ws") + "/ws"
+    async with api.http.ws_connect(ws_url) as ws:
+        await ws.receive_json(timeout=5)
+        await client.send(b"CT01_33~1~finish~777~09:00:00.00~0~0FA22E~1\r\n")
+        first = (await finishers(ws, 1))[0]
+        assert (first["name"], first["known"]) == ("Bib 777", False)
+        assert (await api.ok("GET", f"/api/sessions/{session['id']}"))["unknown_bibs"] == ["777"]
+        await api.ok(
+            "POST",
+            f"/api/events/{session['event_id']}/participants",
+            [{"bib": "777", "first_name": "Walk", "last_name": "Up", "city": "Late Town"}],
+        )
+        fix = await next_of(ws, "correction")
+        assert (fix["seq"], fix["corrects_seq"], fix["name"], fix["known"]) == (2, 1, "Walk Up", True)
+        assert fix["time"] == first["time"] and fix["city"] == "Late Town"
+    await client.close()
+
+
+async def test_pre_race_switches_on_first_finisher_and_by_hand(rc: RaceControl, api: Api) -> None:
+    session, client = await setup_session(api, rc.timing_port)
+    sid = session["id"]
+    await api.ok("PATCH", f"/api/sessions/{sid}", {"mode": "pre-race", "starts_at": 1_900_000_000})
+    ws_url = session["display_url"].replace("http", "ws") + "/ws"
+    async with api.http.ws_connect(ws_url) as ws:
+        hello = await ws.receive_json(timeout=5)
+        assert hello["session"]["mode"] == "pre-race" and hello["session"]["starts_at"] == 1_900_000_000_000
+        await client.send(lines(1, 1))
+        switched = await next_of(ws, "mode")
+        assert switched == {"type": "mode", "mode": "results", "by": "first finisher"}
+        state = await api.ok("GET", f"/api/sessions/{sid}")
+        assert state["mode"] == "results" and state["mode_changed_by"] == "first finisher"
+        await api.ok("PATCH", f"/api/sessions/{sid}", {"mode": "pre-race"})
+        assert (await next_of(ws, "mode"))["by"] == "operator"
+        reload = await api.ok("POST", f"/api/sessions/{sid}/screens/reload")
+        assert reload == {"reloaded": 1}
+        await next_of(ws, "reload")
+    await client.close()
+
+
+async def test_closed_session_answers_410_and_disconnects_screens(rc: RaceControl, api: Api) -> None:
+    session, client = await setup_session(api, rc.timing_port)
+    ws_url = session["display_url"].replace("http", "ws") + "/ws"
+    async with api.http.ws_connect(ws_url) as ws:
+        await ws.receive_json(timeout=5)
+        closed = await api.ok("DELETE", f"/api/sessions/{session['id']}")
+        assert closed["status"] == "closed"
+        msg = await ws.receive(timeout=5)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+    async with api.http.get(session["display_url"]) as r:
+        assert r.status == 410 and "ended" in await r.text()
+    got, body = await api.call("POST", f"/api/sessions/{session['id']}/timing", {"timing_session_id": "x"})
+    assert got in (404, 409)
+    got, body = await api.call("PATCH", f"/api/sessions/{session['id']}", {"name": "again"})
+    assert got == 409 and "closed" in body["error"]
+    await client.close()
+
+
+async def test_timing_stream_clock_settings_and_far_from_now_warning(rc: RaceControl, api: Api) -> None:
+    session, client = await setup_session(api, rc.timing_port)
+    stream = (await api.ok("GET", "/api/timing/sessions"))[0]
+    got, body = await api.call("PATCH", f"/api/timing/sessions/{stream['id']}", {"timezone": "Mars/Olympus"})
+    assert got == 400 and "time zone" in body["error"]
+    got, body = await api.call(
+        "PATCH", f"/api/timing/sessions/{stream['id']}", {"reference_date": "2026-02-30"}
+    )
+    assert got == 400 and "reference_date" in body["error"]
+    updated = await api.ok(
+        "PATCH",
+        f"/api/timing/sessions/{stream['id']}",
+        {"timezone": "Europe/Berlin", "reference_date": "2021-05-08"},
+    )
+    assert (updated["timezone"], updated["reference_date"]) == ("Europe/Berlin", "2021-05-08")
+    await client.send(lines(1, 1))  # a 2021 read arriving live today: years from now
+    assert rc.services is not None
+    for _ in range(100):
+        stream = await api.ok("GET", f"/api/timing/sessions/{stream['id']}")
+        if stream["clock_warnings"]:
+            break
+        await rc.services.pipeline.drain()
+    assert stream["clock_warnings"] == 1 and "behind this computer's clock" in stream["last_clock_warning"]
+    del session
+    await client.close()

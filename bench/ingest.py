@@ -31,21 +31,32 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
 from bench._server import BenchApi
+from race_control.config import local_timezone
 from tests.helpers.ctp01_peer import RawCtp01Client
 
 TARGET = 20_000  # reads/s, PRODUCT.md
 CHUNK = 64 * 1024
 
 
-def render_lines(conn: int, count: int, location: str = "finish") -> bytes:
-    """``count`` CT01_33 lines for one connection: seq 1..count, bibs cycling, 10 ms apart."""
+def now_cs(tz: str) -> int:
+    """Hundredths of a second since midnight, now, in ``tz`` (what a correctly set controller
+    clock would send; times far from now make the server warn on every read)."""
+    t = dt.datetime.now(ZoneInfo(tz))
+    return ((t.hour * 60 + t.minute) * 60 + t.second) * 100 + t.microsecond // 10_000
+
+
+def render_lines(conn: int, count: int, start_cs: int, location: str = "finish") -> bytes:
+    """``count`` CT01_33 lines for one connection: seq 1..count, bibs cycling, 10 reads per
+    hundredth of a second from ``start_cs`` (hundredths since midnight)."""
+    start_cs = min(start_cs, 24 * 360_000 - count // 10 - 1)  # never past midnight
     out = []
     for seq in range(1, count + 1):
-        cs = 8 * 360_000 + seq + conn  # hundredths since midnight, from 08:00:00.00
+        cs = start_cs + seq // 10
         hh, rest = divmod(cs, 360_000)
         mm, rest = divmod(rest, 6_000)
         ss, hs = divmod(rest, 100)
@@ -110,7 +121,8 @@ async def serve_in(data: Path) -> AsyncIterator[dict[str, Any]]:
 async def run_served(total: int, conns: int, sessions: int) -> dict[str, Any]:
     per = total // conns
     total = per * conns
-    payloads = [render_lines(i, per) for i in range(conns)]
+    start_cs = now_cs(local_timezone())  # `serve` reads times in the machine's zone
+    payloads = [render_lines(i, per, start_cs) for i in range(conns)]
     result: dict[str, Any] = {"reads": total, "conns": conns, "sessions": sessions}
     with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
         db_path = Path(tmp) / "race-control.sqlite3"
@@ -197,11 +209,11 @@ async def run_in_process(total: int, conns: int, sessions: int) -> dict[str, Any
 
     per = total // conns
     total = per * conns
-    payloads = [render_lines(i, per) for i in range(conns)]
+    payloads = [render_lines(i, per, now_cs("UTC")) for i in range(conns)]
     out: dict[str, Any] = {"reads": total, "conns": conns, "sessions": sessions}
 
     # stage 1: framing + parsing (sans-IO server), fed in 64 KiB chunks like the socket does
-    config = Ctp01Config(timezone="UTC", reference_date=dt.date(2026, 6, 1))
+    config = Ctp01Config(timezone="UTC", reference_date=dt.datetime.now(dt.UTC).date())
     parsed: list[list[Any]] = []
     t0 = time.perf_counter()
     for i, data in enumerate(payloads):

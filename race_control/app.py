@@ -16,9 +16,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from race_control.accounts import Accounts
 from race_control.config import Settings, local_timezone
 from race_control.display_server.hub import Hub
 from race_control.display_server.lan import lan_address
+from race_control.display_server.templates import TemplateService
 from race_control.display_server.web import create_app
 from race_control.roster.service import EventService
 from race_control.services import Services
@@ -81,9 +83,22 @@ class RaceControl:
         hub = Hub(sessions.events_after)
         sessions.add_publisher(hub.publish)
         sessions.add_control(hub.send_control)
-        services = Services(st, store, events, sessions, pipeline, timing, hub, ensure_api_token(st))
+        templates = TemplateService(store)
+        services = Services(
+            st,
+            store,
+            events,
+            sessions,
+            pipeline,
+            timing,
+            hub,
+            templates,
+            ensure_api_token(st),
+            Accounts(store),
+        )
         self.services = services
         await events.load()
+        await templates.load()
         await timing.load()
         await sessions.load()
         pipeline.start()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from race_control.accounts import Accounts
 from race_control.config import Settings
 from race_control.display_server.hub import Hub
+from race_control.display_server.templates import TemplateService
 from race_control.roster.service import EventService
 from race_control.sessions.service import LiveSession, SessionService
 from race_control.store.database import Store
@@ -22,7 +24,9 @@ class Services:
     pipeline: IngestPipeline
     timing: TimingService
     hub: Hub
+    templates: TemplateService
     api_token: str
+    accounts: Accounts
     public_base_url: str = ""  # http://<lan address>:<port>, known once the server listens
 
     def display_url(self, session: LiveSession) -> str:

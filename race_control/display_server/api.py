@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from race_control.display_server.templates import check_exists
+from race_control import analytics
 from race_control.errors import InputError, NotFound
 from race_control.paths import resources_dir
 from race_control.services import Services
@@ -108,6 +108,36 @@ async def import_files(request: web.Request) -> web.Response:
     return web.json_response(result, status=201)
 
 
+def check_template(s: Services, template_id: object) -> None:
+    if template_id is None:
+        return
+    if not isinstance(template_id, str) or not s.templates.exists(template_id):
+        known = ", ".join(t["id"] for t in s.templates.list())
+        raise InputError(f"'template_id' {str(template_id)[:64]!r} is not a known template ({known})")
+
+
+async def list_templates(request: web.Request) -> web.Response:
+    return web.json_response(svc(request).templates.list())
+
+
+async def get_template(request: web.Request) -> web.Response:
+    return web.json_response(svc(request).templates.get(request.match_info["template_id"]))
+
+
+async def create_template(request: web.Request) -> web.Response:
+    return web.json_response(await svc(request).templates.save(await read_json(request)), status=201)
+
+
+async def update_template(request: web.Request) -> web.Response:
+    s = svc(request)
+    tid = request.match_info["template_id"]
+    saved = await s.templates.save(await read_json(request), tid)
+    for session in s.sessions.sessions():  # screens showing it redraw at once
+        if session.template_id == tid and session.status == "open":
+            s.hub.send_control(session.id, {"type": "template", "template": saved})
+    return web.json_response(saved)
+
+
 def session_json(s: Services, session: Any) -> dict[str, Any]:
     return {
         **session.to_json(),
@@ -120,7 +150,7 @@ async def create_session(request: web.Request) -> web.Response:
     s = svc(request)
     body = await read_json(request)
     if isinstance(body, dict):
-        check_exists(body.get("template_id") if isinstance(body.get("template_id"), str) else None)
+        check_template(s, body.get("template_id"))
         streams = body.get("timing_session_ids", [])
         if not isinstance(streams, list) or not all(isinstance(x, str) for x in streams):
             raise InputError("'timing_session_ids' must be a list of timing session ids")
@@ -159,9 +189,12 @@ async def bind_timing(request: web.Request) -> web.Response:
 async def update_session(request: web.Request) -> web.Response:
     s = svc(request)
     body = await read_json(request)
-    if isinstance(body, dict) and isinstance(body.get("template_id"), str):
-        check_exists(body["template_id"])
+    if isinstance(body, dict) and body.get("template_id") is not None:
+        check_template(s, body["template_id"])
     session, rerun = await s.sessions.update(request.match_info["session_id"], body)
+    if isinstance(body, dict) and "template_id" in body:
+        template = s.templates.resolve(session.template_id, session.mode)
+        s.hub.send_control(session.id, {"type": "template", "template": template})
     out = session_json(s, session)
     if rerun:
         out["rerun"] = rerun
@@ -198,6 +231,24 @@ async def reload_screens(request: web.Request) -> web.Response:
     return web.json_response({"reloaded": sent})
 
 
+async def unbind_timing(request: web.Request) -> web.Response:
+    s = svc(request)
+    session = await s.sessions.unbind(request.match_info["session_id"], request.match_info["stream_id"])
+    return web.json_response(session_json(s, session))
+
+
+async def session_analytics(request: web.Request) -> web.Response:
+    s = svc(request)
+    report = await analytics.session_analytics(s.sessions, s.hub, request.match_info["session_id"])
+    if request.query.get("format") == "csv":
+        return web.Response(
+            text=analytics.analytics_csv(report),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="analytics-{report["session_id"]}.csv"'},
+        )
+    return web.json_response(report)
+
+
 async def session_finishers(request: web.Request) -> web.Response:
     s = svc(request)
     session = s.sessions.get(request.match_info["session_id"])
@@ -223,6 +274,10 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/events/{event_id}", get_event)
     r.add_post("/api/events/{event_id}/participants", import_participants)
     r.add_get("/api/events/{event_id}/participants", list_participants)
+    r.add_get("/api/templates", list_templates)
+    r.add_post("/api/templates", create_template)
+    r.add_get("/api/templates/{template_id}", get_template)
+    r.add_put("/api/templates/{template_id}", update_template)
     r.add_get("/api/timing/sessions", list_timing)
     r.add_get("/api/timing/sessions/{stream_id}", get_timing)
     r.add_patch("/api/timing/sessions/{stream_id}", update_timing)
@@ -233,7 +288,9 @@ def add_routes(app: web.Application) -> None:
     r.add_patch("/api/sessions/{session_id}", update_session)
     r.add_delete("/api/sessions/{session_id}", close_session)
     r.add_get("/api/sessions/{session_id}/suppressions", session_suppressions)
+    r.add_get("/api/sessions/{session_id}/analytics", session_analytics)
     r.add_post("/api/sessions/{session_id}/screens/reload", reload_screens)
     r.add_post("/api/sessions/{session_id}/timing", bind_timing)
+    r.add_delete("/api/sessions/{session_id}/timing/{stream_id}", unbind_timing)
     r.add_get("/api/sessions/{session_id}/finishers", session_finishers)
     r.add_get("/api/sessions/{session_id}/screens", session_screens)

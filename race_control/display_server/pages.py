@@ -16,7 +16,6 @@ from typing import Any
 from aiohttp import web
 
 from race_control.display_server.api import SERVICES
-from race_control.display_server.templates import resolve
 from race_control.paths import resources_dir
 from race_control.services import Services
 from race_control.sessions.service import LiveSession
@@ -65,7 +64,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         "token": found.token,
         "ws_url": f"/display/{found.token}/ws",
         "session": s.sessions.screen_view(found),
-        "template": resolve(found.template_id, found.mode),
+        "template": s.templates.resolve(found.template_id, found.mode),
     }
     body = template.replace("{{CONFIG_JSON}}", json_for_script(config))
     return web.Response(
@@ -88,7 +87,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hello = {
         "type": "hello",
         "session": s.sessions.screen_view(found),
-        "template": resolve(found.template_id, found.mode),
+        "template": s.templates.resolve(found.template_id, found.mode),
         "last_seq": found.next_seq - 1,
         "server_time": round(time.time() * 1000),
         "heartbeat_ms": 2000,

@@ -1,28 +1,59 @@
-"""Display templates: built-in JSON templates shipped in ``resources/display/templates``.
+"""Display templates: built-in JSON files plus the timer's own, stored in the local database.
 
-Templates are data, never code; the page renders them with ``textContent`` only.
+Templates are data, never code: this module validates every custom template
+(known block types, numbers where numbers belong, colours and image sources from a
+strict whitelist), and the page renders them with ``textContent`` only.  Custom
+templates are versioned: each save bumps ``version``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from race_control.errors import InputError
+from sqlalchemy import Connection, select
+
+from race_control.errors import InputError, NotFound
+from race_control.ids import new_id
 from race_control.paths import resources_dir
+from race_control.store.database import Store
+from race_control.store.models import Template, now
 
 DEFAULT_BY_MODE = {"results": "results-classic", "pre-race": "pre-race-classic"}
+FORMAT = "race-control/template@1"
+BLOCK_TYPES = {
+    "name",
+    "bib",
+    "time",
+    "city_state",
+    "message",
+    "division",
+    "place",
+    "clock",
+    "countdown",
+    "leaderboard",
+    "text",
+    "image",
+    "slides",
+}
+COLOR_RE = re.compile(r"^(#[0-9a-fA-F]{3,8}|rgba?\(\s*[0-9.,\s%]+\)|transparent)$")
+MAX_TEMPLATE_BYTES = 4_000_000  # images inline as data: URLs
 
 
-def _dir():  # type: ignore[no-untyped-def]
+def _dir() -> Path:
     return resources_dir() / "display" / "templates"
 
 
 @lru_cache(maxsize=64)
 def builtin(template_id: str) -> dict[str, Any] | None:
+    if not template_id.replace("-", "").replace("_", "").isalnum():
+        return None
     path = _dir() / f"{template_id}.json"
-    if not template_id.replace("-", "").replace("_", "").isalnum() or not path.is_file():
+    if not path.is_file():
         return None
     return json.loads(path.read_text("utf-8"))
 
@@ -31,17 +62,142 @@ def builtin_ids() -> list[str]:
     return sorted(p.stem for p in _dir().glob("*.json"))
 
 
-def resolve(template_id: str | None, mode: str) -> dict[str, Any]:
-    """The template a session shows; a missing built-in falls back to a minimal one."""
-    tid = template_id or DEFAULT_BY_MODE.get(mode, "results-classic")
-    found = builtin(tid)
-    if found is not None:
-        return found
-    return {"format": "race-control/template@1", "name": tid, "mode": mode, "blocks": []}
+def validate_template(body: object) -> dict[str, Any]:
+    """A clean copy of ``body`` if it is a valid template; InputError naming the problem otherwise."""
+    if not isinstance(body, dict):
+        raise InputError("a template must be a JSON object")
+    if len(json.dumps(body)) > MAX_TEMPLATE_BYTES:
+        raise InputError(f"the template is larger than {MAX_TEMPLATE_BYTES // 1_000_000} MB")
+    t = copy.deepcopy(body)
+    t["format"] = FORMAT
+    if t.get("mode") not in DEFAULT_BY_MODE:
+        raise InputError("'mode' must be 'results' or 'pre-race'")
+    name = t.get("name", "")
+    if not isinstance(name, str) or not name.strip() or len(name) > 120:
+        raise InputError("'name' must be 1-120 characters")
+    _check_colors(t.get("theme", {}), "theme")
+    bg = t.get("theme", {}).get("background_image")
+    if bg is not None:
+        _check_image(bg, "theme.background_image")
+    blocks = t.get("blocks")
+    if not isinstance(blocks, list) or len(blocks) > 100:
+        raise InputError("'blocks' must be a list of at most 100 blocks")
+    for i, b in enumerate(blocks):
+        where = f"blocks[{i}]"
+        if not isinstance(b, dict) or b.get("type") not in BLOCK_TYPES:
+            raise InputError(f"{where}: 'type' must be one of {', '.join(sorted(BLOCK_TYPES))}")
+        for key in ("x", "y", "w", "h"):
+            v = b.get(key, 0)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not -5000 <= v <= 10000:
+                raise InputError(f"{where}: '{key}' must be a number of canvas pixels")
+        _check_colors(b.get("style", {}), f"{where}.style")
+        for key in ("text", "prefix", "label", "title", "empty_text"):
+            if key in b and (not isinstance(b[key], str) or len(b[key]) > 500):
+                raise InputError(f"{where}: '{key}' must be text of at most 500 characters")
+        if "rotate" in b:
+            rot = b["rotate"]
+            if (
+                not isinstance(rot, list)
+                or len(rot) > 200
+                or not all(isinstance(m, str) and len(m) <= 300 for m in rot)
+            ):
+                raise InputError(f"{where}: 'rotate' must be a list of messages of at most 300 characters")
+        if b["type"] == "image":
+            _check_image(b.get("src"), f"{where}.src")
+    return t
 
 
-def check_exists(template_id: str | None) -> None:
-    if template_id is not None and builtin(template_id) is None:
+def _check_colors(style: object, where: str) -> None:
+    if not isinstance(style, dict):
+        raise InputError(f"'{where}' must be an object")
+    for key in ("color", "background", "foreground", "accent"):
+        value = style.get(key)
+        if value is not None and (not isinstance(value, str) or not COLOR_RE.match(value.strip())):
+            raise InputError(f"'{where}.{key}' must be a colour like #ffd21f")
+
+
+def _check_image(src: object, where: str) -> None:
+    ok = isinstance(src, str) and (
+        (src.startswith("/") and not src.startswith("//"))
+        or re.match(r"^data:image/(png|jpeg|gif|webp);base64,", src)
+    )
+    if not ok:
         raise InputError(
-            f"'template_id' {template_id[:64]!r} is not a known template ({', '.join(builtin_ids())})"
+            f"'{where}' must be a /path on this server or a data:image/png|jpeg|gif|webp;base64 URL"
         )
+
+
+class TemplateService:
+    """Built-in templates plus custom ones in the store (cached in memory)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._custom: dict[str, dict[str, Any]] = {}
+
+    async def load(self) -> None:
+        def _q(conn: Connection) -> list[Any]:
+            return list(conn.execute(select(Template.__table__)).mappings())
+
+        for row in await self._store.run(_q):
+            self._custom[row["id"]] = {**row["body"], "id": row["id"], "version": row["version"]}
+
+    def list(self) -> list[dict[str, Any]]:
+        out = [
+            {"id": tid, "name": t["name"], "mode": t["mode"], "builtin": True, "version": 1}
+            for tid in builtin_ids()
+            if (t := builtin(tid))
+        ]
+        out += [
+            {"id": tid, "name": t["name"], "mode": t["mode"], "builtin": False, "version": t["version"]}
+            for tid, t in sorted(self._custom.items(), key=lambda kv: kv[1]["name"])
+        ]
+        return out
+
+    def get(self, template_id: str) -> dict[str, Any]:
+        found = self._custom.get(template_id) or builtin(template_id)
+        if found is None:
+            raise NotFound(f"template {template_id[:64]!r} does not exist")
+        return copy.deepcopy({**found, "id": template_id})
+
+    def exists(self, template_id: str) -> bool:
+        return template_id in self._custom or builtin(template_id) is not None
+
+    def resolve(self, template_id: str | None, mode: str) -> dict[str, Any]:
+        """The template a session shows; an unknown id falls back to the mode's built-in."""
+        tid = (
+            template_id
+            if template_id and self.exists(template_id)
+            else DEFAULT_BY_MODE.get(mode, "results-classic")
+        )
+        return self.get(tid)
+
+    async def save(self, body: object, template_id: str | None = None) -> dict[str, Any]:
+        """Create (no id) or update a custom template; built-ins are read-only (save a copy)."""
+        if template_id is not None and template_id not in self._custom:
+            if builtin(template_id) is not None:
+                raise InputError(
+                    f"built-in template {template_id!r} cannot be changed; save it as a new template"
+                )
+            raise NotFound(f"template {template_id[:64]!r} does not exist")
+        clean = validate_template(body)
+        clean.pop("id", None)
+        clean.pop("version", None)
+        tid = template_id or new_id()
+        version = self._custom[tid]["version"] + 1 if tid in self._custom else 1
+        stamp = now()
+
+        def _write(conn: Connection) -> None:
+            t = Template.__table__
+            values = {
+                "name": clean["name"],
+                "mode": clean["mode"],
+                "version": version,
+                "body": clean,
+                "updated_at": stamp,
+            }
+            if not conn.execute(t.update().where(t.c.id == tid).values(**values)).rowcount:
+                conn.execute(t.insert().values(id=tid, created_at=stamp, **values))
+
+        await self._store.run(_write)
+        self._custom[tid] = {**clean, "id": tid, "version": version}
+        return self.get(tid)

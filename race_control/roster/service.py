@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from race_control.errors import InputError, NotFound
 from race_control.ids import new_id
+from race_control.progress import Progress
 from race_control.roster.participants import ParticipantRow, Rejected, parse_rows
 from race_control.store.database import Store
 from race_control.store.models import Event, Participant, now
@@ -138,6 +139,42 @@ class EventService:
             for fn in self._listeners:
                 fn(event_id, good)
         return len(good), bad
+
+    async def import_in_chunks(
+        self, event_id: str, rows: list[object], progress: Progress, source: str = "csv", chunk: int = 1000
+    ) -> tuple[int, list[Rejected]]:
+        """Import a large roster chunk by chunk, reporting progress; cancel stops between chunks
+        (each chunk is its own transaction: what was imported stays, nothing is half-written)."""
+        self.event(event_id)
+        progress.start("Importing participants", len(rows))
+        imported = 0
+        rejected: list[Rejected] = []
+        seen: set[str] = set()
+        for start in range(0, len(rows), chunk):
+            progress.raise_if_cancelled()
+            part = rows[start : start + chunk]
+            good, bad = parse_rows(part)
+            for r in bad:
+                rejected.append(
+                    Rejected(
+                        r.index + start, r.bib, r.error.replace(f"row {r.index}", f"row {r.index + start}", 1)
+                    )
+                )
+            fresh = [g for g in good if g.bib not in seen]
+            for g in good:
+                if g.bib in seen:
+                    rejected.append(Rejected(start, g.bib, f"bib {g.bib} appears more than once"))
+            seen.update(g.bib for g in fresh)
+            if fresh:
+                await self._store.run(_upsert_participants, event_id, fresh, source)
+                roster = self._rosters.setdefault(event_id, {})
+                for row in fresh:
+                    roster[row.bib] = row
+                for fn in self._listeners:
+                    fn(event_id, fresh)
+            imported += len(fresh)
+            progress.advance(len(part))
+        return imported, rejected
 
     def participant(self, event_id: str, bib: str) -> ParticipantRow | None:
         return self._rosters.get(event_id, {}).get(bib)

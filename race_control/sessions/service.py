@@ -37,6 +37,7 @@ STATUSES = ("open", "closed")
 class SessionService:
     def __init__(self, store: Store, events: EventService, *, default_window: float = 30.0) -> None:
         self._store = store
+        self.store = store  # analytics queries run through the same DB thread
         self._events = events
         self._window = default_window
         self.lock = asyncio.Lock()
@@ -46,6 +47,8 @@ class SessionService:
         self._publishers: list[Publisher] = []
         self._controls: list[Control] = []
         self.listeners: list[Callable[[LiveSession], None]] = []  # session changed (UI redraw)
+        # every committed batch of decisions (finishers, corrections, suppressions): live previews
+        self.decision_listeners: list[Callable[[Derived], None]] = []
         events.add_roster_listener(self._roster_changed)
 
     def add_publisher(self, fn: Publisher) -> None:
@@ -57,6 +60,11 @@ class SessionService:
 
     def publish(self, derived: Derived) -> None:
         """Hand committed display events to the screens (after the transaction)."""
+        for listener in self.decision_listeners:
+            try:
+                listener(derived)
+            except Exception:
+                log.exception("decision listener failed")
         by_session: dict[str, list[dict[str, Any]]] = {}
         for row in derived.events:
             by_session.setdefault(row["session_id"], []).append(row["payload"])
@@ -232,6 +240,23 @@ class SessionService:
 
             await self._store.run(_write)
         self.publish(derived)
+        self._changed(s)
+        return s
+
+    async def unbind(self, session_id: str, stream_id: str) -> LiveSession:
+        """Stop showing a stream's reads; what was shown stays in the session's history."""
+        s = self.get(session_id)
+        async with self.lock:
+            if stream_id not in s.streams:
+                raise NotFound(f"timing session {stream_id[:64]!r} is not bound to display session {s.id}")
+            s.streams.discard(stream_id)
+            self._by_stream[stream_id] = [x for x in self._by_stream.get(stream_id, []) if x is not s]
+
+            def _write(conn: Connection) -> None:
+                t = SessionStream.__table__
+                conn.execute(t.delete().where(t.c.session_id == s.id, t.c.stream_id == stream_id))
+
+            await self._store.run(_write)
         self._changed(s)
         return s
 

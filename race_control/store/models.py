@@ -120,7 +120,9 @@ class DisplaySession(Base):
     locations: Mapped[list[str]] = mapped_column(JSON, default=list)
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
-    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")  # countdown, schedule, mode history
+    settings: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )  # countdown, schedule, mode history
     created_at: Mapped[float] = mapped_column(Float, default=now)
     updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
 
@@ -168,5 +170,17 @@ class Template(Base):
     mode: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
+
+
+class User(Base):
+    """A local account of the desktop app: only a password verifier is stored, never the password."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    verifier: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(16), default="local")  # local | central (later)
     created_at: Mapped[float] = mapped_column(Float, default=now)
     updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)

@@ -172,6 +172,7 @@ class RaceResultClient:
         self._gettime_sent = now
         self._file: int | None = None
         self._mark = 0  # highest PassingNo emitted (contiguous) in the current file
+        self._marks: dict[int, int] = {}  # the same for files we have left
         self._target = 0  # highest PassingNo known to exist in the current file
         self._count: int | None = None
         self._cursor: tuple[int, int] | None = None  # (file, PassingNo) stored before we connected
@@ -280,7 +281,7 @@ class RaceResultClient:
         return events
 
     def set_clock(self, timezone: str, reference_date: dt.date) -> None:
-        """Use the stream's own zone and day (per-source settings); call before ``begin_streaming``."""
+        """Use the stream's own zone and day (per-source settings); applies to the next passings."""
         try:
             self._tz = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -420,10 +421,15 @@ class RaceResultClient:
         events.append(ConnectionIdentified(self._connection_id, from_client=bool(self._box_id)))
 
     def _switch_file(self, file: int) -> None:
-        """A new decoder file: PassingNo restarts at 1 (resume only if our cursor is in it)."""
+        """Another decoder file: PassingNo restarts at 1 (resume if our cursor is in it, or we were)."""
+        if self._file is not None:
+            self._marks[self._file] = self._mark
+            if len(self._marks) > 64:  # bounded: a real decoder changes file a few times a day
+                del self._marks[next(iter(self._marks))]
         self._file = file
         self._target = 0
-        self._mark = self._cursor[1] if self._cursor and self._cursor[0] == file else 0
+        cursor = self._cursor[1] if self._cursor and self._cursor[0] == file else 0
+        self._mark = max(cursor, self._marks.pop(file, 0))
 
     def _on_passing(
         self, line: str, fields: list[str], *, pushed: bool, events: list[TimingEvent], now: float

@@ -138,6 +138,8 @@ class _DecoderConnection(asyncio.Protocol):
             self.close()
         finally:
             if self.stream is not None:
+                if self._stream_changed in self._service.listeners:
+                    self._service.listeners.remove(self._stream_changed)
                 self._service.detach(self.stream)
             elif self._pending_raw:
                 log.warning(
@@ -166,6 +168,11 @@ class _DecoderConnection(asyncio.Protocol):
             log.warning("RACE RESULT %s: closing link: %s", self._peer, event.reason)
             self.close()
 
+    def _stream_changed(self, stream: StreamState) -> None:
+        """The operator changed this stream's time zone or date: read the next passings that way."""
+        if stream is self.stream and not self.proto.closed and stream.reference_date:
+            self.proto.set_clock(stream.timezone, dt.date.fromisoformat(stream.reference_date))
+
     async def _identified(self, event: ConnectionIdentified) -> None:
         status = self.proto.status()
         cfg = self.proto.config
@@ -180,6 +187,7 @@ class _DecoderConnection(asyncio.Protocol):
         # the stream's zone and day are the per-source settings (editable later): read on that axis
         day = dt.date.fromisoformat(stream.reference_date) if stream.reference_date else None
         self.proto.set_clock(stream.timezone, day or self.proto.reference_date)
+        self._service.listeners.append(self._stream_changed)
         for line, at in self._pending_raw:
             self._service.raw_line(stream, line, at)
         self._pending_raw.clear()

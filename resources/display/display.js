@@ -31,6 +31,8 @@
   var OPEN_TIMEOUT_MS = 5000;    // a socket stuck in CONNECTING is abandoned after this
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 5000;
+  var CLOSED_CODE = 4410;        // WebSocket close code: the display session was closed (page answers 410)
+  var PROBE_AFTER = 2;           // failed connects in a row before asking the page URL whether it still exists
   var SHOWN_KEEP = 20000;        // seqs kept for state().shown
   var RECENT_KEEP = 50;
   var BLOCK_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place', 'clock',
@@ -212,7 +214,12 @@
     lastLiveAt: 0,         // last message while the link was healthy (banner "last update")
     everLive: false,
     screenId: '',
-    messageIndex: 0
+    messageIndex: 0,
+    modeBy: '',            // who switched the mode last ("operator", "first finisher", "schedule")
+    corrections: 0,        // corrections applied (a "Bib N" finisher whose runner became known)
+    ended: false,          // the session was closed: no more reconnects
+    portrait: false,       // the stage uses the portrait reflow (narrow screens)
+    switching: ''          // path this screen is navigating to after a `switch`
   };
 
   S.screenId = storeGet('rc.screen_id') || '';
@@ -287,6 +294,7 @@
         background_image: safeImage(theme.background_image)
       },
       grid: null,
+      portrait: t.portrait !== false && t.portrait !== 'letterbox',
       idle_text: str(t.idle_text, 200),
       blocks: []
     };
@@ -340,9 +348,108 @@
     return S.templates[S.mode] || cleanTemplate(BUILTIN[S.mode]) || cleanTemplate(BUILTIN.results);
   }
 
+  // ---------------------------------------------------------------- portrait reflow
+  // A landscape template letterboxed on a phone held upright shrinks every text to a third
+  // of the screen height. On a portrait viewport the blocks are re-stacked instead: rows of
+  // blocks (same height band) keep their order and share the full width, tall side panels
+  // (leaderboard) go below and take the remaining height. Text is re-fitted to the new boxes.
+  // A template can opt out with "portrait": false.
+  var PORTRAIT_MAX_ASPECT = 0.8;      // viewport width / height below this -> portrait reflow
+
+  function viewportAspect() {
+    var vw = window.innerWidth || document.documentElement.clientWidth || 1920;
+    var vh = window.innerHeight || document.documentElement.clientHeight || 1080;
+    return vw / Math.max(1, vh);
+  }
+
+  function wantsPortrait(t) {
+    return t.portrait && t.canvas.width > t.canvas.height && viewportAspect() < PORTRAIT_MAX_ASPECT;
+  }
+
+  function portraitOf(t) {
+    var cw = t.canvas.width, ch = t.canvas.height;
+    var W = 1080, M = 40, GAP = 24, A = W - 2 * M;
+    var H = Math.round(Math.min(2400, Math.max(1350, W / viewportAspect())));
+    var backgrounds = [], tail = [], flow = [];
+    t.blocks.forEach(function (b) {
+      if (b.w >= cw * 0.9 && b.h >= ch * 0.9) backgrounds.push(b);
+      else if (b.h > ch * 0.5 && FINISHER_TYPES.indexOf(b.type) < 0) tail.push(b);
+      else flow.push(b);
+    });
+    flow.sort(function (a, b) { return (a.y - b.y) || (a.x - b.x); });
+    var rows = [];
+    flow.forEach(function (b) {
+      var row = rows.length ? rows[rows.length - 1] : null;
+      if (row && Math.abs(b.y - row.y) < Math.min(b.h, row.minH) * 0.5) {
+        row.items.push(b);
+        row.minH = Math.min(row.minH, b.h);
+        row.bottom = Math.max(row.bottom, b.y + b.h);
+      } else {
+        rows.push({ y: b.y, minH: b.h, bottom: b.y + b.h, items: [b] });
+      }
+    });
+    var content = 0;
+    rows.forEach(function (row, i) {
+      row.h = row.bottom - row.y;
+      row.gap = i ? Math.max(8, Math.min(40, row.y - rows[i - 1].bottom)) : 0;
+      content += row.h + row.gap;
+    });
+    var room = H - 2 * M - (tail.length ? 360 + GAP : 0);
+    var k = content > 0 ? Math.max(1, Math.min(tail.length ? 1.3 : 1.5, room / content)) : 1;
+    var out = [];
+    var copy = function (b, x, y, w, h, grow) {
+      var c = { type: b.type, spec: b.spec, x: x, y: y, w: w, h: h, style: {} };
+      Object.keys(b.style).forEach(function (key) { c.style[key] = b.style[key]; });
+      c.style.size = b.style.size * grow;
+      c.style.radius = b.style.radius * grow;
+      return c;
+    };
+    backgrounds.forEach(function (b) { out.push(copy(b, 0, 0, W, H, 1)); });
+    var y = M;
+    if (!tail.length) y += Math.max(0, (H - 2 * M - content * k) / 2);     // centre a short stack
+    rows.forEach(function (row) {
+      y += row.gap * k;
+      row.items.sort(function (a, b) { return a.x - b.x; });
+      var total = GAP * (row.items.length - 1), minX = Infinity, maxX = -Infinity;
+      row.items.forEach(function (b) { total += b.w; minX = Math.min(minX, b.x); maxX = Math.max(maxX, b.x + b.w); });
+      var f = Math.min(1, A / total);
+      var spare = A - total * f;
+      var frac = maxX - minX < cw ? Math.min(1, Math.max(0, minX / Math.max(1, cw - (maxX - minX)))) : 0;
+      var x = M + spare * frac;
+      row.items.forEach(function (b) {
+        var w = b.w * f;
+        out.push(copy(b, x, y + (b.y - row.y) * k, w, b.h * k, k));
+        x += w + GAP * f;
+      });
+      y += row.h * k;
+    });
+    if (tail.length) {
+      y += GAP;
+      var left = Math.max(360 * tail.length, H - M - y);
+      H = Math.max(H, Math.round(y + left + M));
+      var each = (left - GAP * (tail.length - 1)) / tail.length;
+      tail.forEach(function (b) {
+        var c = copy(b, M, y, A, each, 1);
+        if (b.type === 'leaderboard') {
+          var spec = {};
+          Object.keys(b.spec).forEach(function (key) { spec[key] = b.spec[key]; });
+          var fitRows = Math.max(1, Math.floor((each - b.style.size * 2.2) / (b.style.size * 2.7)));
+          spec.rows = Math.min(num(b.spec.rows, 1, 30, 8), fitRows);
+          c.spec = spec;
+        }
+        out.push(c);
+        y += each + GAP;
+      });
+    }
+    return {
+      name: t.name, mode: t.mode, canvas: { width: W, height: H }, theme: t.theme,
+      grid: null, portrait: true, portraitOf: t, idle_text: t.idle_text, blocks: out
+    };
+  }
+
   // ---------------------------------------------------------------- DOM scaffolding
   var body = document.body;
-  var root, stage, staticLayer, cardLayer, gridLayer, idleEl, banner, bannerTitle, bannerAge;
+  var root, stage, staticLayer, cardLayer, gridLayer, idleEl, banner, bannerTitle, bannerAge, endedEl;
   var view = null;        // { template, blocks: [{type, el, inner, spec, style}], grid }
 
   function el(tag, cls, text) {
@@ -377,6 +484,15 @@
     stage.appendChild(idleEl);
     stage.appendChild(banner);
     root.appendChild(stage);
+    // Outside the stage: plain, viewport-sized, readable on any screen without the template.
+    endedEl = el('div', 'rc-ended');
+    endedEl.id = 'rc-ended';
+    endedEl.setAttribute('role', 'status');
+    var endedBox = el('div', 'rc-ended-box');
+    endedBox.appendChild(el('div', 'rc-ended-title', 'This display has ended'));
+    endedBox.appendChild(el('div', 'rc-ended-sub', 'The timer closed this display session. Thank you for watching!'));
+    endedEl.appendChild(endedBox);
+    root.appendChild(endedEl);
     var old = document.getElementById('rc-root');
     if (old && old.parentNode) old.parentNode.removeChild(old);
     body.appendChild(root);
@@ -386,6 +502,8 @@
 
   function layoutStage() {
     if (!view) return;
+    var base = view.template.portraitOf || view.template;
+    if (wantsPortrait(base) !== S.portrait) { build(); return; }   // rotated: re-stack the blocks
     var cw = view.template.canvas.width, ch = view.template.canvas.height;
     var vw = window.innerWidth || document.documentElement.clientWidth || cw;
     var vh = window.innerHeight || document.documentElement.clientHeight || ch;
@@ -563,6 +681,8 @@
   // ---------------------------------------------------------------- building the view
   function build() {
     var t = activeTemplate();
+    S.portrait = wantsPortrait(t);
+    if (S.portrait) t = portraitOf(t);
     stopSlides();
     staticLayer.textContent = '';
     cardLayer.textContent = '';
@@ -766,7 +886,7 @@
     return str(m);
   }
 
-  function renderSingle(f) {
+  function renderSingle(f, quiet) {
     if (!view) return;
     var usedRotate = false;
     view.blocks.forEach(function (rec) {
@@ -781,7 +901,8 @@
         case 'place': { var p = placeText(f); text = p ? str(sp.prefix, 20) + p : ''; break; }
         case 'message':
           text = f.message;
-          if (!text) { text = rotatingMessage(rec); usedRotate = usedRotate || !!text; }
+          if (!text && quiet && f.rotated) text = f.rotated;      // a redraw keeps its message
+          else if (!text) { text = rotatingMessage(rec); usedRotate = usedRotate || !!text; f.rotated = text; }
           break;
       }
       rec.inner.textContent = text;
@@ -792,10 +913,10 @@
     });
     if (usedRotate) S.messageIndex++;
     showKind('single');
-    animate(cardLayer);
+    if (!quiet) animate(cardLayer);
   }
 
-  function renderGrid(list) {
+  function renderGrid(list, quiet) {
     if (!view) return;
     var g = view.grid, t = view.template;
     gridLayer.textContent = '';
@@ -853,12 +974,13 @@
       fitText(nspan, nm, nameSize, 1, 0.45);
     });
     showKind('grid');
-    animate(gridLayer);
+    if (!quiet) animate(gridLayer);
+    else gridLayer.classList.remove('rc-enter');
   }
 
   function redrawCurrent() {
-    if (S.currentKind === 'single' && S.current.length) renderSingle(S.current[0]);
-    else if (S.currentKind === 'grid' && S.current.length) renderGrid(S.current);
+    if (S.currentKind === 'single' && S.current.length) renderSingle(S.current[0], true);
+    else if (S.currentKind === 'grid' && S.current.length) renderGrid(S.current, true);
     else if (S.recent.length && S.currentKind === 'none') {
       // After a reload: show the last finisher again (no `rendered` ack; it was acked before).
       S.current = [S.recent[0]];
@@ -958,6 +1080,7 @@
       if (f.seq > S.lastShown) S.lastShown = f.seq;
       S.recent.unshift(f);
     });
+    if (!S.queue.length) S.lastShown = Math.max(S.lastShown, S.lastSeq);   // corrections in between
     if (S.shown.length > SHOWN_KEEP) S.shown.splice(0, S.shown.length - SHOWN_KEEP);
     if (S.recent.length > RECENT_KEEP) S.recent.length = RECENT_KEEP;
     persist();
@@ -1039,7 +1162,9 @@
 
   function updateBanner() {
     if (!banner) return;
-    if (S.connection === 'stale') {
+    if (S.ended) {
+      banner.className = 'rc-banner';
+    } else if (S.connection === 'stale') {
       bannerTitle.textContent = 'Connection lost — reconnecting…';
       bannerAge.textContent = S.lastLiveAt ? 'Last update ' + fmtAge(now() - S.lastLiveAt) + ' ago' : '';
       banner.className = 'rc-banner rc-banner-on rc-banner-stale';
@@ -1059,6 +1184,7 @@
 
   function connect() {
     reconnectTimer = null;
+    if (S.ended) return;
     var my = ++gen;
     var sock;
     try { sock = new WebSocket(wsUrlFrom(config && config.ws_url)); } catch (e) { lost(false); return; }
@@ -1082,7 +1208,11 @@
       if (S.connection === 'live') S.lastLiveAt = S.lastMsgAt;
       if (typeof ev.data === 'string') handle(ev.data);
     };
-    sock.onclose = function () { if (my === gen) lost(false); };
+    sock.onclose = function (ev) {
+      if (my !== gen) return;
+      if (ev && ev.code === CLOSED_CODE) { endDisplay(); return; }   // the operator closed the session
+      lost(false);
+    };
     sock.onerror = function () { /* a close event follows */ };
   }
 
@@ -1115,14 +1245,71 @@
   }
 
   function scheduleReconnect() {
-    if (reconnectTimer) return;
+    if (reconnectTimer || S.ended) return;
+    if (attempts >= PROBE_AFTER) probe();
     var base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempts));
     var delay = Math.min(BACKOFF_MAX_MS, base * (0.75 + Math.random() * 0.5));
     attempts++;
     reconnectTimer = setTimeout(connect, delay);
   }
 
+  // A closed session refuses the WebSocket upgrade with HTTP 410 (the browser only sees 1006),
+  // so after a few failed connects ask the page URL itself. Cheap, same-origin, no-store.
+  var probing = false;
+  function probe() {
+    if (probing || !window.fetch || !token) return;
+    probing = true;
+    window.fetch(window.location.pathname, { method: 'HEAD', cache: 'no-store', credentials: 'omit' })
+      .then(function (r) { probing = false; if (r.status === 410) endDisplay(); })
+      .catch(function () { probing = false; });
+  }
+
+  function stopSocket() {
+    var s = ws;
+    gen++;
+    ws = null;
+    clearTimeout(reconnectTimer); reconnectTimer = null;
+    clearTimeout(graceTimer); graceTimer = null;
+    clearTimeout(openTimer);
+    if (s) {
+      s.onopen = s.onmessage = s.onclose = s.onerror = null;
+      try { s.close(); } catch (e) { /* ignore */ }
+    }
+  }
+
+  function endDisplay() {
+    if (S.ended) return;
+    S.ended = true;
+    stopSocket();
+    if (cardTimer) { clearTimeout(cardTimer); cardTimer = null; }
+    stopSlides();
+    S.connection = 'ended';
+    body.setAttribute('data-connection', 'ended');
+    storeSet(STORE_KEY, '');
+    updateBanner();
+    if (endedEl) endedEl.className = 'rc-ended rc-ended-on';
+  }
+
+  // {"type":"switch","url":"/display/<token>"}: this screen now belongs to another session.
+  // Only a same-origin display page path is followed; anything else is ignored.
+  var SWITCH_PATH = /^\/display\/(?!static\/)[A-Za-z0-9_\-]{8,200}\/?$/;
+  function switchTo(url) {
+    if (typeof url !== 'string' || url.length > 400 || url.charAt(0) !== '/' || url.charAt(1) === '/' ||
+        url.charAt(1) === '\\' || !SWITCH_PATH.test(url)) {
+      if (window.console) console.warn('race-control: switch ignored (not a /display/ path)');
+      return false;
+    }
+    var target = window.location.protocol + '//' + window.location.host + url;
+    if (url.replace(/\/$/, '') === window.location.pathname.replace(/\/$/, '')) return false;
+    S.switching = url;
+    persist();
+    stopSocket();
+    setTimeout(function () { window.location.replace(target); }, Math.floor(Math.random() * 300));
+    return true;
+  }
+
   function watchdog() {
+    if (S.ended) return;
     if (ws && ws.readyState === 1 && now() - S.lastMsgAt > staleAfter()) {
       abandon(true);           // frozen server: the TCP socket is open but nothing arrives
     }
@@ -1137,12 +1324,17 @@
     switch (m.type) {
       case 'hello': onHello(m); break;
       case 'finisher': onFinisher(m); break;
+      case 'correction': onCorrection(m); break;
+      case 'switch': switchTo(m.url); break;
       case 'ping':
         send({ type: 'pong', t: m.t });
         if (typeof m.t === 'number' && isFinite(m.t)) adjustOffset(m.t - now(), false);
         break;
       case 'caught_up': S.caughtUp = true; break;
-      case 'mode': setMode(m.mode); break;
+      case 'mode':
+        if (typeof m.by === 'string') S.modeBy = str(m.by, 40);
+        setMode(m.mode);
+        break;
       case 'session':
         if (isObj(m.session)) {
           var before = S.mode;
@@ -1203,14 +1395,52 @@
     pump();
   }
 
+  function validSeq(seq) {
+    return typeof seq === 'number' && isFinite(seq) && seq > 0 && Math.floor(seq) === seq;
+  }
+
   function onFinisher(m) {
     var seq = m.seq;
-    if (typeof seq !== 'number' || !isFinite(seq) || seq <= 0 || Math.floor(seq) !== seq) return;
+    if (!validSeq(seq)) return;
     if (seq <= S.lastSeq) { S.duplicates++; return; }      // resume overlap / duplicate delivery
     S.lastSeq = seq;
     S.queue.push(cleanFinisher(m));
     if (S.mode !== 'results') setMode('results');          // first finisher ends pre-race
     pump();
+  }
+
+  // A finisher shown as "Bib N" (known: false) is now known. It is not a new finisher: the
+  // runner is updated wherever it is still visible (queue, card or grid, recent list) in place,
+  // without a new card. The correction has its own seq, so resume never replays it twice.
+  var PERSONAL = ['bib', 'name', 'first_name', 'last_name', 'city', 'state', 'country', 'division',
+    'age', 'gender', 'message', 'known', 'place', 'time'];
+
+  function onCorrection(m) {
+    var seq = m.seq, target = m.corrects_seq;
+    if (!validSeq(seq)) return;
+    if (seq <= S.lastSeq) { S.duplicates++; return; }
+    S.lastSeq = seq;
+    if (!validSeq(target)) return;
+    var fixed = cleanFinisher(m);
+    var patch = function (f) {
+      if (!f || f.seq !== target) return false;
+      PERSONAL.forEach(function (k) { f[k] = fixed[k]; });
+      return true;
+    };
+    var inQueue = false, onScreen = false, inRecent = false;
+    S.queue.forEach(function (f) { if (patch(f)) inQueue = true; });
+    S.current.forEach(function (f) { if (patch(f)) onScreen = true; });
+    S.recent.forEach(function (f) { if (patch(f)) inRecent = true; });
+    if (S.board) S.board.forEach(function (f) { if (patch(f)) inRecent = true; });
+    if (inQueue || onScreen || inRecent) S.corrections++;
+    if (onScreen && S.mode === 'results') {
+      if (S.currentKind === 'single') renderSingle(S.current[0], true);
+      else if (S.currentKind === 'grid') renderGrid(S.current, true);
+    }
+    if (inRecent || onScreen) renderBoards();
+    // Nothing older is waiting: everything up to this seq is dealt with (a reload resumes after it).
+    if (!S.queue.length) S.lastShown = Math.max(S.lastShown, seq);
+    persist();
   }
 
   function reload() {
@@ -1234,6 +1464,11 @@
         mode: S.mode,
         duplicates: S.duplicates,
         caughtUp: S.caughtUp,
+        corrections: S.corrections,
+        modeBy: S.modeBy,
+        ended: S.ended,
+        portrait: S.portrait,
+        switching: S.switching,
         screenId: S.screenId,
         template: view ? view.template.name : null
       };

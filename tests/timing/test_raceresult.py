@@ -360,16 +360,27 @@ def test_heartbeat_dead_link_and_timeouts() -> None:
 
 
 # ---------------------------------------------------------------------------------------- captures
-CAPTURE = (
+# What a decoder says to us, in two parts: its handshake replies, then (after we asked
+# for 1:3) the fetch reply and the live pushes.
+HELLO = (
     "SETPROTOCOL;2.0\r\n"
     "GETCONFIG;GENERAL;BOXNAME;FINISH;D-5051\r\n"
     "GETSTATUS;0000-00-00;00:10:00.000;1;1;1;3;0\r\n"
     "GETTIME;0000-00-00;09:00:01.000\r\n"
-    "PASSINGS;3;3\r\n" + "".join(record(n) + "\r\n" for n in (1, 2, 3)) + "\r\n"
-    "SETPUSHPASSINGS;1;0\r\n"
-    "#P;" + record(4) + "\r\n"
-    "#P;" + record(5, bib="99999") + "\r\n"
+    "PASSINGS;3;3\r\n"
 ).encode("latin-1")
+STREAM = (
+    "".join(record(n) + "\r\n" for n in (1, 2, 3))
+    + "\r\n"
+    + "SETPUSHPASSINGS;1;0\r\n"
+    + "#P;"
+    + record(4)
+    + "\r\n"
+    + "#P;"
+    + record(5, bib="99999")
+    + "\r\n"
+).encode("latin-1")
+CAPTURE = HELLO + STREAM
 
 
 def run_capture(chunks: list[bytes]) -> tuple[list[TimingEvent], list[str]]:
@@ -386,7 +397,7 @@ def run_capture(chunks: list[bytes]) -> tuple[list[TimingEvent], list[str]]:
 
 
 def test_capture_whole_byte_by_byte_and_twice() -> None:
-    whole, sent = run_capture([CAPTURE])
+    whole, sent = run_capture([HELLO, STREAM])
     assert sent == [*HANDSHAKE, "1:3", "SETPUSHPASSINGS;1;0"]
     assert [(type(r).__name__, decode_seq(r.seq)[1]) for r in reads(whole)] == [
         ("TagRead", 1),
@@ -398,15 +409,15 @@ def test_capture_whole_byte_by_byte_and_twice() -> None:
     bytewise, sent2 = run_capture([CAPTURE[i : i + 1] for i in range(len(CAPTURE))])
     assert bytewise == whole and sent2 == sent
     crlf_split = CAPTURE.replace(b"\r\n\r\n", b"\r\n\r")  # the blank line's \n arrives alone later
-    split, _ = run_capture([crlf_split, b"\n"])
+    split, _ = run_capture([HELLO, crlf_split[len(HELLO) :], b"\n"])
     assert reads(split) == reads(whole)
-    twice, _ = run_capture([CAPTURE, CAPTURE])
+    twice, _ = run_capture([HELLO, STREAM, HELLO, STREAM])
     assert reads(twice) == reads(whole)  # the replay is all resends: nothing emitted twice
     assert sum(isinstance(e, RawLine) for e in twice) == 2 * sum(isinstance(e, RawLine) for e in whole)
 
 
 def test_lf_only_line_endings() -> None:
-    events, _ = run_capture([CAPTURE.replace(b"\r\n", b"\n")])
+    events, _ = run_capture([HELLO.replace(b"\r\n", b"\n"), STREAM.replace(b"\r\n", b"\n")])
     assert len(reads(events)) == 5
 
 

@@ -1,0 +1,447 @@
+"""Concurrent screens: 1,000 WebSocket screens on one `race-control serve`, every finisher delivered.
+
+Run: ``python -m bench.screens`` (defaults = the PRODUCT.md target: 1 session x 1,000 screens,
+50 reads at 5 reads/s over one CTP01 connection).  ``--sessions 10`` spreads the screens over 10
+display sessions, each bound to its own CTP01 stream (reads go round-robin over the streams).
+
+The server runs as its own process.  The screens are held by ``--workers`` client processes
+(multiprocessing, spawn), each with its own event loop and a share of the sockets, so the
+measuring side's loop is not the bottleneck.  Every finisher a screen receives is recorded with
+``time.time()`` (comparable across processes on one machine); latency runs from writing the
+CT01_33 line to the CTP01 socket until the screen's socket yields the message.  Every screen must
+receive every finisher of its session exactly once, in seq order, with the bib of the read that
+produced it, and nothing from another session.  Server memory is read from
+``/proc/<pid>/status`` (VmRSS now, VmHWM = peak).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import resource
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+from bench._server import BenchApi, percentile
+from race_control.config import local_timezone
+from tests.helpers.ctp01_peer import RawCtp01Client
+
+TARGET_SCREENS = 1000
+
+# --- shared plumbing (also used by bench.sessions and bench.slow_screen) ------------------------
+
+
+def raise_nofile(wanted: int) -> int:
+    """Raise this process's open-file limit (inherited by the server and the workers)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    return soft
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak) of ``pid`` in KiB, from /proc."""
+    out = {"VmRSS": 0, "VmHWM": 0}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key = line.split(":", 1)[0]
+            if key in out:
+                out[key] = int(line.split()[1])
+    return out
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.0f} MiB"
+
+
+@contextlib.asynccontextmanager
+async def serve() -> AsyncIterator[dict[str, Any]]:
+    """`race-control serve` on free loopback ports in a temporary data dir (yields server.json plus
+    ``token``, ``base``, ``data_dir``).  stderr goes to DIR/stderr.log so it can never fill a pipe."""
+    with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
+        data = Path(tmp)
+        env = {**os.environ, "RACE_CONTROL_DATA_DIR": str(data), "RACE_CONTROL_API_TOKEN": "bench-token"}
+        with open(data / "stderr.log", "wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *("-m", "race_control", "serve", "--host", "127.0.0.1"),
+                *("--http-port", "0", "--timing-port", "0"),
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=err,
+            )
+        try:
+            for _ in range(800):
+                if (data / "server.json").exists() or proc.returncode is not None:
+                    break
+                await asyncio.sleep(0.025)
+            info = json.loads((data / "server.json").read_text())
+            info.update(token="bench-token", base=f"http://127.0.0.1:{info['http_port']}", data_dir=str(data))
+            yield info
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 120)
+
+
+def server_log(info: dict[str, Any]) -> str:
+    path = Path(info["data_dir"]) / "logs" / "race-control.log"
+    return path.read_text("utf-8", "replace") if path.exists() else ""
+
+
+def read_line(seq: int, bib: int, tz: str, location: str = "finish") -> bytes:
+    """A CT01_33 line timed now (in the server's zone), so the far-from-now check stays quiet."""
+    t = dt.datetime.now(ZoneInfo(tz))
+    stamp = f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond // 10_000:02d}"
+    return f"CT01_33~{seq}~{location}~{bib}~{stamp}~0~0FA22E~1\r\n".encode()
+
+
+@dataclass
+class Race:
+    """Display sessions, each bound to its own CTP01 stream."""
+
+    event_id: str
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    clients: list[RawCtp01Client] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def ws_url(self, i: int) -> str:
+        return str(self.sessions[i]["display_url"]).replace("http://", "ws://") + "/ws"
+
+    async def close(self) -> None:
+        for c in self.clients:
+            await c.close()
+
+
+async def build_race(api: BenchApi, info: dict[str, Any], n: int, roster: int, prefix: str) -> Race:
+    """An event with ``roster`` runners (bibs 1..roster) and ``n`` results sessions, each bound to
+    its own CTP01 connection (connection id ``{prefix}-{i}``)."""
+    t0 = time.perf_counter()
+    event = await api.post("/api/events", {"name": f"{prefix} bench", "date": dt.date.today().isoformat()})
+    if roster:
+        await api.post(
+            f"/api/events/{event['id']}/participants",
+            [{"bib": str(b), "first_name": "Runner", "last_name": f"No{b}", "city": "Boise"} for b in range(1, roster + 1)],
+        )
+    race = Race(event["id"])
+    t1 = time.perf_counter()
+    sem = asyncio.Semaphore(32)
+
+    async def create(i: int) -> dict[str, Any]:
+        async with sem:
+            return dict(await api.post("/api/sessions", {"event_id": event["id"], "mode": "results"}))
+
+    race.sessions = list(await asyncio.gather(*(create(i) for i in range(n))))
+    t2 = time.perf_counter()
+
+    async def connect(i: int) -> RawCtp01Client:
+        async with sem:
+            client = await RawCtp01Client.connect(info["timing_port"])
+            await client.handshake(f"{prefix}-{i}")
+            return client
+
+    race.clients = list(await asyncio.gather(*(connect(i) for i in range(n))))
+    t3 = time.perf_counter()
+    streams: dict[str, str] = {}
+    while len(streams) < n:
+        streams = {st["source_key"]: st["id"] for st in await api.get("/api/timing/sessions")}
+        streams = {k: v for k, v in streams.items() if k.startswith(f"{prefix}-")}
+        if len(streams) < n:
+            await asyncio.sleep(0.05)
+
+    async def bind(i: int) -> None:
+        async with sem:
+            sid = race.sessions[i]["id"]
+            await api.post(f"/api/sessions/{sid}/timing", {"timing_session_id": streams[f"{prefix}-{i}"]})
+
+    await asyncio.gather(*(bind(i) for i in range(n)))
+    t4 = time.perf_counter()
+    race.timings = {"event+roster": t1 - t0, "sessions": t2 - t1, "ctp01": t3 - t2, "bind": t4 - t3}
+    return race
+
+
+# --- screen workers ----------------------------------------------------------------------------
+
+
+async def arecv(conn: multiprocessing.connection.Connection, timeout: float | None = None) -> Any:
+    """``conn.recv()`` without blocking the loop (waits for the pipe to become readable)."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    fd = conn.fileno()
+    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await asyncio.wait_for(ready, timeout)
+    finally:
+        loop.remove_reader(fd)
+    return conn.recv()
+
+
+def _worker(conn: multiprocessing.connection.Connection, screens: list[tuple[int, int, str]], expected: int) -> None:
+    """Child process: hold ``screens`` [(screen index, session index, ws url)]."""
+    raise_nofile(len(screens) * 2 + 256)
+    asyncio.run(_worker_main(conn, screens, expected))
+
+
+async def _worker_main(
+    conn: multiprocessing.connection.Connection, screens: list[tuple[int, int, str]], expected: int
+) -> None:
+    got: dict[int, list[tuple[int, float, str]]] = {idx: [] for idx, _, _ in screens}
+    other: dict[int, dict[str, int]] = {idx: {} for idx, _, _ in screens}
+    hello_seq: dict[int, int] = {}
+    errors: list[str] = []
+    state = {"finishers": 0, "complete_sent": False}
+    sockets: list[tuple[int, aiohttp.ClientWebSocketResponse]] = []
+    sem = asyncio.Semaphore(50)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+        async def connect(idx: int, url: str) -> None:
+            async with sem:
+                try:
+                    ws = await http.ws_connect(url, max_msg_size=0)
+                    hello = json.loads((await ws.receive()).data)
+                    hello_seq[idx] = hello.get("last_seq", -1)
+                    sockets.append((idx, ws))
+                except Exception as exc:  # noqa: BLE001 - reported to the parent
+                    errors.append(f"screen {idx}: {exc!r}")
+
+        await asyncio.gather(*(connect(idx, url) for idx, _, url in screens))
+
+        async def listen(idx: int, ws: aiohttp.ClientWebSocketResponse) -> None:
+            mine = got[idx]
+            async for msg in ws:
+                now = time.time()
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                data = json.loads(msg.data)
+                kind = data.get("type")
+                if kind == "finisher":
+                    mine.append((data["seq"], now, str(data.get("bib"))))
+                    state["finishers"] += 1
+                    if expected and state["finishers"] >= expected and not state["complete_sent"]:
+                        state["complete_sent"] = True
+                        conn.send(("complete", now))
+                else:
+                    counts = other[idx]
+                    counts[kind] = counts.get(kind, 0) + 1
+
+        tasks = [asyncio.create_task(listen(idx, ws)) for idx, ws in sockets]
+        conn.send(("ready", len(sockets), errors[:5], len(errors)))
+        await arecv(conn)  # "stop"
+        for t in tasks:
+            t.cancel()
+        for _, ws in sockets:
+            await ws.close()
+    conn.send(("result", got, other, hello_seq))
+
+
+class ScreenPool:
+    """``workers`` processes holding ``screens`` [(screen index, session index, ws url)] between them."""
+
+    def __init__(self, screens: list[tuple[int, int, str]], workers: int, expected: dict[int, int]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.pipes: list[multiprocessing.connection.Connection] = []
+        self.procs: list[Any] = []
+        for w in range(workers):
+            share = screens[w::workers]
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_worker, args=(child, share, sum(expected[s] for _, s, _ in share)), daemon=True
+            )
+            proc.start()
+            child.close()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+        self.connected = 0
+        self.errors: list[str] = []
+
+    async def ready(self, timeout: float = 300) -> int:
+        for p in self.pipes:
+            _, n, errs, n_errs = await arecv(p, timeout)
+            self.connected += n
+            if n_errs:
+                self.errors += errs + [f"... {n_errs} connect errors in one worker"]
+        return self.connected
+
+    async def complete(self, timeout: float) -> float | None:
+        """Wait until every worker has seen all its finishers; the last arrival time or None."""
+        last = 0.0
+        try:
+            for p in self.pipes:
+                msg = await arecv(p, max(0.01, timeout))
+                last = max(last, msg[1])
+        except TimeoutError:
+            return None
+        return last
+
+    async def results(
+        self,
+    ) -> tuple[dict[int, list[tuple[int, float, str]]], dict[int, dict[str, int]], dict[int, int]]:
+        got: dict[int, list[tuple[int, float, str]]] = {}
+        other: dict[int, dict[str, int]] = {}
+        hello: dict[int, int] = {}
+        for p in self.pipes:
+            p.send("stop")
+        for p in self.pipes:
+            while True:
+                msg = await arecv(p, 120)
+                if msg[0] == "result":
+                    break
+            got.update(msg[1])
+            other.update(msg[2])
+            hello.update(msg[3])
+        for proc in self.procs:
+            proc.join(10)
+        return got, other, hello
+
+
+def check(
+    got: dict[int, list[tuple[int, float, str]]],
+    screens: list[tuple[int, int, str]],
+    sent: dict[int, list[tuple[float, str]]],
+) -> dict[str, Any]:
+    """Per screen: exactly seqs 1..n of its session, in order, each with its read's bib.
+    ``sent[session]`` = [(sent_at, bib)] indexed by seq - 1."""
+    latencies: list[float] = []
+    delivered = expected = bad_screens = dup = missing = disorder = foreign = 0
+    for idx, session, _ in screens:
+        want = sent.get(session, [])
+        expected += len(want)
+        rows = got.get(idx, [])
+        seqs = [s for s, _, _ in rows]
+        ok = seqs == list(range(1, len(want) + 1))
+        seen: set[int] = set()
+        for pos, (seq, t, bib) in enumerate(rows):
+            if seq in seen:
+                dup += 1
+                continue
+            seen.add(seq)
+            if not 1 <= seq <= len(want) or want[seq - 1][1] != bib:
+                foreign += 1
+                ok = False
+                continue
+            if pos and rows[pos - 1][0] >= seq:
+                disorder += 1
+            delivered += 1
+            latencies.append((t - want[seq - 1][0]) * 1000)
+        missing += len(want) - len(seen & set(range(1, len(want) + 1)))
+        bad_screens += not ok
+    return {
+        "delivered": delivered,
+        "expected": expected,
+        "bad_screens": bad_screens,
+        "duplicates": dup,
+        "missing": missing,
+        "out_of_order": disorder,
+        "foreign": foreign,
+        "latencies": latencies,
+        "last_arrival": max((t for rows in got.values() for _, t, _ in rows), default=0.0),
+    }
+
+
+# --- the benchmark -----------------------------------------------------------------------------
+
+
+async def run(sessions: int, screens: int, reads: int, rate: float, workers: int) -> dict[str, Any]:
+    raise_nofile(screens + sessions + 1024)
+    tz = local_timezone()
+    async with serve() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        api = BenchApi(http, info)
+        pid = int(info["pid"])
+        r: dict[str, Any] = {"mem_idle": memory_kib(pid)}
+        race = await build_race(api, info, sessions, reads, "screens")
+        layout = [(i, i % sessions, race.ws_url(i % sessions)) for i in range(screens)]
+        per_session = [len(range(s, reads, sessions)) for s in range(sessions)]
+        pool = ScreenPool(layout, workers, dict(enumerate(per_session)))
+        t0 = time.perf_counter()
+        r["connected"] = await pool.ready()
+        r["connect_s"] = time.perf_counter() - t0
+        r["connect_errors"] = pool.errors
+        await asyncio.sleep(1.0)
+        r["mem_connected"] = memory_kib(pid)
+
+        sent: dict[int, list[tuple[float, str]]] = {s: [] for s in range(sessions)}
+        interval = 1.0 / rate
+        start = time.perf_counter()
+        for n in range(reads):
+            s = n % sessions
+            seq = len(sent[s]) + 1
+            bib = n + 1
+            line = read_line(seq, bib, tz)
+            sent[s].append((time.time(), str(bib)))
+            race.clients[s].writer.write(line)
+            delay = start + (n + 1) * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        r["send_s"] = time.perf_counter() - start
+        r["all_complete"] = await pool.complete(timeout=60) is not None
+        await asyncio.sleep(1.0)  # grace: anything sent twice would arrive now
+        r["mem_end"] = memory_kib(pid)
+        got, other, hello = await pool.results()
+        r.update(check(got, layout, sent))
+        r["other_types"] = dict(sum((Counter(o) for o in other.values()), Counter()))
+        r["hello_last_seq"] = sorted(set(hello.values()))
+        await race.close()
+        r["log_warnings"] = [ln for ln in server_log(info).splitlines() if " WARNING " in ln or " ERROR " in ln]
+        r["stderr"] = (Path(info["data_dir"]) / "stderr.log").read_text("utf-8", "replace")[-2000:]
+    return r
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sessions", type=int, default=1, help="display sessions (one CTP01 stream each)")
+    p.add_argument("--screens", type=int, default=1000, help="screens in total, spread over the sessions")
+    p.add_argument("--reads", type=int, default=50, help="reads in total, round-robin over the streams")
+    p.add_argument("--rate", type=float, default=5.0, help="reads per second in total")
+    p.add_argument("--workers", type=int, default=4, help="client processes holding the screens")
+    a = p.parse_args()
+    r = asyncio.run(run(a.sessions, a.screens, a.reads, a.rate, a.workers))
+    lat = r["latencies"]
+    print(
+        f"concurrent screens: {a.sessions} session(s) x {a.screens // a.sessions} screens "
+        f"({r['connected']}/{a.screens} connected in {r['connect_s']:.1f} s by {a.workers} client processes), "
+        f"{a.reads} reads at {a.rate:g}/s"
+    )
+    ok = r["connected"] >= TARGET_SCREENS and r["delivered"] == r["expected"] and not r["bad_screens"]
+    print(
+        f"  delivered {r['delivered']}/{r['expected']} finisher messages; screens with a wrong sequence "
+        f"{r['bad_screens']}, duplicates {r['duplicates']}, missing {r['missing']}, out of order "
+        f"{r['out_of_order']}, foreign {r['foreign']}  (target >= {TARGET_SCREENS} screens, every "
+        f"finisher delivered)  {'OK' if ok else 'MISSED'}"
+    )
+    print(
+        f"  read -> screen latency p50 {percentile(lat, 0.5):.1f} ms, p95 {percentile(lat, 0.95):.1f} ms, "
+        f"p99 {percentile(lat, 0.99):.1f} ms, max {max(lat, default=float('nan')):.1f} ms"
+    )
+    m0, m1, m2 = r["mem_idle"], r["mem_connected"], r["mem_end"]
+    print(
+        f"  server RSS idle {mib(m0['VmRSS'])}, with screens {mib(m1['VmRSS'])}, after the stream "
+        f"{mib(m2['VmRSS'])}, peak (VmHWM) {mib(m2['VmHWM'])}; "
+        f"~{(m1['VmRSS'] - m0['VmRSS']) / max(1, r['connected']):.0f} KiB per screen"
+    )
+    print(f"  other messages seen by screens: {r['other_types']}; hello last_seq {r['hello_last_seq']}")
+    if r["connect_errors"]:
+        print(f"  connect errors: {r['connect_errors']}")
+    if r["log_warnings"]:
+        print(f"  server warnings ({len(r['log_warnings'])}): {r['log_warnings'][:3]}")
+
+
+if __name__ == "__main__":
+    main()

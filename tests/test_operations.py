@@ -1,0 +1,121 @@
+"""Named operations the desktop app and API share: templates, unbind, analytics, accounts, chunked import."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from race_control.accounts import check_verifier, make_verifier
+from race_control.app import RaceControl
+from race_control.progress import Cancelled, Progress
+from tests.conftest import Api
+from tests.display.test_resume import lines, setup_session
+
+
+async def test_custom_templates_are_validated_versioned_and_pushed(rc: RaceControl, api: Api) -> None:
+    base = await api.ok("GET", "/api/templates/results-classic")
+    mine = copy.deepcopy(base)
+    mine.update(name="Sponsor blue")
+    mine["theme"]["accent"] = "#1e90ff"
+    saved = await api.ok("POST", "/api/templates", mine, 201)
+    assert saved["version"] == 1 and saved["id"] != "results-classic"
+    listed = {t["id"]: t for t in await api.ok("GET", "/api/templates")}
+    assert listed[saved["id"]]["builtin"] is False and listed["results-classic"]["builtin"] is True
+    hostile = [
+        ({**mine, "theme": {"accent": "red;background:url(javascript:alert(1))"}}, "colour"),
+        ({**mine, "blocks": [{"type": "script", "x": 0, "y": 0, "w": 1, "h": 1}]}, "'type'"),
+        ({**mine, "blocks": [{"type": "image", "src": "javascript:alert(1)"}]}, "src"),
+        ({**mine, "blocks": [{"type": "image", "src": "//evil.example/x.png"}]}, "src"),
+        ({**mine, "blocks": [{"type": "text", "x": "left"}]}, "'x'"),
+        ({**mine, "mode": "party"}, "'mode'"),
+    ]
+    for body, needle in hostile:
+        got, data = await api.call("POST", "/api/templates", body)
+        assert got == 400 and needle in data["error"], (needle, data)
+    got, data = await api.call("PUT", "/api/templates/results-classic", mine)
+    assert got == 400 and "built-in" in data["error"]
+
+    session, client = await setup_session(api, rc.timing_port)
+    await api.ok("PATCH", f"/api/sessions/{session['id']}", {"template_id": saved["id"]})
+    async with api.http.ws_connect(session["display_url"].replace("http", "ws") + "/ws") as ws:
+        hello = await ws.receive_json(timeout=5)
+        assert hello["template"]["theme"]["accent"] == "#1e90ff"
+        mine["theme"]["accent"] = "#ff4500"
+        updated = await api.ok("PUT", f"/api/templates/{saved['id']}", mine)
+        assert updated["version"] == 2
+        while (msg := await ws.receive_json(timeout=5))["type"] != "template":
+            pass
+        assert msg["template"]["theme"]["accent"] == "#ff4500"
+    got, data = await api.call("PATCH", f"/api/sessions/{session['id']}", {"template_id": "nope"})
+    assert got == 400 and "template" in data["error"]
+    await client.close()
+
+
+async def test_unbind_and_analytics(rc: RaceControl, api: Api) -> None:
+    session, client = await setup_session(api, rc.timing_port)
+    sid = session["id"]
+    await client.send(
+        lines(1, 5)
+        + b"CT01_33~6~finish~5~09:00:06.00~0~0FA22E~1\r\nCT01_33~7~finish~4242~09:01:30.00~0~0FA22E~1\r\n"
+    )
+    assert rc.services is not None
+    for _ in range(100):
+        await rc.services.pipeline.drain()
+        if (await api.ok("GET", f"/api/sessions/{sid}"))["last_seq"] == 6:
+            break
+    report = await api.ok("GET", f"/api/sessions/{sid}/analytics")
+    assert report["reads"] == 7 and report["finishers"] == 6
+    assert report["unknown_bibs"] == ["4242"] and report["duplicates_suppressed"] == 1
+    assert report["reads_per_minute"] == [["09:00", 6], ["09:01", 1]]
+    async with api.http.get(api.base + f"/api/sessions/{sid}/analytics?format=csv", headers=api.headers) as r:
+        text = await r.text()
+        assert r.status == 200 and r.content_type == "text/csv" and "09:00,6,5" in text
+    stream_id = session_stream = (await api.ok("GET", f"/api/sessions/{sid}"))["timing_session_ids"][0]
+    unbound = await api.ok("DELETE", f"/api/sessions/{sid}/timing/{stream_id}")
+    assert unbound["timing_session_ids"] == []
+    got, _ = await api.call("DELETE", f"/api/sessions/{sid}/timing/{session_stream}")
+    assert got == 404
+    await client.send(lines(8, 8))
+    await rc.services.pipeline.drain()
+    assert (await api.ok("GET", f"/api/sessions/{sid}"))["last_seq"] == 6  # no longer fed
+    await client.close()
+
+
+async def test_accounts_store_only_a_verifier(rc: RaceControl) -> None:
+    assert rc.services is not None
+    accounts = rc.services.accounts
+    assert not await accounts.has_users()
+    await accounts.create("timer@finish", "correct horse")
+    assert await accounts.has_users()
+    assert await accounts.verify("TIMER@finish", "correct horse")
+    assert not await accounts.verify("timer@finish", "wrong horse")
+    assert not await accounts.verify("nobody", "correct horse")
+    with pytest.raises(Exception, match="already exists"):
+        await accounts.create("Timer@Finish", "another password")
+    with pytest.raises(Exception, match="at least 8"):
+        await accounts.create("short", "1234")
+    db = (rc.settings.database_path).read_bytes()
+    assert b"correct horse" not in db
+    v = make_verifier("pw12345678", n=2**10)
+    assert v.startswith("scrypt$1024$") and check_verifier("pw12345678", v) and not check_verifier("x", v)
+    assert not check_verifier("pw", "garbage")
+
+
+async def test_chunked_import_reports_progress_and_cancels_cleanly(rc: RaceControl, api: Api) -> None:
+    assert rc.services is not None
+    events = rc.services.events
+    event = await events.create_event({"name": "Big", "date": "2026-06-01"})
+    rows: list[object] = [{"bib": str(i), "first_name": "R", "last_name": str(i)} for i in range(1, 5001)]
+    rows[10] = {"bib": "11"}  # no name: rejected with its row number
+    seen: list[int] = []
+    progress = Progress(listeners=[lambda p: seen.append(p.done)])
+    imported, rejected = await events.import_in_chunks(event.id, rows, progress, chunk=1000)
+    assert imported == 4999 and [r.index for r in rejected] == [10] and "row 10" in rejected[0].error
+    assert seen[-1] == 5000 and len(seen) == 6
+    other = await events.create_event({"name": "Cancelled", "date": "2026-06-01"})
+    progress = Progress()
+    progress.listeners.append(lambda p: p.cancel() if p.done >= 2000 else None)
+    with pytest.raises(Cancelled, match="after 2000 of 5000"):
+        await events.import_in_chunks(other.id, rows, progress, chunk=1000)
+    assert len(events.roster(other.id)) == 1999  # two whole chunks, nothing half-applied

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from operator import attrgetter
 
 from sqlalchemy import Connection
 
@@ -119,11 +120,26 @@ class IngestPipeline:
                 self._idle.set()
 
 
+_READ_COLUMNS = StoredRead.__slots__  # the reads table's columns, in StoredRead's field order
+# plain driver-level executemany with tuples: the same rows as the SQLAlchemy Core inserts, without
+# per-row bind processing (which holds the GIL the socket readers need): ~1.5x faster per batch
+_INSERT_RAW = (
+    f"INSERT OR IGNORE INTO {RawLine.__tablename__} (stream_id, n, received_at, line) VALUES (?, ?, ?, ?)"
+)
+_INSERT_READ = (
+    f"INSERT OR IGNORE INTO {Read.__tablename__} ({', '.join(_READ_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_READ_COLUMNS))})"
+)
+_read_row = attrgetter(*_READ_COLUMNS)
+
+
 def _write_batch(
     conn: Connection, raw: list[dict[str, object]], reads: list[StoredRead], derived: Derived
 ) -> None:
     if raw:
-        conn.execute(RawLine.__table__.insert().prefix_with("OR IGNORE"), raw)
+        conn.exec_driver_sql(
+            _INSERT_RAW, [(r["stream_id"], r["n"], r["received_at"], r["line"]) for r in raw]
+        )
     if reads:
-        conn.execute(Read.__table__.insert().prefix_with("OR IGNORE"), [r.to_row() for r in reads])
+        conn.exec_driver_sql(_INSERT_READ, [_read_row(r) for r in reads])
     write_derived(conn, derived)

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from race_control import analytics
-from race_control.errors import InputError, NotFound
+from race_control.errors import Conflict, InputError, NotFound
 from race_control.paths import resources_dir
 from race_control.services import Services
 from race_control.timing.imports import import_controller_files
@@ -249,6 +249,25 @@ async def session_analytics(request: web.Request) -> web.Response:
     return web.json_response(report)
 
 
+async def switch_screens(request: web.Request) -> web.Response:
+    """Move a screen (or all screens) of this session to another session: it navigates there."""
+    s = svc(request)
+    session = s.sessions.get(request.match_info["session_id"])
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("to_session_id"), str):
+        raise InputError("body must be an object with 'to_session_id' (and optionally 'screen_id')")
+    target = s.sessions.get(body["to_session_id"])
+    if target.status != "open":
+        raise Conflict(f"display session {target.id} is closed")
+    screen = body.get("screen_id")
+    if screen is not None and not isinstance(screen, str):
+        raise InputError("'screen_id' must be a string")
+    sent = s.hub.send_control(session.id, {"type": "switch", "url": f"/display/{target.token}"}, screen)
+    if screen is not None and not sent:
+        raise NotFound(f"screen {screen[:64]!r} is not connected to this session")
+    return web.json_response({"switched": sent, "display_url": s.display_url(target)})
+
+
 async def session_finishers(request: web.Request) -> web.Response:
     s = svc(request)
     session = s.sessions.get(request.match_info["session_id"])
@@ -290,6 +309,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/suppressions", session_suppressions)
     r.add_get("/api/sessions/{session_id}/analytics", session_analytics)
     r.add_post("/api/sessions/{session_id}/screens/reload", reload_screens)
+    r.add_post("/api/sessions/{session_id}/screens/switch", switch_screens)
     r.add_post("/api/sessions/{session_id}/timing", bind_timing)
     r.add_delete("/api/sessions/{session_id}/timing/{stream_id}", unbind_timing)
     r.add_get("/api/sessions/{session_id}/finishers", session_finishers)

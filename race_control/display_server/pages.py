@@ -92,6 +92,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         "server_time": round(time.time() * 1000),
         "heartbeat_ms": 2000,
     }
+    if found.leaderboard_top:
+        hello["leaderboard"] = found.leaderboard(found.leaderboard_top)["entries"]
     return await s.hub.serve(request, found.id, hello)
 
 

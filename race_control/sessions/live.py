@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,11 @@ class LiveSession:
     starts_at: float | None = None  # pre-race countdown target (epoch s)
     switch_at: float | None = None  # scheduled pre-race → results switch (epoch s)
     unknown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # bib -> payloads shown as "Bib N"
+    leaderboard_top: int = 0  # >0: screens get the top N overall (and per division) after changes
+    board_dirty: bool = False
+    _ranked: dict[str, dict[str, Any]] = field(default_factory=dict)  # bib -> its first timed finish
+    _times: list[float] = field(default_factory=list)  # sorted elapsed of ranked finishers
+    _division_times: dict[str, list[float]] = field(default_factory=dict)
     engine: CrossingEngine = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +77,9 @@ class LiveSession:
             self.finishers += 1
             if announce:
                 self.announce(result, out)
+            else:  # warming up or re-running: places must still count this finisher
+                runner = self.lookup(self.event_id, read.bib)
+                self._rank(finisher_payload(0, result, runner), result.elapsed)
         else:
             self.suppressed += 1
             out.suppressions.append(
@@ -92,9 +101,47 @@ class LiveSession:
         self.next_seq += 1
         runner = self.lookup(self.event_id, read.bib)
         payload = finisher_payload(seq, crossing, runner)
+        self._rank(payload, crossing.elapsed)
         if runner is None:
             self.unknown.setdefault(read.bib, []).append(payload)
         out.events.append(self.event_row("finisher", payload, read))
+
+    def _rank(self, payload: dict[str, Any], elapsed: float | None) -> None:
+        """Provisional place overall and in the division, by time, among finishers so far
+        (a bib's first timed finish only: laps and re-crossings do not rank twice)."""
+        payload["place"] = payload["division_place"] = None
+        bib = payload["bib"]
+        if elapsed is None or bib in self._ranked:
+            return
+        place = bisect.bisect_right(self._times, elapsed) + 1
+        bisect.insort(self._times, elapsed)
+        payload["place"] = place
+        division = payload.get("division") or ""
+        if division:
+            times = self._division_times.setdefault(division, [])
+            payload["division_place"] = bisect.bisect_right(times, elapsed) + 1
+            bisect.insort(times, elapsed)
+        self._ranked[bib] = {**payload, "elapsed": elapsed}
+        self.board_dirty = True
+
+    def leaderboard(self, top: int) -> dict[str, Any]:
+        """Top ``top`` by time overall and per division (finisher-shaped entries)."""
+        ranked = sorted(self._ranked.values(), key=lambda p: p["elapsed"])
+        keys = ("bib", "name", "time", "division", "city", "state", "known")
+
+        def entry(i: int, p: dict[str, Any]) -> dict[str, Any]:
+            return {"place": i, **{k: p.get(k) for k in keys}}
+
+        divisions: dict[str, list[dict[str, Any]]] = {}
+        for p in ranked:
+            d = p.get("division") or ""
+            if d and len(divisions.setdefault(d, [])) < top:
+                divisions[d].append(entry(len(divisions[d]) + 1, p))
+        return {
+            "type": "leaderboard",
+            "entries": [entry(i, p) for i, p in enumerate(ranked[:top], start=1)],
+            "divisions": divisions,
+        }
 
     def event_row(self, kind: str, payload: dict[str, Any], read: StoredRead | None = None) -> dict[str, Any]:
         return {
@@ -145,5 +192,6 @@ class LiveSession:
             "mode_changed_by": self.mode_changed_by,
             "starts_at": self.starts_at,
             "switch_at": self.switch_at,
+            "leaderboard_top": self.leaderboard_top,
             "created_at": self.created_at,
         }

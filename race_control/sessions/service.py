@@ -156,6 +156,7 @@ class SessionService:
             now(),
         )
         s.starts_at, s.switch_at = fields.get("starts_at"), fields.get("switch_at")
+        s.leaderboard_top = fields.get("leaderboard_top", 0)
         await self._store.run(q.save_session, _row(s))
         self._index(s)
         return s
@@ -174,7 +175,7 @@ class SessionService:
             raise Conflict(f"display session {s.id} is closed; reopen it with status 'open' first")
         summary: dict[str, int] = {}
         async with self.lock:
-            for key in ("name", "template_id", "starts_at", "switch_at"):
+            for key in ("name", "template_id", "starts_at", "switch_at", "leaderboard_top"):
                 if key in fields:
                     setattr(s, key, fields[key])
             if "status" in body:
@@ -289,8 +290,14 @@ class SessionService:
             self.publish(derived)
 
     def tick(self, wall: float) -> None:
-        """Scheduled pre-race → results switches (called every second by the app)."""
+        """Once a second (from the app): scheduled pre-race → results switches, and leaderboards
+        of sessions that changed (at most one leaderboard message a second per session)."""
         for s in self._sessions.values():
+            if s.board_dirty and s.leaderboard_top and s.status == "open":
+                s.board_dirty = False
+                board = s.leaderboard(s.leaderboard_top)
+                for fn in self._controls:
+                    fn(s.id, board)
             if s.mode == "pre-race" and s.switch_at is not None and wall >= s.switch_at:
                 s.switch_at = None
                 self._switch_mode(s, "results", "schedule")
@@ -342,6 +349,11 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
             ):
                 raise InputError(f"'{key}' must be a Unix time in seconds, or null")
             out[key] = float(value) if value is not None else None
+    if "leaderboard_top" in body:
+        top = body["leaderboard_top"]
+        if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 100:
+            raise InputError("'leaderboard_top' must be a whole number 0-100 (0 = no leaderboard)")
+        out["leaderboard_top"] = top
     if "rules" in body or "locations" in body:
         raw = body.get("rules", current.to_json() if current else None)
         if raw is not None and not isinstance(raw, dict):
@@ -372,6 +384,7 @@ def _row(s: LiveSession) -> dict[str, Any]:
             "switch_at": s.switch_at,
             "mode_changed_at": s.mode_changed_at,
             "mode_changed_by": s.mode_changed_by,
+            "leaderboard_top": s.leaderboard_top,
         },
     }
 

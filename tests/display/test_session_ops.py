@@ -136,3 +136,61 @@ async def test_timing_stream_clock_settings_and_far_from_now_warning(rc: RaceCon
     assert stream["clock_warnings"] == 1 and "behind this computer's clock" in stream["last_clock_warning"]
     del session
     await client.close()
+
+
+async def test_places_leaderboard_and_screen_switch(rc: RaceControl, api: Api) -> None:
+    session, client = await setup_session(api, rc.timing_port)
+    sid = session["id"]
+    await api.ok(
+        "POST",
+        f"/api/events/{session['event_id']}/participants",
+        [
+            {"bib": "1", "first_name": "A", "last_name": "One", "division": "F30-39"},
+            {"bib": "2", "first_name": "B", "last_name": "Two", "division": "M30-39"},
+            {"bib": "3", "first_name": "C", "last_name": "Three", "division": "F30-39"},
+        ],
+    )
+    got, body = await api.call("PATCH", f"/api/sessions/{sid}", {"leaderboard_top": 500})
+    assert got == 400 and "leaderboard_top" in body["error"]
+    await api.ok(
+        "PATCH",
+        f"/api/sessions/{sid}",
+        {"leaderboard_top": 5, "rules": {"waves": {"A": "09:00:00"}, "duplicate_window": 30}},
+    )
+    await api.ok(
+        "POST",
+        f"/api/events/{session['event_id']}/participants",
+        [
+            {"bib": b, "first_name": n, "last_name": "X", "wave": "A", "division": d}
+            for b, n, d in (("1", "A", "F30-39"), ("2", "B", "M30-39"), ("3", "C", "F30-39"))
+        ],
+    )
+    other = await api.ok("POST", "/api/sessions", {"event_id": session["event_id"], "mode": "results"}, 201)
+    ws_url = session["display_url"].replace("http", "ws") + "/ws"
+    async with api.http.ws_connect(ws_url) as ws:
+        await ws.receive_json(timeout=5)
+        await client.send(
+            b"CT01_33~1~finish~2~09:30:00.00~0~0FA22E~1\r\n"  # 30:00
+            b"CT01_33~2~finish~1~09:25:00.00~0~0FA22E~1\r\n"  # 25:00, arrives later (other mat order)
+            b"CT01_33~3~finish~3~09:40:00.00~0~0FA22E~1\r\n"  # 40:00
+        )
+        got_f = await finishers(ws, 3)
+        assert [(m["bib"], m["place"], m["division_place"]) for m in got_f] == [
+            ("2", 1, 1),
+            ("1", 1, 1),
+            ("3", 3, 2),
+        ]
+        board = await next_of(ws, "leaderboard")
+        assert [(e["place"], e["bib"], e["time"]) for e in board["entries"]] == [
+            (1, "1", "25:00"),
+            (2, "2", "30:00"),
+            (3, "3", "40:00"),
+        ]
+        assert [e["bib"] for e in board["divisions"]["F30-39"]] == ["1", "3"]
+        switched = await api.ok("POST", f"/api/sessions/{sid}/screens/switch", {"to_session_id": other["id"]})
+        assert switched["switched"] == 1
+        msg = await next_of(ws, "switch")
+        assert msg["url"] == "/display/" + other["display_url"].rsplit("/", 1)[1]
+    got, body = await api.call("POST", f"/api/sessions/{sid}/screens/switch", {"to_session_id": "nope"})
+    assert got == 404
+    await client.close()

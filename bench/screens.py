@@ -194,14 +194,16 @@ async def arecv(conn: multiprocessing.connection.Connection, timeout: float | No
     return conn.recv()
 
 
-def _worker(conn: multiprocessing.connection.Connection, screens: list[tuple[int, int, str]], expected: int) -> None:
+def _worker(
+    conn: multiprocessing.connection.Connection, screens: list[tuple[int, int, str]], expected: int, compress: int
+) -> None:
     """Child process: hold ``screens`` [(screen index, session index, ws url)]."""
     raise_nofile(len(screens) * 2 + 256)
-    asyncio.run(_worker_main(conn, screens, expected))
+    asyncio.run(_worker_main(conn, screens, expected, compress))
 
 
 async def _worker_main(
-    conn: multiprocessing.connection.Connection, screens: list[tuple[int, int, str]], expected: int
+    conn: multiprocessing.connection.Connection, screens: list[tuple[int, int, str]], expected: int, compress: int
 ) -> None:
     got: dict[int, list[tuple[int, float, str]]] = {idx: [] for idx, _, _ in screens}
     other: dict[int, dict[str, int]] = {idx: {} for idx, _, _ in screens}
@@ -215,7 +217,7 @@ async def _worker_main(
         async def connect(idx: int, url: str) -> None:
             async with sem:
                 try:
-                    ws = await http.ws_connect(url, max_msg_size=0)
+                    ws = await http.ws_connect(url, max_msg_size=0, compress=compress)
                     hello = json.loads((await ws.receive()).data)
                     hello_seq[idx] = hello.get("last_seq", -1)
                     sockets.append((idx, ws))
@@ -255,7 +257,10 @@ async def _worker_main(
 class ScreenPool:
     """``workers`` processes holding ``screens`` [(screen index, session index, ws url)] between them."""
 
-    def __init__(self, screens: list[tuple[int, int, str]], workers: int, expected: dict[int, int]) -> None:
+    def __init__(
+        self, screens: list[tuple[int, int, str]], workers: int, expected: dict[int, int], compress: int = 0
+    ) -> None:
+        """``compress=15`` offers permessage-deflate like a browser does."""
         ctx = multiprocessing.get_context("spawn")
         self.pipes: list[multiprocessing.connection.Connection] = []
         self.procs: list[Any] = []
@@ -263,7 +268,7 @@ class ScreenPool:
             share = screens[w::workers]
             parent, child = ctx.Pipe()
             proc = ctx.Process(
-                target=_worker, args=(child, share, sum(expected[s] for _, s, _ in share)), daemon=True
+                target=_worker, args=(child, share, sum(expected[s] for _, s, _ in share), compress), daemon=True
             )
             proc.start()
             child.close()
@@ -359,7 +364,7 @@ def check(
 # --- the benchmark -----------------------------------------------------------------------------
 
 
-async def run(sessions: int, screens: int, reads: int, rate: float, workers: int) -> dict[str, Any]:
+async def run(sessions: int, screens: int, reads: int, rate: float, workers: int, compress: int) -> dict[str, Any]:
     raise_nofile(screens + sessions + 1024)
     tz = local_timezone()
     async with serve() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -369,7 +374,7 @@ async def run(sessions: int, screens: int, reads: int, rate: float, workers: int
         race = await build_race(api, info, sessions, reads, "screens")
         layout = [(i, i % sessions, race.ws_url(i % sessions)) for i in range(screens)]
         per_session = [len(range(s, reads, sessions)) for s in range(sessions)]
-        pool = ScreenPool(layout, workers, dict(enumerate(per_session)))
+        pool = ScreenPool(layout, workers, dict(enumerate(per_session)), compress)
         t0 = time.perf_counter()
         r["connected"] = await pool.ready()
         r["connect_s"] = time.perf_counter() - t0
@@ -411,13 +416,18 @@ def main() -> None:
     p.add_argument("--reads", type=int, default=50, help="reads in total, round-robin over the streams")
     p.add_argument("--rate", type=float, default=5.0, help="reads per second in total")
     p.add_argument("--workers", type=int, default=4, help="client processes holding the screens")
+    p.add_argument(
+        "--compress",
+        action="store_true",
+        help="screens offer permessage-deflate, as browsers do (the server then deflates per screen)",
+    )
     a = p.parse_args()
-    r = asyncio.run(run(a.sessions, a.screens, a.reads, a.rate, a.workers))
+    r = asyncio.run(run(a.sessions, a.screens, a.reads, a.rate, a.workers, 15 if a.compress else 0))
     lat = r["latencies"]
     print(
         f"concurrent screens: {a.sessions} session(s) x {a.screens // a.sessions} screens "
         f"({r['connected']}/{a.screens} connected in {r['connect_s']:.1f} s by {a.workers} client processes), "
-        f"{a.reads} reads at {a.rate:g}/s"
+        f"{a.reads} reads at {a.rate:g}/s{', permessage-deflate' if a.compress else ''}"
     )
     ok = r["connected"] >= TARGET_SCREENS and r["delivered"] == r["expected"] and not r["bad_screens"]
     print(

@@ -388,10 +388,30 @@
         rows.push({ y: b.y, minH: b.h, bottom: b.y + b.h, items: [b] });
       }
     });
-    var content = 0;
+    // A row wider than the portrait width wraps (bib | division | place -> two rows) rather
+    // than squeezing each box until its text needs an ellipsis.
+    var wrapped = [];
     rows.forEach(function (row, i) {
+      row.items.sort(function (a, b) { return a.x - b.x; });
+      var gap = i ? Math.max(8, Math.min(40, row.y - rows[i - 1].bottom)) : 0;
+      var cur = null, width = 0;
+      row.items.forEach(function (b) {
+        if (cur && width + GAP + b.w > A) { cur = null; gap = GAP; }
+        if (!cur) {
+          cur = { y: b.y, bottom: b.y + b.h, gap: gap, items: [] };
+          wrapped.push(cur);
+          width = -GAP;
+        }
+        cur.items.push(b);
+        cur.y = Math.min(cur.y, b.y);
+        cur.bottom = Math.max(cur.bottom, b.y + b.h);
+        width += GAP + b.w;
+      });
+    });
+    rows = wrapped;
+    var content = 0;
+    rows.forEach(function (row) {
       row.h = row.bottom - row.y;
-      row.gap = i ? Math.max(8, Math.min(40, row.y - rows[i - 1].bottom)) : 0;
       content += row.h + row.gap;
     });
     var room = H - 2 * M - (tail.length ? 360 + GAP : 0);
@@ -409,7 +429,6 @@
     if (!tail.length) y += Math.max(0, (H - 2 * M - content * k) / 2);     // centre a short stack
     rows.forEach(function (row) {
       y += row.gap * k;
-      row.items.sort(function (a, b) { return a.x - b.x; });
       var total = GAP * (row.items.length - 1), minX = Infinity, maxX = -Infinity;
       row.items.forEach(function (b) { total += b.w; minX = Math.min(minX, b.x); maxX = Math.max(maxX, b.x + b.w); });
       var f = Math.min(1, A / total);
@@ -972,6 +991,7 @@
       card.appendChild(info);
       gridLayer.appendChild(card);
       fitText(nspan, nm, nameSize, 1, 0.45);
+      fitText(cspan, city, infoSize, 1, 0.6);   // shrink a long city a little before the ellipsis
     });
     showKind('grid');
     if (!quiet) animate(gridLayer);

@@ -28,10 +28,12 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LIVE = "document.body.dataset.connection === 'live'"
 
 
-async def open_display(browser: Browser, url: str, width: int = 1920, height: int = 1080) -> Page:
+async def open_display(
+    browser: Browser, url: str, width: int = 1920, height: int = 1080, **context: Any
+) -> Page:
     """A fresh context (own sessionStorage) on the display URL, live; page errors fail the test."""
-    context = await browser.new_context(viewport={"width": width, "height": height})
-    page = await context.new_page()
+    ctx = await browser.new_context(viewport={"width": width, "height": height}, **context)
+    page = await ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors  # type: ignore[attr-defined]
@@ -55,8 +57,11 @@ def read(seq: int, bib: str, clock: str = "") -> bytes:
     return f"CT01_33~{seq}~finish~{bib}~{clock}~0~0FA22E~1\r\n".encode()
 
 
+NAME = "document.querySelector('.rc-card .rc-block.rc-name > .rc-t')"
+
+
 async def card_name(page: Page) -> str:
-    return str(await page.evaluate("document.querySelector('.rc-card .rc-block.rc-name > .rc-t').textContent"))
+    return str(await page.evaluate(f"{NAME}.textContent"))
 
 
 # ---------------------------------------------------------------------------- 1. burst
@@ -187,34 +192,39 @@ async def test_unknown_bib_is_corrected_in_place_without_a_new_card(rc: RaceCont
     participants = f"/api/events/{session['event_id']}/participants"
     async with chromium() as browser:
         page = await open_display(browser, session["display_url"])
-        await client.send(read(1, "777"))
+        seen = "window.__names = new Set(); setInterval(() => window.__names.add(%s), 20);"
+        await page.evaluate(seen % "document.querySelector('.rc-card .rc-block.rc-name > .rc-t').textContent")
+        # 777 is on the card, 888 waits in the queue behind it, then a known runner
+        await client.send(read(1, "777") + read(2, "888") + read(3, "5"))
         await page.wait_for_function("window.raceControl.state().current[0] === 1", timeout=10_000)
         assert await card_name(page) == "Bib 777"
-        await api.ok("POST", participants, [{"bib": "777", "first_name": "Walk", "last_name": "Up"}])
-        await page.wait_for_function(
-            "document.querySelector('.rc-card .rc-block.rc-name > .rc-t').textContent === 'Walk Up'", timeout=10_000
+        assert (await state(page))["queued"] == 2
+        await api.ok(
+            "POST",
+            participants,
+            [
+                {"bib": "777", "first_name": "Walk", "last_name": "Up"},
+                {"bib": "888", "first_name": "Late", "last_name": "Entry"},
+            ],
         )
+        # the card on screen changes in place, with no new card and no new entrance
+        await page.wait_for_function(f"{NAME}.textContent === 'Walk Up'", timeout=5_000)
         got = await state(page)
-        assert (got["shown"], got["current"], got["lastSeq"], got["corrections"]) == ([1], [1], 2, 1)
-        assert await page.locator(".rc-card.rc-enter").count() <= 1  # no second entrance
-        board = await page.evaluate("document.querySelector('.rc-row-name').textContent")
-        assert board == "Walk Up"
-
-        # a runner who already left the card: corrected in the recent-finishers list
-        await client.send(read(2, "888"))
-        await page.wait_for_function("window.raceControl.state().current[0] === 3", timeout=10_000)
-        await client.send(read(3, "5"))
-        await page.wait_for_function("window.raceControl.state().current[0] === 4", timeout=10_000)
-        await api.ok("POST", participants, [{"bib": "888", "first_name": "Late", "last_name": "Entry"}])
-        await page.wait_for_function("window.raceControl.state().lastSeq === 5", timeout=10_000)
+        assert (got["shown"], got["current"], got["lastSeq"], got["corrections"]) == ([1], [1], 5, 2)
+        assert await page.evaluate("document.querySelector('.rc-row-name').textContent") == "Walk Up"
+        # the queued runner comes up with the right name and was never shown as "Bib 888"
+        await page.wait_for_function("window.raceControl.state().current[0] === 2", timeout=10_000)
+        assert await card_name(page) == "Late Entry"
         rows = await page.evaluate(
             "Array.from(document.querySelectorAll('.rc-row-name')).map(r => r.textContent)"
         )
-        assert rows == ["Runner5 X", "Late Entry", "Walk Up"], rows
-        got = await state(page)
-        assert got["shown"] == [1, 3, 4] and got["current"] == [4] and got["corrections"] == 2
-        assert got["lastShown"] == 5  # a reload resumes after the correction, not before it
+        assert rows == ["Late Entry", "Walk Up"], rows
+        assert "Bib 888" not in await page.evaluate("Array.from(window.__names)")
         assert "Bib 888" not in await page.evaluate("document.body.textContent")
+        got = await state(page)
+        assert got["shown"] == [1, 2] and got["duplicates"] == 0
+        await page.wait_for_function("window.raceControl.state().current[0] === 3", timeout=10_000)
+        assert (await state(page))["lastShown"] == 5  # a reload resumes after the corrections
         assert not page.errors  # type: ignore[attr-defined]
     await client.close()
 
@@ -294,7 +304,9 @@ async def test_switch_moves_the_screen_to_another_session(rc: RaceControl, api: 
 
 
 # ---------------------------------------------------------------------------- 7. closed
-async def test_closed_session_shows_the_ended_screen_and_stops_reconnecting(rc: RaceControl, api: Api) -> None:
+async def test_closed_session_shows_the_ended_screen_and_stops_reconnecting(
+    rc: RaceControl, api: Api
+) -> None:
     session, client = await setup_session(api, rc.timing_port)
     await client.close()
     async with chromium() as browser:
@@ -306,7 +318,7 @@ async def test_closed_session_shows_the_ended_screen_and_stops_reconnecting(rc: 
         assert await page.locator("#rc-ended").is_visible()
         assert "This display has ended" in await page.locator("#rc-ended").inner_text()
         assert not await page.locator("#rc-banner").is_visible()
-        await asyncio.sleep(2.5)  # longer than the first backoff steps
+        await asyncio.sleep(1.6)  # longer than the first two reconnect delays
         assert sockets == [] and (await state(page))["ended"] is True
         # a reload gets the server's 410 page
         response = await page.reload()
@@ -362,7 +374,7 @@ def roster() -> list[dict[str, Any]]:
 
 
 async def shot(page: Page, name: str, out: Path) -> Path:
-    await asyncio.sleep(0.45)  # let the entrance animation finish
+    await asyncio.sleep(0.15)  # reduced motion: no entrance animation to wait for
     path = out / name
     await page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000, name
@@ -387,16 +399,24 @@ async def test_screenshots(rc: RaceControl, api: Api, tmp_path: Path) -> None:
     await api.ok("POST", f"/api/sessions/{results['id']}/timing", {"timing_session_id": streams[0]["id"]})
     taken: list[Path] = []
     async with chromium() as browser:
-        tv = await open_display(browser, results["display_url"])
+        tv = await open_display(browser, results["display_url"], reduced_motion="reduce")
         phone_context = await browser.new_context(
-            viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            reduced_motion="reduce",
         )
         phone = await phone_context.new_page()
         await phone.goto(results["display_url"])
         await phone.wait_for_function(LIVE, timeout=10_000)
         assert (await state(phone))["portrait"] is True
 
-        await client.send(b"".join(read(i + 1, b, f"09:4{i}:1{i}.00") for i, b in enumerate(["101", "102", "103", "104", "105"])))
+        await client.send(
+            b"".join(
+                read(i + 1, b, f"09:4{i}:1{i}.00") for i, b in enumerate(["101", "102", "103", "104", "105"])
+            )
+        )
         await wait_shown(tv, 5)
         await client.send(read(6, "100", "09:40:17.00"))
         await tv.wait_for_function("window.raceControl.state().current[0] === 6", timeout=10_000)
@@ -411,7 +431,9 @@ async def test_screenshots(rc: RaceControl, api: Api, tmp_path: Path) -> None:
         )
         assert sizes["name"] >= 24 and sizes["time"] >= 30 and sizes["row"] >= 11, sizes
 
-        await client.send(b"".join(read(7 + i, str(200 + i), f"09:5{i // 10}:{10 + i}.00") for i in range(20)))
+        await client.send(
+            b"".join(read(7 + i, str(200 + i), f"09:5{i // 10}:{10 + i}.00") for i in range(20))
+        )
         await tv.wait_for_function(
             "(() => { const s = window.raceControl.state(); return s.view === 'grid' && s.current.length === 8; })()",
             timeout=10_000,
@@ -420,7 +442,7 @@ async def test_screenshots(rc: RaceControl, api: Api, tmp_path: Path) -> None:
         await phone.wait_for_function("window.raceControl.state().view === 'grid'", timeout=10_000)
         taken.append(await shot(phone, "display-burst-phone.png", tmp_path))
 
-        pre_tv = await open_display(browser, pre["display_url"])
+        pre_tv = await open_display(browser, pre["display_url"], reduced_motion="reduce")
         taken.append(await shot(pre_tv, "display-prerace-1080p.png", tmp_path))
         pre_phone = await phone_context.new_page()
         await pre_phone.goto(pre["display_url"])
@@ -437,7 +459,7 @@ async def test_screenshots(rc: RaceControl, api: Api, tmp_path: Path) -> None:
         await client.close()
         await rc.stop()
         await tv.wait_for_function("document.body.dataset.connection === 'stale'", timeout=10_000)
-        await asyncio.sleep(1.2)  # "Last update N s ago" ticks
+        await asyncio.sleep(1.0)  # "Last update N s ago" ticks
         taken.append(await shot(tv, "display-stale-1080p.png", tmp_path))
         assert not tv.errors  # type: ignore[attr-defined]
     if os.environ.get("RC_UPDATE_SCREENSHOTS") == "1":

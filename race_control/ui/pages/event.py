@@ -1,0 +1,136 @@
+"""Step 3 — choose the event: from the local store, created here, or with a roster CSV.
+
+Provider sync (a later issue) feeds the same event list and uses the same progress dialog.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from PySide6.QtCore import QDate, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+)
+
+from race_control.config import local_timezone
+from race_control.ui.widgets import Page, section
+
+
+class EventPage(Page):
+    title = "Event"
+    hint = "Pick the race these displays belong to, or create it and import its roster (CSV)."
+    primary_text = "Use this event"
+
+    def __init__(self, window) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(window)
+        self.body.addWidget(section("Events on this laptop"))
+        self.list = QListWidget()
+        self.list.setMinimumHeight(160)
+        self.list.currentItemChanged.connect(lambda *_: self._selection_changed())
+        self.list.itemDoubleClicked.connect(lambda *_: self.press_primary())
+        self.body.addWidget(self.list, 2)
+        row = QHBoxLayout()
+        self.import_button = QPushButton("Import roster CSV…")
+        self.import_button.setShortcut("Ctrl+I")
+        self.import_button.setToolTip("Ctrl+I: add participants from a CSV file to the selected event")
+        self.import_button.clicked.connect(self.open_import)
+        row.addWidget(self.import_button)
+        row.addStretch(1)
+        self.body.addLayout(row)
+
+        box = QGroupBox("New event")
+        form = QFormLayout(box)
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("e.g. City 10K 2026")
+        self.date = QDateEdit(QDate.currentDate())
+        self.date.setCalendarPopup(True)
+        self.date.setDisplayFormat("yyyy-MM-dd")
+        self.timezone = QComboBox()
+        self.timezone.setEditable(True)
+        self.timezone.addItems(sorted(zoneinfo.available_timezones()))
+        form.addRow("Name", self.name)
+        form.addRow("Date", self.date)
+        form.addRow("Time zone", self.timezone)
+        self.create_button = QPushButton("Create event")
+        self.create_button.setShortcut("Ctrl+N")
+        self.create_button.setToolTip("Ctrl+N")
+        self.create_button.clicked.connect(lambda: self.run(self.create_event()))
+        form.addRow("", self.create_button)
+        self.body.addWidget(box)
+        tz = self.services.settings.timezone or local_timezone()
+        self.timezone.setCurrentText(tz)
+        self.name.returnPressed.connect(lambda: self.run(self.create_event()))
+
+    def entered(self) -> None:
+        self.refresh()
+        self.list.setFocus()
+
+    def refresh(self) -> None:
+        current = self.flow.event_id or (self.selected_id() or "")
+        self.list.clear()
+        for e in self.services.events.events():
+            n = len(self.services.events.roster(e.id))
+            item = QListWidgetItem(f"{e.name}    {e.date}    {n} participants    ({e.timezone})")
+            item.setData(Qt.ItemDataRole.UserRole, e.id)
+            self.list.addItem(item)
+            if e.id == current:
+                self.list.setCurrentItem(item)
+        if self.list.currentItem() is None and self.list.count():
+            self.list.setCurrentRow(0)
+        self._selection_changed()
+
+    def selected_id(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def select(self, event_id: str) -> None:
+        for i in range(self.list.count()):
+            if self.list.item(i).data(Qt.ItemDataRole.UserRole) == event_id:
+                self.list.setCurrentRow(i)
+
+    def _selection_changed(self) -> None:
+        has = self.selected_id() is not None
+        self.import_button.setEnabled(has)
+        self.primary.setEnabled(has)
+
+    async def create_event(self) -> str:
+        info = await self.services.events.create_event(
+            {
+                "name": self.name.text(),
+                "date": self.date.date().toString("yyyy-MM-dd"),
+                "timezone": self.timezone.currentText().strip(),
+            }
+        )
+        self.name.clear()
+        self.refresh()
+        self.select(info.id)
+        self.say(f"Created “{info.name}”. Import its roster, or continue.")
+        return info.id
+
+    def open_import(self) -> None:
+        from race_control.ui.roster_dialog import RosterImportDialog
+
+        event_id = self.selected_id()
+        if not event_id:
+            return
+        dialog = RosterImportDialog(self.window_, event_id)
+        dialog.finished.connect(lambda *_: self.refresh())
+        dialog.open()  # window-modal but non-blocking: the loop keeps running
+        self.window_.roster_dialog = dialog
+
+    async def primary_action(self) -> bool:
+        event_id = self.selected_id()
+        if not event_id:
+            self.say("Choose an event (or create one) first.", error=True)
+            return False
+        self.flow.set_event(event_id)
+        self.say("")
+        return True

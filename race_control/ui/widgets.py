@@ -1,0 +1,172 @@
+"""Building blocks shared by the pages: the page frame, big headings, inline messages, time text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from race_control.errors import Conflict, InputError, NotFound
+from race_control.ui import tasks
+
+if TYPE_CHECKING:
+    from race_control.ui.window import MainWindow
+
+EXPECTED = (InputError, Conflict, NotFound)  # user-caused: shown next to the form, not as a crash
+GOOD, WARN, BAD, MUTED = QColor("#1b5e20"), QColor("#a15c00"), QColor("#b71c1c"), QColor("#6b7280")
+
+
+class Page(QWidget):
+    """One screen of the app: a title, a hint, a body and a primary button (Enter presses it)."""
+
+    title = ""
+    hint = ""
+    primary_text = "Continue"
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__()
+        self.window_ = window
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(24, 18, 24, 18)
+        outer.setSpacing(10)
+        heading = QLabel(self.title)
+        heading.setObjectName("pageTitle")
+        f = heading.font()
+        f.setPointSizeF(f.pointSizeF() * 1.8)
+        f.setBold(True)
+        heading.setFont(f)
+        outer.addWidget(heading)
+        self.hint_label = QLabel(self.hint)
+        self.hint_label.setWordWrap(True)
+        self.hint_label.setObjectName("pageHint")
+        outer.addWidget(self.hint_label)
+        self.body = QVBoxLayout()
+        self.body.setSpacing(10)
+        outer.addLayout(self.body, 1)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setObjectName("pageMessage")
+        self.message.hide()
+        outer.addWidget(self.message)
+        footer = QHBoxLayout()
+        footer.addStretch(1)
+        self.primary = QPushButton(self.primary_text)
+        self.primary.setObjectName("primaryButton")
+        self.primary.setMinimumHeight(40)
+        self.primary.setMinimumWidth(180)
+        self.primary.setToolTip("Enter")
+        self.primary.clicked.connect(self.press_primary)
+        footer.addWidget(self.primary)
+        outer.addLayout(footer)
+
+    @property
+    def services(self) -> Any:
+        return self.window_.services
+
+    @property
+    def flow(self) -> Any:
+        return self.window_.flow
+
+    # --- hooks for subclasses ---------------------------------------------------------
+    def entered(self) -> None:
+        """The page became visible: refresh from the services."""
+
+    async def primary_action(self) -> bool:
+        """Do the page's main action; True moves on to the next step."""
+        return True
+
+    # --- helpers ----------------------------------------------------------------------
+    def press_primary(self) -> None:
+        if self.primary.isEnabled():
+            self.run(self._primary())
+
+    async def _primary(self) -> None:
+        if await self.primary_action():
+            self.window_.next_step(self)
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Start a service call; expected errors are shown on this page, others in the error panel."""
+
+        async def guarded() -> Any:
+            try:
+                return await coro
+            except EXPECTED as exc:
+                self.say(str(exc), error=True)
+                return None
+
+        return tasks.spawn(guarded(), name=f"{type(self).__name__}-action")
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet(f"color: {'#b71c1c' if error else '#1b5e20'}; font-weight: 600;")
+        self.message.setVisible(bool(text))
+
+
+def section(text: str) -> QLabel:
+    label = QLabel(text)
+    f = label.font()
+    f.setBold(True)
+    f.setPointSizeF(f.pointSizeF() * 1.15)
+    label.setFont(f)
+    return label
+
+
+def table(headers: list[str], *, stretch: int | None = None) -> QTableWidget:
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(headers)
+    t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    t.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+    t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    t.verticalHeader().hide()
+    t.setAlternatingRowColors(True)
+    header = t.horizontalHeader()
+    header.setStretchLastSection(stretch is None)
+    if stretch is not None:
+        header.setSectionResizeMode(stretch, header.ResizeMode.Stretch)
+    return t
+
+
+def cell(text: object, *, color: QColor | None = None, bold: bool = False, data: object = None) -> QTableWidgetItem:
+    item = QTableWidgetItem("" if text is None else str(text))
+    if color is not None:
+        item.setForeground(color)
+    if bold:
+        f = QFont(item.font())
+        f.setBold(True)
+        item.setFont(f)
+    if data is not None:
+        item.setData(Qt.ItemDataRole.UserRole, data)
+    return item
+
+
+def set_row(t: QTableWidget, row: int, values: list[QTableWidgetItem]) -> None:
+    for col, item in enumerate(values):
+        t.setItem(row, col, item)
+
+
+def ago(epoch: float | None, now: float | None = None) -> str:
+    if not epoch:
+        return "—"
+    secs = max(0.0, (now or time.time()) - epoch)
+    if secs < 60:
+        return f"{secs:.0f} s ago"
+    if secs < 3600:
+        return f"{secs / 60:.0f} min ago"
+    return dt.datetime.fromtimestamp(epoch).strftime("%H:%M:%S")
+
+
+def clock_text(epoch: float | None) -> str:
+    return dt.datetime.fromtimestamp(epoch).strftime("%H:%M:%S") if epoch else "—"

@@ -79,7 +79,8 @@ async def serve() -> AsyncIterator[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
         data = Path(tmp)
         env = {**os.environ, "RACE_CONTROL_DATA_DIR": str(data), "RACE_CONTROL_API_TOKEN": "bench-token"}
-        with open(data / "stderr.log", "wb") as err:
+        err = os.open(data / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 *("-m", "race_control", "serve", "--host", "127.0.0.1"),
@@ -88,6 +89,8 @@ async def serve() -> AsyncIterator[dict[str, Any]]:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=err,
             )
+        finally:
+            os.close(err)
         try:
             for _ in range(800):
                 if (data / "server.json").exists() or proc.returncode is not None:
@@ -139,7 +142,10 @@ async def build_race(api: BenchApi, info: dict[str, Any], n: int, roster: int, p
     if roster:
         await api.post(
             f"/api/events/{event['id']}/participants",
-            [{"bib": str(b), "first_name": "Runner", "last_name": f"No{b}", "city": "Boise"} for b in range(1, roster + 1)],
+            [
+                {"bib": str(b), "first_name": "Runner", "last_name": f"No{b}", "city": "Boise"}
+                for b in range(1, roster + 1)
+            ],
         )
     race = Race(event["id"])
     t1 = time.perf_counter()
@@ -195,7 +201,10 @@ async def arecv(conn: multiprocessing.connection.Connection, timeout: float | No
 
 
 def _worker(
-    conn: multiprocessing.connection.Connection, screens: list[tuple[int, int, str]], expected: int, compress: int
+    conn: multiprocessing.connection.Connection,
+    screens: list[tuple[int, int, str]],
+    expected: int,
+    compress: int,
 ) -> None:
     """Child process: hold ``screens`` [(screen index, session index, ws url)]."""
     raise_nofile(len(screens) * 2 + 256)
@@ -203,7 +212,10 @@ def _worker(
 
 
 async def _worker_main(
-    conn: multiprocessing.connection.Connection, screens: list[tuple[int, int, str]], expected: int, compress: int
+    conn: multiprocessing.connection.Connection,
+    screens: list[tuple[int, int, str]],
+    expected: int,
+    compress: int,
 ) -> None:
     got: dict[int, list[tuple[int, float, str]]] = {idx: [] for idx, _, _ in screens}
     other: dict[int, dict[str, int]] = {idx: {} for idx, _, _ in screens}
@@ -221,7 +233,7 @@ async def _worker_main(
                     hello = json.loads((await ws.receive()).data)
                     hello_seq[idx] = hello.get("last_seq", -1)
                     sockets.append((idx, ws))
-                except Exception as exc:  # noqa: BLE001 - reported to the parent
+                except Exception as exc:  # reported to the parent
                     errors.append(f"screen {idx}: {exc!r}")
 
         await asyncio.gather(*(connect(idx, url) for idx, _, url in screens))
@@ -268,7 +280,9 @@ class ScreenPool:
             share = screens[w::workers]
             parent, child = ctx.Pipe()
             proc = ctx.Process(
-                target=_worker, args=(child, share, sum(expected[s] for _, s, _ in share), compress), daemon=True
+                target=_worker,
+                args=(child, share, sum(expected[s] for _, s, _ in share), compress),
+                daemon=True,
             )
             proc.start()
             child.close()
@@ -282,7 +296,7 @@ class ScreenPool:
             _, n, errs, n_errs = await arecv(p, timeout)
             self.connected += n
             if n_errs:
-                self.errors += errs + [f"... {n_errs} connect errors in one worker"]
+                self.errors += [*errs, f"... {n_errs} connect errors in one worker"]
         return self.connected
 
     async def complete(self, timeout: float) -> float | None:
@@ -364,7 +378,9 @@ def check(
 # --- the benchmark -----------------------------------------------------------------------------
 
 
-async def run(sessions: int, screens: int, reads: int, rate: float, workers: int, compress: int) -> dict[str, Any]:
+async def run(
+    sessions: int, screens: int, reads: int, rate: float, workers: int, compress: int
+) -> dict[str, Any]:
     raise_nofile(screens + sessions + 1024)
     tz = local_timezone()
     async with serve() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -404,7 +420,9 @@ async def run(sessions: int, screens: int, reads: int, rate: float, workers: int
         r["other_types"] = dict(sum((Counter(o) for o in other.values()), Counter()))
         r["hello_last_seq"] = sorted(set(hello.values()))
         await race.close()
-        r["log_warnings"] = [ln for ln in server_log(info).splitlines() if " WARNING " in ln or " ERROR " in ln]
+        r["log_warnings"] = [
+            ln for ln in server_log(info).splitlines() if " WARNING " in ln or " ERROR " in ln
+        ]
         r["stderr"] = (Path(info["data_dir"]) / "stderr.log").read_text("utf-8", "replace")[-2000:]
     return r
 

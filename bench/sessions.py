@@ -22,7 +22,17 @@ from typing import Any
 import aiohttp
 
 from bench._server import BenchApi, percentile
-from bench.screens import ScreenPool, build_race, check, memory_kib, mib, raise_nofile, read_line, serve, server_log
+from bench.screens import (
+    ScreenPool,
+    build_race,
+    check,
+    memory_kib,
+    mib,
+    raise_nofile,
+    read_line,
+    serve,
+    server_log,
+)
 from race_control.config import local_timezone
 
 TARGET_SESSIONS = 500
@@ -60,7 +70,9 @@ async def run(sessions: int, workers: int) -> dict[str, Any]:
         r["delivery_s"] = r["last_arrival"] - first
         r["other_types"] = sorted({k for o in other.values() for k in o})
         await race.close()
-        r["log_warnings"] = [ln for ln in server_log(info).splitlines() if " WARNING " in ln or " ERROR " in ln]
+        r["log_warnings"] = [
+            ln for ln in server_log(info).splitlines() if " WARNING " in ln or " ERROR " in ln
+        ]
     return r
 
 
@@ -72,7 +84,9 @@ def main() -> None:
     r = asyncio.run(run(a.sessions, a.workers))
     s = r["setup"]
     lat = r["latencies"]
-    print(f"isolated display sessions: {a.sessions} sessions x 1 CTP01 stream x 1 screen ({r['connected']} connected)")
+    print(
+        f"isolated display sessions: {a.sessions} sessions x 1 CTP01 stream x 1 screen ({r['connected']} connected)"
+    )
     print(
         f"  setup {sum(s.values()) - s['event+roster']:.1f} s: create sessions {s['sessions']:.1f} s, "
         f"CTP01 connect+handshake {s['ctp01']:.1f} s, bind {s['bind']:.1f} s, screens {s['screens']:.1f} s "

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command it opens the desktop app.",
     )
     parser.add_argument("--version", action="version", version=f"race-control {__version__}")
+    parser.add_argument(
+        "--data-dir",
+        dest="gui_data_dir",
+        type=Path,
+        help="desktop app: where data lives (default: the folder chosen in Settings, else the platform data dir)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = sub.add_parser(
         "serve",

@@ -47,6 +47,7 @@ async def health(request: web.Request) -> web.Response:
             "display_sessions": len(s.sessions.sessions()),
             "screens": len(s.hub.screens()),
             "ingest_backlog": s.pipeline.backlog,
+            "committed_reads": s.pipeline.committed_reads,
             "store_failures": s.pipeline.failures,
         }
     )

@@ -25,8 +25,10 @@ from race_control.ids import new_id
 
 log = logging.getLogger("race_control.display.hub")
 QUEUE_LIMIT = 2000
+RECENT = 10_000  # messages per session kept encoded in memory for catch-up
+PAGE = 500  # messages per page when catching up from the store
 HEARTBEAT = 2.0
-Backlog = Callable[[str, int], Awaitable[list[dict[str, Any]]]]
+Backlog = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]  # (session, after_seq, limit)
 
 
 @dataclass(eq=False)
@@ -48,7 +50,6 @@ class Screen:
     resume_from: int | None = None
     buffering: bool = False
     buffer: list[tuple[int, str]] = field(default_factory=list)
-    read_at: dict[int, int] = field(default_factory=dict)  # seq -> read_at ms, for latency
 
     def offer(self, seq: int, text: str) -> None:
         if self.buffering:
@@ -98,6 +99,8 @@ class Hub:
     def __init__(self, backlog: Backlog) -> None:
         self._backlog = backlog
         self._screens: dict[str, set[Screen]] = {}
+        self._recent: dict[str, deque[tuple[int, str]]] = {}  # session -> last RECENT (seq, json)
+        self._read_at: dict[str, dict[int, int]] = {}  # session -> seq -> read_at ms (latency)
         self._heartbeat: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -121,17 +124,23 @@ class Hub:
         return [s for group in self._screens.values() for s in group]
 
     def publish(self, session_id: str, payloads: list[dict[str, Any]]) -> None:
-        """Fan out committed display messages (sync; called by the ingest pipeline)."""
-        screens = self._screens.get(session_id)
-        if not screens:
-            return
+        """Fan out committed display messages (sync; called by the ingest pipeline).
+
+        Each message is encoded once and kept in the session's recent log, which
+        screens catching up read from (one shared copy, not one per screen)."""
+        recent = self._recent.get(session_id)
+        if recent is None:
+            recent = self._recent[session_id] = deque(maxlen=RECENT)
+        read_at = self._read_at.setdefault(session_id, {})
+        screens = self._screens.get(session_id, ())
         for p in payloads:
             text = json.dumps(p, separators=(",", ":"))
             seq = p["seq"]
+            recent.append((seq, text))
+            read_at[seq] = p.get("read_at", 0)
+            if len(read_at) > RECENT:
+                read_at.pop(next(iter(read_at)))
             for s in screens:
-                s.read_at[seq] = p.get("read_at", 0)
-                if len(s.read_at) > 5000:
-                    s.read_at.pop(next(iter(s.read_at)))
                 s.offer(seq, text)
 
     def send_control(self, session_id: str, message: dict[str, Any], screen_id: str | None = None) -> int:
@@ -199,7 +208,7 @@ class Hub:
             seq = msg.get("seq")
             if isinstance(seq, int) and seq > 0:
                 screen.last_rendered = max(screen.last_rendered, seq)
-                read_at = screen.read_at.pop(seq, None)
+                read_at = self._read_at.get(screen.session_id, {}).get(seq)
                 if read_at:
                     one_way = (screen.rtt_ms or 0.0) / 2
                     screen.latencies.append(max(0.0, time.time() * 1000 - one_way - read_at))
@@ -237,14 +246,16 @@ class Hub:
         screen.last_sent = after
         try:
             while True:
-                backlog = await self._backlog(screen.session_id, screen.last_sent)
-                if not backlog:
+                page = self._recent_after(screen.session_id, screen.last_sent)
+                if page is None:  # older than the recent log: page through the store
+                    stored = await self._backlog(screen.session_id, screen.last_sent, PAGE)
+                    page = [(p["seq"], json.dumps(p, separators=(",", ":"))) for p in stored]
+                if not page:
                     break
-                for p in backlog:
-                    if p["seq"] > screen.last_sent:
-                        screen.read_at.setdefault(p["seq"], p.get("read_at", 0))
-                        await screen.ws.send_str(json.dumps(p, separators=(",", ":")))
-                        screen.last_sent = p["seq"]
+                for seq, text in page:
+                    if seq > screen.last_sent:
+                        await screen.ws.send_str(text)
+                        screen.last_sent = seq
             for seq, text in screen.buffer:
                 if seq == 0 or seq > screen.last_sent:
                     await screen.ws.send_str(text)
@@ -253,6 +264,19 @@ class Hub:
             screen.buffering = False
             screen.buffer = []
         await screen.ws.send_str(json.dumps({"type": "caught_up", "last_seq": screen.last_sent}))
+
+    def _recent_after(self, session_id: str, after: int) -> list[tuple[int, str]] | None:
+        """Up to PAGE recent messages after ``after``; None if the log does not reach back that far."""
+        recent = self._recent.get(session_id)
+        if not recent or recent[0][0] > after + 1:
+            return None
+        out = []
+        for item in reversed(recent):  # the wanted part is at the end: walk back to it
+            if item[0] <= after:
+                break
+            out.append(item)
+        out.reverse()
+        return out[:PAGE]
 
     async def _beat(self) -> None:
         while True:

@@ -38,6 +38,8 @@ from race_control.timing.service import StreamState, TimingService
 log = logging.getLogger("race_control.timing.ctp01")
 raw_log = logging.getLogger("race_control.raw.ctp01")
 TICK = 1.0
+PAUSE_ABOVE = 100_000  # queued reads + raw lines before sockets stop being read
+RESUME_BELOW = 20_000
 
 
 class Ctp01Connection(asyncio.Protocol):
@@ -55,6 +57,7 @@ class Ctp01Connection(asyncio.Protocol):
         self._pending_raw: list[tuple[str, float]] = []
         self.consumer: asyncio.Task[None] | None = None
         self._ticker: asyncio.TimerHandle | None = None
+        self._paused = False
 
     # --- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -76,6 +79,11 @@ class Ctp01Connection(asyncio.Protocol):
         self._flush()
         if events:
             self._queue.put_nowait((now, events))
+        if self._service.backlog > PAUSE_ABOVE and self._transport and not self._paused:
+            # storage is behind: stop reading this socket (TCP pushes back on the client, which keeps
+            # the reads) instead of growing memory; _tick resumes once the backlog drains
+            self._paused = True
+            self._transport.pause_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         log.info("CTP01 client %s disconnected%s", self._peer, f": {exc}" if exc else "")
@@ -99,6 +107,9 @@ class Ctp01Connection(asyncio.Protocol):
 
     def _tick(self) -> None:
         now = time.time()
+        if self._paused and self._service.backlog < RESUME_BELOW and self._transport:
+            self._paused = False
+            self._transport.resume_reading()
         events = self._proto.tick(now)
         self._flush()
         if events:

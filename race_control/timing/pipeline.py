@@ -39,6 +39,7 @@ class IngestPipeline:
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[ReadListener] = []
         self.committed_reads = 0
+        self._in_flight = 0
         self.failures = 0
         self.last_error = ""
 
@@ -58,12 +59,14 @@ class IngestPipeline:
         self._kick()
 
     def _kick(self) -> None:
-        self._idle.clear()
-        self._wake.set()
+        if not self._wake.is_set():
+            self._idle.clear()
+            self._wake.set()
 
     @property
     def backlog(self) -> int:
-        return len(self._raw) + len(self._reads)
+        """Reads and raw lines not yet committed (queued plus the batch being written)."""
+        return len(self._raw) + len(self._reads) + self._in_flight
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed and published."""
@@ -91,6 +94,7 @@ class IngestPipeline:
             self._wake.clear()
             raw, self._raw = self._raw[:MAX_BATCH], self._raw[MAX_BATCH:]
             reads, self._reads = self._reads[:MAX_BATCH], self._reads[MAX_BATCH:]
+            self._in_flight = len(raw) + len(reads)
             if self._raw or self._reads:
                 self._wake.set()
             if not raw and not reads:
@@ -110,6 +114,7 @@ class IngestPipeline:
                         delay = min(delay * 2, 5.0)
                 delay = 0.05
             self.committed_reads += len(reads)
+            self._in_flight = 0
             self._sessions.publish(derived)
             for fn in self._listeners:
                 try:

@@ -169,6 +169,11 @@ class TimingService:
         state.last_seen_at = received_at
         self._pipeline.submit_raw(state.id, n, received_at, line)
 
+    @property
+    def backlog(self) -> int:
+        """Reads waiting to be committed (transports pause reading their sockets above a limit)."""
+        return self._pipeline.backlog
+
     def is_stored(self, state: StreamState, location: str, seq: int) -> bool:
         tracker = state.trackers.get(location)
         return tracker is not None and tracker.has(seq)
@@ -216,13 +221,13 @@ class TimingService:
         if abs(off) < CLOCK_WARNING_AFTER:
             return
         state.clock_warnings += 1
-        state.last_clock_warning = (
-            f"read time {event.time_text} at {event.location} is {abs(off) / 60:.0f} min "
-            f"{'ahead of' if off > 0 else 'behind'} this computer's clock: check the controller "
-            f"clock and the stream's time zone ({state.timezone}) and date ({state.reference_date})"
-        )
-        if received_at - state._warned_at > 60:
+        if received_at - state._warned_at > 60:  # the text is built (and logged) once a minute at most
             state._warned_at = received_at
+            state.last_clock_warning = (
+                f"read time {event.time_text} at {event.location} is {abs(off) / 60:.0f} min "
+                f"{'ahead of' if off > 0 else 'behind'} this computer's clock: check the controller "
+                f"clock and the stream's time zone ({state.timezone}) and date ({state.reference_date})"
+            )
             log.warning("stream %s: %s", state.id, state.last_clock_warning)
 
     async def update_settings(self, stream_id: str, body: object) -> StreamState:

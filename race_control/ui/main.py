@@ -1,15 +1,106 @@
-"""Entry point of the desktop app (PySide6 + qasync).  The full workflow lands with issue #5."""
+"""Entry point of the desktop app: the same services as ``race-control serve``, on qasync's loop.
+
+Start-up: settings (``--data-dir`` / env / the data dir chosen in Settings), logging,
+``QApplication`` with ``setQuitOnLastWindowClosed(False)``, then one main coroutine
+that starts ``RaceControl``, shows the window and waits for it to close; then it
+cancels the widgets' coroutines and stops the services (reads flushed, screens
+closed, store closed).  See ../shared tooling notes: qasync's loop is used as
+``with loop: loop.run_until_complete(...)``, never ``qasync.run``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
 import sys
+from pathlib import Path
+
+from race_control.app import RaceControl
+from race_control.config import ENV_DATA_DIR, Settings, load_settings
+from race_control.ui import tasks
+from race_control.ui.prefs import preferred_data_dir
+
+log = logging.getLogger("race_control.ui")
+
+
+async def start_app(settings: Settings) -> tuple[RaceControl, object]:
+    """Start the services and open the main window (on the running qasync loop)."""
+    from race_control.ui.window import MainWindow
+
+    rc = RaceControl(settings)
+    try:
+        await rc.start()
+    except BaseException:
+        await rc.stop()
+        raise
+    window = MainWindow(rc)
+    return rc, window
+
+
+async def stop_app(rc: RaceControl, window: object) -> None:
+    """Shut down in reverse order: widget coroutines, services, then the window's hooks."""
+    await tasks.cancel_all()
+    try:
+        await rc.stop()
+    finally:
+        window.excepthook.uninstall()  # type: ignore[attr-defined]
+        window.deleteLater()  # type: ignore[attr-defined]
+        await asyncio.sleep(0)
+        log.info("desktop app stopped; all reads stored")
+
+
+async def amain(settings: Settings) -> int:
+    try:
+        rc, window = await start_app(settings)
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        await _tell(f"Race Control cannot start: {exc}.\n\nAnother program may be using the port. "
+                    f"Change the ports in {settings.data_dir / 'settings.json'} (or start with another --data-dir).")
+        return 2
+    window.show()  # type: ignore[attr-defined]
+    await window.closed.wait()  # type: ignore[attr-defined]
+    await stop_app(rc, window)
+    return 0
+
+
+async def _tell(text: str) -> None:
+    """A message box that does not block the loop (never a modal exec() inside a coroutine)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    done = asyncio.Event()
+    box = QMessageBox(QMessageBox.Icon.Critical, "Race Control", text)
+    box.finished.connect(lambda *_: done.set())
+    box.open()
+    await done.wait()
+
+
+def gui_settings(args: argparse.Namespace) -> Settings:
+    data_dir = getattr(args, "gui_data_dir", None) or None
+    if data_dir is None and not os.environ.get(ENV_DATA_DIR):
+        data_dir = preferred_data_dir()
+    return load_settings(Path(data_dir) if data_dir else None)
 
 
 def run_gui(args: argparse.Namespace) -> int:
-    print(
-        "race-control: the desktop app is not built yet (issue #5). "
-        "Use `race-control serve` (headless) or `race-control demo`.",
-        file=sys.stderr,
-    )
-    return 2
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from race_control.logging_setup import configure_logging
+
+    try:
+        settings = gui_settings(args)
+    except ValueError as exc:
+        print(f"race-control: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_dir, verbose=bool(getattr(args, "verbose", False)))
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Race Control")
+    app.setOrganizationName("RaceControl")
+    app.setStyle("Fusion")
+    app.setQuitOnLastWindowClosed(False)  # the main coroutine ends the app, after cleanup
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        return loop.run_until_complete(amain(settings))

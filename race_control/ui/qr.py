@@ -24,7 +24,7 @@ class QrWidget(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setToolTip("Scan with a phone or tablet to open this display")
 
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+    def sizeHint(self) -> QSize:
         return QSize(240, 240)
 
     def set_text(self, text: str) -> None:
@@ -33,7 +33,7 @@ class QrWidget(QWidget):
             self.matrix = qr_matrix(text) if text else []
             self.update()
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+    def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         side = min(self.width(), self.height())
         x0, y0 = (self.width() - side) / 2, (self.height() - side) / 2

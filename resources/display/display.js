@@ -372,6 +372,9 @@
     var H = Math.round(Math.min(2400, Math.max(1350, W / viewportAspect())));
     var backgrounds = [], tail = [], flow = [];
     t.blocks.forEach(function (b) {
+      // a race clock without a gun time shows nothing: no empty row for it (a `session`
+      // message with gun_at rebuilds the view and brings it back)
+      if (b.type === 'clock' && typeof S.session.gun_at !== 'number' && !str(b.spec.empty_text, 80)) return;
       if (b.w >= cw * 0.9 && b.h >= ch * 0.9) backgrounds.push(b);
       else if (b.h > ch * 0.5 && FINISHER_TYPES.indexOf(b.type) < 0) tail.push(b);
       else flow.push(b);
@@ -580,7 +583,7 @@
     var availH = box.clientHeight - (parseFloat(cs.paddingTop) || 0) - (parseFloat(cs.paddingBottom) || 0);
     var availW = box.clientWidth - (parseFloat(cs.paddingLeft) || 0) - (parseFloat(cs.paddingRight) || 0);
     function fitsOne() {
-      return span.scrollWidth <= availW + 1 && span.offsetHeight <= availH + 1;
+      return span.scrollWidth < availW && span.offsetHeight <= availH + 1;
     }
     if (fitsOne()) return;
     var best = search(span, minSize, base, fitsOne);
@@ -590,7 +593,7 @@
       span.style.maxHeight = 'none';
       var fitsMulti = function () {
         var size = parseFloat(span.style.fontSize);
-        return span.scrollWidth <= availW + 1 && span.offsetHeight <= availH + 1 &&
+        return span.scrollWidth < availW && span.offsetHeight <= availH + 1 &&
           span.offsetHeight <= lines * size * 1.2 + 2;
       };
       best = search(span, minSize, base, fitsMulti);

@@ -107,7 +107,7 @@ class AnalyticsPage(Page):
         self.timer.start()
         self.run(self.refresh())
 
-    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def hideEvent(self, event: Any) -> None:
         self.timer.stop()
         super().hideEvent(event)
 

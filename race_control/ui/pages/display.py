@@ -23,7 +23,19 @@ from PySide6.QtWidgets import (
 
 from race_control.sessions.live import Derived
 from race_control.ui.qr import QrWidget
-from race_control.ui.widgets import BAD, GOOD, MUTED, WARN, Page, ago, cell, clock_text, section, set_row, table
+from race_control.ui.widgets import (
+    BAD,
+    GOOD,
+    MUTED,
+    WARN,
+    Page,
+    ago,
+    cell,
+    clock_text,
+    section,
+    set_row,
+    table,
+)
 
 SCREEN_COLUMNS = ["Screen", "Address", "Browser", "Connected", "Last update", "Last seq", "Latency p50/p95/p99"]
 FEED_COLUMNS = ["#", "Bib", "Name", "Time", "City", "Location", "Note"]
@@ -122,7 +134,7 @@ class DisplayPage(Page):
         if self._feed_session != s.id:
             await self._load_feed(s.id)
 
-    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def hideEvent(self, event: Any) -> None:
         self.timer.stop()
         super().hideEvent(event)
 

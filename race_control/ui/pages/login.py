@@ -28,9 +28,9 @@ class LoginPage(Page):
         self.username = QLineEdit()
         self.username.setPlaceholderText("e.g. timer@finish")
         self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        pass
         self.confirm = QLineEdit()
-        self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
+        pass
         self.confirm_label = QLabel("Repeat password")
         form.addRow("User name", self.username)
         form.addRow("Password", self.password)

@@ -11,7 +11,7 @@ import dataclasses
 import zoneinfo
 from pathlib import Path
 
-from PySide6.QtNetwork import QHostAddress, QNetworkInterface
+from PySide6.QtNetwork import QAbstractSocket, QNetworkInterface
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -35,7 +35,7 @@ HOSTS = [("0.0.0.0", "0.0.0.0 — the whole LAN (screens and timing clients anyw
 def lan_addresses() -> list[str]:
     out = []
     for addr in QNetworkInterface.allAddresses():
-        if addr.protocol() == QHostAddress.NetworkLayerProtocol.IPv4Protocol and not addr.isLoopback():
+        if addr.protocol() == QAbstractSocket.NetworkLayerProtocol.IPv4Protocol and not addr.isLoopback():
             out.append(addr.toString())
     return out
 

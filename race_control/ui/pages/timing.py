@@ -158,7 +158,7 @@ class TimingPage(Page):
         self.timer.start()
         self.streams.setFocus()
 
-    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def hideEvent(self, event: Any) -> None:
         self.timer.stop()
         super().hideEvent(event)
 

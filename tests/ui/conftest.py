@@ -1,0 +1,100 @@
+"""GUI test setup: offscreen Qt, tests on qasync's loop, a Qt warning fails the test.
+
+The loop-factory hook lives here only, so the rest of the suite keeps plain asyncio loops.
+pytest-qt does not support qasync (pytest-qt issue 448): async tests wait with
+``await asyncio.sleep`` (``until`` below), never ``qtbot.wait*`` (a nested loop).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import qasync
+from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+from PySide6.QtWidgets import QApplication
+
+from race_control.app import RaceControl
+from race_control.ui import tasks
+from race_control.ui.main import start_app, stop_app
+from tests.conftest import make_settings
+
+FAILING = (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
+
+
+def _qapp() -> QApplication:
+    app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)
+    return app
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    return {"qasync": lambda: qasync.QEventLoop(_qapp())}
+
+
+@pytest.fixture(autouse=True)
+def qt_warnings_fail() -> Iterator[list[str]]:
+    """Any Qt warning or critical message during a GUI test fails it."""
+    seen: list[str] = []
+
+    def handler(mode: QtMsgType, context: Any, message: str) -> None:
+        if mode in FAILING:
+            seen.append(f"{mode.name}: {message}")
+        if previous is not None:
+            previous(mode, context, message)
+
+    previous = qInstallMessageHandler(handler)
+    yield seen
+    qInstallMessageHandler(previous)
+    if seen:
+        pytest.fail("Qt warnings:\n" + "\n".join(seen))
+
+
+async def until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    """Let the loop (and Qt) run until ``cond()`` is truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Desktop:
+    rc: RaceControl
+    window: Any
+    data_dir: Path
+
+    @property
+    def services(self) -> Any:
+        return self.rc.services
+
+
+@pytest.fixture
+async def desktop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Desktop]:
+    """The real app: RaceControl on ports 0 in a tmp data dir, and its main window (shown offscreen)."""
+    _qapp()
+    monkeypatch.setenv("RACE_CONTROL_DESKTOP_PREFS", str(tmp_path / "desktop.json"))
+    data_dir = tmp_path / "data"
+    rc, window = await start_app(make_settings(data_dir))
+    window.show()
+    await asyncio.sleep(0.05)
+    try:
+        yield Desktop(rc, window, data_dir)
+    finally:
+        if not window.closed.is_set():
+            window.close()
+        await stop_app(rc, window)
+        assert not tasks.pending()

@@ -387,6 +387,3 @@ def _row(s: LiveSession) -> dict[str, Any]:
             "leaderboard_top": s.leaderboard_top,
         },
     }
-
-
-write_derived = q.write_derived  # the ingest pipeline writes derived rows in its own transaction

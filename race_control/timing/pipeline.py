@@ -17,7 +17,9 @@ from operator import attrgetter
 
 from sqlalchemy import Connection
 
-from race_control.sessions.service import Derived, SessionService, write_derived
+from race_control.sessions.live import Derived
+from race_control.sessions.queries import write_derived
+from race_control.sessions.service import SessionService
 from race_control.store.database import Store
 from race_control.store.models import RawLine, Read
 from race_control.timing.records import StoredRead

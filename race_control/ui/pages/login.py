@@ -28,9 +28,9 @@ class LoginPage(Page):
         self.username = QLineEdit()
         self.username.setPlaceholderText("e.g. timer@finish")
         self.password = QLineEdit()
-        pass
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.confirm = QLineEdit()
-        pass
+        self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
         self.confirm_label = QLabel("Repeat password")
         form.addRow("User name", self.username)
         form.addRow("Password", self.password)

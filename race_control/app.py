@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from race_control.accounts import Accounts
-from race_control.config import Settings, local_timezone
+from race_control.config import ENV_CTP01_USERS, Settings, ctp01_credentials, local_timezone
 from race_control.display_server.hub import Hub
 from race_control.display_server.lan import lan_address
 from race_control.display_server.templates import TemplateService
@@ -115,7 +115,15 @@ class RaceControl:
         public = st.public_host or lan_address(st.host)
         services.public_base_url = f"http://{public}:{self.http_port}"
 
-        self._listener = Ctp01Listener(timing, Ctp01Config(timezone=tz))
+        auth = st.ctp01_authentication
+        users = ctp01_credentials() if auth != "none" else {}
+        if auth != "none" and not users:
+            raise ValueError(
+                f"CTP01 authentication {auth!r} needs accounts in {ENV_CTP01_USERS} (user:password)"
+            )
+        self._listener = Ctp01Listener(
+            timing, Ctp01Config(timezone=tz, authentication=auth, credentials=users)
+        )
         self.timing_port = await self._listener.start(st.host, st.timing_port)
         for address in st.decoders:
             host, port = parse_decoder_address(address)

@@ -51,6 +51,11 @@ def _server_args(p: argparse.ArgumentParser, *, http_default: int | None, timing
         metavar="HOST[:PORT]",
         help="connect to a RACE RESULT decoder (port 3601 unless given); repeat for more",
     )
+    p.add_argument(
+        "--ctp01-auth",
+        choices=("none", "plaintext", "hmac-sha1", "hmac-md5", "seed-sha1", "seed-md5"),
+        help="ask ChronoTrack clients to authenticate (accounts: env RACE_CONTROL_CTP01_USERS=user:password)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log to the console too")
 
 
@@ -111,6 +116,7 @@ async def _serve(args: argparse.Namespace) -> int:
         timing_port=args.timing_port,
         public_host=args.public_host,
         decoders=tuple(args.decoder) if args.decoder else None,
+        ctp01_authentication=args.ctp01_auth,
     )
     rc = RaceControl(settings)
     stop = asyncio.Event()
@@ -122,6 +128,10 @@ async def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         await rc.stop()
         print(f"race-control: cannot listen: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a setting that cannot work (e.g. authentication without accounts)
+        await rc.stop()
+        print(f"race-control: {exc}", file=sys.stderr)
         return 2
     print(f"Race Control {__version__} serving {rc.http_url}  (timing port {rc.timing_port})", flush=True)
     print(f"Data: {settings.data_dir}  API token: {settings.data_dir / 'api-token'}", flush=True)

@@ -16,6 +16,7 @@ import platformdirs
 
 ENV_DATA_DIR = "RACE_CONTROL_DATA_DIR"
 ENV_API_TOKEN = "RACE_CONTROL_API_TOKEN"
+ENV_CTP01_USERS = "RACE_CONTROL_CTP01_USERS"
 SETTINGS_FILE = "settings.json"
 
 
@@ -30,6 +31,9 @@ class Settings:
     duplicate_window: float = 30.0
     api_token: str = ""  # "" = read/create DIR/api-token
     decoders: tuple[str, ...] = ()  # RACE RESULT decoders to connect to, each "host[:port]" (3601)
+    # CTP01 authentication asked of ChronoTrack clients: none | plaintext | hmac-sha1 | hmac-md5 |
+    # seed-sha1 | seed-md5; the accounts come from env RACE_CONTROL_CTP01_USERS ("user:password,...")
+    ctp01_authentication: str = "none"
 
     @property
     def database_path(self) -> Path:
@@ -97,3 +101,13 @@ def local_timezone() -> str:
     except OSError:
         pass
     return "UTC"
+
+
+def ctp01_credentials() -> dict[str, str]:
+    """CTP01 client accounts from the environment (never from files, never logged)."""
+    out: dict[str, str] = {}
+    for item in os.environ.get(ENV_CTP01_USERS, "").split(","):
+        user, sep, password = item.strip().partition(":")
+        if sep and user and password:
+            out[user] = password
+    return out

@@ -1,0 +1,98 @@
+"""CTP01 authentication end to end: `serve --ctp01-auth` and the SimpleClient simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from race_control.timing.simulator import SimulationError, simulate
+from tests.conftest import DATA
+
+pytestmark = pytest.mark.slow
+
+
+async def test_hmac_authentication_accepts_the_right_password_only(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "RACE_CONTROL_CTP01_USERS": "finishpc:s3cret-pass",
+        "RACE_CONTROL_DATA_DIR": str(tmp_path),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "race_control",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        "0",
+        "--timing-port",
+        "0",
+        "--ctp01-auth",
+        "hmac-sha1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        for _ in range(200):
+            if (tmp_path / "server.json").exists():
+                break
+            await asyncio.sleep(0.05)
+        port = json.loads((tmp_path / "server.json").read_text())["timing_port"]
+        source = DATA / "chronotrack-2021" / "19K"
+        ok = await simulate(
+            "127.0.0.1",
+            port,
+            [source],
+            speed=0,
+            user="finishpc",
+            password="s3cret-pass",
+            connection_id="auth-ok",
+            linger=1.0,
+        )
+        assert ok.reads == 918 and ok.undelivered == 0
+        with pytest.raises(SimulationError, match="(?i)auth"):
+            await simulate(
+                "127.0.0.1",
+                port,
+                [source],
+                speed=0,
+                user="finishpc",
+                password="wrong",
+                connection_id="auth-bad",
+                max_retries=0,
+                linger=0.5,
+            )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0
+
+
+async def test_authentication_without_accounts_is_refused_clearly(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "RACE_CONTROL_CTP01_USERS"}
+    env["RACE_CONTROL_DATA_DIR"] = str(tmp_path)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "race_control",
+        "serve",
+        "--http-port",
+        "0",
+        "--timing-port",
+        "0",
+        "--ctp01-auth",
+        "plaintext",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2 and b"RACE_CONTROL_CTP01_USERS" in err and b"Traceback" not in err

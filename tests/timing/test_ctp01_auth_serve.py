@@ -58,7 +58,7 @@ async def test_hmac_authentication_accepts_the_right_password_only(tmp_path: Pat
             linger=1.0,
         )
         assert ok.reads == 918 and ok.undelivered == 0
-        with pytest.raises(SimulationError, match="(?i)auth"):
+        with pytest.raises(SimulationError, match=r"(?i)auth"):
             await simulate(
                 "127.0.0.1",
                 port,

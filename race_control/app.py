@@ -80,6 +80,12 @@ class RaceControl:
         sessions = SessionService(store, events, default_window=st.duplicate_window)
         pipeline = IngestPipeline(store, sessions)
         timing = TimingService(store, pipeline, timezone=tz)
+
+        def wall_time(stream_id: str, clock: float) -> float | None:
+            stream = timing.stream(stream_id)
+            return stream.wall_time(clock) if stream else None
+
+        sessions.wall_time = wall_time
         hub = Hub(sessions.events_after)
         sessions.add_publisher(hub.publish)
         sessions.add_control(hub.send_control)

@@ -47,6 +47,11 @@ class CrossingEngine:
     _guns: dict[str, list[float]] = field(default_factory=dict)  # stream -> gun clocks (sorted)
     _starts: dict[str, float] = field(default_factory=dict)  # bib -> its start crossing clock
 
+    @property
+    def guns(self) -> dict[str, list[float]]:
+        """Gun clocks per stream (sorted); read-only view for the race clock."""
+        return self._guns
+
     def process(self, read: StoredRead) -> Crossing | Suppressed | None:
         """Decide one read.  Gun times update state and return None."""
         if read.kind == "gun":

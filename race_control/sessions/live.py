@@ -51,6 +51,7 @@ class LiveSession:
     unknown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # bib -> payloads shown as "Bib N"
     leaderboard_top: int = 0  # >0: screens get the top N overall (and per division) after changes
     board_dirty: bool = False
+    gun_dirty: bool = False  # a gun time arrived: screens' race clocks need the new start
     _ranked: dict[str, dict[str, Any]] = field(default_factory=dict)  # bib -> its first timed finish
     _times: list[float] = field(default_factory=list)  # sorted elapsed of ranked finishers
     _division_times: dict[str, list[float]] = field(default_factory=dict)
@@ -72,6 +73,8 @@ class LiveSession:
         """Run one read through the rules; append the resulting rows to ``out``."""
         result = self.engine.process(read)
         if result is None:
+            if read.kind == "gun":
+                self.gun_dirty = True
             return None
         if isinstance(result, Crossing):
             self.finishers += 1
@@ -123,6 +126,14 @@ class LiveSession:
             bisect.insort(times, elapsed)
         self._ranked[bib] = {**payload, "elapsed": elapsed}
         self.board_dirty = True
+
+    def latest_gun(self) -> tuple[str, float] | None:
+        """(stream, clock) of the most recent gun this session knows, for the screens' race clock."""
+        best: tuple[str, float] | None = None
+        for stream_id, guns in self.engine.guns.items():
+            if guns and (best is None or guns[-1] > best[1]):
+                best = (stream_id, guns[-1])
+        return best
 
     def leaderboard(self, top: int) -> dict[str, Any]:
         """Top ``top`` by time overall and per division (finisher-shaped entries)."""

@@ -47,6 +47,8 @@ class SessionService:
         self._publishers: list[Publisher] = []
         self._controls: list[Control] = []
         self.listeners: list[Callable[[LiveSession], None]] = []  # session changed (UI redraw)
+        # (stream_id, clock) -> Unix time; set by the app once the timing service exists
+        self.wall_time: Callable[[str, float], float | None] = lambda _stream, _clock: None
         # every committed batch of decisions (finishers, corrections, suppressions): live previews
         self.decision_listeners: list[Callable[[Derived], None]] = []
         events.add_roster_listener(self._roster_changed)
@@ -293,6 +295,10 @@ class SessionService:
         """Once a second (from the app): scheduled pre-race → results switches, and leaderboards
         of sessions that changed (at most one leaderboard message a second per session)."""
         for s in self._sessions.values():
+            if s.gun_dirty and s.status == "open":
+                s.gun_dirty = False
+                for fn in self._controls:
+                    fn(s.id, {"type": "session", "session": self.screen_view(s)})
             if s.board_dirty and s.leaderboard_top and s.status == "open":
                 s.board_dirty = False
                 board = s.leaderboard(s.leaderboard_top)
@@ -321,9 +327,14 @@ class SessionService:
             "name": s.name or event.name,
             "event_name": event.name,
             "mode": s.mode,
-            "gun_at": None,
+            "gun_at": self._gun_at(s),
             "starts_at": round(s.starts_at * 1000) if s.starts_at else None,
         }
+
+    def _gun_at(self, s: LiveSession) -> int | None:
+        gun = s.latest_gun()
+        wall = self.wall_time(*gun) if gun else None
+        return round(wall * 1000) if wall is not None else None
 
     def _changed(self, s: LiveSession) -> None:
         for fn in self.listeners:

@@ -87,16 +87,16 @@ class MainWindow(QMainWindow):
         row.addLayout(right, 1)
         self.setCentralWidget(central)
 
-        self.login = LoginPage(self)
-        self.mode = ModePage(self)
-        self.event = EventPage(self)
-        self.template = TemplatePage(self)
-        self.timing = TimingPage(self)
-        self.display = DisplayPage(self)
-        self.analytics = AnalyticsPage(self)
-        self.settings = SettingsPage(self)
-        self.steps: list[Page] = [self.login, self.mode, self.event, self.template, self.timing, self.display]
-        self.pages: list[Page] = [*self.steps, self.analytics, self.settings]
+        self.login_page = LoginPage(self)
+        self.mode_page = ModePage(self)
+        self.event_page = EventPage(self)
+        self.template_page = TemplatePage(self)
+        self.timing_page = TimingPage(self)
+        self.display_page = DisplayPage(self)
+        self.analytics_page = AnalyticsPage(self)
+        self.settings_page = SettingsPage(self)
+        self.steps: list[Page] = [self.login_page, self.mode_page, self.event_page, self.template_page, self.timing_page, self.display_page]
+        self.pages: list[Page] = [*self.steps, self.analytics_page, self.settings_page]
         for page in self.pages:
             self.stack.addWidget(page)
             item = QListWidgetItem()

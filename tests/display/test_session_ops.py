@@ -194,3 +194,20 @@ async def test_places_leaderboard_and_screen_switch(rc: RaceControl, api: Api) -
     got, body = await api.call("POST", f"/api/sessions/{sid}/screens/switch", {"to_session_id": "nope"})
     assert got == 404
     await client.close()
+
+
+async def test_gun_time_reaches_the_screens_race_clock(rc: RaceControl, api: Api) -> None:
+    session, client = await setup_session(api, rc.timing_port)
+    stream = (await api.ok("GET", "/api/timing/sessions"))[0]
+    await api.ok(
+        "PATCH", f"/api/timing/sessions/{stream['id']}", {"timezone": "UTC", "reference_date": "2026-06-01"}
+    )
+    async with api.http.ws_connect(session["display_url"].replace("http", "ws") + "/ws") as ws:
+        assert (await ws.receive_json(timeout=5))["session"]["gun_at"] is None
+        await client.send(b"CT01_33~1~start~guntime~08:00:55.16~0~DF239A~0\r\n")
+        update = await next_of(ws, "session")
+        # 2026-06-01 08:00:55.16 UTC
+        assert update["session"]["gun_at"] == 1780300855160
+    async with api.http.ws_connect(session["display_url"].replace("http", "ws") + "/ws") as ws:
+        assert (await ws.receive_json(timeout=5))["session"]["gun_at"] == 1780300855160
+    await client.close()

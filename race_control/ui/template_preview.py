@@ -133,8 +133,7 @@ class TemplatePreview(QWidget):
         if kind in ("bib", "place"):
             return f"{b.get('prefix', '')}{SAMPLE[kind]}"
         if kind in ("clock", "countdown"):
-            label = b.get("label", "")
-            return f"{label}  {SAMPLE[kind]}" if label else SAMPLE[kind]
+            return SAMPLE[kind]
         if kind == "leaderboard":
             return f"{b.get('title', 'RECENT FINISHERS')}\n\n1  Ann Lee  0:42:17\n2  Bo Chen  0:43:02\n3  Cy Diaz  0:44:40"
         if kind == "slides":

@@ -44,10 +44,6 @@ class Page(QWidget):
         outer.setSpacing(10)
         heading = QLabel(self.title)
         heading.setObjectName("pageTitle")
-        f = heading.font()
-        f.setPointSizeF(f.pointSizeF() * 1.8)
-        f.setBold(True)
-        heading.setFont(f)
         outer.addWidget(heading)
         self.hint_label = QLabel(self.hint)
         self.hint_label.setWordWrap(True)
@@ -117,10 +113,7 @@ class Page(QWidget):
 
 def section(text: str) -> QLabel:
     label = QLabel(text)
-    f = label.font()
-    f.setBold(True)
-    f.setPointSizeF(f.pointSizeF() * 1.15)
-    label.setFont(f)
+    label.setObjectName("section")  # styled by the window's style sheet
     return label
 
 

@@ -47,7 +47,9 @@ QWidget { font-size: 11pt; }
 #nav::item { padding: 10px 14px; }
 #nav::item:selected { background: #2563eb; color: white; }
 #nav::item:disabled { color: #6b7280; }
+#pageTitle { font-size: 20pt; font-weight: 800; }
 #pageHint { color: #4b5563; }
+#section { font-size: 12.5pt; font-weight: 700; margin-top: 4px; }
 #primaryButton { background: #2563eb; color: white; font-weight: 700; border-radius: 6px; padding: 6px 18px; }
 #primaryButton:disabled { background: #9ca3af; }
 #bigChoice { font-size: 14pt; text-align: left; padding: 16px; border: 2px solid #d1d5db; border-radius: 10px; background: white; }
@@ -75,7 +77,8 @@ class MainWindow(QMainWindow):
         row.setSpacing(0)
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
-        self.nav.setFixedWidth(260)
+        self.nav.setFixedWidth(270)
+        self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.nav.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         row.addWidget(self.nav)
         right = QVBoxLayout()

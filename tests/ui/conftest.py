@@ -29,11 +29,14 @@ from race_control.ui.main import start_app, stop_app
 from tests.conftest import make_settings
 
 FAILING = (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
+# the offscreen platform cannot do this for any window; it is not our bug (qoffscreenwindow.cpp)
+IGNORED = ("This plugin does not support propagateSizeHints()",)
 
 
 def _qapp() -> QApplication:
     app = QApplication.instance() or QApplication([])
     assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)  # as in run_gui: closing the window ends the coroutine, not the loop
     return app
 
 
@@ -47,7 +50,7 @@ def qt_warnings_fail() -> Iterator[list[str]]:
     seen: list[str] = []
 
     def handler(mode: QtMsgType, context: Any, message: str) -> None:
-        if mode in FAILING:
+        if mode in FAILING and message not in IGNORED:
             seen.append(f"{mode.name}: {message}")
         if previous is not None:
             previous(mode, context, message)

@@ -44,7 +44,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from race_control.errors import InputError
-from race_control.timing.ctp01_client import format_normal
+from race_control.timing.ct_time import format_normal
 from race_control.timing.events import GunTime, TagRead
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "parse_reads",
     "parse_stamp",
     "to_timing_events",
+    "wall_time",
 ]
 
 READ_SUFFIXES = (".csv",)
@@ -329,7 +330,8 @@ def marker_epoch(marker: Marker) -> float:
     return calendar.timegm(marker.when.timetuple()) + marker.when.microsecond / 1_000_000
 
 
-def _wall(centis: int, zone: ZoneInfo) -> dt.datetime:
+def wall_time(centis: int, zone: ZoneInfo) -> dt.datetime:
+    """Hundredths on the controller epoch → naive wall-clock time in ``zone`` (see module doc)."""
     secs, cs = divmod(centis, 100)
     return (dt.datetime.fromtimestamp(secs, dt.UTC).astimezone(zone).replace(tzinfo=None)) + dt.timedelta(
         milliseconds=cs * 10
@@ -365,7 +367,7 @@ def to_timing_events(
     out: list[TagRead | GunTime] = []
     seen: dict[str, int] = {}
     for seq, (centis, _, _, rec) in enumerate(items, start=1):
-        delta = _wall(centis, zone) - midnight
+        delta = wall_time(centis, zone) - midnight
         local_centis = delta.days * 8_640_000 + delta.seconds * 100 + delta.microseconds // 10_000
         clock = local_centis / 100
         text = format_normal(local_centis)

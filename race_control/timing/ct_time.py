@@ -24,10 +24,14 @@ Choices where the spec contradicts itself (documented because they matter):
   gives back 14:02:15.31.  Check against the device before trusting it.
 * ``iso`` without an offset is local; a trailing ``Z``/offset is honoured by
   converting to the configured zone.
+
+The way back (``format_normal``, ``render_time``) writes the same formats for the
+replay side: the simulator's CTP01 client and the controller-file importer.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 import re
@@ -39,7 +43,9 @@ __all__ = [
     "detect_time_format",
     "format_clock",
     "format_elapsed",
+    "format_normal",
     "parse_ct_time",
+    "render_time",
 ]
 
 TIME_FORMATS = ("normal", "iso", "unix", "msecs")
@@ -199,3 +205,28 @@ def format_elapsed(seconds: float, decimals: int = 0) -> str:
     if h:
         return f"{sign}{h}:{m:02d}:{s:02d}{tail}"
     return f"{sign}{m}:{s:02d}{tail}"
+
+
+def format_normal(centis: int) -> str:
+    """Hundredths of a second since midnight → CTP01 ``normal`` ``HH:MM:SS.hh`` (hours may exceed 23)."""
+    sign = "-" if centis < 0 else ""
+    h, rem = divmod(abs(centis), 360_000)
+    m, rem = divmod(rem, 6_000)
+    s, cs = divmod(rem, 100)
+    return f"{sign}{h:02d}:{m:02d}:{s:02d}.{cs:02d}"
+
+
+def render_time(when: dt.datetime, fmt: str) -> str:
+    """A naive local wall-clock time in a CTP01 ``time-format`` (truncated to hundredths).
+
+    ``unix`` counts the wall clock as UTC, as the spec's example does (and as the
+    2021 controllers' own epoch does); ``msecs`` is milliseconds since midnight.
+    """
+    centis_of_day = ((when.hour * 60 + when.minute) * 60 + when.second) * 100 + when.microsecond // 10_000
+    if fmt == "iso":
+        return f"{when:%Y-%m-%dT%H:%M:%S}.{when.microsecond // 10_000:02d}"
+    if fmt == "unix":
+        return f"{calendar.timegm(when.timetuple())}.{when.microsecond // 10_000:02d}"
+    if fmt == "msecs":
+        return str(centis_of_day * 10)
+    return format_normal(centis_of_day)

@@ -27,14 +27,22 @@ and ``getdata`` in push mode get ``err~<cmd>~...``.  Everything is driven by
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from enum import Enum
 
+from race_control.timing.ct_time import render_time
+from race_control.timing.ctp01_auth import compute_auth_string
+from race_control.timing.ctp01_lines import (
+    TAGEVENT_FORMAT,
+    TAGEVENT_FORMATS,
+    format_data_line,
+    is_safe,
+    safe_text,
+)
+from race_control.timing.ctp01_observations import Observation, ObservationLog
+from race_control.timing.ctp01_settings import DEFAULT_SETTINGS, SETTING_CHOICES
 from race_control.timing.events import (
     Authenticated,
     AuthenticationFailed,
@@ -46,180 +54,17 @@ from race_control.timing.events import (
 from race_control.timing.framing import LineBuffer, OverlongLine
 
 __all__ = [
-    "DEFAULT_SETTINGS",
     "ClientState",
     "CommandAnswered",
     "Ctp01Client",
     "DataRequested",
-    "Observation",
-    "ObservationLog",
     "Ready",
     "ServerHello",
     "StartRequested",
     "StopRequested",
-    "auth_string",
-    "check_location",
-    "check_observation",
-    "format_normal",
-    "render_time",
 ]
 
-DEFAULT_SETTINGS: dict[str, str] = {
-    "location": "multi",
-    "guntimes": "false",
-    "newlocations": "false",
-    "authentication": "none",
-    "stream-mode": "pull",
-    "tagevent-format": "CT01_33",
-    "pushmode-ack": "false",
-    "time-format": "normal",
-    "connection-id": "false",
-}
-_CHOICES = {
-    "location": ("single", "multi"),
-    "guntimes": ("true", "false"),
-    "newlocations": ("true", "false"),
-    "authentication": ("none", "plaintext", "hmac-sha1", "hmac-md5", "seed-sha1", "seed-md5"),
-    "stream-mode": ("push", "pull"),
-    "pushmode-ack": ("true", "false"),
-    "time-format": ("normal", "iso", "unix", "msecs"),
-    "connection-id": ("true", "false"),
-}
-# CTff_ss: first nibble of ss = separator, second = 3 (CRLF, variable width); fixed width is not offered
-_SEPARATORS = {"1": ",", "2": ";", "3": "~", "4": "|", "5": "\t", "6": " "}
-_FORMAT = re.compile(r"CT\d\d_([1-6])3")
 _SERVER_REPLY = re.compile(r"([^~]*)~([^~]*)~\s*(\d{1,6})\s*")
-_LOCATION = re.compile(r"[\x20-\x7d]{1,16}")  # printable ASCII; ',', ';', '|' are excluded below
-_TAG = re.compile(r"[0-9A-Za-z_-]{1,8}")
-_READER = re.compile(r"[0-9A-Za-z]{0,6}")
-_SAFE = re.compile(r"[^\x20-\x7d]")  # anything but printable ASCII without '~'
-_FORBIDDEN = re.compile(r"[,;|]")  # separators of the other CTff_ss formats
-MAX_SEQ = 999_999
-
-
-def format_normal(centis: int) -> str:
-    """Hundredths of a second since midnight → CTP01 ``normal`` ``HH:MM:SS.hh`` (hours may exceed 23)."""
-    sign = "-" if centis < 0 else ""
-    h, rem = divmod(abs(centis), 360_000)
-    m, rem = divmod(rem, 6_000)
-    s, cs = divmod(rem, 100)
-    return f"{sign}{h:02d}:{m:02d}:{s:02d}.{cs:02d}"
-
-
-def render_time(when: dt.datetime, fmt: str) -> str:
-    """A naive local wall-clock time in a CTP01 ``time-format`` (truncated to hundredths).
-
-    ``unix`` counts the wall clock as UTC, as the spec's example does (and as the
-    2021 controllers' own epoch does); ``msecs`` is milliseconds since midnight.
-    """
-    centis_of_day = ((when.hour * 60 + when.minute) * 60 + when.second) * 100 + when.microsecond // 10_000
-    if fmt == "iso":
-        return f"{when:%Y-%m-%dT%H:%M:%S}.{when.microsecond // 10_000:02d}"
-    if fmt == "unix":
-        return f"{calendar.timegm(when.timetuple())}.{when.microsecond // 10_000:02d}"
-    if fmt == "msecs":
-        return str(centis_of_day * 10)
-    return format_normal(centis_of_day)
-
-
-def auth_string(method: str, password: str, seed: str) -> str:
-    """The ``authorize`` string (§1.3.4): HMAC(key=password, msg=seed) or hash(seed + password)."""
-    if method == "plaintext":
-        return password
-    if method in ("hmac-sha1", "hmac-md5"):
-        return hmac.new(password.encode(), seed.encode(), method[5:]).hexdigest()
-    if method in ("seed-sha1", "seed-md5"):
-        return hashlib.new(method[5:], (seed + password).encode()).hexdigest()
-    raise ValueError(f"unknown authentication method {method!r}")
-
-
-def _safe(text: str, limit: int = 64) -> str:
-    """Server-supplied text echoed back (``err~<cmd>``): printable ASCII, no separator, bounded."""
-    return _SAFE.sub("?", text)[:limit]
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One numbered entry of a location's stream (a tag read or a ``guntime``)."""
-
-    location: str
-    seq: int
-    tag: str
-    time: str | dt.datetime  # text is sent verbatim; a datetime is rendered in the negotiated format
-    lap: int
-    reader_id: str
-    gator: int
-    order: int  # position in the whole log, for merged pull replies
-
-    @property
-    def is_gun(self) -> bool:
-        return self.tag == "guntime"
-
-
-def check_location(location: str) -> None:
-    """Raise ``ValueError`` unless ``location`` fits the CTP01 location field (1-16 chars, no , ; ~ |)."""
-    if not _LOCATION.fullmatch(location) or location != location.strip() or _FORBIDDEN.search(location):
-        raise ValueError(f"invalid CTP01 location {location!r} (1-16 printable chars, no , ; ~ |)")
-
-
-def check_observation(
-    location: str, tag: str, time: str | dt.datetime, lap: int = 0, reader_id: str = "", gator: int = 0
-) -> None:
-    """Raise ``ValueError`` unless the fields make a valid CT01_33 line (so bad input fails early)."""
-    check_location(location)
-    if not _TAG.fullmatch(tag):
-        raise ValueError(f"invalid tag {tag!r} (1-8 letters/digits)")
-    if isinstance(time, str) and (not time or _SAFE.search(time) or _FORBIDDEN.search(time) or " " in time):
-        raise ValueError(f"invalid time text {time!r}")
-    if not 0 <= lap <= 999 or not 0 <= gator <= 99:
-        raise ValueError(f"lap must be 0..999 and gator 0..99, got {lap}, {gator}")
-    if not _READER.fullmatch(reader_id):
-        raise ValueError(f"invalid reader id {reader_id!r} (up to 6 letters/digits)")
-
-
-class ObservationLog:
-    """Per-location numbered observations, shared by successive connections (resume needs it)."""
-
-    def __init__(self) -> None:
-        self.locations: list[str] = []
-        self._by_location: dict[str, list[Observation]] = {}
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    def add_location(self, location: str) -> bool:
-        """Register a location (no data yet); True if it is new."""
-        check_location(location)
-        if location in self._by_location:
-            return False
-        self.locations.append(location)
-        self._by_location[location] = []
-        return True
-
-    def add(
-        self,
-        location: str,
-        tag: str,
-        time: str | dt.datetime,
-        lap: int = 0,
-        reader_id: str = "",
-        gator: int = 0,
-    ) -> Observation:
-        check_observation(location, tag, time, lap, reader_id, gator)
-        self.add_location(location)
-        items = self._by_location[location]
-        obs = Observation(location, len(items) + 1, tag, time, lap, reader_id, gator, self._count)
-        items.append(obs)
-        self._count += 1
-        return obs
-
-    def records(self, location: str, from_seq: int = 1) -> list[Observation]:
-        items = self._by_location.get(location, [])
-        return items[max(from_seq, 1) - 1 :]
-
-    def last_seq(self, location: str) -> int:
-        return len(self._by_location.get(location, []))
 
 
 # --- events the client reports (besides RawLine/BadLine/LinkDead/PingAnswered/Authenticated...) ---
@@ -299,15 +144,15 @@ class Ctp01Client:
         connected_at: dt.datetime | None = None,
     ) -> None:
         for name, value in (("user", user), ("password", password)):
-            if value is not None and (_SAFE.search(value)):
+            if value is not None and not is_safe(value):
                 raise ValueError(f"{name} must be printable ASCII without '~'")
-        self.program, self.version = _safe(program), _safe(version)
+        self.program, self.version = safe_text(program), safe_text(version)
         self.event_name, self.event_id, self.description = (
-            _safe(event_name),
-            _safe(event_id),
-            _safe(description),
+            safe_text(event_name),
+            safe_text(event_id),
+            safe_text(description),
         )
-        self.connection_id = _safe(connection_id) or "0"
+        self.connection_id = safe_text(connection_id) or "0"
         self.user, self.password = user, password
         self.log = log if log is not None else ObservationLog()
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
@@ -325,8 +170,7 @@ class Ctp01Client:
         self._announced: set[str] = set()
         self._id_asked = False
         self._ping = _Ping()
-        self._sep = "~"
-        self._format = "CT01_33"
+        self._format = TAGEVENT_FORMAT
 
     # --- outbound -----------------------------------------------------------------------------
 
@@ -379,8 +223,9 @@ class Ctp01Client:
 
     def _line(self, obs: Observation) -> str:
         t = obs.time if isinstance(obs.time, str) else render_time(obs.time, self.settings["time-format"])
-        fields = (self._format, obs.seq, obs.location, obs.tag, t, obs.lap, obs.reader_id, obs.gator)
-        return self._sep.join(str(f) for f in fields)
+        return format_data_line(
+            self._format, obs.seq, obs.location, obs.tag, t, obs.lap, obs.reader_id, obs.gator
+        )
 
     def _pump(self) -> None:
         """Send everything due on started locations (push mode only)."""
@@ -411,9 +256,7 @@ class Ctp01Client:
             else:
                 t = when if isinstance(when, str) else render_time(when, self.settings["time-format"])
             reader = first[0].reader_id if first else ""
-            self._send(
-                self._sep.join((self._format, str(index), location, "newlocation", t, "0", reader, "0"))
-            )
+            self._send(format_data_line(self._format, index, location, "newlocation", t, 0, reader, 0))
 
     def sent_through(self, location: str) -> int:
         """Highest sequence of ``location`` this connection has delivered (0 = none)."""
@@ -505,21 +348,20 @@ class Ctp01Client:
         if not eq or not key:
             events.append(BadLine(line, "expected key=value"))
             return
-        if key in _CHOICES:
+        if key in SETTING_CHOICES:
             value = value.lower()
-            if value not in _CHOICES[key]:
+            if value not in SETTING_CHOICES[key]:
                 events.append(BadLine(line, f"unsupported value for {key}; using {DEFAULT_SETTINGS[key]}"))
                 return
         if key == "tagevent-format":
             value = value.upper()
-            if not _FORMAT.fullmatch(value):
-                events.append(BadLine(line, "unsupported tagevent-format; using CT01_33"))
+            if not TAGEVENT_FORMATS.fullmatch(value):
+                events.append(BadLine(line, f"unsupported tagevent-format; using {TAGEVENT_FORMAT}"))
                 return
         self.settings[key] = value
 
     def _settings_done(self, events: list[object]) -> None:
         self._format = self.settings["tagevent-format"]
-        self._sep = _SEPARATORS[self._format[5]]
         method = self.settings["authentication"]
         if method == "none":
             self._ready(events)
@@ -527,7 +369,7 @@ class Ctp01Client:
         if self.user is None or self.password is None:
             self._close(events, f"server requires {method} authentication but no user/password is set")
             return
-        secret = auth_string(method, self.password, self.settings.get("authentication-seed", ""))
+        secret = compute_auth_string(method, self.password, self.settings.get("authentication-seed", ""))
         self._send(f"authorize~{self.user}~{secret}")
         self.state = ClientState.AWAIT_AUTH
 
@@ -567,7 +409,7 @@ class Ctp01Client:
             if cmd in ("ack", "err"):
                 events.append(BadLine(line, "unexpected reply from server"))
                 return
-            self._send(f"err~{_safe(cmd, 32)}~unknown command")
+            self._send(f"err~{safe_text(cmd, 32)}~unknown command")
             events.append(BadLine(line, "unknown command"))
             return
         events.append(CommandAnswered(cmd))

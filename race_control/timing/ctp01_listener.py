@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from race_control.timing.ctp01 import Ctp01Config, Ctp01Server
+from race_control.timing.ctp01 import Ctp01Server
+from race_control.timing.ctp01_settings import Ctp01Config
 from race_control.timing.events import (
     BadLine,
     ConnectionIdentified,

@@ -20,7 +20,9 @@ def _nice_max(value: float) -> float:
 class BarChart(QWidget):
     """Vertical bars over labelled categories (minutes), or horizontal bars (``horizontal=True``)."""
 
-    def __init__(self, title: str, color: str = "#1565c0", *, horizontal: bool = False, unit: str = "") -> None:
+    def __init__(
+        self, title: str, color: str = "#1565c0", *, horizontal: bool = False, unit: str = ""
+    ) -> None:
         super().__init__()
         self.title = title
         self.color = QColor(color)
@@ -67,7 +69,9 @@ class BarChart(QWidget):
     def _vertical(self, p: QPainter, area: QRectF, fm: QFontMetrics) -> None:
         peak = _nice_max(max(v for _, v in self.points))
         axis_w = fm.horizontalAdvance(f"{peak:g}") + 8
-        plot = QRectF(area.left() + axis_w, area.top(), area.width() - axis_w, area.height() - fm.height() - 6)
+        plot = QRectF(
+            area.left() + axis_w, area.top(), area.width() - axis_w, area.height() - fm.height() - 6
+        )
         p.setPen(QColor("#9ca3af"))
         for frac in (0, 0.5, 1):
             y = plot.bottom() - frac * plot.height()

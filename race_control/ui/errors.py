@@ -88,9 +88,7 @@ class ExceptHook:
         self.panel = panel
         self.previous: Hook = sys.excepthook
 
-    def __call__(
-        self, etype: type[BaseException], value: BaseException, tb: TracebackType | None
-    ) -> None:
+    def __call__(self, etype: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         if issubclass(etype, KeyboardInterrupt):
             self.previous(etype, value, tb)
             return

@@ -56,8 +56,10 @@ async def amain(settings: Settings) -> int:
         rc, window = await start_app(settings)
     except OSError as exc:
         log.error("cannot start: %s", exc)
-        await _tell(f"Race Control cannot start: {exc}.\n\nAnother program may be using the port. "
-                    f"Change the ports in {settings.data_dir / 'settings.json'} (or start with another --data-dir).")
+        await _tell(
+            f"Race Control cannot start: {exc}.\n\nAnother program may be using the port. "
+            f"Change the ports in {settings.data_dir / 'settings.json'} (or start with another --data-dir)."
+        )
         return 2
     window.show()  # type: ignore[attr-defined]
     await window.closed.wait()  # type: ignore[attr-defined]

@@ -47,10 +47,12 @@ class RosterImportDialog(QDialog):
         self.setWindowTitle(f"Import roster — {event.name}")
         self.resize(900, 600)
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel(
-            "A CSV with a header row. Columns are matched by name (Bib, First Name, Last Name, City, "
-            "State, Age, Gender/Sex, Division/Age Group, Team, Wave, Message…)."
-        ))
+        lay.addWidget(
+            QLabel(
+                "A CSV with a header row. Columns are matched by name (Bib, First Name, Last Name, City, "
+                "State, Age, Gender/Sex, Division/Age Group, Team, Wave, Message…)."
+            )
+        )
         row = QHBoxLayout()
         self.path = QLineEdit()
         self.path.setPlaceholderText("path/to/roster.csv")
@@ -66,7 +68,7 @@ class RosterImportDialog(QDialog):
         self.summary = QLabel("Choose a file to preview it.")
         self.summary.setWordWrap(True)
         lay.addWidget(self.summary)
-        self.table = table(COLUMNS, stretch=7)
+        self.table = table(COLUMNS, stretch=7, fit=True)
         lay.addWidget(self.table, 1)
         self.bar = QProgressBar()
         self.bar.setRange(0, 100)

@@ -78,7 +78,9 @@ class TemplatePreview(QWidget):
             self._block(p, b, ox, oy, scale, fg, _color(theme.get("accent"), "#ffd21f"))
         p.end()
 
-    def _block(self, p: QPainter, b: dict[str, Any], ox: float, oy: float, k: float, fg: QColor, accent: QColor) -> None:
+    def _block(
+        self, p: QPainter, b: dict[str, Any], ox: float, oy: float, k: float, fg: QColor, accent: QColor
+    ) -> None:
         rect = QRectF(ox + b.get("x", 0) * k, oy + b.get("y", 0) * k, b.get("w", 0) * k, b.get("h", 0) * k)
         style = b.get("style", {})
         if style.get("background"):
@@ -124,8 +126,10 @@ class TemplatePreview(QWidget):
     def _text(self, b: dict[str, Any]) -> str:
         kind = b.get("type")
         if kind == "text":
-            return str(b.get("text", "")).replace("{event_name}", self.event_name).replace(
-                "{session_name}", "Finish line"
+            return (
+                str(b.get("text", ""))
+                .replace("{event_name}", self.event_name)
+                .replace("{session_name}", "Finish line")
             )
         if kind == "message":
             rotate = b.get("rotate") or []

@@ -117,7 +117,9 @@ def section(text: str) -> QLabel:
     return label
 
 
-def table(headers: list[str], *, stretch: int | None = None) -> QTableWidget:
+def table(
+    headers: list[str], *, stretch: int | None = None, fit: bool = False, widths: dict[int, int] | None = None
+) -> QTableWidget:
     t = QTableWidget(0, len(headers))
     t.setHorizontalHeaderLabels(headers)
     t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
@@ -127,12 +129,18 @@ def table(headers: list[str], *, stretch: int | None = None) -> QTableWidget:
     t.setAlternatingRowColors(True)
     header = t.horizontalHeader()
     header.setStretchLastSection(stretch is None)
+    if fit:  # small tables: every column as wide as its content, one takes the rest
+        header.setSectionResizeMode(header.ResizeMode.ResizeToContents)
     if stretch is not None:
         header.setSectionResizeMode(stretch, header.ResizeMode.Stretch)
+    for col, width in (widths or {}).items():
+        t.setColumnWidth(col, width)
     return t
 
 
-def cell(text: object, *, color: QColor | None = None, bold: bool = False, data: object = None) -> QTableWidgetItem:
+def cell(
+    text: object, *, color: QColor | None = None, bold: bool = False, data: object = None
+) -> QTableWidgetItem:
     item = QTableWidgetItem("" if text is None else str(text))
     if color is not None:
         item.setForeground(color)

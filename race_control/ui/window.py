@@ -98,7 +98,14 @@ class MainWindow(QMainWindow):
         self.display_page = DisplayPage(self)
         self.analytics_page = AnalyticsPage(self)
         self.settings_page = SettingsPage(self)
-        self.steps: list[Page] = [self.login_page, self.mode_page, self.event_page, self.template_page, self.timing_page, self.display_page]
+        self.steps: list[Page] = [
+            self.login_page,
+            self.mode_page,
+            self.event_page,
+            self.template_page,
+            self.timing_page,
+            self.display_page,
+        ]
         self.pages: list[Page] = [*self.steps, self.analytics_page, self.settings_page]
         for page in self.pages:
             self.stack.addWidget(page)
@@ -115,6 +122,7 @@ class MainWindow(QMainWindow):
         self.status_timer.timeout.connect(self._update_status)
         self.status_timer.start()
         self.feed.stream_changed.connect(lambda *_: self._update_status())
+        self.feed.session_changed.connect(lambda *_: self._flow_changed())  # bound streams, mode
 
         for n in range(len(self.pages)):
             QShortcut(QKeySequence(f"Ctrl+{n + 1}"), self, lambda n=n: self.go(n))
@@ -167,6 +175,8 @@ class MainWindow(QMainWindow):
 
     def _flow_changed(self) -> None:
         f = self.flow
+        if f.session is not None and f.session.mode != f.mode:  # switched by the first finisher or a schedule
+            f.mode = f.session.mode
         summaries = [
             f.user_label if f.logged_in else "",
             MODE_TITLES[f.mode] if f.logged_in else "",

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from race_control.timing.ctp01 import Ctp01Config, Ctp01Server
+from race_control.timing.ctp01 import Ctp01Server
+from race_control.timing.ctp01_settings import Ctp01Config
 from race_control.timing.ctp01_client import (
     DEFAULT_SETTINGS,
     ClientState,

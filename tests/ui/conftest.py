@@ -40,7 +40,9 @@ def _qapp() -> QApplication:
     return app
 
 
-def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+def pytest_asyncio_loop_factories(
+    config: Any, item: Any
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     return {"qasync": lambda: qasync.QEventLoop(_qapp())}
 
 

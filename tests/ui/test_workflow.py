@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import qasync
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
@@ -46,6 +47,7 @@ def write_inputs(tmp: Path) -> tuple[Path, Path]:
 
 
 async def test_whole_workflow(desktop: Desktop, tmp_path: Path) -> None:
+    assert isinstance(asyncio.get_running_loop(), qasync.QEventLoop)  # Qt's loop, as in the app
     w, services = desktop.window, desktop.services
     roster_csv, stream_file = write_inputs(tmp_path)
 
@@ -166,7 +168,9 @@ async def test_whole_workflow(desktop: Desktop, tmp_path: Path) -> None:
             assert r.status == 200
             assert "rc-config" in await r.text()
         async with http.ws_connect(url + "/ws") as ws:
-            await ws.send_json({"type": "resume", "after_seq": 0, "screen_id": "a" * 24, "viewport": [1920, 1080]})
+            await ws.send_json(
+                {"type": "resume", "after_seq": 0, "screen_id": "a" * 24, "viewport": [1920, 1080]}
+            )
             finishers = []
             while len(finishers) < 4:
                 msg = json.loads((await ws.receive(timeout=5)).data)

@@ -128,12 +128,11 @@ class AnalyticsPage(Page):
         self.reads_chart.set_points(report["reads_per_minute"])
         self.finishers_chart.set_points(report["finishers_per_minute"])
         self.reasons_chart.set_points(list(report["suppressed_by_reason"].items()))
-        self.latency_chart.set_points(
-            [(k, v) for k, v in lat.items() if k != "samples" and v is not None]
-        )
+        self.latency_chart.set_points([(k, v) for k, v in lat.items() if k != "samples" and v is not None])
         unknown = report["unknown_bibs"]
         self.unknown_label.setText(
-            "Unknown bibs (shown as “Bib N”, kept for correction): " + (", ".join(unknown[:60]) or "none")
+            "Unknown bibs (shown as “Bib N”, kept for correction): "
+            + (", ".join(unknown[:60]) or "none")
             + (" …" if len(unknown) > 60 else "")
         )
         return report

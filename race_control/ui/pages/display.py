@@ -37,7 +37,15 @@ from race_control.ui.widgets import (
     table,
 )
 
-SCREEN_COLUMNS = ["Screen", "Address", "Browser", "Connected", "Last update", "Last seq", "Latency p50/p95/p99"]
+SCREEN_COLUMNS = [
+    "Screen",
+    "Address",
+    "Browser",
+    "Connected",
+    "Last update",
+    "Last seq",
+    "Latency p50/p95/p99",
+]
 FEED_COLUMNS = ["#", "Bib", "Name", "Time", "City", "Location", "Note"]
 MAX_FEED = 500
 STALE_AFTER = 10.0  # seconds without a heartbeat: the screen shows its stale banner by now
@@ -76,18 +84,21 @@ class DisplayPage(Page):
         url_row.addWidget(self.open_button)
         left.addLayout(url_row)
         status = QGridLayout()
+        status.setColumnStretch(2, 1)
         self.mode_label = QLabel()
         status.addWidget(self.mode_label, 0, 0)
         self.switch_button = QPushButton("Switch to results now")
         self.switch_button.setShortcut("Ctrl+M")
-        self.switch_button.setToolTip("Ctrl+M: screens switch at once (they also switch on the first finisher)")
+        self.switch_button.setToolTip(
+            "Ctrl+M: screens switch at once (they also switch on the first finisher)"
+        )
         self.switch_button.clicked.connect(lambda: self.run(self.toggle_mode()))
         status.addWidget(self.switch_button, 0, 1)
         self.counts = QLabel()
-        status.addWidget(self.counts, 1, 0, 1, 2)
+        status.addWidget(self.counts, 1, 0, 1, 3)
         left.addLayout(status)
         left.addWidget(section("Connected screens"))
-        self.screens = table(SCREEN_COLUMNS, stretch=2)
+        self.screens = table(SCREEN_COLUMNS, stretch=2, fit=True)
         self.screens.itemSelectionChanged.connect(self._update_buttons)
         left.addWidget(self.screens, 1)
         reload_row = QHBoxLayout()
@@ -109,7 +120,7 @@ class DisplayPage(Page):
         top.addLayout(qr_col, 1)
         self.body.addLayout(top, 3)
         self.body.addWidget(section("Finishers, as the screens show them"))
-        self.feed = table(FEED_COLUMNS, stretch=2)
+        self.feed = table(FEED_COLUMNS, stretch=6, widths={0: 60, 1: 80, 2: 260, 3: 100, 4: 200, 5: 100})
         self.body.addWidget(self.feed, 2)
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
@@ -143,7 +154,9 @@ class DisplayPage(Page):
         if s is None:
             return
         by = f" (by {s.mode_changed_by})" if s.mode_changed_by else ""
-        self.mode_label.setText(f"Screens show: <b>{'PRE-RACE' if s.mode == 'pre-race' else 'RESULTS'}</b>{by}")
+        self.mode_label.setText(
+            f"Screens show: <b>{'PRE-RACE' if s.mode == 'pre-race' else 'RESULTS'}</b>{by}"
+        )
         self.switch_button.setText("Switch to results now" if s.mode == "pre-race" else "Back to pre-race")
         self.counts.setText(
             f"{s.finishers} finishers shown · {s.suppressed} reads suppressed · "
@@ -277,7 +290,10 @@ class DisplayPage(Page):
         t.setUpdatesEnabled(True)
 
     def feed_rows(self) -> list[list[str]]:
-        return [[self.feed.item(r, c).text() for c in range(self.feed.columnCount())] for r in range(self.feed.rowCount())]
+        return [
+            [self.feed.item(r, c).text() for c in range(self.feed.columnCount())]
+            for r in range(self.feed.rowCount())
+        ]
 
     async def primary_action(self) -> bool:
         return True

@@ -9,12 +9,16 @@ from race_control.ui.widgets import Page
 
 MODES = [
     ("results", "Results", "Each finisher's name, bib, time, city and message the moment they cross."),
-    ("pre-race", "Pre-race", "Countdown to the gun and rotating messages; switches to results on the first finish."),
+    (
+        "pre-race",
+        "Pre-race",
+        "Countdown to the gun and rotating messages; switches to results on the first finish.",
+    ),
 ]
 
 
 class ModePage(Page):
-    title = "Display mode"
+    title = "Mode — pre-race or results"
     hint = "What should the screens show? You can switch from pre-race to results at any time later."
 
     def __init__(self, window) -> None:  # type: ignore[no-untyped-def]

@@ -28,8 +28,10 @@ from race_control.errors import InputError
 from race_control.ui.prefs import save_prefs
 from race_control.ui.widgets import Page
 
-HOSTS = [("0.0.0.0", "0.0.0.0 — the whole LAN (screens and timing clients anywhere on the network)"),
-         ("127.0.0.1", "127.0.0.1 — this laptop only")]
+HOSTS = [
+    ("0.0.0.0", "0.0.0.0 — the whole LAN (screens and timing clients anywhere on the network)"),
+    ("127.0.0.1", "127.0.0.1 — this laptop only"),
+]
 
 
 def lan_addresses() -> list[str]:
@@ -45,6 +47,7 @@ def _port_box() -> QSpinBox:
     box.setRange(0, 65535)
     box.setSpecialValueText("0 (any free port)")
     box.setMinimumWidth(160)
+    box.setMaximumWidth(240)
     return box
 
 
@@ -140,7 +143,9 @@ class SettingsPage(Page):
             raise InputError(f"cannot write settings to {new.data_dir}: {exc.strerror}") from None
         if new.data_dir != self.services.settings.data_dir:
             save_prefs(data_dir=str(new.data_dir))
-        self.say(f"Saved to {new.data_dir / 'settings.json'}. They take effect when you restart Race Control.")
+        self.say(
+            f"Saved to {new.data_dir / 'settings.json'}. They take effect when you restart Race Control."
+        )
         return False
 
 

@@ -175,7 +175,11 @@ class TemplatePage(Page):
         for w in (self.name, self.heading, self.idle):
             w.textEdited.connect(self._edited)
         self.messages.textChanged.connect(self._edited)
-        for field, key in ((self.background, "background"), (self.foreground, "foreground"), (self.accent, "accent")):
+        for field, key in (
+            (self.background, "background"),
+            (self.foreground, "foreground"),
+            (self.accent, "accent"),
+        ):
             field.changed.connect(lambda value, k=key: self._color_changed(k, value))
 
     # --- list -------------------------------------------------------------------------
@@ -292,10 +296,14 @@ class TemplatePage(Page):
 
     def set_color(self, key: str, value: str) -> None:
         """Set a theme colour as if typed in (tests and keyboard users)."""
-        {"background": self.background, "foreground": self.foreground, "accent": self.accent}[key].set_color(value)
+        {"background": self.background, "foreground": self.foreground, "accent": self.accent}[key].set_color(
+            value
+        )
 
     def pick_image(self) -> None:
-        dialog = QFileDialog(self, "Background image", str(Path.home()), "Images (*.png *.jpg *.jpeg *.gif *.webp)")
+        dialog = QFileDialog(
+            self, "Background image", str(Path.home()), "Images (*.png *.jpg *.jpeg *.gif *.webp)"
+        )
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.fileSelected.connect(lambda p: self.set_background_image(Path(p)))
         dialog.open()

@@ -67,7 +67,7 @@ class TimingPage(Page):
         top_lay = QVBoxLayout(top)
         top_lay.setContentsMargins(0, 0, 0, 0)
         top_lay.addWidget(section("Timing streams"))
-        self.streams = table(STREAM_COLUMNS, stretch=2)
+        self.streams = table(STREAM_COLUMNS, stretch=2, fit=True)
         self.streams.itemSelectionChanged.connect(self._stream_selected)
         top_lay.addWidget(self.streams, 1)
         buttons = QHBoxLayout()
@@ -100,7 +100,7 @@ class TimingPage(Page):
         preview_col = QVBoxLayout()
         self.preview_title = section("Live preview")
         preview_col.addWidget(self.preview_title)
-        self.preview = table(PREVIEW_COLUMNS, stretch=5)
+        self.preview = table(PREVIEW_COLUMNS, stretch=5, widths={0: 90, 1: 90, 2: 80, 3: 230, 4: 110})
         preview_col.addWidget(self.preview, 1)
         bottom_row.addLayout(preview_col, 3)
 
@@ -111,12 +111,16 @@ class TimingPage(Page):
         self.locations.setToolTip("Comma-separated timing points to show, e.g. FINISH")
         self.start_locations = QLineEdit()
         self.start_locations.setPlaceholderText("none")
-        self.start_locations.setToolTip("A bib's first read here starts its chip time (a shared start/finish mat may be in both)")
+        self.start_locations.setToolTip(
+            "A bib's first read here starts its chip time (a shared start/finish mat may be in both)"
+        )
         self.window_s = QDoubleSpinBox()
         self.window_s.setRange(0, 86400)
         self.window_s.setDecimals(0)
         self.window_s.setSuffix(" s")
-        self.window_s.setToolTip("One crossing per bib per line within this window; later reads are duplicates")
+        self.window_s.setToolTip(
+            "One crossing per bib per line within this window; later reads are duplicates"
+        )
         self.min_since_start = QDoubleSpinBox()
         self.min_since_start.setRange(0, 86400)
         self.min_since_start.setDecimals(0)
@@ -139,6 +143,7 @@ class TimingPage(Page):
         split.setSizes([260, 420])
         self.body.addWidget(split, 1)
 
+        self.rows: list[StoredRead] = []  # the preview's reads, row by row
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self.refresh_streams)
@@ -236,6 +241,7 @@ class TimingPage(Page):
         sid = self.selected_stream()
         self._update_buttons()
         self.preview.setRowCount(0)
+        self.rows.clear()
         if sid is None:
             self.preview_title.setText("Live preview — select a stream")
             return
@@ -254,14 +260,17 @@ class TimingPage(Page):
             self._add_rows(mine)
 
     def _add_rows(self, reads: list[StoredRead]) -> None:
-        """Newest on top; at most MAX_PREVIEW rows."""
+        """Newest on top; at most MAX_PREVIEW rows.  ``self.rows`` mirrors the table (plain Python:
+        no Python objects are stored inside Qt items)."""
         t = self.preview
         t.setUpdatesEnabled(False)
-        for read in reads:
+        for read in reads[-MAX_PREVIEW:]:
             t.insertRow(0)
+            self.rows.insert(0, read)
             self._render(0, read)
         if t.rowCount() > MAX_PREVIEW:
             t.setRowCount(MAX_PREVIEW)
+            del self.rows[MAX_PREVIEW:]
         t.setUpdatesEnabled(True)
 
     def _render(self, row: int, read: StoredRead) -> None:
@@ -278,7 +287,7 @@ class TimingPage(Page):
             self.preview,
             row,
             [
-                cell(received, data=read),
+                cell(received),
                 cell(read.location),
                 cell(read.bib, bold=True),
                 name_cell,
@@ -305,12 +314,9 @@ class TimingPage(Page):
     def _decided(self, derived: Any) -> None:
         if not self.isVisible() or not self.preview.rowCount():
             return
-        for row in range(self.preview.rowCount()):
-            item = self.preview.item(row, 0)
-            read = item.data(Qt.ItemDataRole.UserRole) if item else None
-            if read is not None:
-                status, color = self._decision_text(read)
-                self.preview.setItem(row, 5, cell(status, color=color, bold=color is not MUTED))
+        for row, read in enumerate(self.rows):
+            status, color = self._decision_text(read)
+            self.preview.setItem(row, 5, cell(status, color=color, bold=color is not MUTED))
         self._session_info()
 
     def preview_rows(self) -> list[list[str]]:

@@ -1,0 +1,111 @@
+"""What every sans-IO timing link shares, whichever side of the socket we are on.
+
+The CTP01 server (``ctp01.Ctp01Server``) and the RACE RESULT client
+(``raceresult.RaceResultClient``) are different conversations with the same
+plumbing: outbound lines queued until the transport asks for ``data_to_send()``,
+inbound bytes framed into lines (each one reported as ``RawLine`` before anything
+derived from it, so the raw log is written first), malformed input counted as
+``BadLine`` and never raised, and a one-way trip to the ``closed`` phase.  Keeping
+that here means both protocol modules hold only their own conversation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from race_control.timing.events import BadLine, LinkDead, RawLine, TimingEvent
+from race_control.timing.framing import LineBuffer, OverlongLine
+
+__all__ = ["LineLink", "load_zone"]
+
+
+def load_zone(name: str, error: type[Exception]) -> ZoneInfo:
+    """``ZoneInfo(name)``, or ``error`` (the caller's config error) for an unknown zone."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise error(f"unknown timezone {name!r}") from exc
+
+
+class LineLink:
+    """Base of one sans-IO connection.  Subclasses set ``_phase`` and implement ``_handle``.
+
+    ``_tz``/``_reference_date`` are the clock every timing protocol reads times
+    against (seconds since local midnight of the race day, see ``ct_time``).
+    """
+
+    _config_error: type[Exception] = ValueError  # what set_clock raises for an unknown zone
+    _phase: str
+    _tz: ZoneInfo
+    _reference_date: dt.date
+
+    def __init__(self) -> None:
+        self._buffer = LineBuffer()
+        self._out: list[str] = []
+        self._connection_id: str | None = None
+        self._bad_lines = 0
+
+    # ------------------------------------------------------------------ read-only state
+    @property
+    def phase(self) -> str:
+        """Where the conversation is; ``closed`` is final."""
+        return self._phase
+
+    @property
+    def closed(self) -> bool:
+        return self._phase == "closed"
+
+    @property
+    def connection_id(self) -> str | None:
+        return self._connection_id
+
+    @property
+    def bad_lines(self) -> int:
+        return self._bad_lines
+
+    # ------------------------------------------------------------------ public API
+    def set_clock(self, timezone: str, reference_date: dt.date) -> None:
+        """Interpret times in this source's own zone and day (per-source settings).
+
+        Applies to the lines that arrive from now on; the caller sets it once the
+        stream is identified and before streaming starts, or when the operator
+        changes the source's settings.
+        """
+        self._tz = load_zone(timezone, self._config_error)
+        self._reference_date = reference_date
+
+    def data_to_send(self) -> bytes:
+        """Drain queued outbound lines as CRLF-terminated bytes."""
+        if not self._out:
+            return b""
+        data = "".join(line + "\r\n" for line in self._out).encode("latin-1", "replace")
+        self._out.clear()
+        return data
+
+    # ------------------------------------------------------------------ internals
+    def _send(self, line: str) -> None:
+        self._out.append(line)
+
+    def _bad(self, events: list[TimingEvent], line: str, reason: str) -> None:
+        self._bad_lines += 1
+        events.append(BadLine(line, reason))
+
+    def _die(self, events: list[TimingEvent], reason: str) -> list[TimingEvent]:
+        self._phase = "closed"
+        events.append(LinkDead(reason))
+        return events
+
+    def _feed(self, data: bytes, now: float, events: list[TimingEvent]) -> None:
+        """Frame ``data`` into lines: ``RawLine`` first, then whatever ``_handle`` makes of it."""
+        for item in self._buffer.feed(data):
+            if self._phase == "closed":
+                return
+            if isinstance(item, OverlongLine):
+                self._bad(events, item.head, f"line too long ({item.length} bytes), dropped")
+                continue
+            events.append(RawLine(item))
+            self._handle(item, now, events)
+
+    def _handle(self, line: str, now: float, events: list[TimingEvent]) -> None:
+        raise NotImplementedError

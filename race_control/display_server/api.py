@@ -193,6 +193,8 @@ async def update_session(request: web.Request) -> web.Response:
     if isinstance(body, dict) and body.get("template_id") is not None:
         check_template(s, body["template_id"])
     session, rerun = await s.sessions.update(request.match_info["session_id"], body)
+    if session.status == "closed":
+        await s.hub.close_session(session.id)
     if isinstance(body, dict) and "template_id" in body:
         template = s.templates.resolve(session.template_id, session.mode)
         s.hub.send_control(session.id, {"type": "template", "template": template})

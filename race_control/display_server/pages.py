@@ -83,6 +83,14 @@ async def page(request: web.Request) -> web.StreamResponse:
 async def websocket(request: web.Request) -> web.StreamResponse:
     s, found = _lookup(request)
     if isinstance(found, web.Response):
+        session = s.sessions.by_token(request.match_info["token"])
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if session is not None and found.status == 410 and upgrade:
+            # a browser only sees code 1006 for a refused upgrade: accept, then say why we close
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.close(code=4410, message=b"display session closed")
+            return ws
         return found
     hello = {
         "type": "hello",

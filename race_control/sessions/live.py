@@ -171,10 +171,10 @@ class LiveSession:
         """Runners the roster just learned: re-announce their "Bib N" finishes with names."""
         n = 0
         for bib in bibs:
-            shown = self.unknown.pop(bib, None)
-            runner = self.lookup(self.event_id, bib) if shown else None
-            if not shown or runner is None:
+            runner = self.lookup(self.event_id, bib) if bib in self.unknown else None
+            if runner is None:
                 continue
+            shown = self.unknown.pop(bib)
             for old in shown:
                 fresh = dict(old)
                 apply_runner(fresh, runner)

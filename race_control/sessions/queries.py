@@ -82,3 +82,17 @@ def save_session(conn: Connection, values: dict[str, Any]) -> None:
     t = DisplaySession.__table__
     if not conn.execute(t.update().where(t.c.id == values["id"]).values(**values)).rowcount:
         conn.execute(t.insert().values(**values))
+
+
+def uncorrected_unknowns(conn: Connection, session_id: str) -> list[dict[str, Any]]:
+    """Finishers shown as "Bib N" that no correction has named yet (rebuilt after a restart)."""
+    t = DisplayEvent.__table__
+    rows = conn.execute(
+        select(t.c.kind, t.c.payload).where(
+            t.c.session_id == session_id, t.c.kind.in_(("finisher", "correction"))
+        )
+    ).all()
+    corrected = {p.get("corrects_seq") for kind, p in rows if kind == "correction"}
+    return [
+        p for kind, p in rows if kind == "finisher" and not p.get("known", True) and p["seq"] not in corrected
+    ]

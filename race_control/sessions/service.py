@@ -72,7 +72,7 @@ class SessionService:
             by_session.setdefault(row["session_id"], []).append(row["payload"])
         for sid, payloads in by_session.items():
             s = self._sessions.get(sid)
-            if s is not None and s.mode == "pre-race" and s.switch_at is None:
+            if s is not None and s.mode == "pre-race":
                 self._switch_mode(s, "results", "first finisher")
             for fn in self._publishers:
                 fn(sid, payloads)
@@ -123,6 +123,8 @@ class SessionService:
                 s.streams.add(link.stream_id)
                 self._by_stream.setdefault(link.stream_id, []).append(s)
         for s in self._sessions.values():
+            for payload in await self._store.run(q.uncorrected_unknowns, s.id):
+                s.unknown.setdefault(payload["bib"], []).append(payload)
             if s.status == "open" and s.streams:
                 # duplicate windows, guns and starts, without announcing anything again
                 for read in await self._store.run(q.stream_reads, sorted(s.streams)):

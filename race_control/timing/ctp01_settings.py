@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from race_control import __version__
 from race_control.timing.ct_time import TIME_FORMATS
-from race_control.timing.ctp01_lines import TAGEVENT_FORMAT, field_ok
+from race_control.timing.ctp01_lines import TAGEVENT_FORMAT, TAGEVENT_FORMATS, field_ok
 
 __all__ = [
     "AUTH_METHODS",
@@ -29,6 +29,7 @@ __all__ = [
     "Ctp01ConfigError",
     "Ctp01Error",
     "Ctp01StateError",
+    "parse_setting",
 ]
 
 DEFAULT_PORT = 61611
@@ -57,6 +58,27 @@ DEFAULT_SETTINGS: dict[str, str] = {
     "time-format": "normal",
     "connection-id": "false",
 }
+
+
+def parse_setting(line: str) -> tuple[str, str] | str:
+    """A ``key=value`` request line → (key, value) normalised, or why it is ignored.
+
+    An ignored setting keeps its spec default, which is what a real client does
+    with a value it does not support.
+    """
+    key, eq, value = line.partition("=")
+    key, value = key.strip().lower(), value.strip()
+    if not eq or not key:
+        return "expected key=value"
+    if key in SETTING_CHOICES:
+        value = value.lower()
+        if value not in SETTING_CHOICES[key]:
+            return f"unsupported value for {key}; using {DEFAULT_SETTINGS[key]}"
+    if key == "tagevent-format":
+        value = value.upper()
+        if not TAGEVENT_FORMATS.fullmatch(value):
+            return f"unsupported tagevent-format; using {TAGEVENT_FORMAT}"
+    return key, value
 
 
 class Ctp01Error(Exception):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from race_control.app import RaceControl
-from tests.conftest import Api
+from tests.conftest import Api, make_settings
 from tests.display.test_resume import finishers, lines, setup_session
 
 
@@ -211,3 +212,53 @@ async def test_gun_time_reaches_the_screens_race_clock(rc: RaceControl, api: Api
     async with api.http.ws_connect(session["display_url"].replace("http", "ws") + "/ws") as ws:
         assert (await ws.receive_json(timeout=5))["session"]["gun_at"] == 1780300855160
     await client.close()
+
+
+async def test_closing_by_patch_disconnects_and_new_sockets_hear_4410(rc: RaceControl, api: Api) -> None:
+    session, client = await setup_session(api, rc.timing_port)
+    ws_url = session["display_url"].replace("http", "ws") + "/ws"
+    async with api.http.ws_connect(ws_url) as ws:
+        await ws.receive_json(timeout=5)
+        await api.ok("PATCH", f"/api/sessions/{session['id']}", {"status": "closed"})
+        msg = await ws.receive(timeout=5)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    async with api.http.ws_connect(ws_url) as ws:
+        msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4410
+    await client.close()
+
+
+async def test_unknown_bibs_are_still_corrected_after_a_restart(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    first = RaceControl(settings)
+    await first.start()
+    assert first.services is not None
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, first.http_url, first.services.api_token)
+        session, client = await setup_session(api, first.timing_port, "restart-unknown")
+        await client.send(b"CT01_33~1~finish~888~09:00:00.00~0~0FA22E~1\r\n")
+        for _ in range(100):
+            await first.services.pipeline.drain()
+            if (await api.ok("GET", f"/api/sessions/{session['id']}"))["last_seq"] == 1:
+                break
+        await client.close()
+    await first.stop()
+    second = RaceControl(settings)
+    await second.start()
+    assert second.services is not None
+    try:
+        async with aiohttp.ClientSession() as http:
+            api = Api(http, second.http_url, second.services.api_token)
+            again = await api.ok("GET", f"/api/sessions/{session['id']}")
+            assert again["unknown_bibs"] == ["888"]
+            async with http.ws_connect(again["display_url"].replace("http", "ws") + "/ws") as ws:
+                await ws.receive_json(timeout=5)
+                await api.ok(
+                    "POST",
+                    f"/api/events/{session['event_id']}/participants",
+                    [{"bib": "888", "first_name": "Late", "last_name": "Entry"}],
+                )
+                fix = await next_of(ws, "correction")
+                assert (fix["corrects_seq"], fix["name"]) == (1, "Late Entry")
+    finally:
+        await second.stop()

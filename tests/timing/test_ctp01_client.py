@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from race_control.timing.ctp01 import Ctp01Server
-from race_control.timing.ctp01_settings import Ctp01Config
 from race_control.timing.ctp01_client import (
     DEFAULT_SETTINGS,
     ClientState,
@@ -24,6 +23,7 @@ from race_control.timing.ctp01_client import (
     StartRequested,
     render_time,
 )
+from race_control.timing.ctp01_settings import Ctp01Config
 from race_control.timing.events import (
     Authenticated,
     AuthenticationFailed,

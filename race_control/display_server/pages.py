@@ -101,7 +101,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         "heartbeat_ms": 2000,
     }
     if found.leaderboard_top:
-        hello["leaderboard"] = found.leaderboard(found.leaderboard_top)["entries"]
+        hello["leaderboard"] = found.leaderboard(found.leaderboard_top)
     return await s.hub.serve(request, found.id, hello)
 
 

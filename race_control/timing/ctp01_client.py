@@ -9,12 +9,13 @@ authenticates when asked, then only answers commands.  It never sends a line
 CTP01 does not define, because the real server side (Tachyon) drops links over
 one stray ``OK`` (§1.3).
 
-Data lives in an ``ObservationLog`` that outlives a connection: the log numbers
-each location's observations 1..n (gun times included, whether or not this
-connection wants them), so after a reconnect the server can ask for
-``start~<loc>~<seq>`` (push) or ``getdata~N~<loc>~<seq>`` (pull) and get exactly
-what it missed.  The sequence given is *inclusive* (§1.6 leaves it open; PointCam
-reads it so and a server dedupes either way).
+Data lives in an ``ObservationLog`` (``ctp01_observations``) that outlives a
+connection: the log numbers each location's observations 1..n (gun times
+included, whether or not this connection wants them), so after a reconnect the
+server can ask for ``start~<loc>~<seq>`` (push) or ``getdata~N~<loc>~<seq>``
+(pull) and get exactly what it missed; ``ctp01_feed.Ctp01Feed``, this class's
+base, does that delivering.  The sequence given is *inclusive* (§1.6 leaves it
+open; PointCam reads it so and a server dedupes either way).
 
 Choices where the spec is silent [Inf]: ``newlocation`` lines carry the
 location's 1-based index as their sequence (they are not part of a location's
@@ -30,19 +31,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from enum import Enum
 
-from race_control.timing.ct_time import render_time
 from race_control.timing.ctp01_auth import compute_auth_string
-from race_control.timing.ctp01_lines import (
-    TAGEVENT_FORMAT,
-    TAGEVENT_FORMATS,
-    format_data_line,
-    is_safe,
-    safe_text,
-)
-from race_control.timing.ctp01_observations import Observation, ObservationLog
-from race_control.timing.ctp01_settings import DEFAULT_SETTINGS, SETTING_CHOICES
+from race_control.timing.ctp01_feed import ClientState, Ctp01Feed
+from race_control.timing.ctp01_lines import is_safe, safe_text
+from race_control.timing.ctp01_observations import ObservationLog
+from race_control.timing.ctp01_settings import parse_setting
 from race_control.timing.events import (
     Authenticated,
     AuthenticationFailed,
@@ -53,21 +47,12 @@ from race_control.timing.events import (
 )
 from race_control.timing.framing import LineBuffer, OverlongLine
 
-__all__ = [
-    "ClientState",
-    "CommandAnswered",
-    "Ctp01Client",
-    "DataRequested",
-    "Ready",
-    "ServerHello",
-    "StartRequested",
-    "StopRequested",
-]
+__all__ = ["CommandAnswered", "Ctp01Client", "Ready", "ServerHello"]
 
 _SERVER_REPLY = re.compile(r"([^~]*)~([^~]*)~\s*(\d{1,6})\s*")
 
 
-# --- events the client reports (besides RawLine/BadLine/LinkDead/PingAnswered/Authenticated...) ---
+# --- events the client reports (besides RawLine/BadLine/LinkDead/Authenticated..., and the feed's) ---
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,37 +70,8 @@ class Ready:
 
 
 @dataclass(frozen=True, slots=True)
-class StartRequested:
-    location: str | None
-    seq: int | None
-    started: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StopRequested:
-    location: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DataRequested:
-    max_items: int
-    location: str | None
-    seq: int | None
-    sent: int
-
-
-@dataclass(frozen=True, slots=True)
 class CommandAnswered:
     command: str
-
-
-class ClientState(Enum):
-    NEW = "new"
-    AWAIT_REPLY = "await-reply"
-    AWAIT_SETTINGS = "await-settings"
-    AWAIT_AUTH = "await-auth"
-    READY = "ready"
-    CLOSED = "closed"
 
 
 @dataclass(slots=True)
@@ -124,7 +80,7 @@ class _Ping:
     last_sent: float | None = None
 
 
-class Ctp01Client:
+class Ctp01Client(Ctp01Feed):
     """One CTP01 client connection (sans-IO).  Feed server bytes, collect bytes to send."""
 
     def __init__(
@@ -153,121 +109,20 @@ class Ctp01Client:
             safe_text(description),
         )
         self.connection_id = safe_text(connection_id) or "0"
+        super().__init__(log, connected_at)
         self.user, self.password = user, password
-        self.log = log if log is not None else ObservationLog()
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
-        self.connected_at = connected_at
-        self.state = ClientState.NEW
-        self.settings: dict[str, str] = dict(DEFAULT_SETTINGS)
         self.server_program = self.server_version = ""
         self.authenticated = False
-        self.started: dict[str, int] = {}  # push: location -> next sequence to send
-        self.pull_cursor: dict[str, int] = {}
-        self.data_lines_sent = 0
         self._buffer = LineBuffer()
-        self._out: list[str] = []
         self._pending_settings = 0
-        self._announced: set[str] = set()
-        self._id_asked = False
         self._ping = _Ping()
-        self._format = TAGEVENT_FORMAT
-
-    # --- outbound -----------------------------------------------------------------------------
 
     def initiate(self) -> None:
         """Queue the greeting; the CTP01 client always speaks first."""
         if self.state is ClientState.NEW:
             self._send(f"{self.program}~{self.version}~CTP01")
             self.state = ClientState.AWAIT_REPLY
-
-    def data_to_send(self) -> bytes:
-        data = "".join(f"{line}\r\n" for line in self._out).encode("ascii", "replace")
-        self._out.clear()
-        return data
-
-    def _send(self, line: str) -> None:
-        self._out.append(line)
-
-    @property
-    def push(self) -> bool:
-        return self.settings["stream-mode"] == "push"
-
-    def _flag(self, key: str) -> bool:
-        return self.settings.get(key) == "true"
-
-    # --- observations -------------------------------------------------------------------------
-
-    def add_observation(
-        self,
-        location: str,
-        tag: str,
-        time_text: str | dt.datetime,
-        lap: int = 0,
-        reader_id: str = "",
-        gator: int = 0,
-    ) -> Observation:
-        """Append a read to the log (assigning its sequence) and push it if the location is started."""
-        new = location not in self.log.locations
-        obs = self.log.add(location, tag, time_text, lap, reader_id, gator)
-        if new:
-            self._announce_new_locations()
-        self._pump()
-        return obs
-
-    def add_gun_time(self, location: str, time_text: str | dt.datetime, reader_id: str = "") -> Observation:
-        """A gun press; numbered like a read, sent as a ``guntime`` line only when ``guntimes=true``."""
-        return self.add_observation(location, "guntime", time_text, 0, reader_id, 0)
-
-    def _visible(self, obs: Observation) -> bool:
-        return not obs.is_gun or self._flag("guntimes")
-
-    def _line(self, obs: Observation) -> str:
-        t = obs.time if isinstance(obs.time, str) else render_time(obs.time, self.settings["time-format"])
-        return format_data_line(
-            self._format, obs.seq, obs.location, obs.tag, t, obs.lap, obs.reader_id, obs.gator
-        )
-
-    def _pump(self) -> None:
-        """Send everything due on started locations (push mode only)."""
-        if self.state is not ClientState.READY or not self.push:
-            return
-        for location, cursor in self.started.items():
-            records = self.log.records(location, cursor)
-            for obs in records:
-                if self._visible(obs):
-                    self._send(self._line(obs))
-                    self.data_lines_sent += 1
-            if records:
-                self.started[location] = records[-1].seq + 1
-
-    def _announce_new_locations(self) -> None:
-        if self.state is not ClientState.READY or not self.push or not self._flag("newlocations"):
-            return
-        if self._flag("connection-id") and not self._id_asked:
-            return
-        for index, location in enumerate(self.log.locations, start=1):
-            if location in self._announced:
-                continue
-            self._announced.add(location)
-            first = self.log.records(location)[:1]
-            when = first[0].time if first else self.connected_at
-            if when is None:
-                t = render_time(dt.datetime(2000, 1, 1), self.settings["time-format"])
-            else:
-                t = when if isinstance(when, str) else render_time(when, self.settings["time-format"])
-            reader = first[0].reader_id if first else ""
-            self._send(format_data_line(self._format, index, location, "newlocation", t, 0, reader, 0))
-
-    def sent_through(self, location: str) -> int:
-        """Highest sequence of ``location`` this connection has delivered (0 = none)."""
-        cursor = self.started.get(location) if self.push else self.pull_cursor.get(location)
-        return (cursor or 1) - 1
-
-    def caught_up(self) -> bool:
-        """Every location in the log is started (or pulled) and sent up to its last sequence."""
-        if self.state is not ClientState.READY:
-            return False
-        return all(self.sent_through(loc) >= self.log.last_seq(loc) for loc in self.log.locations)
 
     # --- inbound ------------------------------------------------------------------------------
 
@@ -343,21 +198,11 @@ class Ctp01Client:
             self._command(line, now, events)
 
     def _setting(self, line: str, events: list[object]) -> None:
-        key, eq, value = line.partition("=")
-        key, value = key.strip().lower(), value.strip()
-        if not eq or not key:
-            events.append(BadLine(line, "expected key=value"))
+        parsed = parse_setting(line)
+        if isinstance(parsed, str):
+            events.append(BadLine(line, parsed))
             return
-        if key in SETTING_CHOICES:
-            value = value.lower()
-            if value not in SETTING_CHOICES[key]:
-                events.append(BadLine(line, f"unsupported value for {key}; using {DEFAULT_SETTINGS[key]}"))
-                return
-        if key == "tagevent-format":
-            value = value.upper()
-            if not TAGEVENT_FORMATS.fullmatch(value):
-                events.append(BadLine(line, f"unsupported tagevent-format; using {TAGEVENT_FORMAT}"))
-                return
+        key, value = parsed
         self.settings[key] = value
 
     def _settings_done(self, events: list[object]) -> None:
@@ -413,79 +258,3 @@ class Ctp01Client:
             events.append(BadLine(line, "unknown command"))
             return
         events.append(CommandAnswered(cmd))
-
-    def _start(self, args: list[str], events: list[object]) -> None:
-        ack = self._flag("pushmode-ack")
-        if not self.push:
-            self._send("err~start~not in push mode")
-            return
-        location = args[0] if args and args[0] else None
-        seq: int | None = None
-        if len(args) > 1 and args[1]:
-            if not args[1].isdigit():
-                if ack:
-                    self._send("err~start~invalid sequence number")
-                return
-            seq = max(int(args[1]), 1)
-        if location is not None and location not in self.log.locations:
-            if ack:
-                self._send("err~start~invalid location")
-            events.append(BadLine("~".join(["start", *args]), "start for an unknown location"))
-            return
-        targets = [location] if location else list(self.log.locations)
-        for loc in targets:
-            self.started[loc] = seq or 1
-        if ack:
-            self._send(f"ack~start~{location}" if location else "ack~start")
-        events.append(StartRequested(location, seq, tuple(self.started)))
-
-    def _stop(self, args: list[str], events: list[object]) -> None:
-        ack = self._flag("pushmode-ack")
-        if not self.push:
-            self._send("err~stop~not in push mode")
-            return
-        location = args[0] if args and args[0] else None
-        if location is not None and location not in self.started:
-            if ack:
-                self._send("err~stop~location not started")
-            return
-        for loc in [location] if location else list(self.started):
-            del self.started[loc]
-        if ack:
-            self._send(f"ack~stop~{location}" if location else "ack~stop")
-        events.append(StopRequested(location))
-
-    def _getdata(self, args: list[str], events: list[object]) -> None:
-        if self.push:
-            self._send("err~getdata~not in pull mode")
-            return
-        if not args or not args[0].isdigit():
-            self._send("err~getdata~invalid item count")
-            return
-        max_items = int(args[0])
-        location = args[1] if len(args) > 1 and args[1] else None
-        seq: int | None = None
-        if location is not None and location not in self.log.locations:
-            self._send("err~getdata~invalid location")
-            return
-        if len(args) > 2 and args[2]:
-            if not args[2].isdigit():
-                self._send("err~getdata~invalid sequence number")
-                return
-            seq = max(int(args[2]), 1)
-        if location is not None and seq is not None:
-            self.pull_cursor[location] = seq
-        pending: list[Observation] = []
-        for loc in [location] if location else self.log.locations:
-            pending.extend(o for o in self.log.records(loc, self.pull_cursor.get(loc, 1)) if self._visible(o))
-        pending.sort(key=lambda o: o.order)
-        batch = pending[:max_items]
-        self._send(f"ack~getdata~{len(batch)}")
-        for obs in batch:
-            self._send(self._line(obs))
-            self.pull_cursor[obs.location] = obs.seq + 1
-        if len(batch) == len(pending):  # everything due went out: step over hidden gun times too
-            for loc in [location] if location else self.log.locations:
-                self.pull_cursor[loc] = max(self.pull_cursor.get(loc, 1), self.log.last_seq(loc) + 1)
-        self.data_lines_sent += len(batch)
-        events.append(DataRequested(max_items, location, seq, len(batch)))

@@ -206,6 +206,7 @@
     shownAt: 0,
     recent: [],            // most recent first
     board: null,           // server leaderboard entries, if any
+    boardDivisions: {},    // server leaderboard per division
     duplicates: 0,
     caughtUp: false,
     heartbeat: 2000,
@@ -1020,7 +1021,11 @@
       var useServer = rec.source === 'server' || (rec.source === 'auto' && S.board);
       var entries = useServer ? (S.board || []) : S.recent;
       var division = typeof rec.spec.division === 'string' ? rec.spec.division : '';
-      if (division) entries = entries.filter(function (e) { return e.division === division; });
+      if (division && useServer && S.boardDivisions && S.boardDivisions[division]) {
+        entries = S.boardDivisions[division];  // the division's own top N, with division places
+      } else if (division) {
+        entries = entries.filter(function (e) { return e.division === division; });
+      }
       entries = entries.slice(0, rec.rows);
       rec.list.textContent = '';
       var titleH = rec.list.previousSibling ? rec.style.size * 1.9 : 0;
@@ -1371,10 +1376,7 @@
         break;
       case 'reload': reload(); break;
       case 'leaderboard':
-        if (Array.isArray(m.entries)) {
-          S.board = m.entries.filter(isObj).slice(0, 100).map(cleanFinisher);
-          renderBoards();
-        }
+        if (takeBoard(m)) renderBoards();
         break;
       default: break;            // unknown types are ignored (forward compatible)
     }
@@ -1383,6 +1385,21 @@
   function adjustOffset(sample, hard) {
     if (hard || Math.abs(sample - S.offset) > 60000) S.offset = sample;
     else S.offset += (sample - S.offset) * 0.2;
+  }
+
+  // The server's leaderboard: top N overall (`entries`) and per division (`divisions`).
+  function takeBoard(m) {
+    if (!isObj(m) || !Array.isArray(m.entries)) return false;
+    S.board = m.entries.filter(isObj).slice(0, 100).map(cleanFinisher);
+    S.boardDivisions = {};
+    if (isObj(m.divisions)) {
+      Object.keys(m.divisions).slice(0, 200).forEach(function (d) {
+        if (Array.isArray(m.divisions[d])) {
+          S.boardDivisions[d] = m.divisions[d].filter(isObj).slice(0, 100).map(cleanFinisher);
+        }
+      });
+    }
+    return true;
   }
 
   function onHello(m) {
@@ -1409,6 +1426,7 @@
     if (isObj(m.templates)) {
       Object.keys(m.templates).forEach(function (k) { if (putTemplate(m.templates[k], k)) rebuild = true; });
     }
+    if (takeBoard(m.leaderboard)) rebuild = true;
     S.everLive = true;
     S.lastLiveAt = now();
     setConnection('live');

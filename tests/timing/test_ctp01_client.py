@@ -11,19 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from race_control.timing.ct_time import render_time
 from race_control.timing.ctp01 import Ctp01Server
-from race_control.timing.ctp01_client import (
-    DEFAULT_SETTINGS,
-    ClientState,
-    Ctp01Client,
-    DataRequested,
-    ObservationLog,
-    Ready,
-    ServerHello,
-    StartRequested,
-    render_time,
-)
-from race_control.timing.ctp01_settings import Ctp01Config
+from race_control.timing.ctp01_client import Ctp01Client, Ready, ServerHello
+from race_control.timing.ctp01_feed import ClientState, DataRequested, StartRequested
+from race_control.timing.ctp01_observations import ObservationLog
+from race_control.timing.ctp01_settings import DEFAULT_SETTINGS, Ctp01Config
 from race_control.timing.events import (
     Authenticated,
     AuthenticationFailed,

@@ -27,7 +27,8 @@ import aiohttp
 from bench._server import BenchApi
 from bench.ingest import db_count, serve_in, vm_hwm_kib
 from race_control.roster.csv_import import read_csv_file
-from race_control.timing.simulator import SimSource, simulate
+from race_control.timing.simulator import simulate
+from race_control.timing.simulator_sources import SimSource
 from tests.helpers.ctp01_peer import RawCtp01Client
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "files (TO~ .csv, .mrk, whole controller folders) or recorded CT01_33 streams (.ctp).",
     )
     try:
-        from race_control.timing.simulator import add_simulate_arguments
+        from race_control.timing.simulator_cli import add_simulate_arguments
     except ImportError:  # pragma: no cover - during development only
         pass
     else:
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
     if args.command == "simulate":
-        from race_control.timing.simulator import run_simulate_command
+        from race_control.timing.simulator_cli import run_simulate_command
 
         return run_simulate_command(args)
     from race_control.ui.main import run_gui

@@ -17,7 +17,8 @@ import logging
 from race_control.app import RaceControl
 from race_control.paths import resources_dir
 from race_control.roster.csv_import import read_csv_file
-from race_control.timing.simulator import SimSource, simulate
+from race_control.timing.simulator import simulate
+from race_control.timing.simulator_sources import SimSource
 
 log = logging.getLogger("race_control.demo")
 DEMO_CONNECTION_ID = "race-control-demo"

@@ -23,9 +23,8 @@ Identity and sequence scheme (why it looks like this):
   ``decoder``.  It must not change when the decoder starts a new file, because
   display rules are keyed by location.
 * PassingNo restarts at 1 in every decoder file, so the file number goes into
-  the sequence: ``seq = FileNumber * FILE_STRIDE + PassingNo``.  Reads of different
-  files never collide, a stored cursor decodes back to (file, PassingNo), and
-  ``divmod(seq, FILE_STRIDE)`` shows both in any dump.
+  the sequence: ``seq = FileNumber * FILE_STRIDE + PassingNo`` (see
+  ``raceresult_records``, which also parses the passing records and clocks).
 * Reads are emitted strictly in PassingNo order per file (a pushed passing after
   a gap is dropped and the gap refetched, as metarace does).  So what is stored is
   always contiguous, and the *last stored* seq -- the only cursor the service keeps
@@ -42,39 +41,31 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from race_control.timing.events import (
-    BadLine,
-    ConnectionIdentified,
-    GunTime,
-    LinkDead,
-    RawLine,
-    TagRead,
-    TimingEvent,
+from race_control.timing.events import ConnectionIdentified, GunTime, TagRead, TimingEvent
+from race_control.timing.link import LineLink, load_zone
+from race_control.timing.raceresult_records import (
+    MAX_FILE,
+    TRIGGER_PREFIX,
+    decode_seq,
+    decoder_clock,
+    encode_seq,
+    number,
+    parse_passing,
+    pc_clock,
 )
-from race_control.timing.framing import LineBuffer, OverlongLine
 
 __all__ = [
     "DEFAULT_PORT",
-    "FILE_STRIDE",
-    "TRIGGER_PREFIX",
     "RaceResultClient",
     "RaceResultConfig",
     "RaceResultConfigError",
     "RaceResultError",
     "RaceResultStateError",
-    "decode_seq",
-    "encode_seq",
 ]
 
 DEFAULT_PORT = 3601
 PROTOCOL_VERSION = "2.0"
-FILE_STRIDE = 10_000_000  # PassingNo per file stays far below; seq fits SQLite's int64
-_MAX_FILE = 10**11
-TRIGGER_PREFIX = "99999"  # tag prefix of trigger/marker passings → gun times
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_TIME = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d{1,6}))?")
 _LOCATION_OK = re.compile(r"[^\x00-\x1f;~]{1,40}")
 # Replies we expect and need nothing from beyond the echo itself
 _QUIET = frozenset({"SETPROTOCOL", "GETPROTOCOL", "SETTIME", "SETPUSHPASSINGS", "PING", "STOPOPERATION"})
@@ -90,15 +81,6 @@ class RaceResultConfigError(RaceResultError, ValueError):
 
 class RaceResultStateError(RaceResultError):
     """A method was called before the handshake allows it."""
-
-
-def encode_seq(file_number: int, passing_no: int) -> int:
-    return file_number * FILE_STRIDE + passing_no
-
-
-def decode_seq(seq: int) -> tuple[int, int]:
-    """seq → (file number, PassingNo)."""
-    return divmod(seq, FILE_STRIDE)
 
 
 @dataclass
@@ -124,45 +106,24 @@ class RaceResultConfig:
         for name in ("ping_interval", "dead_after", "handshake_timeout", "fetch_timeout"):
             if not getattr(self, name) > 0:
                 raise RaceResultConfigError(f"{name} must be > 0")
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise RaceResultConfigError(f"unknown timezone {self.timezone!r}") from exc
+        load_zone(self.timezone, RaceResultConfigError)
 
 
-def _int(text: str) -> int | None:
-    s = text.strip()
-    return int(s) if s.isascii() and s.isdigit() and len(s) <= 15 else None
-
-
-@dataclass(frozen=True, slots=True)
-class _Passing:
-    no: int
-    tag: str
-    date: str
-    time: str
-    clock: float
-    file: int | None
-    box_name: str
-    box_id: str
-    loop: int
-
-
-class RaceResultClient:
+class RaceResultClient(LineLink):
     """One connection to one decoder.  Feed bytes in, write ``data_to_send()`` out."""
+
+    _config_error = RaceResultConfigError
 
     def __init__(self, config: RaceResultConfig, *, address: str, now: float) -> None:
         config.validate()
+        super().__init__()
         self.config = config
-        self._tz = ZoneInfo(config.timezone)
+        self._tz = load_zone(config.timezone, RaceResultConfigError)
         self._reference_date = config.reference_date or dt.datetime.fromtimestamp(now, self._tz).date()
         self._address = address
-        self._buffer = LineBuffer()
         self._blank = True  # only \r / NUL seen since the last \n: a \n now ends an empty line
-        self._out: list[str] = []
         self._phase = "handshake"  # handshake -> identified -> streaming -> closed
         self._created = self._last_rx = now
-        self._connection_id: str | None = None
         self._location = config.location
         self._box_name = ""
         self._box_id = ""
@@ -179,7 +140,6 @@ class RaceResultClient:
         self._fetch: tuple[int, int, float] | None = None  # first, count, sent_at
         self._push = False
         self._next_ping = now + config.ping_interval
-        self._bad_lines = 0
         self.fetch_timeouts = 0
         commands = ["SETPROTOCOL;" + PROTOCOL_VERSION, "GETCONFIG;GENERAL;BOXNAME", "GETSTATUS"]
         if config.set_time:
@@ -191,18 +151,6 @@ class RaceResultClient:
             self._send(line)
 
     # ------------------------------------------------------------------ read-only state
-    @property
-    def phase(self) -> str:
-        return self._phase
-
-    @property
-    def closed(self) -> bool:
-        return self._phase == "closed"
-
-    @property
-    def connection_id(self) -> str | None:
-        return self._connection_id
-
     @property
     def location(self) -> str | None:
         """Fixed when the connection is identified (configured, else BoxName, else ``decoder``)."""
@@ -222,17 +170,13 @@ class RaceResultClient:
         if self._gettime is None:
             return None
         date_text, time_text, at = self._gettime
-        clock = self._clock(date_text, time_text)
-        return None if clock is None else round(clock - self._pc_clock(at), 3)
+        clock = decoder_clock(date_text, time_text, self._reference_date)
+        return None if clock is None else round(clock - pc_clock(at, self._tz, self._reference_date), 3)
 
     @property
     def live(self) -> bool:
         """Caught up with the decoder and in push mode."""
         return self._push and self._fetch is None and self._mark >= self._target
-
-    @property
-    def bad_lines(self) -> int:
-        return self._bad_lines
 
     def status(self) -> dict[str, object]:
         return {
@@ -271,22 +215,14 @@ class RaceResultClient:
             self._blank = True
             pos = nl + 1
             if blank:
-                self._lines(data[start:pos], now, events)
+                self._feed(data[start:pos], now, events)
                 start = pos
                 if self._phase != "closed":
                     self._end_of_fetch(now)
         if data[pos:].strip(b"\r\x00"):
             self._blank = False
-        self._lines(data[start:], now, events)
+        self._feed(data[start:], now, events)
         return events
-
-    def set_clock(self, timezone: str, reference_date: dt.date) -> None:
-        """Use the stream's own zone and day (per-source settings); applies to the next passings."""
-        try:
-            self._tz = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise RaceResultConfigError(f"unknown timezone {timezone!r}") from exc
-        self._reference_date = reference_date
 
     def begin_streaming(self, cursors: Mapping[str, int]) -> None:
         """Resume after the last *stored* seq of our location, then go live.
@@ -326,47 +262,18 @@ class RaceResultClient:
             self._pump(now)
         return events
 
-    def data_to_send(self) -> bytes:
-        if not self._out:
-            return b""
-        data = "".join(line + "\r\n" for line in self._out).encode("latin-1")
-        self._out.clear()
-        return data
-
     # ------------------------------------------------------------------ internals
-    def _send(self, line: str) -> None:
-        self._out.append(line)
-
-    def _bad(self, events: list[TimingEvent], line: str, reason: str) -> None:
-        self._bad_lines += 1
-        events.append(BadLine(line, reason))
-
-    def _die(self, events: list[TimingEvent], reason: str) -> list[TimingEvent]:
-        self._phase = "closed"
-        events.append(LinkDead(reason))
-        return events
-
-    def _lines(self, data: bytes, now: float, events: list[TimingEvent]) -> None:
-        for item in self._buffer.feed(data):
-            if self._phase == "closed":
-                return
-            if isinstance(item, OverlongLine):
-                self._bad(events, item.head, f"line too long ({item.length} bytes), dropped")
-                continue
-            events.append(RawLine(item))
-            self._handle(item, now, events)
-
     def _handle(self, line: str, now: float, events: list[TimingEvent]) -> None:
         fields = line.strip().split(";")
         head = fields[0].strip().upper()
         if head == "#P":
             self._on_passing(line, fields[1:], pushed=True, events=events, now=now)
-        elif _int(fields[0]) is not None:
+        elif number(fields[0]) is not None:
             self._on_passing(line, fields, pushed=False, events=events, now=now)
         elif head == "PASSINGS":
             self._on_passings(line, fields, now, events)
         elif head == "GETTIME":
-            clock = self._clock(fields[1], fields[2]) if len(fields) >= 3 else None
+            clock = decoder_clock(fields[1], fields[2], self._reference_date) if len(fields) >= 3 else None
             if clock is None:
                 self._bad(events, line, "GETTIME reply needs ;YYYY-MM-DD;HH:MM:SS.mmm")
             else:  # the decoder read its clock about halfway through our round trip
@@ -392,9 +299,9 @@ class RaceResultClient:
             self._bad(events, line, "unknown line (not a passing record or a reply we sent for)")
 
     def _on_passings(self, line: str, fields: list[str], now: float, events: list[TimingEvent]) -> None:
-        count = _int(fields[1]) if len(fields) > 1 else None
-        file = _int(fields[2]) if len(fields) > 2 and fields[2].strip() else self._file or 0
-        if count is None or file is None or file >= _MAX_FILE:
+        count = number(fields[1]) if len(fields) > 1 else None
+        file = number(fields[2]) if len(fields) > 2 and fields[2].strip() else self._file or 0
+        if count is None or file is None or file >= MAX_FILE:
             self._bad(events, line, "PASSINGS reply needs ;<count>[;<file number>]")
             return
         if file != self._file:
@@ -434,7 +341,7 @@ class RaceResultClient:
     def _on_passing(
         self, line: str, fields: list[str], *, pushed: bool, events: list[TimingEvent], now: float
     ) -> None:
-        rec = self._parse(fields)
+        rec = parse_passing(fields, self._reference_date)
         if isinstance(rec, str):
             self._bad(events, line, rec)
             return
@@ -456,57 +363,6 @@ class RaceResultClient:
             events.append(GunTime(loc, seq, text, rec.clock, reader, line))
         else:
             events.append(TagRead(loc, seq, rec.tag, text, rec.clock, 0, reader, rec.loop, line))
-
-    def _parse(self, fields: list[str]) -> _Passing | str:
-        """A passing record (short pre-1.6 or 20-field) → ``_Passing``, else the reason it is bad."""
-        if len(fields) < 4:
-            return f"passing record has {len(fields)} fields, expected at least 4 (No;Bib;Date;Time)"
-        no = _int(fields[0])
-        if no is None or not 1 <= no < FILE_STRIDE:
-            return f"PassingNo {fields[0]!r} is not a number in 1..{FILE_STRIDE - 1}"
-        tag = fields[1].strip()
-        if not tag:
-            return "empty Bib/TranspCode"
-        clock = self._clock(fields[2], fields[3])
-        if clock is None:
-            return f"bad date/time {fields[2]!r} {fields[3]!r} (expected YYYY-MM-DD;HH:MM:SS.mmm)"
-        file = None
-        if len(fields) >= 18 and fields[17].strip():
-            file = _int(fields[17])
-            if file is None or file >= _MAX_FILE:
-                return f"FileNumber {fields[17]!r} is not a number"
-        box_name = fields[16].strip() if len(fields) >= 17 else ""
-        box_id = fields[19].strip() if len(fields) >= 20 else ""
-        loop = _int(fields[10]) if len(fields) >= 11 else None
-        return _Passing(
-            no, tag, fields[2].strip(), fields[3].strip(), clock, file, box_name, box_id, loop or 0
-        )
-
-    def _clock(self, date_text: str, time_text: str) -> float | None:
-        """Seconds since local midnight of the reference date (CTP01's axis).
-
-        ``0000-00-0N`` is a decoder without GPS date: N days after the reference day.
-        """
-        d, t = _DATE.fullmatch(date_text.strip()), _TIME.fullmatch(time_text.strip())
-        if not d or not t:
-            return None
-        h, m, s = int(t[1]), int(t[2]), int(t[3])
-        if h > 23 or m > 59 or s > 59:
-            return None
-        secs = h * 3600 + m * 60 + s + int((t[4] or "0").ljust(6, "0")) / 1_000_000
-        year, month, day = int(d[1]), int(d[2]), int(d[3])
-        if year == 0 and month == 0:
-            return day * 86400 + secs
-        try:
-            days = (dt.date(year, month, day) - self._reference_date).days
-        except ValueError:
-            return None
-        return days * 86400 + secs
-
-    def _pc_clock(self, epoch: float) -> float:
-        wall = dt.datetime.fromtimestamp(epoch, self._tz).replace(tzinfo=None)
-        delta = wall - dt.datetime.combine(self._reference_date, dt.time())
-        return delta.days * 86400 + delta.seconds + delta.microseconds / 1_000_000
 
     def _end_of_fetch(self, now: float) -> None:
         if self._fetch is not None:

@@ -1,16 +1,10 @@
 """Replay recorded timing data into a CTP01 server, as ChronoTrack SimpleClient would send it.
 
-``race-control simulate`` is how the demo (and anyone without a ChronoTrack box)
-feeds our server: it connects like SimpleClient, answers the server's commands
-through the sans-IO ``Ctp01Client`` and plays reads in time order at N-times speed.
-
-Sources are controller folders or ``.csv``/``.mrk`` files (location = folder name,
-or ``LOCATION=path``) and recorded streams (``.ctp``: lines holding
-``CT01_33~...``, e.g. the server's raw log).  Reads of all sources are merged by
-time; ``.mrk`` ``Gun`` markers become ``guntime`` lines.  Times are rendered in
-``tz``: the 2021 sample controllers keep *local wall-clock* time in their epoch
-field (see ``controller_files``), so the default ``UTC`` reproduces the times the
-timers saw (first gun 08:00:55.16).
+``race-control simulate`` (``simulator_cli``) is how the demo (and anyone without
+a ChronoTrack box) feeds our server: it connects like SimpleClient, answers the
+server's commands through the sans-IO ``Ctp01Client`` and plays reads in time
+order at N-times speed.  What is played, and how sources are merged, is
+``simulator_sources``.
 
 Pacing follows the data's time gaps divided by ``speed`` (0 = as fast as
 possible); a gap longer than ``max_gap`` wall seconds is shortened, so a folder
@@ -25,77 +19,29 @@ anyway).  Nothing here knows about our own server: it is a plain CTP01 peer.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from race_control.errors import InputError, RaceControlError
-from race_control.timing.controller_files import (
-    MAX_LAP,
-    ControllerData,
-    FileRowError,
-    load_controller_dir,
-    load_controller_file,
-    marker_epoch,
-)
-from race_control.timing.ct_time import TimeFormatError, detect_time_format, parse_ct_time
-from race_control.timing.ctp01_client import (
-    ClientState,
-    Ctp01Client,
-    ObservationLog,
-    check_location,
-    check_observation,
-    render_time,
-)
+from race_control.timing.controller_files import FileRowError
+from race_control.timing.ct_time import TIME_FORMATS, render_time
+from race_control.timing.ctp01_client import Ctp01Client
+from race_control.timing.ctp01_feed import ClientState
+from race_control.timing.ctp01_observations import ObservationLog
 from race_control.timing.events import AuthenticationFailed, LinkDead, PingAnswered
+from race_control.timing.simulator_sources import (
+    DEFAULT_TZ,
+    PlayItem,
+    SimSource,
+    SimulationError,
+    load_play_items,
+)
 
-__all__ = [
-    "DEFAULT_TZ",
-    "SimSource",
-    "SimulationError",
-    "SimulationResult",
-    "add_simulate_arguments",
-    "load_play_items",
-    "parse_source_arg",
-    "run_simulate_command",
-    "simulate",
-]
-
-DEFAULT_TZ = "UTC"  # the sample controllers' epoch already is local wall clock (see module doc)
-DEFAULT_PORT = 61611
-STREAM_SUFFIXES = (".ctp",)
-
-
-class SimulationError(RaceControlError):
-    """The run cannot go on: no server, rejected credentials, unreadable source."""
-
-
-@dataclass(frozen=True, slots=True)
-class SimSource:
-    path: Path
-    location: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlayItem:
-    when: dt.datetime  # naive local wall clock
-    location: str
-    tag: str  # "guntime" for a gun
-    lap: int = 0
-    reader_id: str = ""
-    gator: int = 0
-
-    @property
-    def is_gun(self) -> bool:
-        return self.tag == "guntime"
+__all__ = ["SimulationResult", "simulate"]
 
 
 @dataclass(slots=True)
@@ -111,137 +57,6 @@ class SimulationResult:
     bad_rows: list[FileRowError] = field(default_factory=list)
     elapsed: float = 0.0
     stopped: bool = False
-
-
-def parse_source_arg(text: str) -> SimSource:
-    """``path`` or ``LOCATION=path`` (an existing path containing ``=`` wins)."""
-    if "=" in text and not Path(text).exists():
-        loc, _, path = text.partition("=")
-        if loc and "/" not in loc and os.sep not in loc:
-            return SimSource(Path(path), loc)
-    return SimSource(Path(text))
-
-
-def _as_source(src: SimSource | Path | str) -> SimSource:
-    return src if isinstance(src, SimSource) else parse_source_arg(str(src))
-
-
-def _wall(epoch: float, zone: ZoneInfo) -> dt.datetime:
-    secs, cs = divmod(round(epoch * 100), 100)
-    moment = dt.datetime.fromtimestamp(secs, dt.UTC).astimezone(zone).replace(tzinfo=None)
-    return moment + dt.timedelta(milliseconds=cs * 10)
-
-
-def _controller_items(
-    data: ControllerData, location: str, zone: ZoneInfo
-) -> tuple[list[PlayItem], list[FileRowError]]:
-    """A controller's reads and gun markers in time order (a gun first within the same hundredth)."""
-    keyed: list[tuple[dt.datetime, int, int, PlayItem]] = []
-    errors: list[FileRowError] = []
-    for i, m in enumerate(data.markers):
-        if m.is_gun:
-            item = PlayItem(_wall(marker_epoch(m), zone), location, "guntime", 0, m.controller)
-            keyed.append((item.when, 0, i, item))
-    for i, r in enumerate(data.reads):
-        item = PlayItem(_wall(r.epoch, zone), location, r.tag, 0, r.reader_mac, r.antenna)
-        try:
-            check_observation(item.location, item.tag, item.when, 0, item.reader_id, item.gator)
-        except ValueError as exc:
-            errors.append(FileRowError(r.path, r.line_no, f"cannot be sent as CT01_33: {exc}", r.line))
-            continue
-        keyed.append((item.when, 1, i, item))
-    keyed.sort(key=lambda k: k[:3])
-    return [k[3] for k in keyed], errors
-
-
-def _stream_items(
-    path: Path, location: str | None, zone: ZoneInfo, ref: dt.date
-) -> tuple[list[PlayItem], list[FileRowError]]:
-    try:
-        text = path.read_bytes().decode("latin-1")
-    except OSError as exc:
-        raise SimulationError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    items: list[PlayItem] = []
-    errors: list[FileRowError] = []
-    midnight = dt.datetime.combine(ref, dt.time())
-    for no, raw in enumerate(text.splitlines(), start=1):
-        at = raw.find("CT01_33~")
-        if at < 0:
-            continue  # greetings, commands, acks of a raw log
-        f = raw[at:].strip().split("~")
-        try:
-            if len(f) != 8:
-                raise ValueError(f"expected 8 fields, got {len(f)}")
-            if f[3] == "newlocation":
-                continue
-            fmt = detect_time_format(f[4])
-            if fmt is None:
-                raise ValueError(f"unrecognised time {f[4]!r}")
-            clock = parse_ct_time(f[4], fmt, reference_date=ref, tz=zone)
-            when = midnight + dt.timedelta(seconds=round(clock, 2))
-            item = PlayItem(when, location or f[2], f[3], int(f[5] or 0), f[6], int(f[7] or 0))
-            check_observation(item.location, item.tag, item.when, item.lap, item.reader_id, item.gator)
-            items.append(item)
-        except (ValueError, TimeFormatError) as exc:
-            errors.append(FileRowError(str(path), no, str(exc), raw.strip()))
-    items.sort(key=lambda it: it.when)
-    return items, errors
-
-
-def load_play_items(
-    sources: Sequence[SimSource | Path | str], *, tz: str = DEFAULT_TZ, date: dt.date | None = None
-) -> tuple[list[PlayItem], list[FileRowError]]:
-    """All sources merged in time order (stable), with per-location lap = occurrence of the tag."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise SimulationError(f"unknown time zone {tz!r}") from exc
-    srcs = [_as_source(s) for s in sources]
-    for s in srcs:
-        if not s.path.exists():
-            raise SimulationError(f"no such file or folder: {s.path}")
-        if s.location is not None:
-            try:
-                check_location(s.location)
-            except ValueError as exc:
-                raise SimulationError(str(exc)) from exc
-    per_source: list[list[PlayItem]] = []
-    errors: list[FileRowError] = []
-    streams: list[SimSource] = []
-    for s in srcs:
-        if s.path.is_file() and s.path.suffix.lower() in STREAM_SUFFIXES:
-            streams.append(s)
-            continue
-        try:
-            data = load_controller_dir(s.path) if s.path.is_dir() else load_controller_file(s.path)
-        except InputError as exc:
-            raise SimulationError(str(exc)) from exc
-        location = s.location or (s.path if s.path.is_dir() else s.path.parent).resolve().name
-        try:
-            check_location(location)
-        except ValueError as exc:
-            raise SimulationError(f"{s.path}: {exc}; name it with LOCATION=path") from exc
-        items, errs = _controller_items(data, location, zone)
-        per_source.append(items)
-        errors.extend(data.errors)
-        errors.extend(errs)
-    ref = date or min((it[0].when.date() for it in per_source if it), default=dt.date.today())
-    for s in streams:
-        items, errs = _stream_items(s.path, s.location, zone, ref)
-        per_source.append(items)
-        errors.extend(errs)
-    merged = sorted((it for items in per_source for it in items), key=lambda it: it.when)
-    if date is not None:
-        merged = [it for it in merged if it.when.date() == date]
-    laps: dict[tuple[str, str], int] = {}
-    out: list[PlayItem] = []
-    for it in merged:
-        if not it.is_gun and not it.lap:
-            key = (it.location, it.tag)
-            laps[key] = laps.get(key, 0) + 1
-            it = PlayItem(it.when, it.location, it.tag, min(laps[key], MAX_LAP), it.reader_id, it.gator)
-        out.append(it)
-    return out, errors
 
 
 class _Runner:
@@ -497,7 +312,7 @@ async def simulate(
     """
     if speed < 0:
         raise SimulationError("speed must be >= 0")
-    if time_format not in (None, "normal", "iso", "unix", "msecs"):
+    if time_format is not None and time_format not in TIME_FORMATS:
         raise SimulationError(f"unknown time format {time_format!r}")
     started = time.monotonic()
     items, errors = load_play_items(sources, tz=tz, date=date)
@@ -510,97 +325,3 @@ async def simulate(
     finally:
         result.elapsed = time.monotonic() - started
     return result
-
-
-# --- CLI ------------------------------------------------------------------------------------------
-
-
-def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``race-control simulate``."""
-    parser.add_argument(
-        "sources", nargs="+", metavar="FILE", help="controller folder, .csv/.mrk, .ctp; LOC=path"
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="CTP01 server host (default 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"CTP01 server port (default {DEFAULT_PORT})"
-    )
-    parser.add_argument(
-        "--speed", type=float, default=1.0, help="replay speed factor; 0 = as fast as possible"
-    )
-    parser.add_argument(
-        "--tz", default=DEFAULT_TZ, help="zone to render controller epochs in (default UTC = as recorded)"
-    )
-    parser.add_argument(
-        "--time-format",
-        choices=("normal", "iso", "unix", "msecs"),
-        default=None,
-        help="force a time format (default: what the server requests)",
-    )
-    parser.add_argument(
-        "--date", type=dt.date.fromisoformat, default=None, help="only play reads of this day (YYYY-MM-DD)"
-    )
-    parser.add_argument(
-        "--max-gap", type=float, default=30.0, help="longest pause in wall seconds (default 30)"
-    )
-    parser.add_argument(
-        "--fast-until",
-        type=dt.time.fromisoformat,
-        default=None,
-        metavar="HH:MM:SS",
-        help="send every read recorded before this time of day at once, then pace the rest",
-    )
-    parser.add_argument("--program", default="SimpleClient", help="client program name in the greeting")
-    parser.add_argument("--program-version", default="1.2.3", help="client version in the greeting")
-    parser.add_argument("--event-name", default="Race Control demo")
-    parser.add_argument("--event-id", default="1")
-    parser.add_argument("--connection-id", default="race-control-simulator")
-    parser.add_argument("--user", default=None)
-    parser.add_argument(
-        "--password",
-        default=os.environ.get("RACE_CONTROL_CTP01_PASSWORD"),
-        help="password (default: $RACE_CONTROL_CTP01_PASSWORD)",
-    )
-
-
-def run_simulate_command(args: argparse.Namespace) -> int:
-    """Run ``simulate`` from parsed arguments; 0 = done, 2 = bad input or no server, 130 = interrupted."""
-    sources = [parse_source_arg(s) for s in args.sources]
-    for s in sources:
-        if not s.path.exists():
-            print(f"race-control simulate: error: no such file or folder: {s.path}", file=sys.stderr)
-            return 2
-    try:
-        result = asyncio.run(
-            simulate(
-                args.host,
-                args.port,
-                sources,
-                speed=args.speed,
-                tz=args.tz,
-                time_format=args.time_format,
-                date=args.date,
-                max_gap=args.max_gap,
-                fast_until=args.fast_until,
-                program=args.program,
-                version=args.program_version,
-                event_name=args.event_name,
-                event_id=args.event_id,
-                connection_id=args.connection_id,
-                user=args.user,
-                password=args.password,
-            )
-        )
-    except SimulationError as exc:
-        print(f"race-control simulate: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("race-control simulate: interrupted", file=sys.stderr)
-        return 130
-    print(
-        f"simulate: sent {result.reads} reads and {result.guns} gun times from {len(sources)} source(s) "
-        f"({', '.join(result.locations) or 'no locations'}) to {args.host}:{args.port} "
-        f"in {result.elapsed:.1f} s; "
-        f"{result.sent} lines written, {result.connections} connection(s), {result.undelivered} undelivered, "
-        f"{len(result.bad_rows)} bad rows"
-    )
-    return 0

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from race_control.timing.simulator import SimulationError, simulate
+from race_control.timing.simulator import simulate
+from race_control.timing.simulator_sources import SimulationError
 from tests.conftest import DATA
 
 pytestmark = pytest.mark.slow

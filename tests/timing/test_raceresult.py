@@ -24,15 +24,13 @@ from race_control.timing.events import (
     TimingEvent,
 )
 from race_control.timing.raceresult import (
-    FILE_STRIDE,
     RaceResultClient,
     RaceResultConfig,
     RaceResultConfigError,
     RaceResultError,
     RaceResultStateError,
-    decode_seq,
-    encode_seq,
 )
+from race_control.timing.raceresult_records import FILE_STRIDE, decode_seq, encode_seq
 
 DAY = dt.date(2026, 6, 1)
 T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC).timestamp()  # 09:00 UTC on race day

@@ -74,10 +74,16 @@ async def fake_screen(url: str, screen_id: str, stop: asyncio.Event) -> None:
     """A browser-like screen: resume, answer pings, report each finisher as rendered."""
     import aiohttp
 
-    async with aiohttp.ClientSession() as http, http.ws_connect(
-        url + "/ws", headers={"User-Agent": f"Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Screen-{screen_id[:2]}"}
-    ) as ws:
-        await ws.send_json({"type": "resume", "after_seq": 0, "screen_id": screen_id, "viewport": [1920, 1080]})
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(
+            url + "/ws",
+            headers={"User-Agent": f"Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Screen-{screen_id[:2]}"},
+        ) as ws,
+    ):
+        await ws.send_json(
+            {"type": "resume", "after_seq": 0, "screen_id": screen_id, "viewport": [1920, 1080]}
+        )
         while not stop.is_set():
             try:
                 msg = await ws.receive(timeout=0.5)
@@ -95,9 +101,10 @@ async def fake_screen(url: str, screen_id: str, stop: asyncio.Event) -> None:
 
 
 async def shoot(out: Path) -> list[Path]:
-    from race_control.demo import FAST_UNTIL, RACE_DATE
+    from race_control.demo import RACE_DATE
     from race_control.paths import resources_dir
-    from race_control.timing.simulator import SimSource, simulate
+    from race_control.timing.simulator import simulate
+    from race_control.timing.simulator_sources import SimSource
     from race_control.ui.main import start_app, stop_app
     from tests.conftest import make_settings
 
@@ -135,7 +142,9 @@ async def shoot(out: Path) -> list[Path]:
         w.mode_page.press_primary()
         await until(lambda: w.page() is w.event_page)
         # 3 event + roster import (a ChronoTrack client connects meanwhile)
-        await services.events.create_event({"name": "Spring 5K (last month)", "date": "2021-04-10", "timezone": "UTC"})
+        await services.events.create_event(
+            {"name": "Spring 5K (last month)", "date": "2021-04-10", "timezone": "UTC"}
+        )
         w.event_page.name.setText("Run On The Mountain 2021")
         w.event_page.timezone.setCurrentText("UTC")
         w.event_page.date.setDate(RACE_DATE)

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -104,5 +105,12 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setQuitOnLastWindowClosed(False)  # the main coroutine ends the app, after cleanup
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+
+    def close_windows(*_: object) -> None:
+        """Ctrl-C / SIGTERM: close the window, so the same clean shutdown runs."""
+        loop.call_soon_threadsafe(lambda: [w.close() for w in app.topLevelWidgets() if w.isWindow()])
+
+    signal.signal(signal.SIGINT, close_windows)
+    signal.signal(signal.SIGTERM, close_windows)
     with loop:
         return loop.run_until_complete(amain(settings))

@@ -314,9 +314,14 @@ class TimingPage(Page):
     def _decided(self, derived: Any) -> None:
         if not self.isVisible() or not self.preview.rowCount():
             return
+        # decisions normally arrive just before their reads (same batch); only a re-run (bind,
+        # new rules) decides reads already on screen: redraw just those rows
+        keys = {(r["stream_id"], r["location"], r["read_seq"]) for r in derived.suppressions}
+        keys.update((r["stream_id"], r["location"], r["read_seq"]) for r in derived.events)
         for row, read in enumerate(self.rows):
-            status, color = self._decision_text(read)
-            self.preview.setItem(row, 5, cell(status, color=color, bold=color is not MUTED))
+            if (read.stream_id, read.location, read.seq) in keys:
+                status, color = self._decision_text(read)
+                self.preview.setItem(row, 5, cell(status, color=color, bold=color is not MUTED))
         self._session_info()
 
     def preview_rows(self) -> list[list[str]]:

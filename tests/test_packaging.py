@@ -1,0 +1,117 @@
+"""Smoke test of the PyInstaller bundle (slow; opt in with RACE_CONTROL_PACKAGING_TEST=1).
+
+Builds the bundle with packaging/build.sh unless it exists (RACE_CONTROL_PACKAGING_REBUILD=1
+forces a build), then runs it offscreen: ``serve`` on free ports serves a display page of a
+session created through the local API, and the desktop app itself starts, serves, and shuts
+down cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLE = ROOT / "packaging" / "dist" / "race-control" / "race-control"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("RACE_CONTROL_PACKAGING_TEST") != "1", reason="set RACE_CONTROL_PACKAGING_TEST=1"
+    ),
+    pytest.mark.timeout(600),
+]
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Path:
+    if os.environ.get("RACE_CONTROL_PACKAGING_REBUILD") == "1" or not BUNDLE.is_file():
+        subprocess.run(["bash", str(ROOT / "packaging" / "build.sh")], check=True, cwd=ROOT, timeout=550)
+    assert BUNDLE.is_file()
+    return BUNDLE
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RACE_CONTROL_")}
+    env.update(QT_QPA_PLATFORM="offscreen", HOME=str(tmp), XDG_CONFIG_HOME=str(tmp / "config"))
+    return env
+
+
+def _server(data: Path, proc: subprocess.Popen[bytes]) -> dict[str, object]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            return json.loads((data / "server.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            time.sleep(0.2)
+    raise AssertionError("the bundle never wrote server.json")
+
+
+def _call(base: str, token: str, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(
+        base + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.read()
+
+
+def _serves_a_display_page(data: Path, info: dict[str, object]) -> None:
+    base, token = str(info["http_url"]), (data / "api-token").read_text().strip()
+    status, body = _call(base, token, "POST", "/api/events", {"name": "Bundle 5K", "date": "2026-06-01"})
+    assert status == 201
+    event = json.loads(body)
+    status, body = _call(base, token, "POST", "/api/sessions", {"event_id": event["id"], "mode": "results"})
+    url = json.loads(body)["display_url"]
+    with urllib.request.urlopen(url, timeout=10) as r:
+        page = r.read().decode()
+    assert r.status == 200 and "rc-config" in page
+    with urllib.request.urlopen(base + "/display/static/display.js", timeout=10) as r:
+        assert r.status == 200  # resources/ travelled with the bundle
+
+
+def test_bundle_serves_a_display_page(bundle: Path, tmp_path: Path) -> None:
+    data = tmp_path / "serve"
+    args = [str(bundle), "serve", "--data-dir", str(data), "--host", "127.0.0.1"]
+    proc = subprocess.Popen(
+        [*args, "--http-port", "0", "--timing-port", "0"], env=_env(tmp_path), stdout=subprocess.PIPE
+    )
+    try:
+        _serves_a_display_page(data, _server(data, proc))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert b"all reads stored" in out
+
+
+def test_bundled_desktop_app_starts_serves_and_stops(bundle: Path, tmp_path: Path) -> None:
+    data = tmp_path / "desktop"
+    data.mkdir()
+    (data / "settings.json").write_text(
+        json.dumps({"host": "127.0.0.1", "http_port": 0, "timing_port": 0, "public_host": "127.0.0.1"})
+    )
+    proc = subprocess.Popen(
+        [str(bundle), "--data-dir", str(data)],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _serves_a_display_page(data, _server(data, proc))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, (out, err)
+    assert b"Traceback" not in err, err
+    assert not (data / "server.json").exists()  # RaceControl.stop ran

@@ -7,6 +7,7 @@ comparison is constant-time.  "Local mode" needs no account at all.  Central acc
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -61,7 +62,8 @@ class Accounts:
             raise InputError("the user name must be 1-64 letters, digits or . _ @ -")
         if len(password) < MIN_PASSWORD:
             raise InputError(f"the password must have at least {MIN_PASSWORD} characters")
-        verifier = make_verifier(password)
+        loop = asyncio.get_running_loop()
+        verifier = await loop.run_in_executor(None, make_verifier, password)  # ~50 ms of scrypt: off the loop
         uid = new_id()
 
         def _insert(conn: Connection) -> None:
@@ -86,7 +88,8 @@ class Accounts:
             ).scalar()
 
         verifier = await self._store.run(_q)
+        loop = asyncio.get_running_loop()
         if verifier is None:
-            make_verifier(password, n=N)  # same cost whether or not the user exists
+            await loop.run_in_executor(None, make_verifier, password)  # same cost whether or not the user exists
             return False
-        return check_verifier(password, verifier)
+        return await loop.run_in_executor(None, check_verifier, password, verifier)

@@ -75,6 +75,7 @@ def parse_csv(text: str) -> list[Any]:
         raise InputError(f"the CSV has no bib column (headers: {', '.join(h.strip() for h in header)[:200]})")
     rows: list[Any] = []
     while True:
+        start_line = reader.line_num + 1
         try:
             values = next(reader)
         except StopIteration:
@@ -83,6 +84,10 @@ def parse_csv(text: str) -> list[Any]:
             rows.append(f"line {reader.line_num}: {exc}")
             continue
         if not any(v.strip() for v in values):
+            continue
+        if any("\n" in v or "\r" in v for v in values):
+            # names never span lines: an unclosed quote swallowed the following rows
+            rows.append(f"line {start_line}: a quoted field runs over several lines (unclosed quote?)")
             continue
         if len(values) > len(keys):
             rows.append(f"line {reader.line_num}: {len(values)} fields but the header has {len(keys)}")

@@ -11,6 +11,7 @@ from race_control.app import RaceControl
 from race_control.progress import Cancelled, Progress
 from tests.conftest import Api
 from tests.display.test_resume import lines, setup_session
+from tests.helpers.live_app import wait_last_seq
 
 
 async def test_custom_templates_are_validated_versioned_and_pushed(rc: RaceControl, api: Api) -> None:
@@ -29,6 +30,8 @@ async def test_custom_templates_are_validated_versioned_and_pushed(rc: RaceContr
         ({**mine, "blocks": [{"type": "image", "src": "//evil.example/x.png"}]}, "src"),
         ({**mine, "blocks": [{"type": "text", "x": "left"}]}, "'x'"),
         ({**mine, "mode": "party"}, "'mode'"),
+        ({**mine, "mode": {}}, "'mode'"),  # found by schemathesis: was a 500 (unhashable dict)
+        ({**mine, "blocks": [{"type": {}}]}, "'type'"),
     ]
     for body, needle in hostile:
         got, data = await api.call("POST", "/api/templates", body)
@@ -59,11 +62,7 @@ async def test_unbind_and_analytics(rc: RaceControl, api: Api) -> None:
         lines(1, 5)
         + b"CT01_33~6~finish~5~09:00:06.00~0~0FA22E~1\r\nCT01_33~7~finish~4242~09:01:30.00~0~0FA22E~1\r\n"
     )
-    assert rc.services is not None
-    for _ in range(100):
-        await rc.services.pipeline.drain()
-        if (await api.ok("GET", f"/api/sessions/{sid}"))["last_seq"] == 6:
-            break
+    await wait_last_seq(rc, api, sid, 6)
     report = await api.ok("GET", f"/api/sessions/{sid}/analytics")
     assert report["reads"] == 7 and report["finishers"] == 6
     assert report["unknown_bibs"] == ["4242"] and report["duplicates_suppressed"] == 1

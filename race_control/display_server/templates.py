@@ -70,7 +70,7 @@ def validate_template(body: object) -> dict[str, Any]:
         raise InputError(f"the template is larger than {MAX_TEMPLATE_BYTES // 1_000_000} MB")
     t = copy.deepcopy(body)
     t["format"] = FORMAT
-    if t.get("mode") not in DEFAULT_BY_MODE:
+    if not isinstance(t.get("mode"), str) or t["mode"] not in DEFAULT_BY_MODE:
         raise InputError("'mode' must be 'results' or 'pre-race'")
     name = t.get("name", "")
     if not isinstance(name, str) or not name.strip() or len(name) > 120:
@@ -84,7 +84,7 @@ def validate_template(body: object) -> dict[str, Any]:
         raise InputError("'blocks' must be a list of at most 100 blocks")
     for i, b in enumerate(blocks):
         where = f"blocks[{i}]"
-        if not isinstance(b, dict) or b.get("type") not in BLOCK_TYPES:
+        if not isinstance(b, dict) or not isinstance(b.get("type"), str) or b["type"] not in BLOCK_TYPES:
             raise InputError(f"{where}: 'type' must be one of {', '.join(sorted(BLOCK_TYPES))}")
         for key in ("x", "y", "w", "h"):
             v = b.get(key, 0)

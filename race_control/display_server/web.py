@@ -36,6 +36,13 @@ async def errors_middleware(request: web.Request, handler: web.Handler) -> web.S
     except RaceControlError as exc:
         log.error("%s %s failed: %s", request.method, request.path, exc)
         return web.json_response({"error": str(exc)}, status=503 if exc.retryable else 400)
+    except Exception as exc:  # a bug: log it whole, answer in the API's shape, change nothing more
+        if not request.path.startswith("/api/"):
+            raise
+        log.exception("%s %s: unexpected error", request.method, request.path)
+        return web.json_response(
+            {"error": f"internal error ({type(exc).__name__}); details are in the server log"}, status=500
+        )
 
 
 @web.middleware

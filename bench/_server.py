@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 import signal
-import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,41 +14,76 @@ from typing import Any
 
 import aiohttp
 
+from tests.helpers.server_process import serve_env, start_serve
+
+TOKEN = "bench-token"
+
 
 @asynccontextmanager
-async def served() -> AsyncIterator[dict[str, Any]]:
-    """Yield server.json (plus the token) of a fresh `race-control serve` on free loopback ports."""
-    with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
-        data = Path(tmp)
-        env = {**os.environ, "RACE_CONTROL_DATA_DIR": str(data), "RACE_CONTROL_API_TOKEN": "bench-token"}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "race_control",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--http-port",
-            "0",
-            "--timing-port",
-            "0",
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            for _ in range(400):
-                if (data / "server.json").exists():
-                    break
-                await asyncio.sleep(0.025)
-            info = json.loads((data / "server.json").read_text())
-            info["token"] = "bench-token"
-            info["base"] = f"http://127.0.0.1:{info['http_port']}"
-            info["data_dir"] = str(data)
-            yield info
-        finally:
+async def served(data: Path | None = None) -> AsyncIterator[dict[str, Any]]:
+    """A fresh `race-control serve` on free loopback ports; yields server.json plus ``token``,
+    ``base`` and ``data_dir``.  In ``data`` (a data dir the caller owns, so the database file can
+    be inspected after the server stopped: SIGTERM, clean shutdown), else in a temporary one.
+    stderr goes to DIR/stderr.log so it can never fill a pipe."""
+    if data is None:
+        with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
+            async with served(Path(tmp)) as info:
+                yield info
+        return
+    env = serve_env(data, RACE_CONTROL_API_TOKEN=TOKEN)
+    with (data / "stderr.log").open("wb") as err:
+        proc = await start_serve(data, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=err, wait=20)
+    try:
+        info = json.loads((data / "server.json").read_text())
+        info.update(token=TOKEN, base=f"http://127.0.0.1:{info['http_port']}", data_dir=str(data))
+        yield info
+    finally:
+        if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 60)
+        await asyncio.wait_for(proc.wait(), 120)
+
+
+def server_log(info: dict[str, Any]) -> str:
+    path = Path(info["data_dir"]) / "logs" / "race-control.log"
+    return path.read_text("utf-8", "replace") if path.exists() else ""
+
+
+def server_warnings(info: dict[str, Any]) -> list[str]:
+    """The WARNING and ERROR lines of the server's log."""
+    return [ln for ln in server_log(info).splitlines() if " WARNING " in ln or " ERROR " in ln]
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak) of ``pid`` in KiB, from /proc (0 if unknown)."""
+    out = {"VmRSS": 0, "VmHWM": 0}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key = line.split(":", 1)[0]
+            if key in out:
+                out[key] = int(line.split()[1])
+    return out
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.0f} MiB"
+
+
+def rss_report(
+    idle: dict[str, int], loaded: str, mem: dict[str, int], after: str, end: dict[str, int]
+) -> str:
+    """``server RSS idle …, <loaded> …, <after> …, peak (VmHWM) …`` from three ``memory_kib``."""
+    return (
+        f"server RSS idle {mib(idle['VmRSS'])}, {loaded} {mib(mem['VmRSS'])}, "
+        f"{after} {mib(end['VmRSS'])}, peak (VmHWM) {mib(end['VmHWM'])}"
+    )
+
+
+def print_problems(r: dict[str, Any]) -> None:
+    """The screens' connect errors and the server's warnings, if any."""
+    if r["connect_errors"]:
+        print(f"  connect errors: {r['connect_errors']}")
+    if r["log_warnings"]:
+        print(f"  server warnings ({len(r['log_warnings'])}): {r['log_warnings'][:3]}")
 
 
 class BenchApi:

@@ -19,23 +19,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import json
-import os
-import signal
 import sqlite3
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from bench._server import BenchApi
+from bench._server import BenchApi, memory_kib, served
 from race_control.config import local_timezone
 from tests.helpers.ctp01_peer import RawCtp01Client
 
@@ -67,17 +61,6 @@ def render_lines(conn: int, count: int, start_cs: int, location: str = "finish")
     return "".join(out).encode()
 
 
-def vm_hwm_kib(pid: int) -> int:
-    """Peak resident set size of ``pid`` (VmHWM), KiB; 0 if unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def db_count(path: Path, kind: str | None = "tag") -> int:
     """Committed rows in ``reads`` (only ``kind`` rows unless None), read from another process."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
@@ -92,32 +75,6 @@ def db_count(path: Path, kind: str | None = "tag") -> int:
 # --- over the wire -----------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def serve_in(data: Path) -> AsyncIterator[dict[str, Any]]:
-    """Like ``bench._server.served`` but in a data dir the caller owns, so the database file
-    can be inspected after the server stopped (SIGTERM, clean shutdown)."""
-    env = {**os.environ, "RACE_CONTROL_DATA_DIR": str(data), "RACE_CONTROL_API_TOKEN": "bench-token"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "race_control", "serve", "--host", "127.0.0.1", "--http-port", "0", "--timing-port", "0"),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(400):
-            if (data / "server.json").exists() or proc.returncode is not None:
-                break
-            await asyncio.sleep(0.025)
-        info = json.loads((data / "server.json").read_text())
-        info.update(token="bench-token", base=f"http://127.0.0.1:{info['http_port']}", data_dir=str(data))
-        yield info
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.wait(), 120)
-
-
 async def run_served(total: int, conns: int, sessions: int) -> dict[str, Any]:
     per = total // conns
     total = per * conns
@@ -126,7 +83,7 @@ async def run_served(total: int, conns: int, sessions: int) -> dict[str, Any]:
     result: dict[str, Any] = {"reads": total, "conns": conns, "sessions": sessions}
     with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
         db_path = Path(tmp) / "race-control.sqlite3"
-        async with serve_in(Path(tmp)) as info, aiohttp.ClientSession() as http:
+        async with served(Path(tmp)) as info, aiohttp.ClientSession() as http:
             await _drive(info, http, payloads, total, sessions, db_path, result)
         # the server has stopped (SIGTERM, clean shutdown): count what is on disk
         result["committed_final"] = db_count(db_path)
@@ -158,7 +115,7 @@ async def _drive(
             s = await api.post("/api/sessions", {"event_id": event["id"], "mode": "results"})
             for st in streams:
                 await api.post(f"/api/sessions/{s['id']}/timing", {"timing_session_id": st["id"]})
-    result["rss_idle_kib"] = vm_hwm_kib(pid)
+    result["rss_idle_kib"] = memory_kib(pid)["VmHWM"]
 
     async def push(c: RawCtp01Client, data: bytes) -> None:
         view = memoryview(data)
@@ -188,7 +145,7 @@ async def _drive(
     result["elapsed"] = end - start
     result["sent"] = (sent_at or end) - start
     result["accepted"] = (accepted_at or end) - start
-    result["rss_peak_kib"] = vm_hwm_kib(pid)
+    result["rss_peak_kib"] = memory_kib(pid)["VmHWM"]
     health = await api.get("/api/health")
     result["store_failures"] = health.get("store_failures")
     for c in clients:

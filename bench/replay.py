@@ -24,8 +24,8 @@ from typing import Any
 
 import aiohttp
 
-from bench._server import BenchApi
-from bench.ingest import db_count, serve_in, vm_hwm_kib
+from bench._server import BenchApi, memory_kib, served
+from bench.ingest import db_count
 from race_control.roster.csv_import import read_csv_file
 from race_control.timing.simulator import simulate
 from race_control.timing.simulator_sources import SimSource
@@ -67,7 +67,7 @@ async def run(screens: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
         db_path = Path(tmp) / "race-control.sqlite3"
         connector = aiohttp.TCPConnector(limit=0)
-        async with serve_in(Path(tmp)) as info, aiohttp.ClientSession(connector=connector) as http:
+        async with served(Path(tmp)) as info, aiohttp.ClientSession(connector=connector) as http:
             api = BenchApi(http, info)
             event = await api.post(
                 "/api/events", {"name": "Run On The Mountain 2021", "date": "2021-05-08", "timezone": "UTC"}
@@ -146,7 +146,7 @@ async def run(screens: int) -> dict[str, Any]:
             out["wall"] = max(log.last_at for log in logs) - start if logs else out["committed_at"]
             streams = await api.get("/api/timing/sessions")
             out["stream_reads"] = sum(s["reads"] for s in streams)
-            out["rss_peak_kib"] = vm_hwm_kib(int(info["pid"]))
+            out["rss_peak_kib"] = memory_kib(int(info["pid"]))["VmHWM"]
             for t in tasks:
                 t.cancel()
             out["finish_last_seq"] = last[finish["id"]]

@@ -18,19 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import multiprocessing
 import multiprocessing.connection
-import os
 import resource
-import signal
-import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +32,15 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from bench._server import BenchApi, percentile
+from bench._server import (
+    BenchApi,
+    memory_kib,
+    percentile,
+    print_problems,
+    rss_report,
+    served,
+    server_warnings,
+)
 from race_control.config import local_timezone
 from tests.helpers.ctp01_peer import RawCtp01Client
 
@@ -55,59 +57,6 @@ def raise_nofile(wanted: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
         soft = new
     return soft
-
-
-def memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of ``pid`` in KiB, from /proc."""
-    out = {"VmRSS": 0, "VmHWM": 0}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key = line.split(":", 1)[0]
-            if key in out:
-                out[key] = int(line.split()[1])
-    return out
-
-
-def mib(kib: int) -> str:
-    return f"{kib / 1024:.0f} MiB"
-
-
-@contextlib.asynccontextmanager
-async def serve() -> AsyncIterator[dict[str, Any]]:
-    """`race-control serve` on free loopback ports in a temporary data dir (yields server.json plus
-    ``token``, ``base``, ``data_dir``).  stderr goes to DIR/stderr.log so it can never fill a pipe."""
-    with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
-        data = Path(tmp)
-        env = {**os.environ, "RACE_CONTROL_DATA_DIR": str(data), "RACE_CONTROL_API_TOKEN": "bench-token"}
-        err = os.open(data / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                *("-m", "race_control", "serve", "--host", "127.0.0.1"),
-                *("--http-port", "0", "--timing-port", "0"),
-                env=env,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=err,
-            )
-        finally:
-            os.close(err)
-        try:
-            for _ in range(800):
-                if (data / "server.json").exists() or proc.returncode is not None:
-                    break
-                await asyncio.sleep(0.025)
-            info = json.loads((data / "server.json").read_text())
-            info.update(token="bench-token", base=f"http://127.0.0.1:{info['http_port']}", data_dir=str(data))
-            yield info
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 120)
-
-
-def server_log(info: dict[str, Any]) -> str:
-    path = Path(info["data_dir"]) / "logs" / "race-control.log"
-    return path.read_text("utf-8", "replace") if path.exists() else ""
 
 
 def read_line(seq: int, bib: int, tz: str, location: str = "finish") -> bytes:
@@ -383,7 +332,7 @@ async def run(
 ) -> dict[str, Any]:
     raise_nofile(screens + sessions + 1024)
     tz = local_timezone()
-    async with serve() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    async with served() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         api = BenchApi(http, info)
         pid = int(info["pid"])
         r: dict[str, Any] = {"mem_idle": memory_kib(pid)}
@@ -420,9 +369,7 @@ async def run(
         r["other_types"] = dict(sum((Counter(o) for o in other.values()), Counter()))
         r["hello_last_seq"] = sorted(set(hello.values()))
         await race.close()
-        r["log_warnings"] = [
-            ln for ln in server_log(info).splitlines() if " WARNING " in ln or " ERROR " in ln
-        ]
+        r["log_warnings"] = server_warnings(info)
         r["stderr"] = (Path(info["data_dir"]) / "stderr.log").read_text("utf-8", "replace")[-2000:]
     return r
 
@@ -460,15 +407,11 @@ def main() -> None:
     )
     m0, m1, m2 = r["mem_idle"], r["mem_connected"], r["mem_end"]
     print(
-        f"  server RSS idle {mib(m0['VmRSS'])}, with screens {mib(m1['VmRSS'])}, after the stream "
-        f"{mib(m2['VmRSS'])}, peak (VmHWM) {mib(m2['VmHWM'])}; "
+        f"  {rss_report(m0, 'with screens', m1, 'after the stream', m2)}; "
         f"~{(m1['VmRSS'] - m0['VmRSS']) / max(1, r['connected']):.0f} KiB per screen"
     )
     print(f"  other messages seen by screens: {r['other_types']}; hello last_seq {r['hello_last_seq']}")
-    if r["connect_errors"]:
-        print(f"  connect errors: {r['connect_errors']}")
-    if r["log_warnings"]:
-        print(f"  server warnings ({len(r['log_warnings'])}): {r['log_warnings'][:3]}")
+    print_problems(r)
 
 
 if __name__ == "__main__":

@@ -21,17 +21,21 @@ from typing import Any
 
 import aiohttp
 
-from bench._server import BenchApi, percentile
+from bench._server import (
+    BenchApi,
+    memory_kib,
+    percentile,
+    print_problems,
+    rss_report,
+    served,
+    server_warnings,
+)
 from bench.screens import (
     ScreenPool,
     build_race,
     check,
-    memory_kib,
-    mib,
     raise_nofile,
     read_line,
-    serve,
-    server_log,
 )
 from race_control.config import local_timezone
 
@@ -41,7 +45,7 @@ TARGET_SESSIONS = 500
 async def run(sessions: int, workers: int) -> dict[str, Any]:
     raise_nofile(sessions * 3 + 1024)
     tz = local_timezone()
-    async with serve() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    async with served() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         api = BenchApi(http, info)
         pid = int(info["pid"])
         r: dict[str, Any] = {"mem_idle": memory_kib(pid)}
@@ -70,9 +74,7 @@ async def run(sessions: int, workers: int) -> dict[str, Any]:
         r["delivery_s"] = r["last_arrival"] - first
         r["other_types"] = sorted({k for o in other.values() for k in o})
         await race.close()
-        r["log_warnings"] = [
-            ln for ln in server_log(info).splitlines() if " WARNING " in ln or " ERROR " in ln
-        ]
+        r["log_warnings"] = server_warnings(info)
     return r
 
 
@@ -109,15 +111,9 @@ def main() -> None:
         f"max {max(lat, default=float('nan')):.1f} ms"
     )
     m0, m1, m2 = r["mem_idle"], r["mem_ready"], r["mem_end"]
-    print(
-        f"  server RSS idle {mib(m0['VmRSS'])}, with {a.sessions} sessions+streams+screens {mib(m1['VmRSS'])}, "
-        f"after delivery {mib(m2['VmRSS'])}, peak (VmHWM) {mib(m2['VmHWM'])}"
-    )
+    print(f"  {rss_report(m0, f'with {a.sessions} sessions+streams+screens', m1, 'after delivery', m2)}")
     print(f"  other message types seen by screens: {r['other_types']}")
-    if r["connect_errors"]:
-        print(f"  connect errors: {r['connect_errors']}")
-    if r["log_warnings"]:
-        print(f"  server warnings ({len(r['log_warnings'])}): {r['log_warnings'][:3]}")
+    print_problems(r)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ from typing import Any
 
 import aiohttp
 
-from bench._server import BenchApi, percentile
-from bench.screens import build_race, read_line, serve, server_log
+from bench._server import BenchApi, percentile, served, server_log
+from bench.screens import build_race, read_line
 from race_control.config import local_timezone
 
 TARGET_P50_MS = 2.0  # the normal screens keep the read -> screen target (bench.latency)
@@ -99,7 +99,7 @@ async def phase(stalled: bool, normal: int, rate: float, duration: float) -> dic
     tz = local_timezone()
     total = int(rate * duration)
     r: dict[str, Any] = {"reads": total}
-    async with serve() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    async with served() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         api = BenchApi(http, info)
         race = await build_race(api, info, 1, total, "slow")
         url = race.ws_url(0)
@@ -153,24 +153,24 @@ async def phase(stalled: bool, normal: int, rate: float, duration: float) -> dic
             slow.resume()
             got: list[int] = []
             kinds: dict[str, int] = {}
+
+            async def take(screen: StalledScreen, timeout: float) -> bool:
+                """One frame of the stalled screen into got/kinds; False once its socket ended."""
+                msg = await asyncio.wait_for(screen.frame(), timeout)
+                if msg is None:
+                    return False
+                kind = str(msg.get("type"))
+                kinds[kind] = kinds.get(kind, 0) + 1
+                if kind == "finisher":
+                    got.append(int(msg["seq"]))
+                return True
+
             try:
-                while not got or got[-1] < total:
-                    msg = await asyncio.wait_for(slow.frame(), 30)
-                    if msg is None:
-                        break
-                    kind = str(msg.get("type"))
-                    kinds[kind] = kinds.get(kind, 0) + 1
-                    if kind == "finisher":
-                        got.append(int(msg["seq"]))
+                while (not got or got[-1] < total) and await take(slow, 30):
+                    pass
                 # a caught_up may follow the last finisher; anything sent twice would arrive now
-                while True:
-                    msg = await asyncio.wait_for(slow.frame(), 1.0)
-                    if msg is None:
-                        break
-                    kind = str(msg.get("type"))
-                    kinds[kind] = kinds.get(kind, 0) + 1
-                    if kind == "finisher":
-                        got.append(int(msg["seq"]))
+                while await take(slow, 1.0):
+                    pass
             except TimeoutError:
                 pass
             r["resume_s"] = time.perf_counter() - t0

@@ -6,11 +6,12 @@ import asyncio
 import os
 import re
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
+
+from tests.helpers.server_process import race_control_process
 
 pytestmark = pytest.mark.slow
 
@@ -18,21 +19,10 @@ pytestmark = pytest.mark.slow
 async def test_demo_prints_urls_and_streams_finishers(tmp_path: Path) -> None:
     env = {**os.environ}
     env.pop("RACE_CONTROL_API_TOKEN", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "race_control",
+    proc = await race_control_process(
         "demo",
-        "--data-dir",
-        str(tmp_path / "demo"),
-        "--public-host",
-        "127.0.0.1",
-        "--duration",
-        "120",
-        "--speed",
-        "30",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        *("--data-dir", str(tmp_path / "demo"), "--public-host", "127.0.0.1"),
+        *("--duration", "120", "--speed", "30"),
         env=env,
     )
     assert proc.stdout is not None

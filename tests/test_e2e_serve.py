@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -21,41 +19,14 @@ import pytest
 
 from tests.conftest import Api
 from tests.helpers.ctp01_peer import RawCtp01Client
+from tests.helpers.server_process import start_serve
 
 pytestmark = pytest.mark.slow
 
 
-async def start_server(data_dir: Path) -> asyncio.subprocess.Process:
-    env = {**os.environ, "RACE_CONTROL_DATA_DIR": str(data_dir)}
-    env.pop("RACE_CONTROL_API_TOKEN", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "race_control",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--http-port",
-        "0",
-        "--timing-port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    for _ in range(200):
-        if (data_dir / "server.json").exists():
-            return proc
-        if proc.returncode is not None:
-            break
-        await asyncio.sleep(0.05)
-    out, err = await proc.communicate()
-    raise AssertionError(f"server did not start: {out!r} {err!r}")
-
-
 async def test_serve_read_to_screen_and_reconnect(tmp_path: Path) -> None:
     data_dir = tmp_path / "rc"
-    proc = await start_server(data_dir)
+    proc = await start_serve(data_dir)
     try:
         info = json.loads((data_dir / "server.json").read_text())
         assert set(info) >= {"http_url", "http_port", "timing_port", "pid"} and info["pid"] == proc.pid

@@ -1,11 +1,12 @@
 """The asyncio transport for RACE RESULT decoders: we connect out to ``host:3601``.
 
 Thin by design, like ``ctp01_listener``: bytes go into the sans-IO
-``RaceResultClient``; its commands are written straight back from
-``data_received``; its events are queued to one consumer task per connection,
-which attaches the stream (on ``ConnectionIdentified``), hands every raw line and
-read to ``TimingService`` and then lets the machine resume from the stream's stored
-cursors.  The socket reader never awaits storage or screens.
+``RaceResultClient`` through the shared ``StreamLink`` transport (its commands
+written straight back from ``data_received``; its events queued to one consumer
+task per connection, which attaches the stream on ``ConnectionIdentified``, hands
+every raw line and read to ``TimingService`` and then lets the machine resume from
+the stream's stored cursors; backpressure).  The socket reader never awaits
+storage or screens.
 
 ``RaceResultConnector`` owns the reconnect loop: a decoder that is off, rebooting
 or out of Wi-Fi range is retried forever with exponential backoff (reset after a
@@ -19,27 +20,18 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import socket
 import time
 from typing import Any
 
-from race_control.timing.events import (
-    BadLine,
-    ConnectionIdentified,
-    GunTime,
-    LinkDead,
-    RawLine,
-    TagRead,
-    TimingEvent,
-)
+from race_control.timing.events import ConnectionIdentified
 from race_control.timing.raceresult import DEFAULT_PORT, RaceResultClient, RaceResultConfig
 from race_control.timing.service import StreamState, TimingService
+from race_control.timing.stream_link import StreamLink
 
 __all__ = ["RaceResultConnector", "parse_decoder_address"]
 
 log = logging.getLogger("race_control.timing.raceresult")
 raw_log = logging.getLogger("race_control.raw.raceresult")
-TICK = 1.0
 
 
 def parse_decoder_address(text: str) -> tuple[str, int]:
@@ -64,119 +56,25 @@ def parse_decoder_address(text: str) -> tuple[str, int]:
     return host, port
 
 
-class _DecoderConnection(asyncio.Protocol):
-    """One TCP connection to the decoder: feeds the machine, queues its events."""
+class _DecoderConnection(StreamLink[RaceResultClient]):
+    """One TCP connection to the decoder: the shared transport, plus the decoder's identity."""
 
-    def __init__(self, service: TimingService, proto: RaceResultClient, peer: str) -> None:
-        self._service = service
-        self.proto = proto
-        self._peer = peer
-        self._queue: asyncio.Queue[tuple[float, list[TimingEvent]] | None] = asyncio.Queue()
-        self._transport: asyncio.Transport | None = None
-        self._ticker: asyncio.TimerHandle | None = None
-        self._pending_raw: list[tuple[str, float]] = []
-        self.stream: StreamState | None = None
-        self.consumer: asyncio.Task[None] | None = None
-        self.reads = 0
+    log = log
+    raw_log = raw_log
+    what = "RACE RESULT decoder"
+    label = "RACE RESULT"
+    failed = "RACE RESULT decoder %s: connection failed"
+    task_prefix = "rr"
 
-    # --- asyncio.Protocol ---------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:  # notice a vanished decoder even when both sides are idle
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        self.consumer = asyncio.get_running_loop().create_task(self._consume(), name=f"rr-{self._peer}")
-        self._flush()  # the handshake is queued by the machine's constructor
-        self._schedule_tick()
+    def _apply_clock(self, stream: StreamState) -> None:
+        # the stream's zone and day are the per-source settings (editable later): read on that axis
+        day = dt.date.fromisoformat(stream.reference_date) if stream.reference_date else None
+        self.proto.set_clock(stream.timezone, day or self.proto.reference_date)
 
-    def data_received(self, data: bytes) -> None:
-        now = time.time()
-        raw_log.debug("%s <- %r", self._peer, data)
-        events = self.proto.receive_data(data, now)
-        self._flush()
-        if events:
-            self._queue.put_nowait((now, events))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        log.info("RACE RESULT decoder %s disconnected%s", self._peer, f": {exc}" if exc else "")
-        if self._ticker:
-            self._ticker.cancel()
-        self._queue.put_nowait(None)
-
-    def close(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.close()
-
-    # --- helpers --------------------------------------------------------------------------
-    def _flush(self) -> None:
-        out = self.proto.data_to_send()
-        if out and self._transport and not self._transport.is_closing():
-            raw_log.debug("%s -> %r", self._peer, out)
-            self._transport.write(out)
-
-    def _schedule_tick(self) -> None:
-        self._ticker = asyncio.get_running_loop().call_later(TICK, self._tick)
-
-    def _tick(self) -> None:
-        now = time.time()
-        events = self.proto.tick(now)
-        self._flush()
-        if events:
-            self._queue.put_nowait((now, events))
-        if self._transport and not self._transport.is_closing():
-            self._schedule_tick()
-
-    async def _consume(self) -> None:
-        try:
-            while (item := await self._queue.get()) is not None:
-                received_at, events = item
-                for event in events:
-                    await self._handle(event, received_at)
-        except Exception:
-            log.exception("RACE RESULT decoder %s: connection failed", self._peer)
-            self.close()
-        finally:
-            if self.stream is not None:
-                if self._stream_changed in self._service.listeners:
-                    self._service.listeners.remove(self._stream_changed)
-                self._service.detach(self.stream)
-            elif self._pending_raw:
-                log.warning(
-                    "RACE RESULT decoder %s left before identifying itself; its %d lines are only in the raw log",
-                    self._peer,
-                    len(self._pending_raw),
-                )
-
-    async def _handle(self, event: TimingEvent, received_at: float) -> None:
-        stream = self.stream
-        if isinstance(event, RawLine):
-            if stream is None:
-                self._pending_raw.append((event.line, received_at))
-            else:
-                self._service.raw_line(stream, event.line, received_at)
-        elif isinstance(event, TagRead | GunTime):
-            if stream is not None and self._service.accept(stream, event, received_at):
-                self.reads += 1
-        elif isinstance(event, ConnectionIdentified):
-            await self._identified(event)
-        elif isinstance(event, BadLine):
-            if stream is not None:
-                stream.bad_lines += 1
-            log.warning("RACE RESULT %s: bad line %r: %s", self._peer, event.line[:120], event.reason)
-        elif isinstance(event, LinkDead):
-            log.warning("RACE RESULT %s: closing link: %s", self._peer, event.reason)
-            self.close()
-
-    def _stream_changed(self, stream: StreamState) -> None:
-        """The operator changed this stream's time zone or date: read the next passings that way."""
-        if stream is self.stream and not self.proto.closed and stream.reference_date:
-            self.proto.set_clock(stream.timezone, dt.date.fromisoformat(stream.reference_date))
-
-    async def _identified(self, event: ConnectionIdentified) -> None:
+    async def _attach(self, event: ConnectionIdentified) -> StreamState:
         status = self.proto.status()
         cfg = self.proto.config
-        self.stream = stream = await self._service.attach(
+        stream = await self._service.attach(
             "raceresult",
             event.connection_id,
             client=f"RACE RESULT {status['box_name'] or 'decoder'}".strip(),
@@ -184,21 +82,14 @@ class _DecoderConnection(asyncio.Protocol):
             timezone=cfg.timezone,
             reference_date=cfg.reference_date.isoformat() if cfg.reference_date else None,
         )
-        # the stream's zone and day are the per-source settings (editable later): read on that axis
-        day = dt.date.fromisoformat(stream.reference_date) if stream.reference_date else None
-        self.proto.set_clock(stream.timezone, day or self.proto.reference_date)
-        self._service.listeners.append(self._stream_changed)
-        for line, at in self._pending_raw:
-            self._service.raw_line(stream, line, at)
-        self._pending_raw.clear()
-        if self.proto.location:
-            await self._service.set_locations(stream, [self.proto.location])
         if status["operation_mode"] is False:
             log.warning(
                 "RACE RESULT %s is in test mode: it stores no passings until STARTOPERATION", self._peer
             )
-        self.proto.begin_streaming(stream.cursors())
-        self._flush()
+        return stream
+
+    def _locations(self) -> list[str]:
+        return [self.proto.location] if self.proto.location else []
 
 
 class RaceResultConnector:

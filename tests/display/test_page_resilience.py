@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +22,7 @@ from tests.display.browser import chromium
 from tests.display.test_page_modes import LIVE, open_display, state
 from tests.display.test_resume import lines, setup_session
 from tests.helpers.ctp01_peer import RawCtp01Client
+from tests.helpers.server_process import start_serve
 
 pytestmark = pytest.mark.browser
 
@@ -31,32 +30,9 @@ pytestmark = pytest.mark.browser
 async def start_server(
     data_dir: Path, http_port: int = 0, timing_port: int = 0
 ) -> asyncio.subprocess.Process:
-    (data_dir / "server.json").unlink(missing_ok=True)  # a killed server leaves it behind
-    env = {**os.environ, "RACE_CONTROL_DATA_DIR": str(data_dir)}
-    env.pop("RACE_CONTROL_API_TOKEN", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "race_control",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--http-port",
-        str(http_port),
-        "--timing-port",
-        str(timing_port),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
+    return await start_serve(
+        data_dir, http_port=http_port, timing_port=timing_port, stdout=asyncio.subprocess.DEVNULL, wait=15
     )
-    for _ in range(300):
-        if (data_dir / "server.json").exists():
-            return proc
-        if proc.returncode is not None:
-            break
-        await asyncio.sleep(0.05)
-    _, err = await proc.communicate()
-    raise AssertionError(f"server did not start: {err!r}")
 
 
 async def stop(proc: asyncio.subprocess.Process) -> None:

@@ -10,6 +10,7 @@ import aiohttp
 from race_control.app import RaceControl
 from tests.conftest import Api, make_settings
 from tests.helpers.ctp01_peer import RawCtp01Client
+from tests.helpers.live_app import running, wait_last_seq
 
 
 async def setup_session(
@@ -74,41 +75,26 @@ async def test_resume_after_a_dropped_connection(rc: RaceControl, api: Api) -> N
 
 async def test_resume_after_a_server_restart(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data")
-    first = RaceControl(settings)
-    await first.start()
-    assert first.services is not None
-    async with aiohttp.ClientSession() as http:
-        api = Api(http, first.http_url, first.services.api_token)
+    async with running(settings) as (first, api):
         session, client = await setup_session(api, first.timing_port, "restart-conn")
         await client.send(lines(1, 12))
-        for _ in range(100):
-            if (await api.ok("GET", f"/api/sessions/{session['id']}"))["last_seq"] == 12:
-                break
-            await first.services.pipeline.drain()
+        await wait_last_seq(first, api, session["id"], 12)
         await client.close()
-    await first.stop()
 
-    second = RaceControl(settings)
-    await second.start()
-    assert second.services is not None
-    try:
-        async with aiohttp.ClientSession() as http:
-            api = Api(http, second.http_url, second.services.api_token)
-            again = await api.ok("GET", f"/api/sessions/{session['id']}")
-            assert again["last_seq"] == 12 and again["timing_session_ids"]
-            ws_url = again["display_url"].replace("http", "ws") + "/ws"
-            async with http.ws_connect(ws_url) as ws:
-                await ws.receive_json(timeout=5)
-                await ws.send_json({"type": "resume", "after_seq": 4})
-                got = await finishers(ws, 8)
-                assert [m["seq"] for m in got] == list(range(5, 13))
-                # the same ChronoTrack connection id resumes where the store left off
-                client = await RawCtp01Client.connect(second.timing_port)
-                starts = await client.handshake("restart-conn")
-                assert starts == ["start~finish~12"]
-                await client.send(lines(12, 14))  # 12 again (inclusive resend), then new ones
-                got = await finishers(ws, 2)
-                assert [(m["seq"], m["bib"]) for m in got] == [(13, "13"), (14, "14")]
-                await client.close()
-    finally:
-        await second.stop()
+    async with running(settings) as (second, api):
+        again = await api.ok("GET", f"/api/sessions/{session['id']}")
+        assert again["last_seq"] == 12 and again["timing_session_ids"]
+        ws_url = again["display_url"].replace("http", "ws") + "/ws"
+        async with api.http.ws_connect(ws_url) as ws:
+            await ws.receive_json(timeout=5)
+            await ws.send_json({"type": "resume", "after_seq": 4})
+            got = await finishers(ws, 8)
+            assert [m["seq"] for m in got] == list(range(5, 13))
+            # the same ChronoTrack connection id resumes where the store left off
+            client = await RawCtp01Client.connect(second.timing_port)
+            starts = await client.handshake("restart-conn")
+            assert starts == ["start~finish~12"]
+            await client.send(lines(12, 14))  # 12 again (inclusive resend), then new ones
+            got = await finishers(ws, 2)
+            assert [(m["seq"], m["bib"]) for m in got] == [(13, "13"), (14, "14")]
+            await client.close()

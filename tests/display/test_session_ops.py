@@ -10,6 +10,7 @@ import aiohttp
 from race_control.app import RaceControl
 from tests.conftest import Api, make_settings
 from tests.display.test_resume import finishers, lines, setup_session
+from tests.helpers.live_app import drain_until, running, wait_last_seq
 
 
 async def next_of(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
@@ -128,12 +129,8 @@ async def test_timing_stream_clock_settings_and_far_from_now_warning(rc: RaceCon
     )
     assert (updated["timezone"], updated["reference_date"]) == ("Europe/Berlin", "2021-05-08")
     await client.send(lines(1, 1))  # a 2021 read arriving live today: years from now
-    assert rc.services is not None
-    for _ in range(100):
-        stream = await api.ok("GET", f"/api/timing/sessions/{stream['id']}")
-        if stream["clock_warnings"]:
-            break
-        await rc.services.pipeline.drain()
+    path = f"/api/timing/sessions/{stream['id']}"
+    stream = await drain_until(rc, lambda: api.ok("GET", path), lambda s: s["clock_warnings"])
     assert stream["clock_warnings"] == 1 and "behind this computer's clock" in stream["last_clock_warning"]
     del session
     await client.close()
@@ -230,35 +227,20 @@ async def test_closing_by_patch_disconnects_and_new_sockets_hear_4410(rc: RaceCo
 
 async def test_unknown_bibs_are_still_corrected_after_a_restart(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data")
-    first = RaceControl(settings)
-    await first.start()
-    assert first.services is not None
-    async with aiohttp.ClientSession() as http:
-        api = Api(http, first.http_url, first.services.api_token)
+    async with running(settings) as (first, api):
         session, client = await setup_session(api, first.timing_port, "restart-unknown")
         await client.send(b"CT01_33~1~finish~888~09:00:00.00~0~0FA22E~1\r\n")
-        for _ in range(100):
-            await first.services.pipeline.drain()
-            if (await api.ok("GET", f"/api/sessions/{session['id']}"))["last_seq"] == 1:
-                break
+        await wait_last_seq(first, api, session["id"], 1)
         await client.close()
-    await first.stop()
-    second = RaceControl(settings)
-    await second.start()
-    assert second.services is not None
-    try:
-        async with aiohttp.ClientSession() as http:
-            api = Api(http, second.http_url, second.services.api_token)
-            again = await api.ok("GET", f"/api/sessions/{session['id']}")
-            assert again["unknown_bibs"] == ["888"]
-            async with http.ws_connect(again["display_url"].replace("http", "ws") + "/ws") as ws:
-                await ws.receive_json(timeout=5)
-                await api.ok(
-                    "POST",
-                    f"/api/events/{session['event_id']}/participants",
-                    [{"bib": "888", "first_name": "Late", "last_name": "Entry"}],
-                )
-                fix = await next_of(ws, "correction")
-                assert (fix["corrects_seq"], fix["name"]) == (1, "Late Entry")
-    finally:
-        await second.stop()
+    async with running(settings) as (_, api):
+        again = await api.ok("GET", f"/api/sessions/{session['id']}")
+        assert again["unknown_bibs"] == ["888"]
+        async with api.http.ws_connect(again["display_url"].replace("http", "ws") + "/ws") as ws:
+            await ws.receive_json(timeout=5)
+            await api.ok(
+                "POST",
+                f"/api/events/{session['event_id']}/participants",
+                [{"bib": "888", "first_name": "Late", "last_name": "Entry"}],
+            )
+            fix = await next_of(ws, "correction")
+            assert (fix["corrects_seq"], fix["name"]) == (1, "Late Entry")

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,38 +13,15 @@ import pytest
 from race_control.timing.simulator import simulate
 from race_control.timing.simulator_sources import SimulationError
 from tests.conftest import DATA
+from tests.helpers.server_process import race_control_process, serve_env, start_serve
 
 pytestmark = pytest.mark.slow
 
 
 async def test_hmac_authentication_accepts_the_right_password_only(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "RACE_CONTROL_CTP01_USERS": "finishpc:s3cret-pass",
-        "RACE_CONTROL_DATA_DIR": str(tmp_path),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "race_control",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--http-port",
-        "0",
-        "--timing-port",
-        "0",
-        "--ctp01-auth",
-        "hmac-sha1",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    env = serve_env(tmp_path, RACE_CONTROL_CTP01_USERS="finishpc:s3cret-pass")
+    proc = await start_serve(tmp_path, "--ctp01-auth", "hmac-sha1", env=env)
     try:
-        for _ in range(200):
-            if (tmp_path / "server.json").exists():
-                break
-            await asyncio.sleep(0.05)
         port = json.loads((tmp_path / "server.json").read_text())["timing_port"]
         source = DATA / "chronotrack-2021" / "19K"
         ok = await simulate(
@@ -80,20 +56,8 @@ async def test_hmac_authentication_accepts_the_right_password_only(tmp_path: Pat
 async def test_authentication_without_accounts_is_refused_clearly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RACE_CONTROL_CTP01_USERS"}
     env["RACE_CONTROL_DATA_DIR"] = str(tmp_path)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "race_control",
-        "serve",
-        "--http-port",
-        "0",
-        "--timing-port",
-        "0",
-        "--ctp01-auth",
-        "plaintext",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
+    proc = await race_control_process(
+        "serve", "--http-port", "0", "--timing-port", "0", "--ctp01-auth", "plaintext", env=env
     )
     _out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2 and b"RACE_CONTROL_CTP01_USERS" in err and b"Traceback" not in err

@@ -1,0 +1,226 @@
+"""The asyncio side shared by the live timing transports (CTP01 server, RACE RESULT client).
+
+One ``StreamLink`` per TCP connection: bytes go into a sans-IO machine
+(``LineLink``); its replies are written straight back from ``data_received`` (so
+handshakes and pings are answered within microseconds); the events it yields are
+queued to one consumer task, which attaches the stream (on
+``ConnectionIdentified``), hands every raw line and read to ``TimingService``,
+applies the stream's clock (and follows the operator's changes to it), then lets
+the machine resume from the stream's stored cursors.  The socket reader never
+awaits storage or screens; above a pipeline backlog it stops reading the socket
+(TCP pushes back on the peer, which keeps the reads) until the backlog drains.
+Every byte in and out goes to the protocol's rotating raw-traffic log.
+
+A subclass names its protocol (loggers, log wording, task name) and says how it
+attaches its stream, which clock and locations it starts with, and what it does
+with the events only it knows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+from race_control.timing.events import (
+    BadLine,
+    ConnectionIdentified,
+    GunTime,
+    LinkDead,
+    RawLine,
+    TagRead,
+    TimingEvent,
+)
+from race_control.timing.service import StreamState, TimingService
+
+TICK = 1.0
+PAUSE_ABOVE = 100_000  # queued reads + raw lines before sockets stop being read
+RESUME_BELOW = 20_000
+
+
+class Machine(Protocol):
+    """What a transport needs of a sans-IO protocol machine."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def receive_data(self, data: bytes, now: float) -> list[TimingEvent]: ...
+
+    def tick(self, now: float) -> list[TimingEvent]: ...
+
+    def data_to_send(self) -> bytes: ...
+
+    def begin_streaming(self, cursors: Mapping[str, int]) -> None: ...
+
+
+M = TypeVar("M", bound=Machine)
+
+
+class StreamLink(asyncio.Protocol, Generic[M]):
+    """One connection: feeds the machine, queues its events, hands them to ``TimingService``."""
+
+    log: ClassVar[logging.Logger]
+    raw_log: ClassVar[logging.Logger]
+    what: ClassVar[str]  # "CTP01 client": connected, disconnected, left before identifying
+    label: ClassVar[str]  # "CTP01": bad lines, closing the link
+    failed: ClassVar[str]  # the message (with the peer's %s) when the consumer fails
+    task_prefix: ClassVar[str]
+
+    def __init__(
+        self, service: TimingService, proto: M, peer: str = "?", on_done: Callable[[], None] | None = None
+    ) -> None:
+        self._service = service
+        self.proto = proto
+        self._peer = peer
+        self._on_done = on_done
+        self._queue: asyncio.Queue[tuple[float, list[TimingEvent]] | None] = asyncio.Queue()
+        self._transport: asyncio.Transport | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+        self._pending_raw: list[tuple[str, float]] = []
+        self._paused = False
+        self.stream: StreamState | None = None
+        self.consumer: asyncio.Task[None] | None = None
+        self.reads = 0
+
+    # --- what a protocol says -------------------------------------------------------------
+    def _connected(self, transport: asyncio.Transport) -> None:
+        """The socket is up (before the consumer starts)."""
+
+    async def _attach(self, event: ConnectionIdentified) -> StreamState:
+        raise NotImplementedError
+
+    def _apply_clock(self, stream: StreamState) -> None:
+        """Read the next times in the stream's time zone and date."""
+        raise NotImplementedError
+
+    def _locations(self) -> list[str]:
+        """Locations the machine knows of when the stream is attached."""
+        return []
+
+    async def _handle_other(self, event: TimingEvent) -> None:
+        """An event only this protocol knows."""
+
+    # --- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # notice a vanished peer even when both sides are idle
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self._connected(transport)
+        self.consumer = asyncio.get_running_loop().create_task(
+            self._consume(), name=f"{self.task_prefix}-{self._peer}"
+        )
+        self._flush()  # whatever the machine queued on construction (a client's handshake)
+        self._schedule_tick()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        self.raw_log.debug("%s <- %r", self._peer, data)
+        events = self.proto.receive_data(data, now)
+        self._flush()
+        if events:
+            self._queue.put_nowait((now, events))
+        if self._service.backlog > PAUSE_ABOVE and self._transport and not self._paused:
+            # storage is behind: stop reading this socket (TCP pushes back on the peer, which keeps
+            # the reads) instead of growing memory; _tick resumes once the backlog drains
+            self._paused = True
+            self._transport.pause_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.log.info("%s %s disconnected%s", self.what, self._peer, f": {exc}" if exc else "")
+        if self._ticker:
+            self._ticker.cancel()
+        self._queue.put_nowait(None)
+
+    def close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+    # --- helpers --------------------------------------------------------------------------
+    def _flush(self) -> None:
+        out = self.proto.data_to_send()
+        if out and self._transport and not self._transport.is_closing():
+            self.raw_log.debug("%s -> %r", self._peer, out)
+            self._transport.write(out)
+
+    def _schedule_tick(self) -> None:
+        self._ticker = asyncio.get_running_loop().call_later(TICK, self._tick)
+
+    def _tick(self) -> None:
+        now = time.time()
+        if self._paused and self._service.backlog < RESUME_BELOW and self._transport:
+            self._paused = False
+            self._transport.resume_reading()
+        events = self.proto.tick(now)
+        self._flush()
+        if events:
+            self._queue.put_nowait((now, events))
+        if self._transport and not self._transport.is_closing():
+            self._schedule_tick()
+
+    async def _consume(self) -> None:
+        try:
+            while (item := await self._queue.get()) is not None:
+                received_at, events = item
+                for event in events:
+                    await self._handle(event, received_at)
+        except Exception:
+            self.log.exception(self.failed, self._peer)
+            self.close()
+        finally:
+            if self._on_done is not None:
+                self._on_done()
+            if self.stream is not None:
+                if self._stream_changed in self._service.listeners:
+                    self._service.listeners.remove(self._stream_changed)
+                self._service.detach(self.stream)
+            elif self._pending_raw:
+                self.log.warning(
+                    "%s %s left before identifying itself; its %d lines are only in the raw log",
+                    self.what,
+                    self._peer,
+                    len(self._pending_raw),
+                )
+
+    async def _handle(self, event: TimingEvent, received_at: float) -> None:
+        stream = self.stream
+        if isinstance(event, RawLine):
+            if stream is None:
+                self._pending_raw.append((event.line, received_at))
+            else:
+                self._service.raw_line(stream, event.line, received_at)
+        elif isinstance(event, TagRead | GunTime):
+            if stream is not None and self._service.accept(stream, event, received_at):
+                self.reads += 1
+        elif isinstance(event, ConnectionIdentified):
+            await self._identified(event)
+        elif isinstance(event, BadLine):
+            if stream is not None:
+                stream.bad_lines += 1
+            self.log.warning("%s %s: bad line %r: %s", self.label, self._peer, event.line[:120], event.reason)
+        elif isinstance(event, LinkDead):
+            self.log.warning("%s %s: closing link: %s", self.label, self._peer, event.reason)
+            self.close()
+        else:
+            await self._handle_other(event)
+
+    def _stream_changed(self, stream: StreamState) -> None:
+        """The operator changed this stream's time zone or date: read the next times that way."""
+        if stream is self.stream and not self.proto.closed:
+            self._apply_clock(stream)
+
+    async def _identified(self, event: ConnectionIdentified) -> None:
+        self.stream = stream = await self._attach(event)
+        self._apply_clock(stream)
+        self._service.listeners.append(self._stream_changed)
+        for line, at in self._pending_raw:
+            self._service.raw_line(stream, line, at)
+        self._pending_raw.clear()
+        if locations := self._locations():
+            await self._service.set_locations(stream, locations)
+        self.proto.begin_streaming(stream.cursors())
+        self._flush()

@@ -30,7 +30,7 @@ async def served(data: Path | None = None) -> AsyncIterator[dict[str, Any]]:
             async with served(Path(tmp)) as info:
                 yield info
         return
-    env = serve_env(data, RACE_CONTROL_API_TOKEN=TOKEN)
+    env = serve_env(data, RACE_CONTROL_API_TOKEN=TOKEN, TZ="Etc/UTC")  # benches send UTC times of day
     with (data / "stderr.log").open("wb") as err:
         proc = await start_serve(data, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=err, wait=20)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import time
 
 import aiohttp
@@ -71,7 +72,10 @@ async def run(sessions: int, screens: int, rate: float, duration: float) -> dict
             i = n % sessions
             counters[i] += 1
             seq = counters[i]
-            line = f"CT01_33~{seq}~finish~{n + 1}~10:00:{seq % 60:02d}.00~0~0FA22E~1\r\n".encode()
+            # the read's time is now (the server runs in UTC here): its clock check stays quiet
+            t = datetime.datetime.now(datetime.UTC)
+            stamp = f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond // 10000:02d}"
+            line = f"CT01_33~{seq}~finish~{n + 1}~{stamp}~0~0FA22E~1\r\n".encode()
             sent_at[(i, seq)] = time.time()
             clients[i].writer.write(line)
             delay = start + (n + 1) * interval - time.perf_counter()

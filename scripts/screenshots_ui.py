@@ -210,10 +210,15 @@ async def shoot(out: Path) -> list[Path]:
         )
         await until(lambda: session.finishers >= 25, timeout=90)
         await grab("5-timing")
-        # 6 display mode
+        # 6 display mode: a second session (another race's screens) runs beside this one
+        await services.sessions.create(
+            {"event_id": session.event_id, "mode": "pre-race", "name": "9K turnaround"}
+        )
         w.timing_page.press_primary()
         await until(lambda: w.page() is w.display_page)
         await until(lambda: w.display_page.screens.rowCount() == 2)
+        w.display_page.leaderboard.setValue(10)
+        await until(lambda: session.leaderboard_top == 10)
         await asyncio.sleep(2.5)
         w.display_page.refresh_screens()
         await grab("6-display")

@@ -3,7 +3,7 @@
 Listens to the services (committed reads, committed decisions, stream and session
 changes) and re-emits them as Qt signals on the GUI thread (they already run on the
 loop's thread: qasync).  Keeps the last reads of every stream since the app started,
-so selecting a stream shows its recent reads at once.
+so selecting a stream shows its recent reads at once (the timing page adds the stored ones).
 """
 
 from __future__ import annotations
@@ -59,6 +59,14 @@ class LiveFeed(QObject):
         while len(self.decisions) > KEEP_DECISIONS:
             self.decisions.popitem(last=False)
         self.decided.emit(derived)
+
+    def remember(self, session_id: str, decided: dict[tuple[str, str, int], tuple[str, str]]) -> None:
+        """Stored decisions (``timing.history.stored_decisions``) for reads from before this run;
+        a decision that arrived live meanwhile is newer and stays."""
+        for (stream_id, location, seq), value in decided.items():
+            self.decisions.setdefault((session_id, stream_id, location, seq), value)
+        while len(self.decisions) > KEEP_DECISIONS:
+            self.decisions.popitem(last=False)
 
     def decision(self, session_id: str | None, read: StoredRead) -> tuple[str, str] | None:
         if not session_id:

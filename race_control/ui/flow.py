@@ -65,9 +65,24 @@ class Flow(QObject):
         self.changed.emit()
 
     def set_session(self, session_id: str) -> None:
+        """Make ``session_id`` the display session the template, timing and display pages work on;
+        the mode and template follow it (so ``ensure_session`` does not overwrite them)."""
         s = self.services.sessions.get(session_id)
-        self.session_id, self.event_id = s.id, s.event_id
+        self.session_id, self.event_id, self.mode = s.id, s.event_id, s.mode
+        self.template_id = s.template_id  # None: the mode's built-in default, as its screens show
         self.changed.emit()
+
+    def _template_fits(self, template_id: str, mode: str) -> bool:
+        try:
+            return bool(self.services.templates.get(template_id).get("mode") == mode)
+        except NotFound:
+            return False
+
+    def event_sessions(self) -> list[LiveSession]:
+        """Every display session of the chosen event (open and closed), oldest first."""
+        if not self.event_id:
+            return []
+        return [x for x in self.services.sessions.sessions() if x.event_id == self.event_id]
 
     @property
     def event_name(self) -> str:
@@ -99,15 +114,15 @@ class Flow(QObject):
     async def ensure_session(self) -> LiveSession:
         """The display session for the chosen event, mode and template (created or updated).
 
-        Re-uses the current session, else the newest open session of the event (the app was
-        restarted mid-race), else creates one.
+        Re-uses the selected session while it is open, else the newest open session of the event
+        (the app was restarted mid-race), else creates one.
         """
         sessions = self.services.sessions
         if not self.event_id:
             raise NotFound("choose an event first")
         s = self.session
-        if s is None or s.event_id != self.event_id:
-            mine = [x for x in sessions.sessions() if x.event_id == self.event_id and x.status == "open"]
+        if s is None or s.event_id != self.event_id or s.status != "open":
+            mine = [x for x in self.event_sessions() if x.status == "open"]
             s = mine[-1] if mine else None
         if s is None:
             body: dict[str, Any] = {
@@ -126,6 +141,34 @@ class Flow(QObject):
                 change["template_id"] = self.template_id
             if change:
                 s, _ = await sessions.update(s.id, change)
+                if "template_id" in change:  # as PATCH /api/sessions does: connected screens restyle now
+                    template = self.services.templates.resolve(s.template_id, s.mode)
+                    self.services.hub.send_control(s.id, {"type": "template", "template": template})
         self.session_id = s.id
         self.changed.emit()
         return s
+
+    async def create_session(self, name: str, mode: str) -> LiveSession:
+        """A further display session of the chosen event (another race, wave or screen group),
+        selected at once.  It starts with the chosen template when that suits its mode."""
+        if not self.event_id:
+            raise NotFound("choose an event first")
+        body: dict[str, Any] = {"event_id": self.event_id, "mode": mode, "name": name.strip()}
+        if self.template_id and self._template_fits(self.template_id, mode):
+            body["template_id"] = self.template_id
+        s = await self.services.sessions.create(body)
+        self.set_session(s.id)
+        return s
+
+    async def close_session(self, session_id: str) -> None:
+        """Close a display session: its screens are disconnected (their page shows it ended).
+        If it was the selected one, the newest other open session of the event is selected."""
+        await self.services.sessions.update(session_id, {"status": "closed"})
+        await self.services.hub.close_session(session_id)
+        if self.session_id == session_id:
+            others = [x for x in self.event_sessions() if x.status == "open"]
+            if others:
+                self.set_session(others[-1].id)
+                return
+            self.session_id = None
+        self.changed.emit()

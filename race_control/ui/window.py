@@ -58,6 +58,14 @@ QWidget { font-size: 11pt; }
 """
 
 
+def _live_text(flow: Flow) -> str:
+    s = flow.session
+    if s is None:
+        return ""
+    n = sum(1 for x in flow.event_sessions() if x.status == "open")
+    return f"live · {n} sessions" if n > 1 else ("live" if s.status == "open" else "closed")
+
+
 class MainWindow(QMainWindow):
     def __init__(self, race_control: Any) -> None:
         super().__init__()
@@ -146,7 +154,8 @@ class MainWindow(QMainWindow):
         f = self.flow
         if index >= len(self.steps):  # analytics, settings
             return index == len(self.pages) - 1 or f.logged_in
-        needs = [True, f.logged_in, f.logged_in, bool(f.event_id), bool(f.event_id), f.session is not None]
+        has_session = f.session is not None or bool(f.event_sessions())
+        needs = [True, f.logged_in, f.logged_in, bool(f.event_id), bool(f.event_id), has_session]
         return needs[index]
 
     def go(self, index: int) -> bool:
@@ -183,7 +192,7 @@ class MainWindow(QMainWindow):
             f.event_name,
             f.template_name if f.event_id else "",
             f"{len(f.session.streams)} bound" if f.session else "",
-            "live" if f.session else "",
+            _live_text(f),
         ]
         for i, page in enumerate(self.pages):
             item = self.nav.item(i)

@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -87,12 +88,10 @@ class Desktop:
         return self.rc.services
 
 
-@pytest.fixture
-async def desktop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Desktop]:
-    """The real app: RaceControl on ports 0 in a tmp data dir, and its main window (shown offscreen)."""
+@contextlib.asynccontextmanager
+async def open_desktop(data_dir: Path) -> AsyncIterator[Desktop]:
+    """The real app on ``data_dir`` (which may hold an earlier run's data), shown offscreen."""
     _qapp()
-    monkeypatch.setenv("RACE_CONTROL_DESKTOP_PREFS", str(tmp_path / "desktop.json"))
-    data_dir = tmp_path / "data"
     rc, window = await start_app(make_settings(data_dir))
     window.show()
     await asyncio.sleep(0.05)
@@ -103,3 +102,11 @@ async def desktop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
             window.close()
         await stop_app(rc, window)
         assert not tasks.pending()
+
+
+@pytest.fixture
+async def desktop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Desktop]:
+    """The real app: RaceControl on ports 0 in a tmp data dir, and its main window (shown offscreen)."""
+    monkeypatch.setenv("RACE_CONTROL_DESKTOP_PREFS", str(tmp_path / "desktop.json"))
+    async with open_desktop(tmp_path / "data") as d:
+        yield d

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from race_control.display_server.templates import DEFAULT_BY_MODE
 from race_control.errors import InputError
+from race_control.ui.session_picker import SessionCombo
 from race_control.ui.template_preview import TemplatePreview
 from race_control.ui.widgets import Page, section
 
@@ -115,6 +116,10 @@ class TemplatePage(Page):
         self.current: dict[str, Any] = {}
         self.dirty = False
         self._loading = False
+        self.session_combo = SessionCombo(window, "Applies to display session")
+        self.body.addWidget(self.session_combo)
+        self._shown_session: str | None = None
+        window.flow.changed.connect(self._session_switched)
         row = QHBoxLayout()
         left = QVBoxLayout()
         left.addWidget(section("Templates"))
@@ -184,8 +189,16 @@ class TemplatePage(Page):
 
     # --- list -------------------------------------------------------------------------
     def entered(self) -> None:
+        self._shown_session = self.flow.session_id
+        self.session_combo.refresh()
         self.refresh()
         self.list.setFocus()
+
+    def _session_switched(self) -> None:
+        """Another display session was chosen here or elsewhere: show its template (and mode)."""
+        if self.isVisible() and self.flow.session_id != self._shown_session:
+            self._shown_session = self.flow.session_id
+            self.refresh(select=self.flow.template_id)
 
     def refresh(self, select: str | None = None) -> None:
         want = select or self.flow.template_id or self._selected_id() or DEFAULT_BY_MODE[self.flow.mode]

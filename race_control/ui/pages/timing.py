@@ -1,19 +1,25 @@
 """Step 5 — the ChronoTrack session picker: every timing stream, a live preview, bind, rules.
 
 Streams are live CTP01 connections, recorded streams (clients that went away) and
-imported controller files.  The preview shows each read of the selected stream as it
-is committed: the runner from the roster (or "Bib N", marked unknown) and what the
-display session decided (shown, or suppressed with the reason).
+imported controller files.  The preview shows the selected stream's most recent stored
+reads (``timing.history``, loaded off the loop) and then each read as it is committed:
+the runner from the roster (or "Bib N", marked unknown) and what the selected display
+session decided (shown, or suppressed with the reason).  Each stream has its own clock
+settings (time zone, event date); a stream whose reads look far from now is flagged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QDate, Qt, QTimer
 from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -27,14 +33,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from race_control.timing.history import recent_reads, stored_decisions
 from race_control.timing.imports import PROTOCOL as IMPORTED
 from race_control.timing.imports import import_controller_files
 from race_control.timing.records import StoredRead
+from race_control.ui.session_picker import SessionCombo
 from race_control.ui.widgets import BAD, GOOD, MUTED, WARN, Page, ago, cell, section, set_row, table
 
-STREAM_COLUMNS = ["Source", "Client", "Event", "Locations", "State", "Reads", "Last read", "Bound"]
+STREAM_COLUMNS = ["Source", "Client", "Event", "Locations", "State", "Reads", "Last read", "Bound", "Clock"]
 PREVIEW_COLUMNS = ["Received", "Location", "Bib", "Name", "Read time", "Decision"]
 MAX_PREVIEW = 300
+HISTORY = 200  # stored reads shown when a stream is selected (then the live ones on top)
+CLOCK_HELP = "controller clock or time zone looks wrong"  # the words the timer looks for
 
 
 def stream_state(s: Any) -> str:
@@ -59,9 +69,13 @@ class TimingPage(Page):
 
     def __init__(self, window) -> None:  # type: ignore[no-untyped-def]
         super().__init__(window)
+        head = QHBoxLayout()
+        self.session_combo = SessionCombo(window)
+        head.addWidget(self.session_combo)
         self.session_label = QLabel()
         self.session_label.setWordWrap(True)
-        self.body.addWidget(self.session_label)
+        head.addWidget(self.session_label, 1)
+        self.body.addLayout(head)
         split = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         top_lay = QVBoxLayout(top)
@@ -70,6 +84,15 @@ class TimingPage(Page):
         self.streams = table(STREAM_COLUMNS, stretch=2, fit=True)
         self.streams.itemSelectionChanged.connect(self._stream_selected)
         top_lay.addWidget(self.streams, 1)
+        self.clock_banner = QLabel()
+        self.clock_banner.setWordWrap(True)
+        self.clock_banner.setTextFormat(Qt.TextFormat.RichText)  # the stream's text is escaped
+        self.clock_banner.setStyleSheet(
+            "background: #fdecea; color: #b71c1c; border: 2px solid #b71c1c; border-radius: 6px;"
+            " padding: 6px 10px; font-weight: 700;"
+        )
+        self.clock_banner.hide()
+        top_lay.addWidget(self.clock_banner)
         buttons = QHBoxLayout()
         self.bind_button = QPushButton("Bind to display")
         self.bind_button.setShortcut("Ctrl+B")
@@ -103,6 +126,25 @@ class TimingPage(Page):
         self.preview = table(PREVIEW_COLUMNS, stretch=5, widths={0: 90, 1: 90, 2: 80, 3: 230, 4: 110})
         preview_col.addWidget(self.preview, 1)
         bottom_row.addLayout(preview_col, 3)
+
+        side = QVBoxLayout()
+        clock = QGroupBox("Clock of the selected stream")
+        clock_form = QFormLayout(clock)
+        self.timezone = QComboBox()
+        self.timezone.setEditable(True)
+        self.timezone.addItems(sorted(zoneinfo.available_timezones()))
+        self.timezone.setToolTip("The time zone the timing controller's clock runs in")
+        self.reference_date = QDateEdit(QDate.currentDate())
+        self.reference_date.setCalendarPopup(True)
+        self.reference_date.setDisplayFormat("yyyy-MM-dd")
+        self.reference_date.setToolTip("The day the reads' times of day belong to")
+        clock_form.addRow("Time zone", self.timezone)
+        clock_form.addRow("Event date", self.reference_date)
+        self.apply_clock_button = QPushButton("Apply clock settings")
+        self.apply_clock_button.setToolTip("Applies to this stream's next reads and connections")
+        self.apply_clock_button.clicked.connect(lambda: self.run(self.apply_clock()))
+        clock_form.addRow("", self.apply_clock_button)
+        side.addWidget(clock)
 
         rules = QGroupBox("Crossing rules of this display")
         form = QFormLayout(rules)
@@ -138,12 +180,15 @@ class TimingPage(Page):
         self.rules_summary = QLabel()
         self.rules_summary.setWordWrap(True)
         form.addRow(self.rules_summary)
-        bottom_row.addWidget(rules, 2)
+        side.addWidget(rules, 1)
+        bottom_row.addLayout(side, 2)
         split.addWidget(bottom)
         split.setSizes([260, 420])
         self.body.addWidget(split, 1)
 
         self.rows: list[StoredRead] = []  # the preview's reads, row by row
+        self._history_for: str | None = None  # the stream whose stored reads are loading / loaded
+        self._shown_session: str | None = None
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self.refresh_streams)
@@ -152,11 +197,14 @@ class TimingPage(Page):
         feed.reads_added.connect(self._reads_added)
         feed.decided.connect(self._decided)
         feed.session_changed.connect(lambda *_: self._session_info() if self.isVisible() else None)
+        window.flow.changed.connect(lambda: self._session_switched() if self.isVisible() else None)
 
     # --- lifecycle ------------------------------------------------------------------------
     def entered(self) -> None:
         if self.flow.event_id and self.flow.session is None:
             self.run(self._ensure())
+        self.session_combo.refresh()
+        self._shown_session = self.flow.session_id
         self._session_info()
         self._load_rules()
         self.refresh_streams()
@@ -173,6 +221,17 @@ class TimingPage(Page):
         self._load_rules()
         self.refresh_streams()
 
+    def _session_switched(self) -> None:
+        """Another display session was chosen: its bound streams, rules and decisions."""
+        if self.flow.session_id == self._shown_session:
+            return
+        self._shown_session = self.flow.session_id
+        self._session_info()
+        self._load_rules()
+        self.rules_summary.setText("")
+        self.refresh_streams()
+        self._stream_selected()
+
     def _session_info(self) -> None:
         s = self.flow.session
         if s is None:
@@ -180,7 +239,7 @@ class TimingPage(Page):
             return
         n = len(s.streams)
         self.session_label.setText(
-            f"<b>Display session:</b> {s.name or 'display'} — {self.flow.event_name} — mode <b>{s.mode}</b> — "
+            f"— {self.flow.event_name} — mode <b>{s.mode}</b> — "
             f"{n} stream{'s' if n != 1 else ''} bound, {s.finishers} crossings, {s.suppressed} suppressed"
         )
 
@@ -196,6 +255,11 @@ class TimingPage(Page):
         selected = self.selected_stream()
         s = self.flow.session
         bound = s.streams if s else set()
+        elsewhere: dict[str, str] = {}  # stream -> the other open sessions of this event it feeds
+        for other in self.flow.event_sessions():
+            if other.status == "open" and (s is None or other.id != s.id):
+                for x in other.streams:
+                    elsewhere[x] = ", ".join(filter(None, [elsewhere.get(x), other.name or "Display"]))
         streams = self.services.timing.streams()
         self.streams.blockSignals(True)
         self.streams.setRowCount(len(streams))
@@ -214,7 +278,12 @@ class TimingPage(Page):
                     cell(state, color=color, bold=st.connections > 0),
                     cell(st.reads),
                     cell(ago(st.last_read_at, now)),
-                    cell("✓ bound" if st.id in bound else "", color=GOOD, bold=True),
+                    cell("✓ bound", color=GOOD, bold=True)
+                    if st.id in bound
+                    else cell(f"→ {elsewhere[st.id]}" if st.id in elsewhere else "", color=MUTED),
+                    cell(f"⚠ {st.clock_warnings}", color=BAD, bold=True)
+                    if st.clock_warnings
+                    else cell("ok", color=MUTED),
                 ],
             )
             if st.id == selected:
@@ -225,6 +294,7 @@ class TimingPage(Page):
         if selected != self.selected_stream():
             self._stream_selected()
         self._update_buttons()
+        self._clock_warning()
 
     def select_stream(self, stream_id: str) -> None:
         for row in range(self.streams.rowCount()):
@@ -242,15 +312,38 @@ class TimingPage(Page):
         self._update_buttons()
         self.preview.setRowCount(0)
         self.rows.clear()
+        self._clock_warning()
+        self._load_clock()
+        self._history_for = sid
         if sid is None:
             self.preview_title.setText("Live preview — select a stream")
             return
         st = self.services.timing.stream(sid)
         self.preview_title.setText(f"Live preview — {st.client or st.protocol} {st.event_name}".rstrip())
         recent = list(self.window_.feed.recent.get(sid, ()))[-MAX_PREVIEW:]
-        self._add_rows(recent)
-        if not recent:
+        self._add_rows(recent)  # at once; the stored history joins them when loaded
+        if st.reads > len(recent):
+            self.run(self._load_history(sid))
+        elif not recent:
             self.preview_title.setText(self.preview_title.text() + " (reads appear here as they arrive)")
+
+    async def _load_history(self, sid: str) -> None:
+        """The stream's last HISTORY stored reads (and the selected session's stored decisions
+        about them), merged with what arrived meanwhile: one row per (stream, location, seq)."""
+        stored = await recent_reads(self.services.store, sid, HISTORY)
+        s = self.flow.session
+        if s is not None and sid in s.streams:
+            decided = await stored_decisions(self.services.store, s.id, stored)
+            self.window_.feed.remember(s.id, decided)
+        if self._history_for != sid or self.selected_stream() != sid:
+            return  # another stream was chosen meanwhile
+        merged = {(r.stream_id, r.location, r.seq): r for r in stored}
+        for r in self.rows:  # arrived while loading (or already shown): the same key, one row
+            merged[(r.stream_id, r.location, r.seq)] = r
+        ordered = sorted(merged.values(), key=lambda r: (r.raw_n, r.received_at))
+        self.preview.setRowCount(0)
+        self.rows.clear()
+        self._add_rows(ordered)
 
     # --- preview --------------------------------------------------------------------------
     def _reads_added(self, reads: list[StoredRead]) -> None:
@@ -330,6 +423,45 @@ class TimingPage(Page):
             [self.preview.item(r, c).text() for c in range(self.preview.columnCount())]
             for r in range(self.preview.rowCount())
         ]
+
+    # --- clock ------------------------------------------------------------------------------
+    def _clock_warning(self) -> None:
+        sid = self.selected_stream()
+        st = self.services.timing.stream(sid) if sid else None
+        if st is None or not st.clock_warnings:
+            self.clock_banner.hide()
+            return
+        n = st.clock_warnings
+        self.clock_banner.setText(
+            f"⚠ The {CLOCK_HELP} ({n} read{'s' if n != 1 else ''} far from now).<br>"
+            f"<span style='font-weight: 400'>Last: {html.escape(st.last_clock_warning)}. If the time zone or "
+            "date is wrong, set them under “Clock of the selected stream”.</span>"
+        )
+        self.clock_banner.show()
+
+    def _load_clock(self) -> None:
+        sid = self.selected_stream()
+        st = self.services.timing.stream(sid) if sid else None
+        self.apply_clock_button.setEnabled(st is not None)
+        if st is None:
+            return
+        self.timezone.setCurrentText(st.timezone)
+        day = QDate.fromString(st.reference_date, "yyyy-MM-dd") if st.reference_date else QDate.currentDate()
+        self.reference_date.setDate(day if day.isValid() else QDate.currentDate())
+
+    async def apply_clock(self) -> None:
+        sid = self.selected_stream()
+        if not sid:
+            self.say("Select a timing stream first.", error=True)
+            return
+        body = {
+            "timezone": self.timezone.currentText().strip(),
+            "reference_date": self.reference_date.date().toString("yyyy-MM-dd"),
+        }
+        st = await self.services.timing.update_settings(sid, body)
+        self.say(f"Clock of this stream: {st.timezone}, {st.reference_date} (applies to its next reads).")
+        self._load_clock()
+        self._clock_warning()
 
     # --- operations -----------------------------------------------------------------------
     async def bind(self) -> None:

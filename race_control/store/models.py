@@ -94,6 +94,8 @@ class Read(Base):
     """A tag read or gun time, unique per (stream, location, source sequence)."""
 
     __tablename__ = "reads"
+    # arrival order within a stream: re-running rules, previews and history read it this way
+    __table_args__ = (Index("ix_reads_stream_arrival", "stream_id", "raw_n"),)
     stream_id: Mapped[str] = mapped_column(ForeignKey("timing_streams.id"), primary_key=True)
     location: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,94 @@
+"""Hypothesis fuzzing of the parsers that take outside input (the protocol state machines
+have their own fuzz tests in tests/timing): no exception escapes except the typed,
+documented one, and what comes out is consistent."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from race_control.display_server.templates import validate_template
+from race_control.errors import InputError
+from race_control.roster.csv_import import parse_csv
+from race_control.roster.participants import ParticipantRow, Rejected, parse_rows
+from race_control.sessions.rules import CrossingRules
+from race_control.timing.controller_files import parse_markers, parse_reads
+from race_control.timing.framing import LineBuffer, OverlongLine
+
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+controller_text = st.lists(
+    st.one_of(
+        st.text(alphabet="TO~0123456789.-ABCDEFP,\x00 ", max_size=80),
+        st.builds(
+            lambda a, b: f"TO~{a}~{b}~160~18~1620458668.64~12000C~8~-63~1~P~192",
+            st.integers(-5, 10**7),
+            st.text(max_size=8),
+        ),
+        st.builds(lambda a: f"I11A9D,{a},Gun,252,21050808005516,Button Press", st.text(max_size=6)),
+    ),
+    max_size=20,
+).map("\n".join)
+
+
+@FAST
+@given(chunks=st.lists(st.binary(max_size=64), max_size=30), limit=st.integers(8, 200))
+def test_line_buffer_never_loses_bytes_or_grows_unbounded(chunks: list[bytes], limit: int) -> None:
+    buf = LineBuffer(max_line=limit)
+    for chunk in chunks:
+        for item in buf.feed(chunk):
+            if isinstance(item, OverlongLine):
+                assert item.length > limit
+            else:
+                assert (
+                    item
+                    and len(item) <= limit
+                    and "\n" not in item
+                    and "\r" not in item
+                    and "\x00" not in item
+                )
+        assert buf.pending <= limit
+
+
+@FAST
+@given(text=controller_text)
+def test_controller_files_quarantine_bad_rows_and_never_raise(text: str) -> None:
+    reads, errors = parse_reads(text, "x.csv")
+    markers, merrors = parse_markers(text, "x.mrk")
+    assert len(markers) + len(merrors) <= len(text.splitlines())
+    lines = [ln for ln in text.splitlines() if ln.strip()]  # at most one record or error per line
+    assert len(reads) + len(errors) <= len(lines)
+    assert all(e.reason and e.line_no >= 1 for e in errors + merrors)
+    assert all(r.tag == r.tag.strip() for r in reads)
+
+
+@FAST
+@given(text=st.text(alphabet=string.printable + 'é\u202e"', max_size=400))
+def test_roster_csv_rows_are_imported_or_rejected_never_raised(text: str) -> None:
+    try:
+        rows = parse_csv("bib,first_name,last_name,age,hidden\n" + text)
+    except InputError:
+        return
+    good, bad = parse_rows(rows)
+    assert all(isinstance(g, ParticipantRow) for g in good) and all(isinstance(b, Rejected) for b in bad)
+    assert len({g.bib for g in good}) == len(good)  # one runner per bib
+
+
+@FAST
+@given(body=json_values)
+def test_rules_and_templates_from_any_json_are_valid_or_a_named_input_error(body: object) -> None:
+    for parse in (CrossingRules.from_json, validate_template):
+        try:
+            result = parse(body)
+        except InputError as exc:
+            assert str(exc)
+        else:
+            assert result is not None

@@ -32,6 +32,8 @@ async def test_custom_templates_are_validated_versioned_and_pushed(rc: RaceContr
         ({**mine, "mode": "party"}, "'mode'"),
         ({**mine, "mode": {}}, "'mode'"),  # found by schemathesis: was a 500 (unhashable dict)
         ({**mine, "blocks": [{"type": {}}]}, "'type'"),
+        ({**mine, "blocks": [{"type": "slides", "items": [{"image": "javascript:alert(1)"}]}]}, "image"),
+        ({**mine, "blocks": [{"type": "slides", "items": [{"title": 5}]}]}, "'title'"),
     ]
     for body, needle in hostile:
         got, data = await api.call("POST", "/api/templates", body)

@@ -104,7 +104,25 @@ def validate_template(body: object) -> dict[str, Any]:
                 raise InputError(f"{where}: 'rotate' must be a list of messages of at most 300 characters")
         if b["type"] == "image":
             _check_image(b.get("src"), f"{where}.src")
+        if b["type"] == "slides":
+            _check_slides(b.get("items", []), where)
     return t
+
+
+def _check_slides(items: object, where: str) -> None:
+    """Pre-race slides: text and sponsor images (same image rules as everywhere)."""
+    if not isinstance(items, list) or len(items) > 50:
+        raise InputError(f"{where}: 'items' must be a list of at most 50 slides")
+    for j, item in enumerate(items):
+        if isinstance(item, str):
+            continue
+        if not isinstance(item, dict):
+            raise InputError(f"{where}.items[{j}] must be text or an object with title, text, image")
+        for key in ("title", "text"):
+            if key in item and (not isinstance(item[key], str) or len(item[key]) > 600):
+                raise InputError(f"{where}.items[{j}]: '{key}' must be text of at most 600 characters")
+        if item.get("image") is not None:
+            _check_image(item["image"], f"{where}.items[{j}].image")
 
 
 def _check_colors(style: object, where: str) -> None:

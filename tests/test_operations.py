@@ -120,3 +120,12 @@ async def test_chunked_import_reports_progress_and_cancels_cleanly(rc: RaceContr
     with pytest.raises(Cancelled, match="after 2000 of 5000"):
         await events.import_in_chunks(other.id, rows, progress, chunk=1000)
     assert len(events.roster(other.id)) == 1999  # two whole chunks, nothing half-applied
+
+
+def test_built_in_templates_pass_the_same_validation_as_custom_ones() -> None:
+    from race_control.display_server.templates import builtin, builtin_ids, validate_template
+
+    assert set(builtin_ids()) >= {"results-classic", "pre-race-classic"}
+    for tid in builtin_ids():
+        template = builtin(tid)
+        assert template is not None and validate_template(template)["mode"] in ("results", "pre-race")

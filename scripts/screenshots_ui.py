@@ -175,18 +175,18 @@ async def shoot(out: Path) -> list[Path]:
         # 5 timing picker: rules like the demo's (shared start/finish mat); two screens already watch;
         # the ChronoTrack client connects and its stream is bound as soon as it appears
         tm = w.timing_page
-        tm.locations.setText("FINISH1")
-        tm.start_locations.setText("FINISH1")
-        tm.window_s.setValue(300)
-        tm.min_since_start.setValue(900)
-        await tm.apply_rules()
+        tm.rules_form.locations.setText("FINISH1")
+        tm.rules_form.start_locations.setText("FINISH1")
+        tm.rules_form.window_s.setValue(300)
+        tm.rules_form.min_since_start.setValue(900)
+        await tm.rules_form.apply_rules()
         session = w.flow.session
         url = services.display_url(session).replace("192.168.1.20", "127.0.0.1")
         screens = [asyncio.create_task(fake_screen(url, sid, stop)) for sid in ("a1b2c3" * 4, "d4e5f6" * 4)]
 
         def bind_on_attach(stream: object) -> None:
             if not session.streams:
-                tm.select_stream(stream.id)  # type: ignore[attr-defined]
+                tm.streams.select_stream(stream.id)  # type: ignore[attr-defined]
                 tm.run(tm.bind())
 
         services.timing.listeners.append(bind_on_attach)
@@ -216,8 +216,8 @@ async def shoot(out: Path) -> list[Path]:
         )
         w.timing_page.press_primary()
         await until(lambda: w.page() is w.display_page)
-        await until(lambda: w.display_page.screens.rowCount() == 2)
-        w.display_page.leaderboard.setValue(10)
+        await until(lambda: w.display_page.screens_panel.screens.rowCount() == 2)
+        w.display_page.sessions_panel.leaderboard.setValue(10)
         await until(lambda: session.leaderboard_top == 10)
         await asyncio.sleep(2.5)
         w.display_page.refresh_screens()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Coroutine
+import zoneinfo
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -117,10 +120,31 @@ def section(text: str) -> QLabel:
     return label
 
 
+def column(widget: QWidget, spacing: int | None = None) -> QVBoxLayout:
+    """A vertical layout filling ``widget`` edge to edge (a part of a page)."""
+    lay = QVBoxLayout(widget)
+    lay.setContentsMargins(0, 0, 0, 0)
+    if spacing is not None:
+        lay.setSpacing(spacing)
+    return lay
+
+
 def table(
     headers: list[str], *, stretch: int | None = None, fit: bool = False, widths: dict[int, int] | None = None
 ) -> QTableWidget:
-    t = QTableWidget(0, len(headers))
+    return setup_table(QTableWidget(0, len(headers)), headers, stretch=stretch, fit=fit, widths=widths)
+
+
+def setup_table(
+    t: QTableWidget,
+    headers: list[str],
+    *,
+    stretch: int | None = None,
+    fit: bool = False,
+    widths: dict[int, int] | None = None,
+) -> QTableWidget:
+    """Read-only, one row selected at a time; ``t`` may be a QTableWidget subclass."""
+    t.setColumnCount(len(headers))
     t.setHorizontalHeaderLabels(headers)
     t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
     t.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
@@ -156,6 +180,61 @@ def cell(
 def set_row(t: QTableWidget, row: int, values: list[QTableWidgetItem]) -> None:
     for col, item in enumerate(values):
         t.setItem(row, col, item)
+
+
+def selected_data(t: QTableWidget) -> str | None:
+    """The id kept (as a string) in column 0 of the selected row."""
+    rows = t.selectionModel().selectedRows()
+    if not rows:
+        return None
+    item = t.item(rows[0].row(), 0)
+    return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+
+def select_data(t: QTableWidget, value: str) -> None:
+    """Select the row whose column 0 keeps ``value``."""
+    for row in range(t.rowCount()):
+        if t.item(row, 0).data(Qt.ItemDataRole.UserRole) == value:
+            t.selectRow(row)
+
+
+def table_text(t: QTableWidget) -> list[list[str]]:
+    """The table as text, row by row (tests, accessibility)."""
+    return [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())]
+
+
+def button(
+    text: str, slot: Callable[[], object] | None = None, *, shortcut: str = "", tip: str = ""
+) -> QPushButton:
+    """A push button; with a shortcut and no tip, the shortcut is the tip."""
+    b = QPushButton(text)
+    if shortcut:
+        b.setShortcut(shortcut)
+    if tip or shortcut:
+        b.setToolTip(tip or shortcut)
+    if slot is not None:
+        b.clicked.connect(slot)
+    return b
+
+
+def timezone_combo(tip: str = "") -> QComboBox:
+    """Every IANA time zone; editable, so typing finds one."""
+    combo = QComboBox()
+    combo.setEditable(True)
+    combo.addItems(sorted(zoneinfo.available_timezones()))
+    if tip:
+        combo.setToolTip(tip)
+    return combo
+
+
+def date_edit(tip: str = "") -> QDateEdit:
+    """Today, as yyyy-MM-dd, with a calendar."""
+    edit = QDateEdit(QDate.currentDate())
+    edit.setCalendarPopup(True)
+    edit.setDisplayFormat("yyyy-MM-dd")
+    if tip:
+        edit.setToolTip(tip)
+    return edit
 
 
 def ago(epoch: float | None, now: float | None = None) -> str:

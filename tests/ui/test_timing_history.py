@@ -74,15 +74,15 @@ async def test_history_live_merge_and_stream_clock(tmp_path: Path, monkeypatch: 
         w.flow.set_session(session_id)
         assert w.go(w.pages.index(w.timing_page))
         tm = w.timing_page
-        await until(lambda: tm.selected_stream() == stream_id, what="the only stream selected")
+        await until(lambda: tm.streams.selected_stream() == stream_id, what="the only stream selected")
         assert not w.feed.recent.get(stream_id)  # nothing arrived in this run: the rows come from the store
-        await until(lambda: len(tm.preview_rows()) == 5, what="stored reads")
-        rows = tm.preview_rows()
+        await until(lambda: len(tm.preview.text_rows()) == 5, what="stored reads")
+        rows = tm.preview.text_rows()
         assert [r[2] for r in rows] == ["103", "4321", "101", "102", "101"]  # newest on top
         assert sum(r[5].startswith("shown") for r in rows) == 4 and rows[2][5].startswith("duplicate")
         assert tm.streams.item(0, 8).text() == "ok" and not tm.clock_banner.isVisible()
-        assert tm.timezone.currentText() == "America/New_York"  # the stream's clock settings
-        assert tm.reference_date.date() == QDate.currentDate()
+        assert tm.clock.timezone.currentText() == "America/New_York"  # the stream's clock settings
+        assert tm.clock.reference_date.date() == QDate.currentDate()
 
         # the controller reconnects and sends everything again plus three new reads: one row each
         await simulate(
@@ -92,27 +92,27 @@ async def test_history_live_merge_and_stream_clock(tmp_path: Path, monkeypatch: 
             speed=100,
             connection_id="history",
         )
-        await until(lambda: len(tm.preview_rows()) == 8, what="live reads on top")
-        rows = tm.preview_rows()
+        await until(lambda: len(tm.preview.text_rows()) == 8, what="live reads on top")
+        rows = tm.preview.text_rows()
         assert [r[2] for r in rows[:3]] == ["106", "105", "104"]
         assert all(r[5].startswith("shown") for r in rows[:3])
-        assert len(tm.rows) == len({(r.stream_id, r.location, r.seq) for r in tm.rows}) == 8
+        assert len(tm.preview.rows) == len({(r.stream_id, r.location, r.seq) for r in tm.preview.rows}) == 8
         await until(lambda: tm.clock_banner.isVisible(), what="clock warning")
         assert "controller clock or time zone looks wrong" in tm.clock_banner.text()
         assert "ahead of" in tm.clock_banner.text() or "behind" in tm.clock_banner.text()
         assert tm.streams.item(0, 8).text() == "⚠ 3"
 
         # fix the stream's clock settings
-        tm.timezone.setCurrentText("UTC")
-        tm.reference_date.setDate(QDate(2021, 5, 8))
-        tm.apply_clock_button.click()
+        tm.clock.timezone.setCurrentText("UTC")
+        tm.clock.reference_date.setDate(QDate(2021, 5, 8))
+        tm.clock.apply_clock_button.click()
         stream = services.timing.stream(stream_id)
         await until(
             lambda: (stream.timezone, stream.reference_date) == ("UTC", "2021-05-08"), what="clock set"
         )
         assert "UTC, 2021-05-08" in tm.message.text()
-        tm.timezone.setCurrentText("Mars/Olympus_Mons")
-        tm.apply_clock_button.click()
+        tm.clock.timezone.setCurrentText("Mars/Olympus_Mons")
+        tm.clock.apply_clock_button.click()
         await until(lambda: "not a known IANA time zone" in tm.message.text(), what="bad zone named")
         assert stream.timezone == "UTC"
         assert not w.error_panel.isVisible()

@@ -128,29 +128,31 @@ async def test_whole_workflow(desktop: Desktop, tmp_path: Path) -> None:
     tm = w.timing_page
     await until(lambda: tm.streams.rowCount() == 1, what="stream listed")
     stream = services.timing.streams()[0]
-    tm.select_stream(stream.id)
+    tm.streams.select_stream(stream.id)
     assert tm.streams.item(0, 1).text().startswith("SimpleClient")
     assert tm.streams.item(0, 2).text() == "CITY10K"
-    await until(lambda: len(tm.preview_rows()) == 5, what="live preview rows")
-    rows = tm.preview_rows()
+    await until(lambda: len(tm.preview.text_rows()) == 5, what="live preview rows")
+    rows = tm.preview.text_rows()
     assert any("Bib 4321" in r[3] and "unknown" in r[3] for r in rows)
     assert any(r[3] == "Ann Lee" for r in rows)
     assert all(r[5] == "not bound to the display" for r in rows)
     await sim
     tm.bind_button.click()
     await until(lambda: stream.id in session.streams, what="bound")
-    await until(lambda: any(r[5].startswith("duplicate") for r in tm.preview_rows()), what="decisions shown")
-    rows = tm.preview_rows()
+    await until(
+        lambda: any(r[5].startswith("duplicate") for r in tm.preview.text_rows()), what="decisions shown"
+    )
+    rows = tm.preview.text_rows()
     assert sum(r[5].startswith("shown") for r in rows) == 4  # 101, 102, 4321 (unknown), 103
     assert any("as unknown bib" in r[5] for r in rows)
     assert tm.streams.item(0, 7).text() == "✓ bound"
     assert tm.streams.item(0, 5).text() == "5"
-    tm.locations.setText("FINISH")
-    tm.window_s.setValue(60)
-    tm.apply_rules_button.click()
+    tm.rules_form.locations.setText("FINISH")
+    tm.rules_form.window_s.setValue(60)
+    tm.rules_form.apply_rules_button.click()
     await until(lambda: session.rules.duplicate_window == 60, what="rules applied")
     assert session.rules.locations == ("FINISH",)
-    await until(lambda: "Re-ran the stored reads" in tm.rules_summary.text())
+    await until(lambda: "Re-ran the stored reads" in tm.rules_form.rules_summary.text())
     tm.press_primary()
     await until(lambda: w.page() is w.display_page)
 
@@ -160,8 +162,8 @@ async def test_whole_workflow(desktop: Desktop, tmp_path: Path) -> None:
     url = dp.url.text()
     assert url == services.display_url(session)
     assert dp.qr.matrix and len(dp.qr.matrix) >= 21
-    await until(lambda: len(dp.feed_rows()) == 4, what="finisher feed")
-    feed = dp.feed_rows()
+    await until(lambda: len(dp.feed.text_rows()) == 4, what="finisher feed")
+    feed = dp.feed.text_rows()
     assert feed[-1][2] == "Ann Lee" and any(r[2] == "Bib 4321" and "unknown" in r[6] for r in feed)
     async with aiohttp.ClientSession() as http:
         async with http.get(url) as r:
@@ -177,15 +179,15 @@ async def test_whole_workflow(desktop: Desktop, tmp_path: Path) -> None:
                 if msg["type"] == "finisher":
                     finishers.append(msg)
             assert [f["name"] for f in finishers] == ["Ann Lee", "Bo Chen", "Bib 4321", "Cy Diaz"]
-            await until(lambda: dp.screens.rowCount() == 1, what="screen listed")
-            assert dp.screens.item(0, 1).text() == "127.0.0.1"
-            dp.screens.selectRow(0)
-            dp.reload_button.click()
+            await until(lambda: dp.screens_panel.screens.rowCount() == 1, what="screen listed")
+            assert dp.screens_panel.screens.item(0, 1).text() == "127.0.0.1"
+            dp.screens_panel.screens.selectRow(0)
+            dp.screens_panel.reload_button.click()
             while True:
                 msg = json.loads((await ws.receive(timeout=5)).data)
                 if msg["type"] == "reload":
                     break
-        await until(lambda: dp.screens.rowCount() == 0, what="screen gone")
+        await until(lambda: dp.screens_panel.screens.rowCount() == 0, what="screen gone")
 
     # --- 7. analytics: counts, charts, CSV export
     w.go(w.pages.index(w.analytics_page))

@@ -13,12 +13,11 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QPushButton,
 )
 
 from race_control.analytics import analytics_csv, session_analytics
 from race_control.ui.charts import BarChart
-from race_control.ui.widgets import Page
+from race_control.ui.widgets import Page, button
 
 REFRESH_MS = 5000
 
@@ -51,10 +50,7 @@ class AnalyticsPage(Page):
         self.session_box.setMinimumWidth(360)
         self.session_box.currentIndexChanged.connect(lambda *_: self.run(self.refresh()))
         row.addWidget(self.session_box)
-        self.export_button = QPushButton("Export CSV…")
-        self.export_button.setShortcut("Ctrl+E")
-        self.export_button.setToolTip("Ctrl+E")
-        self.export_button.clicked.connect(self.pick_export)
+        self.export_button = button("Export CSV…", self.pick_export, shortcut="Ctrl+E")
         row.addWidget(self.export_button)
         row.addStretch(1)
         self.body.addLayout(row)

@@ -5,23 +5,18 @@ Provider sync (a later issue) feeds the same event list and uses the same progre
 
 from __future__ import annotations
 
-import zoneinfo
-
-from PySide6.QtCore import QDate, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDateEdit,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
 )
 
 from race_control.config import local_timezone
-from race_control.ui.widgets import Page, section
+from race_control.ui.widgets import Page, button, date_edit, section, timezone_combo
 
 
 class EventPage(Page):
@@ -38,10 +33,12 @@ class EventPage(Page):
         self.list.itemDoubleClicked.connect(lambda *_: self.press_primary())
         self.body.addWidget(self.list, 2)
         row = QHBoxLayout()
-        self.import_button = QPushButton("Import roster CSV…")
-        self.import_button.setShortcut("Ctrl+I")
-        self.import_button.setToolTip("Ctrl+I: add participants from a CSV file to the selected event")
-        self.import_button.clicked.connect(self.open_import)
+        self.import_button = button(
+            "Import roster CSV…",
+            self.open_import,
+            shortcut="Ctrl+I",
+            tip="Ctrl+I: add participants from a CSV file to the selected event",
+        )
         row.addWidget(self.import_button)
         row.addStretch(1)
         self.body.addLayout(row)
@@ -50,19 +47,12 @@ class EventPage(Page):
         form = QFormLayout(box)
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. City 10K 2026")
-        self.date = QDateEdit(QDate.currentDate())
-        self.date.setCalendarPopup(True)
-        self.date.setDisplayFormat("yyyy-MM-dd")
-        self.timezone = QComboBox()
-        self.timezone.setEditable(True)
-        self.timezone.addItems(sorted(zoneinfo.available_timezones()))
+        self.date = date_edit()
+        self.timezone = timezone_combo()
         form.addRow("Name", self.name)
         form.addRow("Date", self.date)
         form.addRow("Time zone", self.timezone)
-        self.create_button = QPushButton("Create event")
-        self.create_button.setShortcut("Ctrl+N")
-        self.create_button.setToolTip("Ctrl+N")
-        self.create_button.clicked.connect(lambda: self.run(self.create_event()))
+        self.create_button = button("Create event", lambda: self.run(self.create_event()), shortcut="Ctrl+N")
         form.addRow("", self.create_button)
         self.body.addWidget(box)
         tz = self.services.settings.timezone or local_timezone()

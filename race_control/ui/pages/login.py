@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton
 
 from race_control.accounts import MIN_PASSWORD
-from race_control.ui.widgets import Page
+from race_control.ui.widgets import Page, button
 
 
 class LoginPage(Page):
@@ -40,10 +40,9 @@ class LoginPage(Page):
         self.toggle = QPushButton("Create a new account instead")
         self.toggle.clicked.connect(lambda: self.set_creating(not self.creating))
         row.addWidget(self.toggle)
-        self.local_button = QPushButton("Continue in local mode (no account)")
-        self.local_button.setShortcut("Ctrl+L")
-        self.local_button.setToolTip("Ctrl+L")
-        self.local_button.clicked.connect(self.use_local_mode)
+        self.local_button = button(
+            "Continue in local mode (no account)", self.use_local_mode, shortcut="Ctrl+L"
+        )
         row.addWidget(self.local_button)
         row.addStretch(1)
         self.body.addLayout(row)

@@ -32,7 +32,7 @@ from race_control.display_server.templates import DEFAULT_BY_MODE
 from race_control.errors import InputError
 from race_control.ui.session_picker import SessionCombo
 from race_control.ui.template_preview import TemplatePreview
-from race_control.ui.widgets import Page, section
+from race_control.ui.widgets import Page, button, section
 
 IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
 
@@ -161,10 +161,7 @@ class TemplatePage(Page):
         form.addRow("Background image", img_row)
         mid.addLayout(form)
         buttons = QHBoxLayout()
-        self.save_button = QPushButton("Save")
-        self.save_button.setShortcut("Ctrl+S")
-        self.save_button.setToolTip("Ctrl+S")
-        self.save_button.clicked.connect(lambda: self.run(self.save()))
+        self.save_button = button("Save", lambda: self.run(self.save()), shortcut="Ctrl+S")
         buttons.addWidget(self.save_button)
         self.revert_button = QPushButton("Revert")
         self.revert_button.clicked.connect(self._selected)

@@ -124,7 +124,7 @@ async def shoot(out: Path) -> list[Path]:
         path = out / f"ui-{name}.png"
         (widget or w).grab().save(str(path))
         saved.append(path)
-        print("saved", path.relative_to(ROOT), flush=True)
+        print("saved", path.resolve(), flush=True)
 
     demo = resources_dir() / "demo"
     try:

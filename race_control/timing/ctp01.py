@@ -197,10 +197,11 @@ class Ctp01Server(LineLink):
         if self._phase == "closed":
             return events
         cfg = self.config
-        if now - self._last_rx >= cfg.dead_after:
-            return self._die(events, f"no data from client for {now - self._last_rx:.1f} s")
-        if self._connection_id is None and now - self._created >= cfg.handshake_timeout:
-            return self._die(events, f"handshake not completed within {cfg.handshake_timeout:g} s")
+        handshaking = self._connection_id is None
+        if self._timed_out(
+            now, events, peer="client", handshaking=handshaking, handshake_step="handshake not completed"
+        ):
+            return events
         if self._phase != "ready":
             return events
         if now >= self._next_ping:

@@ -96,6 +96,21 @@ class LineLink:
         events.append(LinkDead(reason))
         return events
 
+    def _timed_out(
+        self, now: float, events: list[TimingEvent], *, peer: str, handshaking: bool, handshake_step: str
+    ) -> bool:
+        """Dead link (silence for ``dead_after``) or a handshake that never finished: close.
+        Subclasses keep ``_last_rx``, ``_created`` and a config with both limits."""
+        cfg = self.config  # type: ignore[attr-defined]
+        silent = now - self._last_rx  # type: ignore[attr-defined]
+        if silent >= cfg.dead_after:
+            self._die(events, f"no data from {peer} for {silent:.1f} s")
+            return True
+        if handshaking and now - self._created >= cfg.handshake_timeout:  # type: ignore[attr-defined]
+            self._die(events, f"{handshake_step} within {cfg.handshake_timeout:g} s")
+            return True
+        return False
+
     def _feed(self, data: bytes, now: float, events: list[TimingEvent]) -> None:
         """Frame ``data`` into lines: ``RawLine`` first, then whatever ``_handle`` makes of it."""
         for item in self._buffer.feed(data):

@@ -247,10 +247,11 @@ class RaceResultClient(LineLink):
         if self._phase == "closed":
             return events
         cfg = self.config
-        if now - self._last_rx >= cfg.dead_after:
-            return self._die(events, f"no data from decoder for {now - self._last_rx:.1f} s")
-        if self._phase == "handshake" and now - self._created >= cfg.handshake_timeout:
-            return self._die(events, f"no PASSINGS reply within {cfg.handshake_timeout:g} s")
+        handshaking = self._phase == "handshake"
+        if self._timed_out(
+            now, events, peer="decoder", handshaking=handshaking, handshake_step="no PASSINGS reply"
+        ):
+            return events
         if now >= self._next_ping:
             self._send("PING")
             if self._phase == "streaming":

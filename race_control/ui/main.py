@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from race_control.app import RaceControl
@@ -86,6 +87,19 @@ def gui_settings(args: argparse.Namespace) -> Settings:
     return load_settings(Path(data_dir) if data_dir else None)
 
 
+def display_problem(env: Mapping[str, str], platform: str) -> str:
+    """Why the window cannot open here, in words a timer understands ("" when it can).
+    Without this, Qt aborts the process with a plugin error on a machine with no screen."""
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return ""
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return ""
+    return (
+        "no screen to open the desktop app on (DISPLAY is not set). On a machine without a screen "
+        "run `race-control serve` (or `race-control demo`); over SSH use `ssh -X`."
+    )
+
+
 def run_gui(args: argparse.Namespace) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
@@ -96,6 +110,10 @@ def run_gui(args: argparse.Namespace) -> int:
         settings = gui_settings(args)
     except ValueError as exc:
         print(f"race-control: {exc}", file=sys.stderr)
+        return 2
+    problem = display_problem(os.environ, sys.platform)
+    if problem:
+        print(f"race-control: {problem}", file=sys.stderr)
         return 2
     configure_logging(settings.log_dir, verbose=bool(getattr(args, "verbose", False)))
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -151,3 +151,13 @@ async def test_main_coroutine_shuts_down_cleanly(tmp_path: Path, monkeypatch: py
     assert not (settings.data_dir / "server.json").exists()  # RaceControl.stop ran
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not others, others
+
+
+def test_no_screen_gives_a_clear_message_instead_of_a_qt_abort() -> None:
+    from race_control.ui.main import display_problem
+
+    assert "race-control serve" in display_problem({}, "linux")
+    assert display_problem({"DISPLAY": ":0"}, "linux") == ""
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") == ""
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") == ""
+    assert display_problem({}, "darwin") == ""

@@ -356,6 +356,7 @@
   // (leaderboard) go below and take the remaining height. Text is re-fitted to the new boxes.
   // A template can opt out with "portrait": false.
   var PORTRAIT_MAX_ASPECT = 0.8;      // viewport width / height below this -> portrait reflow
+  var WRAP_AFTER = 1.35;              // a row up to 35% too wide is squeezed (boxes shrink their text); wider wraps
 
   function viewportAspect() {
     var vw = window.innerWidth || document.documentElement.clientWidth || 1920;
@@ -400,7 +401,7 @@
       var gap = i ? Math.max(8, Math.min(40, row.y - rows[i - 1].bottom)) : 0;
       var cur = null, width = 0;
       row.items.forEach(function (b) {
-        if (cur && width + GAP + b.w > A) { cur = null; gap = GAP; }
+        if (cur && width + GAP + b.w > A * WRAP_AFTER) { cur = null; gap = GAP; }
         if (!cur) {
           cur = { y: b.y, bottom: b.y + b.h, gap: gap, items: [] };
           wrapped.push(cur);

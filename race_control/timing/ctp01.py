@@ -191,6 +191,13 @@ class Ctp01Server(LineLink):
         if self.config.stream_mode == "push":
             self._send("stop" if location is None else f"stop~{location}")
 
+    def _stored_form(self, line: str) -> str:
+        """``authorize~user~<secret>`` is stored as ``authorize~user~***`` (never keep a password)."""
+        if line.startswith("authorize~"):
+            head, _, _secret = line.partition("~")[2].partition("~")
+            return f"authorize~{head}~***"
+        return line
+
     def tick(self, now: float) -> list[TimingEvent]:
         """Time-driven work: dead-link and handshake timeouts, pings, pull polling."""
         events: list[TimingEvent] = []

@@ -119,8 +119,12 @@ class LineLink:
             if isinstance(item, OverlongLine):
                 self._bad(events, item.head, f"line too long ({item.length} bytes), dropped")
                 continue
-            events.append(RawLine(item))
+            events.append(RawLine(self._stored_form(item)))
             self._handle(item, now, events)
+
+    def _stored_form(self, line: str) -> str:
+        """The line as it is stored and logged (protocols redact credentials here)."""
+        return line
 
     def _handle(self, line: str, now: float, events: list[TimingEvent]) -> None:
         raise NotImplementedError

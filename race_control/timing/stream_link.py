@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,14 @@ from race_control.timing.service import StreamState, TimingService
 TICK = 1.0
 PAUSE_ABOVE = 100_000  # queued reads + raw lines before sockets stop being read
 RESUME_BELOW = 20_000
+
+
+_AUTHORIZE = re.compile(rb"(authorize~[^~\r\n]*~)[^\r\n]*")
+
+
+def redact_secrets(data: bytes) -> bytes:
+    """Raw traffic minus credentials: a CTP01 ``authorize~user~<secret>`` line keeps the user."""
+    return _AUTHORIZE.sub(rb"\1***", data) if b"authorize~" in data else data
 
 
 class Machine(Protocol):
@@ -119,7 +128,7 @@ class StreamLink(asyncio.Protocol, Generic[M]):
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
-        self.raw_log.debug("%s <- %r", self._peer, data)
+        self.raw_log.debug("%s <- %r", self._peer, redact_secrets(data))
         events = self.proto.receive_data(data, now)
         self._flush()
         if events:

@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-dir",
         dest="gui_data_dir",
+        metavar="DIR",
         type=Path,
         help="desktop app: where data lives (default: the folder chosen in Settings, else the platform data dir)",
     )

@@ -82,8 +82,10 @@ class RaceControl:
         timing = TimingService(store, pipeline, timezone=tz)
 
         def wall_time(stream_id: str, clock: float) -> float | None:
+            """A gun's real time for the screens' race clock; a replay or an imported file has
+            no live race clock (its guns are not "now"), so screens hide it."""
             stream = timing.stream(stream_id)
-            return stream.wall_time(clock) if stream else None
+            return stream.wall_time(clock) if stream and stream.live else None
 
         sessions.wall_time = wall_time
         hub = Hub(sessions.events_after)

@@ -17,6 +17,7 @@ import logging
 from race_control.app import RaceControl
 from race_control.paths import resources_dir
 from race_control.roster.csv_import import read_csv_file
+from race_control.timing.service import StreamState
 from race_control.timing.simulator import simulate
 from race_control.timing.simulator_sources import SimSource
 
@@ -62,11 +63,16 @@ async def run_demo(rc: RaceControl, args: argparse.Namespace, stop: asyncio.Even
 
     bound = asyncio.Event()
 
-    def bind_when_seen(stream: object) -> None:
-        if getattr(stream, "source_key", None) == DEMO_CONNECTION_ID and not bound.is_set():
+    def bind_when_seen(stream: StreamState) -> None:
+        if stream.source_key == DEMO_CONNECTION_ID and not bound.is_set():
             bound.set()
+            # a replay of 2021: read its times on that day, and do not warn that they are not "now"
+            stream.live = False
+            stream.timezone, stream.reference_date = "UTC", RACE_DATE.isoformat()
+            settings = {"timezone": "UTC", "reference_date": RACE_DATE.isoformat()}
+            asyncio.get_running_loop().create_task(services.timing.update_settings(stream.id, settings))
             for s in (results, prerace, splits):
-                asyncio.get_running_loop().create_task(services.sessions.bind(s.id, stream.id))  # type: ignore[attr-defined]
+                asyncio.get_running_loop().create_task(services.sessions.bind(s.id, stream.id))
 
     services.timing.listeners.append(bind_when_seen)
     sources = [SimSource(demo_dir / "chronotrack-2021" / name, name) for name in ("FINISH1", "9K", "19K")]

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from race_control.display_server.pages import STATIC
+
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "packaging" / "dist" / "race-control" / "race-control"
 
@@ -76,8 +78,9 @@ def _serves_a_display_page(data: Path, info: dict[str, object]) -> None:
     with urllib.request.urlopen(url, timeout=10) as r:
         page = r.read().decode()
     assert r.status == 200 and "rc-config" in page
-    with urllib.request.urlopen(base + "/display/static/display.js", timeout=10) as r:
-        assert r.status == 200  # resources/ travelled with the bundle
+    for name in STATIC:  # resources/ travelled with the bundle (every display script and the CSS)
+        with urllib.request.urlopen(base + "/display/static/" + name, timeout=10) as r:
+            assert r.status == 200, name
 
 
 def test_bundle_serves_a_display_page(bundle: Path, tmp_path: Path) -> None:

@@ -20,7 +20,20 @@ from race_control.paths import resources_dir
 from race_control.services import Services
 from race_control.sessions.service import LiveSession
 
-STATIC = ("display.js", "display.css")
+# Served from resources/display/ by exact name only (no directory listing, no paths). The page
+# loads the scripts in this order (page.html); they share state through one `window.RC` object.
+SCRIPTS = (
+    "rc-util.js",
+    "rc-state.js",
+    "rc-template.js",
+    "rc-stage.js",
+    "rc-cards.js",
+    "rc-render.js",
+    "rc-queue.js",
+    "rc-link.js",
+    "display.js",
+)
+STATIC = (*SCRIPTS, "display.css")
 NOT_FOUND_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{background:#0b1020;color:#e8ecf6;font:32px system-ui,sans-serif;display:grid;place-items:center;
 height:100vh;margin:0;text-align:center}}small{{display:block;font-size:20px;opacity:.7;margin-top:1em}}</style>

@@ -18,6 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from race_control.app import RaceControl
+from race_control.display_server.pages import SCRIPTS
 from tests.conftest import Api
 from tests.display.browser import chromium
 from tests.display.test_resume import lines, setup_session
@@ -153,7 +154,8 @@ async def test_hostile_names_are_inert_text_and_long_names_fit(rc: RaceControl, 
         assert await page.evaluate("document.querySelectorAll('.rc-t *').length") == 0
         assert await page.locator("img").count() == 0
         assert await page.locator("b").count() == 0
-        assert await page.locator("script").count() == 2  # the config JSON and display.js
+        # the config JSON and the page's own scripts (same-origin files), nothing else
+        assert await page.locator("script").count() == 1 + len(SCRIPTS)
         # the page only grew by the list rows: nothing per hostile string beyond its text span
         assert await page.evaluate("document.querySelectorAll('*').length") < elements_before + 80
         # the 300-character name stays inside its card (shrunk, then wrapped / ellipsis)

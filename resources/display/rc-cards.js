@@ -1,0 +1,190 @@
+/*
+ * Race Control display page — finisher rendering.
+ *
+ * Holds: the single finisher card, the multi-up grid for bunches, which layer is visible
+ * (card / grid / idle) and the leaderboard / recent-finishers boards.
+ */
+(function () {
+  'use strict';
+
+  var RC = window.RC;
+  var dom = RC.dom;
+  var FINISHER_TYPES = RC.FINISHER_TYPES, GRID_MAX = RC.GRID_MAX, cityState = RC.cityState, el = RC.el,
+    nameFor = RC.nameFor, num = RC.num, placeText = RC.placeText, str = RC.str, textSpan = RC.textSpan,
+    S = RC.S, fitText = RC.fitText;
+
+  // ---------------------------------------------------------------- finisher rendering
+  function showKind(kind) {
+    dom.body.setAttribute('data-view', kind === 'none' ? (S.mode === 'results' ? 'idle' : 'pre-race') : kind);
+    dom.cardLayer.style.visibility = kind === 'single' ? 'visible' : 'hidden';
+    dom.gridLayer.style.visibility = kind === 'grid' ? 'visible' : 'hidden';
+    dom.idleEl.style.visibility = (kind === 'none' && S.mode === 'results') ? 'visible' : 'hidden';
+  }
+
+  function animate(layer) {
+    layer.classList.remove('rc-enter');
+    void layer.offsetWidth;       // restart the CSS animation
+    layer.classList.add('rc-enter');
+  }
+
+  function rotatingMessage(rec) {
+    var list = Array.isArray(rec.spec.rotate) ? rec.spec.rotate.filter(function (m) { return typeof m === 'string' && m; }) : [];
+    if (!list.length) return '';
+    var m = list[S.messageIndex % list.length];
+    return str(m);
+  }
+
+  function renderSingle(f, quiet) {
+    if (!RC.view) return;
+    var usedRotate = false;
+    RC.view.blocks.forEach(function (rec) {
+      if (FINISHER_TYPES.indexOf(rec.type) < 0) return;
+      var sp = rec.spec, text = '';
+      switch (rec.type) {
+        case 'name': text = nameFor(f, sp.part); break;
+        case 'bib': text = f.bib ? str(sp.prefix, 20) + f.bib : ''; break;
+        case 'time': text = f.time; break;
+        case 'city_state': text = cityState(f); break;
+        case 'division': text = f.division; break;
+        case 'place': { var p = placeText(f); text = p ? str(sp.prefix, 20) + p : ''; break; }
+        case 'message':
+          text = f.message;
+          if (!text && quiet && f.rotated) text = f.rotated;      // a redraw keeps its message
+          else if (!text) { text = rotatingMessage(rec); usedRotate = usedRotate || !!text; f.rotated = text; }
+          break;
+      }
+      rec.inner.textContent = text;
+      rec.el.classList.toggle('rc-empty', !text);
+      rec.el.classList.toggle('rc-unknown', rec.type === 'name' && !f.known);
+      var lines = Math.round(num(sp.lines, 1, 4, rec.type === 'message' ? 2 : 1));
+      fitText(rec.inner, rec.el, rec.style.size, lines, rec.type === 'name' ? 0.3 : 0.45);
+    });
+    if (usedRotate) S.messageIndex++;
+    showKind('single');
+    if (!quiet) animate(dom.cardLayer);
+  }
+
+  function renderGrid(list, quiet) {
+    if (!RC.view) return;
+    var g = RC.view.grid, t = RC.view.template;
+    dom.gridLayer.textContent = '';
+    var cols = Math.max(1, Math.min(g.columns || 2, list.length));
+    // Up to 4 cards: big 2x2; more: the full 8-card page so card sizes do not jump around.
+    var rows = list.length <= 4 ? Math.ceil(list.length / cols) : Math.ceil(GRID_MAX / cols);
+    rows = Math.max(rows, Math.ceil(list.length / cols));
+    var gap = 18;
+    var cw = (g.w - gap * (cols - 1)) / cols;
+    var ch = (g.h - gap * (rows - 1)) / rows;
+    var padY = Math.round(Math.min(24, ch * 0.09));
+    var nameH = Math.round((ch - 2 * padY) * 0.56);
+    var infoH = Math.round((ch - 2 * padY) * 0.40);
+    var nameSize = Math.round(Math.min(nameH * 0.8, cw * 0.1));
+    var infoSize = Math.round(Math.min(infoH * 0.62, cw * 0.07));
+    list.forEach(function (f, i) {
+      var c = i % cols, r = Math.floor(i / cols);
+      var card = el('div', 'rc-mini');
+      card.style.left = (g.x + c * (cw + gap)) + 'px';
+      card.style.top = (g.y + r * (ch + gap)) + 'px';
+      card.style.width = cw + 'px';
+      card.style.height = ch + 'px';
+      card.style.paddingTop = card.style.paddingBottom = padY + 'px';
+      card.style.setProperty('--rc-delay', (i * 45) + 'ms');
+      card.style.borderLeftColor = t.theme.accent;
+
+      var nm = el('div', 'rc-mini-name' + (f.known ? '' : ' rc-unknown'));
+      nm.style.height = nameH + 'px';
+      var nspan = textSpan('rc-name');
+      nspan.textContent = nameFor(f);
+      nm.appendChild(nspan);
+
+      var info = el('div', 'rc-mini-info');
+      info.style.height = infoH + 'px';
+      info.style.fontSize = infoSize + 'px';
+      var bib = el('span', 'rc-mini-bib');
+      bib.style.backgroundColor = t.theme.accent;
+      bib.style.color = t.theme.background;
+      bib.appendChild(textSpan()).textContent = f.bib || '—';
+      var city = el('span', 'rc-mini-city');
+      var cspan = textSpan();
+      cspan.textContent = [cityState(f), f.division].filter(Boolean).join(' · ');
+      city.appendChild(cspan);
+      var tm = el('span', 'rc-mini-time');
+      tm.style.color = t.theme.accent;
+      tm.style.fontSize = Math.round(infoSize * 1.15) + 'px';
+      tm.appendChild(textSpan()).textContent = f.time;
+      info.appendChild(bib);
+      info.appendChild(city);
+      info.appendChild(tm);
+
+      card.appendChild(nm);
+      card.appendChild(info);
+      dom.gridLayer.appendChild(card);
+      fitText(nspan, nm, nameSize, 1, 0.45);
+      fitText(cspan, city, infoSize, 1, 0.6);   // shrink a long city a little before the ellipsis
+    });
+    showKind('grid');
+    if (!quiet) animate(dom.gridLayer);
+    else dom.gridLayer.classList.remove('rc-enter');
+  }
+
+  function redrawCurrent() {
+    if (S.currentKind === 'single' && S.current.length) renderSingle(S.current[0], true);
+    else if (S.currentKind === 'grid' && S.current.length) renderGrid(S.current, true);
+    else if (S.recent.length && S.currentKind === 'none') {
+      // After a reload: show the last finisher again (no `rendered` ack; it was acked before).
+      S.current = [S.recent[0]];
+      S.currentKind = 'single';
+      renderSingle(S.recent[0]);
+    } else showKind('none');
+  }
+
+  // ---------------------------------------------------------------- leaderboard / recent
+  function renderBoards() {
+    if (!RC.view) return;
+    RC.view.blocks.forEach(function (rec) {
+      if (rec.type !== 'leaderboard') return;
+      var useServer = rec.source === 'server' || (rec.source === 'auto' && S.board);
+      var entries = useServer ? (S.board || []) : S.recent;
+      var division = typeof rec.spec.division === 'string' ? rec.spec.division : '';
+      if (division && useServer && S.boardDivisions && S.boardDivisions[division]) {
+        entries = S.boardDivisions[division];  // the division's own top N, with division places
+      } else if (division) {
+        entries = entries.filter(function (e) { return e.division === division; });
+      }
+      entries = entries.slice(0, rec.rows);
+      rec.list.textContent = '';
+      var titleH = rec.list.previousSibling ? rec.style.size * 1.9 : 0;
+      var rowH = Math.max(10, (rec.el.clientHeight - titleH - 24) / rec.rows);
+      entries.forEach(function (e, i) {
+        var row = el('div', 'rc-row' + (i === 0 && !useServer ? ' rc-row-new' : ''));
+        row.style.height = rowH + 'px';
+        var nm = el('div', 'rc-row-name');
+        var ns = textSpan('rc-name');
+        ns.textContent = nameFor(e);
+        nm.appendChild(ns);
+        var sub = el('div', 'rc-row-sub');
+        var lead = el('span', 'rc-row-lead');
+        var leadText = useServer ? (placeText(e) || String(i + 1)) : (e.bib ? '#' + e.bib : '');
+        if (useServer && e.bib) leadText += '  #' + e.bib;
+        lead.appendChild(textSpan()).textContent = leadText;
+        var tm = el('span', 'rc-row-time');
+        tm.appendChild(textSpan()).textContent = e.time;
+        sub.appendChild(lead);
+        sub.appendChild(tm);
+        row.appendChild(nm);
+        row.appendChild(sub);
+        rec.list.appendChild(row);
+      });
+      if (!entries.length) {
+        rec.list.appendChild(el('div', 'rc-board-empty', 'No finishers yet'));
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- exports
+  RC.redrawCurrent = redrawCurrent;
+  RC.renderBoards = renderBoards;
+  RC.renderGrid = renderGrid;
+  RC.renderSingle = renderSingle;
+  RC.showKind = showKind;
+})();

@@ -90,6 +90,8 @@ class Accounts:
         verifier = await self._store.run(_q)
         loop = asyncio.get_running_loop()
         if verifier is None:
-            await loop.run_in_executor(None, make_verifier, password)  # same cost whether or not the user exists
+            await loop.run_in_executor(
+                None, make_verifier, password
+            )  # same cost whether or not the user exists
             return False
         return await loop.run_in_executor(None, check_verifier, password, verifier)

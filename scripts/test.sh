@@ -32,7 +32,8 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -
 
 # --- static checks
 echo "== ruff"
-python3 -m ruff check race_control tests bench
+python3 -m ruff check race_control tests bench scripts
+python3 -m ruff format --check --quiet race_control tests bench scripts
 echo "== import-linter (Qt only in race_control.ui)"
 lint-imports
 

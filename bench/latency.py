@@ -51,7 +51,8 @@ async def run(sessions: int, screens: int, rate: float, duration: float) -> dict
             url = session["display_url"].replace("http://", "ws://") + "/ws"
             for _ in range(screens):
                 ws = await http.ws_connect(url)
-                await ws.receive_json()
+                hello = await ws.receive_json()
+                await ws.send_json({"type": "resume", "after_seq": hello["last_seq"]})  # as a page does
                 sockets.append((i, ws))
 
         async def screen(idx: int, ws: aiohttp.ClientWebSocketResponse) -> None:

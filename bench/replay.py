@@ -99,7 +99,9 @@ async def run(screens: int) -> dict[str, Any]:
                 url = s["display_url"].replace("http://", "ws://") + "/ws"
                 for _ in range(screens):
                     ws = await http.ws_connect(url, max_msg_size=0)
-                    assert (await ws.receive_json())["type"] == "hello"
+                    hello = await ws.receive_json()
+                    assert hello["type"] == "hello"
+                    await ws.send_json({"type": "resume", "after_seq": hello["last_seq"]})  # as a page does
                     log = ScreenLog(s["id"])
                     logs.append(log)
                     tasks.append(asyncio.create_task(watch(ws, log)))

@@ -181,6 +181,9 @@ async def _worker_main(
                     ws = await http.ws_connect(url, max_msg_size=0, compress=compress)
                     hello = json.loads((await ws.receive()).data)
                     hello_seq[idx] = hello.get("last_seq", -1)
+                    await ws.send_json(
+                        {"type": "resume", "after_seq": hello.get("last_seq", 0)}
+                    )  # as a page does
                     sockets.append((idx, ws))
                 except Exception as exc:  # reported to the parent
                     errors.append(f"screen {idx}: {exc!r}")

@@ -106,7 +106,8 @@ async def phase(stalled: bool, normal: int, rate: float, duration: float) -> dic
         screens = []
         for _ in range(normal):
             ws = await http.ws_connect(url)
-            await ws.receive_json()
+            hello = await ws.receive_json()
+            await ws.send_json({"type": "resume", "after_seq": hello["last_seq"]})  # as a page does
             screens.append(ws)
         slow = await StalledScreen.open(url) if stalled else None
         if slow:

@@ -30,6 +30,7 @@ QUEUE_LIMIT = 2000
 RECENT = 10_000  # messages per session kept encoded in memory for catch-up
 PAGE = 500  # messages per page when catching up from the store
 SEND_BUFFER = 64 * 1024
+RESUME_GRACE = 0.5  # seconds a new socket may take to send `resume` before it is started from hello
 HEARTBEAT = 2.0
 Backlog = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]  # (session, after_seq, limit)
 
@@ -52,6 +53,8 @@ class Screen:
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500))
     queue: asyncio.Queue[tuple[int, str] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     resume_from: int | None = None
+    awaiting_resume: bool = True  # live messages wait for the screen's `resume` (or RESUME_GRACE)
+    answer_resume: bool = True  # send `caught_up` after a replay the screen asked for
     buffering: bool = False
     buffer: list[tuple[int, str]] = field(default_factory=list)
 
@@ -171,9 +174,14 @@ class Hub:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         screen = Screen(session_id, ws, request.remote or "", request.headers.get("User-Agent", "")[:300])
-        screen.last_sent = hello.get("last_seq", 0)  # a new screen is live from now
+        screen.last_sent = hello.get("last_seq", 0)  # a new screen is live from the hello on...
+        # ...but live messages wait until the screen says where it is (`resume`), so a reconnecting
+        # screen gets its missed finishers *before* newer ones: strictly in seq order.  A client
+        # that never sends `resume` is started from the hello after RESUME_GRACE.
+        screen.buffering = True
         self._screens.setdefault(session_id, set()).add(screen)
         sender = asyncio.create_task(self._send_loop(screen), name=f"screen-{screen.id}")
+        asyncio.get_running_loop().call_later(RESUME_GRACE, self._start_without_resume, screen)
         try:
             await ws.send_str(json.dumps(hello, separators=(",", ":")))
             async for msg in ws:
@@ -189,6 +197,20 @@ class Hub:
                     self._screens.pop(session_id, None)
         return ws
 
+    def _start_without_resume(self, screen: Screen) -> None:
+        if screen.awaiting_resume:
+            # silently: a client that never asked to resume gets no `caught_up` either
+            self._resume(screen, screen.last_sent, answer=False)
+
+    def _resume(self, screen: Screen, after: int, *, answer: bool = True) -> None:
+        screen.awaiting_resume = False
+        screen.answer_resume = answer
+        screen.resume_from = after
+        try:
+            screen.queue.put_nowait(None)  # wake the sender
+        except asyncio.QueueFull:
+            pass  # the sender is busy and checks resume_from before its next item
+
     def _on_message(self, screen: Screen, data: str) -> None:
         screen.last_heartbeat = time.time()
         try:
@@ -201,11 +223,7 @@ class Hub:
         if kind == "resume":
             after = msg.get("after_seq", 0)
             if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
-                screen.resume_from = after
-                try:
-                    screen.queue.put_nowait(None)  # wake the sender
-                except asyncio.QueueFull:
-                    pass  # the sender is busy and checks resume_from before its next item
+                self._resume(screen, after)
             sid = msg.get("screen_id")
             if isinstance(sid, str):
                 screen.screen_id = sid[:64]
@@ -250,7 +268,9 @@ class Hub:
     async def _catch_up(self, screen: Screen) -> None:
         after, screen.resume_from = screen.resume_from or 0, None
         screen.buffering = True
-        screen.buffer = []
+        # sequenced messages buffered so far are in the recent log/store: replayed below; keep
+        # the control messages (mode, template, ...)
+        screen.buffer = [item for item in screen.buffer if item[0] == 0 and item[1]]
         # anything already queued will also be in the store or the buffer: drop it
         while not screen.queue.empty():
             item = screen.queue.get_nowait()
@@ -276,7 +296,8 @@ class Hub:
         finally:
             screen.buffering = False
             screen.buffer = []
-        await screen.ws.send_str(json.dumps({"type": "caught_up", "last_seq": screen.last_sent}))
+        if screen.answer_resume:
+            await screen.ws.send_str(json.dumps({"type": "caught_up", "last_seq": screen.last_sent}))
 
     def _recent_after(self, session_id: str, after: int) -> list[tuple[int, str]] | None:
         """Up to PAGE recent messages after ``after``; None if the log does not reach back that far."""

@@ -42,6 +42,7 @@ PAUSE_ABOVE = 100_000  # queued reads + raw lines before sockets stop being read
 RESUME_BELOW = 20_000
 
 
+_READ_EVENTS = (RawLine, TagRead, GunTime)  # handled without awaiting anything
 _AUTHORIZE = re.compile(rb"(authorize~[^~\r\n]*~)[^\r\n]*")
 
 
@@ -86,6 +87,7 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         self._peer = peer
         self._on_done = on_done
         self._queue: asyncio.Queue[tuple[float, list[TimingEvent]] | None] = asyncio.Queue()
+        self._consuming = False  # the consumer task has queued events to work through
         self._transport: asyncio.Transport | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._pending_raw: list[tuple[str, float]] = []
@@ -132,7 +134,18 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         events = self.proto.receive_data(data, now)
         self._flush()
         if events:
-            self._queue.put_nowait((now, events))
+            if (
+                self.stream is not None
+                and not self._consuming
+                and all(type(e) in _READ_EVENTS for e in events)
+            ):
+                # the common case, reads on an identified stream with nothing queued before them:
+                # hand them over now (nothing to await), saving a task switch per packet
+                for event in events:
+                    self._handle_read(event, now)
+            else:
+                self._consuming = True
+                self._queue.put_nowait((now, events))
         if self._service.backlog > PAUSE_ABOVE and self._transport and not self._paused:
             # storage is behind: stop reading this socket (TCP pushes back on the peer, which keeps
             # the reads) instead of growing memory; _tick resumes once the backlog drains
@@ -167,6 +180,7 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         events = self.proto.tick(now)
         self._flush()
         if events:
+            self._consuming = True
             self._queue.put_nowait((now, events))
         if self._transport and not self._transport.is_closing():
             self._schedule_tick()
@@ -177,6 +191,8 @@ class StreamLink(asyncio.Protocol, Generic[M]):
                 received_at, events = item
                 for event in events:
                     await self._handle(event, received_at)
+                if self._queue.empty():
+                    self._consuming = False  # later reads may take the direct path again
         except Exception:
             self.log.exception(self.failed, self._peer)
             self.close()
@@ -195,21 +211,25 @@ class StreamLink(asyncio.Protocol, Generic[M]):
                     len(self._pending_raw),
                 )
 
-    async def _handle(self, event: TimingEvent, received_at: float) -> None:
+    def _handle_read(self, event: TimingEvent, received_at: float) -> None:
+        """Raw lines and reads: synchronous hand-over to the timing service."""
         stream = self.stream
         if isinstance(event, RawLine):
             if stream is None:
                 self._pending_raw.append((event.line, received_at))
             else:
                 self._service.raw_line(stream, event.line, received_at)
-        elif isinstance(event, TagRead | GunTime):
-            if stream is not None and self._service.accept(stream, event, received_at):
-                self.reads += 1
+        elif stream is not None and self._service.accept(stream, event, received_at):  # type: ignore[arg-type]
+            self.reads += 1
+
+    async def _handle(self, event: TimingEvent, received_at: float) -> None:
+        if type(event) in _READ_EVENTS:
+            self._handle_read(event, received_at)
         elif isinstance(event, ConnectionIdentified):
             await self._identified(event)
         elif isinstance(event, BadLine):
-            if stream is not None:
-                stream.bad_lines += 1
+            if self.stream is not None:
+                self.stream.bad_lines += 1
             self.log.warning("%s %s: bad line %r: %s", self.label, self._peer, event.line[:120], event.reason)
         elif isinstance(event, LinkDead):
             self.log.warning("%s %s: closing link: %s", self.label, self._peer, event.reason)

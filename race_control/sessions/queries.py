@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
@@ -10,12 +11,42 @@ from race_control.sessions.live import Derived
 from race_control.store.models import DisplayEvent, DisplaySession, Read, SessionStream, Suppression
 from race_control.timing.records import StoredRead
 
+_EVENT_COLUMNS = (
+    "session_id",
+    "seq",
+    "kind",
+    "bib",
+    "stream_id",
+    "location",
+    "read_seq",
+    "payload",
+    "created_at",
+)
+_SUPPRESSION_COLUMNS = ("session_id", "stream_id", "location", "read_seq", "bib", "reason", "created_at")
+_INSERT_EVENT = (
+    f"INSERT INTO {DisplayEvent.__tablename__} ({', '.join(_EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
+)
+_INSERT_SUPPRESSION = (
+    f"INSERT OR IGNORE INTO {Suppression.__tablename__} ({', '.join(_SUPPRESSION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_SUPPRESSION_COLUMNS))})"
+)
+
 
 def write_derived(conn: Connection, derived: Derived) -> None:
+    """Display events and suppressions of one batch.  Plain driver inserts (JSON encoded here,
+    as SQLAlchemy's JSON type stores it): this sits on the read → screen path, where SQLAlchemy's
+    per-row processing cost ~0.2 ms of a ~1 ms budget."""
     if derived.events:
-        conn.execute(DisplayEvent.__table__.insert(), derived.events)
+        rows = [
+            tuple(json.dumps(r[c]) if c == "payload" else r[c] for c in _EVENT_COLUMNS)
+            for r in derived.events
+        ]
+        conn.exec_driver_sql(_INSERT_EVENT, rows)
     if derived.suppressions:
-        conn.execute(Suppression.__table__.insert().prefix_with("OR IGNORE"), derived.suppressions)
+        conn.exec_driver_sql(
+            _INSERT_SUPPRESSION, [tuple(r[c] for c in _SUPPRESSION_COLUMNS) for r in derived.suppressions]
+        )
 
 
 def stream_reads(conn: Connection, stream_ids: list[str]) -> list[StoredRead]:

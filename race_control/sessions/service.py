@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlalchemy import Connection
@@ -41,6 +41,7 @@ class SessionService:
         self._events = events
         self._window = default_window
         self.lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._sessions: dict[str, LiveSession] = {}
         self._by_token: dict[str, LiveSession] = {}
         self._by_stream: dict[str, list[LiveSession]] = {}
@@ -122,12 +123,16 @@ class SessionService:
             if s:
                 s.streams.add(link.stream_id)
                 self._by_stream.setdefault(link.stream_id, []).append(s)
+        reads_of: dict[tuple[str, ...], list[StoredRead]] = {}  # sessions often share their streams
         for s in self._sessions.values():
             for payload in await self._store.run(q.uncorrected_unknowns, s.id):
                 s.unknown.setdefault(payload["bib"], []).append(payload)
             if s.status == "open" and s.streams:
+                key = tuple(sorted(s.streams))
+                if key not in reads_of:
+                    reads_of[key] = await self._store.run(q.stream_reads, list(key))
                 # duplicate windows, guns and starts, without announcing anything again
-                for read in await self._store.run(q.stream_reads, sorted(s.streams)):
+                for read in reads_of[key]:
                     s.decide(read, Derived(), announce=False)
 
     def _new_live(self, *args: Any) -> LiveSession:
@@ -279,7 +284,7 @@ class SessionService:
         bibs = [r.bib for r in rows]
         targets = [s for s in self._sessions.values() if s.event_id == event_id and s.unknown]
         if targets:
-            asyncio.get_running_loop().create_task(self._correct(targets, bibs))
+            self._background(self._correct(targets, bibs))
 
     async def _correct(self, targets: list[LiveSession], bibs: list[str]) -> None:
         """Unknown bibs the roster now knows: screens get a correction with the runner's name."""
@@ -308,8 +313,7 @@ class SessionService:
                     fn(s.id, board)
             if s.mode == "pre-race" and s.switch_at is not None and wall >= s.switch_at:
                 s.switch_at = None
-                self._switch_mode(s, "results", "schedule")
-                asyncio.get_running_loop().create_task(self._store.run(q.save_session, _row(s)))
+                self._switch_mode(s, "results", "schedule")  # saves the session
 
     def _switch_mode(self, s: LiveSession, mode: str, by: str) -> None:
         s.mode = mode
@@ -318,9 +322,21 @@ class SessionService:
         log.info("session %s switched to %s (%s)", s.id, mode, by)
         for fn in self._controls:
             fn(s.id, {"type": "mode", "mode": mode, "by": by})
-        if by != "operator":
-            asyncio.get_running_loop().create_task(self._store.run(q.save_session, _row(s)))
+        if by != "operator":  # an operator's switch is saved by `update` with the rest of the edit
+            self._background(self._store.run(q.save_session, _row(s)))
         self._changed(s)
+
+    def _background(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Work started from a sync callback: kept referenced until done, and a failure is logged
+        (a bare create_task can be garbage-collected and its exception lost)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background session work failed", exc_info=task.exception())
 
     def screen_view(self, s: LiveSession) -> dict[str, Any]:
         event = self._events.event(s.event_id)

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from race_control.display_server.hub import percentile as hub_percentile
 from tests.helpers.server_process import serve_env, start_serve
 
 TOKEN = "bench-token"
@@ -105,5 +106,5 @@ class BenchApi:
 
 
 def percentile(values: list[float], q: float) -> float:
-    data = sorted(values)
-    return data[min(len(data) - 1, int(q * len(data)))] if data else float("nan")
+    """Nearest-rank quantile of unsorted ``values``; NaN when empty (a bench that got nothing)."""
+    return hub_percentile(sorted(values), q) if values else float("nan")

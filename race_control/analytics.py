@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
-from race_control.display_server.hub import Hub
+from race_control.display_server.hub import Hub, latency_summary
 from race_control.sessions.service import SessionService
 from race_control.store.models import DisplayEvent, Read, Suppression
 
@@ -64,10 +64,7 @@ def _query(conn: Connection, session_id: str, stream_ids: list[str]) -> dict[str
 async def session_analytics(sessions: SessionService, hub: Hub, session_id: str) -> dict[str, Any]:
     s = sessions.get(session_id)
     data = await sessions.store.run(_query, s.id, sorted(s.streams))
-    samples = sorted(v for screen in hub.screens(s.id) for v in screen.latencies)
-
-    def pct(q: float) -> float | None:
-        return round(samples[min(len(samples) - 1, int(q * len(samples)))], 2) if samples else None
+    samples = [v for screen in hub.screens(s.id) for v in screen.latencies]
 
     return {
         "session_id": s.id,
@@ -78,7 +75,7 @@ async def session_analytics(sessions: SessionService, hub: Hub, session_id: str)
         "unknown_bibs": sorted(set(data["unknown"]), key=lambda b: (len(b), b)),
         "suppressed_by_reason": dict(data["reasons"].most_common()),
         "duplicates_suppressed": data["reasons"].get("duplicate", 0),
-        "latency_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "samples": len(samples)},
+        "latency_ms": {**latency_summary(samples, digits=2), "samples": len(samples)},
     }
 
 

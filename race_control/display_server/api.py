@@ -226,12 +226,17 @@ async def reload_screens(request: web.Request) -> web.Response:
     session = s.sessions.get(request.match_info["session_id"])
     body = await read_json(request) if request.can_read_body else {}
     screen = body.get("screen_id") if isinstance(body, dict) else None
+    return web.json_response({"reloaded": control_screens(s, session.id, {"type": "reload"}, screen)})
+
+
+def control_screens(s: Services, session_id: str, message: dict[str, Any], screen: object) -> int:
+    """Send a control message to one screen (``screen``) or all screens of a session."""
     if screen is not None and not isinstance(screen, str):
         raise InputError("'screen_id' must be a string")
-    sent = s.hub.send_control(session.id, {"type": "reload"}, screen)
+    sent = s.hub.send_control(session_id, message, screen)
     if screen is not None and not sent:
         raise NotFound(f"screen {screen[:64]!r} is not connected to this session")
-    return web.json_response({"reloaded": sent})
+    return sent
 
 
 async def unbind_timing(request: web.Request) -> web.Response:
@@ -262,12 +267,8 @@ async def switch_screens(request: web.Request) -> web.Response:
     target = s.sessions.get(body["to_session_id"])
     if target.status != "open":
         raise Conflict(f"display session {target.id} is closed")
-    screen = body.get("screen_id")
-    if screen is not None and not isinstance(screen, str):
-        raise InputError("'screen_id' must be a string")
-    sent = s.hub.send_control(session.id, {"type": "switch", "url": f"/display/{target.token}"}, screen)
-    if screen is not None and not sent:
-        raise NotFound(f"screen {screen[:64]!r} is not connected to this session")
+    message = {"type": "switch", "url": f"/display/{target.token}"}
+    sent = control_screens(s, session.id, message, body.get("screen_id"))
     return web.json_response({"switched": sent, "display_url": s.display_url(target)})
 
 

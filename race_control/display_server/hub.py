@@ -17,7 +17,7 @@ import logging
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,20 @@ SEND_BUFFER = 64 * 1024
 RESUME_GRACE = 0.5  # seconds a new socket may take to send `resume` before it is started from hello
 HEARTBEAT = 2.0
 Backlog = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]  # (session, after_seq, limit)
+
+
+def percentile(data: list[float], q: float) -> float:
+    """The q-quantile of already sorted ``data`` (nearest rank; ``data`` must not be empty)."""
+    return data[min(len(data) - 1, int(q * len(data)))]
+
+
+def latency_summary(samples: Iterable[float], digits: int) -> dict[str, float | None]:
+    """p50/p95/p99 of latency samples in ms (None each when there are none)."""
+    data = sorted(samples)
+    return {
+        k: round(percentile(data, q), digits) if data else None
+        for k, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+    }
 
 
 @dataclass(eq=False)
@@ -76,14 +90,7 @@ class Screen:
             self.queue.put_nowait(None)
 
     def latency_percentiles(self) -> dict[str, float | None]:
-        data = sorted(self.latencies)
-        if not data:
-            return {"p50": None, "p95": None, "p99": None}
-
-        def pick(q: float) -> float:
-            return round(data[min(len(data) - 1, int(q * len(data)))], 1)
-
-        return {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99)}
+        return latency_summary(self.latencies, digits=1)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -13,12 +13,14 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from race_control.app import RaceControl
 from race_control.paths import resources_dir
 from race_control.roster.csv_import import read_csv_file
 from race_control.timing.service import StreamState
-from race_control.timing.simulator import simulate
+from race_control.timing.simulator import SimulationResult, simulate
 from race_control.timing.simulator_sources import SimSource
 
 log = logging.getLogger("race_control.demo")
@@ -27,6 +29,36 @@ RACE_DATE = dt.date(2021, 5, 8)
 # waves start 08:00:55-09:00:55 on FINISH1 (the shared mat); the first finishers arrive
 # around 09:25, so everything before 09:20 is sent at once (starts, 9K splits)
 FAST_UNTIL = dt.time(9, 20)
+
+
+def replay_2021(
+    port: int,
+    *,
+    speed: float,
+    fast_until: dt.time,
+    max_gap: float,
+    connection_id: str,
+    stop_event: asyncio.Event,
+) -> Coroutine[Any, Any, SimulationResult]:
+    """The bundled 2021 race (FINISH1, 9K, 19K) played by the SimpleClient simulator into
+    ``port`` on this machine (the demo, the UI screenshots)."""
+    race = resources_dir() / "demo" / "chronotrack-2021"
+    sources = [SimSource(race / name, name) for name in ("FINISH1", "9K", "19K")]
+    return simulate(
+        "127.0.0.1",
+        port,
+        sources,
+        speed=speed,
+        tz="UTC",
+        date=RACE_DATE,
+        fast_until=fast_until,
+        max_gap=max_gap,
+        event_name="21ROTM",
+        event_id="2021",
+        description="Run On The Mountain 2021",
+        connection_id=connection_id,
+        stop_event=stop_event,
+    )
 
 
 async def run_demo(rc: RaceControl, args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -75,20 +107,12 @@ async def run_demo(rc: RaceControl, args: argparse.Namespace, stop: asyncio.Even
                 asyncio.get_running_loop().create_task(services.sessions.bind(s.id, stream.id))
 
     services.timing.listeners.append(bind_when_seen)
-    sources = [SimSource(demo_dir / "chronotrack-2021" / name, name) for name in ("FINISH1", "9K", "19K")]
     sim = asyncio.create_task(
-        simulate(
-            "127.0.0.1",
+        replay_2021(
             rc.timing_port,
-            sources,
             speed=args.speed,
-            tz="UTC",
-            date=RACE_DATE,
             fast_until=FAST_UNTIL,
             max_gap=5.0,
-            event_name="21ROTM",
-            event_id="2021",
-            description="Run On The Mountain 2021",
             connection_id=DEMO_CONNECTION_ID,
             stop_event=stop,
         ),

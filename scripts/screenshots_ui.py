@@ -101,10 +101,8 @@ async def fake_screen(url: str, screen_id: str, stop: asyncio.Event) -> None:
 
 
 async def shoot(out: Path) -> list[Path]:
-    from race_control.demo import RACE_DATE
+    from race_control.demo import RACE_DATE, replay_2021
     from race_control.paths import resources_dir
-    from race_control.timing.simulator import simulate
-    from race_control.timing.simulator_sources import SimSource
     from race_control.ui.main import start_app, stop_app
     from tests.conftest import make_settings
 
@@ -190,20 +188,12 @@ async def shoot(out: Path) -> list[Path]:
                 tm.run(tm.bind())
 
         services.timing.listeners.append(bind_on_attach)
-        sources = [SimSource(demo / "chronotrack-2021" / n, n) for n in ("FINISH1", "9K", "19K")]
         sim = asyncio.create_task(
-            simulate(
-                "127.0.0.1",
+            replay_2021(
                 rc.timing_port,
-                sources,
                 speed=30,
-                tz="UTC",
-                date=RACE_DATE,
                 fast_until=dt.time(9, 24),
                 max_gap=2.0,
-                event_name="21ROTM",
-                event_id="2021",
-                description="Run On The Mountain 2021",
                 connection_id="screenshots",
                 stop_event=stop,
             )

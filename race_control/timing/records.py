@@ -26,23 +26,6 @@ class StoredRead:
     raw_n: int
     received_at: float  # epoch seconds when the line arrived (latency is measured from here)
 
-    def to_row(self) -> dict[str, object]:
-        return {
-            "stream_id": self.stream_id,
-            "location": self.location,
-            "seq": self.seq,
-            "kind": self.kind,
-            "tag": self.tag,
-            "bib": self.bib,
-            "time_text": self.time_text,
-            "clock": self.clock,
-            "lap": self.lap,
-            "reader_id": self.reader_id,
-            "gator": self.gator,
-            "raw_n": self.raw_n,
-            "received_at": self.received_at,
-        }
-
 
 class SeqTracker:
     """Which source sequence numbers of one (stream, location) are already stored.

@@ -114,12 +114,18 @@ def parse_row(index: int, row: object) -> ParticipantRow | Rejected:
     return ParticipantRow(bib=bib, hidden=hidden, raw=raw, **values)
 
 
-def parse_rows(rows: list[object]) -> tuple[list[ParticipantRow], list[Rejected]]:
-    """Validate a batch; a bib that appears twice keeps its first row and rejects the rest."""
+def parse_rows(
+    rows: list[object], *, offset: int = 0, seen: set[str] | None = None
+) -> tuple[list[ParticipantRow], list[Rejected]]:
+    """Validate a batch; a bib that appears twice keeps its first row and rejects the rest.
+
+    A large import validates chunk by chunk: ``offset`` is the chunk's first row number and
+    ``seen`` the bibs of earlier chunks (updated here), so numbers and duplicates stay file-wide.
+    """
     good: list[ParticipantRow] = []
     bad: list[Rejected] = []
-    seen: set[str] = set()
-    for i, row in enumerate(rows):
+    seen = set() if seen is None else seen
+    for i, row in enumerate(rows, start=offset):
         result = parse_row(i, row)
         if isinstance(result, Rejected):
             bad.append(result)

@@ -131,14 +131,19 @@ class EventService:
         if not isinstance(rows, list):
             raise InputError("body must be a JSON array of participant objects")
         good, bad = parse_rows(rows)
-        if good:
-            await self._store.run(_upsert_participants, event_id, good, source)
-            roster = self._rosters.setdefault(event_id, {})
-            for row in good:
-                roster[row.bib] = row
-            for fn in self._listeners:
-                fn(event_id, good)
+        await self._store_rows(event_id, good, source)
         return len(good), bad
+
+    async def _store_rows(self, event_id: str, rows: list[ParticipantRow], source: str) -> None:
+        """Upsert validated rows (one transaction), then the cache, then tell the listeners."""
+        if not rows:
+            return
+        await self._store.run(_upsert_participants, event_id, rows, source)
+        roster = self._rosters.setdefault(event_id, {})
+        for row in rows:
+            roster[row.bib] = row
+        for fn in self._listeners:
+            fn(event_id, rows)
 
     async def import_in_chunks(
         self, event_id: str, rows: list[object], progress: Progress, source: str = "csv", chunk: int = 1000
@@ -153,26 +158,10 @@ class EventService:
         for start in range(0, len(rows), chunk):
             progress.raise_if_cancelled()
             part = rows[start : start + chunk]
-            good, bad = parse_rows(part)
-            for r in bad:
-                rejected.append(
-                    Rejected(
-                        r.index + start, r.bib, r.error.replace(f"row {r.index}", f"row {r.index + start}", 1)
-                    )
-                )
-            fresh = [g for g in good if g.bib not in seen]
-            for g in good:
-                if g.bib in seen:
-                    rejected.append(Rejected(start, g.bib, f"bib {g.bib} appears more than once"))
-            seen.update(g.bib for g in fresh)
-            if fresh:
-                await self._store.run(_upsert_participants, event_id, fresh, source)
-                roster = self._rosters.setdefault(event_id, {})
-                for row in fresh:
-                    roster[row.bib] = row
-                for fn in self._listeners:
-                    fn(event_id, fresh)
-            imported += len(fresh)
+            good, bad = parse_rows(part, offset=start, seen=seen)
+            rejected.extend(bad)
+            await self._store_rows(event_id, good, source)
+            imported += len(good)
             progress.advance(len(part))
         return imported, rejected
 

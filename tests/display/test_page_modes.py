@@ -421,8 +421,12 @@ async def test_screenshots(rc: RaceControl, api: Api, tmp_path: Path) -> None:
         )
         await wait_shown(tv, 5)
         await client.send(read(6, "100", "09:40:17.00"))
-        await tv.wait_for_function("window.raceControl.state().current[0] === 6", timeout=10_000)
-        await phone.wait_for_function("window.raceControl.state().current[0] === 6", timeout=10_000)
+        await tv.wait_for_function(
+            "window.raceControl.state().current[0] === 6", timeout=20_000
+        )  # after a queue dwell; slow under load
+        await phone.wait_for_function(
+            "window.raceControl.state().current[0] === 6", timeout=20_000
+        )  # after a queue dwell; slow under load
         taken.append(await shot(tv, "display-results-1080p.png", tmp_path))
         taken.append(await shot(phone, "display-results-phone.png", tmp_path))
         # portrait phone: names and the recent list are readable (CSS px on a 390 px screen)

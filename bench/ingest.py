@@ -159,11 +159,11 @@ async def run_in_process(total: int, conns: int, sessions: int) -> dict[str, Any
     from race_control.roster.service import EventService
     from race_control.sessions.service import SessionService
     from race_control.store.database import Store
-    from race_control.timing.ctp01 import Ctp01Server
-    from race_control.timing.ctp01_settings import Ctp01Config
-    from race_control.timing.events import RawLine, TagRead
-    from race_control.timing.pipeline import IngestPipeline
-    from race_control.timing.service import TimingService
+    from race_control.timing.ingest.pipeline import IngestPipeline
+    from race_control.timing.ingest.streams import TimingService
+    from race_control.timing.protocols.ctp01_server import Ctp01Server
+    from race_control.timing.protocols.ctp01_settings import Ctp01Config
+    from race_control.timing.protocols.events import RawLine, TagRead
 
     per = total // conns
     total = per * conns

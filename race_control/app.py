@@ -26,11 +26,11 @@ from race_control.roster.service import EventService
 from race_control.services import Services
 from race_control.sessions.service import SessionService
 from race_control.store.database import Store
-from race_control.timing.ctp01_listener import Ctp01Listener
-from race_control.timing.ctp01_settings import Ctp01Config
-from race_control.timing.pipeline import IngestPipeline
-from race_control.timing.raceresult_client import RaceResultConnector, parse_decoder_address
-from race_control.timing.service import TimingService
+from race_control.timing.ingest.pipeline import IngestPipeline
+from race_control.timing.ingest.streams import TimingService
+from race_control.timing.protocols.ctp01_settings import Ctp01Config
+from race_control.timing.transports.ctp01_listener import Ctp01Listener
+from race_control.timing.transports.raceresult_connector import RaceResultConnector, parse_decoder_address
 
 log = logging.getLogger("race_control.app")
 

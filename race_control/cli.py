@@ -23,7 +23,7 @@ def _port(text: str) -> int:
 
 
 def _decoder(text: str) -> str:
-    from race_control.timing.raceresult_client import parse_decoder_address
+    from race_control.timing.transports.raceresult_connector import parse_decoder_address
 
     try:
         parse_decoder_address(text)
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "files (TO~ .csv, .mrk, whole controller folders) or recorded CT01_33 streams (.ctp).",
     )
     try:
-        from race_control.timing.simulator_cli import add_simulate_arguments
+        from race_control.timing.simulator.cli import add_simulate_arguments
     except ImportError:  # pragma: no cover - during development only
         pass
     else:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
     if args.command == "simulate":
-        from race_control.timing.simulator_cli import run_simulate_command
+        from race_control.timing.simulator.cli import run_simulate_command
 
         return run_simulate_command(args)
     from race_control.ui.main import run_gui

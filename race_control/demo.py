@@ -19,9 +19,9 @@ from typing import Any
 from race_control.app import RaceControl
 from race_control.paths import resources_dir
 from race_control.roster.csv_import import read_csv_file
-from race_control.timing.service import StreamState
-from race_control.timing.simulator import SimulationResult, simulate
-from race_control.timing.simulator_sources import SimSource
+from race_control.timing.ingest.streams import StreamState
+from race_control.timing.simulator.playback import SimulationResult, simulate
+from race_control.timing.simulator.sources import SimSource
 
 log = logging.getLogger("race_control.demo")
 DEMO_CONNECTION_ID = "race-control-demo"

@@ -11,8 +11,8 @@ from race_control.display_server.templates import TemplateService
 from race_control.roster.service import EventService
 from race_control.sessions.service import LiveSession, SessionService
 from race_control.store.database import Store
-from race_control.timing.pipeline import IngestPipeline
-from race_control.timing.service import TimingService
+from race_control.timing.ingest.pipeline import IngestPipeline
+from race_control.timing.ingest.streams import TimingService
 
 
 @dataclass

@@ -11,7 +11,7 @@ import csv
 import random
 from pathlib import Path
 
-from race_control.timing.controller_files import load_controller_dir
+from race_control.timing.protocols.controller_files import load_controller_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "resources" / "demo"

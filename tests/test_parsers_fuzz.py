@@ -14,8 +14,8 @@ from race_control.errors import InputError
 from race_control.roster.csv_import import parse_csv
 from race_control.roster.participants import ParticipantRow, Rejected, parse_rows
 from race_control.sessions.rules import CrossingRules
-from race_control.timing.controller_files import parse_markers, parse_reads
-from race_control.timing.framing import LineBuffer, OverlongLine
+from race_control.timing.protocols.controller_files import parse_markers, parse_reads
+from race_control.timing.protocols.framing import LineBuffer, OverlongLine
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 json_values = st.recursive(

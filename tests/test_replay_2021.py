@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from race_control.app import RaceControl
-from race_control.timing.simulator import simulate
-from race_control.timing.simulator_sources import SimSource
+from race_control.timing.simulator.playback import simulate
+from race_control.timing.simulator.sources import SimSource
 from tests.conftest import DATA, Api
 from tests.helpers.ctp01_peer import RawCtp01Client
 

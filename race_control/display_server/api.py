@@ -15,7 +15,7 @@ from race_control import analytics
 from race_control.errors import Conflict, InputError, NotFound
 from race_control.paths import resources_dir
 from race_control.services import Services
-from race_control.timing.imports import import_controller_files
+from race_control.timing.ingest.controller_import import import_controller_files
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 MAX_BODY = 64 * 1024 * 1024

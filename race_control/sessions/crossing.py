@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from race_control.sessions.rules import CHRONOTRACK_TEST_TAGS, CrossingRules
-from race_control.timing.records import StoredRead
+from race_control.timing.ingest.stored_read import StoredRead
 
 __all__ = ["CHRONOTRACK_TEST_TAGS", "Crossing", "CrossingEngine", "CrossingRules", "Suppressed"]
 

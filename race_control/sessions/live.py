@@ -11,7 +11,7 @@ from race_control.roster.participants import ParticipantRow
 from race_control.sessions.crossing import Crossing, CrossingEngine, CrossingRules, Suppressed
 from race_control.sessions.finisher import apply_runner, finisher_payload
 from race_control.store.models import now
-from race_control.timing.records import StoredRead
+from race_control.timing.ingest.stored_read import StoredRead
 
 MODES = ("results", "pre-race")
 Lookup = Callable[[str, str], ParticipantRow | None]  # (event_id, bib) -> runner

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from race_control.sessions.live import Derived
 from race_control.store.models import DisplayEvent, DisplaySession, Read, SessionStream, Suppression
-from race_control.timing.records import StoredRead
+from race_control.timing.ingest.stored_read import StoredRead
 
 _EVENT_COLUMNS = (
     "session_id",

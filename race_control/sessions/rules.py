@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from race_control.errors import InputError
-from race_control.timing.ct_time import TimeFormatError, parse_ct_time
+from race_control.timing.protocols.chronotrack_time import TimeFormatError, parse_ct_time
 
 # ChronoTrack's built-in test tags read constantly at every mat (timing-protocols.md §1.9)
 CHRONOTRACK_TEST_TAGS = ("99995", "99996", "99997", "99998")

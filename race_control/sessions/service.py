@@ -26,7 +26,7 @@ from race_control.sessions.crossing import Crossing, CrossingRules
 from race_control.sessions.live import MODES, Derived, LiveSession
 from race_control.store.database import Store
 from race_control.store.models import SessionStream, now
-from race_control.timing.records import StoredRead
+from race_control.timing.ingest.stored_read import StoredRead
 
 log = logging.getLogger("race_control.sessions")
 Publisher = Callable[[str, list[dict[str, Any]]], None]

@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from race_control.sessions.live import Derived
-from race_control.timing.records import StoredRead
+from race_control.timing.ingest.stored_read import StoredRead
 
 KEEP_PER_STREAM = 500
 KEEP_DECISIONS = 50_000

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QTableWidget
 
-from race_control.timing.records import StoredRead
+from race_control.timing.ingest.stored_read import StoredRead
 from race_control.ui.widgets import BAD, GOOD, MUTED, WARN, Page, cell, set_row, setup_table, table_text
 
 PREVIEW_COLUMNS = ["Received", "Location", "Bib", "Name", "Read time", "Decision"]

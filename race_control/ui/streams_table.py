@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QTableWidget
 
-from race_control.timing.imports import PROTOCOL as IMPORTED
+from race_control.timing.ingest.controller_import import PROTOCOL as IMPORTED
 from race_control.ui.widgets import (
     BAD,
     GOOD,

@@ -8,7 +8,7 @@ from race_control.errors import InputError
 from race_control.roster.participants import ParticipantRow
 from race_control.sessions.crossing import Crossing, CrossingEngine, CrossingRules
 from race_control.sessions.finisher import finisher_payload, format_duration
-from race_control.timing.records import StoredRead
+from race_control.timing.ingest.stored_read import StoredRead
 
 _seq = iter(range(1, 1_000_000))
 

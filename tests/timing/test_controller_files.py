@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from race_control.timing.controller_files import (
+from race_control.timing.protocols.controller_files import (
     ControllerFileError,
     ControllerRead,
     FileRowError,
@@ -22,7 +22,7 @@ from race_control.timing.controller_files import (
     parse_stamp,
     to_timing_events,
 )
-from race_control.timing.events import GunTime, TagRead
+from race_control.timing.protocols.events import GunTime, TagRead
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "chronotrack-2021"
 RACE_DAY = dt.date(2021, 5, 8)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from race_control.timing.ct_time import (
+from race_control.timing.protocols.chronotrack_time import (
     TIME_FORMATS,
     TimeFormatError,
     detect_time_format,

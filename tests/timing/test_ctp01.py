@@ -21,16 +21,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from race_control import __version__
-from race_control.timing.ctp01 import Ctp01Server
-from race_control.timing.ctp01_auth import compute_auth_string
-from race_control.timing.ctp01_settings import (
+from race_control.timing.protocols.ctp01_auth import compute_auth_string
+from race_control.timing.protocols.ctp01_server import Ctp01Server
+from race_control.timing.protocols.ctp01_settings import (
     DEFAULT_PORT,
     Ctp01Config,
     Ctp01ConfigError,
     Ctp01Error,
     Ctp01StateError,
 )
-from race_control.timing.events import (
+from race_control.timing.protocols.events import (
     Authenticated,
     AuthenticationFailed,
     BadLine,

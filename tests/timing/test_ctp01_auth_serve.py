@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from race_control.timing.simulator import simulate
-from race_control.timing.simulator_sources import SimulationError
+from race_control.timing.simulator.playback import simulate
+from race_control.timing.simulator.sources import SimulationError
 from tests.conftest import DATA
 from tests.helpers.server_process import race_control_process, serve_env, start_serve
 

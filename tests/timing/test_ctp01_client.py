@@ -11,13 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from race_control.timing.ct_time import render_time
-from race_control.timing.ctp01 import Ctp01Server
-from race_control.timing.ctp01_client import Ctp01Client, Ready, ServerHello
-from race_control.timing.ctp01_feed import ClientState, DataRequested, StartRequested
-from race_control.timing.ctp01_observations import ObservationLog
-from race_control.timing.ctp01_settings import DEFAULT_SETTINGS, Ctp01Config
-from race_control.timing.events import (
+from race_control.timing.protocols.chronotrack_time import render_time
+from race_control.timing.protocols.ctp01_client import Ctp01Client, Ready, ServerHello
+from race_control.timing.protocols.ctp01_feed import ClientState, DataRequested, StartRequested
+from race_control.timing.protocols.ctp01_observations import ObservationLog
+from race_control.timing.protocols.ctp01_server import Ctp01Server
+from race_control.timing.protocols.ctp01_settings import DEFAULT_SETTINGS, Ctp01Config
+from race_control.timing.protocols.events import (
     Authenticated,
     AuthenticationFailed,
     BadLine,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from race_control.sessions.read_history import recent_reads, stored_decisions
 from race_control.store.database import Store
 from race_control.store.models import DisplayEvent, DisplaySession, Event, Read, Suppression, TimingStream
-from race_control.timing.history import recent_reads, stored_decisions
 
 
 def _read(stream: str, n: int, *, location: str = "FINISH", kind: str = "tag") -> dict[str, object]:

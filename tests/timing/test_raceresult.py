@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from race_control.timing.events import (
+from race_control.timing.protocols.events import (
     BadLine,
     ConnectionIdentified,
     GunTime,
@@ -23,14 +23,14 @@ from race_control.timing.events import (
     TagRead,
     TimingEvent,
 )
-from race_control.timing.raceresult import (
+from race_control.timing.protocols.raceresult_client import (
     RaceResultClient,
     RaceResultConfig,
     RaceResultConfigError,
     RaceResultError,
     RaceResultStateError,
 )
-from race_control.timing.raceresult_records import FILE_STRIDE, decode_seq, encode_seq
+from race_control.timing.protocols.raceresult_passings import FILE_STRIDE, decode_seq, encode_seq
 
 DAY = dt.date(2026, 6, 1)
 T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC).timestamp()  # 09:00 UTC on race day

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, select
 
 from race_control.app import RaceControl
 from race_control.store.models import Read
-from race_control.timing.raceresult_records import decode_seq, encode_seq
+from race_control.timing.protocols.raceresult_passings import decode_seq, encode_seq
 from tests.conftest import Api, make_settings
 
 FILE = 7

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from race_control.timing.simulator import SimulationResult, simulate
-from race_control.timing.simulator_cli import add_simulate_arguments, run_simulate_command
-from race_control.timing.simulator_sources import SimSource, SimulationError, parse_source_arg
+from race_control.timing.simulator.cli import add_simulate_arguments, run_simulate_command
+from race_control.timing.simulator.playback import SimulationResult, simulate
+from race_control.timing.simulator.sources import SimSource, SimulationError, parse_source_arg
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "chronotrack-2021"
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from race_control.timing.ctp01_listener import Ctp01Connection
-from race_control.timing.ctp01_settings import Ctp01Config
-from race_control.timing.raceresult import RaceResultClient, RaceResultConfig
-from race_control.timing.raceresult_client import _DecoderConnection
-from race_control.timing.stream_link import PAUSE_ABOVE, RESUME_BELOW, StreamLink
+from race_control.timing.protocols.ctp01_settings import Ctp01Config
+from race_control.timing.protocols.raceresult_client import RaceResultClient, RaceResultConfig
+from race_control.timing.transports.ctp01_listener import Ctp01Connection
+from race_control.timing.transports.raceresult_connector import _DecoderConnection
+from race_control.timing.transports.stream_connection import PAUSE_ABOVE, RESUME_BELOW, StreamLink
 
 
 class FakeService:

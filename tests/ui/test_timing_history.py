@@ -13,8 +13,8 @@ import pytest
 from PySide6.QtCore import QDate
 
 from race_control.app import RaceControl
-from race_control.timing.history import recent_reads
-from race_control.timing.simulator import simulate
+from race_control.sessions.read_history import recent_reads
+from race_control.timing.simulator.playback import simulate
 from tests.conftest import make_settings
 from tests.ui.conftest import open_desktop, until
 

@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from race_control.config import load_settings
-from race_control.timing.simulator import simulate
+from race_control.timing.simulator.playback import simulate
 from tests.ui.conftest import Desktop, until
 
 pytestmark = pytest.mark.gui

@@ -17,9 +17,9 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QSplitter, QVBoxLayout, QWidget
 
-from race_control.timing.history import recent_reads, stored_decisions
-from race_control.timing.imports import import_controller_files
-from race_control.timing.records import StoredRead
+from race_control.sessions.read_history import recent_reads, stored_decisions
+from race_control.timing.ingest.controller_import import import_controller_files
+from race_control.timing.ingest.stored_read import StoredRead
 from race_control.ui.read_preview import MAX_PREVIEW, ReadPreview
 from race_control.ui.rules_form import RulesForm
 from race_control.ui.session_picker import SessionCombo

@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from race_control.timing.events import BadLine, LinkDead, RawLine, TimingEvent
-from race_control.timing.framing import LineBuffer, OverlongLine
+from race_control.timing.protocols.events import BadLine, LinkDead, RawLine, TimingEvent
+from race_control.timing.protocols.framing import LineBuffer, OverlongLine
 
 __all__ = ["LineLink", "load_zone"]
 

@@ -16,15 +16,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from race_control.errors import InputError
-from race_control.timing.controller_files import (
+from race_control.timing.ingest.streams import TimingService
+from race_control.timing.protocols.controller_files import (
     ControllerData,
     ControllerFileError,
     load_controller_dir,
     load_controller_file,
     to_timing_events,
 )
-from race_control.timing.events import GunTime
-from race_control.timing.service import TimingService
+from race_control.timing.protocols.events import GunTime
 
 PROTOCOL = "controller-file"
 

@@ -16,11 +16,11 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import Enum
 
-from race_control.timing.ct_time import render_time
-from race_control.timing.ctp01_lines import TAGEVENT_FORMAT, format_data_line
-from race_control.timing.ctp01_observations import Observation, ObservationLog
-from race_control.timing.ctp01_settings import DEFAULT_SETTINGS
-from race_control.timing.events import BadLine
+from race_control.timing.protocols.chronotrack_time import render_time
+from race_control.timing.protocols.ctp01_lines import TAGEVENT_FORMAT, format_data_line
+from race_control.timing.protocols.ctp01_observations import Observation, ObservationLog
+from race_control.timing.protocols.ctp01_settings import DEFAULT_SETTINGS
+from race_control.timing.protocols.events import BadLine
 
 __all__ = ["ClientState", "Ctp01Feed", "DataRequested", "StartRequested", "StopRequested"]
 

@@ -32,12 +32,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from race_control.timing.ctp01_auth import compute_auth_string
-from race_control.timing.ctp01_feed import ClientState, Ctp01Feed
-from race_control.timing.ctp01_lines import is_safe, safe_text
-from race_control.timing.ctp01_observations import ObservationLog
-from race_control.timing.ctp01_settings import parse_setting
-from race_control.timing.events import (
+from race_control.timing.protocols.ctp01_auth import compute_auth_string
+from race_control.timing.protocols.ctp01_feed import ClientState, Ctp01Feed
+from race_control.timing.protocols.ctp01_lines import is_safe, safe_text
+from race_control.timing.protocols.ctp01_observations import ObservationLog
+from race_control.timing.protocols.ctp01_settings import parse_setting
+from race_control.timing.protocols.events import (
     Authenticated,
     AuthenticationFailed,
     BadLine,
@@ -45,7 +45,7 @@ from race_control.timing.events import (
     PingAnswered,
     RawLine,
 )
-from race_control.timing.framing import LineBuffer, OverlongLine
+from race_control.timing.protocols.framing import LineBuffer, OverlongLine
 
 __all__ = ["CommandAnswered", "Ctp01Client", "Ready", "ServerHello"]
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from race_control.store.database import Store
 from race_control.store.models import DisplayEvent, Read, Suppression
-from race_control.timing.records import StoredRead
+from race_control.timing.ingest.stored_read import StoredRead
 
 MAX_LIMIT = 10_000
 ReadKey = tuple[str, str, int]  # (stream_id, location, seq): a read's identity

@@ -39,11 +39,16 @@ import re
 from collections import deque
 from collections.abc import Mapping
 
-from race_control.timing.ctp01_auth import auth_matches, offered_seed
-from race_control.timing.ctp01_lines import DATA_FORMAT, field_ok, parse_data_line, uint
-from race_control.timing.ctp01_pull import PullPoller, PullRequest
-from race_control.timing.ctp01_settings import Ctp01Config, Ctp01ConfigError, Ctp01Error, Ctp01StateError
-from race_control.timing.events import (
+from race_control.timing.protocols.ctp01_auth import auth_matches, offered_seed
+from race_control.timing.protocols.ctp01_lines import DATA_FORMAT, field_ok, parse_data_line, uint
+from race_control.timing.protocols.ctp01_pull import PullPoller, PullRequest
+from race_control.timing.protocols.ctp01_settings import (
+    Ctp01Config,
+    Ctp01ConfigError,
+    Ctp01Error,
+    Ctp01StateError,
+)
+from race_control.timing.protocols.events import (
     Authenticated,
     AuthenticationFailed,
     ConnectionIdentified,
@@ -54,7 +59,7 @@ from race_control.timing.events import (
     PingAnswered,
     TimingEvent,
 )
-from race_control.timing.link import LineLink, load_zone
+from race_control.timing.protocols.line_link import LineLink, load_zone
 
 __all__ = ["Ctp01Server"]
 

@@ -14,8 +14,8 @@ import hashlib
 import hmac
 import secrets
 
-from race_control.timing.ctp01_lines import field_ok
-from race_control.timing.ctp01_settings import SEEDED_METHODS, Ctp01ConfigError
+from race_control.timing.protocols.ctp01_lines import field_ok
+from race_control.timing.protocols.ctp01_settings import SEEDED_METHODS, Ctp01ConfigError
 
 __all__ = ["auth_matches", "compute_auth_string", "offered_seed"]
 

@@ -23,14 +23,14 @@ import logging
 import time
 from typing import Any
 
-from race_control.timing.events import ConnectionIdentified
-from race_control.timing.raceresult import DEFAULT_PORT, RaceResultClient, RaceResultConfig
-from race_control.timing.service import StreamState, TimingService
-from race_control.timing.stream_link import StreamLink
+from race_control.timing.ingest.streams import StreamState, TimingService
+from race_control.timing.protocols.events import ConnectionIdentified
+from race_control.timing.protocols.raceresult_client import DEFAULT_PORT, RaceResultClient, RaceResultConfig
+from race_control.timing.transports.stream_connection import StreamLink
 
 __all__ = ["RaceResultConnector", "parse_decoder_address"]
 
-log = logging.getLogger("race_control.timing.raceresult")
+log = logging.getLogger("race_control.timing.protocols.raceresult_client")
 raw_log = logging.getLogger("race_control.raw.raceresult")
 
 

@@ -22,9 +22,9 @@ from race_control.ids import new_id
 from race_control.roster.participants import normalize_bib
 from race_control.store.database import Store
 from race_control.store.models import RawLine, Read, TimingStream
-from race_control.timing.events import GunTime, TagRead
-from race_control.timing.pipeline import IngestPipeline
-from race_control.timing.records import SeqTracker, StoredRead
+from race_control.timing.ingest.pipeline import IngestPipeline
+from race_control.timing.ingest.stored_read import SeqTracker, StoredRead
+from race_control.timing.protocols.events import GunTime, TagRead
 
 log = logging.getLogger("race_control.timing")
 CLOCK_WARNING_AFTER = 600.0  # seconds between a live read's time and now before we warn

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from race_control.timing.ctp01_lines import check_location, check_observation
+from race_control.timing.protocols.ctp01_lines import check_location, check_observation
 
 __all__ = ["Observation", "ObservationLog"]
 

@@ -44,8 +44,8 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from race_control.errors import InputError
-from race_control.timing.ct_time import format_normal
-from race_control.timing.events import GunTime, TagRead
+from race_control.timing.protocols.chronotrack_time import format_normal
+from race_control.timing.protocols.events import GunTime, TagRead
 
 __all__ = [
     "ControllerData",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from race_control.timing.ctp01_settings import Ctp01Config
+from race_control.timing.protocols.ctp01_settings import Ctp01Config
 
 __all__ = ["PullPoller", "PullRequest"]
 

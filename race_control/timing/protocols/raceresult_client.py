@@ -42,9 +42,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from race_control.timing.events import ConnectionIdentified, GunTime, TagRead, TimingEvent
-from race_control.timing.link import LineLink, load_zone
-from race_control.timing.raceresult_records import (
+from race_control.timing.protocols.events import ConnectionIdentified, GunTime, TagRead, TimingEvent
+from race_control.timing.protocols.line_link import LineLink, load_zone
+from race_control.timing.protocols.raceresult_passings import (
     MAX_FILE,
     TRIGGER_PREFIX,
     decode_seq,

@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from race_control.timing.events import (
+from race_control.timing.ingest.streams import StreamState, TimingService
+from race_control.timing.protocols.events import (
     BadLine,
     ConnectionIdentified,
     GunTime,
@@ -35,7 +36,6 @@ from race_control.timing.events import (
     TagRead,
     TimingEvent,
 )
-from race_control.timing.service import StreamState, TimingService
 
 TICK = 1.0
 PAUSE_ABOVE = 100_000  # queued reads + raw lines before sockets stop being read

@@ -13,10 +13,10 @@ import datetime as dt
 import os
 import sys
 
-from race_control.timing.ct_time import TIME_FORMATS
-from race_control.timing.ctp01_settings import DEFAULT_PORT
-from race_control.timing.simulator import simulate
-from race_control.timing.simulator_sources import DEFAULT_TZ, SimulationError, parse_source_arg
+from race_control.timing.protocols.chronotrack_time import TIME_FORMATS
+from race_control.timing.protocols.ctp01_settings import DEFAULT_PORT
+from race_control.timing.simulator.playback import simulate
+from race_control.timing.simulator.sources import DEFAULT_TZ, SimulationError, parse_source_arg
 
 __all__ = ["add_simulate_arguments", "run_simulate_command"]
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from race_control.errors import InputError, RaceControlError
-from race_control.timing.controller_files import (
+from race_control.timing.protocols.chronotrack_time import TimeFormatError, detect_time_format, parse_ct_time
+from race_control.timing.protocols.controller_files import (
     MAX_LAP,
     ControllerData,
     FileRowError,
@@ -32,8 +33,7 @@ from race_control.timing.controller_files import (
     marker_epoch,
     wall_time,
 )
-from race_control.timing.ct_time import TimeFormatError, detect_time_format, parse_ct_time
-from race_control.timing.ctp01_lines import check_location, check_observation
+from race_control.timing.protocols.ctp01_lines import check_location, check_observation
 
 __all__ = [
     "DEFAULT_TZ",

@@ -27,13 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from race_control.timing.controller_files import FileRowError
-from race_control.timing.ct_time import TIME_FORMATS, render_time
-from race_control.timing.ctp01_client import Ctp01Client
-from race_control.timing.ctp01_feed import ClientState
-from race_control.timing.ctp01_observations import ObservationLog
-from race_control.timing.events import AuthenticationFailed, LinkDead, PingAnswered
-from race_control.timing.simulator_sources import (
+from race_control.timing.protocols.chronotrack_time import TIME_FORMATS, render_time
+from race_control.timing.protocols.controller_files import FileRowError
+from race_control.timing.protocols.ctp01_client import Ctp01Client
+from race_control.timing.protocols.ctp01_feed import ClientState
+from race_control.timing.protocols.ctp01_observations import ObservationLog
+from race_control.timing.protocols.events import AuthenticationFailed, LinkDead, PingAnswered
+from race_control.timing.simulator.sources import (
     DEFAULT_TZ,
     PlayItem,
     SimSource,

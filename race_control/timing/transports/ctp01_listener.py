@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from race_control.timing.ctp01 import Ctp01Server
-from race_control.timing.ctp01_settings import Ctp01Config
-from race_control.timing.events import (
+from race_control.timing.ingest.streams import StreamState, TimingService
+from race_control.timing.protocols.ctp01_server import Ctp01Server
+from race_control.timing.protocols.ctp01_settings import Ctp01Config
+from race_control.timing.protocols.events import (
     ConnectionIdentified,
     EventInfo,
     Greeting,
@@ -27,10 +28,9 @@ from race_control.timing.events import (
     NewLocation,
     TimingEvent,
 )
-from race_control.timing.service import StreamState, TimingService
-from race_control.timing.stream_link import StreamLink
+from race_control.timing.transports.stream_connection import StreamLink
 
-log = logging.getLogger("race_control.timing.ctp01")
+log = logging.getLogger("race_control.timing.protocols.ctp01_server")
 raw_log = logging.getLogger("race_control.raw.ctp01")
 
 

@@ -20,12 +20,13 @@ from race_control.accounts import Accounts
 from race_control.config import ENV_CTP01_USERS, Settings, ctp01_credentials, local_timezone
 from race_control.display_server.hub import Hub
 from race_control.display_server.lan import lan_address
-from race_control.display_server.templates import TemplateService
 from race_control.display_server.web import create_app
+from race_control.operations.actions import Operations
 from race_control.roster.service import EventService
 from race_control.services import Services
 from race_control.sessions.service import SessionService
 from race_control.store.database import Store
+from race_control.templates.service import TemplateService
 from race_control.timing.ingest.pipeline import IngestPipeline
 from race_control.timing.ingest.streams import TimingService
 from race_control.timing.protocols.ctp01_settings import Ctp01Config
@@ -92,6 +93,7 @@ class RaceControl:
         sessions.add_publisher(hub.publish)
         sessions.add_control(hub.send_control)
         templates = TemplateService(store)
+        ops = Operations(events, sessions, templates, timing, hub)
         services = Services(
             st,
             store,
@@ -103,6 +105,7 @@ class RaceControl:
             templates,
             ensure_api_token(st),
             Accounts(store),
+            ops,
         )
         self.services = services
         await events.load()

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from race_control.accounts import Accounts
 from race_control.config import Settings
 from race_control.display_server.hub import Hub
-from race_control.display_server.templates import TemplateService
+from race_control.operations.actions import Operations
 from race_control.roster.service import EventService
 from race_control.sessions.service import LiveSession, SessionService
 from race_control.store.database import Store
+from race_control.templates.service import TemplateService
 from race_control.timing.ingest.pipeline import IngestPipeline
 from race_control.timing.ingest.streams import TimingService
 
@@ -27,6 +28,7 @@ class Services:
     templates: TemplateService
     api_token: str
     accounts: Accounts
+    ops: Operations
     public_base_url: str = ""  # http://<lan address>:<port>, known once the server listens
 
     def display_url(self, session: LiveSession) -> str:

@@ -123,7 +123,7 @@ async def test_chunked_import_reports_progress_and_cancels_cleanly(rc: RaceContr
 
 
 def test_built_in_templates_pass_the_same_validation_as_custom_ones() -> None:
-    from race_control.display_server.templates import builtin, builtin_ids, validate_template
+    from race_control.templates.service import builtin, builtin_ids, validate_template
 
     assert set(builtin_ids()) >= {"results-classic", "pre-race-classic"}
     for tid in builtin_ids():

@@ -9,7 +9,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from race_control.display_server.templates import validate_template
+from race_control.templates.service import validate_template
 from race_control.errors import InputError
 from race_control.roster.csv_import import parse_csv
 from race_control.roster.participants import ParticipantRow, Rejected, parse_rows

@@ -12,10 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from race_control import analytics
-from race_control.errors import Conflict, InputError, NotFound
+from race_control.errors import InputError, NotFound
 from race_control.paths import resources_dir
 from race_control.services import Services
-from race_control.timing.ingest.controller_import import import_controller_files
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 MAX_BODY = 64 * 1024 * 1024
@@ -59,8 +58,8 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def create_event(request: web.Request) -> web.Response:
-    info = await svc(request).events.create_event(await read_json(request))
-    return web.json_response(info.to_json(), status=201)
+    result = await svc(request).ops.roster.create_event(await read_json(request))
+    return web.json_response(result.event.to_json(), status=201)
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -77,8 +76,10 @@ async def import_participants(request: web.Request) -> web.Response:
     s = svc(request)
     event_id = request.match_info["event_id"]
     s.events.event(event_id)  # 404 before reading a large body
-    imported, rejected = await s.events.import_participants(event_id, await read_json(request))
-    return web.json_response({"imported": imported, "rejected": [r.to_json() for r in rejected]})
+    result = await s.ops.roster.import_participants(event_id, await read_json(request))
+    return web.json_response(
+        {"imported": result.imported, "rejected": [r.to_json() for r in result.rejected]}
+    )
 
 
 async def list_participants(request: web.Request) -> web.Response:
@@ -99,22 +100,14 @@ async def get_timing(request: web.Request) -> web.Response:
 
 async def update_timing(request: web.Request) -> web.Response:
     s = svc(request)
-    state = await s.timing.update_settings(request.match_info["stream_id"], await read_json(request))
+    state = await s.ops.timing.set_clock(request.match_info["stream_id"], await read_json(request))
     return web.json_response(state.to_json())
 
 
 async def import_files(request: web.Request) -> web.Response:
     s = svc(request)
-    result = await import_controller_files(s.timing, await read_json(request))
-    return web.json_response(result, status=201)
-
-
-def check_template(s: Services, template_id: object) -> None:
-    if template_id is None:
-        return
-    if not isinstance(template_id, str) or not s.templates.exists(template_id):
-        known = ", ".join(t["id"] for t in s.templates.list())
-        raise InputError(f"'template_id' {str(template_id)[:64]!r} is not a known template ({known})")
+    result = await s.ops.timing.import_files(await read_json(request))
+    return web.json_response(result.summary, status=201)
 
 
 async def list_templates(request: web.Request) -> web.Response:
@@ -126,17 +119,14 @@ async def get_template(request: web.Request) -> web.Response:
 
 
 async def create_template(request: web.Request) -> web.Response:
-    return web.json_response(await svc(request).templates.save(await read_json(request)), status=201)
+    result = await svc(request).ops.templates.save(await read_json(request))
+    return web.json_response(result.template, status=201)
 
 
 async def update_template(request: web.Request) -> web.Response:
-    s = svc(request)
-    tid = request.match_info["template_id"]
-    saved = await s.templates.save(await read_json(request), tid)
-    for session in s.sessions.sessions():  # screens showing it redraw at once
-        if session.template_id == tid and session.status == "open":
-            s.hub.send_control(session.id, {"type": "template", "template": saved})
-    return web.json_response(saved)
+    body = await read_json(request)
+    result = await svc(request).ops.templates.save(body, request.match_info["template_id"])
+    return web.json_response(result.template)
 
 
 def session_json(s: Services, session: Any) -> dict[str, Any]:
@@ -149,19 +139,8 @@ def session_json(s: Services, session: Any) -> dict[str, Any]:
 
 async def create_session(request: web.Request) -> web.Response:
     s = svc(request)
-    body = await read_json(request)
-    if isinstance(body, dict):
-        check_template(s, body.get("template_id"))
-        streams = body.get("timing_session_ids", [])
-        if not isinstance(streams, list) or not all(isinstance(x, str) for x in streams):
-            raise InputError("'timing_session_ids' must be a list of timing session ids")
-        for sid in streams:
-            if s.timing.stream(sid) is None:
-                raise InputError(f"timing session {sid[:64]!r} does not exist")
-    session = await s.sessions.create(body)
-    for sid in body.get("timing_session_ids", []):
-        await s.sessions.bind(session.id, sid)
-    return web.json_response(session_json(s, session), status=201)
+    result = await s.ops.sessions.create(await read_json(request))
+    return web.json_response(session_json(s, result.session), status=201)
 
 
 async def list_sessions(request: web.Request) -> web.Response:
@@ -176,39 +155,27 @@ async def get_session(request: web.Request) -> web.Response:
 
 async def bind_timing(request: web.Request) -> web.Response:
     s = svc(request)
-    session = s.sessions.get(request.match_info["session_id"])
+    s.sessions.get(request.match_info["session_id"])  # 404 before the body
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("timing_session_id"), str):
         raise InputError("body must be an object with 'timing_session_id' (a string)")
-    stream_id = body["timing_session_id"]
-    if s.timing.stream(stream_id) is None:
-        raise NotFound(f"timing session {stream_id[:64]!r} does not exist")
-    session = await s.sessions.bind(session.id, stream_id)
-    return web.json_response(session_json(s, session))
+    result = await s.ops.sessions.bind(request.match_info["session_id"], body["timing_session_id"])
+    return web.json_response(session_json(s, result.session))
 
 
 async def update_session(request: web.Request) -> web.Response:
     s = svc(request)
-    body = await read_json(request)
-    if isinstance(body, dict) and body.get("template_id") is not None:
-        check_template(s, body["template_id"])
-    session, rerun = await s.sessions.update(request.match_info["session_id"], body)
-    if session.status == "closed":
-        await s.hub.close_session(session.id)
-    if isinstance(body, dict) and "template_id" in body:
-        template = s.templates.resolve(session.template_id, session.mode)
-        s.hub.send_control(session.id, {"type": "template", "template": template})
-    out = session_json(s, session)
-    if rerun:
-        out["rerun"] = rerun
+    result = await s.ops.sessions.update(request.match_info["session_id"], await read_json(request))
+    out = session_json(s, result.session)
+    if result.rerun:
+        out["rerun"] = result.rerun
     return web.json_response(out)
 
 
 async def close_session(request: web.Request) -> web.Response:
     s = svc(request)
-    session, _ = await s.sessions.update(request.match_info["session_id"], {"status": "closed"})
-    await s.hub.close_session(session.id)
-    return web.json_response(session_json(s, session))
+    result = await s.ops.sessions.close(request.match_info["session_id"])
+    return web.json_response(session_json(s, result.session))
 
 
 async def session_suppressions(request: web.Request) -> web.Response:
@@ -223,26 +190,17 @@ async def session_suppressions(request: web.Request) -> web.Response:
 
 async def reload_screens(request: web.Request) -> web.Response:
     s = svc(request)
-    session = s.sessions.get(request.match_info["session_id"])
+    s.sessions.get(request.match_info["session_id"])  # 404 before the body
     body = await read_json(request) if request.can_read_body else {}
     screen = body.get("screen_id") if isinstance(body, dict) else None
-    return web.json_response({"reloaded": control_screens(s, session.id, {"type": "reload"}, screen)})
-
-
-def control_screens(s: Services, session_id: str, message: dict[str, Any], screen: object) -> int:
-    """Send a control message to one screen (``screen``) or all screens of a session."""
-    if screen is not None and not isinstance(screen, str):
-        raise InputError("'screen_id' must be a string")
-    sent = s.hub.send_control(session_id, message, screen)
-    if screen is not None and not sent:
-        raise NotFound(f"screen {screen[:64]!r} is not connected to this session")
-    return sent
+    result = s.ops.sessions.reload_screens(request.match_info["session_id"], screen)
+    return web.json_response({"reloaded": result.sent})
 
 
 async def unbind_timing(request: web.Request) -> web.Response:
     s = svc(request)
-    session = await s.sessions.unbind(request.match_info["session_id"], request.match_info["stream_id"])
-    return web.json_response(session_json(s, session))
+    result = await s.ops.sessions.unbind(request.match_info["session_id"], request.match_info["stream_id"])
+    return web.json_response(session_json(s, result.session))
 
 
 async def session_analytics(request: web.Request) -> web.Response:
@@ -260,16 +218,15 @@ async def session_analytics(request: web.Request) -> web.Response:
 async def switch_screens(request: web.Request) -> web.Response:
     """Move a screen (or all screens) of this session to another session: it navigates there."""
     s = svc(request)
-    session = s.sessions.get(request.match_info["session_id"])
+    s.sessions.get(request.match_info["session_id"])  # 404 before the body
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("to_session_id"), str):
         raise InputError("body must be an object with 'to_session_id' (and optionally 'screen_id')")
-    target = s.sessions.get(body["to_session_id"])
-    if target.status != "open":
-        raise Conflict(f"display session {target.id} is closed")
-    message = {"type": "switch", "url": f"/display/{target.token}"}
-    sent = control_screens(s, session.id, message, body.get("screen_id"))
-    return web.json_response({"switched": sent, "display_url": s.display_url(target)})
+    result = s.ops.sessions.move_screens(
+        request.match_info["session_id"], body["to_session_id"], body.get("screen_id")
+    )
+    assert result.target is not None
+    return web.json_response({"switched": result.sent, "display_url": s.display_url(result.target)})
 
 
 async def session_finishers(request: web.Request) -> web.Response:

@@ -143,7 +143,7 @@ class SessionService:
         self._by_token[s.token] = s
 
     # --- operations -------------------------------------------------------------------
-    async def create(self, body: object) -> LiveSession:
+    async def create(self, body: object, *, streams: list[str] | None = None) -> LiveSession:
         if not isinstance(body, dict):
             raise InputError("body must be a JSON object with 'event_id' and 'mode'")
         event_id = body.get("event_id")
@@ -168,6 +168,8 @@ class SessionService:
         s.leaderboard_top = fields.get("leaderboard_top", 0)
         await self._store.run(q.save_session, _row(s))
         self._index(s)
+        for stream_id in streams or ():
+            await self.bind(s.id, stream_id)
         return s
 
     async def update(self, session_id: str, body: object) -> tuple[LiveSession, dict[str, int]]:

@@ -10,9 +10,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from race_control.display_server.templates import DEFAULT_BY_MODE
 from race_control.errors import NotFound
 from race_control.sessions.live import LiveSession
+from race_control.templates.service import DEFAULT_BY_MODE
 
 MODE_TITLES = {"results": "Results", "pre-race": "Pre-race"}
 
@@ -117,7 +117,6 @@ class Flow(QObject):
         Re-uses the selected session while it is open, else the newest open session of the event
         (the app was restarted mid-race), else creates one.
         """
-        sessions = self.services.sessions
         if not self.event_id:
             raise NotFound("choose an event first")
         s = self.session
@@ -132,18 +131,15 @@ class Flow(QObject):
             }
             if self.template_id:
                 body["template_id"] = self.template_id
-            s = await sessions.create(body)
+            s = (await self.services.ops.sessions.create(body)).session
         else:
             change: dict[str, Any] = {}
             if s.mode != self.mode:
                 change["mode"] = self.mode
             if self.template_id and s.template_id != self.template_id:
                 change["template_id"] = self.template_id
-            if change:
-                s, _ = await sessions.update(s.id, change)
-                if "template_id" in change:  # as PATCH /api/sessions does: connected screens restyle now
-                    template = self.services.templates.resolve(s.template_id, s.mode)
-                    self.services.hub.send_control(s.id, {"type": "template", "template": template})
+            if change:  # the same operation as PATCH /api/sessions: screens restyle at once
+                s = (await self.services.ops.sessions.update(s.id, change)).session
         self.session_id = s.id
         self.changed.emit()
         return s
@@ -156,15 +152,14 @@ class Flow(QObject):
         body: dict[str, Any] = {"event_id": self.event_id, "mode": mode, "name": name.strip()}
         if self.template_id and self._template_fits(self.template_id, mode):
             body["template_id"] = self.template_id
-        s = await self.services.sessions.create(body)
+        s = (await self.services.ops.sessions.create(body)).session
         self.set_session(s.id)
         return s
 
     async def close_session(self, session_id: str) -> None:
         """Close a display session: its screens are disconnected (their page shows it ended).
         If it was the selected one, the newest other open session of the event is selected."""
-        await self.services.sessions.update(session_id, {"status": "closed"})
-        await self.services.hub.close_session(session_id)
+        await self.services.ops.sessions.close(session_id)  # its screens are disconnected
         if self.session_id == session_id:
             others = [x for x in self.event_sessions() if x.status == "open"]
             if others:

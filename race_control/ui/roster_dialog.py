@@ -162,9 +162,10 @@ class RosterImportDialog(QDialog):
         self.close_button.setEnabled(False)
         self.bar.setValue(0)
         try:
-            imported, rejected = await self.services.events.import_in_chunks(
+            result = await self.services.ops.roster.import_in_chunks(
                 self.event_id, self.rows, progress, source="csv", chunk=500
             )
+            imported, rejected = result.imported, result.rejected
         except Cancelled:
             self.summary.setText(
                 f"Import cancelled after {progress.done} of {progress.total} rows; the rows before stay imported."

@@ -84,7 +84,7 @@ class RulesForm(QGroupBox):
             duplicate_window=self.window_s.value(),
             min_time_since_start=self.min_since_start.value(),
         )
-        _, summary = await self.page.services.sessions.update(s.id, {"rules": rules})
+        summary = (await self.page.services.ops.sessions.set_rules(s.id, rules)).rerun
         if summary:
             self.rules_summary.setText(
                 f"Re-ran the stored reads: {summary['crossings']} crossings, {summary['newly_shown']} newly shown, "

@@ -11,6 +11,7 @@ import time
 
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
+from race_control.errors import Conflict, NotFound
 from race_control.sessions.live import LiveSession
 from race_control.ui.session_picker import session_title
 from race_control.ui.widgets import (
@@ -144,13 +145,13 @@ class ScreensPanel(QWidget):
     def reload_selected(self) -> None:
         s, screen = self.page.flow.session, self.selected_screen()
         if s and screen:
-            n = self.page.services.hub.send_control(s.id, {"type": "reload"}, screen_id=screen)
+            n = self.page.services.ops.sessions.reload_screens(s.id, screen).sent
             self.page.say(f"Reload sent to {n} screen.")
 
     def reload_all(self) -> None:
         s = self.page.flow.session
         if s:
-            n = self.page.services.hub.send_control(s.id, {"type": "reload"})
+            n = self.page.services.ops.sessions.reload_screens(s.id).sent
             self.page.say(f"Reload sent to {n} screens.")
 
     def _move_target(self) -> LiveSession | None:
@@ -165,8 +166,11 @@ class ScreensPanel(QWidget):
         if s is None or target is None:
             self.page.say("Choose an open display session to move to.", error=True)
             return
-        message = {"type": "switch", "url": f"/display/{target.token}"}
-        n = self.page.services.hub.send_control(s.id, message, screen_id)
+        try:
+            n = self.page.services.ops.sessions.move_screens(s.id, target.id, screen_id).sent
+        except (Conflict, NotFound) as exc:  # the session closed / the screen left meanwhile
+            self.page.say(str(exc), error=True)
+            return
         self.page.say(f"Moved {n} screen{'s' if n != 1 else ''} to “{target.name or 'Display'}”.")
 
     def move_selected(self) -> None:

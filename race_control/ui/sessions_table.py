@@ -222,5 +222,5 @@ class SessionsPanel(QWidget):
         n = self.leaderboard.value()
         if s is None or s.status != "open" or s.leaderboard_top == n:
             return
-        await self.page.services.sessions.update(s.id, {"leaderboard_top": n})
+        await self.page.services.ops.sessions.set_leaderboard(s.id, n)
         self.page.say(f"Screens now show the top {n}." if n else "Leaderboard off.")

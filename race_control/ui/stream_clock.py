@@ -87,7 +87,7 @@ class StreamClockBox(QGroupBox):
             "timezone": self.timezone.currentText().strip(),
             "reference_date": self.reference_date.date().toString("yyyy-MM-dd"),
         }
-        st = await self.page.services.timing.update_settings(sid, body)
+        st = await self.page.services.ops.timing.set_clock(sid, body)
         self.page.say(
             f"Clock of this stream: {st.timezone}, {st.reference_date} (applies to its next reads)."
         )

@@ -180,7 +180,7 @@ class DisplayPage(Page):
         if s is None:
             return
         mode = "results" if s.mode == "pre-race" else "pre-race"
-        await self.services.sessions.update(s.id, {"mode": mode})
+        await self.services.ops.sessions.switch_mode(s.id, mode)
         self.flow.mode = mode
         self.flow.changed.emit()
         self._status()

@@ -92,13 +92,15 @@ class EventPage(Page):
         self.primary.setEnabled(has)
 
     async def create_event(self) -> str:
-        info = await self.services.events.create_event(
-            {
-                "name": self.name.text(),
-                "date": self.date.date().toString("yyyy-MM-dd"),
-                "timezone": self.timezone.currentText().strip(),
-            }
-        )
+        info = (
+            await self.services.ops.roster.create_event(
+                {
+                    "name": self.name.text(),
+                    "date": self.date.date().toString("yyyy-MM-dd"),
+                    "timezone": self.timezone.currentText().strip(),
+                }
+            )
+        ).event
         self.name.clear()
         self.refresh()
         self.select(info.id)

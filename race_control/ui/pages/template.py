@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from race_control.display_server.templates import DEFAULT_BY_MODE
 from race_control.errors import InputError
+from race_control.templates.service import DEFAULT_BY_MODE
 from race_control.ui.session_picker import SessionCombo
 from race_control.ui.template_preview import TemplatePreview
 from race_control.ui.widgets import Page, button, section
@@ -351,7 +351,7 @@ class TemplatePage(Page):
             if body.get("name") == builtin_name:
                 body["name"] = f"{builtin_name} (my copy)"[:120]
             tid = None
-        saved = await self.services.templates.save(body, tid)
+        saved = (await self.services.ops.templates.save(body, tid)).template
         self.refresh(select=saved["id"])
         self.say(f"Saved “{saved['name']}” (version {saved['version']}).")
         return str(saved["id"])

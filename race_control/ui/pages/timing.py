@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QSplitter, QVBoxLayout, QWidget
 
 from race_control.sessions.read_history import recent_reads, stored_decisions
-from race_control.timing.ingest.controller_import import import_controller_files
 from race_control.timing.ingest.stored_read import StoredRead
 from race_control.ui.read_preview import MAX_PREVIEW, ReadPreview
 from race_control.ui.rules_form import RulesForm
@@ -222,7 +221,7 @@ class TimingPage(Page):
             self.say("Select a timing stream first.", error=True)
             return
         s = await self.flow.ensure_session()
-        await self.services.sessions.bind(s.id, sid)
+        await self.services.ops.sessions.bind(s.id, sid)
         self.say("Bound: its reads now reach the display (reads stored so far were run through the rules).")
         self.refresh_streams()
         self._stream_selected()
@@ -231,7 +230,7 @@ class TimingPage(Page):
     async def unbind(self) -> None:
         sid, s = self.streams.selected_stream(), self.flow.session
         if sid and s:
-            await self.services.sessions.unbind(s.id, sid)
+            await self.services.ops.sessions.unbind(s.id, sid)
             self.say("Unbound: new reads of this stream no longer reach the display.")
             self.refresh_streams()
             self._stream_selected()
@@ -249,7 +248,7 @@ class TimingPage(Page):
             self.say("Enter a controller folder or file to import.", error=True)
             return
         self.say("Importing…")
-        report = await import_controller_files(self.services.timing, {"path": path})
+        report = (await self.services.ops.timing.import_files({"path": path})).summary
         self.say(
             f"Imported {report['reads']} reads at {report['location']} ({report['already_imported']} already there, "
             f"{report['bad_row_count']} bad rows)."

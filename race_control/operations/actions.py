@@ -1,0 +1,41 @@
+"""``Operations``: the one place where each user action happens.
+
+Grouped by what they act on — ``sessions`` (display sessions and their screens),
+``roster`` (events, participants), ``templates``, ``timing`` (streams, file imports).
+Built by the composition root (``app.py``) from the domain services; the display
+server's hub is plugged in as the ``ScreenControl`` once it exists.  Listeners of
+``changes`` (the desktop's redraws, later the sync worker's wake-up) get every
+action's ``Change`` records after its commit.
+"""
+
+from __future__ import annotations
+
+from race_control.operations.roster import RosterOperations
+from race_control.operations.screen_control import NoScreens, ScreenControl
+from race_control.operations.sessions import SessionOperations
+from race_control.operations.templates import TemplateOperations
+from race_control.operations.timing import TimingOperations
+from race_control.roster.service import EventService
+from race_control.sessions.service import SessionService
+from race_control.store.unit_of_work import ChangeListener
+from race_control.templates.service import TemplateService
+from race_control.timing.ingest.streams import TimingService
+
+
+class Operations:
+    def __init__(
+        self,
+        events: EventService,
+        sessions: SessionService,
+        templates: TemplateService,
+        timing: TimingService,
+        screens: ScreenControl | None = None,
+    ) -> None:
+        self.changes: list[ChangeListener] = []
+        self.sessions = SessionOperations(sessions, templates, timing, screens or NoScreens())
+        self.roster = RosterOperations(events)
+        self.templates = TemplateOperations(templates, self.sessions)
+        self.timing = TimingOperations(timing)
+
+    def attach_screens(self, screens: ScreenControl) -> None:
+        self.sessions.screens = screens

@@ -12,24 +12,22 @@ from typing import Any
 
 from race_control.roster.participants import ParticipantRow
 from race_control.sessions.crossing import Crossing
+from race_control.timing.protocols.chronotrack_time import format_elapsed
 
 
-def format_duration(seconds: float) -> str:
-    """`H:MM:SS` (or `M:SS` under an hour), truncated to whole seconds as results are."""
-    total = max(0, math.floor(seconds + 1e-9))
+def format_time_of_day(clock: float) -> str:
+    """`H:MM:SS` of the wall clock, truncated: at 6:00:05.9 it is not yet 6:00:06.
+    (Elapsed times are rounded up instead, by ``format_elapsed``.)"""
+    total = math.floor(clock % 86400 + 1e-9)
     h, rem = divmod(total, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def format_time_of_day(clock: float) -> str:
-    return format_duration(clock % 86400)
-
-
 def finisher_payload(seq: int, crossing: Crossing, runner: ParticipantRow | None) -> dict[str, Any]:
     read = crossing.read
     time_text = (
-        format_duration(crossing.elapsed) if crossing.elapsed is not None else format_time_of_day(read.clock)
+        format_elapsed(crossing.elapsed) if crossing.elapsed is not None else format_time_of_day(read.clock)
     )
     out: dict[str, Any] = {
         "type": "finisher",
@@ -50,8 +48,8 @@ def finisher_payload(seq: int, crossing: Crossing, runner: ParticipantRow | None
         "time": time_text,
         "time_kind": "elapsed" if crossing.elapsed is not None else "time-of-day",
         "elapsed": crossing.elapsed,
-        "chip_time": format_duration(crossing.chip_time) if crossing.chip_time is not None else None,
-        "gun_time": format_duration(crossing.gun_time) if crossing.gun_time is not None else None,
+        "chip_time": format_elapsed(crossing.chip_time) if crossing.chip_time is not None else None,
+        "gun_time": format_elapsed(crossing.gun_time) if crossing.gun_time is not None else None,
         "location": read.location,
         "read_at": round(read.received_at * 1000),
     }

@@ -169,7 +169,7 @@ async def test_places_leaderboard_and_screen_switch(rc: RaceControl, api: Api) -
         await ws.receive_json(timeout=5)
         await client.send(
             b"CT01_33~1~finish~2~09:30:00.00~0~0FA22E~1\r\n"  # 30:00
-            b"CT01_33~2~finish~1~09:25:00.00~0~0FA22E~1\r\n"  # 25:00, arrives later (other mat order)
+            b"CT01_33~2~finish~1~09:25:00.40~0~0FA22E~1\r\n"  # 25:00.40 (shown 25:01), arrives later
             b"CT01_33~3~finish~3~09:40:00.00~0~0FA22E~1\r\n"  # 40:00
         )
         got_f = await finishers(ws, 3)
@@ -180,7 +180,7 @@ async def test_places_leaderboard_and_screen_switch(rc: RaceControl, api: Api) -
         ]
         board = await next_of(ws, "leaderboard")
         assert [(e["place"], e["bib"], e["time"]) for e in board["entries"]] == [
-            (1, "1", "25:00"),
+            (1, "1", "25:01"),  # 25:00.40 rounds up, as results are published
             (2, "2", "30:00"),
             (3, "3", "40:00"),
         ]

@@ -7,8 +7,9 @@ import pytest
 from race_control.errors import InputError
 from race_control.roster.participants import ParticipantRow
 from race_control.sessions.crossing import Crossing, CrossingEngine, CrossingRules
-from race_control.sessions.finisher import finisher_payload, format_duration
+from race_control.sessions.finisher import finisher_payload
 from race_control.timing.ingest.stored_read import StoredRead
+from race_control.timing.protocols.chronotrack_time import format_elapsed
 
 _seq = iter(range(1, 1_000_000))
 
@@ -31,7 +32,7 @@ def decide(engine: CrossingEngine, r: StoredRead) -> str:
     if out is None:
         return "gun"
     if isinstance(out, Crossing):
-        return "cross" if out.elapsed is None else f"cross {format_duration(out.elapsed)}"
+        return "cross" if out.elapsed is None else f"cross {format_elapsed(out.elapsed)}"
     return "suppress: " + out.reason.split(":")[0]
 
 
@@ -52,7 +53,7 @@ def test_duplicate_window_per_bib_and_location() -> None:
 def test_location_filter_and_gun_time() -> None:
     engine = CrossingEngine(CrossingRules(locations=("finish",)))
     assert decide(engine, read("guntime", 3600.0, location="start", kind="gun")) == "gun"
-    assert decide(engine, read("5", 3600.0 + 1537.4)) == "cross 25:37"
+    assert decide(engine, read("5", 3600.0 + 1537.4)) == "cross 25:38"  # 1537.4 s rounds up
     assert decide(engine, read("6", 3650.0, location="start")).startswith("suppress: location start")
     # a gun from another stream does not apply (clock offsets between sources do not cancel)
     assert decide(engine, read("7", 9000.0, stream="other")) == "cross"
@@ -122,6 +123,18 @@ def test_finisher_payload_privacy_and_unknown() -> None:
     assert (alias["name"], alias["first_name"], alias["last_name"]) == ("Speedy", "Speedy", "")
     tod = finisher_payload(11, Crossing(read("42", 30 * 3600 + 5.0), elapsed=None), None)
     assert tod["time"] == "6:00:05" and tod["time_kind"] == "time-of-day"
+
+
+def test_finisher_payload_rounds_elapsed_times_up_and_times_of_day_down() -> None:
+    """Screens publish elapsed times as results are: any fraction rounds up to the next second."""
+    crossing = Crossing(read("42", 33937.4), elapsed=1537.4, chip_time=1537.4, gun_time=3599.01)
+    shown = finisher_payload(1, crossing, None)
+    assert (shown["time"], shown["chip_time"], shown["gun_time"]) == ("25:38", "25:38", "1:00:00")
+    assert shown["elapsed"] == 1537.4  # the raw value stays for ranking
+    exact = finisher_payload(2, Crossing(read("42", 33937.0), elapsed=33937.37 - 32400.37), None)
+    assert exact["time"] == "25:37"  # float noise of a clock subtraction is not a fraction
+    tod = finisher_payload(3, Crossing(read("42", 9 * 3600 + 25 * 60 + 37.9), elapsed=None), None)
+    assert tod["time"] == "9:25:37"  # a time of day is not rounded up: 09:25:37.9 is not yet :38
 
 
 def test_shared_start_finish_mat_gives_chip_and_gun_time() -> None:
@@ -196,5 +209,7 @@ def test_wave_gun_set_by_hand_comes_from_the_roster_wave() -> None:
     waves = {"1": "A", "2": "B"}
     engine = CrossingEngine(rules, wave_of=lambda bib: waves.get(bib, ""))
     assert decide(engine, read("1", 8 * 3600 + 1800.0)) == "cross 30:00"
-    assert decide(engine, read("2", 8 * 3600 + 1800.0)) == "cross 19:59"
+    assert (
+        decide(engine, read("2", 8 * 3600 + 1800.0)) == "cross 20:00"
+    )  # 1199.5 s after 08:10:00.50 rounds up
     assert decide(engine, read("3", 8 * 3600 + 1800.0)) == "cross"  # no wave, no gun: time of day

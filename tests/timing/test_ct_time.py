@@ -192,11 +192,34 @@ def test_format_clock(seconds: float, text: str) -> None:
         (0.0, 0, "0:00"),
         (-5.0, 0, "-0:05"),
         (90061.0, 0, "25:01:01"),
-        (1.2345, 3, "0:01.235"),
+        (1.234, 3, "0:01.234"),
+        (1.2344, 3, "0:01.234"),  # below a millisecond is noise: reads carry at most ms
     ],
 )
 def test_format_elapsed(seconds: float, decimals: int, text: str) -> None:
     assert format_elapsed(seconds, decimals) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (1537.0, "25:37"),  # exact seconds stay
+        (1537.001, "25:38"),  # any fraction rounds UP (USATF / World Athletics)
+        (1537.01, "25:38"),
+        (1537.4, "25:38"),
+        (1537.999, "25:38"),
+        (0.001, "0:01"),
+        (59.5, "1:00"),
+        (3599.2, "1:00:00"),  # crossing the hour switches to H:MM:SS
+        (3600.001, "1:00:01"),
+        (1537.0000000001, "25:37"),  # float noise is not a fraction
+        (1536.9999999999, "25:37"),
+        (33937.37 - 32400.37, "25:37"),  # 09:25:37.37 - 09:00:00.37 as floats: 1537.0000000000036
+        (33938.36 - 32400.37, "25:38"),  # 1537.99
+    ],
+)
+def test_format_elapsed_rounds_whole_seconds_up(seconds: float, text: str) -> None:
+    assert format_elapsed(seconds) == text
 
 
 def test_format_elapsed_default_has_no_decimals() -> None:

@@ -188,15 +188,22 @@ def format_clock(seconds: float) -> str:
 def format_elapsed(seconds: float, decimals: int = 0) -> str:
     """Elapsed time → ``H:MM:SS`` (or ``M:SS`` under an hour), optionally with decimals.
 
-    Fractions are *rounded up* to the shown precision, the road-race convention
-    (World Athletics / USATF: 2:09:44.3 is published as 2:09:45), so a display
-    never shows a runner faster than the official result.  ``decimals`` is 0-3.
+    The one formatter of every elapsed time a screen shows (finisher time, chip and gun
+    time, leaderboards).  Fractions are *rounded up* to the shown precision, the road-race
+    convention (World Athletics / USATF: 2:09:44.3 is published as 2:09:45; 25:37.00 stays
+    25:37), so a display never shows a runner faster than the official result.
+
+    Reads carry at most milliseconds, so the value is first rounded to the millisecond and
+    only then rounded up: a difference of two clocks such as ``1537.0000000001`` is float
+    noise and stays 25:37, not 25:38.  ``decimals`` is 0-3.
     """
     _check_finite(seconds)
     if not 0 <= decimals <= 3:
         raise ValueError(f"decimals must be 0..3, got {decimals}")
     scale = 10**decimals
-    units = max(math.ceil(abs(seconds) * scale - 1e-6), 0)  # 1e-6: 59.0000000001 stays 59
+    millis = round(abs(seconds) * 1000)  # what the reads carry; the rest is float noise
+    step = 1000 // scale
+    units = -(-millis // step)  # ceiling in integers: no second float rounding
     sign = "-" if seconds < 0 and units else ""
     whole, frac = divmod(units, scale)
     h, rem = divmod(whole, 3600)

@@ -97,6 +97,14 @@ async def test_pre_race_switches_on_first_finisher_and_by_hand(rc: RaceControl, 
 
 async def test_closed_session_answers_410_and_disconnects_screens(rc: RaceControl, api: Api) -> None:
     session, client = await setup_session(api, rc.timing_port)
+    bind = f"/api/sessions/{session['id']}/timing"
+    (stream,) = await api.ok("GET", "/api/timing/sessions")
+    got, body = await api.call("POST", bind, {"timing_session_id": "no-such-stream"})
+    assert got == 404 and "no-such-stream" in body["error"]
+    got, body = await api.call(
+        "POST", "/api/sessions/no-such-session/timing", {"timing_session_id": stream["id"]}
+    )
+    assert got == 404 and "no-such-session" in body["error"]
     ws_url = session["display_url"].replace("http", "ws") + "/ws"
     async with api.http.ws_connect(ws_url) as ws:
         await ws.receive_json(timeout=5)
@@ -106,8 +114,9 @@ async def test_closed_session_answers_410_and_disconnects_screens(rc: RaceContro
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
     async with api.http.get(session["display_url"]) as r:
         assert r.status == 410 and "ended" in await r.text()
-    got, body = await api.call("POST", f"/api/sessions/{session['id']}/timing", {"timing_session_id": "x"})
-    assert got in (404, 409)
+    # a stream that exists, on a session that is closed: only the closed session is wrong
+    got, body = await api.call("POST", bind, {"timing_session_id": stream["id"]})
+    assert got == 409 and "closed" in body["error"], (got, body)
     got, body = await api.call("PATCH", f"/api/sessions/{session['id']}", {"name": "again"})
     assert got == 409 and "closed" in body["error"]
     await client.close()

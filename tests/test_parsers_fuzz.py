@@ -4,16 +4,17 @@ documented one, and what comes out is consistent."""
 
 from __future__ import annotations
 
+import re
 import string
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from race_control.templates.service import validate_template
 from race_control.errors import InputError
 from race_control.roster.csv_import import parse_csv
 from race_control.roster.participants import ParticipantRow, Rejected, parse_rows
 from race_control.sessions.rules import CrossingRules
+from race_control.templates.service import validate_template
 from race_control.timing.protocols.controller_files import parse_markers, parse_reads
 from race_control.timing.protocols.framing import LineBuffer, OverlongLine
 
@@ -39,10 +40,47 @@ controller_text = st.lists(
 ).map("\n".join)
 
 
+def framed(stream: bytes, limit: int) -> tuple[list[str | OverlongLine], bytes]:
+    """What ``LineBuffer`` documents for a whole byte stream, written independently of it: NULs
+    dropped, split at every ``\\r`` or ``\\n``, empty lines skipped, a line over ``limit`` bytes
+    reported as ``OverlongLine`` (its length, and up to its first 80 bytes: see ``agrees``); the
+    last, unterminated piece is still pending."""
+    *complete, partial = re.split(b"[\r\n]", stream.replace(b"\x00", b""))
+    out: list[str | OverlongLine] = []
+    for raw in complete:
+        if len(raw) > limit:
+            out.append(OverlongLine(raw[:80].decode("latin-1"), len(raw)))
+        elif raw:
+            out.append(raw.decode("latin-1"))
+    return out, partial
+
+
+def agrees(got: list[str | OverlongLine], want: list[str | OverlongLine], limit: int) -> bool:
+    """``got`` is ``want``, except that an over-long line cut across chunks keeps as its head the
+    bytes held when it went over the limit (a prefix of its first 80, at least ``limit + 1``)."""
+    if len(got) != len(want):
+        return False
+    for g, w in zip(got, want, strict=True):
+        if isinstance(g, OverlongLine) and isinstance(w, OverlongLine):
+            head_ok = w.head.startswith(g.head) and len(g.head) >= min(80, limit + 1, len(w.head))
+            if g.length != w.length or not head_ok:
+                return False
+        elif g != w:
+            return False
+    return True
+
+
+# bytes that make lines: terminators, NULs, latin-1 beyond ASCII, and plain text
+line_bytes = st.lists(
+    st.sampled_from([b"\r", b"\n", b"\r\n", b"\x00", b"\xe9", b"~"]) | st.binary(max_size=40), max_size=12
+).map(b"".join)
+
+
 @FAST
-@given(chunks=st.lists(st.binary(max_size=64), max_size=30), limit=st.integers(8, 200))
+@given(chunks=st.lists(line_bytes | st.binary(max_size=64), max_size=30), limit=st.integers(8, 200))
 def test_line_buffer_never_loses_bytes_or_grows_unbounded(chunks: list[bytes], limit: int) -> None:
     buf = LineBuffer(max_line=limit)
+    got: list[str | OverlongLine] = []
     for chunk in chunks:
         for item in buf.feed(chunk):
             if isinstance(item, OverlongLine):
@@ -55,7 +93,15 @@ def test_line_buffer_never_loses_bytes_or_grows_unbounded(chunks: list[bytes], l
                     and "\r" not in item
                     and "\x00" not in item
                 )
+            got.append(item)
         assert buf.pending <= limit
+    want, partial = framed(b"".join(chunks), limit)
+    # every line fed in comes out, intact and in order, however the stream was cut into chunks
+    assert agrees(got, want, limit), (got, want)
+    # and the unterminated rest is held, not lost: a terminator brings it out
+    last, want_last = buf.feed(b"\n"), framed(partial + b"\n", limit)[0]
+    assert agrees(last, want_last, limit), (last, want_last)
+    assert buf.pending == 0
 
 
 @FAST

@@ -1,4 +1,4 @@
-"""Shared fixtures.  Data dirs always point at tmp paths; nothing reads ../shared."""
+"""Shared fixtures.  Data dirs always point at tmp paths; nothing reads files outside the repo."""
 
 from __future__ import annotations
 

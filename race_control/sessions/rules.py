@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from race_control.errors import InputError
 from race_control.timing.protocols.chronotrack_time import TimeFormatError, parse_ct_time
 
-# ChronoTrack's built-in test tags read constantly at every mat (timing-protocols.md §1.9)
+# ChronoTrack's built-in test tags read constantly at every mat (docs/protocols/controller-files.md#test-tags)
 CHRONOTRACK_TEST_TAGS = ("99995", "99996", "99997", "99998")
 DAY = 86400.0
 

@@ -4,8 +4,8 @@ Start-up: settings (``--data-dir`` / env / the data dir chosen in Settings), log
 ``QApplication`` with ``setQuitOnLastWindowClosed(False)``, then one main coroutine
 that starts ``RaceControl``, shows the window and waits for it to close; then it
 cancels the widgets' coroutines and stops the services (reads flushed, screens
-closed, store closed).  See ../shared tooling notes: qasync's loop is used as
-``with loop: loop.run_until_complete(...)``, never ``qasync.run``.
+closed, store closed).  qasync's loop is used as ``with loop:
+loop.run_until_complete(...)``, never ``qasync.run`` (docs/developer-notes.md#qt-pyside6-612).
 """
 
 from __future__ import annotations

@@ -264,7 +264,7 @@ def test_every_raw_line_comes_before_what_is_derived_from_it() -> None:
 
 
 def expected_auth(method: str, password: str, seed: str) -> str:
-    """Independent restatement of spec §1.3 step 4."""
+    """Independent restatement of docs/protocols/ctp01.md#authentication."""
     if method == "plaintext":
         return password
     algo = method.split("-")[1]

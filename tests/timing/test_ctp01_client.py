@@ -30,7 +30,7 @@ from race_control.timing.protocols.events import (
 
 T0 = dt.datetime(2021, 5, 8, 8, 0, 55, 160000)
 
-# Every line a CTP01 client may send (spec §1.3-1.5); the fuzz test checks all output against it.
+# Every line a CTP01 client may send (docs/protocols/ctp01.md); the fuzz test checks all output against it.
 _FIELD = r"[\x20-\x7d]*"
 CLIENT_LINE = re.compile(
     "|".join(

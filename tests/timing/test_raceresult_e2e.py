@@ -1,7 +1,7 @@
 """RACE RESULT end to end: a fake decoder on loopback, a real in-process Race Control.
 
 ``FakeDecoder`` is a hand-written TCP server speaking the decoder side of protocol
-2.0 (timing-protocols.md §2): it answers the handshake, ``PASSINGS``, ``<first>:<count>``
+2.0 (docs/protocols/raceresult.md): it answers the handshake, ``PASSINGS``, ``<first>:<count>``
 fetches (records, then an empty line) and pushes ``#P;`` lines once asked to.  It
 can cut a connection in the middle of a fetch reply, so the tests can check that a
 drop loses and doubles nothing.

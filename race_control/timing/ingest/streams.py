@@ -216,7 +216,7 @@ class TimingService:
 
     def _check_clock(self, state: StreamState, event: TagRead, received_at: float) -> None:
         """Warn when a live read's time is far from now: a wrong controller clock, time zone
-        or event date shows wrong times on every screen (timing-protocols.md §7.3)."""
+        or event date shows wrong times on every screen (docs/protocols/ctp01.md#time-formats)."""
         off = state.wall_time(event.clock) - received_at
         if abs(off) < CLOCK_WARNING_AFTER:
             return

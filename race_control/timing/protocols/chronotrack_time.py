@@ -2,7 +2,7 @@
 
 Every ChronoTrack stream carries *local wall-clock* time, usually without a date
 (``normal``) and never with a trustworthy zone (even ``iso`` is local; see
-timing-protocols.md §1.5 and §7.3).  So all four CTP01 time formats are mapped
+docs/protocols/ctp01.md#time-formats).  So all four CTP01 time formats are mapped
 onto one axis: seconds since local midnight of a *reference date* (the race day).
 A read after midnight lands above 86400, one from the day before is negative,
 and ``normal`` times past 24 h (``102:12:32.37``) keep working.

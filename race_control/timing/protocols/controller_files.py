@@ -5,7 +5,7 @@ A controller (Pro2 box) writes one ``<n>.csv`` of tag observations and one
 Timers copy them off after a race, so importing them is the fallback when the
 live CTP01 stream failed, and the same files drive the demo simulator.
 
-Layouts (timing-protocols.md §1.7; field names after Tachyon's ``TagObservation``)::
+Layouts (docs/protocols/controller-files.md; field names after Tachyon's ``TagObservation``)::
 
     TO~seq~tag~timerCode~eventCode~epoch~readerMac~antenna~rssi~readerSeq~tagType[~readCount]
     controller,seq,kind,tagSeq,YYMMDDhhmmsscc,detail

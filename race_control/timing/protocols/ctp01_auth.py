@@ -2,7 +2,7 @@
 
 The server offers a method (and, for the hmac/seed methods, a fresh random seed)
 in its settings; the client answers with a string derived from its password
-(timing-protocols.md §1.3 step 4).  One function computes that string, so our
+(docs/protocols/ctp01.md#authentication).  One function computes that string, so our
 server and our replay client cannot disagree about it.  The digests are hex and
 real clients differ in case, so the server compares them case-insensitively and
 in constant time.
@@ -21,7 +21,7 @@ __all__ = ["auth_matches", "compute_auth_string", "offered_seed"]
 
 
 def compute_auth_string(method: str, password: str, seed: str) -> str:
-    """The ``authorize`` string a client must send (spec §1.3 step 4).
+    """The ``authorize`` string a client must send (docs/protocols/ctp01.md#authentication).
 
     plaintext: the password; hmac-*: HMAC(key=password, msg=seed) hex;
     seed-*: hash(seed + password) hex.  UTF-8 is assumed for non-ASCII text.

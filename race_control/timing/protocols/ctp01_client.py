@@ -1,21 +1,21 @@
 """A sans-IO CTP01 *client*: what ChronoTrack SimpleClient/Tachyon says to a scoring server.
 
-Race Control is normally the CTP01 *server* (timing-protocols.md §0.1); this is
+Race Control is normally the CTP01 *server* (docs/protocols/ctp01.md#roles); this is
 the other side, so the demo simulator and the tests can drive our server the way
 the real software does, byte for byte: the client speaks first
 (``SimpleClient~1.2.3~CTP01``), reads ``<name>~<version>~N`` and N
 ``key=value`` settings (defaults from the spec table for any left out),
 authenticates when asked, then only answers commands.  It never sends a line
 CTP01 does not define, because the real server side (Tachyon) drops links over
-one stray ``OK`` (§1.3).
+one stray ``OK`` (docs/protocols/ctp01.md#handshake).
 
 Data lives in an ``ObservationLog`` (``ctp01_observations``) that outlives a
 connection: the log numbers each location's observations 1..n (gun times
 included, whether or not this connection wants them), so after a reconnect the
 server can ask for ``start~<loc>~<seq>`` (push) or ``getdata~N~<loc>~<seq>``
 (pull) and get exactly what it missed; ``ctp01_feed.Ctp01Feed``, this class's
-base, does that delivering.  The sequence given is *inclusive* (§1.6 leaves it
-open; PointCam reads it so and a server dedupes either way).
+base, does that delivering.  The sequence given is *inclusive* (the spec leaves it
+open, docs/protocols/ctp01.md#resume; PointCam reads it so and a server dedupes either way).
 
 Choices where the spec is silent [Inf]: ``newlocation`` lines carry the
 location's 1-based index as their sequence (they are not part of a location's

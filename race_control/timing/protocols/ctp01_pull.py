@@ -2,7 +2,7 @@
 
 In pull mode the client sends nothing unasked; the server polls each started
 location in turn with ``getdata`` and reads ``ack~getdata~<count>`` followed by
-that many data lines (timing-protocols.md §1.6).  This is the bookkeeping of that
+that many data lines (docs/protocols/ctp01.md#push-and-pull).  This is the bookkeeping of that
 loop, kept apart from the rest of ``ctp01.Ctp01Server`` because it carries the
 one rule the spec leaves open: whether ``getdata``'s sequence number is inclusive
 (see ``PullPoller.next_request``).  It never writes; it returns the line to send.

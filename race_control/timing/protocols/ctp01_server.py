@@ -1,7 +1,7 @@
 """ChronoTrack Socket Protocol 1 (CTP01), server side, sans-IO.
 
 The ChronoTrack software (SimpleClient, Tachyon) is the TCP *client*; we are the
-server it connects to and it speaks first (timing-protocols.md §1.2-1.6).  This
+server it connects to and it speaks first (docs/protocols/ctp01.md).  This
 module is only the state machine: ``receive_data(bytes, now)`` returns events,
 ``data_to_send()`` returns the bytes to write, ``tick(now)`` drives pings, pull
 polling and dead-link detection.  No sockets, no clock, no database; the caller

@@ -1,7 +1,7 @@
 """CTP01 settings: the ``key=value`` requests a server sends after the greeting, and our config.
 
 Right after ``<name>~<version>~N`` the server sends N ``key=value`` lines
-(timing-protocols.md §1.3); a setting left out means the spec's default
+(docs/protocols/ctp01.md#settings); a setting left out means the spec's default
 (``DEFAULT_SETTINGS``).  ``SETTING_CHOICES`` is the one list of legal values:
 ``Ctp01Config.validate`` checks our own server's config against it so we never
 request a value a client must reject, and the replay client checks incoming

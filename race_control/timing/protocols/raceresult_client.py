@@ -1,6 +1,6 @@
 """RACE RESULT decoder protocol 2.0, client side, sans-IO.
 
-Here *we* connect to the decoder (TCP 3601, timing-protocols.md §2) and speak
+Here *we* connect to the decoder (TCP 3601, docs/protocols/raceresult.md) and speak
 first.  This module is only the state machine: it queues the handshake when
 created, ``receive_data(bytes, now)`` returns events, ``data_to_send()`` the bytes
 to write, ``tick(now)`` drives heartbeats, fetch timeouts and dead-link detection.

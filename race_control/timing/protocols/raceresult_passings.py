@@ -1,7 +1,7 @@
 """RACE RESULT passing records and decoder clocks, and the sequence scheme built on them.
 
 A decoder reports a passing as ``PassingNo;Bib/TranspCode;Date;Time;...`` (four
-fields before protocol 1.6, twenty since; timing-protocols.md §2).  This module
+fields before protocol 1.6, twenty since; docs/protocols/raceresult.md#passing-records).  This module
 turns one into a ``Passing`` and the decoder's date and time into our clock axis
 (seconds since local midnight of the reference date, as for CTP01, see
 ``ct_time``), so the state machine in ``raceresult`` only decides what to do

@@ -33,7 +33,7 @@ from bench._server import BenchApi, memory_kib, served
 from race_control.config import local_timezone
 from tests.helpers.ctp01_peer import RawCtp01Client
 
-TARGET = 20_000  # reads/s, PRODUCT.md
+TARGET = 20_000  # reads/s, the target in docs/benchmarks.md
 CHUNK = 64 * 1024
 
 

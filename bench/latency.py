@@ -1,6 +1,6 @@
 """Read → WebSocket latency: N sessions x M screens, paced reads over real CTP01 sockets.
 
-Run: ``python -m bench.latency`` (defaults = the PRODUCT.md target setup: 20 sessions x 10
+Run: ``python -m bench.latency`` (defaults = the docs/benchmarks.md target setup: 20 sessions x 10
 screens at 200 reads/s in total).  The server runs as its own process (`race-control serve`),
 so the measuring client does not share its loop.  Latency is measured from the moment the
 read's line is written to the CTP01 socket to the moment each screen receives its finisher.

@@ -1,6 +1,6 @@
 """Concurrent screens: 1,000 WebSocket screens on one `race-control serve`, every finisher delivered.
 
-Run: ``python -m bench.screens`` (defaults = the PRODUCT.md target: 1 session x 1,000 screens,
+Run: ``python -m bench.screens`` (defaults = the docs/benchmarks.md target: 1 session x 1,000 screens,
 50 reads at 5 reads/s over one CTP01 connection).  ``--sessions 10`` spreads the screens over 10
 display sessions, each bound to its own CTP01 stream (reads go round-robin over the streams).
 

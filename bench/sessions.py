@@ -1,6 +1,6 @@
 """Concurrent isolated display sessions: 500 sessions, each bound to its own CTP01 stream.
 
-Run: ``python -m bench.sessions`` (defaults = the PRODUCT.md target: 500 display sessions, 500
+Run: ``python -m bench.sessions`` (defaults = the docs/benchmarks.md target: 500 display sessions, 500
 CTP01 connections, one screen per session).  The server runs as its own process; the screens are
 held by ``--workers`` client processes (see ``bench.screens``).
 

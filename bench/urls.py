@@ -1,6 +1,6 @@
 """Unique URL generation: ``new_token()`` alone, and the whole ``POST /api/sessions`` round trip.
 
-Run: ``python -m bench.urls`` (defaults: 100,000 tokens, 2,000 sessions).  The PRODUCT.md target
+Run: ``python -m bench.urls`` (defaults: 100,000 tokens, 2,000 sessions).  The target in docs/benchmarks.md
 (< 1 ms) is about generating the unguessable URL, so the headline is ``race_control.ids.new_token``
 timed call by call (``perf_counter_ns`` around each call; timer overhead included, so the figure
 is an upper bound).  For context the whole API call is timed too, in this process: a real

@@ -26,6 +26,7 @@ import aiohttp
 
 from bench._server import BenchApi, memory_kib, served
 from bench.ingest import db_count
+from race_control.paths import resources_dir
 from race_control.roster.csv_import import read_csv_file
 from race_control.timing.simulator import simulate
 from race_control.timing.simulator_sources import SimSource
@@ -33,7 +34,7 @@ from tests.helpers.ctp01_peer import RawCtp01Client
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "chronotrack-2021"
-ROSTER = ROOT / "resources" / "demo" / "roster.csv"
+ROSTER = resources_dir() / "demo" / "roster.csv"
 FOLDERS = ("START1", "FINISH1", "9K", "19K")
 CONNECTION_ID = "bench-replay-2021"
 FINISH_RULES = {

@@ -1,4 +1,4 @@
-"""Where bundled resources live (source tree, editable install, or a PyInstaller bundle)."""
+"""Where bundled resources live (source tree, any install, or a PyInstaller bundle)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from pathlib import Path
 
 
 def resources_dir() -> Path:
-    """The top-level ``resources/`` folder: display page, demo race, OpenAPI document.
+    """The package's ``race_control/resources/`` folder: display page, demo race, OpenAPI document.
 
-    In a PyInstaller bundle it is unpacked next to the executable (``sys._MEIPASS``);
-    from a checkout or an editable install it sits beside the ``race_control`` package.
+    It ships inside the package, so a checkout, an editable install and a wheel install
+    (``pip install .``, pipx) all find it next to this module.  In a PyInstaller bundle it is
+    unpacked under ``sys._MEIPASS/race_control/resources`` (``packaging/race-control.spec``).
     """
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
-        return Path(bundle) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+        return Path(bundle) / "race_control" / "resources"
+    return Path(__file__).resolve().parent / "resources"

@@ -1,4 +1,4 @@
-"""Regenerate resources/demo/roster.csv: a made-up roster for the bibs in the 2021 sample race.
+"""Regenerate race_control/resources/demo/roster.csv: a made-up roster for the bibs in the 2021 sample race.
 
 The reads are real (ChronoTrack controller files); the people are invented, deterministically,
 so the demo shows names, cities and messages.  About 1 in 60 bibs is left out on purpose so the
@@ -14,7 +14,7 @@ from pathlib import Path
 from race_control.timing.protocols.controller_files import load_controller_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "resources" / "demo"
+DEMO = ROOT / "race_control" / "resources" / "demo"
 FIRST = [
     "Ann",
     "Raj",

@@ -26,9 +26,9 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
     for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
 fi
 
-# --- Python packages
-echo "== installing race-control with test extras"
-python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
+# --- Python packages (the packaging extra brings PyInstaller for tests/test_packaging.py)
+echo "== installing race-control with test and packaging extras"
+python3 -m pip install -q --disable-pip-version-check -e '.[test,packaging]' 2>&1 | grep -v "Running pip as the 'root' user" || true
 
 # --- static checks
 echo "== ruff"
@@ -37,9 +37,17 @@ python3 -m ruff format --check --quiet race_control tests bench scripts
 echo "== import-linter (Qt only in race_control.ui)"
 lint-imports
 
+# --- a non-editable install: wheel → fresh venv outside the checkout → `race-control demo` serves
+echo "== wheel smoke test"
+bash scripts/wheel_smoke.sh
+
 # --- the suite
 echo "== pytest"
 export QT_QPA_PLATFORM=offscreen
+# the PyInstaller smoke test (tests/test_packaging.py) runs here too, on a fresh build of this
+# checkout (~45 s); RACE_CONTROL_PACKAGING_TEST=0 skips it, RACE_CONTROL_PACKAGING_REBUILD=0 reuses a bundle
+export RACE_CONTROL_PACKAGING_TEST="${RACE_CONTROL_PACKAGING_TEST:-1}"
+export RACE_CONTROL_PACKAGING_REBUILD="${RACE_CONTROL_PACKAGING_REBUILD:-1}"
 set +e
 python3 -m pytest "$@"
 rc=$?

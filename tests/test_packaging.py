@@ -1,9 +1,10 @@
 """Smoke test of the PyInstaller bundle (slow; opt in with RACE_CONTROL_PACKAGING_TEST=1).
 
 Builds the bundle with packaging/build.sh unless it exists (RACE_CONTROL_PACKAGING_REBUILD=1
-forces a build), then runs it offscreen: ``serve`` on free ports serves a display page of a
-session created through the local API, and the desktop app itself starts, serves, and shuts
-down cleanly on SIGTERM.
+forces a build; scripts/test.sh sets both), then checks it carries every file of
+race_control/resources and runs it offscreen: ``serve`` on free ports serves a display page of
+a session created through the local API, ``demo`` replays the bundled race to its screens, and
+the desktop app itself starts, serves, and shuts down cleanly on SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from race_control.display_server.pages import STATIC
+from race_control.paths import resources_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "packaging" / "dist" / "race-control" / "race-control"
@@ -78,9 +80,35 @@ def _serves_a_display_page(data: Path, info: dict[str, object]) -> None:
     with urllib.request.urlopen(url, timeout=10) as r:
         page = r.read().decode()
     assert r.status == 200 and "rc-config" in page
-    for name in STATIC:  # resources/ travelled with the bundle (every display script and the CSS)
+    for name in STATIC:  # the resources travelled with the bundle (every display script and the CSS)
         with urllib.request.urlopen(base + "/display/static/" + name, timeout=10) as r:
             assert r.status == 200, name
+
+
+def test_bundle_carries_every_resource(bundle: Path) -> None:
+    source = resources_dir()
+    wanted = sorted(str(p.relative_to(source)) for p in source.rglob("*") if p.is_file())
+    # where race_control.paths looks inside a bundle: sys._MEIPASS/race_control/resources
+    found = [p for p in bundle.parent.rglob("resources") if p.parent.name == "race_control"]
+    assert found, "no race_control/resources in the bundle"
+    bundled = sorted(str(p.relative_to(found[0])) for p in found[0].rglob("*") if p.is_file())
+    assert bundled == wanted
+
+
+def test_bundle_runs_the_demo(bundle: Path, tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    args = [str(bundle), "demo", "--data-dir", str(data), "--host", "127.0.0.1", "--public-host", "127.0.0.1"]
+    proc = subprocess.run(
+        [*args, "--http-port", "0", "--timing-port", "0", "--duration", "4"],
+        env=_env(tmp_path),
+        capture_output=True,
+        timeout=120,
+    )
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, (out, proc.stderr.decode())
+    assert "runners (0 roster rows rejected)" in out, out  # the bundled roster
+    assert "/display/" in out and "reads sent" in out, out  # the bundled 2021 race was replayed
+    assert "all reads stored" in out, out
 
 
 def test_bundle_serves_a_display_page(bundle: Path, tmp_path: Path) -> None:

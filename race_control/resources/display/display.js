@@ -4,7 +4,7 @@
  * Why it looks like this:
  *  - Plain ES2015 without a build step, so it runs offline on old smart-TV browsers
  *    (no optional chaining, no class fields, no modules).
- *  - Escaped by construction (ARCHITECTURE rule 10): every piece of participant or template
+ *  - Escaped by construction: every piece of participant or template
  *    data reaches the DOM through `textContent`, validated CSSOM properties or a validated
  *    `img.src`. There is no innerHTML / insertAdjacentHTML / setAttribute('style') anywhere.
  *  - A screen never drops a finisher: finishers are queued, the dwell time shrinks as the queue

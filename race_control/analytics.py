@@ -1,5 +1,6 @@
 """Per-session analytics: reads and finishers per minute, unknown bibs, suppressions by
-reason, read→screen latency percentiles — for the desktop charts, the API and CSV export.
+reason code (``duplicate``, ``too_soon``, … — see ``sessions.crossing.SUPPRESSION_LABELS``),
+read→screen latency percentiles — for the desktop charts, the API and CSV export.
 
 Minutes are on the timing clock (the time of day the mats saw), so an imported file and a
 live stream chart the same way.  Qt-free; the queries run on the DB thread.
@@ -12,7 +13,7 @@ import io
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, func, select
 
 from race_control.display_server.hub import Hub, latency_summary
 from race_control.sessions.service import SessionService
@@ -56,8 +57,10 @@ def _query(conn: Connection, session_id: str, stream_ids: list[str]) -> dict[str
         if not payload.get("known", True):
             unknown.append(payload.get("bib", ""))
     reasons: Counter[str] = Counter()
-    for (reason,) in conn.execute(select(s.c.reason).where(s.c.session_id == session_id)):
-        reasons[reason.split(":", 1)[0].split(" ", 1)[0]] += 1
+    for code, n in conn.execute(
+        select(s.c.code, func.count()).where(s.c.session_id == session_id).group_by(s.c.code)
+    ):
+        reasons[code or "other"] += n
     return {"reads": reads, "finishers": finishers, "unknown": unknown, "reasons": reasons}
 
 

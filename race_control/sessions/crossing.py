@@ -3,7 +3,8 @@
 Pure and deterministic (no I/O, no clock): feed it the same reads in the same order
 and it makes the same decisions, so a session is re-run over the stored reads when a
 rule changes.  Every read it does not turn into a crossing comes back as a
-``Suppressed`` with a reason an operator can read.  Decisions are per *logical line*
+``Suppressed`` with a stable ``code`` (what analytics count) and a reason an operator
+can read (what the logs show; its wording may change).  Decisions are per *logical line*
 (backup mats and second readers map onto one line, so they count once).
 """
 
@@ -16,7 +17,26 @@ from dataclasses import dataclass, field
 from race_control.sessions.rules import CHRONOTRACK_TEST_TAGS, CrossingRules
 from race_control.timing.ingest.stored_read import StoredRead
 
-__all__ = ["CHRONOTRACK_TEST_TAGS", "Crossing", "CrossingEngine", "CrossingRules", "Suppressed"]
+__all__ = [
+    "CHRONOTRACK_TEST_TAGS",
+    "SUPPRESSION_LABELS",
+    "Crossing",
+    "CrossingEngine",
+    "CrossingRules",
+    "Suppressed",
+]
+
+# code → short label for charts.  Codes are stored with each suppression and are an API
+# value: add new ones, never rename (migration 0005 back-fills them from the old texts).
+SUPPRESSION_LABELS = {
+    "location_filtered": "location not shown",
+    "ignored_tag": "ignored test tag",
+    "stray": "stray (parked) tag",
+    "start": "start crossing",
+    "start_reread": "start mat re-read",
+    "too_soon": "too soon after start or gun",
+    "duplicate": "duplicate",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +51,8 @@ class Crossing:
 @dataclass(frozen=True, slots=True)
 class Suppressed:
     read: StoredRead
-    reason: str
+    code: str  # a key of SUPPRESSION_LABELS: stable, for counting
+    reason: str  # for people: names the bib, the line and the numbers
 
 
 def _no_wave(_bib: str) -> str:
@@ -61,12 +82,12 @@ class CrossingEngine:
         line = rules.line_of(read.location, read.reader_id, read.gator)
         is_start = line in rules.start_locations
         if rules.locations and line not in rules.locations and not is_start:
-            return Suppressed(read, f"location {line} is not shown by this session")
+            return Suppressed(read, "location_filtered", f"location {line} is not shown by this session")
         if read.bib in rules.ignore_tags:
-            return Suppressed(read, f"tag {read.bib} is an ignored test tag")
+            return Suppressed(read, "ignored_tag", f"tag {read.bib} is an ignored test tag")
         parked = self._parked(read, line)
         if parked:
-            return Suppressed(read, parked)
+            return Suppressed(read, "stray", parked)
         start = self._starts.get(read.bib)
         if is_start and (
             (start is None and not self._too_late_to_start(read, line)) or self._restarted(read, start)
@@ -74,14 +95,15 @@ class CrossingEngine:
             # the first read at a start mat starts the bib's chip time; on a shared start/finish
             # mat later reads fall through to the finish rules below
             self._starts[read.bib] = read.clock
-            return Suppressed(read, f"start: bib {read.bib} started at {line}")
+            return Suppressed(read, "start", f"start: bib {read.bib} started at {line}")
         if rules.locations and line not in rules.locations:
-            return Suppressed(read, f"start mat re-read: bib {read.bib} at {line}")
+            return Suppressed(read, "start_reread", f"start mat re-read: bib {read.bib} at {line}")
         since = read.clock - start if start is not None else self._since_gun(read)
         if since is not None and since < rules.min_time_since_start:
             what = "its start" if start is not None else "the gun"
             return Suppressed(
                 read,
+                "too_soon",
                 f"too soon: bib {read.bib} at {line} {since:.1f} s after {what} "
                 f"(minimum {rules.min_time_since_start:g} s)",
             )
@@ -90,6 +112,7 @@ class CrossingEngine:
         if last is not None and abs(read.clock - last) < rules.duplicate_window:
             return Suppressed(
                 read,
+                "duplicate",
                 f"duplicate: bib {read.bib} already crossed {line} "
                 f"{abs(read.clock - last):.1f} s earlier (window {rules.duplicate_window:g} s)",
             )

@@ -92,6 +92,7 @@ class LiveSession:
                     "location": read.location,
                     "read_seq": read.seq,
                     "bib": read.bib,
+                    "code": result.code,
                     "reason": result.reason,
                     "created_at": now(),
                 }

@@ -22,7 +22,16 @@ _EVENT_COLUMNS = (
     "payload",
     "created_at",
 )
-_SUPPRESSION_COLUMNS = ("session_id", "stream_id", "location", "read_seq", "bib", "reason", "created_at")
+_SUPPRESSION_COLUMNS = (
+    "session_id",
+    "stream_id",
+    "location",
+    "read_seq",
+    "bib",
+    "code",
+    "reason",
+    "created_at",
+)
 _INSERT_EVENT = (
     f"INSERT INTO {DisplayEvent.__tablename__} ({', '.join(_EVENT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
@@ -100,9 +109,9 @@ def events_after(conn: Connection, session_id: str, after_seq: int, limit: int) 
 
 def suppressions(conn: Connection, session_id: str, bib: str | None, limit: int) -> list[dict[str, Any]]:
     t = Suppression.__table__
-    q = select(t.c.stream_id, t.c.location, t.c.read_seq, t.c.bib, t.c.reason, t.c.created_at).where(
-        t.c.session_id == session_id
-    )
+    q = select(
+        t.c.stream_id, t.c.location, t.c.read_seq, t.c.bib, t.c.code, t.c.reason, t.c.created_at
+    ).where(t.c.session_id == session_id)
     if bib:
         q = q.where(t.c.bib == bib)
     rows = conn.execute(q.order_by(t.c.created_at.desc()).limit(limit)).mappings().all()

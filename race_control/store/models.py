@@ -161,7 +161,8 @@ class Suppression(Base):
     location: Mapped[str] = mapped_column(String(32), primary_key=True)
     read_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     bib: Mapped[str] = mapped_column(String(32))
-    reason: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(32), server_default="")  # stable: duplicate, too_soon, …
+    reason: Mapped[str] = mapped_column(String(200))  # for people; its wording may change
     created_at: Mapped[float] = mapped_column(Float, default=now)
 
 

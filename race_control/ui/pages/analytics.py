@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from race_control.analytics import analytics_csv, session_analytics
+from race_control.sessions.crossing import SUPPRESSION_LABELS
 from race_control.ui.charts import BarChart
 from race_control.ui.widgets import Page, button
 
@@ -123,7 +124,9 @@ class AnalyticsPage(Page):
         self.tiles["p99"].set_value("—" if lat["p99"] is None else f"{lat['p99']:.1f}")
         self.reads_chart.set_points(report["reads_per_minute"])
         self.finishers_chart.set_points(report["finishers_per_minute"])
-        self.reasons_chart.set_points(list(report["suppressed_by_reason"].items()))
+        self.reasons_chart.set_points(
+            [(SUPPRESSION_LABELS.get(code, code), n) for code, n in report["suppressed_by_reason"].items()]
+        )
         self.latency_chart.set_points([(k, v) for k, v in lat.items() if k != "samples" and v is not None])
         unknown = report["unknown_bibs"]
         self.unknown_label.setText(

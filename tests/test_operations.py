@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import copy
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +17,7 @@ from race_control.app import RaceControl
 from race_control.progress import Cancelled, Progress
 from tests.conftest import Api
 from tests.display.test_resume import lines, setup_session
-from tests.helpers.live_app import wait_last_seq
+from tests.helpers.live_app import drain_until, wait_last_seq
 
 
 async def test_custom_templates_are_validated_versioned_and_pushed(rc: RaceControl, api: Api) -> None:
@@ -78,14 +84,73 @@ async def test_unbind_and_analytics(rc: RaceControl, api: Api) -> None:
     got, _ = await api.call("DELETE", f"/api/sessions/{sid}/timing/{session_stream}")
     assert got == 404
     await client.send(lines(8, 8))
-    await rc.services.pipeline.drain()
+    # the read has crossed TCP and is stored (8 reads on the stream) before we look
+    stored = await drain_until(rc, lambda: stored_reads(rc, stream_id), lambda n: n == 8)
+    assert stored == 8
     assert (await api.ok("GET", f"/api/sessions/{sid}"))["last_seq"] == 6  # no longer fed
     await client.close()
+
+
+async def stored_reads(rc: RaceControl, stream_id: str) -> int:
+    """Reads of ``stream_id`` committed to the store."""
+    assert rc.services is not None
+
+    def count(conn: Any) -> int:
+        return int(
+            conn.exec_driver_sql("select count(*) from reads where stream_id = ?", (stream_id,)).scalar()
+        )
+
+    return await rc.services.store.run(count)
+
+
+@contextmanager
+def captured_logs() -> Iterator[list[logging.LogRecord]]:
+    """Every record of our loggers at any level (on our root logger itself: a test before this
+    one may have configured logging, which stops it propagating to pytest's handler)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append  # type: ignore[method-assign]
+    root = logging.getLogger("race_control")
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def files_holding(data_dir: Path, database: Path, secret: bytes) -> list[str]:
+    """Files under ``data_dir`` (the database with its -wal and -shm, logs, tokens) that hold
+    ``secret``; read as they are, and again after a checkpoint moved the WAL into the database."""
+    found = {str(f) for f in data_dir.rglob("*") if f.is_file() and secret in f.read_bytes()}
+    db = sqlite3.connect(database)  # a connection of its own, beside the app's
+    try:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        db.close()
+    found |= {str(f) for f in data_dir.rglob("*") if f.is_file() and secret in f.read_bytes()}
+    return sorted(found)
 
 
 async def test_accounts_store_only_a_verifier(rc: RaceControl) -> None:
     assert rc.services is not None
     accounts = rc.services.accounts
+    with captured_logs() as records:
+        await account_calls(accounts)
+    assert not [r for r in records if "correct horse" in r.getMessage()]
+    db = rc.settings.database_path
+    # WAL mode: new rows may be in -wal only, which is why every file is read
+    assert {f.name for f in db.parent.iterdir()} >= {db.name, db.name + "-wal", db.name + "-shm"}
+    assert files_holding(rc.settings.data_dir, db, b"correct horse") == []
+    assert files_holding(rc.settings.data_dir, db, b"timer@finish")  # the account is there to be found
+    v = make_verifier("pw12345678", n=2**10)
+    assert v.startswith("scrypt$1024$") and check_verifier("pw12345678", v) and not check_verifier("x", v)
+    assert not check_verifier("pw", "garbage")
+
+
+async def account_calls(accounts: Any) -> None:
     assert not await accounts.has_users()
     await accounts.create("timer@finish", "correct horse")
     assert await accounts.has_users()
@@ -96,11 +161,6 @@ async def test_accounts_store_only_a_verifier(rc: RaceControl) -> None:
         await accounts.create("Timer@Finish", "another password")
     with pytest.raises(Exception, match="at least 8"):
         await accounts.create("short", "1234")
-    db = (rc.settings.database_path).read_bytes()
-    assert b"correct horse" not in db
-    v = make_verifier("pw12345678", n=2**10)
-    assert v.startswith("scrypt$1024$") and check_verifier("pw12345678", v) and not check_verifier("x", v)
-    assert not check_verifier("pw", "garbage")
 
 
 async def test_chunked_import_reports_progress_and_cancels_cleanly(rc: RaceControl, api: Api) -> None:

@@ -37,6 +37,8 @@ import math
 import re
 from zoneinfo import ZoneInfo
 
+from race_control.timing.errors import TimingInputError
+
 __all__ = [
     "TIME_FORMATS",
     "TimeFormatError",
@@ -62,8 +64,8 @@ _UNIX = re.compile(r"(\d{1,12})(?:[.,](\d{1,6}))?")
 _MSECS = re.compile(r"(\d{1,15})(?:[.,](\d{1,3}))?")
 
 
-class TimeFormatError(ValueError):
-    """A time string does not fit the format it was supposed to be in."""
+class TimeFormatError(TimingInputError):
+    """A time string does not fit the format it was supposed to be in (a ``ValueError`` too)."""
 
 
 def _micros(frac: str | None) -> int:
@@ -168,7 +170,7 @@ def detect_time_format(text: str) -> str | None:
 
 def _check_finite(seconds: float) -> None:
     if not math.isfinite(seconds):
-        raise ValueError(f"cannot format non-finite time {seconds!r}")
+        raise TimingInputError(f"cannot format non-finite time {seconds!r}")
 
 
 def format_clock(seconds: float) -> str:
@@ -199,7 +201,7 @@ def format_elapsed(seconds: float, decimals: int = 0) -> str:
     """
     _check_finite(seconds)
     if not 0 <= decimals <= 3:
-        raise ValueError(f"decimals must be 0..3, got {decimals}")
+        raise TimingInputError(f"decimals must be 0..3, got {decimals}")
     scale = 10**decimals
     millis = round(abs(seconds) * 1000)  # what the reads carry; the rest is float noise
     step = 1000 // scale

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from race_control.errors import InputError
+from race_control.timing.errors import TimingInputError
 from race_control.timing.protocols.chronotrack_time import format_normal
 from race_control.timing.protocols.events import GunTime, TagRead
 
@@ -79,7 +79,7 @@ _STAMP = re.compile(r"\d{14}")
 _R = TypeVar("_R", "ControllerRead", "Marker")
 
 
-class ControllerFileError(InputError):
+class ControllerFileError(TimingInputError):
     """A controller file or folder cannot be read at all (missing, a directory, no permission)."""
 
 
@@ -157,7 +157,7 @@ class ControllerData:
 def _int(text: str, name: str) -> int:
     t = text.strip()
     if not _INT.fullmatch(t):
-        raise ValueError(f"{name} is not an integer: {text!r}")
+        raise TimingInputError(f"{name} is not an integer: {text!r}")
     return int(t)
 
 
@@ -167,28 +167,28 @@ def strip_zeros(tag: str) -> str:
 
 
 def parse_read_line(line: str) -> ControllerRead:
-    """Parse one ``TO~`` line (11 or 12 fields).  Raises ``ValueError`` with the reason."""
+    """Parse one ``TO~`` line (11 or 12 fields).  Raises ``TimingInputError`` (a ``ValueError``) with the reason."""
     text = line.strip()
     parts = text.split("~")
     if parts[0] != "TO":
-        raise ValueError("not a TO~ observation line")
+        raise TimingInputError("not a TO~ observation line")
     if len(parts) not in (11, 12):
-        raise ValueError(f"expected 11 or 12 fields, got {len(parts)}")
+        raise TimingInputError(f"expected 11 or 12 fields, got {len(parts)}")
     tag = parts[2].strip()
     if not _TAG.fullmatch(tag):
-        raise ValueError(f"bad tag {parts[2]!r}")
+        raise TimingInputError(f"bad tag {parts[2]!r}")
     epoch_text = parts[5].strip()
     if not _EPOCH.fullmatch(epoch_text):
-        raise ValueError(f"bad epoch time {parts[5]!r}")
+        raise TimingInputError(f"bad epoch time {parts[5]!r}")
     epoch = float(epoch_text)
     if not math.isfinite(epoch) or epoch <= 0:
-        raise ValueError(f"epoch time out of range: {parts[5]!r}")
+        raise TimingInputError(f"epoch time out of range: {parts[5]!r}")
     mac = parts[6].strip()
     if not _HEX.fullmatch(mac):
-        raise ValueError(f"bad reader MAC {parts[6]!r}")
+        raise TimingInputError(f"bad reader MAC {parts[6]!r}")
     sequence = _int(parts[1], "sequence")
     if sequence < 0:
-        raise ValueError(f"negative sequence {sequence}")
+        raise TimingInputError(f"negative sequence {sequence}")
     read_count = _int(parts[11], "read count") if len(parts) == 12 else None
     return ControllerRead(
         sequence=sequence,
@@ -210,7 +210,7 @@ def parse_stamp(text: str) -> dt.datetime:
     """``YYMMDDhhmmsscc`` → naive datetime (years 70-99 are 19xx: clocks reset to 1980)."""
     t = text.strip()
     if not _STAMP.fullmatch(t):
-        raise ValueError(f"bad YYMMDDhhmmsscc stamp {text!r}")
+        raise TimingInputError(f"bad YYMMDDhhmmsscc stamp {text!r}")
     yy = int(t[0:2])
     year = 1900 + yy if yy >= 70 else 2000 + yy
     try:
@@ -218,20 +218,20 @@ def parse_stamp(text: str) -> dt.datetime:
             year, int(t[2:4]), int(t[4:6]), int(t[6:8]), int(t[8:10]), int(t[10:12]), int(t[12:14]) * 10_000
         )
     except ValueError as exc:
-        raise ValueError(f"invalid stamp {text!r}: {exc}") from exc
+        raise TimingInputError(f"invalid stamp {text!r}: {exc}") from exc
 
 
 def parse_marker_line(line: str) -> Marker:
-    """Parse one ``.mrk`` line.  Raises ``ValueError`` with the reason."""
+    """Parse one ``.mrk`` line.  Raises ``TimingInputError`` (a ``ValueError``) with the reason."""
     text = line.strip()
     parts = text.split(",", 5)
     if len(parts) != 6:
-        raise ValueError(f"expected 6 comma-separated fields, got {len(parts)}")
+        raise TimingInputError(f"expected 6 comma-separated fields, got {len(parts)}")
     controller, kind, detail = parts[0].strip(), parts[2].strip(), parts[5].strip()
     if not controller:
-        raise ValueError("empty controller id")
+        raise TimingInputError("empty controller id")
     if not kind:
-        raise ValueError("empty marker kind")
+        raise TimingInputError("empty marker kind")
     value = parse_stamp(detail) if _STAMP.fullmatch(detail) else None
     return Marker(
         controller=controller,

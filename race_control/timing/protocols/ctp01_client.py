@@ -36,7 +36,7 @@ from race_control.timing.protocols.ctp01_auth import compute_auth_string
 from race_control.timing.protocols.ctp01_feed import ClientState, Ctp01Feed
 from race_control.timing.protocols.ctp01_lines import is_safe, safe_text
 from race_control.timing.protocols.ctp01_observations import ObservationLog
-from race_control.timing.protocols.ctp01_settings import parse_setting
+from race_control.timing.protocols.ctp01_settings import Ctp01ConfigError, parse_setting
 from race_control.timing.protocols.events import (
     Authenticated,
     AuthenticationFailed,
@@ -101,7 +101,7 @@ class Ctp01Client(Ctp01Feed):
     ) -> None:
         for name, value in (("user", user), ("password", password)):
             if value is not None and not is_safe(value):
-                raise ValueError(f"{name} must be printable ASCII without '~'")
+                raise Ctp01ConfigError(f"{name} must be printable ASCII without '~'")
         self.program, self.version = safe_text(program), safe_text(version)
         self.event_name, self.event_id, self.description = (
             safe_text(event_name),

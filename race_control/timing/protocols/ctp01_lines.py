@@ -17,6 +17,7 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
+from race_control.timing.errors import TimingInputError
 from race_control.timing.protocols.chronotrack_time import TimeFormatError, detect_time_format, parse_ct_time
 from race_control.timing.protocols.events import GunTime, NewLocation, TagRead
 
@@ -83,30 +84,30 @@ def is_safe(text: str) -> bool:
 
 
 def check_location(location: str) -> None:
-    """Raise ``ValueError`` unless ``location`` fits the CTP01 location field (1-16 chars, no , ; ~ |)."""
+    """Raise ``TimingInputError`` (a ``ValueError``) unless ``location`` fits the CTP01 location field (1-16 chars, no , ; ~ |)."""
     if (
         not _LOCATION.fullmatch(location)
         or location != location.strip()
         or _OTHER_SEPARATORS.search(location)
     ):
-        raise ValueError(f"invalid CTP01 location {location!r} (1-16 printable chars, no , ; ~ |)")
+        raise TimingInputError(f"invalid CTP01 location {location!r} (1-16 printable chars, no , ; ~ |)")
 
 
 def check_observation(
     location: str, tag: str, time: str | dt.datetime, lap: int = 0, reader_id: str = "", gator: int = 0
 ) -> None:
-    """Raise ``ValueError`` unless the fields make a valid CT01_33 line (so bad input fails early)."""
+    """Raise ``TimingInputError`` (a ``ValueError``) unless the fields make a valid CT01_33 line (so bad input fails early)."""
     check_location(location)
     if not _TAG.fullmatch(tag):
-        raise ValueError(f"invalid tag {tag!r} (1-8 letters/digits)")
+        raise TimingInputError(f"invalid tag {tag!r} (1-8 letters/digits)")
     if isinstance(time, str) and (
         not time or _UNSAFE.search(time) or _OTHER_SEPARATORS.search(time) or " " in time
     ):
-        raise ValueError(f"invalid time text {time!r}")
+        raise TimingInputError(f"invalid time text {time!r}")
     if not 0 <= lap <= 999 or not 0 <= gator <= 99:
-        raise ValueError(f"lap must be 0..999 and gator 0..99, got {lap}, {gator}")
+        raise TimingInputError(f"lap must be 0..999 and gator 0..99, got {lap}, {gator}")
     if not _READER.fullmatch(reader_id):
-        raise ValueError(f"invalid reader id {reader_id!r} (up to 6 letters/digits)")
+        raise TimingInputError(f"invalid reader id {reader_id!r} (up to 6 letters/digits)")
 
 
 # ---------------------------------------------------------------------------------- writing

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from race_control import __version__
+from race_control.timing.errors import TimingError, TimingInputError
 from race_control.timing.protocols.chronotrack_time import TIME_FORMATS
 from race_control.timing.protocols.ctp01_lines import TAGEVENT_FORMAT, TAGEVENT_FORMATS, field_ok
 
@@ -81,12 +82,12 @@ def parse_setting(line: str) -> tuple[str, str] | str:
     return key, value
 
 
-class Ctp01Error(Exception):
-    """Root of the CTP01 server's errors (raised for caller mistakes, never for client input)."""
+class Ctp01Error(TimingError):
+    """Root of the CTP01 code's errors (raised for caller mistakes, never for client input)."""
 
 
-class Ctp01ConfigError(Ctp01Error, ValueError):
-    """The configuration (or seed) would make us send an invalid line."""
+class Ctp01ConfigError(Ctp01Error, TimingInputError):
+    """The configuration (or seed) would make us send an invalid line (a ``ValueError`` too)."""
 
 
 class Ctp01StateError(Ctp01Error):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from race_control.timing.errors import TimingInputError
 from race_control.timing.protocols.events import BadLine, LinkDead, RawLine, TimingEvent
 from race_control.timing.protocols.framing import LineBuffer, OverlongLine
 
@@ -35,7 +36,7 @@ class LineLink:
     against (seconds since local midnight of the race day, see ``ct_time``).
     """
 
-    _config_error: type[Exception] = ValueError  # what set_clock raises for an unknown zone
+    _config_error: type[Exception] = TimingInputError  # what set_clock raises for an unknown zone
     _phase: str
     _tz: ZoneInfo
     _reference_date: dt.date

@@ -42,6 +42,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from race_control.timing.errors import TimingError, TimingInputError
 from race_control.timing.protocols.events import ConnectionIdentified, GunTime, TagRead, TimingEvent
 from race_control.timing.protocols.line_link import LineLink, load_zone
 from race_control.timing.protocols.raceresult_passings import (
@@ -71,12 +72,12 @@ _LOCATION_OK = re.compile(r"[^\x00-\x1f;~]{1,40}")
 _QUIET = frozenset({"SETPROTOCOL", "GETPROTOCOL", "SETTIME", "SETPUSHPASSINGS", "PING", "STOPOPERATION"})
 
 
-class RaceResultError(Exception):
+class RaceResultError(TimingError):
     """Root of this module's errors (caller mistakes only; decoder input never raises)."""
 
 
-class RaceResultConfigError(RaceResultError, ValueError):
-    """A configuration value is out of range."""
+class RaceResultConfigError(RaceResultError, TimingInputError):
+    """A configuration value is out of range (a ``ValueError`` too)."""
 
 
 class RaceResultStateError(RaceResultError):

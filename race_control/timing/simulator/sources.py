@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from race_control.errors import InputError, RaceControlError
+from race_control.errors import InputError
+from race_control.timing.errors import TimingError, TimingInputError
 from race_control.timing.protocols.chronotrack_time import TimeFormatError, detect_time_format, parse_ct_time
 from race_control.timing.protocols.controller_files import (
     MAX_LAP,
@@ -48,7 +49,7 @@ DEFAULT_TZ = "UTC"  # the sample controllers' epoch already is local wall clock 
 STREAM_SUFFIXES = (".ctp",)
 
 
-class SimulationError(RaceControlError):
+class SimulationError(TimingError):
     """The run cannot go on: no server, rejected credentials, unreadable source."""
 
 
@@ -126,12 +127,12 @@ def _stream_items(
         f = raw[at:].strip().split("~")
         try:
             if len(f) != 8:
-                raise ValueError(f"expected 8 fields, got {len(f)}")
+                raise TimingInputError(f"expected 8 fields, got {len(f)}")
             if f[3] == "newlocation":
                 continue
             fmt = detect_time_format(f[4])
             if fmt is None:
-                raise ValueError(f"unrecognised time {f[4]!r}")
+                raise TimingInputError(f"unrecognised time {f[4]!r}")
             clock = parse_ct_time(f[4], fmt, reference_date=ref, tz=zone)
             when = midnight + dt.timedelta(seconds=round(clock, 2))
             item = PlayItem(when, location or f[2], f[3], int(f[5] or 0), f[6], int(f[7] or 0))

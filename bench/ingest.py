@@ -157,6 +157,7 @@ async def _drive(
 
 async def run_in_process(total: int, conns: int, sessions: int) -> dict[str, Any]:
     from race_control.roster.service import EventService
+    from race_control.sessions.read_consumer import SessionReadConsumer
     from race_control.sessions.service import SessionService
     from race_control.store.database import Store
     from race_control.timing.ingest.pipeline import IngestPipeline
@@ -196,7 +197,7 @@ async def run_in_process(total: int, conns: int, sessions: int) -> dict[str, Any
         events_svc = EventService(store, "UTC")
         await events_svc.load()
         sessions_svc = SessionService(store, events_svc)
-        pipeline = IngestPipeline(store, sessions_svc)
+        pipeline = IngestPipeline(store, SessionReadConsumer(sessions_svc))
         timing = TimingService(store, pipeline, timezone="UTC")
         pipeline.start()
         states = [await timing.attach("ctp01", f"ingest-{i}") for i in range(conns)]

@@ -24,6 +24,7 @@ from race_control.display_server.web import create_app
 from race_control.operations.actions import Operations
 from race_control.roster.service import EventService
 from race_control.services import Services
+from race_control.sessions.read_consumer import SessionReadConsumer
 from race_control.sessions.service import SessionService
 from race_control.store.database import Store
 from race_control.templates.service import TemplateService
@@ -79,7 +80,7 @@ class RaceControl:
         await asyncio.get_running_loop().run_in_executor(None, store.migrate)
         events = EventService(store, tz)
         sessions = SessionService(store, events, default_window=st.duplicate_window)
-        pipeline = IngestPipeline(store, sessions)
+        pipeline = IngestPipeline(store, SessionReadConsumer(sessions))
         timing = TimingService(store, pipeline, timezone=tz)
 
         def wall_time(stream_id: str, clock: float) -> float | None:

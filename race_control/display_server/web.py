@@ -33,9 +33,11 @@ async def errors_middleware(request: web.Request, handler: web.Handler) -> web.S
         return web.json_response({"error": str(exc)}, status=404)
     except Conflict as exc:
         return web.json_response({"error": str(exc)}, status=409)
-    except RaceControlError as exc:
+    except RaceControlError as exc:  # not the client's fault: 503 if trying later can help (storage)
         log.error("%s %s failed: %s", request.method, request.path, exc)
-        return web.json_response({"error": str(exc)}, status=503 if exc.retryable else 400)
+        if exc.retryable:
+            return web.json_response({"error": str(exc)}, status=503, headers={"Retry-After": "5"})
+        return web.json_response({"error": str(exc)}, status=500)
     except Exception as exc:  # a bug: log it whole, answer in the API's shape, change nothing more
         if not request.path.startswith("/api/"):
             raise

@@ -24,6 +24,7 @@ from race_control.roster.service import EventService
 from race_control.sessions import queries as q
 from race_control.sessions.crossing import Crossing, CrossingRules
 from race_control.sessions.live import MODES, Derived, LiveSession
+from race_control.sessions.write_lock import WriteLock
 from race_control.store.database import Store
 from race_control.store.models import SessionStream, now
 from race_control.timing.ingest.stored_read import StoredRead
@@ -40,7 +41,7 @@ class SessionService:
         self.store = store  # analytics queries run through the same DB thread
         self._events = events
         self._window = default_window
-        self.lock = asyncio.Lock()
+        self.lock = WriteLock()  # fails fast while the pipeline cannot store (write_lock.py)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sessions: dict[str, LiveSession] = {}
         self._by_token: dict[str, LiveSession] = {}

@@ -1,11 +1,17 @@
 """The ingest pipeline: group commit of raw lines, reads and what they caused.
 
 Socket readers call ``submit`` (never blocks, never awaits).  One flusher task takes
-everything queued, lets the display sessions derive crossings (under the sessions'
-lock), writes raw lines + reads + display events + suppressions in ONE transaction
-on the DB thread, and only then publishes to screens.  So a read is durable before
-anything derived from it is used, and a batch is all-or-nothing.  If the database
-fails, the batch is kept and retried with backoff; nothing is dropped.
+everything queued, lets its ``ReadConsumer`` (the display sessions, passed in by the
+app: timing does not import sessions) derive a batch under the consumer's lock, writes
+raw lines + reads + the batch in ONE transaction on the DB thread, and only then
+publishes it.  So a read is durable before anything derived from it is used, and a
+batch is all-or-nothing.
+
+If the database fails, the batch is kept (nothing is dropped) and the lock is
+``block``ed with the error and released while the pipeline backs off; it re-enters
+with ``acquire_blocked`` to retry and ``unblock``s once stored.  Meanwhile whoever
+else wants the lock gets ``StoreError`` at once instead of hanging behind the
+outage, and nothing can be derived (take display seqs) ahead of the pending batch.
 """
 
 from __future__ import annotations
@@ -13,26 +19,56 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from operator import attrgetter
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
 
-from race_control.sessions.live import Derived
-from race_control.sessions.queries import write_derived
-from race_control.sessions.service import SessionService
-from race_control.store.database import Store
+from race_control.store.database import Store, StoreError
 from race_control.store.models import RawLine, Read
 from race_control.timing.ingest.stored_read import StoredRead
 
 log = logging.getLogger("race_control.timing.ingest.pipeline")
 ReadListener = Callable[[list[StoredRead]], None]
 MAX_BATCH = 5_000  # per transaction: same throughput as 20k (bench.ingest), 4x shorter loop stalls
+FIRST_RETRY, MAX_RETRY = 0.05, 5.0  # seconds between attempts to store a failed batch (doubling)
+
+
+class Batch(Protocol):
+    """What a consumer derived from a batch of reads; stored in the reads' transaction."""
+
+    def write(self, conn: Connection) -> None: ...
+
+
+class ConsumerLock(Protocol):
+    """A lock that can be blocked while storage fails (``sessions.write_lock.WriteLock``)."""
+
+    def acquire_blocked(self) -> AbstractAsyncContextManager[None]: ...
+    def block(self, error: BaseException) -> None: ...
+    def unblock(self) -> None: ...
+
+
+B = TypeVar("B", bound=Batch)
+
+
+class ReadConsumer(Protocol[B]):
+    """Who turns new reads into more rows (display events) and, once stored, publishes them.
+
+    ``derive`` runs with ``lock`` held and must not await; ``publish`` runs after the commit,
+    with no await between the lock's release and the call.
+    """
+
+    @property
+    def lock(self) -> ConsumerLock: ...
+    def derive(self, reads: list[StoredRead]) -> B: ...
+    def publish(self, batch: B) -> None: ...
 
 
 class IngestPipeline:
-    def __init__(self, store: Store, sessions: SessionService) -> None:
+    def __init__(self, store: Store, consumer: ReadConsumer[Any]) -> None:
         self._store = store
-        self._sessions = sessions
+        self._consumer = consumer
         self._raw: list[dict[str, object]] = []
         self._reads: list[StoredRead] = []
         self._wake = asyncio.Event()
@@ -90,7 +126,6 @@ class IngestPipeline:
         self._task = None
 
     async def _run(self) -> None:
-        delay = 0.05
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -102,22 +137,34 @@ class IngestPipeline:
             if not raw and not reads:
                 self._idle.set()
                 continue
-            async with self._sessions.lock:
-                derived = self._sessions.derive(reads)
-                while True:
-                    try:
-                        await self._store.run(_write_batch, raw, reads, derived)
-                        break
-                    except Exception as exc:  # the disk or DB failed: keep the batch, retry
-                        self.failures += 1
-                        self.last_error = str(exc)
-                        log.error("could not store %d reads (retrying in %.1fs): %s", len(reads), delay, exc)
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 5.0)
-                delay = 0.05
+            lock = self._consumer.lock
+            # only this task blocks the lock, and it unblocks before it takes the next batch
+            async with lock.acquire_blocked():
+                batch = self._consumer.derive(reads)
+                error = await self._store_batch(raw, reads, batch, 0)
+                if error is not None:
+                    lock.block(error)
+            # Retry outside the lock, hand-written rather than with tenacity: the first attempt
+            # differs (it derives the batch), the lock must be released across each sleep and
+            # blocked/unblocked around the outage, and it never gives up (that would drop reads);
+            # as tenacity callbacks that is longer than this loop, and one more dependency.
+            delay = FIRST_RETRY
+            attempt = 0
+            while error is not None:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY)
+                attempt += 1
+                async with lock.acquire_blocked():
+                    error = await self._store_batch(raw, reads, batch, attempt)
+                    if error is None:
+                        lock.unblock()
+                        log.info("stored %d reads after %d retries; storage works again", len(reads), attempt)
+                    else:
+                        lock.block(error)
+            # no await from the release to the publish: nothing else can publish newer seqs first
             self.committed_reads += len(reads)
             self._in_flight = 0
-            self._sessions.publish(derived)
+            self._consumer.publish(batch)
             for fn in self._listeners:
                 try:
                     fn(reads)
@@ -125,6 +172,23 @@ class IngestPipeline:
                     log.exception("read listener failed")
             if not self._raw and not self._reads:
                 self._idle.set()
+
+    async def _store_batch(
+        self, raw: list[dict[str, object]], reads: list[StoredRead], batch: Batch, attempt: int
+    ) -> StoreError | None:
+        """Write one batch; ``None`` once stored, else the failure (as ``StoreError``) to retry on."""
+        try:
+            await self._store.run(_write_batch, raw, reads, batch)
+        except Exception as exc:  # keep the batch whatever failed: dropping it would lose reads
+            self.failures += 1
+            self.last_error = str(exc)
+            if isinstance(exc, StoreError):
+                log.error("could not store %d reads (attempt %d, retrying): %s", len(reads), attempt + 1, exc)
+                return exc
+            if attempt == 0:  # not the storage: a bug; its traceback once, then retry like the rest
+                log.exception("storing %d reads failed (a bug?); retrying so nothing is lost", len(reads))
+            return StoreError(f"storing reads failed ({type(exc).__name__}: {exc}); see the log")
+        return None
 
 
 _READ_COLUMNS = StoredRead.__slots__  # the reads table's columns, in StoredRead's field order
@@ -141,7 +205,7 @@ _read_row = attrgetter(*_READ_COLUMNS)
 
 
 def _write_batch(
-    conn: Connection, raw: list[dict[str, object]], reads: list[StoredRead], derived: Derived
+    conn: Connection, raw: list[dict[str, object]], reads: list[StoredRead], batch: Batch
 ) -> None:
     if raw:
         conn.exec_driver_sql(
@@ -149,4 +213,4 @@ def _write_batch(
         )
     if reads:
         conn.exec_driver_sql(_INSERT_READ, [_read_row(r) for r in reads])
-    write_derived(conn, derived)
+    batch.write(conn)

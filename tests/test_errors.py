@@ -14,8 +14,8 @@ from race_control.roster.errors import RosterError
 from race_control.sessions.errors import SessionError
 from race_control.store.database import StoreError
 from race_control.templates.errors import TemplateError
-from race_control.timing.errors import TimingError, TimingInputError
 from race_control.timing.protocols.ctp01_lines import check_observation
+from race_control.timing.protocols.errors import TimingError, TimingInputError
 
 ROOTS: dict[str, type[RaceControlError]] = {
     "race_control.display_server": DisplayError,

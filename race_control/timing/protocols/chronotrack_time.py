@@ -37,7 +37,7 @@ import math
 import re
 from zoneinfo import ZoneInfo
 
-from race_control.timing.errors import TimingInputError
+from race_control.timing.protocols.errors import TimingInputError
 
 __all__ = [
     "TIME_FORMATS",

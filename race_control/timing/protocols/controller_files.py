@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from race_control.timing.errors import TimingInputError
 from race_control.timing.protocols.chronotrack_time import format_normal
+from race_control.timing.protocols.errors import TimingInputError
 from race_control.timing.protocols.events import GunTime, TagRead
 
 __all__ = [

@@ -17,8 +17,8 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from race_control.timing.errors import TimingInputError
 from race_control.timing.protocols.chronotrack_time import TimeFormatError, detect_time_format, parse_ct_time
+from race_control.timing.protocols.errors import TimingInputError
 from race_control.timing.protocols.events import GunTime, NewLocation, TagRead
 
 __all__ = [

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from race_control import __version__
-from race_control.timing.errors import TimingError, TimingInputError
 from race_control.timing.protocols.chronotrack_time import TIME_FORMATS
 from race_control.timing.protocols.ctp01_lines import TAGEVENT_FORMAT, TAGEVENT_FORMATS, field_ok
+from race_control.timing.protocols.errors import TimingError, TimingInputError
 
 __all__ = [
     "AUTH_METHODS",

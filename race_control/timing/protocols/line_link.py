@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from race_control.timing.errors import TimingInputError
+from race_control.timing.protocols.errors import TimingInputError
 from race_control.timing.protocols.events import BadLine, LinkDead, RawLine, TimingEvent
 from race_control.timing.protocols.framing import LineBuffer, OverlongLine
 

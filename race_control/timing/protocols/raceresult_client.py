@@ -42,7 +42,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from race_control.timing.errors import TimingError, TimingInputError
+from race_control.timing.protocols.errors import TimingError, TimingInputError
 from race_control.timing.protocols.events import ConnectionIdentified, GunTime, TagRead, TimingEvent
 from race_control.timing.protocols.line_link import LineLink, load_zone
 from race_control.timing.protocols.raceresult_passings import (

@@ -23,7 +23,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from race_control.errors import InputError
-from race_control.timing.errors import TimingError, TimingInputError
 from race_control.timing.protocols.chronotrack_time import TimeFormatError, detect_time_format, parse_ct_time
 from race_control.timing.protocols.controller_files import (
     MAX_LAP,
@@ -35,6 +34,7 @@ from race_control.timing.protocols.controller_files import (
     wall_time,
 )
 from race_control.timing.protocols.ctp01_lines import check_location, check_observation
+from race_control.timing.protocols.errors import TimingError, TimingInputError
 
 __all__ = [
     "DEFAULT_TZ",

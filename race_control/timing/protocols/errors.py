@@ -1,5 +1,7 @@
 """The timing package's exception root (protocols, transports, ingest, simulator).
 
+It lives in ``protocols``, the lowest of timing's layers, so every timing layer can use it.
+
 Sans-IO protocol code never raises for bytes a peer sends (bad lines become events or
 row errors); these are for values our own callers pass in (a configuration, a time
 text, a file to import) and for calling a state machine out of order.

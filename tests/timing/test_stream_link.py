@@ -10,6 +10,7 @@ import pytest
 
 from race_control.timing.protocols.ctp01_settings import Ctp01Config
 from race_control.timing.protocols.raceresult_client import RaceResultClient, RaceResultConfig
+from race_control.timing.transports import stream_connection
 from race_control.timing.transports.ctp01_listener import Ctp01Connection
 from race_control.timing.transports.raceresult_connector import _DecoderConnection
 from race_control.timing.transports.stream_connection import PAUSE_ABOVE, RESUME_BELOW, StreamLink
@@ -57,7 +58,11 @@ def raceresult(service: Any) -> StreamLink[Any]:
 
 
 @pytest.mark.parametrize("make", [ctp01, raceresult])
-async def test_reading_pauses_above_the_backlog_and_resumes_below(make: Any) -> None:
+async def test_reading_pauses_above_the_backlog_and_resumes_below(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the link's own timer checks the backlog every TICK: made short, and waited for, not called
+    monkeypatch.setattr(stream_connection, "TICK", 0.01)
     service = FakeService()
     conn = make(service)
     transport = FakeTransport()
@@ -68,11 +73,15 @@ async def test_reading_pauses_above_the_backlog_and_resumes_below(make: Any) -> 
         service.backlog = PAUSE_ABOVE + 1
         conn.data_received(b"")
         assert transport.paused
-        conn._tick()  # still behind
+        service.backlog = RESUME_BELOW + 1  # drained a little, not enough
+        # the link's next tick is due within TICK, before this sleep ends (asyncio runs timers in
+        # deadline order), so several ticks have seen this backlog
+        await asyncio.sleep(stream_connection.TICK * 10)
         assert transport.paused
         service.backlog = RESUME_BELOW - 1
-        conn._tick()
-        assert not transport.paused
+        async with asyncio.timeout(10):
+            while transport.paused:
+                await asyncio.sleep(0.005)
     finally:
         transport.close()
         conn.connection_lost(None)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
+from race_control.ui import tasks
 from tests.ui.conftest import until
 
 
@@ -21,6 +22,15 @@ async def activate(window: QWidget) -> None:
     """Window shortcuts only fire in the active window."""
     window.activateWindow()
     await until(window.isActiveWindow, what="the window is active")
+
+
+async def settle() -> None:
+    """Let what the last input started finish (before asserting that it changed nothing): the
+    zero-delay Qt timers queued so far, then every coroutine a widget started."""
+    fired: list[bool] = []
+    QTimer.singleShot(0, lambda: fired.append(True))
+    await until(lambda: fired, what="the queued Qt timers")
+    await until(lambda: not tasks.pending(), what="the widgets' coroutines")
 
 
 def retype(qtbot: QtBot, field: QWidget, text: str) -> None:

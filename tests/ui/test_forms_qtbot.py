@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from race_control.config import load_settings
@@ -148,6 +149,8 @@ async def test_enter_in_the_new_event_name_creates_it(desktop: Desktop, qtbot: Q
     await services.events.create_event({"name": "Older race", "date": "2020-01-01"})
     ev = w.event_page
     await go_to(desktop, ev)
+    qtbot.mouseClick(ev.name, Qt.MouseButton.LeftButton)  # into the field, as the timer does
+    assert QApplication.focusWidget() is ev.name
     qtbot.keyClicks(ev.name, "City 10K")
     qtbot.keyClick(ev.name, Qt.Key.Key_Return)
     await until(lambda: ev.list.count() == 2, timeout=2, what="created")

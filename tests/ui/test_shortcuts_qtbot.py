@@ -15,7 +15,7 @@ from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
 
 from tests.ui.conftest import Desktop, until
-from tests.ui.qtbot_helpers import activate, click_row, controller_file, retype
+from tests.ui.qtbot_helpers import activate, click_row, controller_file, retype, settle
 
 pytestmark = pytest.mark.gui
 
@@ -97,8 +97,8 @@ async def test_enter_presses_the_current_pages_main_button(desktop: Desktop, qtb
     ev = w.event_page
     assert not ev.primary.isEnabled()  # no event to use yet: Enter does nothing
     qtbot.keyClick(ev.list, Qt.Key.Key_Return)
-    await until(lambda: w.page() is w.event_page)
-    assert w.flow.event_id is None
+    await settle()
+    assert w.page() is w.event_page and w.flow.event_id is None
     first = await services.events.create_event({"name": "City 10K", "date": "2026-06-01"})
     second = await services.events.create_event({"name": "Trail 21K", "date": "2026-06-02"})
     ev.refresh()
@@ -126,6 +126,7 @@ async def test_enter_in_a_multi_line_box_is_a_new_line(desktop: Desktop, qtbot: 
     qtbot.keyClick(tp.messages, Qt.Key.Key_Return)
     qtbot.keyClicks(tp.messages, "Go!")
     assert tp.messages.toPlainText() == "Welcome\nGo!"
+    await settle()
     assert w.page() is tp and not tp.message.isVisible()  # the template was not saved and used
 
 

@@ -17,11 +17,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
 
+from race_control.timing.simulator.playback import simulate
 from race_control.ui.screens_table import SCREEN_COLUMNS
 from race_control.ui.sessions_table import SESSION_COLUMNS
 from race_control.ui.streams_table import STREAM_COLUMNS
 from tests.ui.conftest import Desktop, until
-from tests.ui.qtbot_helpers import activate, click_row, controller_file, retype
+from tests.ui.qtbot_helpers import activate, click_row, controller_file, retype, settle
 
 pytestmark = pytest.mark.gui
 
@@ -50,31 +51,50 @@ async def import_file(qtbot: QtBot, tm: Any, path: Path, rows: int) -> None:
 
 
 # --- timing streams -------------------------------------------------------------------------------
-async def test_streams_table_lists_imported_streams_and_keeps_the_clicked_one(
+async def test_streams_table_lists_a_client_and_an_import_and_keeps_the_clicked_one(
     desktop: Desktop, qtbot: QtBot, tmp_path: Path
 ) -> None:
     w = desktop.window
     await event_in_local_mode(desktop)
     tm = w.timing_page
     assert w.go(w.pages.index(tm))
-    await import_file(qtbot, tm, controller_file(tmp_path / "a", ["101", "102", "103"], "FINISH"), 1)
-    assert tm.streams.selected_stream() is not None  # a lone stream is selected for you
-    await import_file(qtbot, tm, controller_file(tmp_path / "b", ["101", "102"], "HALF"), 2)
-    by_location = {tm.streams.item(r, 3).text(): r for r in range(2)}
-    assert set(by_location) == {"FINISH", "HALF"}
-    for location, reads in (("FINISH", "3"), ("HALF", "2")):
-        row = [tm.streams.item(by_location[location], c).text() for c in range(len(STREAM_COLUMNS))]
-        assert row[0] == "controller-file" and row[1] == "controller files 5071949"
-        assert (row[2], row[4], row[5], row[7], row[8]) == ("5071949.csv", "Imported", reads, "", "ok")
+    reads = tmp_path / "race.ctp"  # a ChronoTrack SimpleClient over real CTP01 sends these
+    reads.write_text(
+        "".join(f"CT01_33~{n}~FINISH~{100 + n}~10:00:0{n}.00~1~0F2A38~1\n" for n in (1, 2)), "utf-8"
+    )
+    await simulate(
+        "127.0.0.1", desktop.rc.timing_port, [reads], speed=50, event_name="CITY10K", connection_id="qtbot"
+    )
+    await until(lambda: tm.streams.rowCount() == 1 and tm.streams.item(0, 5).text() == "2", what="the client")
+    client = tm.streams.selected_stream()
+    assert client is not None  # a lone stream is selected for you
+    await until(lambda: tm.streams.item(0, 4).text() == "Recorded", what="the client went away")
+    assert (
+        tm.streams.item(0, 1).text().startswith("SimpleClient") and tm.streams.item(0, 2).text() == "CITY10K"
+    )
 
-    click_row(qtbot, tm.streams, by_location["HALF"])
-    half = tm.streams.selected_stream()
-    assert desktop.services.timing.stream(half).locations == ["HALF"]
-    assert "5071949.csv" in tm.preview_title.text()
+    await import_file(qtbot, tm, controller_file(tmp_path, ["101", "102", "103"], "HALF"), 2)
+    imported = tm.streams.selected_stream()  # the import selects its stream
+    assert imported not in (None, client)
+    row = [tm.streams.item(1, c).text() for c in range(len(STREAM_COLUMNS))]
+    assert row[:2] == ["controller-file", "controller files 5071949"]
+    assert (row[2], row[3], row[4], row[5], row[7], row[8]) == (
+        "5071949.csv",
+        "HALF",
+        "Imported",
+        "3",
+        "",
+        "ok",
+    )
+
+    click_row(qtbot, tm.streams, 0)
+    assert tm.streams.selected_stream() == client
+    assert "CITY10K" in tm.preview_title.text()
     tm.refresh_streams()  # the page redraws every second: the clicked row stays selected
-    assert tm.streams.selected_stream() == half
-    qtbot.keyClick(tm.streams, Qt.Key.Key_Up if by_location["HALF"] else Qt.Key.Key_Down)
-    assert tm.streams.selected_stream() not in (None, half)  # the keyboard moves the selection
+    assert tm.streams.selected_stream() == client
+    qtbot.keyClick(tm.streams, Qt.Key.Key_Down)  # the keyboard moves the selection
+    assert tm.streams.selected_stream() == imported
+    assert "5071949.csv" in tm.preview_title.text()
 
 
 async def test_streams_table_names_the_other_open_session_a_stream_feeds(
@@ -125,8 +145,9 @@ async def test_sessions_table_rows_and_choosing_one_by_mouse(desktop: Desktop, q
     assert dp.sessions_panel.close_session_button.isEnabled()
 
     click_row(qtbot, t, 0)  # a closed session is listed, not chosen
-    await until(lambda: dp.url.text() == desktop.services.display_url(finish))
-    assert w.flow.session_id == finish.id
+    assert 0 not in [i.row() for i in t.selectionModel().selectedRows()]
+    await settle()
+    assert w.flow.session_id == finish.id and dp.url.text() == desktop.services.display_url(finish)
     assert not t.item(0, 0).flags() & Qt.ItemFlag.ItemIsSelectable
     assert wave.status == "open"
 
@@ -207,6 +228,7 @@ async def test_screens_table_lists_a_real_screen_and_its_buttons_follow_the_sele
 
         click_row(qtbot, panel.screens, 0)
         assert panel.reload_button.isEnabled()
+        assert not panel.move_button.isEnabled()  # selected, but still nowhere to go
         qtbot.mouseClick(panel.reload_button, Qt.MouseButton.LeftButton)
         await next_message(ws, "reload")
         assert dp.message.text() == "Reload sent to 1 screen."

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox, QTableWidget
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QDialogButtonBox, QTableWidget
 from pytestqt.qtbot import QtBot
 
 from race_control.sessions.crossing import CrossingRules
@@ -192,8 +192,13 @@ def test_clicking_a_row_selects_its_id_and_rows_are_read_only(qtbot: QtBot) -> N
     assert len(t.selectionModel().selectedRows()) == 1
     select_data(t, "id-a")
     assert selected_data(t) == "id-a"
+    click_row(qtbot, t, 0)
     qtbot.mouseDClick(t.viewport(), Qt.MouseButton.LeftButton, pos=t.visualItemRect(t.item(0, 0)).center())
-    qtbot.keyClicks(t, "xyz")  # no editor opens: the text stays
+    assert t.state() != QAbstractItemView.State.EditingState  # no editor opens on a double-click...
+    qtbot.keyClick(t, Qt.Key.Key_F2)
+    assert t.state() != QAbstractItemView.State.EditingState  # ...nor on F2
+    qtbot.keyClicks(QApplication.focusWidget() or t, "xyz")
+    qtbot.keyClick(QApplication.focusWidget() or t, Qt.Key.Key_Return)
     assert table_text(t) == [["Finish", "5"], ["Half", "0"], ["Start", "9"]]
     assert t.item(0, 0).font().bold()
 

@@ -56,6 +56,8 @@ class Participant(Base):
     hidden: Mapped[bool] = mapped_column(default=False)  # privacy opt-out: shown as "Bib N"
     source: Mapped[str] = mapped_column(String(64), default="api")
     raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # fields the timer edited here (not from an import): a later import must not silently undo them
+    local_fields: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[float] = mapped_column(Float, default=now)
     updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
 
@@ -75,6 +77,10 @@ class TimingStream(Base):
     locations: Mapped[list[str]] = mapped_column(JSON, default=list)
     reference_date: Mapped[str] = mapped_column(String(10), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    live: Mapped[bool] = mapped_column(default=True, server_default="1")  # False: replays, imported files
+    bad_lines: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    clock_warnings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_clock_warning: Mapped[str] = mapped_column(String(500), default="", server_default="")
     last_seen_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float, default=now)
     updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)

@@ -42,8 +42,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('participants', schema=None) as batch_op:
         batch_op.drop_column('local_fields')
-    with op.batch_alter_table('timing_streams', schema=None) as batch_op:
-        batch_op.drop_column('last_clock_warning')
-        batch_op.drop_column('clock_warnings')
-        batch_op.drop_column('bad_lines')
-        batch_op.drop_column('live')
+    # Not batch mode for timing_streams: a batch drop re-creates the table (copy, DROP TABLE,
+    # rename), and on the app's connections (foreign keys on) DROP TABLE of a parent whose rows
+    # reads, raw_lines and session_streams point at fails. SQLite 3.35+ drops columns in place.
+    for column in ('last_clock_warning', 'clock_warnings', 'bad_lines', 'live'):
+        op.drop_column('timing_streams', column)

@@ -82,9 +82,21 @@ async def import_participants(request: web.Request) -> web.Response:
     )
 
 
+def participant_json(row: Any) -> dict[str, Any]:
+    return {k: getattr(row, k) for k in row.__slots__ if k != "raw"}
+
+
 async def list_participants(request: web.Request) -> web.Response:
     rows = svc(request).events.roster(request.match_info["event_id"])
-    return web.json_response([{k: getattr(r, k) for k in r.__slots__ if k != "raw"} for r in rows])
+    return web.json_response([participant_json(r) for r in rows])
+
+
+async def edit_participant(request: web.Request) -> web.Response:
+    s = svc(request)
+    event_id, bib = request.match_info["event_id"], request.match_info["bib"]
+    s.events.event(event_id)  # 404 before the body
+    result = await s.ops.roster.edit_participant(event_id, bib, await read_json(request))
+    return web.json_response(participant_json(result.participant))
 
 
 async def list_timing(request: web.Request) -> web.Response:
@@ -254,6 +266,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/events/{event_id}", get_event)
     r.add_post("/api/events/{event_id}/participants", import_participants)
     r.add_get("/api/events/{event_id}/participants", list_participants)
+    r.add_patch("/api/events/{event_id}/participants/{bib}", edit_participant)
     r.add_get("/api/templates", list_templates)
     r.add_post("/api/templates", create_template)
     r.add_get("/api/templates/{template_id}", get_template)

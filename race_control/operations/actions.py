@@ -33,9 +33,10 @@ class Operations:
     ) -> None:
         self.changes: list[ChangeListener] = []
         self.sessions = SessionOperations(sessions, templates, timing, screens or NoScreens())
-        self.roster = RosterOperations(events)
-        self.templates = TemplateOperations(templates, self.sessions)
-        self.timing = TimingOperations(timing)
+        store = sessions.store  # the one local store every service writes to
+        self.roster = RosterOperations(store, events, sessions, self.changes)
+        self.templates = TemplateOperations(store, templates, self.sessions, self.changes)
+        self.timing = TimingOperations(store, timing, self.changes)
 
     def attach_screens(self, screens: ScreenControl) -> None:
         self.sessions.screens = screens

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from race_control.roster.participants import Rejected
+from race_control.roster.participants import ParticipantRow, Rejected
 from race_control.roster.service import EventInfo
 from race_control.sessions.live import LiveSession
 
@@ -31,6 +31,12 @@ class ImportResult:
 @dataclass(frozen=True)
 class EventResult:
     event: EventInfo
+
+
+@dataclass(frozen=True)
+class ParticipantResult:
+    participant: ParticipantRow
+    corrections: int = 0  # finishes already on screens that were re-sent with the edited runner
 
 
 @dataclass(frozen=True)

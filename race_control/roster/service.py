@@ -1,27 +1,41 @@
-"""Events and rosters: the named operations the API and the desktop app call.
+"""Events and rosters: validation, planning into a unit of work, and the in-memory roster.
 
 Keeps an in-memory roster per event (bib → participant) so matching a read never
-waits on the database; every change is written first, then the cache is updated
-and listeners are told (the crossing engine re-attaches unknown bibs from it).
+waits on the database.  Every change is *planned* into a ``UnitOfWork``
+(``plan_create_event``, ``plan_import``, ``plan_edit``): the SQL runs in the unit's one
+transaction and the cache changes, and the listeners hear of it (the crossing engine
+re-attaches unknown bibs from it), only after that transaction committed.  The actions
+(``race_control.operations.roster``) hold ``lock`` from planning to commit, so what a
+plan checked (a free bib, a participant's id) is still true when it is applied.
+Loop rule: everything here runs on the event loop; SQL runs on the store's thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from race_control.errors import InputError, NotFound
+from race_control.errors import Conflict, InputError, NotFound
 from race_control.ids import new_id
 from race_control.progress import Progress
-from race_control.roster.participants import ParticipantRow, Rejected, parse_rows
+from race_control.roster.participants import (
+    KNOWN_FIELDS,
+    ParticipantRow,
+    Rejected,
+    normalize_bib,
+    parse_row,
+    parse_rows,
+)
 from race_control.store.database import Store
 from race_control.store.models import Event, Participant, now
+from race_control.store.unit_of_work import UnitOfWork
 
 RosterListener = Callable[[str, list[ParticipantRow]], None]
 
@@ -71,9 +85,12 @@ class EventService:
         self._default_tz = default_timezone
         self._events: dict[str, EventInfo] = {}
         self._rosters: dict[str, dict[str, ParticipantRow]] = {}
+        self._ids: dict[tuple[str, str], str] = {}  # (event_id, bib) -> participant row id
         self._listeners: list[RosterListener] = []
+        self.lock = asyncio.Lock()  # held by an action from planning to commit
 
     def add_roster_listener(self, fn: RosterListener) -> None:
+        """``fn(event_id, rows)`` after a commit that added or changed these participants."""
         self._listeners.append(fn)
 
     async def load(self) -> None:
@@ -90,27 +107,30 @@ class EventService:
             self._rosters.setdefault(e.id, {})
         for p in people:
             self._rosters.setdefault(p.event_id, {})[p.bib] = _row_from_db(p)
+            self._ids[(p.event_id, p.bib)] = p.id
 
     # --- events -----------------------------------------------------------------------
-    async def create_event(self, body: object) -> EventInfo:
+    def plan_create_event(self, uow: UnitOfWork, body: object) -> EventInfo:
+        """Validate, queue the insert, and add the event to the list once it is committed."""
         name, date, tz = validate_event(body, self._default_tz)
         info = EventInfo(new_id(), name, date, tz, now())
+        uow.write(_insert_event, info)
+        uow.record("event", info.id, "created", name=name, date=date, timezone=tz)
 
-        def _insert(conn: Connection) -> None:
-            conn.execute(
-                Event.__table__.insert().values(
-                    id=info.id,
-                    name=name,
-                    date=date,
-                    timezone=tz,
-                    created_at=info.created_at,
-                    updated_at=info.created_at,
-                )
-            )
+        def _apply() -> None:
+            self._events[info.id] = info
+            self._rosters.setdefault(info.id, {})
 
-        await self._store.run(_insert)
-        self._events[info.id] = info
-        self._rosters[info.id] = {}
+        uow.after_commit(_apply)
+        return info
+
+    async def create_event(self, body: object) -> EventInfo:
+        """One event in its own unit of work (tools and tests; the app's action is
+        ``operations.roster.create_event``, which also tells the change listeners)."""
+        async with self.lock:
+            uow = UnitOfWork(self._store)
+            info = self.plan_create_event(uow, body)
+            await uow.commit()
         return info
 
     def events(self) -> list[EventInfo]:
@@ -123,34 +143,66 @@ class EventService:
             raise NotFound(f"event {event_id[:64]!r} does not exist") from None
 
     # --- participants -----------------------------------------------------------------
-    async def import_participants(
-        self, event_id: str, rows: object, source: str = "api"
-    ) -> tuple[int, list[Rejected]]:
-        """Upsert valid rows in one transaction; return (imported, rejected rows)."""
+    def plan_import(
+        self,
+        uow: UnitOfWork,
+        event_id: str,
+        rows: object,
+        source: str = "api",
+        *,
+        offset: int = 0,
+        seen: set[str] | None = None,
+    ) -> tuple[list[ParticipantRow], list[Rejected]]:
+        """Validate ``rows``; queue the upsert of the valid ones (each bad row is returned
+        with its reason).  ``offset``/``seen``: a chunk of a larger file (see ``parse_rows``)."""
         self.event(event_id)
         if not isinstance(rows, list):
             raise InputError("body must be a JSON array of participant objects")
-        good, bad = parse_rows(rows)
-        await self._store_rows(event_id, good, source)
+        good, bad = parse_rows(rows, offset=offset, seen=seen)
+        if not good:
+            return good, bad
+        ids = [self._ids.get((event_id, r.bib)) or new_id() for r in good]
+        uow.write(_upsert_participants, event_id, list(zip(ids, good, strict=True)), source)
+        for pid, row in zip(ids, good, strict=True):
+            known = (event_id, row.bib) in self._ids
+            uow.record("participant", pid, "updated" if known else "created", event_id=event_id, bib=row.bib)
+
+        def _apply() -> None:
+            roster = self._rosters.setdefault(event_id, {})
+            for pid, row in zip(ids, good, strict=True):
+                roster[row.bib] = row
+                self._ids[(event_id, row.bib)] = pid
+            self._notify(event_id, good)
+
+        uow.after_commit(_apply)
+        return good, bad
+
+    async def import_participants(
+        self, event_id: str, rows: object, source: str = "api"
+    ) -> tuple[int, list[Rejected]]:
+        """Upsert valid rows in one unit of work of its own (tools and tests; the app's action
+        is ``operations.roster.import_participants``); return (imported, rejected rows)."""
+        async with self.lock:
+            uow = UnitOfWork(self._store)
+            good, bad = self.plan_import(uow, event_id, rows, source)
+            await uow.commit()
         return len(good), bad
 
-    async def _store_rows(self, event_id: str, rows: list[ParticipantRow], source: str) -> None:
-        """Upsert validated rows (one transaction), then the cache, then tell the listeners."""
-        if not rows:
-            return
-        await self._store.run(_upsert_participants, event_id, rows, source)
-        roster = self._rosters.setdefault(event_id, {})
-        for row in rows:
-            roster[row.bib] = row
-        for fn in self._listeners:
-            fn(event_id, rows)
-
     async def import_in_chunks(
-        self, event_id: str, rows: list[object], progress: Progress, source: str = "csv", chunk: int = 1000
+        self,
+        event_id: str,
+        rows: list[object],
+        progress: Progress,
+        source: str = "csv",
+        chunk: int = 1000,
+        unit: Callable[[], UnitOfWork] | None = None,
     ) -> tuple[int, list[Rejected]]:
-        """Import a large roster chunk by chunk, reporting progress; cancel stops between chunks
-        (each chunk is its own transaction: what was imported stays, nothing is half-written)."""
+        """Import a large roster chunk by chunk, reporting progress; cancel stops between chunks.
+
+        Each chunk is one unit of work (``unit()`` makes it; the action passes one that tells
+        its change listeners): what was imported stays, nothing is half-written."""
         self.event(event_id)
+        make = unit or (lambda: UnitOfWork(self._store))
         progress.start("Importing participants", len(rows))
         imported = 0
         rejected: list[Rejected] = []
@@ -158,12 +210,60 @@ class EventService:
         for start in range(0, len(rows), chunk):
             progress.raise_if_cancelled()
             part = rows[start : start + chunk]
-            good, bad = parse_rows(part, offset=start, seen=seen)
+            async with self.lock:
+                uow = make()
+                good, bad = self.plan_import(uow, event_id, part, source, offset=start, seen=seen)
+                await uow.commit()
             rejected.extend(bad)
-            await self._store_rows(event_id, good, source)
             imported += len(good)
             progress.advance(len(part))
         return imported, rejected
+
+    def plan_edit(
+        self, uow: UnitOfWork, event_id: str, bib: str, fields: object
+    ) -> tuple[ParticipantRow, ParticipantRow]:
+        """A local correction of one participant: any field; a new ``bib`` moves the runner there.
+
+        Returns (before, after).  The fields the timer set are remembered as *local*
+        (``participants.local_fields``), so a later import from a provider can tell them apart.
+        NotFound for an unknown event or bib, Conflict if the new bib belongs to someone else."""
+        self.event(event_id)
+        bib = normalize_bib(bib)
+        before = self.participant(event_id, bib)
+        if before is None:
+            raise NotFound(f"bib {bib[:32]!r} is not in the roster of event {event_id}")
+        if not isinstance(fields, dict) or not fields:
+            raise InputError("body must be a JSON object with the participant fields to change")
+        unknown = sorted(str(k)[:32] for k in set(fields) - KNOWN_FIELDS)
+        if unknown:
+            raise InputError(f"unknown participant field(s): {', '.join(unknown)}")
+        current = {k: v for k, v in asdict(before).items() if k != "raw"}
+        parsed = parse_row(0, {**current, **fields})
+        if isinstance(parsed, Rejected):
+            raise InputError(parsed.error.split(": ", 1)[-1])
+        after = replace(parsed, raw=before.raw)
+        if after.bib != bib and self.participant(event_id, after.bib) is not None:
+            raise Conflict(f"bib {after.bib} already belongs to another participant of this event")
+        pid = self._ids[(event_id, bib)]
+        changed = {k: v for k, v in asdict(after).items() if k != "raw" and current[k] != v}
+        uow.write(_update_participant, pid, changed, sorted(set(fields)))
+        data = {**changed, "event_id": event_id, "bib": after.bib, "previous_bib": bib}
+        uow.record("participant", pid, "updated", **data)
+
+        def _apply() -> None:
+            roster = self._rosters.setdefault(event_id, {})
+            roster.pop(bib, None)
+            self._ids.pop((event_id, bib), None)
+            roster[after.bib] = after
+            self._ids[(event_id, after.bib)] = pid
+            self._notify(event_id, [after])
+
+        uow.after_commit(_apply)
+        return before, after
+
+    def _notify(self, event_id: str, rows: list[ParticipantRow]) -> None:
+        for fn in self._listeners:
+            fn(event_id, rows)
 
     def participant(self, event_id: str, bib: str) -> ParticipantRow | None:
         return self._rosters.get(event_id, {}).get(bib)
@@ -197,12 +297,27 @@ def _row_from_db(p: Any) -> ParticipantRow:
     )
 
 
-def _upsert_participants(conn: Connection, event_id: str, rows: list[ParticipantRow], source: str) -> None:
+def _insert_event(conn: Connection, info: EventInfo) -> None:
+    conn.execute(
+        Event.__table__.insert().values(
+            id=info.id,
+            name=info.name,
+            date=info.date,
+            timezone=info.timezone,
+            created_at=info.created_at,
+            updated_at=info.created_at,
+        )
+    )
+
+
+def _upsert_participants(
+    conn: Connection, event_id: str, rows: list[tuple[str, ParticipantRow]], source: str
+) -> None:
     stamp = now()
     values = []
-    for r in rows:
+    for pid, r in rows:
         d = asdict(r)
-        d.update(id=new_id(), event_id=event_id, source=source, created_at=stamp, updated_at=stamp)
+        d.update(id=pid, event_id=event_id, source=source, created_at=stamp, updated_at=stamp)
         values.append(d)
     # SQLite limits bound parameters per statement; 400 rows x 20 columns stays under it
     for i in range(0, len(values), 400):
@@ -210,6 +325,16 @@ def _upsert_participants(conn: Connection, event_id: str, rows: list[Participant
 
 
 def _upsert_chunk(conn: Connection, values: list[dict[str, Any]]) -> None:
+    # local_fields is not in `values`: an import never forgets what the timer edited locally
     stmt = sqlite_insert(Participant.__table__).values(values)
     update = {c: stmt.excluded[c] for c in values[0] if c not in ("id", "event_id", "bib", "created_at")}
     conn.execute(stmt.on_conflict_do_update(index_elements=["event_id", "bib"], set_=update))
+
+
+def _update_participant(conn: Connection, pid: str, changed: dict[str, Any], edited: list[str]) -> None:
+    """One participant's local edit: the changed values, and the edited field names added to
+    ``local_fields`` (read in the same transaction, so two edits never lose each other's)."""
+    t = Participant.__table__
+    local = conn.execute(select(t.c.local_fields).where(t.c.id == pid)).scalar_one()
+    merged = sorted(set(local or []) | set(edited))
+    conn.execute(t.update().where(t.c.id == pid).values(**changed, local_fields=merged, updated_at=now()))

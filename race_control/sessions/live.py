@@ -14,6 +14,8 @@ from race_control.store.models import now
 from race_control.timing.ingest.stored_read import StoredRead
 
 MODES = ("results", "pre-race")
+# a finisher message's fields that come from the roster (apply_runner fills them)
+_PERSONAL = ("first_name", "last_name", "city", "state", "country", "division", "team", "gender", "message")
 Lookup = Callable[[str, str], ParticipantRow | None]  # (event_id, bib) -> runner
 
 
@@ -184,6 +186,45 @@ class LiveSession:
                 out.events.append(self.event_row("correction", fresh))
                 n += 1
         return n
+
+    def shown_corrections(
+        self, bib: str, shown: list[dict[str, Any]], runner: ParticipantRow | None, seq: int
+    ) -> list[dict[str, Any]]:
+        """A runner this session already showed was edited (``runner``: who wears ``bib`` after
+        the edit; None when the runner moved away to another bib): a correction row for each
+        finish of ``bib`` it showed whose screen text changes, with seqs from ``seq`` on.
+        ``shown`` is the latest message of each finish (its finisher or its last correction).
+        Finishes still waiting as "Bib N" are left to the roster corrections.  ``self`` is not
+        changed: ``apply_corrections`` after the rows are committed."""
+        if bib in self.unknown:
+            return []
+        blank: dict[str, Any] = {**dict.fromkeys(_PERSONAL, ""), "name": f"Bib {bib}", "age": None}
+        rows = []
+        for old in shown:
+            fresh = {**old, **blank}
+            apply_runner(fresh, runner)
+            if all(fresh.get(k) == old.get(k) for k in (*blank, "known")):
+                continue
+            finish_seq = old.get("corrects_seq", old["seq"])  # screens patch the finisher's seq
+            fresh.update(type="correction", seq=seq, corrects_seq=finish_seq)
+            seq += 1
+            rows.append(self.event_row("correction", fresh))
+        return rows
+
+    def apply_corrections(self, rows: list[dict[str, Any]]) -> None:
+        """``shown_corrections``' rows are stored: take their seqs, keep finishes that are nobody's
+        now waiting for a name (a later import corrects them), rename the leaderboard entry."""
+        for row in rows:
+            fresh = row["payload"]
+            self.next_seq = max(self.next_seq, fresh["seq"] + 1)
+            bib = fresh["bib"]
+            if not fresh["known"]:
+                waiting = {k: v for k, v in fresh.items() if k != "corrects_seq"}
+                waiting.update(type="finisher", seq=fresh["corrects_seq"])
+                self.unknown.setdefault(bib, []).append(waiting)
+            if bib in self._ranked:
+                self._ranked[bib].update({k: fresh[k] for k in (*_PERSONAL, "name", "age", "known")})
+                self.board_dirty = True
 
     def to_json(self) -> dict[str, Any]:
         return {

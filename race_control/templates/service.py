@@ -3,11 +3,13 @@
 Templates are data, never code: this module validates every custom template
 (known block types, numbers where numbers belong, colours and image sources from a
 strict whitelist), and the page renders them with ``textContent`` only.  Custom
-templates are versioned: each save bumps ``version``.
+templates are versioned: each save bumps ``version``.  A save is planned into a
+``UnitOfWork``; the cached template changes only after its transaction committed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
@@ -22,6 +24,7 @@ from race_control.ids import new_id
 from race_control.paths import resources_dir
 from race_control.store.database import Store
 from race_control.store.models import Template, now
+from race_control.store.unit_of_work import UnitOfWork
 
 DEFAULT_BY_MODE = {"results": "results-classic", "pre-race": "pre-race-classic"}
 FORMAT = "race-control/template@1"
@@ -145,19 +148,42 @@ def _check_image(src: object, where: str) -> None:
         )
 
 
+def template_row(template_id: str, template: dict[str, Any]) -> dict[str, Any]:
+    """A custom template's ``templates`` columns: the ONE mapping save and load share.
+
+    ``body`` holds everything the timer designed; ``id`` and ``version`` are columns of
+    their own, and ``name``/``mode`` are copied out of the body for listing."""
+    body = {k: v for k, v in template.items() if k not in ("id", "version")}
+    return {
+        "id": template_id,
+        "name": body["name"],
+        "mode": body["mode"],
+        "version": template["version"],
+        "body": body,
+    }
+
+
+def template_from_row(row: Any) -> dict[str, Any]:
+    """The template as the service holds it, from a ``templates`` row (inverse of ``template_row``)."""
+    return {**row["body"], "id": row["id"], "version": row["version"]}
+
+
 class TemplateService:
     """Built-in templates plus custom ones in the store (cached in memory)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._custom: dict[str, dict[str, Any]] = {}
+        # an action holds this from planning to commit, so two saves of one template never
+        # both become the same version
+        self.lock = asyncio.Lock()
 
     async def load(self) -> None:
         def _q(conn: Connection) -> list[Any]:
             return list(conn.execute(select(Template.__table__)).mappings())
 
         for row in await self._store.run(_q):
-            self._custom[row["id"]] = {**row["body"], "id": row["id"], "version": row["version"]}
+            self._custom[row["id"]] = template_from_row(row)
 
     def list(self) -> list[dict[str, Any]]:
         out = [
@@ -189,8 +215,10 @@ class TemplateService:
         )
         return self.get(tid)
 
-    async def save(self, body: object, template_id: str | None = None) -> dict[str, Any]:
-        """Create (no id) or update a custom template; built-ins are read-only (save a copy)."""
+    def plan_save(self, uow: UnitOfWork, body: object, template_id: str | None = None) -> dict[str, Any]:
+        """Validate and queue a custom template's save (no id: a new one; else its next version);
+        built-ins are read-only (save a copy).  The cache changes once ``uow`` commits.
+        Returns the template as it will be.  Caller holds ``lock``."""
         if template_id is not None and template_id not in self._custom:
             if builtin(template_id) is not None:
                 raise InputError(
@@ -202,20 +230,29 @@ class TemplateService:
         clean.pop("version", None)
         tid = template_id or new_id()
         version = self._custom[tid]["version"] + 1 if tid in self._custom else 1
-        stamp = now()
+        saved = {**clean, "id": tid, "version": version}
+        uow.write(_write_template, template_row(tid, saved), now())
+        action = "updated" if template_id else "created"
+        uow.record("template", tid, action, name=saved["name"], mode=saved["mode"], version=version)
 
-        def _write(conn: Connection) -> None:
-            t = Template.__table__
-            values = {
-                "name": clean["name"],
-                "mode": clean["mode"],
-                "version": version,
-                "body": clean,
-                "updated_at": stamp,
-            }
-            if not conn.execute(t.update().where(t.c.id == tid).values(**values)).rowcount:
-                conn.execute(t.insert().values(id=tid, created_at=stamp, **values))
+        def _apply() -> None:
+            self._custom[tid] = saved
 
-        await self._store.run(_write)
-        self._custom[tid] = {**clean, "id": tid, "version": version}
-        return self.get(tid)
+        uow.after_commit(_apply)
+        return copy.deepcopy(saved)
+
+    async def save(self, body: object, template_id: str | None = None) -> dict[str, Any]:
+        """``plan_save`` in a unit of work of its own (tools and tests; the app's action is
+        ``operations.templates.save``, which also restyles the screens)."""
+        async with self.lock:
+            uow = UnitOfWork(self._store)
+            saved = self.plan_save(uow, body, template_id)
+            await uow.commit()
+        return saved
+
+
+def _write_template(conn: Connection, row: dict[str, Any], stamp: float) -> None:
+    t = Template.__table__
+    values = {k: v for k, v in row.items() if k != "id"}
+    if not conn.execute(t.update().where(t.c.id == row["id"]).values(**values, updated_at=stamp)).rowcount:
+        conn.execute(t.insert().values(**row, created_at=stamp, updated_at=stamp))

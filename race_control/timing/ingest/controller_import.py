@@ -3,6 +3,9 @@
 Imported reads flow through exactly the same path as live ones (TimingService →
 pipeline → sessions): one stream per controller and location, numbered like the
 simulator numbers the same data, so importing the same files twice changes nothing.
+The action (``operations.timing.import_files``) is three steps: ``load_import``
+validates and reads the files, ``plan_stream`` puts the stream and its settings in one
+unit of work, and once that committed ``feed_reads`` hands the reads to the pipeline.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ import asyncio
 import datetime as dt
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from race_control.errors import InputError
-from race_control.timing.ingest.streams import TimingService
+from race_control.store.unit_of_work import UnitOfWork
+from race_control.timing.ingest.streams import StreamState, TimingService
 from race_control.timing.protocols.controller_files import (
     ControllerData,
     ControllerFileError,
@@ -24,7 +29,7 @@ from race_control.timing.protocols.controller_files import (
     load_controller_file,
     to_timing_events,
 )
-from race_control.timing.protocols.events import GunTime
+from race_control.timing.protocols.events import GunTime, TagRead
 
 PROTOCOL = "controller-file"
 
@@ -59,8 +64,23 @@ def validate_import(body: object) -> tuple[Path, str | None, str, dt.date | None
     return Path(body["path"]).expanduser(), location, tz, date
 
 
-async def import_controller_files(timing: TimingService, body: object) -> dict[str, Any]:
-    """Import a controller folder or file; returns what was added and what was quarantined."""
+@dataclass(frozen=True)
+class ControllerImport:
+    """Validated files, read and turned into timing events (nothing stored yet)."""
+
+    path: Path
+    location: str
+    timezone: str
+    reference: dt.date
+    only_date: dt.date | None
+    controller: str
+    data: ControllerData
+    days: Counter[dt.date]
+    events: list[TagRead | GunTime]
+
+
+async def load_import(body: object) -> ControllerImport:
+    """Validate the request and read the files (in an executor: they can be large)."""
     path, location, tz, only_date = validate_import(body)
     loop = asyncio.get_running_loop()
     try:
@@ -79,37 +99,52 @@ async def import_controller_files(timing: TimingService, body: object) -> dict[s
     reference = only_date or (min(days) if days else dt.date.today())
     controller = data.markers[0].controller if data.markers else path.stem
     events = to_timing_events(reads, data.markers if reads else [], location, zone, reference)
-    state = await timing.attach(
+    return ControllerImport(path, location, tz, reference, only_date, controller, data, days, events)
+
+
+def plan_stream(timing: TimingService, uow: UnitOfWork, imp: ControllerImport) -> StreamState:
+    """The import's stream (created on the first import of these files) with its clock, its
+    location and ``live: false`` — one row in ``uow``.  Caller holds ``timing.lock``."""
+    return timing.plan_attach(
+        uow,
         PROTOCOL,
-        f"{controller}:{location}",
-        client=f"controller files {controller}",
-        event_name=path.name,
-        remote_addr=str(path),
-        timezone=tz,
-        reference_date=reference.isoformat(),
+        f"{imp.controller}:{imp.location}",
+        client=f"controller files {imp.controller}",
+        event_name=imp.path.name,
+        remote_addr=str(imp.path),
+        timezone=imp.timezone,
+        reference_date=imp.reference.isoformat(),
         live=False,
+        locations=[imp.location],
     )
+
+
+def feed_reads(timing: TimingService, state: StreamState, imp: ControllerImport) -> dict[str, Any]:
+    """Hand the reads to the ingest pipeline like live ones (the stream is attached and
+    committed); returns what was added and what was quarantined."""
     added = guns = 0
     try:
         now = time.time()
-        for ev in events:
+        for ev in imp.events:
             if timing.is_stored(state, ev.location, ev.seq):
                 continue
             timing.raw_line(state, ev.line, now)
             if timing.accept(state, ev, now):
                 added += 1
                 guns += isinstance(ev, GunTime)
-        await timing.set_locations(state, [location])
     finally:
         timing.detach(state)
+    data = imp.data
     return {
         "timing_session_id": state.id,
-        "location": location,
-        "reference_date": reference.isoformat(),
+        "location": imp.location,
+        "reference_date": imp.reference.isoformat(),
         "reads": added - guns,
         "gun_times": guns,
-        "already_imported": len(events) - added,
-        "other_days": sum(n for d, n in days.items() if d != reference) if only_date is None else 0,
+        "already_imported": len(imp.events) - added,
+        "other_days": sum(n for d, n in imp.days.items() if d != imp.reference)
+        if imp.only_date is None
+        else 0,
         "bad_rows": [{"file": e.path, "line": e.line_no, "error": e.reason} for e in data.errors[:200]],
         "bad_row_count": len(data.errors),
     }

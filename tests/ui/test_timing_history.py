@@ -23,9 +23,17 @@ pytestmark = pytest.mark.gui
 BIBS = ["101", "102", "101", "4321", "103", "104", "105", "106"]  # 101 twice: a duplicate
 
 
+def far_from_now(timezone: str) -> dt.datetime:
+    """A fixed time of day at least six hours from now on a clock in ``timezone`` (far enough to
+    look wrong): 18:00 in the morning, 06:00 from noon on.  Reads a few seconds after it never
+    cross midnight, whenever the test runs (now + 6 h did, after 18:00)."""
+    now = dt.datetime.now(ZoneInfo(timezone))
+    return dt.datetime.combine(now.date(), dt.time(18 if now.hour < 12 else 6))
+
+
 def stream_file(tmp: Path, name: str, count: int) -> Path:
-    """CT01_33 reads six hours away from now on the stream's clock: far enough to look wrong."""
-    base = dt.datetime.now(ZoneInfo(make_settings(tmp).timezone)) + dt.timedelta(hours=6)
+    """CT01_33 reads at least six hours away from now on the stream's clock, one second apart."""
+    base = far_from_now(make_settings(tmp).timezone)
     lines = [
         f"CT01_33~{n}~FINISH~{bib}~{(base + dt.timedelta(seconds=n)).strftime('%H:%M:%S')}.00~1~0F2A38~1"
         for n, bib in enumerate(BIBS[:count], start=1)
@@ -87,7 +95,9 @@ async def test_history_live_merge_and_stream_clock(tmp_path: Path, monkeypatch: 
         assert tm.streams.item(0, 8).text() == "⚠ 5" and tm.clock_banner.isVisible()
         assert "5 reads far from now" in tm.clock_banner.text()
         assert tm.clock.timezone.currentText() == "America/New_York"  # the stream's clock settings
-        assert tm.clock.reference_date.date() == QDate.currentDate()
+        # the stream's date is today where the stream is (New York), not on this machine's clock
+        today_there = dt.datetime.now(ZoneInfo("America/New_York")).date()
+        assert tm.clock.reference_date.date() == QDate(today_there.year, today_there.month, today_there.day)
 
         # the controller reconnects and sends everything again plus three new reads: one row each
         await simulate(

@@ -46,6 +46,11 @@ class LineLink:
         self._out: list[str] = []
         self._connection_id: str | None = None
         self._bad_lines = 0
+        # backpressure: while the transport is not reading, the peer cannot be heard, so neither
+        # silence nor an unfinished handshake counts against it (see ``reading_paused``)
+        self._paused_since: float | None = None
+        self._paused_total = 0.0
+        self._resumed_at = float("-inf")
 
     # ------------------------------------------------------------------ read-only state
     @property
@@ -65,6 +70,11 @@ class LineLink:
     def bad_lines(self) -> int:
         return self._bad_lines
 
+    @property
+    def paused(self) -> bool:
+        """The transport has stopped reading this link (``reading_paused``)."""
+        return self._paused_since is not None
+
     # ------------------------------------------------------------------ public API
     def set_clock(self, timezone: str, reference_date: dt.date) -> None:
         """Interpret times in this source's own zone and day (per-source settings).
@@ -75,6 +85,39 @@ class LineLink:
         """
         self._tz = load_zone(timezone, self._config_error)
         self._reference_date = reference_date
+
+    def reading_paused(self, now: float) -> None:
+        """The transport stopped reading the socket (backpressure: storage is behind).
+
+        Whatever the peer sends now waits in the socket unread, so its silence is our doing:
+        the dead-link and handshake clocks stand still until ``reading_resumed``.  (The
+        transport tells us; this class never reads a clock.)
+        """
+        if self._paused_since is None:
+            self._paused_since = now
+
+    def reading_resumed(self, now: float) -> None:
+        """The transport reads the socket again: silence counts from ``now`` on."""
+        if self._paused_since is not None:
+            self._paused_total += max(now - self._paused_since, 0.0)
+            self._paused_since = None
+            self._resumed_at = now
+
+    def end_of_input(self) -> list[TimingEvent]:
+        """The connection ended: an unfinished last line is reported, never parsed.
+
+        Every complete line was already handled by ``receive_data``.  Bytes after the last
+        line break are kept (``RawLine``, so the raw log holds every byte that arrived) and
+        flagged (``BadLine``), but a cut-off data line is not a read.
+        """
+        events: list[TimingEvent] = []
+        for item in self._buffer.feed(b"\n"):  # completes the partial line, if there is one
+            if isinstance(item, OverlongLine):
+                self._bad(events, item.head, f"line too long ({item.length} bytes), dropped")
+                continue
+            events.append(RawLine(self._stored_form(item)))
+            self._bad(events, item, "connection ended in the middle of this line: not parsed")
+        return events
 
     def data_to_send(self) -> bytes:
         """Drain queued outbound lines as CRLF-terminated bytes."""
@@ -101,13 +144,17 @@ class LineLink:
         self, now: float, events: list[TimingEvent], *, peer: str, handshaking: bool, handshake_step: str
     ) -> bool:
         """Dead link (silence for ``dead_after``) or a handshake that never finished: close.
-        Subclasses keep ``_last_rx``, ``_created`` and a config with both limits."""
+        Subclasses keep ``_last_rx``, ``_created`` and a config with both limits.  Time while
+        reading is paused does not count: a link we are not reading is never silent."""
+        if self._paused_since is not None:
+            return False
         cfg = self.config  # type: ignore[attr-defined]
-        silent = now - self._last_rx  # type: ignore[attr-defined]
+        silent = now - max(self._last_rx, self._resumed_at)  # type: ignore[attr-defined]
         if silent >= cfg.dead_after:
             self._die(events, f"no data from {peer} for {silent:.1f} s")
             return True
-        if handshaking and now - self._created >= cfg.handshake_timeout:  # type: ignore[attr-defined]
+        shaking = now - self._created - self._paused_total  # type: ignore[attr-defined]
+        if handshaking and shaking >= cfg.handshake_timeout:
             self._die(events, f"{handshake_step} within {cfg.handshake_timeout:g} s")
             return True
         return False

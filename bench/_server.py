@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from race_control.display_server.hub import percentile as hub_percentile
+from race_control.latency import percentile as hub_percentile
 from tests.helpers.server_process import serve_env, start_serve
 
 TOKEN = "bench-token"

@@ -28,8 +28,8 @@ from bench._server import BenchApi, memory_kib, served
 from bench.ingest import db_count
 from race_control.paths import resources_dir
 from race_control.roster.csv_import import read_csv_file
-from race_control.timing.simulator import simulate
-from race_control.timing.simulator_sources import SimSource
+from race_control.timing.simulator.playback import simulate
+from race_control.timing.simulator.sources import SimSource
 from tests.helpers.ctp01_peer import RawCtp01Client
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from race_control.display_server.hub import Hub, latency_summary
+from race_control.latency import latency_summary
 from race_control.sessions.service import SessionService
 from race_control.store.models import DisplayEvent, Read, Suppression
 
@@ -64,10 +64,12 @@ def _query(conn: Connection, session_id: str, stream_ids: list[str]) -> dict[str
     return {"reads": reads, "finishers": finishers, "unknown": unknown, "reasons": reasons}
 
 
-async def session_analytics(sessions: SessionService, hub: Hub, session_id: str) -> dict[str, Any]:
+async def session_analytics(
+    sessions: SessionService, session_id: str, samples: list[float]
+) -> dict[str, Any]:
+    """``samples``: the read → screen latencies (ms) the session's screens reported."""
     s = sessions.get(session_id)
     data = await sessions.store.run(_query, s.id, sorted(s.streams))
-    samples = [v for screen in hub.screens(s.id) for v in screen.latencies]
 
     return {
         "session_id": s.id,

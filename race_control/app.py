@@ -20,10 +20,10 @@ from race_control.accounts import Accounts
 from race_control.config import ENV_CTP01_USERS, Settings, ctp01_credentials, local_timezone
 from race_control.display_server.hub import Hub
 from race_control.display_server.lan import lan_address
+from race_control.display_server.services import Services
 from race_control.display_server.web import create_app
 from race_control.operations.actions import Operations
 from race_control.roster.service import EventService
-from race_control.services import Services
 from race_control.sessions.read_consumer import SessionReadConsumer
 from race_control.sessions.service import SessionService
 from race_control.store.database import Store
@@ -180,6 +180,7 @@ class RaceControl:
         s = self.services
         if s:
             await s.pipeline.stop()
+            await s.timing.flush()  # the last disconnects' counters (bad lines, warnings) are saved
         if self._runner:
             await self._runner.cleanup()
             self._runner = None

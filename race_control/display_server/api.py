@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from race_control import analytics
+from race_control.display_server.services import Services
 from race_control.errors import InputError, NotFound
 from race_control.paths import resources_dir
-from race_control.services import Services
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 MAX_BODY = 64 * 1024 * 1024
@@ -217,7 +217,8 @@ async def unbind_timing(request: web.Request) -> web.Response:
 
 async def session_analytics(request: web.Request) -> web.Response:
     s = svc(request)
-    report = await analytics.session_analytics(s.sessions, s.hub, request.match_info["session_id"])
+    sid = request.match_info["session_id"]
+    report = await analytics.session_analytics(s.sessions, sid, s.hub.latencies(sid))
     if request.query.get("format") == "csv":
         return web.Response(
             text=analytics.analytics_csv(report),

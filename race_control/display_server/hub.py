@@ -17,13 +17,14 @@ import logging
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from race_control.ids import new_id
+from race_control.latency import latency_summary
 
 log = logging.getLogger("race_control.display.hub")
 QUEUE_LIMIT = 2000
@@ -33,20 +34,6 @@ SEND_BUFFER = 64 * 1024
 RESUME_GRACE = 0.5  # seconds a new socket may take to send `resume` before it is started from hello
 HEARTBEAT = 2.0
 Backlog = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]  # (session, after_seq, limit)
-
-
-def percentile(data: list[float], q: float) -> float:
-    """The q-quantile of already sorted ``data`` (nearest rank; ``data`` must not be empty)."""
-    return data[min(len(data) - 1, int(q * len(data)))]
-
-
-def latency_summary(samples: Iterable[float], digits: int) -> dict[str, float | None]:
-    """p50/p95/p99 of latency samples in ms (None each when there are none)."""
-    data = sorted(samples)
-    return {
-        k: round(percentile(data, q), digits) if data else None
-        for k, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
-    }
 
 
 @dataclass(eq=False)
@@ -136,6 +123,10 @@ class Hub:
         if session_id is not None:
             return list(self._screens.get(session_id, ()))
         return [s for group in self._screens.values() for s in group]
+
+    def latencies(self, session_id: str) -> list[float]:
+        """Every read → screen latency (ms) the session's connected screens reported."""
+        return [v for screen in self.screens(session_id) for v in screen.latencies]
 
     def publish(self, session_id: str, payloads: list[dict[str, Any]]) -> None:
         """Fan out committed display messages (sync; called by the ingest pipeline).

@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from race_control.display_server.api import SERVICES
+from race_control.display_server.services import Services
 from race_control.paths import resources_dir
-from race_control.services import Services
 from race_control.sessions.service import LiveSession
 
 # Served from resources/display/ by exact name only (no directory listing, no paths). The page

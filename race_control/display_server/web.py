@@ -11,8 +11,8 @@ import logging
 from aiohttp import web
 
 from race_control.display_server import api, pages
+from race_control.display_server.services import Services
 from race_control.errors import Conflict, InputError, NotFound, RaceControlError
-from race_control.services import Services
 
 log = logging.getLogger("race_control.http")
 PUBLIC_API = {"/api/health"}

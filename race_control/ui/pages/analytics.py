@@ -113,7 +113,7 @@ class AnalyticsPage(Page):
         if not sid:
             self.say("No display session yet: finish the workflow steps first.")
             return None
-        report = await session_analytics(self.services.sessions, self.services.hub, sid)
+        report = await session_analytics(self.services.sessions, sid, self.services.hub.latencies(sid))
         self.report = report
         self.tiles["reads"].set_value(report["reads"])
         self.tiles["finishers"].set_value(report["finishers"])

@@ -1,0 +1,82 @@
+"""The one way a display session's derived state is built: replay its stored reads.
+
+A ``LiveSession`` is its ``SessionRecord`` plus what follows from the reads of its
+streams: the crossing engine (duplicate windows, starts, guns — so the race clock), the
+ranking (places, leaderboards) and the finisher/suppressed counts.  ``replay`` builds
+a fresh session from a record and the reads in arrival order (``queries.stream_reads``),
+so a session rebuilt at start-up and one rebuilt after a rule change, a bind or an
+unbind hold exactly what a session that had decided those reads live would.
+
+Two things come from the display events instead (what screens were actually sent):
+the next seq and the bibs shown as "Bib N" not corrected yet; the caller passes them.
+
+``shown`` decides what is announced: ``None`` announces nothing (start-up, unbind,
+reopen); a set of ``(stream, location, read seq)`` announces every crossing not in it,
+with new seqs (a rule change or bind shows what is newly a crossing; a new session
+with streams passes an empty set).  Pure and synchronous: the caller holds the
+sessions lock and, after its unit of work commits, moves the rebuilt state into the
+session object everyone holds (``adopt``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from race_control.sessions.crossing import Crossing
+from race_control.sessions.live import Derived, LiveSession, Lookup
+from race_control.sessions.session_record import SessionRecord, new_live
+from race_control.timing.ingest.stored_read import StoredRead
+
+ReadKey = tuple[str, str, int]  # (stream, location, read seq): a read's identity
+
+
+@dataclass
+class Replayed:
+    session: LiveSession
+    derived: Derived  # announced display events, and (with ``log``) the whole suppression log
+    crossings: set[ReadKey] = field(default_factory=set)  # reads that are crossings now
+
+
+def replay(
+    rec: SessionRecord,
+    lookup: Lookup,
+    reads: Iterable[StoredRead],
+    *,
+    next_seq: int = 1,
+    unknown: dict[str, list[dict[str, Any]]] | None = None,
+    shown: set[ReadKey] | None = None,
+    log: bool = True,
+) -> Replayed:
+    """A fresh session for ``rec`` that has decided ``reads`` (in the order given).
+
+    ``log=False`` keeps no suppression rows (start-up: they are stored already).  A closed
+    session that kept its final counts decides nothing: it stopped deciding when it closed.
+    """
+    s = new_live(rec, lookup)
+    s.next_seq = next_seq
+    s.unknown = {bib: list(payloads) for bib, payloads in (unknown or {}).items()}
+    out = Replayed(s, Derived())
+    if rec.final_counts is not None:
+        return out
+    scratch = Derived()
+    for read in reads:
+        key = (read.stream_id, read.location, read.seq)
+        announce = shown is not None and key not in shown
+        result = s.decide(read, out.derived if log else scratch, announce=announce)
+        if isinstance(result, Crossing):
+            out.crossings.add(key)
+        scratch.suppressions.clear()
+    # screens of a rebuilt session need its race clock and leaderboard again (next tick)
+    s.gun_dirty = s.board_dirty = True
+    return out
+
+
+def adopt(target: LiveSession, fresh: LiveSession) -> None:
+    """Give ``target`` — the session object the indexes and every caller hold — the whole state
+    of ``fresh``, a rebuild of it (after the rebuilding action committed)."""
+    assert target.id == fresh.id
+    for f in fields(LiveSession):
+        setattr(target, f.name, getattr(fresh, f.name))
+    target.engine.wave_of = target._wave_of  # the engine asks the session it now belongs to

@@ -77,15 +77,16 @@ async def run_demo(rc: RaceControl, args: argparse.Namespace, stop: asyncio.Even
         "min_time_since_start": 900,
         "duplicate_window": 300,  # the kids' race loops past the mat every ~50 s
     }
-    results = await services.sessions.create(
-        {"event_id": event.id, "mode": "results", "name": "Finish line", "rules": rules}
-    )
-    prerace = await services.sessions.create(
-        {"event_id": event.id, "mode": "pre-race", "name": "Start area", "rules": rules}
-    )
-    splits = await services.sessions.create(
-        {"event_id": event.id, "mode": "results", "name": "19K split", "locations": ["19K"]}
-    )
+    create = services.ops.sessions.create
+    results = (
+        await create({"event_id": event.id, "mode": "results", "name": "Finish line", "rules": rules})
+    ).session
+    prerace = (
+        await create({"event_id": event.id, "mode": "pre-race", "name": "Start area", "rules": rules})
+    ).session
+    splits = (
+        await create({"event_id": event.id, "mode": "results", "name": "19K split", "locations": ["19K"]})
+    ).session
     print(f"Demo event: {event.name}: {imported} runners ({len(rejected)} roster rows rejected)")
     print("Open these on any screen on this network:")
     print(f"  Finish line (results):        {services.display_url(results)}")
@@ -104,7 +105,7 @@ async def run_demo(rc: RaceControl, args: argparse.Namespace, stop: asyncio.Even
             settings = {"timezone": "UTC", "reference_date": RACE_DATE.isoformat()}
             asyncio.get_running_loop().create_task(services.timing.update_settings(stream.id, settings))
             for s in (results, prerace, splits):
-                asyncio.get_running_loop().create_task(services.sessions.bind(s.id, stream.id))
+                asyncio.get_running_loop().create_task(services.ops.sessions.bind(s.id, stream.id))
 
     services.timing.listeners.append(bind_when_seen)
     sim = asyncio.create_task(

@@ -201,7 +201,7 @@ async def shoot(out: Path) -> list[Path]:
         await until(lambda: session.finishers >= 25, timeout=90)
         await grab("5-timing")
         # 6 display mode: a second session (another race's screens) runs beside this one
-        await services.sessions.create(
+        await services.ops.sessions.create(
             {"event_id": session.event_id, "mode": "pre-race", "name": "9K turnaround"}
         )
         w.timing_page.press_primary()

@@ -32,7 +32,8 @@ class Operations:
         screens: ScreenControl | None = None,
     ) -> None:
         self.changes: list[ChangeListener] = []
-        self.sessions = SessionOperations(sessions, templates, timing, screens or NoScreens())
+        sessions.changes = self.changes  # its automatic switches and corrections are changes too
+        self.sessions = SessionOperations(sessions, templates, timing, screens or NoScreens(), self.changes)
         store = sessions.store  # the one local store every service writes to
         self.roster = RosterOperations(store, events, sessions, self.changes)
         self.templates = TemplateOperations(store, templates, self.sessions, self.changes)

@@ -1,10 +1,13 @@
 """Display-session and screen actions: create, change, close, bind/unbind, move and reload screens.
 
 Each is one coroutine: it validates (4xx errors name the problem), takes the sessions
-lock where stored reads are re-run, writes one unit of work through the sessions
-service, and only then tells the screens.  The API and the desktop call these and
-nothing else, so a side effect (restyling screens after a template change,
-disconnecting screens of a closed session) lives here once.
+lock, lets the sessions service plan the change into one ``UnitOfWork`` and commits it;
+the new state is applied, and screens and listeners told, only after the commit — a
+failed write changes nothing.  The lock is held from planning to commit by every
+session action: bind and rule changes re-run stored reads under it (no read decided
+twice or missed), and no two actions plan from the same old state.  The API and the
+desktop call these and nothing else, so a side effect (restyling screens after a
+template change, disconnecting screens of a closed session) lives here once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from race_control.operations.results import ScreensResult, SessionResult
 from race_control.operations.screen_control import ScreenControl
 from race_control.sessions.live import LiveSession
 from race_control.sessions.service import SessionService
+from race_control.store.unit_of_work import ChangeListener, UnitOfWork
 from race_control.templates.service import TemplateService
 from race_control.timing.ingest.streams import TimingService
 
@@ -27,11 +31,16 @@ class SessionOperations:
         templates: TemplateService,
         timing: TimingService,
         screens: ScreenControl,
+        changes: list[ChangeListener] | None = None,
     ) -> None:
         self._sessions = sessions
         self._templates = templates
         self._timing = timing
         self.screens = screens
+        self._changes = changes if changes is not None else []
+
+    def _unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self._sessions.store, self._changes)
 
     # --- sessions ---------------------------------------------------------------------
     async def create(self, body: object) -> SessionResult:
@@ -45,7 +54,10 @@ class SessionOperations:
             for sid in streams:
                 if self._timing.stream(sid) is None:
                     raise InputError(f"timing session {sid[:64]!r} does not exist")
-        session = await self._sessions.create(body, streams=list(dict.fromkeys(streams)))
+        async with self._sessions.lock:
+            uow = self._unit_of_work()
+            session = await self._sessions.plan_create(uow, body, dict.fromkeys(streams))
+            await uow.commit()
         return SessionResult(session)
 
     async def update(self, session_id: str, body: object) -> SessionResult:
@@ -54,7 +66,10 @@ class SessionOperations:
         closing disconnects them."""
         if isinstance(body, dict) and body.get("template_id") is not None:
             self._check_template(body["template_id"])
-        session, rerun = await self._sessions.update(session_id, body)
+        async with self._sessions.lock:
+            uow = self._unit_of_work()
+            session, rerun = await self._sessions.plan_update(uow, session_id, body)
+            await uow.commit()
         if session.status == "closed":
             await self.screens.close_session(session.id)
         elif isinstance(body, dict) and "template_id" in body:
@@ -80,10 +95,19 @@ class SessionOperations:
             raise InputError("'timing_session_id' must be a string")
         if self._timing.stream(stream_id) is None:
             raise NotFound(f"timing session {stream_id[:64]!r} does not exist")
-        return SessionResult(await self._sessions.bind(session_id, stream_id))
+        async with self._sessions.lock:
+            uow = self._unit_of_work()
+            session = await self._sessions.plan_bind(uow, session_id, stream_id)
+            await uow.commit()
+        return SessionResult(session)
 
     async def unbind(self, session_id: str, stream_id: str) -> SessionResult:
-        return SessionResult(await self._sessions.unbind(session_id, stream_id))
+        """Unbind a stream: the session keeps what it showed and decides only its other streams."""
+        async with self._sessions.lock:
+            uow = self._unit_of_work()
+            session = await self._sessions.plan_unbind(uow, session_id, stream_id)
+            await uow.commit()
+        return SessionResult(session)
 
     # --- screens ----------------------------------------------------------------------
     def reload_screens(self, session_id: str, screen_id: object = None) -> ScreensResult:

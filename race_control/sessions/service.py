@@ -3,8 +3,18 @@
 Runs on the event loop.  ``derive`` is called by the ingest pipeline with each batch
 of new reads while it holds ``lock``, so sequence numbers are assigned in one place
 and each display event is written in the same transaction as the read it came from.
-Every operation that re-runs stored reads (bind, rule change) takes the same lock:
-nothing is missed or announced twice.
+
+Every change to a session is one unit of work, memory after commit: a ``plan_*``
+method validates, computes the session's new state on the side — a new
+``SessionRecord`` (``session_record.py``), or a fresh session rebuilt by ``replay``
+when what it decides changes (rules, streams, reopening) — queues the writes and
+the Change into the caller's ``UnitOfWork``, and queues applying the new state and
+telling screens and listeners for after the commit.  If the transaction fails,
+nothing in memory changed.  The caller (``operations.sessions``) holds ``lock`` from
+planning to commit, so stored reads re-run under it are neither missed nor announced
+twice, and two actions never plan from the same old state.  The automatic changes
+(first-finisher and scheduled mode switches, roster corrections) do the same in a
+background task.
 """
 
 from __future__ import annotations
@@ -12,21 +22,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import replace
 from typing import Any
-
-from sqlalchemy import Connection
 
 from race_control.errors import Conflict, InputError, NotFound
 from race_control.ids import new_id, new_token
 from race_control.roster.participants import ParticipantRow
 from race_control.roster.service import EventService
 from race_control.sessions import queries as q
-from race_control.sessions.crossing import Crossing, CrossingRules
+from race_control.sessions.crossing import CrossingRules
+from race_control.sessions.finisher import apply_runner
 from race_control.sessions.live import MODES, Derived, LiveSession
+from race_control.sessions.replay import Replayed, adopt, replay
+from race_control.sessions.session_record import (
+    SessionRecord,
+    apply,
+    changed_fields,
+    delete_link,
+    from_row,
+    link_rows,
+    record_of,
+    summary,
+    to_row,
+    write_links,
+)
 from race_control.sessions.write_lock import WriteLock
 from race_control.store.database import Store
-from race_control.store.models import SessionStream, now
+from race_control.store.models import now
+from race_control.store.unit_of_work import ChangeListener, UnitOfWork
 from race_control.timing.ingest.stored_read import StoredRead
 
 log = logging.getLogger("race_control.sessions")
@@ -53,6 +77,9 @@ class SessionService:
         self.wall_time: Callable[[str, float], float | None] = lambda _stream, _clock: None
         # every committed batch of decisions (finishers, corrections, suppressions): live previews
         self.decision_listeners: list[Callable[[Derived], None]] = []
+        # who hears every Change (Operations shares its list): the automatic changes report too
+        self.changes: list[ChangeListener] = []
+        self._switching: set[str] = set()  # sessions whose automatic mode switch is being written
         events.add_roster_listener(self._roster_changed)
 
     def add_publisher(self, fn: Publisher) -> None:
@@ -73,11 +100,11 @@ class SessionService:
         for row in derived.events:
             by_session.setdefault(row["session_id"], []).append(row["payload"])
         for sid, payloads in by_session.items():
-            s = self._sessions.get(sid)
-            if s is not None and s.mode == "pre-race":
-                self._switch_mode(s, "results", "first finisher")
             for fn in self._publishers:
                 fn(sid, payloads)
+            s = self._sessions.get(sid)
+            if s is not None and s.mode == "pre-race" and any(p.get("type") == "finisher" for p in payloads):
+                self._switch_by_itself(s, "first finisher")
 
     # --- queries ----------------------------------------------------------------------
     def get(self, session_id: str) -> LiveSession:
@@ -104,47 +131,56 @@ class SessionService:
 
     # --- start-up ---------------------------------------------------------------------
     async def load(self) -> None:
-        """Rebuild sessions from the store and warm their engines with the stored reads."""
+        """Rebuild every session from the store: its record, then ``replay`` of its stored reads
+        (duplicate windows, guns, starts, places — announcing nothing again)."""
         rows, links, seqs = await self._store.run(q.load_sessions)
-        for r in rows:
-            rules = CrossingRules.from_json(r.rules or None, default_window=self._window)
-            s = self._new_live(
-                r.id, r.token, r.event_id, r.name, r.mode, r.template_id, rules, r.status, r.created_at
-            )
-            s.next_seq = seqs.get(r.id, 0) + 1
-            extra = r.settings or {}
-            s.starts_at, s.switch_at = extra.get("starts_at"), extra.get("switch_at")
-            s.mode_changed_at, s.mode_changed_by = (
-                extra.get("mode_changed_at"),
-                extra.get("mode_changed_by", ""),
-            )
-            self._index(s)
+        streams_of: dict[str, list[str]] = {}
         for link in links:
-            s = self._sessions.get(link.session_id)
-            if s:
-                s.streams.add(link.stream_id)
-                self._by_stream.setdefault(link.stream_id, []).append(s)
+            streams_of.setdefault(link.session_id, []).append(link.stream_id)
         reads_of: dict[tuple[str, ...], list[StoredRead]] = {}  # sessions often share their streams
-        for s in self._sessions.values():
-            for payload in await self._store.run(q.uncorrected_unknowns, s.id):
-                s.unknown.setdefault(payload["bib"], []).append(payload)
-            if s.status == "open" and s.streams:
-                key = tuple(sorted(s.streams))
+        for row in rows:
+            rec = from_row(row, streams_of.get(row.id, ()), default_window=self._window)
+            unknown: dict[str, list[dict[str, Any]]] = {}
+            for payload in await self._store.run(q.uncorrected_unknowns, rec.id):
+                unknown.setdefault(payload["bib"], []).append(payload)
+            reads: list[StoredRead] = []
+            if rec.final_counts is None and rec.streams:
+                key = tuple(sorted(rec.streams))
                 if key not in reads_of:
                     reads_of[key] = await self._store.run(q.stream_reads, list(key))
-                # duplicate windows, guns and starts, without announcing anything again
-                for read in reads_of[key]:
-                    s.decide(read, Derived(), announce=False)
+                reads = reads_of[key]
+            built = replay(
+                rec,
+                self._events.participant,
+                reads,
+                next_seq=seqs.get(rec.id, 0) + 1,
+                unknown=unknown,
+                log=False,
+            )
+            self._install(built.session)
 
-    def _new_live(self, *args: Any) -> LiveSession:
-        return LiveSession(*args, lookup=self._events.participant)  # type: ignore[misc]
-
-    def _index(self, s: LiveSession) -> None:
+    def _install(self, s: LiveSession, streams_before: Iterable[str] = ()) -> None:
+        """Put ``s`` in the indexes — a new session, or the rebuilt one replacing its old self —
+        and route its streams' reads to it (``streams_before``: what it was bound to, when its
+        streams changed in place)."""
+        old = self._sessions.get(s.id)
         self._sessions[s.id] = s
         self._by_token[s.token] = s
+        touched = set(streams_before) | s.streams | (old.streams if old is not None else set())
+        for stream_id in touched:
+            fed = [x for x in self._by_stream.get(stream_id, ()) if x.id != s.id]
+            if stream_id in s.streams:
+                fed.append(s)
+            if fed:
+                self._by_stream[stream_id] = fed
+            else:
+                self._by_stream.pop(stream_id, None)
 
-    # --- operations -------------------------------------------------------------------
-    async def create(self, body: object, *, streams: list[str] | None = None) -> LiveSession:
+    # --- actions: each plans into the caller's unit of work (caller holds ``lock``, commits) ---
+    async def plan_create(self, uow: UnitOfWork, body: object, streams: Iterable[str] = ()) -> LiveSession:
+        """A new session; ``streams`` are bound in the same unit of work (their stored reads
+        are decided and every crossing is announced).  Returns the session that is indexed
+        once the unit of work commits."""
         if not isinstance(body, dict):
             raise InputError("body must be a JSON object with 'event_id' and 'mode'")
         event_id = body.get("event_id")
@@ -154,27 +190,35 @@ class SessionService:
         if body.get("mode") not in MODES:
             raise InputError(f"'mode' must be one of {', '.join(MODES)}")
         fields = _validate_fields(body, self._window, None)
-        s = self._new_live(
-            new_id(),
-            new_token(),
-            event_id,
-            fields.get("name", ""),
-            body["mode"],
-            fields.get("template_id"),
-            fields.get("rules", CrossingRules(duplicate_window=self._window)),
-            "open",
-            now(),
+        rec = SessionRecord(
+            id=new_id(),
+            token=new_token(),
+            event_id=event_id,
+            name=fields.get("name", ""),
+            mode=body["mode"],
+            template_id=fields.get("template_id"),
+            rules=fields.get("rules", CrossingRules(duplicate_window=self._window)),
+            status="open",
+            created_at=now(),
+            streams=frozenset(streams),
+            starts_at=fields.get("starts_at"),
+            switch_at=fields.get("switch_at"),
+            leaderboard_top=fields.get("leaderboard_top", 0),
         )
-        s.starts_at, s.switch_at = fields.get("starts_at"), fields.get("switch_at")
-        s.leaderboard_top = fields.get("leaderboard_top", 0)
-        await self._store.run(q.save_session, _row(s))
-        self._index(s)
-        for stream_id in streams or ():
-            await self.bind(s.id, stream_id)
-        return s
+        built = await self._replay(rec, None, shown=set())
+        uow.write(q.save_session, to_row(rec))
+        uow.write(write_links, link_rows(rec))
+        uow.write(q.write_derived, built.derived)
+        uow.record("session", rec.id, "created", **summary(rec))
+        uow.after_commit(lambda: self._swap_in(built))
+        return built.session
 
-    async def update(self, session_id: str, body: object) -> tuple[LiveSession, dict[str, int]]:
-        """Change name, mode, template, times, status or rules.  New rules re-run the stored reads."""
+    async def plan_update(
+        self, uow: UnitOfWork, session_id: str, body: object
+    ) -> tuple[LiveSession, dict[str, int]]:
+        """Change name, mode, template, times, leaderboard, status or rules.  New rules (and
+        reopening) rebuild the session from its stored reads; new rules announce what is newly
+        a crossing and the summary says what the old rules showed that the new ones do not."""
         s = self.get(session_id)
         if not isinstance(body, dict):
             raise InputError("body must be a JSON object")
@@ -185,93 +229,130 @@ class SessionService:
             raise InputError(f"'status' must be one of {', '.join(STATUSES)}")
         if s.status == "closed" and body.get("status") != "open":
             raise Conflict(f"display session {s.id} is closed; reopen it with status 'open' first")
-        summary: dict[str, int] = {}
-        async with self.lock:
-            for key in ("name", "template_id", "starts_at", "switch_at", "leaderboard_top"):
-                if key in fields:
-                    setattr(s, key, fields[key])
-            if "status" in body:
-                s.status = body["status"]
-            if "rules" in fields and fields["rules"] != s.rules:
-                summary = await self._rerun(s, fields["rules"])
-            if "mode" in body and body["mode"] != s.mode:
-                self._switch_mode(s, body["mode"], "operator")
-            await self._store.run(q.save_session, _row(s))
-        for fn in self._controls:
-            fn(s.id, {"type": "session", "session": self.screen_view(s)})
-        self._changed(s)
-        return s, summary
+        old = record_of(s)
+        keys = ("name", "template_id", "starts_at", "switch_at", "leaderboard_top")
+        new = replace(old, **{k: fields[k] for k in keys if k in fields})
+        if "status" in body:
+            new = replace(new, status=body["status"])
+        switched = "mode" in body and body["mode"] != s.mode
+        if switched:
+            new = replace(new, mode=body["mode"], mode_changed_at=time.time(), mode_changed_by="operator")
+        rules = fields.get("rules", s.rules)
+        rerun: dict[str, int] = {}
+        if rules != s.rules or (old.status == "closed" and new.status == "open"):
+            new = replace(new, rules=rules, final_counts=None)
+            shown = await self._store.run(q.announced_reads, s.id) if rules != s.rules else None
+            built = await self._replay(new, s, shown=shown if new.status == "open" else None)
+            rebuilt = built.session
+            if new.status == "closed":
+                new = replace(new, final_counts=(rebuilt.finishers, rebuilt.suppressed))
+            if shown is not None:
+                rerun = {
+                    "crossings": len(built.crossings),
+                    "newly_shown": len(built.derived.events),
+                    "shown_before_but_not_now": len(shown - built.crossings),
+                    "suppressed": rebuilt.suppressed,
+                }
+            uow.write(q.save_session, to_row(new))
+            uow.write(q.replace_suppressions, s.id, built.derived)
+            uow.after_commit(lambda: self._swap_in(built, s, switched))
+        else:
+            if new.status == "closed" and old.status == "open":
+                new = replace(new, final_counts=(s.finishers, s.suppressed))
+            uow.write(q.save_session, to_row(new))
 
-    async def _rerun(self, s: LiveSession, rules: CrossingRules) -> dict[str, int]:
-        """Apply new rules to every stored read: announce what is newly a crossing (new seqs),
-        rebuild the suppression log, and report what the old rules had shown that the new do not."""
-        reads = await self._store.run(q.stream_reads, sorted(s.streams))
-        shown = await self._store.run(q.announced_reads, s.id)
-        s.rules = rules
-        s.reset_engine()
-        s.finishers = s.suppressed = 0
-        derived = Derived()
-        crossings: set[tuple[str, str, int]] = set()
-        for read in reads:
-            result = s.decide(read, derived, announce=False)
-            if isinstance(result, Crossing):
-                key = (read.stream_id, read.location, read.seq)
-                crossings.add(key)
-                if key not in shown:
-                    s.announce(result, derived)
-        await self._store.run(q.replace_suppressions, s.id, derived)
-        self.publish(derived)
-        return {
-            "crossings": len(crossings),
-            "newly_shown": len(derived.events),
-            "shown_before_but_not_now": len(shown - crossings),
-            "suppressed": s.suppressed,
-        }
+            def effect() -> None:
+                apply(new, s)
+                if new.leaderboard_top != old.leaderboard_top:
+                    s.board_dirty = True  # the new size reaches screens with the next tick
+                self._announce_change(s, switched)
 
-    async def bind(self, session_id: str, stream_id: str) -> LiveSession:
-        """Bind a timing stream; its stored reads so far run through the session's rules."""
+            uow.after_commit(effect)
+        action = (
+            {"closed": "closed", "open": "reopened"}[new.status] if new.status != old.status else "updated"
+        )
+        uow.record("session", s.id, action, **changed_fields(old, new))
+        return s, rerun
+
+    async def plan_bind(self, uow: UnitOfWork, session_id: str, stream_id: str) -> LiveSession:
+        """Bind a timing stream: the session is rebuilt from the stored reads of all its streams
+        and every crossing not shown yet is announced.  Already bound: nothing to do."""
         s = self.get(session_id)
         if s.status != "open":
             raise Conflict(f"display session {session_id} is closed")
-        async with self.lock:
-            if stream_id in s.streams:
-                return s
-            reads = await self._store.run(q.stream_reads, [stream_id])
-            s.streams.add(stream_id)
-            self._by_stream.setdefault(stream_id, []).append(s)
-            derived = Derived()
-            for read in reads:
-                s.decide(read, derived)
-
-            def _write(conn: Connection) -> None:
-                conn.execute(
-                    SessionStream.__table__.insert().values(
-                        session_id=s.id, stream_id=stream_id, created_at=now()
-                    )
-                )
-                q.write_derived(conn, derived)
-
-            await self._store.run(_write)
-        self.publish(derived)
-        self._changed(s)
+        if stream_id in s.streams:
+            return s
+        old = record_of(s)
+        new = replace(old, streams=old.streams | {stream_id})
+        built = await self._replay(new, s, shown=await self._store.run(q.announced_reads, s.id))
+        uow.write(write_links, [r for r in link_rows(new) if r["stream_id"] == stream_id])
+        uow.write(q.replace_suppressions, s.id, built.derived)
+        uow.record("session", s.id, "bound", stream_id=stream_id)
+        uow.after_commit(lambda: self._swap_in(built, s))
         return s
 
-    async def unbind(self, session_id: str, stream_id: str) -> LiveSession:
-        """Stop showing a stream's reads; what was shown stays in the session's history."""
+    async def plan_unbind(self, uow: UnitOfWork, session_id: str, stream_id: str) -> LiveSession:
+        """Stop showing a stream's reads; what was shown stays in the session's history.  An
+        open session is rebuilt from its remaining streams (nothing is announced)."""
         s = self.get(session_id)
-        async with self.lock:
-            if stream_id not in s.streams:
-                raise NotFound(f"timing session {stream_id[:64]!r} is not bound to display session {s.id}")
-            s.streams.discard(stream_id)
-            self._by_stream[stream_id] = [x for x in self._by_stream.get(stream_id, []) if x is not s]
+        if stream_id not in s.streams:
+            raise NotFound(f"timing session {stream_id[:64]!r} is not bound to display session {s.id}")
+        old = record_of(s)
+        new = replace(old, streams=old.streams - {stream_id})
+        uow.write(delete_link, s.id, stream_id)
+        uow.record("session", s.id, "unbound", stream_id=stream_id)
+        if new.final_counts is None:
+            built = await self._replay(new, s, shown=None)
+            uow.write(q.replace_suppressions, s.id, built.derived)
+            uow.after_commit(lambda: self._swap_in(built, s))
+            return s
 
-            def _write(conn: Connection) -> None:
-                t = SessionStream.__table__
-                conn.execute(t.delete().where(t.c.session_id == s.id, t.c.stream_id == stream_id))
+        def effect() -> None:  # closed: it decides nothing, its counts stay
+            apply(new, s)
+            self._install(s, old.streams)
+            self._changed(s)
 
-            await self._store.run(_write)
-        self._changed(s)
+        uow.after_commit(effect)
         return s
+
+    async def _replay(
+        self, rec: SessionRecord, current: LiveSession | None, *, shown: set[tuple[str, str, int]] | None
+    ) -> Replayed:
+        """``rec`` rebuilt from its streams' stored reads, continuing ``current``'s seqs and
+        unknown bibs (the caller holds ``lock``, so no read is decided meanwhile)."""
+        reads = await self._store.run(q.stream_reads, sorted(rec.streams)) if rec.streams else []
+        return replay(
+            rec,
+            self._events.participant,
+            reads,
+            next_seq=current.next_seq if current is not None else 1,
+            unknown=current.unknown if current is not None else None,
+            shown=shown,
+        )
+
+    def _swap_in(self, built: Replayed, target: LiveSession | None = None, switched: bool = False) -> None:
+        """After the commit: the rebuilt state goes live — into ``target`` (the session object
+        everyone holds) or, for a new session, as itself — and screens hear about it."""
+        s = built.session
+        if target is not None:
+            before = set(target.streams)
+            adopt(target, s)
+            s = target
+            self._install(s, before)
+        else:
+            self._install(s)
+        if built.derived:
+            self.publish(built.derived)
+        self._announce_change(s, switched)
+
+    def _announce_change(self, s: LiveSession, switched: bool) -> None:
+        if switched:
+            log.info("session %s switched to %s (operator)", s.id, s.mode)
+            for fn in self._controls:
+                fn(s.id, {"type": "mode", "mode": s.mode, "by": "operator"})
+        for fn in self._controls:
+            fn(s.id, {"type": "session", "session": self.screen_view(s)})
+        self._changed(s)
 
     def derive(self, reads: list[StoredRead]) -> Derived:
         """Run new reads through every session bound to their stream (caller holds ``lock``)."""
@@ -283,23 +364,40 @@ class SessionService:
                     s.decide(read, derived)
         return derived
 
+    # --- automatic changes: the same units of work, started by the system ------------------
     def _roster_changed(self, event_id: str, rows: list[ParticipantRow]) -> None:
-        bibs = [r.bib for r in rows]
-        targets = [s for s in self._sessions.values() if s.event_id == event_id and s.unknown]
-        if targets:
-            self._background(self._correct(targets, bibs))
+        if any(s.event_id == event_id and s.unknown for s in self._sessions.values()):
+            self._background(self._correct(event_id, [r.bib for r in rows]))
 
-    async def _correct(self, targets: list[LiveSession], bibs: list[str]) -> None:
+    async def _correct(self, event_id: str, bibs: list[str]) -> None:
         """Unknown bibs the roster now knows: screens get a correction with the runner's name."""
         async with self.lock:
+            uow = UnitOfWork(self._store, self.changes)
             derived = Derived()
-            for s in targets:
-                s.corrections_for(bibs, derived)
-            if derived.events:
-                await self._store.run(q.write_derived, derived)
-        if derived.events:
-            log.info("sent %d corrections for bibs learned by the roster", len(derived.events))
-            self.publish(derived)
+            fixes: list[tuple[LiveSession, dict[str, ParticipantRow], int]] = []
+            for s in self._sessions.values():
+                if s.event_id != event_id or not s.unknown:
+                    continue
+                named, rows = _corrections(s, bibs)
+                if rows:
+                    derived.events.extend(rows)
+                    fixes.append((s, named, s.next_seq + len(rows)))
+                    uow.record("session", s.id, "corrected", bibs=sorted(named))
+            if not fixes:
+                return
+            uow.write(q.write_derived, derived)
+
+            def effect() -> None:
+                for s, named, next_seq in fixes:
+                    s.next_seq = next_seq
+                    for bib, runner in named.items():
+                        s.unknown.pop(bib, None)
+                        _rename_ranked(s, bib, runner)
+                self.publish(derived)
+
+            uow.after_commit(effect)
+            await uow.commit()
+        log.info("sent %d corrections for bibs learned by the roster", len(derived.events))
 
     def tick(self, wall: float) -> None:
         """Once a second (from the app): scheduled pre-race → results switches, and leaderboards
@@ -314,20 +412,46 @@ class SessionService:
                 board = s.leaderboard(s.leaderboard_top)
                 for fn in self._controls:
                     fn(s.id, board)
-            if s.mode == "pre-race" and s.switch_at is not None and wall >= s.switch_at:
-                s.switch_at = None
-                self._switch_mode(s, "results", "schedule")  # saves the session
+            if (
+                s.mode == "pre-race"
+                and s.switch_at is not None
+                and wall >= s.switch_at
+                and s.status == "open"
+            ):
+                self._switch_by_itself(s, "schedule")
 
-    def _switch_mode(self, s: LiveSession, mode: str, by: str) -> None:
-        s.mode = mode
-        s.mode_changed_at = time.time()
-        s.mode_changed_by = by
-        log.info("session %s switched to %s (%s)", s.id, mode, by)
-        for fn in self._controls:
-            fn(s.id, {"type": "mode", "mode": mode, "by": by})
-        if by != "operator":  # an operator's switch is saved by `update` with the rest of the edit
-            self._background(self._store.run(q.save_session, _row(s)))
-        self._changed(s)
+    def _switch_by_itself(self, s: LiveSession, by: str) -> None:
+        """Pre-race → results without the operator (``by``: first finisher, schedule): written in
+        the background, once; applied and sent to screens after its commit."""
+        if s.id not in self._switching:
+            self._switching.add(s.id)
+            self._background(self._switch_to_results(s.id, by))
+
+    async def _switch_to_results(self, session_id: str, by: str) -> None:
+        try:
+            async with self.lock:
+                s = self._sessions.get(session_id)
+                if s is None or s.mode != "pre-race" or s.status != "open":
+                    return  # the operator changed it meanwhile
+                old = record_of(s)
+                new = replace(old, mode="results", mode_changed_at=time.time(), mode_changed_by=by)
+                if by == "schedule":
+                    new = replace(new, switch_at=None)
+                uow = UnitOfWork(self._store, self.changes)
+                uow.write(q.save_session, to_row(new))
+                uow.record("session", s.id, "updated", **changed_fields(old, new))
+
+                def effect() -> None:
+                    apply(new, s)
+                    log.info("session %s switched to results (%s)", s.id, by)
+                    for fn in self._controls:
+                        fn(s.id, {"type": "mode", "mode": "results", "by": by})
+                    self._changed(s)
+
+                uow.after_commit(effect)
+                await uow.commit()
+        finally:
+            self._switching.discard(session_id)
 
     def _background(self, work: Coroutine[Any, Any, Any]) -> None:
         """Work started from a sync callback: kept referenced until done, and a failure is logged
@@ -397,25 +521,29 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
     return out
 
 
-def _row(s: LiveSession) -> dict[str, Any]:
-    stamp = now()
-    return {
-        "id": s.id,
-        "token": s.token,
-        "event_id": s.event_id,
-        "name": s.name,
-        "mode": s.mode,
-        "template_id": s.template_id,
-        "locations": list(s.rules.locations),
-        "rules": s.rules.to_json(),
-        "status": s.status,
-        "created_at": s.created_at,
-        "updated_at": stamp,
-        "settings": {
-            "starts_at": s.starts_at,
-            "switch_at": s.switch_at,
-            "mode_changed_at": s.mode_changed_at,
-            "mode_changed_by": s.mode_changed_by,
-            "leaderboard_top": s.leaderboard_top,
-        },
-    }
+def _corrections(s: LiveSession, bibs: list[str]) -> tuple[dict[str, ParticipantRow], list[dict[str, Any]]]:
+    """Correction rows for ``s``'s "Bib N" finishes whose runner the roster now knows, with
+    seqs from ``s.next_seq`` on; ``s`` is not changed (the caller applies it after the commit)."""
+    named: dict[str, ParticipantRow] = {}
+    rows: list[dict[str, Any]] = []
+    seq = s.next_seq
+    for bib in dict.fromkeys(bibs):
+        runner = s.lookup(s.event_id, bib) if bib in s.unknown else None
+        if runner is None:
+            continue
+        named[bib] = runner
+        for old in s.unknown[bib]:
+            fresh = dict(old)
+            apply_runner(fresh, runner)
+            fresh.update(type="correction", seq=seq, corrects_seq=old["seq"])
+            seq += 1
+            rows.append(s.event_row("correction", fresh))
+    return named, rows
+
+
+def _rename_ranked(s: LiveSession, bib: str, runner: ParticipantRow) -> None:
+    """The leaderboard names a corrected bib too (as a session rebuilt from the reads would)."""
+    entry = s._ranked.get(bib)
+    if entry is not None:
+        apply_runner(entry, runner)
+        s.board_dirty = True

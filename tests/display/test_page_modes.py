@@ -19,6 +19,8 @@ from playwright.async_api import Browser, Page
 
 from race_control.app import RaceControl
 from race_control.display_server.pages import SCRIPTS
+from race_control.operations.screen_control import NoScreens
+from race_control.operations.sessions import SessionOperations
 from tests.conftest import Api
 from tests.display.browser import chromium
 from tests.display.test_resume import lines, setup_session
@@ -334,8 +336,10 @@ async def test_screen_that_missed_the_close_finds_out_from_the_410(rc: RaceContr
     assert rc.services is not None
     async with chromium() as browser:
         page = await open_display(browser, session["display_url"])
-        # the session is closed while the screen is cut off (it never gets the 4410 close)
-        await rc.services.sessions.update(session["id"], {"status": "closed"})
+        # the session is closed while the screen is cut off (it never gets the 4410 close):
+        # the close operation as run by a tool with no screens attached
+        s = rc.services
+        await SessionOperations(s.sessions, s.templates, s.timing, NoScreens()).close(session["id"])
         for s in rc.services.hub.screens(session["id"]):
             await s.ws.close(code=1001)
         await page.wait_for_function("document.body.dataset.connection === 'ended'", timeout=15_000)

@@ -170,22 +170,22 @@ class LiveSession:
             "created_at": now(),
         }
 
-    def corrections_for(self, bibs: list[str], out: Derived) -> int:
-        """Runners the roster just learned: re-announce their "Bib N" finishes with names."""
-        n = 0
-        for bib in bibs:
+    def corrections_for(self, bibs: list[str], seq: int) -> list[dict[str, Any]]:
+        """Runners the roster just learned: a correction row for each of their "Bib N" finishes,
+        with their names, with seqs from ``seq`` on.  ``self`` is not changed: once the rows are
+        committed, their bibs leave ``unknown`` and ``apply_corrections`` takes the rows."""
+        rows = []
+        for bib in dict.fromkeys(bibs):
             runner = self.lookup(self.event_id, bib) if bib in self.unknown else None
             if runner is None:
                 continue
-            shown = self.unknown.pop(bib)
-            for old in shown:
+            for old in self.unknown[bib]:
                 fresh = dict(old)
                 apply_runner(fresh, runner)
-                fresh.update(type="correction", seq=self.next_seq, corrects_seq=old["seq"])
-                self.next_seq += 1
-                out.events.append(self.event_row("correction", fresh))
-                n += 1
-        return n
+                fresh.update(type="correction", seq=seq, corrects_seq=old["seq"])
+                seq += 1
+                rows.append(self.event_row("correction", fresh))
+        return rows
 
     def shown_corrections(
         self, bib: str, shown: list[dict[str, Any]], runner: ParticipantRow | None, seq: int

@@ -32,7 +32,6 @@ from race_control.roster.participants import ParticipantRow
 from race_control.roster.service import EventService
 from race_control.sessions import queries as q
 from race_control.sessions.crossing import CrossingRules
-from race_control.sessions.finisher import apply_runner
 from race_control.sessions.live import MODES, Derived, LiveSession
 from race_control.sessions.replay import Replayed, adopt, replay
 from race_control.sessions.session_record import (
@@ -374,25 +373,24 @@ class SessionService:
         async with self.lock:
             uow = UnitOfWork(self._store, self.changes)
             derived = Derived()
-            fixes: list[tuple[LiveSession, dict[str, ParticipantRow], int]] = []
+            fixes: list[tuple[LiveSession, list[dict[str, Any]]]] = []
             for s in self._sessions.values():
                 if s.event_id != event_id or not s.unknown:
                     continue
-                named, rows = _corrections(s, bibs)
+                rows = s.corrections_for(bibs, s.next_seq)
                 if rows:
                     derived.events.extend(rows)
-                    fixes.append((s, named, s.next_seq + len(rows)))
-                    uow.record("session", s.id, "corrected", bibs=sorted(named))
+                    fixes.append((s, rows))
+                    uow.record("session", s.id, "corrected", bibs=sorted({r["bib"] for r in rows}))
             if not fixes:
                 return
             uow.write(q.write_derived, derived)
 
             def effect() -> None:
-                for s, named, next_seq in fixes:
-                    s.next_seq = next_seq
-                    for bib, runner in named.items():
-                        s.unknown.pop(bib, None)
-                        _rename_ranked(s, bib, runner)
+                for s, rows in fixes:
+                    for row in rows:
+                        s.unknown.pop(row["bib"], None)
+                    s.apply_corrections(rows)  # their seqs; the leaderboard names them too
                 self.publish(derived)
 
             uow.after_commit(effect)
@@ -519,31 +517,3 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
             merged["locations"] = body["locations"]
         out["rules"] = CrossingRules.from_json(merged, default_window=window)
     return out
-
-
-def _corrections(s: LiveSession, bibs: list[str]) -> tuple[dict[str, ParticipantRow], list[dict[str, Any]]]:
-    """Correction rows for ``s``'s "Bib N" finishes whose runner the roster now knows, with
-    seqs from ``s.next_seq`` on; ``s`` is not changed (the caller applies it after the commit)."""
-    named: dict[str, ParticipantRow] = {}
-    rows: list[dict[str, Any]] = []
-    seq = s.next_seq
-    for bib in dict.fromkeys(bibs):
-        runner = s.lookup(s.event_id, bib) if bib in s.unknown else None
-        if runner is None:
-            continue
-        named[bib] = runner
-        for old in s.unknown[bib]:
-            fresh = dict(old)
-            apply_runner(fresh, runner)
-            fresh.update(type="correction", seq=seq, corrects_seq=old["seq"])
-            seq += 1
-            rows.append(s.event_row("correction", fresh))
-    return named, rows
-
-
-def _rename_ranked(s: LiveSession, bib: str, runner: ParticipantRow) -> None:
-    """The leaderboard names a corrected bib too (as a session rebuilt from the reads would)."""
-    entry = s._ranked.get(bib)
-    if entry is not None:
-        apply_runner(entry, runner)
-        s.board_dirty = True

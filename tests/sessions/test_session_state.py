@@ -411,3 +411,52 @@ async def test_a_failed_automatic_switch_is_not_shown_and_happens_with_the_next_
     state = await api.ok("GET", f"/api/sessions/{sid}")
     assert (state["mode"], state["mode_changed_by"]) == ("results", "first finisher")
     await client.close()
+
+
+async def test_a_failed_roster_correction_is_not_shown_and_comes_with_the_next_import(
+    rc: RaceControl, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="race_control.sessions")
+    event_id = await _event(api, WAVE_RUNNERS)
+    session = await api.ok(
+        "POST",
+        "/api/sessions",
+        {"event_id": event_id, "mode": "results", "leaderboard_top": 3},
+        201,
+    )
+    sid = session["id"]
+    stream, client = await _stream(api, rc.timing_port, "correct-fail", ("start", "finish"))
+    await api.ok("POST", f"/api/sessions/{sid}/timing", {"timing_session_id": stream})
+    await client.send(
+        b"CT01_33~1~start~guntime~09:00:00.00~0~DF239A~0\r\n"  # the gun: bib 77 is ranked, as "Bib 77"
+        b"CT01_33~1~finish~77~09:10:00.00~0~0FA22E~1\r\n"
+    )
+    await wait_last_seq(rc, api, sid, 1)
+    before = await _state(api, sid)
+    assert before[0]["unknown_bibs"] == ["77"]
+    late = [{"bib": "77", "first_name": "Late", "last_name": "Entry", "wave": "A"}]
+
+    trigger = Trigger(rc, "no_events", "BEFORE INSERT ON display_events")
+    await api.ok("POST", f"/api/events/{event_id}/participants", late)
+    for _ in range(500):  # the correction is written in the background: wait for its failure
+        if any("background session work failed" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the correction did not fail")
+    assert await _state(api, sid) == before
+    trigger.drop()
+
+    async with api.http.ws_connect(session["display_url"].replace("http", "ws") + "/ws") as ws:
+        await ws.receive_json(timeout=5)
+        await api.ok("POST", f"/api/events/{event_id}/participants", late)
+        fix = await next_of(ws, "correction")
+        assert (fix["seq"], fix["corrects_seq"], fix["name"]) == (2, 1, "Late Entry")
+        async with asyncio.timeout(20):  # the leaderboard names the runner too (next tick)
+            board = await next_of(ws, "leaderboard")
+            while board["entries"][0]["name"] == "Bib 77":  # one sent before the correction
+                board = await next_of(ws, "leaderboard")
+        assert [(e["bib"], e["name"], e["time"]) for e in board["entries"]] == [("77", "Late Entry", "10:00")]
+    state = await api.ok("GET", f"/api/sessions/{sid}")
+    assert (state["unknown_bibs"], state["last_seq"]) == ([], 2)
+    await client.close()

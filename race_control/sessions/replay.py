@@ -2,10 +2,11 @@
 
 A ``LiveSession`` is its ``SessionRecord`` plus what follows from the reads of its
 streams: the crossing engine (duplicate windows, starts, guns — so the race clock), the
-ranking (places, leaderboards) and the finisher/suppressed counts.  ``replay`` builds
+ranking (places, leaderboards) and the finisher/suppressed counts.  ``replaying`` builds
 a fresh session from a record and the reads in arrival order (``queries.stream_reads``),
 so a session rebuilt at start-up and one rebuilt after a rule change, a bind or an
-unbind hold exactly what a session that had decided those reads live would.
+unbind hold exactly what a session that had decided those reads live would.  It is a
+generator, so the service lets the loop run between its steps.
 
 Two things come from the display events instead (what screens were actually sent):
 the next seq and the bibs shown as "Bib N" not corrected yet; the caller passes them.
@@ -13,14 +14,14 @@ the next seq and the bibs shown as "Bib N" not corrected yet; the caller passes 
 ``shown`` decides what is announced: ``None`` announces nothing (start-up, unbind,
 reopen); a set of ``(stream, location, read seq)`` announces every crossing not in it,
 with new seqs (a rule change or bind shows what is newly a crossing; a new session
-with streams passes an empty set).  Pure and synchronous: the caller holds the
-sessions lock and, after its unit of work commits, moves the rebuilt state into the
-session object everyone holds (``adopt``).
+with streams passes an empty set).  Pure: the caller holds the sessions lock and,
+after its unit of work commits, moves the rebuilt state into the session object
+everyone holds (``adopt``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -39,7 +40,10 @@ class Replayed:
     crossings: set[ReadKey] = field(default_factory=set)  # reads that are crossings now
 
 
-def replay(
+CHUNK = 2000  # reads decided between two yields of ``replaying`` (~25 ms of loop time)
+
+
+def replaying(
     rec: SessionRecord,
     lookup: Lookup,
     reads: Iterable[StoredRead],
@@ -48,12 +52,14 @@ def replay(
     unknown: dict[str, list[dict[str, Any]]] | None = None,
     shown: set[ReadKey] | None = None,
     log: bool = True,
-) -> Replayed:
-    """A fresh session for ``rec`` that has decided ``reads`` (in the order given).
+) -> Generator[None, None, Replayed]:
+    """A fresh session for ``rec`` that has decided ``reads`` (in the order given), as the
+    generator's return value.  It yields after every ``CHUNK`` reads, so a caller on the event
+    loop lets other work run between them (a long race has tens of thousands of reads).
 
     ``log=False`` keeps no suppression rows (start-up: they are stored already).  A closed
     session that kept its final counts decides nothing: it stopped deciding when it closed.
-    """
+    Nothing outside the new session changes."""
     s = new_live(rec, lookup)
     s.next_seq = next_seq
     s.unknown = {bib: list(payloads) for bib, payloads in (unknown or {}).items()}
@@ -61,13 +67,15 @@ def replay(
     if rec.final_counts is not None:
         return out
     scratch = Derived()
-    for read in reads:
+    for i, read in enumerate(reads, start=1):
         key = (read.stream_id, read.location, read.seq)
         announce = shown is not None and key not in shown
         result = s.decide(read, out.derived if log else scratch, announce=announce)
         if isinstance(result, Crossing):
             out.crossings.add(key)
         scratch.suppressions.clear()
+        if i % CHUNK == 0:
+            yield
     # screens of a rebuilt session need its race clock and leaderboard again (next tick)
     s.gun_dirty = s.board_dirty = True
     return out

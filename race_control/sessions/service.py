@@ -6,7 +6,7 @@ and each display event is written in the same transaction as the read it came fr
 
 Every change to a session is one unit of work, memory after commit: a ``plan_*``
 method validates, computes the session's new state on the side — a new
-``SessionRecord`` (``session_record.py``), or a fresh session rebuilt by ``replay``
+``SessionRecord`` (``session_record.py``), or a fresh session rebuilt by ``replaying``
 when what it decides changes (rules, streams, reopening) — queues the writes and
 the Change into the caller's ``UnitOfWork``, and queues applying the new state and
 telling screens and listeners for after the commit.  If the transaction fails,
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -33,7 +33,7 @@ from race_control.roster.service import EventService
 from race_control.sessions import queries as q
 from race_control.sessions.crossing import CrossingRules
 from race_control.sessions.live import MODES, Derived, LiveSession
-from race_control.sessions.replay import Replayed, adopt, replay
+from race_control.sessions.replay import Replayed, adopt, replaying
 from race_control.sessions.session_record import (
     SessionRecord,
     apply,
@@ -130,7 +130,7 @@ class SessionService:
 
     # --- start-up ---------------------------------------------------------------------
     async def load(self) -> None:
-        """Rebuild every session from the store: its record, then ``replay`` of its stored reads
+        """Rebuild every session from the store: its record, then ``replaying`` its stored reads
         (duplicate windows, guns, starts, places — announcing nothing again)."""
         rows, links, seqs = await self._store.run(q.load_sessions)
         streams_of: dict[str, list[str]] = {}
@@ -148,7 +148,7 @@ class SessionService:
                 if key not in reads_of:
                     reads_of[key] = await self._store.run(q.stream_reads, list(key))
                 reads = reads_of[key]
-            built = replay(
+            steps = replaying(
                 rec,
                 self._events.participant,
                 reads,
@@ -156,7 +156,7 @@ class SessionService:
                 unknown=unknown,
                 log=False,
             )
-            self._install(built.session)
+            self._install((await _run_steps(steps)).session)
 
     def _install(self, s: LiveSession, streams_before: Iterable[str] = ()) -> None:
         """Put ``s`` in the indexes — a new session, or the rebuilt one replacing its old self —
@@ -320,7 +320,7 @@ class SessionService:
         """``rec`` rebuilt from its streams' stored reads, continuing ``current``'s seqs and
         unknown bibs (the caller holds ``lock``, so no read is decided meanwhile)."""
         reads = await self._store.run(q.stream_reads, sorted(rec.streams)) if rec.streams else []
-        return replay(
+        steps = replaying(
             rec,
             self._events.participant,
             reads,
@@ -328,6 +328,7 @@ class SessionService:
             unknown=current.unknown if current is not None else None,
             shown=shown,
         )
+        return await _run_steps(steps)
 
     def _swap_in(self, built: Replayed, target: LiveSession | None = None, switched: bool = False) -> None:
         """After the commit: the rebuilt state goes live — into ``target`` (the session object
@@ -517,3 +518,14 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
             merged["locations"] = body["locations"]
         out["rules"] = CrossingRules.from_json(merged, default_window=window)
     return out
+
+
+async def _run_steps(steps: Generator[None, None, Replayed]) -> Replayed:
+    """Run a ``replaying`` to its end, letting the loop breathe between its steps (the caller
+    holds ``lock``, so no read is decided meanwhile and the rebuilt session is not live yet)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        await asyncio.sleep(0)

@@ -8,7 +8,7 @@ changed, the final counts of a closed session).  ``to_row``/``link_rows`` write 
 not here is not stored (``tests/sessions/test_session_state.py`` fails when a new
 ``LiveSession`` field is neither here nor declared derived).
 
-Everything else a ``LiveSession`` holds is derived — rebuilt by ``replay.replay`` from the
+Everything else a ``LiveSession`` holds is derived — rebuilt by ``replay.replaying`` from the
 stored reads (crossing engine, places, leaderboard, counts) or from the stored display
 events (the next seq, unknown bibs).
 

@@ -21,6 +21,7 @@ import pytest
 from race_control.app import RaceControl
 from race_control.sessions import queries as q
 from race_control.sessions.live import LiveSession
+from race_control.sessions.replay import CHUNK, replaying
 from race_control.sessions.rules import CrossingRules
 from race_control.sessions.session_record import (
     LIVE_FIELDS,
@@ -34,6 +35,7 @@ from race_control.sessions.session_record import (
     write_links,
 )
 from race_control.store.database import Store
+from race_control.timing.ingest.stored_read import StoredRead
 from tests.conftest import Api
 from tests.display.test_session_ops import next_of
 from tests.helpers.ctp01_peer import RawCtp01Client
@@ -149,6 +151,25 @@ def test_a_record_survives_the_database_unchanged(tmp_path: Path, status: str) -
     # and a live session built from it gives the same record back
     again = record_of(new_live(loaded, lambda _e, _b: None))
     assert again == rec
+
+
+def test_a_long_replay_lets_the_loop_run_between_its_steps() -> None:
+    rec = SessionRecord("s", "t", "e", "", "results", None, CrossingRules(), "open", 0.0, frozenset({"s1"}))
+    n = 2 * CHUNK + 7
+    reads = [
+        StoredRead("s1", "finish", i, "tag", str(i), str(i), "", 30000.0 + i, 0, "0FA22E", 1, i, 1000.0 + i)
+        for i in range(1, n + 1)
+    ]
+    steps, yields = replaying(rec, lambda _e, _b: None, reads, shown=set()), 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            built = done.value
+            break
+        yields += 1
+    assert yields == 2
+    assert built.session.finishers == n and [r["seq"] for r in built.derived.events] == list(range(1, n + 1))
 
 
 # --------------------------------------------------------------------------- helpers (API)

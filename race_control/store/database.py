@@ -85,9 +85,11 @@ def sqlite_engine(path: Path) -> Engine:
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives an application crash; only an OS crash or
-        # power cut can lose the last transactions (https://www.sqlite.org/pragma.html#pragma_synchronous)
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # FULL, also in WAL mode: the WAL is synced at every commit, so a commit survives a power
+        # cut or an OS crash, not only an application crash (NORMAL could lose the last ones,
+        # whose finishers screens had already shown).  Its cost: docs/benchmarks.md
+        # (https://www.sqlite.org/pragma.html#pragma_synchronous)
+        cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=5000")
         cur.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -79,11 +80,11 @@ async def test_burst_of_30_is_shown_in_order_through_the_grid(rc: RaceControl, a
                 .observe(document.body, {attributes: true, attributeFilter: ['data-view']});
             }"""
         )
-        started = time.monotonic()
-        for first in range(1, 31, 5):  # 30 finishers within one second, in 6 packets
+        # 30 finishers in 6 packets of 5: each packet alone leaves 4 waiting behind the card on
+        # screen, which is what calls for the grid, however fast the packets follow each other
+        for first in range(1, 31, 5):
             await client.send(lines(first, first + 4))
             await asyncio.sleep(0.15)
-        assert time.monotonic() - started < 1.2
         await wait_shown(page, 30, timeout=15_000)
         got = await state(page)
         assert got["shown"] == list(range(1, 31)), got["shown"]
@@ -242,7 +243,10 @@ async def test_pre_race_countdown_slides_and_switch_to_results(rc: RaceControl, 
         page = await open_display(browser, session["display_url"])
         assert await page.evaluate("document.body.dataset.mode") == "pre-race"
         countdown = page.locator(".rc-countdown .rc-digits")
-        assert await countdown.text_content() in ("1:00:00", "59:59", "59:58")
+        # an hour to go, less however long the page took to open (a minute is plenty)
+        assert re.fullmatch(r"1:00:00|59:[0-5]\d", await countdown.text_content() or ""), (
+            await countdown.text_content()
+        )
         # the operator moves the start: the countdown follows at once
         await api.ok("PATCH", f"/api/sessions/{sid}", {"starts_at": time.time() + 125})
         await page.wait_for_function(

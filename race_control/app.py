@@ -12,7 +12,9 @@ import logging
 import os
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -26,7 +28,8 @@ from race_control.operations.actions import Operations
 from race_control.roster.service import EventService
 from race_control.sessions.read_consumer import SessionReadConsumer
 from race_control.sessions.service import SessionService
-from race_control.store.database import Store
+from race_control.store.backup import create_backup, rotating_backup
+from race_control.store.database import Store, StoreError
 from race_control.templates.service import TemplateService
 from race_control.timing.ingest.pipeline import IngestPipeline
 from race_control.timing.ingest.streams import TimingService
@@ -67,6 +70,9 @@ class RaceControl:
         self._listener: Ctp01Listener | None = None
         self.decoders: list[RaceResultConnector] = []  # outbound RACE RESULT connections
         self._ticker: asyncio.Task[None] | None = None
+        self._backups: asyncio.Task[None] | None = None  # automatic backups while reads arrive
+        self._backup_thread: ThreadPoolExecutor | None = None  # one backup at a time, off the loop
+        self._backup_at_stop = False  # set once started: a clean shutdown writes a backup
 
     @property
     def http_url(self) -> str:
@@ -116,6 +122,9 @@ class RaceControl:
         pipeline.start()
         hub.start()
         self._ticker = asyncio.create_task(self._tick(), name="race-control-tick")
+        self._backup_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="race-control-backup")
+        if st.backup_keep > 0 and st.backup_interval > 0:
+            self._backups = asyncio.create_task(self._backup_during_race(), name="race-control-backups")
 
         self._runner = web.AppRunner(create_app(services), handle_signals=False, access_log=None)
         await self._runner.setup()
@@ -143,6 +152,7 @@ class RaceControl:
             self.decoders.append(connector)
             await connector.start()
         self._write_server_json()
+        self._backup_at_stop = st.backup_keep > 0
         log.info("serving %s (timing port %d)", services.public_base_url, self.timing_port)
         return services
 
@@ -152,6 +162,39 @@ class RaceControl:
             await asyncio.sleep(1.0)
             if self.services is not None:
                 self.services.sessions.tick(time.time())
+
+    async def backup(self, dest: Path) -> dict[str, Any]:
+        """Back up the data dir to ``dest`` now (Settings' "Back up now…"): the manifest.
+        BackupError (a StoreError) names what failed."""
+        assert self._backup_thread is not None, "not started"
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._backup_thread, create_backup, self.settings.data_dir, dest)
+
+    async def _rotating_backup(self) -> None:
+        """One automatic backup into DIR/backups/ (skipped if nothing changed since the last one)."""
+        assert self._backup_thread is not None
+        st = self.settings
+        loop = asyncio.get_running_loop()
+        try:
+            made, removed = await loop.run_in_executor(
+                self._backup_thread, rotating_backup, st.data_dir, st.backup_keep
+            )
+        except (StoreError, OSError) as exc:
+            log.error("automatic backup failed: %s", exc)
+            return
+        if made is not None:
+            log.info("automatic backup %s (%d older removed)", made, len(removed))
+
+    async def _backup_during_race(self) -> None:
+        """Every ``backup_interval`` seconds in which reads were stored: a rotating backup."""
+        assert self.services is not None
+        pipeline = self.services.pipeline
+        seen = pipeline.committed_reads
+        while True:
+            await asyncio.sleep(self.settings.backup_interval)
+            if pipeline.committed_reads != seen:
+                seen = pipeline.committed_reads
+                await self._rotating_backup()
 
     def _write_server_json(self) -> None:
         info = {
@@ -170,6 +213,9 @@ class RaceControl:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        if self._backups is not None:
+            self._backups.cancel()
+            self._backups = None
         for connector in reversed(self.decoders):
             await connector.stop()
         self.decoders.clear()
@@ -184,6 +230,12 @@ class RaceControl:
         if self._runner:
             await self._runner.cleanup()
             self._runner = None
+        if s and self._backup_at_stop:  # every read is stored and nothing writes any more
+            self._backup_at_stop = False
+            await self._rotating_backup()
+        if self._backup_thread is not None:
+            self._backup_thread.shutdown(wait=False)  # idle: the last backup was awaited
+            self._backup_thread = None
         if s:
             s.store.close()
             self.services = None

@@ -29,6 +29,10 @@ class Settings:
     public_host: str = ""  # address put in display URLs; "" = detect the LAN address
     timezone: str = ""  # "" = the machine's local zone
     duplicate_window: float = 30.0
+    # automatic backups into DIR/backups/ (store/backup.py): every backup_interval seconds while
+    # reads arrive (0 = only at shutdown) and at clean shutdown, the newest backup_keep kept (0 = none)
+    backup_interval: float = 600.0
+    backup_keep: int = 12
     api_token: str = ""  # "" = read/create DIR/api-token
     decoders: tuple[str, ...] = ()  # RACE RESULT decoders to connect to, each "host[:port]" (3601)
     # CTP01 authentication asked of ChronoTrack clients: none | plaintext | hmac-sha1 | hmac-md5 |

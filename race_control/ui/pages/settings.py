@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from race_control.config import Settings, load_settings, save_settings
 from race_control.errors import InputError
+from race_control.ui.backup_panel import BackupPanel
 from race_control.ui.prefs import save_prefs
 from race_control.ui.widgets import Page
 
@@ -90,6 +91,8 @@ class SettingsPage(Page):
             self.timezone.addItem(tz, tz)
         form.addRow("Default time zone", self.timezone)
         self.body.addLayout(form)
+        self.backups = BackupPanel(self)  # Back up now… / Restore…
+        self.body.addWidget(self.backups)
         self.running = QLabel()
         self.running.setWordWrap(True)
         self.body.addWidget(self.running)
@@ -107,6 +110,7 @@ class SettingsPage(Page):
         _set_combo(self.timezone, saved.timezone)
         self.http_port.setValue(saved.http_port)
         self.timing_port.setValue(saved.timing_port)
+        self.backups.refresh()
         rc = self.window_.race_control
         self.running.setText(
             f"Running now: displays at <b>{self.services.public_base_url}</b>, ChronoTrack port "

@@ -24,12 +24,20 @@ numbered stream); ``guntimes=false`` also hides gun times from ``getdata``;
 with ``pushmode-ack=true``, silently otherwise); ``start``/``stop`` in pull mode
 and ``getdata`` in push mode get ``err~<cmd>~...``.  Everything is driven by
 ``receive_data(data, now)``/``tick(now)``: no sockets, no clocks.
+
+Proof of delivery: a line written is not a line delivered (the server may have paused
+reading, or reset the connection with our lines unread).  ``send_ping`` remembers how far
+each location had been sent when the ``ping`` was queued; a server answers pings in order
+with everything before them read, so its ``ack~ping`` confirms exactly that much
+(``confirmed``).  A ``start~<loc>~<seq>`` (or ``getdata`` naming a seq) is the server's own
+statement of what it holds, and replaces what this connection had confirmed for ``loc``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import deque
 from dataclasses import dataclass
 
 from race_control.timing.protocols.ctp01_auth import compute_auth_string
@@ -74,10 +82,10 @@ class CommandAnswered:
     command: str
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Ping:
-    sent_at: float | None = None
-    last_sent: float | None = None
+    sent_at: float
+    covers: dict[str, int]  # location -> highest seq sent before this ping
 
 
 class Ctp01Client(Ctp01Feed):
@@ -116,7 +124,8 @@ class Ctp01Client(Ctp01Feed):
         self.authenticated = False
         self._buffer = LineBuffer()
         self._pending_settings = 0
-        self._ping = _Ping()
+        self._pings: deque[_Ping] = deque()  # sent, not yet answered (answers come in order)
+        self._last_ping: float | None = None
 
     def initiate(self) -> None:
         """Queue the greeting; the CTP01 client always speaks first."""
@@ -146,17 +155,24 @@ class Ctp01Client(Ctp01Feed):
         """Send our own ``ping`` every ``ping_interval`` s; a missing ``ack~ping`` kills the link."""
         if self.state is not ClientState.READY or self.ping_interval is None:
             return []
-        p = self._ping
-        if p.sent_at is not None and now - p.sent_at > self.ping_timeout:
+        if self._pings and now - self._pings[0].sent_at > self.ping_timeout:
             self.state = ClientState.CLOSED
             return [LinkDead(f"no ack~ping within {self.ping_timeout:g} s")]
-        if p.sent_at is None and (p.last_sent is None or now - p.last_sent >= self.ping_interval):
+        if not self._pings and (self._last_ping is None or now - self._last_ping >= self.ping_interval):
             self.send_ping(now)
         return []
 
     def send_ping(self, now: float) -> None:
+        """Queue a ``ping``; its ``ack~ping`` confirms every data line queued before it."""
+        covers = {loc: self.sent_through(loc) for loc in self.log.locations}
         self._send("ping")
-        self._ping.sent_at = self._ping.last_sent = now
+        self._pings.append(_Ping(now, covers))
+        self._last_ping = now
+
+    @property
+    def pings_outstanding(self) -> int:
+        """Pings sent and not yet answered."""
+        return len(self._pings)
 
     def _close(self, events: list[object], reason: str) -> None:
         self.state = ClientState.CLOSED
@@ -229,9 +245,11 @@ class Ctp01Client(Ctp01Feed):
         if cmd == "ping":
             self._send("ack~ping")
         elif cmd == "ack" and args[:1] == ["ping"]:
-            if self._ping.sent_at is not None:
-                events.append(PingAnswered(max(now - self._ping.sent_at, 0.0)))
-                self._ping.sent_at = None
+            if self._pings:
+                ping = self._pings.popleft()
+                for loc, seq in ping.covers.items():
+                    self.confirmed[loc] = max(self.confirmed.get(loc, 0), seq)
+                events.append(PingAnswered(max(now - ping.sent_at, 0.0)))
             return
         elif cmd == "geteventinfo":
             self._send(f"ack~geteventinfo~{self.event_name}~{self.event_id}~{self.description}")

@@ -64,6 +64,9 @@ class Ctp01Feed:
         self.settings: dict[str, str] = dict(DEFAULT_SETTINGS)
         self.started: dict[str, int] = {}  # push: location -> next sequence to send
         self.pull_cursor: dict[str, int] = {}
+        # location -> highest seq the server has confirmed holding, on this connection: by a ping
+        # round trip (``Ctp01Client.send_ping``) or its own start/getdata sequence number
+        self.confirmed: dict[str, int] = {}
         self.data_lines_sent = 0
         self._out: list[str] = []
         self._announced: set[str] = set()
@@ -184,6 +187,7 @@ class Ctp01Feed:
         targets = [location] if location else list(self.log.locations)
         for loc in targets:
             self.started[loc] = seq or 1
+            self.confirmed[loc] = (seq or 1) - 1  # it asks from seq: it holds what came before
         if ack:
             self._send(f"ack~start~{location}" if location else "ack~start")
         events.append(StartRequested(location, seq, tuple(self.started)))
@@ -224,6 +228,7 @@ class Ctp01Feed:
             seq = max(int(args[2]), 1)
         if location is not None and seq is not None:
             self.pull_cursor[location] = seq
+            self.confirmed[location] = seq - 1
         pending: list[Observation] = []
         for loc in [location] if location else self.log.locations:
             pending.extend(o for o in self.log.records(loc, self.pull_cursor.get(loc, 1)) if self._visible(o))

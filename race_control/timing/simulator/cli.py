@@ -62,6 +62,21 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connection-id", default="race-control-simulator")
     parser.add_argument("--user", default=None)
     parser.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="give up on a connection after S seconds with no sign of life from the server "
+        "(a server that paused reading but still pings is waited for; default 60)",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=int,
+        default=20,
+        metavar="N",
+        help="reconnect attempts in a row before giving up (default 20)",
+    )
+    parser.add_argument(
         "--password",
         default=os.environ.get("RACE_CONTROL_CTP01_PASSWORD"),
         help="password (default: $RACE_CONTROL_CTP01_PASSWORD)",
@@ -69,7 +84,8 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_simulate_command(args: argparse.Namespace) -> int:
-    """Run ``simulate`` from parsed arguments; 0 = done, 2 = bad input or no server, 130 = interrupted."""
+    """Run ``simulate`` from parsed arguments; 0 = every read confirmed by the server, 1 = some were
+    not (the summary counts them), 2 = bad input or no server, 130 = interrupted."""
     sources = [parse_source_arg(s) for s in args.sources]
     for s in sources:
         if not s.path.exists():
@@ -94,6 +110,8 @@ def run_simulate_command(args: argparse.Namespace) -> int:
                 connection_id=args.connection_id,
                 user=args.user,
                 password=args.password,
+                stall_timeout=args.stall_timeout,
+                max_retries=args.max_retries,
             )
         )
     except SimulationError as exc:
@@ -109,4 +127,11 @@ def run_simulate_command(args: argparse.Namespace) -> int:
         f"{result.sent} lines written, {result.connections} connection(s), {result.undelivered} undelivered, "
         f"{len(result.bad_rows)} bad rows"
     )
+    if result.undelivered:
+        why = f" ({result.gave_up})" if result.gave_up else ""
+        print(
+            f"race-control simulate: {result.undelivered} reads were not confirmed by the server{why}",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -11,6 +11,15 @@ awaits storage or screens; above a pipeline backlog it stops reading the socket
 (TCP pushes back on the peer, which keeps the reads) until the backlog drains.
 Every byte in and out goes to the protocol's rotating raw-traffic log.
 
+Nothing that was read is dropped.  A line answered in ``data_received`` (a ``ping``'s
+``ack~ping`` proves to the peer that every earlier line was read) is already queued;
+when the connection resets, the consumer still works through the queue (a cut-off last
+line is kept in the raw log, not parsed: ``end_of_input``); a storage failure while
+attaching the stream or saving its locations is retried, with reading paused, instead of
+ending the link and its queue.  While reading is paused the machine is told
+(``reading_paused``), so its dead-link timer never closes a link for the silence we
+imposed on it.
+
 A subclass names its protocol (loggers, log wording, task name) and says how it
 attaches its stream, which clock and locations it starts with, and what it does
 with the events only it knows.
@@ -26,6 +35,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import ClassVar, Generic, Protocol, TypeVar
 
+from race_control.errors import RaceControlError
+from race_control.timing.ingest import backpressure
 from race_control.timing.ingest.streams import StreamState, TimingService
 from race_control.timing.protocols.events import (
     BadLine,
@@ -38,8 +49,9 @@ from race_control.timing.protocols.events import (
 )
 
 TICK = 1.0
-PAUSE_ABOVE = 100_000  # queued reads + raw lines before sockets stop being read
-RESUME_BELOW = 20_000
+# sockets stop being read above the pipeline backlog that also stops a file import (one limit)
+PAUSE_ABOVE, RESUME_BELOW = backpressure.PAUSE_ABOVE, backpressure.RESUME_BELOW
+FIRST_RETRY, MAX_RETRY = 0.05, 5.0  # seconds between attempts when the store fails (doubling)
 
 
 _READ_EVENTS = (RawLine, TagRead, GunTime)  # handled without awaiting anything
@@ -64,6 +76,12 @@ class Machine(Protocol):
     def data_to_send(self) -> bytes: ...
 
     def begin_streaming(self, cursors: Mapping[str, int]) -> None: ...
+
+    def reading_paused(self, now: float) -> None: ...
+
+    def reading_resumed(self, now: float) -> None: ...
+
+    def end_of_input(self) -> list[TimingEvent]: ...
 
 
 M = TypeVar("M", bound=Machine)
@@ -92,6 +110,9 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         self._ticker: asyncio.TimerHandle | None = None
         self._pending_raw: list[tuple[str, float]] = []
         self._paused = False
+        self._paused_at = 0.0
+        self._queued = 0  # events waiting in the queue (the consumer's backlog)
+        self._retrying = False  # the consumer is waiting for the store to work again
         self.stream: StreamState | None = None
         self.consumer: asyncio.Task[None] | None = None
         self.reads = 0
@@ -144,25 +165,54 @@ class StreamLink(asyncio.Protocol, Generic[M]):
                 for event in events:
                     self._handle_read(event, now)
             else:
-                self._consuming = True
-                self._queue.put_nowait((now, events))
-        if self._service.backlog > PAUSE_ABOVE and self._transport and not self._paused:
+                self._enqueue(now, events)
+        if not self._paused and self._behind():
             # storage is behind: stop reading this socket (TCP pushes back on the peer, which keeps
             # the reads) instead of growing memory; _tick resumes once the backlog drains
-            self._paused = True
-            self._transport.pause_reading()
+            self._pause(now)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.log.info("%s %s disconnected%s", self.what, self._peer, f": {exc}" if exc else "")
         if self._ticker:
             self._ticker.cancel()
-        self._queue.put_nowait(None)
+        if events := self.proto.end_of_input():
+            self._enqueue(time.time(), events)
+        self._queue.put_nowait(None)  # after everything read: the consumer hands all of it over
 
     def close(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 
     # --- helpers --------------------------------------------------------------------------
+    def _enqueue(self, now: float, events: list[TimingEvent]) -> None:
+        self._consuming = True
+        self._queued += len(events)
+        self._queue.put_nowait((now, events))
+
+    def _behind(self) -> bool:
+        """Storage, or this link's own consumer, is too far behind to read more."""
+        return self._service.backlog > PAUSE_ABOVE or self._queued > PAUSE_ABOVE or self._retrying
+
+    def _pause(self, now: float) -> None:
+        if self._paused or self._transport is None or self._transport.is_closing():
+            return
+        self._paused, self._paused_at = True, now
+        self._transport.pause_reading()
+        self.proto.reading_paused(now)  # its dead-link clock stops: the silence is ours
+        self.log.info(
+            "%s %s: reading paused, %d lines waiting to be stored",
+            self.label,
+            self._peer,
+            self._service.backlog + self._queued,
+        )
+
+    def _resume(self, now: float) -> None:
+        self._paused = False
+        self.proto.reading_resumed(now)
+        if self._transport is not None:
+            self._transport.resume_reading()
+        self.log.info("%s %s: reading resumed after %.1f s", self.label, self._peer, now - self._paused_at)
+
     def _flush(self) -> None:
         out = self.proto.data_to_send()
         if out and self._transport and not self._transport.is_closing():
@@ -174,14 +224,17 @@ class StreamLink(asyncio.Protocol, Generic[M]):
 
     def _tick(self) -> None:
         now = time.time()
-        if self._paused and self._service.backlog < RESUME_BELOW and self._transport:
-            self._paused = False
-            self._transport.resume_reading()
+        if (
+            self._paused
+            and self._service.backlog < RESUME_BELOW
+            and self._queued < RESUME_BELOW
+            and not self._retrying
+        ):
+            self._resume(now)
         events = self.proto.tick(now)
         self._flush()
         if events:
-            self._consuming = True
-            self._queue.put_nowait((now, events))
+            self._enqueue(now, events)
         if self._transport and not self._transport.is_closing():
             self._schedule_tick()
 
@@ -190,7 +243,8 @@ class StreamLink(asyncio.Protocol, Generic[M]):
             while (item := await self._queue.get()) is not None:
                 received_at, events = item
                 for event in events:
-                    await self._handle(event, received_at)
+                    await self._handle_retrying(event, received_at)
+                    self._queued -= 1
                 if self._queue.empty():
                     self._consuming = False  # later reads may take the direct path again
         except Exception:
@@ -210,6 +264,31 @@ class StreamLink(asyncio.Protocol, Generic[M]):
                     self._peer,
                     len(self._pending_raw),
                 )
+
+    async def _handle_retrying(self, event: TimingEvent, received_at: float) -> None:
+        """``_handle``, retried while the store fails (a retryable error): the event, and every
+        line queued behind it, was read from the peer and must not be dropped.  Reading stays
+        paused meanwhile, so the queue does not grow."""
+        delay = FIRST_RETRY
+        while True:
+            try:
+                await self._handle(event, received_at)
+            except RaceControlError as exc:
+                if not exc.retryable:
+                    raise
+                if not self._retrying:
+                    self.log.warning(
+                        "%s %s: %s; retrying, reading paused meanwhile", self.label, self._peer, exc
+                    )
+                self._retrying = True
+                self._pause(time.time())
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY)
+                continue
+            if self._retrying:
+                self._retrying = False
+                self.log.info("%s %s: storage works again", self.label, self._peer)
+            return
 
     def _handle_read(self, event: TimingEvent, received_at: float) -> None:
         """Raw lines and reads: synchronous hand-over to the timing service."""
@@ -243,12 +322,15 @@ class StreamLink(asyncio.Protocol, Generic[M]):
             self._apply_clock(stream)
 
     async def _identified(self, event: ConnectionIdentified) -> None:
-        self.stream = stream = await self._attach(event)
-        self._apply_clock(stream)
-        self._service.listeners.append(self._stream_changed)
-        for line, at in self._pending_raw:
-            self._service.raw_line(stream, line, at)
-        self._pending_raw.clear()
+        # may be retried after a storage failure: attach once, then the rest again
+        if self.stream is None:
+            self.stream = await self._attach(event)
+            self._apply_clock(self.stream)
+            self._service.listeners.append(self._stream_changed)
+            for line, at in self._pending_raw:
+                self._service.raw_line(self.stream, line, at)
+            self._pending_raw.clear()
+        stream = self.stream
         if locations := self._locations():
             await self._service.set_locations(stream, locations)
         self.proto.begin_streaming(stream.cursors())

@@ -35,4 +35,4 @@ class TimingOperations:
             uow = self._unit()
             state = plan_stream(self._timing, uow, imp)
             await uow.commit()
-        return FileImportResult(feed_reads(self._timing, state, imp))
+        return FileImportResult(await feed_reads(self._timing, state, imp))

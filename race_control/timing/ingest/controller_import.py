@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from race_control.errors import InputError
 from race_control.store.unit_of_work import UnitOfWork
+from race_control.timing.ingest.backpressure import wait_for_room
 from race_control.timing.ingest.streams import StreamState, TimingService
 from race_control.timing.protocols.controller_files import (
     ControllerData,
@@ -32,6 +33,7 @@ from race_control.timing.protocols.controller_files import (
 from race_control.timing.protocols.events import GunTime, TagRead
 
 PROTOCOL = "controller-file"
+FEED_CHUNK = 5_000  # reads handed to the pipeline between two looks at its backlog
 
 
 def _load(path: Path) -> ControllerData:
@@ -119,19 +121,25 @@ def plan_stream(timing: TimingService, uow: UnitOfWork, imp: ControllerImport) -
     )
 
 
-def feed_reads(timing: TimingService, state: StreamState, imp: ControllerImport) -> dict[str, Any]:
+async def feed_reads(timing: TimingService, state: StreamState, imp: ControllerImport) -> dict[str, Any]:
     """Hand the reads to the ingest pipeline like live ones (the stream is attached and
-    committed); returns what was added and what was quarantined."""
+    committed); returns what was added and what was quarantined.
+
+    In chunks of ``FEED_CHUNK``, under the backpressure limit the sockets obey: above it,
+    feeding waits until the pipeline has stored most of what it holds (``wait_for_room``), so
+    a million-row file never sits in the queue at once, and the loop runs between chunks."""
     added = guns = 0
     try:
         now = time.time()
-        for ev in imp.events:
-            if timing.is_stored(state, ev.location, ev.seq):
-                continue
-            timing.raw_line(state, ev.line, now)
-            if timing.accept(state, ev, now):
-                added += 1
-                guns += isinstance(ev, GunTime)
+        for start in range(0, len(imp.events), FEED_CHUNK):
+            await wait_for_room(timing)
+            for ev in imp.events[start : start + FEED_CHUNK]:
+                if timing.is_stored(state, ev.location, ev.seq):
+                    continue
+                timing.raw_line(state, ev.line, now)
+                if timing.accept(state, ev, now):
+                    added += 1
+                    guns += isinstance(ev, GunTime)
     finally:
         timing.detach(state)
     data = imp.data

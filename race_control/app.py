@@ -24,6 +24,7 @@ from race_control.display_server.hub import Hub
 from race_control.display_server.lan import lan_address
 from race_control.display_server.services import Services
 from race_control.display_server.web import create_app
+from race_control.instance import InstanceLock
 from race_control.operations.actions import Operations
 from race_control.roster.service import EventService
 from race_control.sessions.read_consumer import SessionReadConsumer
@@ -70,6 +71,7 @@ class RaceControl:
         self._listener: Ctp01Listener | None = None
         self.decoders: list[RaceResultConnector] = []  # outbound RACE RESULT connections
         self._ticker: asyncio.Task[None] | None = None
+        self._instance_lock = InstanceLock(settings.data_dir)
         self._backups: asyncio.Task[None] | None = None  # automatic backups while reads arrive
         self._backup_thread: ThreadPoolExecutor | None = None  # one backup at a time, off the loop
         self._backup_at_stop = False  # set once started: a clean shutdown writes a backup
@@ -81,9 +83,15 @@ class RaceControl:
     async def start(self) -> Services:
         st = self.settings
         st.data_dir.mkdir(parents=True, exist_ok=True)
+        # before anything touches the store: a second instance stops here (DataDirInUse)
+        self._instance_lock.acquire()
         tz = st.timezone or local_timezone()
         store = Store(st.database_path)
-        await asyncio.get_running_loop().run_in_executor(None, store.migrate)
+        try:  # checks the file first: DatabaseUnusable if damaged or from a newer app
+            await asyncio.get_running_loop().run_in_executor(None, store.migrate)
+        except BaseException:
+            store.close()
+            raise
         events = EventService(store, tz)
         sessions = SessionService(store, events, default_window=st.duplicate_window)
         pipeline = IngestPipeline(store, SessionReadConsumer(sessions))
@@ -239,5 +247,7 @@ class RaceControl:
         if s:
             s.store.close()
             self.services = None
-        path: Path = self.settings.data_dir / "server.json"
-        path.unlink(missing_ok=True)
+        if self._instance_lock.held:  # else the server.json is another instance's
+            path: Path = self.settings.data_dir / "server.json"
+            path.unlink(missing_ok=True)
+            self._instance_lock.release()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from race_control import __version__
 from race_control.config import ENV_API_TOKEN, ENV_DATA_DIR, load_settings
+from race_control.errors import RaceControlError
+from race_control.instance import DataDirInUse, held_by
 
 
 def _port(text: str) -> int:
@@ -193,6 +195,10 @@ async def _serve(args: argparse.Namespace) -> int:
         await rc.stop()
         print(f"race-control: cannot listen: {exc}", file=sys.stderr)
         return 2
+    except RaceControlError as exc:  # data dir in use, database damaged or newer, storage failed
+        await rc.stop()
+        print(f"race-control: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:  # a setting that cannot work (e.g. authentication without accounts)
         await rc.stop()
         print(f"race-control: {exc}", file=sys.stderr)
@@ -219,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         from race_control.logging_setup import configure_logging
 
         data_dir = args.data_dir or load_settings().data_dir
+        running = held_by(Path(data_dir).expanduser())
+        if running is not None:  # say so before even the log files are opened (start checks again)
+            print(f"race-control: {DataDirInUse(Path(data_dir), running)}", file=sys.stderr)
+            return 2
         configure_logging(Path(data_dir) / "logs", verbose=args.verbose)
         try:
             return asyncio.run(_serve(args))

@@ -11,6 +11,10 @@ disk full, read-only or immutable file, damaged file, cannot open) comes out of
 and the cause).  Anything else, including ``IntegrityError`` (our own constraint broken:
 a bug) and SQL errors, is raised as it is, so a bug is not mistaken for a bad disk and
 retried.  See docs/errors.md.
+
+At start-up ``Store.migrate`` first checks the file (``check_database``): a damaged file, or
+one written by a newer Race Control, raises ``DatabaseUnusable`` (not retryable) and is left
+exactly as it was, instead of a traceback half-way through a migration.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 
@@ -39,6 +44,14 @@ class StoreError(RaceControlError):
     """The local database failed.  Retryable: the disk may come back."""
 
     retryable = True
+
+
+class DatabaseUnusable(StoreError):
+    """The database file cannot be used at all: damaged, not a database, or written by a newer
+    Race Control.  Not retryable: waiting does not help, the operator has to act (the message
+    says how: restore a backup, or open it with the newer app)."""
+
+    retryable = False
 
 
 # SQLite's primary result codes that mean the storage failed, not our SQL
@@ -105,6 +118,83 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     return cfg
 
 
+RESTORE_HINT = (
+    "Nothing was changed. Restore a backup with `race-control restore FILE`, "
+    "or move the file aside to start with an empty database."
+)
+
+
+def check_database(path: Path) -> None:
+    """Raise ``DatabaseUnusable`` if the database at ``path`` is damaged (``PRAGMA quick_check``,
+    "file is not a database") or stamped with a schema revision this app's migrations do not
+    know (a newer Race Control wrote it).  A missing or empty file is fine (a new database).
+
+    Read-only: the file is never written (``mode=ro``; a WAL left by a crash is read, not
+    checkpointed), so a damaged file stays as it was for recovery.  The empty ``-wal``/``-shm``
+    files a read-only open creates are removed again.  Blocking: call from start-up code or
+    an executor.  Other failures to read it (permission, cannot open) raise ``StoreError``."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    companions = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    existed = [p.exists() for p in companions]
+    try:
+        try:
+            revisions, problems = _read_for_check(path)
+        except sqlite3.Error as exc:
+            error = storage_failure(path, exc)
+            if error is None:
+                raise
+            code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+            if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                raise DatabaseUnusable(
+                    f"the database {path} is damaged or not a database ({exc}). {RESTORE_HINT}"
+                ) from None
+            raise error from exc
+    finally:
+        wal = companions[0]
+        if not existed[0] and wal.exists() and wal.stat().st_size == 0:
+            for created, p in zip(existed, companions, strict=True):
+                if not created:
+                    p.unlink(missing_ok=True)
+    if problems:
+        raise DatabaseUnusable(
+            f"the database {path} is damaged (integrity check: {'; '.join(problems)}). {RESTORE_HINT}"
+        )
+    script = ScriptDirectory.from_config(alembic_config())
+    known = {rev.revision for rev in script.walk_revisions()}
+    unknown = [rev for rev in revisions if rev not in known]
+    if unknown:
+        raise DatabaseUnusable(
+            f"the database {path} was written by a newer Race Control (schema {', '.join(unknown)}, "
+            f"this app knows up to {script.get_current_head()}). Open it with that newer version, "
+            "or start this one with another data dir. Nothing was changed."
+        )
+
+
+def _read_for_check(path: Path) -> tuple[list[str], list[str]]:
+    """(the file's Alembic revisions, quick_check's complaints: [] if none), read-only."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
+        # one line per complaint, without SQLite's "*** in database main ***" heading
+        problems = (
+            []
+            if rows == ["ok"]
+            else [" ".join(r.replace("*** in database main ***", "").split()) for r in rows]
+        )
+        revisions: list[str] = []
+        if (
+            not problems
+            and conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            ).fetchone()
+        ):
+            revisions = [str(r[0]) for r in conn.execute("SELECT version_num FROM alembic_version")]
+        return revisions, problems
+    finally:
+        conn.close()
+
+
 def upgrade(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration."""
     with engine.begin() as conn:
@@ -120,7 +210,16 @@ class Store:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="race-control-db")
 
     def migrate(self) -> None:
-        upgrade(self.engine)
+        """Check the file (``check_database``: ``DatabaseUnusable`` if damaged or newer), then
+        create or upgrade the schema; a storage failure on the way raises ``StoreError``."""
+        check_database(self.path)
+        try:
+            upgrade(self.engine)
+        except (sa_exc.DBAPIError, sqlite3.Error) as exc:
+            error = storage_failure(self.path, exc)
+            if error is None:
+                raise
+            raise error from exc
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(connection, *args)`` in one transaction on the DB thread."""

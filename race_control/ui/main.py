@@ -21,6 +21,7 @@ from pathlib import Path
 
 from race_control.app import RaceControl
 from race_control.config import ENV_DATA_DIR, Settings, load_settings
+from race_control.errors import RaceControlError
 from race_control.ui import tasks
 from race_control.ui.prefs import preferred_data_dir
 
@@ -63,6 +64,10 @@ async def amain(settings: Settings) -> int:
             f"Change the ports in {settings.data_dir / 'settings.json'} (or start with another --data-dir)."
         )
         return 2
+    except RaceControlError as exc:  # data dir in use, database damaged or newer, storage failed
+        log.error("cannot start: %s", exc)
+        await _tell(f"Race Control cannot start: {exc}")
+        return 2
     window.show()  # type: ignore[attr-defined]
     await window.closed.wait()  # type: ignore[attr-defined]
     await stop_app(rc, window)
@@ -71,13 +76,16 @@ async def amain(settings: Settings) -> int:
 
 async def _tell(text: str) -> None:
     """A message box that does not block the loop (never a modal exec() inside a coroutine)."""
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QMessageBox
 
     done = asyncio.Event()
     box = QMessageBox(QMessageBox.Icon.Critical, "Race Control", text)
+    box.setTextFormat(Qt.TextFormat.PlainText)  # paths and messages are text, never markup
     box.finished.connect(lambda *_: done.set())
     box.open()
     await done.wait()
+    box.deleteLater()
 
 
 def gui_settings(args: argparse.Namespace) -> Settings:

@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio
+import gc
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -60,6 +61,10 @@ def qt_warnings_fail() -> Iterator[list[str]]:
 
     previous = qInstallMessageHandler(handler)
     yield seen
+    # collect the test's loop objects (timers of a closed qasync loop in reference cycles) here, on
+    # the main thread: collected later on a worker thread they warn "Timers cannot be stopped from
+    # another thread" in an unrelated test, or crash it
+    gc.collect()
     qInstallMessageHandler(previous)
     if seen:
         pytest.fail("Qt warnings:\n" + "\n".join(seen))

@@ -212,7 +212,7 @@ class EventService:
             part = rows[start : start + chunk]
             async with self.lock:
                 uow = make()
-                good, bad = self.plan_import(uow, event_id, part, source, offset=start, seen=seen)
+                good, bad = self.plan_import(uow, event_id, part, source, offset=start + 1, seen=seen)  # rows from 1, as previewed
                 await uow.commit()
             rejected.extend(bad)
             imported += len(good)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QMetaMethod, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -138,7 +139,8 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Ctrl+PgUp"), self, lambda: self.go(self.nav.currentRow() - 1))
         QShortcut(QKeySequence(Qt.Key.Key_Return), self, self._enter)
         QShortcut(QKeySequence(Qt.Key.Key_Enter), self, self._enter)
-        QShortcut(QKeySequence.StandardKey.Quit, self, self.close)
+        # not StandardKey.Quit: it has no key on Windows nor on the offscreen platform
+        QShortcut(QKeySequence("Ctrl+Q"), self, self.close)
 
         self.excepthook = ExceptHook(self.error_panel)
         self.excepthook.install()
@@ -179,6 +181,11 @@ class MainWindow(QMainWindow):
         focus = QApplication.focusWidget()
         if isinstance(focus, QPlainTextEdit):  # Enter is a new line there
             focus.insertPlainText("\n")
+            return
+        if isinstance(focus, QLineEdit) and focus.isSignalConnected(
+            QMetaMethod.fromSignal(focus.returnPressed)
+        ):  # a field with its own Enter action (the new event's name creates that event)
+            focus.returnPressed.emit()
             return
         self.page().press_primary()
 

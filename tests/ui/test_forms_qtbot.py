@@ -138,11 +138,6 @@ async def test_ctrl_n_creates_the_typed_event_and_selects_it(desktop: Desktop, q
     assert "Created “City 10K”" in ev.message.text() and RED not in ev.message.styleSheet()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the window's Enter shortcut takes Enter before the name field's returnPressed "
-    "(event.py): Enter uses the selected event instead of creating the typed one",
-)
 async def test_enter_in_the_new_event_name_creates_it(desktop: Desktop, qtbot: QtBot) -> None:
     w, services = desktop.window, desktop.services
     w.flow.set_user("")

@@ -145,11 +145,6 @@ async def test_preview_then_import_by_mouse(desktop: Desktop, qtbot: QtBot, tmp_
     await until(lambda: "2 participants" in ev.list.currentItem().text(), what="the event list redrawn")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the preview numbers rows from 1 (roster_dialog._parse_all), the import from 0 "
-    "(EventService.import_in_chunks passes offset=0 to parse_rows): the same line is 'row 3' then 'row 2'",
-)
 async def test_the_import_names_the_same_row_as_the_preview(
     desktop: Desktop, qtbot: QtBot, tmp_path: Path
 ) -> None:

@@ -199,11 +199,6 @@ async def test_ctrl_b_binds_and_ctrl_u_unbinds_the_selected_stream(
     assert "Unbound:" in tm.message.text() and tm.bind_button.isEnabled()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="window.py binds QKeySequence.StandardKey.Quit, which has no key on the offscreen "
-    "platform (nor on Windows): Ctrl+Q does nothing there",
-)
 async def test_ctrl_q_closes_the_window(desktop: Desktop, qtbot: QtBot) -> None:
     w = desktop.window
     await activate(w)

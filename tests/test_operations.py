@@ -168,11 +168,11 @@ async def test_chunked_import_reports_progress_and_cancels_cleanly(rc: RaceContr
     events = rc.services.events
     event = await events.create_event({"name": "Big", "date": "2026-06-01"})
     rows: list[object] = [{"bib": str(i), "first_name": "R", "last_name": str(i)} for i in range(1, 5001)]
-    rows[10] = {"bib": "11"}  # no name: rejected with its row number
+    rows[10] = {"bib": "11"}  # no name: rejected with its row number (the 11th row: rows count from 1)
     seen: list[int] = []
     progress = Progress(listeners=[lambda p: seen.append(p.done)])
     imported, rejected = await events.import_in_chunks(event.id, rows, progress, chunk=1000)
-    assert imported == 4999 and [r.index for r in rejected] == [10] and "row 10" in rejected[0].error
+    assert imported == 4999 and [r.index for r in rejected] == [11] and "row 11" in rejected[0].error
     assert seen[-1] == 5000 and len(seen) == 6
     other = await events.create_event({"name": "Cancelled", "date": "2026-06-01"})
     progress = Progress()

@@ -154,9 +154,14 @@ def _backup_command(args: argparse.Namespace) -> int:
             manifest = create_backup(data_dir, args.file)
             print(f"Backed up {data_dir} to {args.file}: {_summary(manifest)}", flush=True)
             return 0
-        # TODO: hold race_control.instance.InstanceLock (DIR/.lock) around the restore once that
-        # module lands; until then restore_backup refuses on a server.json whose pid is alive
-        result = restore_backup(args.file, data_dir, with_settings=args.with_settings)
+        from race_control.instance import DataDirInUse, InstanceLock
+
+        try:
+            with InstanceLock(data_dir):  # no instance runs, and none starts while we restore
+                result = restore_backup(args.file, data_dir, with_settings=args.with_settings, locked=True)
+        except DataDirInUse as exc:
+            print(f"race-control: cannot restore: {exc}", file=sys.stderr)
+            return 2
     except BackupError as exc:
         print(f"race-control: {exc}", file=sys.stderr)
         return 2

@@ -331,6 +331,20 @@ def test_restore_refuses_on_a_live_server_json_without_the_lock(tmp_path: Path) 
     assert _events(target / DB) == 5 and not list(target.glob("*.replaced-*"))
 
 
+def test_restore_after_a_crash_is_not_refused_for_a_stale_server_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A killed instance leaves its server.json; after a reboot its pid may be another program's
+    (here pid 1). The instance lock, which died with the instance, is what counts."""
+    source, target = tmp_path / "source", tmp_path / "target"
+    _store_with_events(source, 2)
+    create_backup(source, tmp_path / "b.zip")
+    _store_with_events(target, 5)
+    (target / "server.json").write_text(json.dumps({"pid": 1, "http_url": "http://10.0.0.2:8080"}))
+    assert main(["restore", "--data-dir", str(target), str(tmp_path / "b.zip")]) == 0, capsys.readouterr().err
+    assert _events(target / DB) == 2
+
+
 # --- restore rejects bad files ------------------------------------------------------------------
 def _store_with_events(data_dir: Path, n: int) -> None:
     store = Store(data_dir / DB)

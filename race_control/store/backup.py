@@ -320,7 +320,9 @@ def _unpack(file: Path, work: Path) -> tuple[dict[str, Any], dict[str, Path]]:
             _extract(file, z, member, target, str(sha))
             files[member] = target
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        conn = sqlite3.connect(
+            db.absolute().as_uri() + "?mode=ro", uri=True
+        )  # (as_uri: a '#' or '?' in a path)
         try:
             problems = [r[0] for r in conn.execute("PRAGMA integrity_check")]
             revision = _revision(conn)
@@ -348,8 +350,8 @@ def _unpack(file: Path, work: Path) -> tuple[dict[str, Any], dict[str, Path]]:
 def running_instance(data_dir: Path) -> str:
     """Who runs on ``data_dir`` ("" = nobody): a ``server.json`` whose pid is alive.
 
-    TODO: when race_control/instance.py (the OS file lock on DIR/.lock) lands, callers ask it
-    first; this stays as the fallback for an instance of an older version."""
+    For callers that cannot hold the instance lock (``race_control.instance``, a layer this
+    module does not import); the ``restore`` command holds the lock instead."""
     path = Path(data_dir) / "server.json"
     try:
         info = json.loads(path.read_text("utf-8"))
@@ -368,15 +370,21 @@ def running_instance(data_dir: Path) -> str:
     return f"pid {pid}" + (f", {url}" if url else "")
 
 
-def restore_backup(file: Path, data_dir: Path, *, with_settings: bool = False) -> RestoreResult:
+def restore_backup(
+    file: Path, data_dir: Path, *, with_settings: bool = False, locked: bool = False
+) -> RestoreResult:
     """Check ``file``, keep the data dir's database aside and put the backup's in its place.
 
     ``with_settings``: also replace ``settings.json`` by the backup's (the current one is kept
     aside); otherwise the data dir keeps its own.  ``images/``/``templates/`` folders in the
     backup replace the data dir's (kept aside).  Refuses (BackupError, nothing changed) while an
-    instance runs on ``data_dir`` or if the file is not a good backup."""
+    instance runs on ``data_dir`` or if the file is not a good backup.
+
+    ``locked``: the caller holds the data dir's instance lock (``race_control.instance``), so
+    no instance runs and ``server.json`` is not consulted: after a crash or a power cut (when a
+    restore is most needed) it may name a pid that another program has now."""
     file, data_dir = Path(file), Path(data_dir)
-    running = running_instance(data_dir)
+    running = "" if locked else running_instance(data_dir)
     if running:
         raise BackupError(
             f"Race Control is running on {data_dir} ({running}): close it first, then restore "

@@ -9,7 +9,8 @@ back it is raised again.
 
 Kinds in use (``KINDS``): a silent stream while its race is on, a lost screen, a clock far
 off, storage errors, sequence conflicts (a stream sent a seq again with other content), a
-stream claimed from a second address, caps hit, backlogs, low disk, sync backlog.
+stream claimed from a second address, a timing client refused by the allow-list, caps hit,
+backlogs, low disk, sync backlog.
 
 Loop rule: call from the event loop (or any single thread); nothing here blocks or does I/O.
 """
@@ -31,6 +32,7 @@ KINDS = (
     "storage_error",
     "seq_conflict",
     "stream_claimed",
+    "timing_refused",
     "cap_reached",
     "backlog",
     "low_disk",

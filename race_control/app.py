@@ -19,7 +19,14 @@ from typing import Any
 from aiohttp import web
 
 from race_control.accounts import Accounts
-from race_control.config import ENV_CTP01_USERS, Settings, ctp01_credentials, local_timezone
+from race_control.config import (
+    ENV_CTP01_USERS,
+    Settings,
+    ctp01_credentials,
+    local_timezone,
+    timing_exposure,
+    timing_networks,
+)
 from race_control.display_server.hub import Hub
 from race_control.display_server.lan import lan_address
 from race_control.display_server.services import Services
@@ -151,9 +158,13 @@ class RaceControl:
                 f"CTP01 authentication {auth!r} needs accounts in {ENV_CTP01_USERS} (user:password)"
             )
         self._listener = Ctp01Listener(
-            timing, Ctp01Config(timezone=tz, authentication=auth, credentials=users)
+            timing,
+            Ctp01Config(timezone=tz, authentication=auth, credentials=users),
+            allow=timing_networks(st.timing_allow),
         )
         self.timing_port = await self._listener.start(st.host, st.timing_port)
+        if hint := timing_exposure(st):
+            log.warning("timing port %d: %s", self.timing_port, hint)
         for address in st.decoders:
             host, port = parse_decoder_address(address)
             connector = RaceResultConnector(timing, host, port, timezone=tz)

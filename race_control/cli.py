@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from race_control import __version__
-from race_control.config import ENV_API_TOKEN, ENV_DATA_DIR, load_settings
+from race_control.config import ENV_API_TOKEN, ENV_DATA_DIR, load_settings, timing_exposure
 from race_control.errors import RaceControlError
 from race_control.instance import DataDirInUse, held_by
 
@@ -29,6 +29,16 @@ def _decoder(text: str) -> str:
 
     try:
         parse_decoder_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
+def _network(text: str) -> str:
+    from race_control.config import timing_networks
+
+    try:
+        timing_networks([text])
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text.strip()
@@ -57,6 +67,14 @@ def _server_args(p: argparse.ArgumentParser, *, http_default: int | None, timing
         "--ctp01-auth",
         choices=("none", "plaintext", "hmac-sha1", "hmac-md5", "seed-sha1", "seed-md5"),
         help="ask ChronoTrack clients to authenticate (accounts: env RACE_CONTROL_CTP01_USERS=user:password)",
+    )
+    p.add_argument(
+        "--timing-allow",
+        action="append",
+        type=_network,
+        metavar="CIDR",
+        help="accept timing clients only from this network (e.g. 192.168.1.0/24, or one address); "
+        "repeat for more (default: any, or settings.json timing_allow)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log to the console too")
 
@@ -188,6 +206,7 @@ async def _serve(args: argparse.Namespace) -> int:
         public_host=args.public_host,
         decoders=tuple(args.decoder) if args.decoder else None,
         ctp01_authentication=args.ctp01_auth,
+        timing_allow=tuple(args.timing_allow) if args.timing_allow else None,
     )
     rc = RaceControl(settings)
     stop = asyncio.Event()
@@ -210,6 +229,8 @@ async def _serve(args: argparse.Namespace) -> int:
         return 2
     print(f"Race Control {__version__} serving {rc.http_url}  (timing port {rc.timing_port})", flush=True)
     print(f"Data: {settings.data_dir}  API token: {settings.data_dir / 'api-token'}", flush=True)
+    if hint := timing_exposure(settings):
+        print(f"Warning: {hint}", file=sys.stderr, flush=True)
     try:
         if args.command == "demo":
             from race_control.demo import run_demo

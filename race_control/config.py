@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 
 import platformdirs
@@ -38,6 +40,9 @@ class Settings:
     # CTP01 authentication asked of ChronoTrack clients: none | plaintext | hmac-sha1 | hmac-md5 |
     # seed-sha1 | seed-md5; the accounts come from env RACE_CONTROL_CTP01_USERS ("user:password,...")
     ctp01_authentication: str = "none"
+    # networks timing clients may connect from, each a CIDR ("192.168.1.0/24"; an address = /32);
+    # () = any (others are refused at accept: race_control.timing.transports.ctp01_listener)
+    timing_allow: tuple[str, ...] = ()
 
     @property
     def database_path(self) -> Path:
@@ -73,6 +78,14 @@ def load_settings(data_dir: Path | None = None, **overrides: object) -> Settings
             raise ValueError(f"cannot read settings file {file}: {exc}") from exc
         known = {f.name for f in fields(Settings)} - {"data_dir", "api_token"}
         settings = replace(settings, **{k: v for k, v in stored.items() if k in known})
+        allow = settings.timing_allow
+        if not isinstance(allow, list | tuple) or not all(isinstance(a, str) for a in allow):
+            raise ValueError(f'settings file {file}: "timing_allow" must be a list of networks (CIDR)')
+        try:
+            timing_networks(allow)
+        except ValueError as exc:
+            raise ValueError(f"settings file {file}: timing_allow: {exc}") from None
+        settings = replace(settings, timing_allow=tuple(allow))
     token = os.environ.get(ENV_API_TOKEN)
     if token:
         settings = replace(settings, api_token=token)
@@ -105,6 +118,37 @@ def local_timezone() -> str:
     except OSError:
         pass
     return "UTC"
+
+
+def timing_networks(items: Iterable[str]) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``timing_allow`` as networks; ValueError naming the first entry that is not one."""
+    out = []
+    for item in items:
+        try:
+            out.append(ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{item[:64]!r} is not a network (CIDR like 192.168.1.0/24, or one address)"
+            ) from None
+    return tuple(out)
+
+
+def timing_exposure(settings: Settings) -> str:
+    """The recommendation shown where timing is set up while any host on the network may
+    send reads as any stream (no CTP01 authentication, no allow-list, not loopback only);
+    "" when something guards the timing port."""
+    if settings.ctp01_authentication != "none" or settings.timing_allow:
+        return ""
+    try:
+        if ip_address(settings.host).is_loopback:
+            return ""
+    except ValueError:
+        pass
+    return (
+        "Any computer on this network can connect to the timing port and send reads. Turn on "
+        "CTP01 authentication (--ctp01-auth with RACE_CONTROL_CTP01_USERS) and/or allow only "
+        "your timing network (--timing-allow CIDR, or Settings → Timing clients)."
+    )
 
 
 def ctp01_credentials() -> dict[str, str]:

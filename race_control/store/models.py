@@ -81,6 +81,10 @@ class TimingStream(Base):
     bad_lines: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     clock_warnings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_clock_warning: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # a connection claimed another stream's id while that one was connected from another address:
+    # it got this stream of its own instead (the claimed stream's id), flagged for the operator
+    claimed_from: Mapped[str] = mapped_column(String(36), default="", server_default="")
+    suspect: Mapped[bool] = mapped_column(default=False, server_default="0")
     last_seen_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float, default=now)
     updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
@@ -115,6 +119,30 @@ class Read(Base):
     gator: Mapped[int] = mapped_column(Integer, default=0)
     raw_n: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[float] = mapped_column(Float)
+
+
+class ReadConflict(Base):
+    """A (location, seq) a stream sent again with OTHER content than the stored read.
+
+    The stored read stays what it was (first come); this row is the other one, next to its raw
+    line (``raw_lines`` (stream_id, raw_n)), so nothing the stream said is silently dropped.
+    A resend of the same content is no conflict (a reconnecting client resends its cursor).
+    """
+
+    __tablename__ = "read_conflicts"
+    stream_id: Mapped[str] = mapped_column(ForeignKey("timing_streams.id"), primary_key=True)
+    location: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    raw_n: Mapped[int] = mapped_column(Integer, primary_key=True)  # the conflicting line
+    kind: Mapped[str] = mapped_column(String(8))  # tag | gun
+    tag: Mapped[str] = mapped_column(String(32))
+    time_text: Mapped[str] = mapped_column(String(40))
+    lap: Mapped[int] = mapped_column(Integer, default=0)
+    reader_id: Mapped[str] = mapped_column(String(16), default="")
+    gator: Mapped[int] = mapped_column(Integer, default=0)
+    remote_addr: Mapped[str] = mapped_column(String(100), default="")  # who sent it
+    received_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
 
 
 class DisplaySession(Base):

@@ -32,8 +32,8 @@ from tests.helpers.failing_store import FAILURES, MESSAGE, allow, refuse
 from tests.helpers.live_app import running
 
 # listed here, not only in the module: moving a field to "not stored" is a decision this test sees
-REBUILT_FROM_READS = {"reads", "last_read_at", "next_n", "trackers"}
-THIS_PROCESS_ONLY = {"connections", "_midnight", "_warned_at"}
+REBUILT_FROM_READS = {"reads", "last_read_at", "next_n", "trackers", "conflicts"}  # + read_conflicts
+THIS_PROCESS_ONLY = {"connections", "peers", "_midnight", "_warned_at"}
 
 
 async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:

@@ -7,6 +7,7 @@ and the displays never special-case a protocol.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 
@@ -27,36 +28,88 @@ class StoredRead:
     received_at: float  # epoch seconds when the line arrived (latency is measured from here)
 
 
-class SeqTracker:
-    """Which source sequence numbers of one (stream, location) are already stored.
+def content_key(kind: str, tag: str, time_text: str, lap: int, reader_id: str, gator: int) -> int:
+    """What a read says, as one number: a resend of the same read has the same key, a different
+    read under the same (location, seq) almost surely not (64-bit; ``hash`` of strings is keyed
+    per process, so keys are never stored: start-up recomputes them from the stored reads)."""
+    return hash((kind, tag, time_text, lap, reader_id, gator))
 
-    A contiguous watermark plus the set of numbers seen above it, so memory stays
-    small for the normal in-order stream while gaps and resends are still exact.
+
+class SeqTracker:
+    """Which source sequence numbers of one (stream, location) are stored, and what each one said.
+
+    The contiguous run ``1..low`` (every number stored, no gap) keeps its content keys in a
+    flat array (8 bytes a read), the numbers outside it (above a gap, or 0) in a dict, so memory
+    stays small for the normal in-order stream while gaps and resends are still exact.
+
+    ``cursor`` is the resume point: the end of the contiguous run that starts at the lowest
+    stored seq (``low`` for a stream numbered from 1, as CTP01 is).  A client is never told to
+    skip a number that is not stored, however high the numbers above a gap go (a spoofed seq
+    200000 moves nothing).
     """
 
-    __slots__ = ("above", "low")
+    __slots__ = ("_above", "_run", "_tail", "low")
 
     def __init__(self) -> None:
         self.low = 0
-        self.above: set[int] = set()
+        self._run = array("q")  # content keys of seqs 1..low (index seq - 1)
+        self._above: dict[int, int] = {}  # seq -> content key, for seqs outside 1..low
+        self._tail: tuple[int, int] | None = None  # (first, last) of the run in _above (low == 0)
 
-    def add(self, seq: int) -> bool:
-        """Record ``seq``; False if it was already there (a resend)."""
-        if seq <= self.low or seq in self.above:
+    def add(self, seq: int, key: int = 0) -> bool:
+        """Record ``seq`` with its content ``key``; False if ``seq`` was already there (then
+        ``key_of`` says whether it was the same read)."""
+        if 0 < seq <= self.low or seq in self._above:
             return False
         if seq == self.low + 1:
+            self._run.append(key)
             self.low = seq
-            while self.low + 1 in self.above:
+            while (nxt := self._above.pop(self.low + 1, None)) is not None:
+                self._run.append(nxt)
                 self.low += 1
-                self.above.discard(self.low)
+            self._tail = None
         else:
-            self.above.add(seq)
+            self._above[seq] = key
+            if self._tail is not None:
+                first, last = self._tail
+                if seq < first:
+                    self._tail = None  # a new lowest seq: found again when asked
+                elif seq == last + 1:
+                    while last + 1 in self._above:
+                        last += 1
+                    self._tail = (first, last)
         return True
 
+    @property
+    def cursor(self) -> int:
+        """The end of the contiguous run that starts at the lowest stored seq >= 1 (0: none).
+        For a stream numbered from 1 that is ``low``; a stream numbered from elsewhere (RACE
+        RESULT's file * 10**7 + n) resumes at the end of its first run, never beyond a gap."""
+        if self.low or not self._above:
+            return self.low
+        if self._tail is None:
+            first = min((s for s in self._above if s > 0), default=0)
+            if not first:
+                return 0
+            last = first
+            while last + 1 in self._above:
+                last += 1
+            self._tail = (first, last)
+        return self._tail[1]
+
     def has(self, seq: int) -> bool:
-        return seq <= self.low or seq in self.above
+        return 0 < seq <= self.low or seq in self._above
+
+    def key_of(self, seq: int) -> int | None:
+        """The content key stored for ``seq`` (None if ``seq`` is not stored)."""
+        if 0 < seq <= self.low:
+            return self._run[seq - 1]
+        return self._above.get(seq)
+
+    def __len__(self) -> int:
+        return self.low + len(self._above)
 
     @property
     def last(self) -> int:
-        """The highest sequence stored (the resume point)."""
-        return max(self.above) if self.above else self.low
+        """The highest sequence stored (not a resume point: numbers below it may be missing)."""
+        return max(self.low, max(self._above, default=0))

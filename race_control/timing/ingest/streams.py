@@ -13,6 +13,22 @@ back what the stream showed before.  Changes are planned into a ``UnitOfWork`` u
 ``lock`` (the stream in memory changes only after the commit); counters that ingest
 moves on every read (bad lines, clock warnings, locations, last seen) are saved in the
 background when a connection ends and when a clock warning is (re)written.
+
+Who may write into a stream (docs/protocols/ctp01.md#connection-id):
+
+* A (location, seq) that is already stored and arrives again with the SAME content is a
+  resend (a reconnecting client resends its cursor): dropped, nothing to tell.  With OTHER
+  content it is a conflict: the stored read stays, the other one is written to
+  ``read_conflicts`` (its raw line is in ``raw_lines`` like every line), counted on the
+  stream (``conflicts``) and raised as a critical ``seq_conflict`` alert.
+* The resume cursor is the end of the contiguous run of stored seqs (``SeqTracker.cursor``:
+  1..n for CTP01), never the highest seen: reads above a gap do not make a client skip it.
+* A network connection (``peer_host`` given) that claims the source key of a stream
+  connected right now from ANOTHER address does not join it: it gets a stream of its own
+  (``<key>@<its address>``, ``claimed_from`` the claimed stream, ``suspect``), and a
+  critical ``stream_claimed`` alert names both addresses; that address keeps that stream.
+  A claim while the stream is not connected is accepted (a controller may come back with a
+  new DHCP address) with a warning ``stream_claimed`` alert naming the old and new address.
 """
 
 from __future__ import annotations
@@ -27,18 +43,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, func, select
 
+from race_control.alerts import AlertBoard
 from race_control.errors import InputError, NotFound
 from race_control.ids import new_id
 from race_control.roster.participants import normalize_bib
 from race_control.store.database import Store
-from race_control.store.models import RawLine, Read, TimingStream
+from race_control.store.models import RawLine, Read, ReadConflict, TimingStream
 from race_control.store.unit_of_work import UnitOfWork
 from race_control.timing.ingest.pipeline import IngestPipeline
-from race_control.timing.ingest.stored_read import SeqTracker, StoredRead
+from race_control.timing.ingest.stored_read import SeqTracker, StoredRead, content_key
 from race_control.timing.protocols.events import GunTime, TagRead
 
 log = logging.getLogger("race_control.timing")
 CLOCK_WARNING_AFTER = 600.0  # seconds between a live read's time and now before we warn
+CONFLICT_RETRY, CONFLICT_ATTEMPTS = 0.05, 8  # writing read_conflicts rows while the store fails
 
 # How every StreamState field survives a restart (tests/timing/test_stream_state.py checks that
 # each field is in exactly one of these).  STORED: a timing_streams column of the same name.
@@ -56,11 +74,14 @@ STORED = (
     "bad_lines",
     "clock_warnings",
     "last_clock_warning",
+    "claimed_from",
+    "suspect",
     "last_seen_at",
     "created_at",
 )
-DERIVED = ("reads", "last_read_at", "next_n", "trackers")  # rebuilt from reads and raw lines
-RUNTIME = ("connections", "_midnight", "_warned_at")  # this process only
+# rebuilt from reads, raw lines and read conflicts
+DERIVED = ("reads", "last_read_at", "next_n", "trackers", "conflicts")
+RUNTIME = ("connections", "peers", "_midnight", "_warned_at")  # this process only
 
 
 @dataclass
@@ -86,6 +107,10 @@ class StreamState:
     live: bool = True  # False for imported files: their times are in the past by design
     clock_warnings: int = 0
     last_clock_warning: str = ""
+    conflicts: int = 0  # (location, seq)s sent again with other content (rows of read_conflicts)
+    claimed_from: str = ""  # the stream whose source key this one claimed from another address
+    suspect: bool = False  # made for such a claim: the operator should look before binding it
+    peers: dict[str, int] = field(default_factory=dict)  # network hosts connected now -> links
     _midnight: float | None = None  # epoch of local midnight of reference_date (cached)
     _warned_at: float = 0.0
 
@@ -97,8 +122,10 @@ class StreamState:
         return self._midnight + clock
 
     def cursors(self) -> dict[str, int]:
-        """Last stored sequence per location: where a reconnecting client resumes."""
-        return {loc: t.last for loc, t in self.trackers.items() if t.last > 0}
+        """Per location, the end of the contiguous run of stored seqs (1..n, no gap): where a
+        reconnecting client resumes.  Not the highest seq seen: one read far above a gap (a
+        spoofed seq 200000) must not make the client skip everything below it."""
+        return {loc: c for loc, t in self.trackers.items() if (c := t.cursor) > 0}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,15 +148,23 @@ class StreamState:
             "live": self.live,
             "clock_warnings": self.clock_warnings,
             "last_clock_warning": self.last_clock_warning,
+            "conflicts": self.conflicts,
+            "claimed_from": self.claimed_from,
+            "suspect": self.suspect,
             "created_at": self.created_at,
         }
 
 
 class TimingService:
-    def __init__(self, store: Store, pipeline: IngestPipeline, *, timezone: str) -> None:
+    def __init__(
+        self, store: Store, pipeline: IngestPipeline, *, timezone: str, alerts: AlertBoard | None = None
+    ) -> None:
         self._store = store
         self._pipeline = pipeline
         self._timezone = timezone
+        self._alerts = alerts  # told of sequence conflicts and claimed streams
+        self._conflicts: list[dict[str, Any]] = []  # read_conflicts rows not written yet
+        self._conflict_writer: asyncio.Task[None] | None = None
         self._streams: dict[str, StreamState] = {}
         self._by_key: dict[tuple[str, str], StreamState] = {}
         self.listeners: list[Any] = []  # called with (stream) when a stream changes
@@ -164,11 +199,19 @@ class TimingService:
         reference_date: str | None = None,
         live: bool = True,
         locations: list[str] | None = None,
+        peer_host: str = "",
     ) -> StreamState:
         """Find the stream for this source, or plan a new one (time zone, date and ``live``
         apply to a new stream only).  Once ``uow`` commits it is known, marked connected and
-        its listeners are told; before that nothing in memory has changed.  Caller holds ``lock``."""
+        its listeners are told; before that nothing in memory has changed.  Caller holds ``lock``.
+
+        ``peer_host`` (the address of a network peer that named its own source key, e.g. a
+        CTP01 connection id) decides who may join a stream: see the module docstring."""
         state = self._by_key.get((protocol, source_key))
+        claimed, held_by, moved_from = self._claim(protocol, source_key, state, peer_host)
+        if claimed is not None:  # not taken over: the claimant's own stream
+            source_key = f"{source_key}@{peer_host}"
+            state = self._by_key.get((protocol, source_key))
         stamp = time.time()
         created = state is None
         if state is None:
@@ -181,6 +224,8 @@ class TimingService:
                 reference_date=reference_date or dt.datetime.now(ZoneInfo(tz)).date().isoformat(),
                 created_at=stamp,
                 live=live,
+                claimed_from=claimed.id if claimed is not None else "",
+                suspect=claimed is not None,
             )
         changes: dict[str, Any] = {
             "client": client or state.client,
@@ -204,11 +249,72 @@ class TimingService:
             for name, value in changes.items():
                 setattr(state, name, value)
             state.connections += 1
+            if peer_host:
+                state.peers[peer_host] = state.peers.get(peer_host, 0) + 1
             self._changed(state)
             log.info("stream %s (%s %s) attached from %s", state.id, protocol, source_key, remote_addr)
+            if claimed is not None:
+                self._alert_claim(state, claimed, peer_host, held_by)
+            elif moved_from:
+                self._alert_moved(state, peer_host, moved_from)
 
         uow.after_commit(_apply)
         return state
+
+    def _claim(
+        self, protocol: str, source_key: str, state: StreamState | None, peer_host: str
+    ) -> tuple[StreamState | None, list[str], str]:
+        """Who ``peer_host`` may be for the stream of ``source_key``: (the stream it claimed
+        but does not get, the addresses holding that stream) or, when it takes over a stream
+        last connected from elsewhere, that address."""
+        if state is None or not peer_host or state.peers.get(peer_host):
+            return None, [], ""  # a new source, not a network peer, or another link of the same host
+        held_by = sorted(h for h, n in state.peers.items() if n > 0)
+        if held_by or (protocol, f"{source_key}@{peer_host}") in self._by_key:
+            # connected from another address now, or this address was caught claiming it
+            # before (it keeps its own stream: it never takes the real one over in a gap)
+            return state, held_by, ""
+        previous = _host(state.remote_addr)
+        if state.connections == 0 and previous and previous != peer_host:
+            return None, [], previous
+        return None, [], ""
+
+    def _alert_claim(self, state: StreamState, claimed: StreamState, host: str, held_by: list[str]) -> None:
+        holders = (
+            f"which is connected from {', '.join(held_by)}"
+            if held_by
+            else f"again (it did so before while that was connected; last from {_host(claimed.remote_addr)})"
+        )
+        message = (
+            f"a {state.protocol} client at {host} claimed the id {claimed.source_key!r} of timing "
+            f"session {claimed.id} {holders}: it did not take it over; its "
+            f"reads go to a separate, suspect timing session {state.source_key!r} ({state.id}), "
+            "not to any display. If it is not one of your controllers, unplug it from the network "
+            "and turn on CTP01 authentication or a timing allow-list"
+        )
+        log.warning("stream %s: %s", claimed.id, message)
+        if self._alerts is not None:
+            self._alerts.raise_alert(
+                "stream_claimed",
+                state.id,
+                message,
+                severity="critical",
+                claimed_stream=claimed.id,
+                claimant=host,
+                connected_from=held_by,
+            )
+
+    def _alert_moved(self, state: StreamState, host: str, previous: str) -> None:
+        message = (
+            f"timing session {state.id} ({state.protocol} {state.source_key!r}) was connected from "
+            f"{previous} and is now connected from {host}: accepted (a controller may get a new "
+            "address), but if that is not your controller, unplug it and check this session's reads"
+        )
+        log.warning("stream %s: %s", state.id, message)
+        if self._alerts is not None:
+            self._alerts.raise_alert(
+                "stream_claimed", state.id, message, severity="warning", previous=previous, now=host
+            )
 
     async def attach(
         self,
@@ -222,9 +328,10 @@ class TimingService:
         timezone: str | None = None,
         reference_date: str | None = None,
         live: bool = True,
+        peer_host: str = "",
     ) -> StreamState:
         """Find or create the stream for this source and mark it connected (a transport that
-        identified its peer; one unit of work)."""
+        identified its peer; one unit of work).  ``peer_host``: see ``plan_attach``."""
         async with self.lock:
             uow = UnitOfWork(self._store)
             state = self.plan_attach(
@@ -238,12 +345,18 @@ class TimingService:
                 timezone=timezone,
                 reference_date=reference_date,
                 live=live,
+                peer_host=peer_host,
             )
             await uow.commit()
         return state
 
-    def detach(self, state: StreamState) -> None:
+    def detach(self, state: StreamState, peer_host: str = "") -> None:
+        """A connection ended (``peer_host``: the one it was attached with)."""
         state.connections = max(0, state.connections - 1)
+        if peer_host and state.peers.get(peer_host, 0) > 1:
+            state.peers[peer_host] -= 1
+        else:
+            state.peers.pop(peer_host, None)
         self._changed(state)
         self._save_soon(state)  # what ingest counted on this connection survives a restart
 
@@ -297,16 +410,22 @@ class TimingService:
         return tracker is not None and tracker.has(seq)
 
     def accept(self, state: StreamState, event: TagRead | GunTime, received_at: float) -> bool:
-        """Queue a read for storage; False if this (location, seq) is already stored."""
+        """Queue a read for storage; False if this (location, seq) is already stored: with the
+        same content a resend (nothing to do), with other content a conflict (recorded, counted
+        and alerted; the stored read stays).  The read's raw line is the last one handed in."""
+        if isinstance(event, GunTime):
+            kind, tag, lap, gator = "gun", "guntime", 0, 0
+        else:
+            kind, tag, lap, gator = "tag", event.tag, event.lap, event.gator
+        key = content_key(kind, tag, event.time_text, lap, event.reader_id, gator)
         tracker = state.trackers.get(event.location)
         if tracker is None:
             tracker = state.trackers[event.location] = SeqTracker()
-        if not tracker.add(event.seq):
+        if not tracker.add(event.seq, key):
+            if tracker.key_of(event.seq) != key:
+                self._conflict(state, event, kind, tag, received_at)
             return False
-        if isinstance(event, GunTime):
-            kind, tag, bib, lap, gator = "gun", "guntime", "", 0, 0
-        else:
-            kind, tag, bib, lap, gator = "tag", event.tag, normalize_bib(event.tag), event.lap, event.gator
+        bib = normalize_bib(tag) if kind == "tag" else ""
         read = StoredRead(
             stream_id=state.id,
             location=event.location,
@@ -331,6 +450,79 @@ class TimingService:
             state.locations.append(event.location)
         self._pipeline.submit_read(read)
         return True
+
+    def _conflict(
+        self, state: StreamState, event: TagRead | GunTime, kind: str, tag: str, received_at: float
+    ) -> None:
+        """``event`` has the (location, seq) of a stored read but other content: keep it as a
+        ``read_conflicts`` row (written in the background, in batches), count it, alert."""
+        lap, gator = (event.lap, event.gator) if isinstance(event, TagRead) else (0, 0)
+        state.conflicts += 1
+        self._conflicts.append(
+            {
+                "stream_id": state.id,
+                "location": event.location,
+                "seq": event.seq,
+                "raw_n": state.next_n - 1,
+                "kind": kind,
+                "tag": tag,
+                "time_text": event.time_text,
+                "lap": lap,
+                "reader_id": event.reader_id,
+                "gator": gator,
+                "remote_addr": state.remote_addr,
+                "received_at": received_at,
+                "created_at": time.time(),
+            }
+        )
+        if self._conflict_writer is None:
+            self._conflict_writer = task = asyncio.get_running_loop().create_task(self._write_conflicts())
+            self._saves.add(task)
+            task.add_done_callback(self._saves.discard)
+        message = (
+            f"timing session {state.id} ({state.source_key!r}, {state.remote_addr}) sent {event.location} "
+            f"seq {event.seq} again with other content ({tag[:32]!r} at {event.time_text[:40]!r}): the read stored first "
+            f"is kept, the other one is recorded; {state.conflicts} conflict(s) so far. A controller "
+            "that was reset, or someone else sending under its id"
+        )
+        if state.conflicts <= 10 or state.conflicts % 1000 == 0:  # every one is in read_conflicts
+            log.warning("stream %s: %s", state.id, message)
+        if self._alerts is not None:
+            self._alerts.raise_alert(
+                "seq_conflict",
+                state.id,
+                message,
+                severity="critical",
+                conflicts=state.conflicts,
+                location=event.location,
+                seq=event.seq,
+            )
+
+    async def _write_conflicts(self) -> None:
+        """Write the pending conflict rows in batches; retried while the store fails, given up
+        (logged, kept pending for the next conflict's writer) after about 15 s of failures."""
+        delay, failures = CONFLICT_RETRY, 0
+        try:
+            while self._conflicts:
+                rows, self._conflicts = self._conflicts, []
+                try:
+                    await self._store.run(_insert_conflicts, rows)
+                except Exception as exc:
+                    self._conflicts[:0] = rows
+                    failures += 1
+                    if failures >= CONFLICT_ATTEMPTS:
+                        log.error(
+                            "%d sequence conflicts not stored yet (retried with the next one): %s",
+                            len(self._conflicts),
+                            exc,
+                        )
+                        return
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                delay, failures = CONFLICT_RETRY, 0
+        finally:
+            self._conflict_writer = None
 
     def _check_clock(self, state: StreamState, event: TagRead, received_at: float) -> None:
         """Warn when a live read's time is far from now: a wrong controller clock, time zone
@@ -391,6 +583,16 @@ class TimingService:
             fn(state)
 
 
+def _host(addr: str) -> str:
+    """The host of a ``host:port`` peer address (``::1:5000`` -> ``::1``); "" if none."""
+    return addr.rsplit(":", 1)[0] if ":" in addr else addr
+
+
+def _insert_conflicts(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    # OR IGNORE: one raw line is one read, so a retried batch that was stored after all is no error
+    conn.execute(ReadConflict.__table__.insert().prefix_with("OR IGNORE"), rows)
+
+
 def _merged(current: list[str], more: list[str]) -> list[str]:
     return list(dict.fromkeys([*current, *more]))
 
@@ -418,9 +620,14 @@ def _load_streams(conn: Connection) -> list[StreamState]:
         s = StreamState(id=r["id"], **{name: r[name] for name in STORED})
         s.locations = list(s.locations or [])
         # DERIVED: what ingest counts in memory, rebuilt from what it stored
-        seqs = select(rt.c.location, rt.c.seq).where(rt.c.stream_id == s.id).order_by(rt.c.location, rt.c.seq)
-        for loc, seq in conn.execute(seqs):
-            s.trackers.setdefault(loc, SeqTracker()).add(seq)
+        content = (rt.c.kind, rt.c.tag, rt.c.time_text, rt.c.lap, rt.c.reader_id, rt.c.gator)
+        seqs = select(rt.c.location, rt.c.seq, *content).where(rt.c.stream_id == s.id)
+        for loc, seq, *what in conn.execute(seqs.order_by(rt.c.location, rt.c.seq)):
+            s.trackers.setdefault(loc, SeqTracker()).add(seq, content_key(*what))
+        ct = ReadConflict.__table__
+        s.conflicts = conn.execute(
+            select(func.count()).select_from(ct).where(ct.c.stream_id == s.id)
+        ).scalar_one()
         tags = (rt.c.stream_id == s.id, rt.c.kind == "tag")
         s.reads = conn.execute(select(func.count()).select_from(rt).where(*tags)).scalar_one()
         s.last_read_at = conn.execute(select(func.max(rt.c.received_at)).where(*tags)).scalar()

@@ -4,19 +4,26 @@ Thin by design: bytes go into the sans-IO ``Ctp01Server`` through the shared
 ``StreamLink`` transport (replies written straight back from ``data_received``,
 events queued to one consumer task per connection, which attaches the stream and
 hands reads to the ingest pipeline; backpressure; the rotating raw-traffic log).
-Only what is CTP01's own is here: the greeting, event info and locations.
+Only what is CTP01's own is here: the greeting, event info and locations, and who may
+connect at all: with an allow-list (``timing_allow``) a client from outside it is closed
+as soon as it is accepted (logged with its address, counted, a ``timing_refused`` alert);
+an accepted client names its stream by its connection id, and the stream is attached with
+the client's address so a stream connected from one address is not joined from another
+(``TimingService.plan_attach``; docs/protocols/ctp01.md#connection-id).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from race_control.alerts import AlertBoard
 from race_control.timing.ingest.streams import StreamState, TimingService
 from race_control.timing.protocols.ctp01_server import Ctp01Server
 from race_control.timing.protocols.ctp01_settings import Ctp01Config
@@ -49,10 +56,28 @@ class Ctp01Connection(StreamLink[Ctp01Server]):
     ) -> None:
         proto = Ctp01Server(config, seed=secrets.token_hex(16), now=time.time())
         super().__init__(service, proto, on_done=on_done)
+        self.refuse: Callable[[str], bool] | None = None  # host -> closed at once (the allow-list)
+        self.refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        if self.refuse is not None and self.refuse(peer[0] if peer else ""):
+            self.refused = True
+            assert isinstance(transport, asyncio.Transport)
+            transport.abort()  # not a byte read from it, nothing started for it
+            if self._on_done is not None:
+                self._on_done()
+            return
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.refused:
+            super().connection_lost(exc)
 
     def _connected(self, transport: asyncio.Transport) -> None:
         peer = transport.get_extra_info("peername")
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.peer_host = str(peer[0]) if peer else ""
         log.info("CTP01 client connected from %s", self._peer)
 
     async def _handle_other(self, event: TimingEvent) -> None:
@@ -79,26 +104,70 @@ class Ctp01Connection(StreamLink[Ctp01Server]):
             event_name=info.name if info else "",
             source_event_id=info.event_id if info else "",
             remote_addr=self._peer,
+            peer_host=self.peer_host,
         )
 
     def _locations(self) -> list[str]:
         return list(self.proto.locations)
 
 
-class Ctp01Listener:
-    """Owns the listening socket; one ``Ctp01Connection`` per client."""
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-    def __init__(self, service: TimingService, config: Ctp01Config) -> None:
+
+class Ctp01Listener:
+    """Owns the listening socket; one ``Ctp01Connection`` per client.
+
+    ``allow``: the networks clients may connect from (empty: any); ``refused`` counts the
+    connections closed for coming from elsewhere."""
+
+    def __init__(
+        self,
+        service: TimingService,
+        config: Ctp01Config,
+        *,
+        allow: Sequence[Network] = (),
+        alerts: AlertBoard | None = None,
+    ) -> None:
         config.validate()
         self._service = service
         self._config = config
+        self._allow = tuple(allow)
+        self._alerts = alerts
         self._server: asyncio.base_events.Server | None = None
         self.connections: set[Ctp01Connection] = set()
+        self.refused = 0
 
     def _make(self) -> Ctp01Connection:
         conn = Ctp01Connection(self._service, replace(self._config), lambda: self.connections.discard(conn))
+        if self._allow:
+            conn.refuse = self._refuse
         self.connections.add(conn)
         return conn
+
+    def _refuse(self, host: str) -> bool:
+        """True (and logged, counted, alerted) if ``host`` is outside the allow-list."""
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            address = None
+        if address is not None and isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped  # ::ffff:192.168.1.5 on a dual-stack socket
+        if address is not None and any(address in net for net in self._allow):
+            return False
+        self.refused += 1
+        allowed = ", ".join(str(n) for n in self._allow)
+        log.warning("CTP01 connection from %s refused: not in the timing allow-list (%s)", host, allowed)
+        if self._alerts is not None:
+            self._alerts.raise_alert(
+                "timing_refused",
+                host,
+                f"a timing client at {host} tried to connect and was refused: it is not in the timing "
+                f"allow-list ({allowed}). If it is one of your controllers, add its network in Settings "
+                "(or --timing-allow)",
+                severity="warning",
+                refused=self.refused,
+            )
+        return True
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()

@@ -103,6 +103,9 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         self._service = service
         self.proto = proto
         self._peer = peer
+        # the peer's address when it names its own stream (CTP01 connection id): a stream
+        # connected from one address is not joined from another (TimingService.plan_attach)
+        self.peer_host = ""
         self._on_done = on_done
         self._queue: asyncio.Queue[tuple[float, list[TimingEvent]] | None] = asyncio.Queue()
         self._consuming = False  # the consumer task has queued events to work through
@@ -256,7 +259,7 @@ class StreamLink(asyncio.Protocol, Generic[M]):
             if self.stream is not None:
                 if self._stream_changed in self._service.listeners:
                     self._service.listeners.remove(self._stream_changed)
-                self._service.detach(self.stream)
+                self._service.detach(self.stream, self.peer_host)
             elif self._pending_raw:
                 self.log.warning(
                     "%s %s left before identifying itself; its %d lines are only in the raw log",

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
-from race_control.config import Settings, load_settings, save_settings
+from race_control.config import Settings, load_settings, save_settings, timing_networks
 from race_control.errors import InputError
 from race_control.ui.backup_panel import BackupPanel
 from race_control.ui.prefs import save_prefs
@@ -84,6 +84,14 @@ class SettingsPage(Page):
         form.addRow("Display + API port", self.http_port)
         self.timing_port = _port_box()
         form.addRow("ChronoTrack (CTP01) port", self.timing_port)
+        self.timing_allow = QLineEdit()
+        self.timing_allow.setObjectName("timing_allow")
+        self.timing_allow.setPlaceholderText("any address (e.g. 192.168.1.0/24, 10.0.0.5)")
+        self.timing_allow.setToolTip(
+            "Timing clients from other addresses are refused (and shown as an alert). "
+            "Separate networks with commas or spaces."
+        )
+        form.addRow("Timing clients allowed from", self.timing_allow)
         self.timezone = QComboBox()
         self.timezone.setEditable(True)
         self.timezone.addItem("this computer's time zone", "")
@@ -110,6 +118,7 @@ class SettingsPage(Page):
         _set_combo(self.timezone, saved.timezone)
         self.http_port.setValue(saved.http_port)
         self.timing_port.setValue(saved.timing_port)
+        self.timing_allow.setText(", ".join(saved.timing_allow))
         self.backups.refresh()
         rc = self.window_.race_control
         self.running.setText(
@@ -128,6 +137,11 @@ class SettingsPage(Page):
         if not text:
             raise InputError("choose a data folder")
         current: Settings = self.services.settings
+        allow = tuple(self.timing_allow.text().replace(",", " ").split())
+        try:
+            timing_networks(allow)
+        except ValueError as exc:
+            raise InputError(f"timing clients allowed from: {exc}") from None
         return dataclasses.replace(
             current,
             data_dir=Path(text).expanduser(),
@@ -135,6 +149,7 @@ class SettingsPage(Page):
             public_host=_combo_value(self.public_host),
             http_port=self.http_port.value(),
             timing_port=self.timing_port.value(),
+            timing_allow=allow,
             timezone=_combo_value(self.timezone),
             api_token="",
         )

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QSplitter, QVBoxLayout, QWidget
 
+from race_control.config import timing_exposure
 from race_control.sessions.read_history import recent_reads, stored_decisions
 from race_control.timing.ingest.stored_read import StoredRead
 from race_control.ui.read_preview import MAX_PREVIEW, ReadPreview
@@ -46,6 +47,14 @@ class TimingPage(Page):
         self.session_label.setWordWrap(True)
         head.addWidget(self.session_label, 1)
         self.body.addLayout(head)
+        # shown while anyone on the network could send reads as any stream (config.timing_exposure)
+        self.exposure = QLabel()
+        self.exposure.setObjectName("timing_exposure")
+        self.exposure.setTextFormat(Qt.TextFormat.PlainText)
+        self.exposure.setWordWrap(True)
+        self.exposure.setStyleSheet("color: #7c2d12; background: #fff4e5; padding: 4px;")
+        self.exposure.hide()
+        self.body.addWidget(self.exposure)
         split = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         top_lay = column(top)
@@ -106,6 +115,9 @@ class TimingPage(Page):
 
     # --- lifecycle ------------------------------------------------------------------------
     def entered(self) -> None:
+        hint = timing_exposure(self.services.settings)
+        self.exposure.setText(f"⚠ {hint}" if hint else "")
+        self.exposure.setVisible(bool(hint))
         if self.flow.event_id and self.flow.session is None:
             self.run(self._ensure())
         self.session_combo.refresh()

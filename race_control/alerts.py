@@ -107,6 +107,34 @@ class AlertBoard:
         self._notify(alert)
         return alert
 
+    def hold(
+        self,
+        kind: str,
+        key: str,
+        holds: bool,
+        message: str = "",
+        *,
+        severity: str = "warning",
+        **details: Any,
+    ) -> None:
+        """For a periodic check: raise when the condition starts to hold, refresh its message
+        while it holds (one occurrence: the count stays), clear when it no longer holds."""
+        if not holds:
+            self.clear(kind, key)
+            return
+        alert = self._alerts.get(f"{kind}:{key}")
+        if alert is None or not alert.active:
+            self.raise_alert(kind, key, message, severity=severity, **details)
+            return
+        if severity not in SEVERITIES:
+            raise ValueError(f"unknown alert severity {severity!r}")
+        alert.last_at = self._clock()
+        changed = any(alert.details.get(k) != v for k, v in details.items())
+        if changed or (alert.message, alert.severity) != (message, severity):
+            alert.message, alert.severity = message, severity
+            alert.details.update(details)
+            self._notify(alert)
+
     def clear(self, kind: str, key: str) -> None:
         """The condition is over; the alert stays listed (resolved) until acknowledged."""
         alert = self._alerts.get(f"{kind}:{key}")

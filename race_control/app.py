@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from race_control.accounts import Accounts
+from race_control.alerts import AlertBoard
 from race_control.config import (
     ENV_CTP01_USERS,
     Settings,
@@ -29,8 +30,10 @@ from race_control.config import (
 )
 from race_control.display_server.hub import Hub
 from race_control.display_server.lan import lan_address
+from race_control.display_server.monitor import Monitor
 from race_control.display_server.services import Services
 from race_control.display_server.web import create_app
+from race_control.flags import resolve as resolve_features
 from race_control.instance import InstanceLock
 from race_control.operations.actions import Operations
 from race_control.roster.service import EventService
@@ -82,6 +85,7 @@ class RaceControl:
         self._backups: asyncio.Task[None] | None = None  # automatic backups while reads arrive
         self._backup_thread: ThreadPoolExecutor | None = None  # one backup at a time, off the loop
         self._backup_at_stop = False  # set once started: a clean shutdown writes a backup
+        self.monitor: Monitor | None = None  # periodic alert checks (silent streams, disk, backlog)
 
     @property
     def http_url(self) -> str:
@@ -89,6 +93,8 @@ class RaceControl:
 
     async def start(self) -> Services:
         st = self.settings
+        features = resolve_features(st.features)  # an unknown flag name stops here (ValueError)
+        alerts = AlertBoard()
         st.data_dir.mkdir(parents=True, exist_ok=True)
         # before anything touches the store: a second instance stops here (DataDirInUse)
         self._instance_lock.acquire()
@@ -101,7 +107,7 @@ class RaceControl:
             raise
         events = EventService(store, tz)
         sessions = SessionService(store, events, default_window=st.duplicate_window)
-        pipeline = IngestPipeline(store, SessionReadConsumer(sessions))
+        pipeline = IngestPipeline(store, SessionReadConsumer(sessions), alerts)
         timing = TimingService(store, pipeline, timezone=tz)
 
         def wall_time(stream_id: str, clock: float) -> float | None:
@@ -111,7 +117,7 @@ class RaceControl:
             return stream.wall_time(clock) if stream and stream.live else None
 
         sessions.wall_time = wall_time
-        hub = Hub(sessions.events_after)
+        hub = Hub(sessions.events_after, alerts, lambda sid: _session_name(sessions, sid))
         sessions.add_publisher(hub.publish)
         sessions.add_control(hub.send_control)
         templates = TemplateService(store)
@@ -128,6 +134,8 @@ class RaceControl:
             ensure_api_token(st),
             Accounts(store),
             ops,
+            alerts=alerts,
+            features=features,
         )
         self.services = services
         await events.load()
@@ -136,6 +144,8 @@ class RaceControl:
         await sessions.load()
         pipeline.start()
         hub.start()
+        self.monitor = Monitor(services)
+        self.monitor.start()
         self._ticker = asyncio.create_task(self._tick(), name="race-control-tick")
         self._backup_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="race-control-backup")
         if st.backup_keep > 0 and st.backup_interval > 0:
@@ -181,6 +191,11 @@ class RaceControl:
             await asyncio.sleep(1.0)
             if self.services is not None:
                 self.services.sessions.tick(time.time())
+            if self.monitor is not None:
+                try:
+                    self.monitor.tick(time.time())
+                except Exception:  # a broken check must not stop the ticker (mode switches)
+                    log.exception("alert checks failed")
 
     async def backup(self, dest: Path) -> dict[str, Any]:
         """Back up the data dir to ``dest`` now (Settings' "Back up now…"): the manifest.
@@ -235,6 +250,9 @@ class RaceControl:
         if self._backups is not None:
             self._backups.cancel()
             self._backups = None
+        if self.monitor is not None:
+            await self.monitor.stop()
+            self.monitor = None
         for connector in reversed(self.decoders):
             await connector.stop()
         self.decoders.clear()
@@ -262,3 +280,9 @@ class RaceControl:
             path: Path = self.settings.data_dir / "server.json"
             path.unlink(missing_ok=True)
             self._instance_lock.release()
+
+
+def _session_name(sessions: SessionService, session_id: str) -> str:
+    """A display session's name for an alert (its id if it is gone)."""
+    found = next((s for s in sessions.sessions() if s.id == session_id), None)
+    return found.name if found else session_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 
@@ -43,6 +43,9 @@ class Settings:
     # networks timing clients may connect from, each a CIDR ("192.168.1.0/24"; an address = /32);
     # () = any (others are refused at accept: race_control.timing.transports.ctp01_listener)
     timing_allow: tuple[str, ...] = ()
+    # experimental features switched on/off in settings.json ({"name": true}); race_control.flags
+    # knows the names and adds env RACE_CONTROL_FEATURES on top (an unknown name fails start-up)
+    features: dict[str, bool] = field(default_factory=dict, hash=False)
 
     @property
     def database_path(self) -> Path:
@@ -78,6 +81,13 @@ def load_settings(data_dir: Path | None = None, **overrides: object) -> Settings
             raise ValueError(f"cannot read settings file {file}: {exc}") from exc
         known = {f.name for f in fields(Settings)} - {"data_dir", "api_token"}
         settings = replace(settings, **{k: v for k, v in stored.items() if k in known})
+        features = settings.features
+        if not isinstance(features, dict) or not all(
+            isinstance(k, str) and isinstance(v, bool) for k, v in features.items()
+        ):
+            raise ValueError(
+                f'settings file {file}: "features" must be an object of flag names to true/false'
+            )
         allow = settings.timing_allow
         if not isinstance(allow, list | tuple) or not all(isinstance(a, str) for a in allow):
             raise ValueError(f'settings file {file}: "timing_allow" must be a list of networks (CIDR)')

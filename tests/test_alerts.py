@@ -99,3 +99,20 @@ def test_listeners_hear_raise_clear_and_acknowledge_and_a_failing_one_does_not_s
         ("seq_conflict:st1", False, False),
         ("seq_conflict:st1", False, True),
     ]
+
+
+def test_hold_raises_once_refreshes_the_message_and_clears_when_it_stops() -> None:
+    clock = Clock()
+    board = AlertBoard(clock)
+    heard: list[str] = []
+    board.listeners.append(lambda a: heard.append(a.message))
+    board.hold("backlog", "ingest", False, "nothing")  # does not hold: nothing raised
+    assert board.alerts() == [] and heard == []
+    for n in (51_000, 51_000, 60_000):  # a periodic check, once a second
+        clock.t += 1
+        board.hold("backlog", "ingest", True, f"{n:,} reads wait")
+    [alert] = board.alerts()
+    assert (alert.count, alert.message, alert.since) == (1, "60,000 reads wait", 1_800_000_001.0)
+    assert heard == ["51,000 reads wait", "60,000 reads wait"]  # told only when it changed
+    board.hold("backlog", "ingest", False)
+    assert not board.is_active("backlog", "ingest") and board.alerts()[0].message == "60,000 reads wait"

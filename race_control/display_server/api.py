@@ -12,6 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from race_control import analytics
+from race_control.display_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from race_control.display_server.metrics import metrics_text
 from race_control.display_server.services import Services
 from race_control.errors import InputError, NotFound
 from race_control.paths import resources_dir
@@ -48,8 +50,30 @@ async def health(request: web.Request) -> web.Response:
             "ingest_backlog": s.pipeline.backlog,
             "committed_reads": s.pipeline.committed_reads,
             "store_failures": s.pipeline.failures,
+            "features": s.features.to_json(),
         }
     )
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    """What needs the operator now, newest first; ``?all=1`` adds the acknowledged ones."""
+    everything = request.query.get("all", "0")
+    if everything not in ("0", "1", "true", "false"):
+        raise InputError("'all' must be 1 or 0")
+    alerts = svc(request).alerts.alerts(include_acknowledged=everything in ("1", "true"))
+    return web.json_response([a.to_json() for a in alerts])
+
+
+async def acknowledge_alert(request: web.Request) -> web.Response:
+    alert_id = request.match_info["alert_id"]
+    alert = svc(request).alerts.acknowledge(alert_id)
+    if alert is None:
+        raise NotFound(f"alert {alert_id[:100]!r} does not exist (or was resolved and acknowledged)")
+    return web.json_response(alert.to_json())
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    return web.Response(body=metrics_text(svc(request)), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -262,6 +286,9 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/health", health)
     r.add_get("/api/openapi.json", openapi)
+    r.add_get("/api/alerts", list_alerts)
+    r.add_post("/api/alerts/{alert_id}/acknowledge", acknowledge_alert)
+    r.add_get("/api/metrics", get_metrics)
     r.add_post("/api/events", create_event)
     r.add_get("/api/events", list_events)
     r.add_get("/api/events/{event_id}", get_event)

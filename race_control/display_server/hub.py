@@ -11,7 +11,9 @@ Runs entirely on the loop.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import hashlib
 import json
 import logging
 import socket
@@ -23,6 +25,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from race_control.alerts import AlertBoard
 from race_control.ids import new_id
 from race_control.latency import latency_summary
 
@@ -33,6 +36,8 @@ PAGE = 500  # messages per page when catching up from the store
 SEND_BUFFER = 64 * 1024
 RESUME_GRACE = 0.5  # seconds a new socket may take to send `resume` before it is started from hello
 HEARTBEAT = 2.0
+LOST_AFTER = 30.0  # seconds a dropped screen has to come back before it is an alert (`screen_lost`)
+LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000)  # /api/metrics histogram
 Backlog = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]  # (session, after_seq, limit)
 
 
@@ -52,6 +57,10 @@ class Screen:
     last_rendered: int = 0
     rtt_ms: float | None = None
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    # every latency since connecting, per LATENCY_BUCKETS_MS bucket (the last: above them all)
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
+    latency_sum: float = 0.0
+    leaving: bool = False  # closed by us (session closed, shutdown): not a lost screen
     queue: asyncio.Queue[tuple[int, str] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     resume_from: int | None = None
     awaiting_resume: bool = True  # live messages wait for the screen's `resume` (or RESUME_GRACE)
@@ -76,6 +85,20 @@ class Screen:
             self.resume_from = self.last_sent
             self.queue.put_nowait(None)
 
+    def add_latency(self, ms: float) -> None:
+        self.latencies.append(ms)
+        self.latency_sum += ms
+        self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
+
+    @property
+    def identity(self) -> str:
+        """Who this screen is across reconnects: the page's stored screen id, else its address."""
+        return self.screen_id or f"address {self.remote}"
+
+    @property
+    def alert_key(self) -> str:
+        return hashlib.sha1(self.identity.encode()).hexdigest()[:16]  # URL-safe, no client text
+
     def latency_percentiles(self) -> dict[str, float | None]:
         return latency_summary(self.latencies, digits=1)
 
@@ -97,8 +120,18 @@ class Screen:
 
 
 class Hub:
-    def __init__(self, backlog: Backlog) -> None:
+    def __init__(
+        self,
+        backlog: Backlog,
+        alerts: AlertBoard | None = None,
+        session_name: Callable[[str], str] | None = None,
+    ) -> None:
         self._backlog = backlog
+        self._alerts = alerts
+        self._session_name = session_name or (lambda sid: sid)
+        self.lost_after = LOST_AFTER
+        self._gone: dict[str, asyncio.TimerHandle] = {}  # alert key -> the pending `screen_lost` check
+        self._closing = False
         self._screens: dict[str, set[Screen]] = {}
         self._recent: dict[str, deque[tuple[int, str]]] = {}  # session -> last RECENT (seq, json)
         self._read_at: dict[str, dict[int, int]] = {}  # session -> seq -> read_at ms (latency)
@@ -108,6 +141,10 @@ class Hub:
         self._heartbeat = asyncio.create_task(self._beat(), name="display-heartbeat")
 
     async def close(self) -> None:
+        self._closing = True
+        for handle in self._gone.values():
+            handle.cancel()
+        self._gone.clear()
         if self._heartbeat:
             self._heartbeat.cancel()
         for screens in list(self._screens.values()):
@@ -117,6 +154,7 @@ class Hub:
     async def close_session(self, session_id: str) -> None:
         """The session was closed: its screens are told and disconnected (their page shows 410)."""
         for s in list(self._screens.get(session_id, ())):
+            s.leaving = True
             await s.ws.close(code=4410, message=b"display session closed")
 
     def screens(self, session_id: str | None = None) -> list[Screen]:
@@ -178,6 +216,7 @@ class Hub:
         # that never sends `resume` is started from the hello after RESUME_GRACE.
         screen.buffering = True
         self._screens.setdefault(session_id, set()).add(screen)
+        self._came_back(screen)
         sender = asyncio.create_task(self._send_loop(screen), name=f"screen-{screen.id}")
         asyncio.get_running_loop().call_later(RESUME_GRACE, self._start_without_resume, screen)
         try:
@@ -193,7 +232,47 @@ class Hub:
                 group.discard(screen)
                 if not group:
                     self._screens.pop(session_id, None)
+            self._dropped(screen)
         return ws
+
+    def _dropped(self, screen: Screen) -> None:
+        """A screen's socket closed: unless it comes back within ``lost_after``, it is lost."""
+        if self._alerts is None or self._closing or screen.leaving:
+            return
+        key = screen.alert_key
+        if key in self._gone or any(s.alert_key == key for s in self.screens()):
+            return  # already waiting for it, or it is still connected (another tab, a reload)
+        dropped_at = time.time()
+        self._gone[key] = asyncio.get_running_loop().call_later(
+            self.lost_after, self._lost, screen, dropped_at
+        )
+
+    def _lost(self, screen: Screen, dropped_at: float) -> None:
+        key = screen.alert_key
+        self._gone.pop(key, None)
+        if self._alerts is None or any(s.alert_key == key for s in self.screens()):
+            return
+        viewport = "x".join(map(str, screen.viewport)) or "size unknown"
+        name = f"screen {screen.screen_id}" if screen.screen_id else "a screen"
+        self._alerts.raise_alert(
+            "screen_lost",
+            key,
+            f"{name} at {screen.remote or 'unknown address'} ({viewport}) on display session "
+            f"{self._session_name(screen.session_id)!r} dropped at "
+            f"{time.strftime('%H:%M:%S', time.localtime(dropped_at))} and has not come back",
+            screen_id=screen.screen_id,
+            address=screen.remote,
+            session_id=screen.session_id,
+            user_agent=screen.user_agent,
+        )
+
+    def _came_back(self, screen: Screen) -> None:
+        key = screen.alert_key
+        handle = self._gone.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+        if self._alerts is not None:
+            self._alerts.clear("screen_lost", key)  # stays listed as resolved until acknowledged
 
     def _start_without_resume(self, screen: Screen) -> None:
         if screen.awaiting_resume:
@@ -223,8 +302,9 @@ class Hub:
             if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
                 self._resume(screen, after)
             sid = msg.get("screen_id")
-            if isinstance(sid, str):
+            if isinstance(sid, str) and sid[:64] != screen.screen_id:
                 screen.screen_id = sid[:64]
+                self._came_back(screen)
             vp = msg.get("viewport")
             if isinstance(vp, list) and len(vp) == 2 and all(isinstance(v, int) for v in vp):
                 screen.viewport = vp
@@ -239,7 +319,7 @@ class Hub:
                 read_at = self._read_at.get(screen.session_id, {}).get(seq)
                 if read_at:
                     one_way = (screen.rtt_ms or 0.0) / 2
-                    screen.latencies.append(max(0.0, time.time() * 1000 - one_way - read_at))
+                    screen.add_latency(max(0.0, time.time() * 1000 - one_way - read_at))
 
     async def _send_loop(self, screen: Screen) -> None:
         ws = screen.ws

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from race_control.accounts import Accounts
+from race_control.alerts import AlertBoard
 from race_control.config import Settings
 from race_control.display_server.hub import Hub
+from race_control.flags import Features
 from race_control.operations.actions import Operations
 from race_control.roster.service import EventService
 from race_control.sessions.service import LiveSession, SessionService
@@ -30,6 +32,8 @@ class Services:
     accounts: Accounts
     ops: Operations
     public_base_url: str = ""  # http://<lan address>:<port>, known once the server listens
+    alerts: AlertBoard = field(default_factory=AlertBoard)  # what needs the operator now (GET /api/alerts)
+    features: Features = field(default_factory=Features)  # feature flags, resolved at start-up
 
     def display_url(self, session: LiveSession) -> str:
         return f"{self.public_base_url}/display/{session.token}"

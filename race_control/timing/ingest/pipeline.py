@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
 
+from race_control.alerts import AlertBoard
 from race_control.store.database import Store, StoreError
 from race_control.store.models import RawLine, Read
 from race_control.timing.ingest.stored_read import StoredRead
@@ -66,9 +67,10 @@ class ReadConsumer(Protocol[B]):
 
 
 class IngestPipeline:
-    def __init__(self, store: Store, consumer: ReadConsumer[Any]) -> None:
+    def __init__(self, store: Store, consumer: ReadConsumer[Any], alerts: AlertBoard | None = None) -> None:
         self._store = store
         self._consumer = consumer
+        self._alerts = alerts  # told when storing fails (a `storage_error` naming the cause) and heals
         self._raw: list[dict[str, object]] = []
         self._reads: list[StoredRead] = []
         self._wake = asyncio.Event()
@@ -159,6 +161,8 @@ class IngestPipeline:
                     if error is None:
                         lock.unblock()
                         log.info("stored %d reads after %d retries; storage works again", len(reads), attempt)
+                        if self._alerts is not None:
+                            self._alerts.clear("storage_error", "store")
                     else:
                         lock.block(error)
             # no await from the release to the publish: nothing else can publish newer seqs first
@@ -182,6 +186,15 @@ class IngestPipeline:
         except Exception as exc:  # keep the batch whatever failed: dropping it would lose reads
             self.failures += 1
             self.last_error = str(exc)
+            if self._alerts is not None:
+                self._alerts.raise_alert(
+                    "storage_error",
+                    "store",
+                    f"cannot store reads: {exc}. {self.backlog} reads and raw lines are kept in memory "
+                    "and retried; nothing new is shown until they are stored",
+                    severity="critical",
+                    attempts=attempt + 1,
+                )
             if isinstance(exc, StoreError):
                 log.error("could not store %d reads (attempt %d, retrying): %s", len(reads), attempt + 1, exc)
                 return exc

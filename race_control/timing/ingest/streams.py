@@ -168,6 +168,7 @@ class TimingService:
         self._streams: dict[str, StreamState] = {}
         self._by_key: dict[tuple[str, str], StreamState] = {}
         self.listeners: list[Any] = []  # called with (stream) when a stream changes
+        self.clock_listeners: list[Any] = []  # called with (stream) when its clock warning is (re)written
         # held from planning a stream write to its commit (and by background saves), so a plan
         # always starts from what the previous one applied and two writes never interleave
         self.lock = asyncio.Lock()
@@ -540,6 +541,8 @@ class TimingService:
             )
             log.warning("stream %s: %s", state.id, state.last_clock_warning)
             self._save_soon(state)
+            for fn in self.clock_listeners:
+                fn(state)
 
     def plan_clock(self, uow: UnitOfWork, stream_id: str, body: object) -> StreamState:
         """Per-source time zone and event date (apply to the next reads and connections, once

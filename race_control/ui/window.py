@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from race_control import __version__
+from race_control.ui.alerts_panel import AlertsBanner
 from race_control.ui.errors import ErrorPanel, ExceptHook
 from race_control.ui.feed import LiveFeed
 from race_control.ui.flow import MODE_TITLES, Flow
@@ -92,6 +93,8 @@ class MainWindow(QMainWindow):
         row.addWidget(self.nav)
         right = QVBoxLayout()
         right.setContentsMargins(8, 8, 8, 0)
+        self.alerts_banner = AlertsBanner(self.services.alerts)  # what needs the operator now
+        right.addWidget(self.alerts_banner)
         self.error_panel = ErrorPanel()
         right.addWidget(self.error_panel)
         self.stack = QStackedWidget()
@@ -226,6 +229,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """End the main coroutine (it stops the services); the loop keeps running until then."""
         self.status_timer.stop()
+        self.alerts_banner.detach()
         for page in self.pages:
             timer = getattr(page, "timer", None)
             if timer is not None:

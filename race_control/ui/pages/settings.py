@@ -8,23 +8,29 @@ and screens mid-race would break them.
 from __future__ import annotations
 
 import dataclasses
+import os
 import zoneinfo
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtNetwork import QAbstractSocket, QNetworkInterface
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QVBoxLayout,
 )
 
 from race_control.config import Settings, load_settings, save_settings, timing_networks
 from race_control.errors import InputError
+from race_control.flags import ENV_FEATURES, FLAGS
 from race_control.ui.backup_panel import BackupPanel
 from race_control.ui.prefs import save_prefs
 from race_control.ui.widgets import Page
@@ -99,6 +105,7 @@ class SettingsPage(Page):
             self.timezone.addItem(tz, tz)
         form.addRow("Default time zone", self.timezone)
         self.body.addLayout(form)
+        self._features_group()
         self.backups = BackupPanel(self)  # Back up now… / Restore…
         self.body.addWidget(self.backups)
         self.running = QLabel()
@@ -119,6 +126,13 @@ class SettingsPage(Page):
         self.http_port.setValue(saved.http_port)
         self.timing_port.setValue(saved.timing_port)
         self.timing_allow.setText(", ".join(saved.timing_allow))
+        for name, box in self.feature_boxes.items():
+            box.setChecked(saved.features.get(name, FLAGS[name].default))
+        env = os.environ.get(ENV_FEATURES, "").strip()
+        self.features_env.setText(
+            f"{ENV_FEATURES}={env} is set: it overrides these while it is." if env else ""
+        )
+        self.features_env.setVisible(bool(env))
         self.backups.refresh()
         rc = self.window_.race_control
         self.running.setText(
@@ -152,7 +166,25 @@ class SettingsPage(Page):
             timing_allow=allow,
             timezone=_combo_value(self.timezone),
             api_token="",
+            features={name: box.isChecked() for name, box in self.feature_boxes.items()},
         )
+
+    def _features_group(self) -> None:
+        """Experimental features, off by default (race_control.flags): one checkbox per flag."""
+        group = QGroupBox("Experimental features")
+        lay = QVBoxLayout(group)
+        self.feature_boxes: dict[str, QCheckBox] = {}
+        for name, flag in FLAGS.items():
+            box = QCheckBox(f"{flag.description}  [{name}]")
+            box.setObjectName(f"feature_{name}")
+            lay.addWidget(box)
+            self.feature_boxes[name] = box
+        self.features_env = QLabel()
+        self.features_env.setTextFormat(Qt.TextFormat.PlainText)
+        self.features_env.setWordWrap(True)
+        self.features_env.hide()
+        lay.addWidget(self.features_env)
+        self.body.addWidget(group)
 
     async def primary_action(self) -> bool:
         new = self.form_settings()

@@ -108,7 +108,7 @@ class RaceControl:
         events = EventService(store, tz)
         sessions = SessionService(store, events, default_window=st.duplicate_window)
         pipeline = IngestPipeline(store, SessionReadConsumer(sessions), alerts)
-        timing = TimingService(store, pipeline, timezone=tz)
+        timing = TimingService(store, pipeline, timezone=tz, alerts=alerts)
 
         def wall_time(stream_id: str, clock: float) -> float | None:
             """A gun's real time for the screens' race clock; a replay or an imported file has
@@ -171,6 +171,7 @@ class RaceControl:
             timing,
             Ctp01Config(timezone=tz, authentication=auth, credentials=users),
             allow=timing_networks(st.timing_allow),
+            alerts=alerts,
         )
         self.timing_port = await self._listener.start(st.host, st.timing_port)
         if hint := timing_exposure(st):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from race_control.errors import InputError, NotFound, RaceControlError
+from race_control.errors import Conflict, InputError, NotFound, RaceControlError
 
-__all__ = ["RosterError", "RosterInputError", "RosterNotFound"]
+__all__ = ["RosterConflict", "RosterError", "RosterInputError", "RosterNotFound"]
 
 
 class RosterError(RaceControlError):
@@ -17,3 +17,7 @@ class RosterInputError(RosterError, InputError):
 
 class RosterNotFound(RosterError, NotFound):
     """No such event (API: 404)."""
+
+
+class RosterConflict(RosterError, Conflict):
+    """The change conflicts with the roster as it is, e.g. a bib that belongs to someone else (API: 409)."""

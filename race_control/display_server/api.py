@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from race_control import analytics
+from race_control.display_server.errors import DisplayInputError, DisplayNotFound
 from race_control.display_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from race_control.display_server.metrics import metrics_text
 from race_control.display_server.services import Services
-from race_control.errors import InputError, NotFound
 from race_control.paths import resources_dir
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
@@ -24,14 +24,14 @@ MAX_BODY = 64 * 1024 * 1024
 
 async def read_json(request: web.Request) -> Any:
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise InputError(f"request body is larger than {MAX_BODY} bytes")
+        raise DisplayInputError(f"request body is larger than {MAX_BODY} bytes")
     raw = await request.read()
     if not raw:
-        raise InputError("request body is empty; expected JSON")
+        raise DisplayInputError("request body is empty; expected JSON")
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"request body is not valid JSON: {exc}") from None
+        raise DisplayInputError(f"request body is not valid JSON: {exc}") from None
 
 
 def svc(request: web.Request) -> Services:
@@ -59,7 +59,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     """What needs the operator now, newest first; ``?all=1`` adds the acknowledged ones."""
     everything = request.query.get("all", "0")
     if everything not in ("0", "1", "true", "false"):
-        raise InputError("'all' must be 1 or 0")
+        raise DisplayInputError("'all' must be 1 or 0")
     alerts = svc(request).alerts.alerts(include_acknowledged=everything in ("1", "true"))
     return web.json_response([a.to_json() for a in alerts])
 
@@ -68,7 +68,7 @@ async def acknowledge_alert(request: web.Request) -> web.Response:
     alert_id = request.match_info["alert_id"]
     alert = svc(request).alerts.acknowledge(alert_id)
     if alert is None:
-        raise NotFound(f"alert {alert_id[:100]!r} does not exist (or was resolved and acknowledged)")
+        raise DisplayNotFound(f"alert {alert_id[:100]!r} does not exist (or was resolved and acknowledged)")
     return web.json_response(alert.to_json())
 
 
@@ -130,7 +130,7 @@ async def list_timing(request: web.Request) -> web.Response:
 async def get_timing(request: web.Request) -> web.Response:
     st = svc(request).timing.stream(request.match_info["stream_id"])
     if st is None:
-        raise NotFound(f"timing session {request.match_info['stream_id'][:64]!r} does not exist")
+        raise DisplayNotFound(f"timing session {request.match_info['stream_id'][:64]!r} does not exist")
     return web.json_response(st.to_json())
 
 
@@ -194,7 +194,7 @@ async def bind_timing(request: web.Request) -> web.Response:
     s.sessions.get(request.match_info["session_id"])  # 404 before the body
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("timing_session_id"), str):
-        raise InputError("body must be an object with 'timing_session_id' (a string)")
+        raise DisplayInputError("body must be an object with 'timing_session_id' (a string)")
     result = await s.ops.sessions.bind(request.match_info["session_id"], body["timing_session_id"])
     return web.json_response(session_json(s, result.session))
 
@@ -219,7 +219,7 @@ async def session_suppressions(request: web.Request) -> web.Response:
     try:
         limit = min(10_000, max(1, int(request.query.get("limit", "1000"))))
     except ValueError:
-        raise InputError("'limit' must be an integer") from None
+        raise DisplayInputError("'limit' must be an integer") from None
     bib = request.query.get("bib")
     return web.json_response(await s.sessions.suppressions(request.match_info["session_id"], bib, limit))
 
@@ -258,7 +258,7 @@ async def switch_screens(request: web.Request) -> web.Response:
     s.sessions.get(request.match_info["session_id"])  # 404 before the body
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("to_session_id"), str):
-        raise InputError("body must be an object with 'to_session_id' (and optionally 'screen_id')")
+        raise DisplayInputError("body must be an object with 'to_session_id' (and optionally 'screen_id')")
     result = s.ops.sessions.move_screens(
         request.match_info["session_id"], body["to_session_id"], body.get("screen_id")
     )
@@ -272,7 +272,7 @@ async def session_finishers(request: web.Request) -> web.Response:
     try:
         after = int(request.query.get("after_seq", "0"))
     except ValueError:
-        raise InputError("'after_seq' must be an integer") from None
+        raise DisplayInputError("'after_seq' must be an integer") from None
     return web.json_response(await s.sessions.events_after(session.id, after))
 
 

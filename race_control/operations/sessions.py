@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from race_control.errors import Conflict, InputError, NotFound
 from race_control.operations.results import ScreensResult, SessionResult
 from race_control.operations.screen_control import ScreenControl
+from race_control.sessions.errors import SessionConflict, SessionInputError, SessionNotFound
 from race_control.sessions.live import LiveSession
 from race_control.sessions.service import SessionService
 from race_control.store.unit_of_work import ChangeListener, UnitOfWork
@@ -50,10 +50,10 @@ class SessionOperations:
             self._check_template(body.get("template_id"))
             streams = body.get("timing_session_ids", [])
             if not isinstance(streams, list) or not all(isinstance(x, str) for x in streams):
-                raise InputError("'timing_session_ids' must be a list of timing session ids")
+                raise SessionInputError("'timing_session_ids' must be a list of timing session ids")
             for sid in streams:
                 if self._timing.stream(sid) is None:
-                    raise InputError(f"timing session {sid[:64]!r} does not exist")
+                    raise SessionInputError(f"timing session {sid[:64]!r} does not exist")
         async with self._sessions.lock:
             uow = self._unit_of_work()
             session = await self._sessions.plan_create(uow, body, dict.fromkeys(streams))
@@ -92,9 +92,9 @@ class SessionOperations:
         """Bind a timing stream: its stored reads run through the session's rules now."""
         self._sessions.get(session_id)
         if not isinstance(stream_id, str):
-            raise InputError("'timing_session_id' must be a string")
+            raise SessionInputError("'timing_session_id' must be a string")
         if self._timing.stream(stream_id) is None:
-            raise NotFound(f"timing session {stream_id[:64]!r} does not exist")
+            raise SessionNotFound(f"timing session {stream_id[:64]!r} does not exist")
         async with self._sessions.lock:
             uow = self._unit_of_work()
             session = await self._sessions.plan_bind(uow, session_id, stream_id)
@@ -119,20 +119,20 @@ class SessionOperations:
         """Send one screen (or all) of this session to another open session: it navigates there."""
         session = self._sessions.get(session_id)
         if not isinstance(to_session_id, str):
-            raise InputError("'to_session_id' must be a display session id")
+            raise SessionInputError("'to_session_id' must be a display session id")
         target = self._sessions.get(to_session_id)
         if target.status != "open":
-            raise Conflict(f"display session {target.id} is closed")
+            raise SessionConflict(f"display session {target.id} is closed")
         message = {"type": "switch", "url": f"/display/{target.token}"}
         return ScreensResult(self._control(session.id, message, screen_id), target)
 
     # --- helpers ----------------------------------------------------------------------
     def _control(self, session_id: str, message: dict[str, Any], screen_id: object) -> int:
         if screen_id is not None and not isinstance(screen_id, str):
-            raise InputError("'screen_id' must be a string")
+            raise SessionInputError("'screen_id' must be a string")
         sent = self.screens.send_control(session_id, message, screen_id)
         if screen_id is not None and not sent:
-            raise NotFound(f"screen {screen_id[:64]!r} is not connected to this session")
+            raise SessionNotFound(f"screen {screen_id[:64]!r} is not connected to this session")
         return sent
 
     def _restyle(self, session: LiveSession) -> None:
@@ -153,4 +153,6 @@ class SessionOperations:
             return
         if not isinstance(template_id, str) or not self._templates.exists(template_id):
             known = ", ".join(t["id"] for t in self._templates.list())
-            raise InputError(f"'template_id' {str(template_id)[:64]!r} is not a known template ({known})")
+            raise SessionInputError(
+                f"'template_id' {str(template_id)[:64]!r} is not a known template ({known})"
+            )

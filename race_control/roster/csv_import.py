@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from race_control.errors import InputError
+from race_control.roster.errors import RosterInputError
 
 SYNONYMS = {
     "bib": "bib",
@@ -67,12 +67,14 @@ def parse_csv(text: str) -> list[Any]:
     try:
         header = next(reader)
     except StopIteration:
-        raise InputError("the CSV file is empty") from None
+        raise RosterInputError("the CSV file is empty") from None
     except csv.Error as exc:
-        raise InputError(f"the CSV header cannot be read: {exc}") from None
+        raise RosterInputError(f"the CSV header cannot be read: {exc}") from None
     keys = [_key(h) for h in header]
     if "bib" not in keys:
-        raise InputError(f"the CSV has no bib column (headers: {', '.join(h.strip() for h in header)[:200]})")
+        raise RosterInputError(
+            f"the CSV has no bib column (headers: {', '.join(h.strip() for h in header)[:200]})"
+        )
     rows: list[Any] = []
     while True:
         start_line = reader.line_num + 1
@@ -113,7 +115,7 @@ def read_csv_file(path: Path) -> list[Any]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        raise RosterInputError(f"cannot read {path}: {exc.strerror}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from race_control.errors import Conflict, InputError, NotFound
 from race_control.ids import new_id
 from race_control.progress import Progress
+from race_control.roster.errors import RosterConflict, RosterInputError, RosterNotFound
 from race_control.roster.participants import (
     KNOWN_FIELDS,
     ParticipantRow,
@@ -54,28 +54,28 @@ class EventInfo:
 
 def validate_event(body: object, default_tz: str) -> tuple[str, str, str]:
     if not isinstance(body, dict):
-        raise InputError("body must be a JSON object with 'name' and 'date'")
+        raise RosterInputError("body must be a JSON object with 'name' and 'date'")
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise InputError("'name' is required and must be a non-empty string")
+        raise RosterInputError("'name' is required and must be a non-empty string")
     if len(name) > 200:
-        raise InputError("'name' is longer than 200 characters")
+        raise RosterInputError("'name' is longer than 200 characters")
     date = body.get("date")
     if not isinstance(date, str):
-        raise InputError("'date' is required as YYYY-MM-DD")
+        raise RosterInputError("'date' is required as YYYY-MM-DD")
     try:
         dt.date.fromisoformat(date)
     except ValueError:
-        raise InputError(f"'date' {date[:40]!r} is not a valid YYYY-MM-DD date") from None
+        raise RosterInputError(f"'date' {date[:40]!r} is not a valid YYYY-MM-DD date") from None
     if len(date) != 10:
-        raise InputError(f"'date' {date[:40]!r} is not in YYYY-MM-DD form")
+        raise RosterInputError(f"'date' {date[:40]!r} is not in YYYY-MM-DD form")
     tz = body.get("timezone", default_tz)
     if not isinstance(tz, str) or not tz:
-        raise InputError("'timezone' must be an IANA time zone name such as 'America/New_York'")
+        raise RosterInputError("'timezone' must be an IANA time zone name such as 'America/New_York'")
     try:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"'timezone' {tz[:64]!r} is not a known IANA time zone") from None
+        raise RosterInputError(f"'timezone' {tz[:64]!r} is not a known IANA time zone") from None
     return name.strip(), date, tz
 
 
@@ -140,7 +140,7 @@ class EventService:
         try:
             return self._events[event_id]
         except KeyError:
-            raise NotFound(f"event {event_id[:64]!r} does not exist") from None
+            raise RosterNotFound(f"event {event_id[:64]!r} does not exist") from None
 
     # --- participants -----------------------------------------------------------------
     def plan_import(
@@ -157,7 +157,7 @@ class EventService:
         with its reason).  ``offset``/``seen``: a chunk of a larger file (see ``parse_rows``)."""
         self.event(event_id)
         if not isinstance(rows, list):
-            raise InputError("body must be a JSON array of participant objects")
+            raise RosterInputError("body must be a JSON array of participant objects")
         good, bad = parse_rows(rows, offset=offset, seen=seen)
         if not good:
             return good, bad
@@ -212,7 +212,9 @@ class EventService:
             part = rows[start : start + chunk]
             async with self.lock:
                 uow = make()
-                good, bad = self.plan_import(uow, event_id, part, source, offset=start + 1, seen=seen)  # rows from 1, as previewed
+                good, bad = self.plan_import(
+                    uow, event_id, part, source, offset=start + 1, seen=seen
+                )  # rows from 1, as previewed
                 await uow.commit()
             rejected.extend(bad)
             imported += len(good)
@@ -231,19 +233,19 @@ class EventService:
         bib = normalize_bib(bib)
         before = self.participant(event_id, bib)
         if before is None:
-            raise NotFound(f"bib {bib[:32]!r} is not in the roster of event {event_id}")
+            raise RosterNotFound(f"bib {bib[:32]!r} is not in the roster of event {event_id}")
         if not isinstance(fields, dict) or not fields:
-            raise InputError("body must be a JSON object with the participant fields to change")
+            raise RosterInputError("body must be a JSON object with the participant fields to change")
         unknown = sorted(str(k)[:32] for k in set(fields) - KNOWN_FIELDS)
         if unknown:
-            raise InputError(f"unknown participant field(s): {', '.join(unknown)}")
+            raise RosterInputError(f"unknown participant field(s): {', '.join(unknown)}")
         current = {k: v for k, v in asdict(before).items() if k != "raw"}
         parsed = parse_row(0, {**current, **fields})
         if isinstance(parsed, Rejected):
-            raise InputError(parsed.error.split(": ", 1)[-1])
+            raise RosterInputError(parsed.error.split(": ", 1)[-1])
         after = replace(parsed, raw=before.raw)
         if after.bib != bib and self.participant(event_id, after.bib) is not None:
-            raise Conflict(f"bib {after.bib} already belongs to another participant of this event")
+            raise RosterConflict(f"bib {after.bib} already belongs to another participant of this event")
         pid = self._ids[(event_id, bib)]
         changed = {k: v for k, v in asdict(after).items() if k != "raw" and current[k] != v}
         uow.write(_update_participant, pid, changed, sorted(set(fields)))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from race_control.errors import InputError
+from race_control.sessions.errors import SessionInputError
 from race_control.timing.protocols.chronotrack_time import TimeFormatError, parse_ct_time
 
 # ChronoTrack's built-in test tags read constantly at every mat (docs/protocols/controller-files.md#test-tags)
@@ -75,10 +75,10 @@ class CrossingRules:
         if data is None:
             return cls(duplicate_window=default_window)
         if not isinstance(data, dict):
-            raise InputError("'rules' must be an object")
+            raise SessionInputError("'rules' must be an object")
         unknown = set(data) - set(cls.__slots__)
         if unknown:
-            raise InputError(f"unknown rule(s): {', '.join(sorted(unknown))}")
+            raise SessionInputError(f"unknown rule(s): {', '.join(sorted(unknown))}")
         return cls(
             locations=_names(data, "locations", ()),
             duplicate_window=_seconds(data, "duplicate_window", default_window),
@@ -108,48 +108,48 @@ class CrossingRules:
 def _names(data: dict[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
     value = data.get(key, default)
     if not isinstance(value, list | tuple) or not all(isinstance(x, str) and x for x in value):
-        raise InputError(f"'rules.{key}' must be a list of non-empty strings")
+        raise SessionInputError(f"'rules.{key}' must be a list of non-empty strings")
     return tuple(value)
 
 
 def _seconds(data: dict[str, Any], key: str, default: float) -> float:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= DAY:
-        raise InputError(f"'rules.{key}' must be a number of seconds between 0 and 86400")
+        raise SessionInputError(f"'rules.{key}' must be a number of seconds between 0 and 86400")
     return float(value)
 
 
 def _lines(value: object) -> tuple[LineMap, ...]:
     if not isinstance(value, list):
-        raise InputError("'rules.lines' must be a list of {location, line, reader_id?, gator?}")
+        raise SessionInputError("'rules.lines' must be a list of {location, line, reader_id?, gator?}")
     out = []
     for i, item in enumerate(value):
         where = f"'rules.lines[{i}]'"
         if not isinstance(item, dict) or set(item) - {"location", "line", "reader_id", "gator"}:
-            raise InputError(f"{where} must be an object with location, line, reader_id?, gator?")
+            raise SessionInputError(f"{where} must be an object with location, line, reader_id?, gator?")
         loc, line, reader = item.get("location"), item.get("line"), item.get("reader_id", "")
         gator = item.get("gator")
         if not isinstance(loc, str) or not loc or not isinstance(line, str) or not line:
-            raise InputError(f"{where} needs non-empty 'location' and 'line'")
+            raise SessionInputError(f"{where} needs non-empty 'location' and 'line'")
         if not isinstance(reader, str) or (
             gator is not None and (isinstance(gator, bool) or not isinstance(gator, int))
         ):
-            raise InputError(f"{where}: 'reader_id' must be text and 'gator' a whole number")
+            raise SessionInputError(f"{where}: 'reader_id' must be text and 'gator' a whole number")
         out.append(LineMap(loc, line, reader, gator))
     return tuple(out)
 
 
 def _waves(value: object) -> tuple[tuple[str, float], ...]:
     if not isinstance(value, dict):
-        raise InputError("'rules.waves' must be an object of wave name → gun time (HH:MM:SS.hh)")
+        raise SessionInputError("'rules.waves' must be an object of wave name → gun time (HH:MM:SS.hh)")
     out = []
     for name, text in value.items():
         if not isinstance(text, str):
-            raise InputError(f"'rules.waves.{name}' must be a time of day like 08:00:55.16")
+            raise SessionInputError(f"'rules.waves.{name}' must be a time of day like 08:00:55.16")
         try:
             clock = parse_ct_time(text, "normal", reference_date=dt.date(2000, 1, 1), tz=ZoneInfo("UTC"))
         except TimeFormatError as exc:
-            raise InputError(f"'rules.waves.{name}': {exc}") from None
+            raise SessionInputError(f"'rules.waves.{name}': {exc}") from None
         out.append((name, clock))
     return tuple(out)
 

@@ -26,12 +26,12 @@ from collections.abc import Callable, Coroutine, Generator, Iterable
 from dataclasses import replace
 from typing import Any
 
-from race_control.errors import Conflict, InputError, NotFound
 from race_control.ids import new_id, new_token
 from race_control.roster.participants import ParticipantRow
 from race_control.roster.service import EventService
 from race_control.sessions import queries as q
 from race_control.sessions.crossing import CrossingRules
+from race_control.sessions.errors import SessionConflict, SessionInputError, SessionNotFound
 from race_control.sessions.live import MODES, Derived, LiveSession
 from race_control.sessions.replay import Replayed, adopt, replaying
 from race_control.sessions.session_record import (
@@ -110,7 +110,7 @@ class SessionService:
         try:
             return self._sessions[session_id]
         except KeyError:
-            raise NotFound(f"display session {session_id[:64]!r} does not exist") from None
+            raise SessionNotFound(f"display session {session_id[:64]!r} does not exist") from None
 
     def by_token(self, token: str) -> LiveSession | None:
         return self._by_token.get(token)
@@ -181,13 +181,13 @@ class SessionService:
         are decided and every crossing is announced).  Returns the session that is indexed
         once the unit of work commits."""
         if not isinstance(body, dict):
-            raise InputError("body must be a JSON object with 'event_id' and 'mode'")
+            raise SessionInputError("body must be a JSON object with 'event_id' and 'mode'")
         event_id = body.get("event_id")
         if not isinstance(event_id, str) or not event_id:
-            raise InputError("'event_id' is required")
+            raise SessionInputError("'event_id' is required")
         self._events.event(event_id)
         if body.get("mode") not in MODES:
-            raise InputError(f"'mode' must be one of {', '.join(MODES)}")
+            raise SessionInputError(f"'mode' must be one of {', '.join(MODES)}")
         fields = _validate_fields(body, self._window, None)
         rec = SessionRecord(
             id=new_id(),
@@ -220,14 +220,14 @@ class SessionService:
         a crossing and the summary says what the old rules showed that the new ones do not."""
         s = self.get(session_id)
         if not isinstance(body, dict):
-            raise InputError("body must be a JSON object")
+            raise SessionInputError("body must be a JSON object")
         fields = _validate_fields(body, self._window, s.rules)
         if "mode" in body and body["mode"] not in MODES:
-            raise InputError(f"'mode' must be one of {', '.join(MODES)}")
+            raise SessionInputError(f"'mode' must be one of {', '.join(MODES)}")
         if "status" in body and body["status"] not in STATUSES:
-            raise InputError(f"'status' must be one of {', '.join(STATUSES)}")
+            raise SessionInputError(f"'status' must be one of {', '.join(STATUSES)}")
         if s.status == "closed" and body.get("status") != "open":
-            raise Conflict(f"display session {s.id} is closed; reopen it with status 'open' first")
+            raise SessionConflict(f"display session {s.id} is closed; reopen it with status 'open' first")
         old = record_of(s)
         keys = ("name", "template_id", "starts_at", "switch_at", "leaderboard_top")
         new = replace(old, **{k: fields[k] for k in keys if k in fields})
@@ -278,7 +278,7 @@ class SessionService:
         and every crossing not shown yet is announced.  Already bound: nothing to do."""
         s = self.get(session_id)
         if s.status != "open":
-            raise Conflict(f"display session {session_id} is closed")
+            raise SessionConflict(f"display session {session_id} is closed")
         if stream_id in s.streams:
             return s
         old = record_of(s)
@@ -295,7 +295,7 @@ class SessionService:
         open session is rebuilt from its remaining streams (nothing is announced)."""
         s = self.get(session_id)
         if stream_id not in s.streams:
-            raise NotFound(f"timing session {stream_id[:64]!r} is not bound to display session {s.id}")
+            raise SessionNotFound(f"timing session {stream_id[:64]!r} is not bound to display session {s.id}")
         old = record_of(s)
         new = replace(old, streams=old.streams - {stream_id})
         uow.write(delete_link, s.id, stream_id)
@@ -489,12 +489,12 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
     out: dict[str, Any] = {}
     if "name" in body:
         if not isinstance(body["name"], str) or len(body["name"]) > 200:
-            raise InputError("'name' must be a string of at most 200 characters")
+            raise SessionInputError("'name' must be a string of at most 200 characters")
         out["name"] = body["name"]
     if "template_id" in body:
         tid = body["template_id"]
         if tid is not None and (not isinstance(tid, str) or not tid or len(tid) > 64):
-            raise InputError("'template_id' must be a template id string")
+            raise SessionInputError("'template_id' must be a template id string")
         out["template_id"] = tid
     for key in ("starts_at", "switch_at"):
         if key in body:
@@ -502,17 +502,17 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float) or value < 0
             ):
-                raise InputError(f"'{key}' must be a Unix time in seconds, or null")
+                raise SessionInputError(f"'{key}' must be a Unix time in seconds, or null")
             out[key] = float(value) if value is not None else None
     if "leaderboard_top" in body:
         top = body["leaderboard_top"]
         if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 100:
-            raise InputError("'leaderboard_top' must be a whole number 0-100 (0 = no leaderboard)")
+            raise SessionInputError("'leaderboard_top' must be a whole number 0-100 (0 = no leaderboard)")
         out["leaderboard_top"] = top
     if "rules" in body or "locations" in body:
         raw = body.get("rules", current.to_json() if current else None)
         if raw is not None and not isinstance(raw, dict):
-            raise InputError("'rules' must be an object")
+            raise SessionInputError("'rules' must be an object")
         merged = dict(raw or {})
         if "locations" in body:
             merged["locations"] = body["locations"]

@@ -19,12 +19,12 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from race_control.errors import InputError, NotFound
 from race_control.ids import new_id
 from race_control.paths import resources_dir
 from race_control.store.database import Store
 from race_control.store.models import Template, now
 from race_control.store.unit_of_work import UnitOfWork
+from race_control.templates.errors import TemplateInputError, TemplateNotFound
 
 DEFAULT_BY_MODE = {"results": "results-classic", "pre-race": "pre-race-classic"}
 FORMAT = "race-control/template@1"
@@ -68,35 +68,35 @@ def builtin_ids() -> list[str]:
 def validate_template(body: object) -> dict[str, Any]:
     """A clean copy of ``body`` if it is a valid template; InputError naming the problem otherwise."""
     if not isinstance(body, dict):
-        raise InputError("a template must be a JSON object")
+        raise TemplateInputError("a template must be a JSON object")
     if len(json.dumps(body)) > MAX_TEMPLATE_BYTES:
-        raise InputError(f"the template is larger than {MAX_TEMPLATE_BYTES // 1_000_000} MB")
+        raise TemplateInputError(f"the template is larger than {MAX_TEMPLATE_BYTES // 1_000_000} MB")
     t = copy.deepcopy(body)
     t["format"] = FORMAT
     if not isinstance(t.get("mode"), str) or t["mode"] not in DEFAULT_BY_MODE:
-        raise InputError("'mode' must be 'results' or 'pre-race'")
+        raise TemplateInputError("'mode' must be 'results' or 'pre-race'")
     name = t.get("name", "")
     if not isinstance(name, str) or not name.strip() or len(name) > 120:
-        raise InputError("'name' must be 1-120 characters")
+        raise TemplateInputError("'name' must be 1-120 characters")
     _check_colors(t.get("theme", {}), "theme")
     bg = t.get("theme", {}).get("background_image")
     if bg is not None:
         _check_image(bg, "theme.background_image")
     blocks = t.get("blocks")
     if not isinstance(blocks, list) or len(blocks) > 100:
-        raise InputError("'blocks' must be a list of at most 100 blocks")
+        raise TemplateInputError("'blocks' must be a list of at most 100 blocks")
     for i, b in enumerate(blocks):
         where = f"blocks[{i}]"
         if not isinstance(b, dict) or not isinstance(b.get("type"), str) or b["type"] not in BLOCK_TYPES:
-            raise InputError(f"{where}: 'type' must be one of {', '.join(sorted(BLOCK_TYPES))}")
+            raise TemplateInputError(f"{where}: 'type' must be one of {', '.join(sorted(BLOCK_TYPES))}")
         for key in ("x", "y", "w", "h"):
             v = b.get(key, 0)
             if isinstance(v, bool) or not isinstance(v, int | float) or not -5000 <= v <= 10000:
-                raise InputError(f"{where}: '{key}' must be a number of canvas pixels")
+                raise TemplateInputError(f"{where}: '{key}' must be a number of canvas pixels")
         _check_colors(b.get("style", {}), f"{where}.style")
         for key in ("text", "prefix", "label", "title", "empty_text"):
             if key in b and (not isinstance(b[key], str) or len(b[key]) > 500):
-                raise InputError(f"{where}: '{key}' must be text of at most 500 characters")
+                raise TemplateInputError(f"{where}: '{key}' must be text of at most 500 characters")
         if "rotate" in b:
             rot = b["rotate"]
             if (
@@ -104,7 +104,9 @@ def validate_template(body: object) -> dict[str, Any]:
                 or len(rot) > 200
                 or not all(isinstance(m, str) and len(m) <= 300 for m in rot)
             ):
-                raise InputError(f"{where}: 'rotate' must be a list of messages of at most 300 characters")
+                raise TemplateInputError(
+                    f"{where}: 'rotate' must be a list of messages of at most 300 characters"
+                )
         if b["type"] == "image":
             _check_image(b.get("src"), f"{where}.src")
         if b["type"] == "slides":
@@ -115,26 +117,28 @@ def validate_template(body: object) -> dict[str, Any]:
 def _check_slides(items: object, where: str) -> None:
     """Pre-race slides: text and sponsor images (same image rules as everywhere)."""
     if not isinstance(items, list) or len(items) > 50:
-        raise InputError(f"{where}: 'items' must be a list of at most 50 slides")
+        raise TemplateInputError(f"{where}: 'items' must be a list of at most 50 slides")
     for j, item in enumerate(items):
         if isinstance(item, str):
             continue
         if not isinstance(item, dict):
-            raise InputError(f"{where}.items[{j}] must be text or an object with title, text, image")
+            raise TemplateInputError(f"{where}.items[{j}] must be text or an object with title, text, image")
         for key in ("title", "text"):
             if key in item and (not isinstance(item[key], str) or len(item[key]) > 600):
-                raise InputError(f"{where}.items[{j}]: '{key}' must be text of at most 600 characters")
+                raise TemplateInputError(
+                    f"{where}.items[{j}]: '{key}' must be text of at most 600 characters"
+                )
         if item.get("image") is not None:
             _check_image(item["image"], f"{where}.items[{j}].image")
 
 
 def _check_colors(style: object, where: str) -> None:
     if not isinstance(style, dict):
-        raise InputError(f"'{where}' must be an object")
+        raise TemplateInputError(f"'{where}' must be an object")
     for key in ("color", "background", "foreground", "accent"):
         value = style.get(key)
         if value is not None and (not isinstance(value, str) or not COLOR_RE.match(value.strip())):
-            raise InputError(f"'{where}.{key}' must be a colour like #ffd21f")
+            raise TemplateInputError(f"'{where}.{key}' must be a colour like #ffd21f")
 
 
 def _check_image(src: object, where: str) -> None:
@@ -143,7 +147,7 @@ def _check_image(src: object, where: str) -> None:
         or re.match(r"^data:image/(png|jpeg|gif|webp);base64,", src)
     )
     if not ok:
-        raise InputError(
+        raise TemplateInputError(
             f"'{where}' must be a /path on this server or a data:image/png|jpeg|gif|webp;base64 URL"
         )
 
@@ -200,7 +204,7 @@ class TemplateService:
     def get(self, template_id: str) -> dict[str, Any]:
         found = self._custom.get(template_id) or builtin(template_id)
         if found is None:
-            raise NotFound(f"template {template_id[:64]!r} does not exist")
+            raise TemplateNotFound(f"template {template_id[:64]!r} does not exist")
         return copy.deepcopy({**found, "id": template_id})
 
     def exists(self, template_id: str) -> bool:
@@ -221,10 +225,10 @@ class TemplateService:
         Returns the template as it will be.  Caller holds ``lock``."""
         if template_id is not None and template_id not in self._custom:
             if builtin(template_id) is not None:
-                raise InputError(
+                raise TemplateInputError(
                     f"built-in template {template_id!r} cannot be changed; save it as a new template"
                 )
-            raise NotFound(f"template {template_id[:64]!r} does not exist")
+            raise TemplateNotFound(f"template {template_id[:64]!r} does not exist")
         clean = validate_template(body)
         clean.pop("id", None)
         clean.pop("version", None)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from race_control.errors import InputError
 from race_control.store.unit_of_work import UnitOfWork
 from race_control.timing.ingest.backpressure import wait_for_room
 from race_control.timing.ingest.streams import StreamState, TimingService
@@ -30,6 +29,7 @@ from race_control.timing.protocols.controller_files import (
     load_controller_file,
     to_timing_events,
 )
+from race_control.timing.protocols.errors import TimingInputError
 from race_control.timing.protocols.events import GunTime, TagRead
 
 PROTOCOL = "controller-file"
@@ -41,28 +41,28 @@ def _load(path: Path) -> ControllerData:
         return load_controller_dir(path)
     if path.is_file():
         return load_controller_file(path)
-    raise InputError(f"{path}: no such file or folder")
+    raise TimingInputError(f"{path}: no such file or folder")
 
 
 def validate_import(body: object) -> tuple[Path, str | None, str, dt.date | None]:
     if not isinstance(body, dict) or not isinstance(body.get("path"), str) or not body["path"]:
-        raise InputError("body must be an object with 'path' (a controller folder or a .csv/.mrk file)")
+        raise TimingInputError("body must be an object with 'path' (a controller folder or a .csv/.mrk file)")
     unknown = set(body) - {"path", "location", "timezone", "date"}
     if unknown:
-        raise InputError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise TimingInputError(f"unknown field(s): {', '.join(sorted(unknown))}")
     location = body.get("location")
     if location is not None and (not isinstance(location, str) or not location or len(location) > 16):
-        raise InputError("'location' must be a name of 1-16 characters")
+        raise TimingInputError("'location' must be a name of 1-16 characters")
     tz = body.get("timezone", "UTC")
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise InputError(f"'timezone' {str(tz)[:64]!r} is not a known IANA time zone") from None
+        raise TimingInputError(f"'timezone' {str(tz)[:64]!r} is not a known IANA time zone") from None
     day = body.get("date")
     try:
         date = dt.date.fromisoformat(day) if day is not None else None
     except (TypeError, ValueError):
-        raise InputError(f"'date' {str(day)[:40]!r} is not a YYYY-MM-DD date") from None
+        raise TimingInputError(f"'date' {str(day)[:40]!r} is not a YYYY-MM-DD date") from None
     return Path(body["path"]).expanduser(), location, tz, date
 
 
@@ -88,13 +88,13 @@ async def load_import(body: object) -> ControllerImport:
     try:
         data = await loop.run_in_executor(None, _load, path)
     except ControllerFileError as exc:
-        raise InputError(str(exc)) from None
+        raise TimingInputError(str(exc)) from None
     zone = ZoneInfo(tz)
     reads = data.reads
     if only_date is not None:  # a folder can hold other events' sessions (another day)
         reads = [r for r in reads if _day(r.epoch, zone) == only_date]
     if not reads and not data.markers:
-        raise InputError(f"{path}: no reads or markers found ({len(data.errors)} bad rows)")
+        raise TimingInputError(f"{path}: no reads or markers found ({len(data.errors)} bad rows)")
     location = location or (path.name if path.is_dir() else path.parent.name) or "IMPORT"
     location = location[:16]
     days = Counter(_day(r.epoch, zone) for r in reads)

@@ -44,7 +44,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Connection, func, select
 
 from race_control.alerts import AlertBoard
-from race_control.errors import InputError, NotFound
 from race_control.ids import new_id
 from race_control.roster.participants import normalize_bib
 from race_control.store.database import Store
@@ -52,6 +51,7 @@ from race_control.store.models import RawLine, Read, ReadConflict, TimingStream
 from race_control.store.unit_of_work import UnitOfWork
 from race_control.timing.ingest.pipeline import IngestPipeline
 from race_control.timing.ingest.stored_read import SeqTracker, StoredRead, content_key
+from race_control.timing.protocols.errors import TimingInputError, TimingNotFound
 from race_control.timing.protocols.events import GunTime, TagRead
 
 log = logging.getLogger("race_control.timing")
@@ -549,19 +549,19 @@ class TimingService:
         ``uow`` commits).  Caller holds ``lock``."""
         state = self._streams.get(stream_id)
         if state is None:
-            raise NotFound(f"timing session {stream_id[:64]!r} does not exist")
+            raise TimingNotFound(f"timing session {stream_id[:64]!r} does not exist")
         if not isinstance(body, dict) or not body or set(body) - {"timezone", "reference_date"}:
-            raise InputError("body must be an object with 'timezone' and/or 'reference_date'")
+            raise TimingInputError("body must be an object with 'timezone' and/or 'reference_date'")
         tz = body.get("timezone", state.timezone)
         day = body.get("reference_date", state.reference_date)
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise InputError(f"'timezone' {str(tz)[:64]!r} is not a known IANA time zone") from None
+            raise TimingInputError(f"'timezone' {str(tz)[:64]!r} is not a known IANA time zone") from None
         try:
             dt.date.fromisoformat(day)
         except (ValueError, TypeError):
-            raise InputError(f"'reference_date' {str(day)[:40]!r} is not a YYYY-MM-DD date") from None
+            raise TimingInputError(f"'reference_date' {str(day)[:40]!r} is not a YYYY-MM-DD date") from None
         uow.write(_write_stream, state.id, stream_row(state, timezone=tz, reference_date=day))
         uow.record("stream", state.id, "updated", timezone=tz, reference_date=day)
 

@@ -4,10 +4,50 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 from pathlib import Path
 
 _configured = False
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# what must never reach a log line as it is: C0/C1 control characters (a newline forges a log line,
+# ESC drives the operator's terminal), the Unicode line separators, and lone surrogates (text
+# decoded with surrogateescape, e.g. a non-UTF-8 header: the UTF-8 log file cannot encode them)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    code = ord(ch)
+    return _NAMED.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def safe(value: object, limit: int = 200) -> str:
+    """``value`` (client text: a path, a header, a name) fit for one log line: control characters
+    escaped (``\\n``, ``\\x1b``), cut to ``limit`` characters."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        text = f"<an integer of {value.bit_length()} bits>"  # repr() of a 5,000-digit int raises
+    else:
+        text = repr(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return _UNSAFE.sub(_escape, text)
+
+
+class EscapeControlCharacters(logging.Filter):
+    """Escapes control characters in every record's message (not its traceback), so no client
+    text that reaches a message unescaped can forge a line or send a terminal escape."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format: the handler reports it when it formats the record
+            return True
+        if _UNSAFE.search(message):
+            record.msg, record.args = _UNSAFE.sub(_escape, message), None
+        return True
 
 
 def configure_logging(log_dir: Path | None, *, verbose: bool = False, console: bool = True) -> None:
@@ -22,6 +62,7 @@ def configure_logging(log_dir: Path | None, *, verbose: bool = False, console: b
         handler = logging.StreamHandler()
         handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
         handler.setFormatter(logging.Formatter(FORMAT))
+        handler.addFilter(EscapeControlCharacters())
         root.addHandler(handler)
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -31,6 +72,7 @@ def configure_logging(log_dir: Path | None, *, verbose: bool = False, console: b
         app_file.setLevel(logging.INFO)
         app_file.setFormatter(logging.Formatter(FORMAT))
         app_file.addFilter(lambda record: not record.name.startswith("race_control.raw"))
+        app_file.addFilter(EscapeControlCharacters())
         root.addHandler(app_file)
         raw = logging.getLogger("race_control.raw")
         raw.setLevel(logging.DEBUG)
@@ -38,5 +80,6 @@ def configure_logging(log_dir: Path | None, *, verbose: bool = False, console: b
             log_dir / "timing-raw.log", maxBytes=50_000_000, backupCount=10, encoding="utf-8"
         )
         raw_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        raw_file.addFilter(EscapeControlCharacters())
         raw.addHandler(raw_file)
         raw.propagate = False

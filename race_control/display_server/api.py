@@ -6,6 +6,7 @@ request is a 4xx with ``{"error": ...}`` naming the problem and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -16,22 +17,50 @@ from race_control.display_server.errors import DisplayInputError, DisplayNotFoun
 from race_control.display_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from race_control.display_server.metrics import metrics_text
 from race_control.display_server.services import Services
+from race_control.display_server.strict_json import parse_strict
 from race_control.paths import resources_dir
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
-MAX_BODY = 64 * 1024 * 1024
+MiB = 1024 * 1024
+MAX_BODY = 1 * MiB  # every route's body limit, except:
+MAX_TEMPLATE_BODY = 8 * MiB  # a template (images inline as data: URLs; templates cap it at 4 MB)
+MAX_IMPORT_BODY = 64 * MiB  # participants and controller-file imports
+PARSE_OFF_LOOP = 256 * 1024  # bodies larger than this are parsed in an executor
 
 
-async def read_json(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise DisplayInputError(f"request body is larger than {MAX_BODY} bytes")
-    raw = await request.read()
-    if not raw:
-        raise DisplayInputError("request body is empty; expected JSON")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DisplayInputError(f"request body is not valid JSON: {exc}") from None
+def _too_large(limit: int) -> web.HTTPRequestEntityTooLarge:
+    reason = (  # the API answers {"error": reason} (web.errors_middleware)
+        f"request body is larger than {limit // MiB} MiB, the limit for this route "
+        f"(imports may send up to {MAX_IMPORT_BODY // MiB} MiB)"
+    )
+    return web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit + 1, reason=reason)
+
+
+async def read_json(request: web.Request, limit: int = MAX_BODY) -> Any:
+    """The body as strict JSON (``strict_json.parse_strict``): 413 above ``limit`` bytes, even
+    without a Content-Length (read in chunks, never more than ``limit`` + one chunk)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    if len(body) <= PARSE_OFF_LOOP:
+        return parse_strict(bytes(body))
+    return await asyncio.get_running_loop().run_in_executor(None, parse_strict, bytes(body))
+
+
+def only_fields(body: object, known: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``body`` if it is an object with no field outside ``known``; else a 400 naming them."""
+    if not isinstance(body, dict):
+        raise DisplayInputError(f"body must be a JSON object ({what}: {', '.join(known)})")
+    unknown = sorted(str(k)[:40] for k in body if k not in known)
+    if unknown:
+        raise DisplayInputError(
+            f"unknown field(s) {', '.join(map(repr, unknown[:10]))} in {what}; known: {', '.join(known)}"
+        )
+    return body
 
 
 def svc(request: web.Request) -> Services:
@@ -100,7 +129,7 @@ async def import_participants(request: web.Request) -> web.Response:
     s = svc(request)
     event_id = request.match_info["event_id"]
     s.events.event(event_id)  # 404 before reading a large body
-    result = await s.ops.roster.import_participants(event_id, await read_json(request))
+    result = await s.ops.roster.import_participants(event_id, await read_json(request, MAX_IMPORT_BODY))
     return web.json_response(
         {"imported": result.imported, "rejected": [r.to_json() for r in result.rejected]}
     )
@@ -142,7 +171,7 @@ async def update_timing(request: web.Request) -> web.Response:
 
 async def import_files(request: web.Request) -> web.Response:
     s = svc(request)
-    result = await s.ops.timing.import_files(await read_json(request))
+    result = await s.ops.timing.import_files(await read_json(request, MAX_IMPORT_BODY))
     return web.json_response(result.summary, status=201)
 
 
@@ -155,12 +184,12 @@ async def get_template(request: web.Request) -> web.Response:
 
 
 async def create_template(request: web.Request) -> web.Response:
-    result = await svc(request).ops.templates.save(await read_json(request))
+    result = await svc(request).ops.templates.save(await read_json(request, MAX_TEMPLATE_BODY))
     return web.json_response(result.template, status=201)
 
 
 async def update_template(request: web.Request) -> web.Response:
-    body = await read_json(request)
+    body = await read_json(request, MAX_TEMPLATE_BODY)
     result = await svc(request).ops.templates.save(body, request.match_info["template_id"])
     return web.json_response(result.template)
 
@@ -192,8 +221,8 @@ async def get_session(request: web.Request) -> web.Response:
 async def bind_timing(request: web.Request) -> web.Response:
     s = svc(request)
     s.sessions.get(request.match_info["session_id"])  # 404 before the body
-    body = await read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("timing_session_id"), str):
+    body = only_fields(await read_json(request), ("timing_session_id",), "a binding")
+    if not isinstance(body.get("timing_session_id"), str):
         raise DisplayInputError("body must be an object with 'timing_session_id' (a string)")
     result = await s.ops.sessions.bind(request.match_info["session_id"], body["timing_session_id"])
     return web.json_response(session_json(s, result.session))
@@ -228,7 +257,7 @@ async def reload_screens(request: web.Request) -> web.Response:
     s = svc(request)
     s.sessions.get(request.match_info["session_id"])  # 404 before the body
     body = await read_json(request) if request.can_read_body else {}
-    screen = body.get("screen_id") if isinstance(body, dict) else None
+    screen = only_fields(body, ("screen_id",), "a reload").get("screen_id")
     result = s.ops.sessions.reload_screens(request.match_info["session_id"], screen)
     return web.json_response({"reloaded": result.sent})
 
@@ -256,8 +285,8 @@ async def switch_screens(request: web.Request) -> web.Response:
     """Move a screen (or all screens) of this session to another session: it navigates there."""
     s = svc(request)
     s.sessions.get(request.match_info["session_id"])  # 404 before the body
-    body = await read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("to_session_id"), str):
+    body = only_fields(await read_json(request), ("to_session_id", "screen_id"), "a switch")
+    if not isinstance(body.get("to_session_id"), str):
         raise DisplayInputError("body must be an object with 'to_session_id' (and optionally 'screen_id')")
     result = s.ops.sessions.move_screens(
         request.match_info["session_id"], body["to_session_id"], body.get("screen_id")
@@ -272,7 +301,9 @@ async def session_finishers(request: web.Request) -> web.Response:
     try:
         after = int(request.query.get("after_seq", "0"))
     except ValueError:
-        raise DisplayInputError("'after_seq' must be an integer") from None
+        after = -1
+    if not 0 <= after < 2**63:  # SQLite's integers are 64-bit: a larger one raised (a 500)
+        raise DisplayInputError("'after_seq' must be a whole number 0 or more")
     return web.json_response(await s.sessions.events_after(session.id, after))
 
 

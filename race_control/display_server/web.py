@@ -13,6 +13,7 @@ from aiohttp import web
 from race_control.display_server import api, pages
 from race_control.display_server.services import Services
 from race_control.errors import Conflict, InputError, NotFound, RaceControlError
+from race_control.logging_setup import safe
 
 log = logging.getLogger("race_control.http")
 PUBLIC_API = {"/api/health"}
@@ -34,14 +35,14 @@ async def errors_middleware(request: web.Request, handler: web.Handler) -> web.S
     except Conflict as exc:
         return web.json_response({"error": str(exc)}, status=409)
     except RaceControlError as exc:  # not the client's fault: 503 if trying later can help (storage)
-        log.error("%s %s failed: %s", request.method, request.path, exc)
+        log.error("%s %s failed: %s", request.method, safe(request.path), exc)
         if exc.retryable:
             return web.json_response({"error": str(exc)}, status=503, headers={"Retry-After": "5"})
         return web.json_response({"error": str(exc)}, status=500)
     except Exception as exc:  # a bug: log it whole, answer in the API's shape, change nothing more
         if not request.path.startswith("/api/"):
             raise
-        log.exception("%s %s: unexpected error", request.method, request.path)
+        log.exception("%s %s: unexpected error", request.method, safe(request.path))
         return web.json_response(
             {"error": f"internal error ({type(exc).__name__}); details are in the server log"}, status=500
         )
@@ -52,8 +53,10 @@ async def auth_middleware(request: web.Request, handler: web.Handler) -> web.Str
     if request.path.startswith("/api/") and request.path not in PUBLIC_API:
         token = request.app[api.SERVICES].api_token
         given = request.headers.get("Authorization", "")
+        # header bytes that are not UTF-8 arrive as surrogates (surrogateescape): compare bytes
+        # that way, never .encode() them plainly (that raised: a 500 instead of a 401)
         if not given.startswith("Bearer ") or not hmac.compare_digest(
-            given[7:].strip().encode(), token.encode()
+            given[7:].strip().encode("utf-8", "surrogateescape"), token.encode()
         ):
             return web.json_response(
                 {
@@ -66,7 +69,9 @@ async def auth_middleware(request: web.Request, handler: web.Handler) -> web.Str
 
 
 def create_app(services: Services) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=api.MAX_BODY)
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware], client_max_size=api.MAX_IMPORT_BODY
+    )
     app[api.SERVICES] = services
     api.add_routes(app)
     pages.add_routes(app)

@@ -7,6 +7,7 @@ function), so `00123`, ` 123 ` and `123` are the same runner.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +26,15 @@ TEXT_FIELDS = {
     "alias": 200,
 }
 KNOWN_FIELDS = {"bib", "age", "hidden", *TEXT_FIELDS}
+# columns we do not know (a registration export's "Shirt size") are kept as the row's `raw`
+MAX_EXTRA_FIELDS = 50
+MAX_EXTRA_NAME = 64
+MAX_EXTRA_TEXT = 2000
 _BIB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$")
-# control characters other than plain spaces make no sense in a name and can break a screen;
-# bidi overrides are kept (real names are right-to-left) and the display isolates them
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# control characters (C0, DEL, C1), line separators and lone surrogates make no sense in a name
+# and can break a screen or the store; bidi overrides are kept (real names are right-to-left)
+# and the display isolates them
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def normalize_bib(value: object) -> str:
@@ -78,7 +84,9 @@ def parse_row(index: int, row: object) -> ParticipantRow | Rejected:
     if raw_bib is None or (isinstance(raw_bib, str) and not raw_bib.strip()):
         return Rejected(index, "", f"row {index}: 'bib' is required")
     if isinstance(raw_bib, bool) or not isinstance(raw_bib, str | int):
-        return Rejected(index, str(raw_bib)[:32], f"row {index}: 'bib' must be a string or integer")
+        return Rejected(index, "", f"row {index}: 'bib' must be a string or integer")
+    if isinstance(raw_bib, int) and not 0 <= raw_bib < 10**32:  # str() of a 5,000-digit int raises
+        return Rejected(index, "", f"row {index}: bib must be a whole number 0 or more of at most 32 digits")
     bib = normalize_bib(raw_bib)
     if not _BIB_RE.match(bib):
         return Rejected(
@@ -99,7 +107,8 @@ def parse_row(index: int, row: object) -> ParticipantRow | Rejected:
         values[name] = value
     age = row.get("age")
     if age is not None and age != "":
-        if isinstance(age, str) and age.strip().isdigit():
+        # ASCII digits only: "²".isdigit() is True and int("²") raises; a 5,000-digit int() too
+        if isinstance(age, str) and age.strip().isascii() and age.strip().isdigit() and len(age.strip()) <= 3:
             age = int(age.strip())
         if isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= 130:
             return Rejected(index, bib, f"row {index} (bib {bib}): 'age' must be a whole number 0-130")
@@ -109,8 +118,29 @@ def parse_row(index: int, row: object) -> ParticipantRow | Rejected:
         return Rejected(index, bib, f"row {index} (bib {bib}): 'hidden' must be true or false")
     if not values.get("first_name") and not values.get("last_name"):
         return Rejected(index, bib, f"row {index} (bib {bib}): 'first_name' or 'last_name' is required")
-    unknown = sorted(set(row) - KNOWN_FIELDS)
-    raw = {k: row[k] for k in unknown if isinstance(row[k], str | int | float | bool)} if unknown else {}
+    unknown = sorted(str(k) for k in set(row) - KNOWN_FIELDS)
+    if len(unknown) > MAX_EXTRA_FIELDS:
+        return Rejected(
+            index, bib, f"row {index} (bib {bib}): {len(unknown)} extra fields (at most {MAX_EXTRA_FIELDS})"
+        )
+    raw: dict[str, Any] = {}
+    for k in unknown:
+        v = row[k]
+        if len(k) > MAX_EXTRA_NAME:
+            return Rejected(
+                index,
+                bib,
+                f"row {index} (bib {bib}): a field name is longer than {MAX_EXTRA_NAME} characters",
+            )
+        if isinstance(v, str):
+            if len(v) > MAX_EXTRA_TEXT:
+                return Rejected(
+                    index, bib, f"row {index} (bib {bib}): {k!r} is longer than {MAX_EXTRA_TEXT} characters"
+                )
+            raw[k] = _CONTROL_RE.sub(" ", v)
+        elif (isinstance(v, int) and abs(v) < 2**63) or (isinstance(v, float) and math.isfinite(v)):
+            raw[k] = v  # (a bool is an int)
+        # anything else (objects, lists, null, out-of-range numbers) is not a column: not kept
     return ParticipantRow(bib=bib, hidden=hidden, raw=raw, **values)
 
 

@@ -52,9 +52,17 @@ class EventInfo:
         return asdict(self)
 
 
+EVENT_FIELDS = ("name", "date", "timezone")
+
+
 def validate_event(body: object, default_tz: str) -> tuple[str, str, str]:
     if not isinstance(body, dict):
         raise RosterInputError("body must be a JSON object with 'name' and 'date'")
+    unknown = sorted(str(k)[:40] for k in body if k not in EVENT_FIELDS)
+    if unknown:
+        raise RosterInputError(
+            f"unknown field(s) {', '.join(map(repr, unknown[:10]))} in an event; known: {', '.join(EVENT_FIELDS)}"
+        )
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise RosterInputError("'name' is required and must be a non-empty string")
@@ -64,11 +72,11 @@ def validate_event(body: object, default_tz: str) -> tuple[str, str, str]:
     if not isinstance(date, str):
         raise RosterInputError("'date' is required as YYYY-MM-DD")
     try:
-        dt.date.fromisoformat(date)
+        day = dt.date.fromisoformat(date)
     except ValueError:
         raise RosterInputError(f"'date' {date[:40]!r} is not a valid YYYY-MM-DD date") from None
-    if len(date) != 10:
-        raise RosterInputError(f"'date' {date[:40]!r} is not in YYYY-MM-DD form")
+    if len(date) != 10 or not 1970 <= day.year <= 2100:
+        raise RosterInputError(f"'date' {date[:40]!r} is not a YYYY-MM-DD date from 1970 to 2100")
     tz = body.get("timezone", default_tz)
     if not isinstance(tz, str) or not tz:
         raise RosterInputError("'timezone' must be an IANA time zone name such as 'America/New_York'")
@@ -238,7 +246,9 @@ class EventService:
             raise RosterInputError("body must be a JSON object with the participant fields to change")
         unknown = sorted(str(k)[:32] for k in set(fields) - KNOWN_FIELDS)
         if unknown:
-            raise RosterInputError(f"unknown participant field(s): {', '.join(unknown)}")
+            raise RosterInputError(
+                f"unknown participant field(s): {', '.join(unknown[:10])}; known: {', '.join(sorted(KNOWN_FIELDS))}"
+            )
         current = {k: v for k, v in asdict(before).items() if k != "raw"}
         parsed = parse_row(0, {**current, **fields})
         if isinstance(parsed, Rejected):

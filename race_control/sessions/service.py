@@ -485,7 +485,22 @@ class SessionService:
             fn(s)
 
 
+_CREATE_FIELDS = ("event_id", "mode", "name", "template_id", "timing_session_ids")
+_UPDATE_FIELDS = ("mode", "status", "name", "template_id")
+_COMMON_FIELDS = ("starts_at", "switch_at", "leaderboard_top", "rules", "locations")
+LATEST_TIME = 4102444800.0  # 2100-01-01 UTC: a later (or infinite, or NaN) time is a mistake
+
+
 def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules | None) -> dict[str, Any]:
+    """The checked fields of a create (``current`` None) or an update body; InputError names
+    an unknown field (with the known ones) or the first bad value."""
+    known = (_CREATE_FIELDS if current is None else _UPDATE_FIELDS) + _COMMON_FIELDS
+    unknown = sorted(str(k)[:40] for k in body if k not in known)
+    if unknown:
+        raise SessionInputError(
+            f"unknown field(s) {', '.join(map(repr, unknown[:10]))} in a display session; "
+            f"known: {', '.join(known)}"
+        )
     out: dict[str, Any] = {}
     if "name" in body:
         if not isinstance(body["name"], str) or len(body["name"]) > 200:
@@ -500,9 +515,9 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
         if key in body:
             value = body[key]
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+                isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= LATEST_TIME
             ):
-                raise SessionInputError(f"'{key}' must be a Unix time in seconds, or null")
+                raise SessionInputError(f"'{key}' must be a Unix time in seconds (1970 to 2100), or null")
             out[key] = float(value) if value is not None else None
     if "leaderboard_top" in body:
         top = body["leaderboard_top"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,12 @@ BLOCK_TYPES = {
 }
 COLOR_RE = re.compile(r"^(#[0-9a-fA-F]{3,8}|rgba?\(\s*[0-9.,\s%]+\)|transparent)$")
 MAX_TEMPLATE_BYTES = 4_000_000  # images inline as data: URLs
+# what a template holds at its top level (the page reads these; id and version are the store's)
+TEMPLATE_FIELDS = (
+    "id", "version", "format", "name", "mode", "canvas", "theme", "grid", "portrait", "idle_text", "blocks",
+)  # fmt: skip
+MAX_DEPTH = 16  # a template nests 5 deep (blocks → block → items → item → text)
+MAX_INT = 2**53  # the page reads numbers as JavaScript doubles
 
 
 def _dir() -> Path:
@@ -69,6 +76,13 @@ def validate_template(body: object) -> dict[str, Any]:
     """A clean copy of ``body`` if it is a valid template; InputError naming the problem otherwise."""
     if not isinstance(body, dict):
         raise TemplateInputError("a template must be a JSON object")
+    unknown = sorted(str(k)[:40] for k in body if k not in TEMPLATE_FIELDS)
+    if unknown:
+        raise TemplateInputError(
+            f"unknown field(s) {', '.join(map(repr, unknown[:10]))} in a template; "
+            f"known: {', '.join(TEMPLATE_FIELDS)}"
+        )
+    _check_values(body)  # before json.dumps: no NaN (every screen's JSON.parse fails on it)
     if len(json.dumps(body)) > MAX_TEMPLATE_BYTES:
         raise TemplateInputError(f"the template is larger than {MAX_TEMPLATE_BYTES // 1_000_000} MB")
     t = copy.deepcopy(body)
@@ -78,6 +92,17 @@ def validate_template(body: object) -> dict[str, Any]:
     name = t.get("name", "")
     if not isinstance(name, str) or not name.strip() or len(name) > 120:
         raise TemplateInputError("'name' must be 1-120 characters")
+    for key, fields, low in (
+        ("canvas", ("width", "height"), 1),
+        ("grid", ("x", "y", "w", "h", "columns"), -5000),
+    ):
+        part = t.get(key, {})
+        if not isinstance(part, dict):
+            raise TemplateInputError(f"'{key}' must be an object")
+        for field in fields:
+            v = part.get(field, low)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= 10000:
+                raise TemplateInputError(f"'{key}.{field}' must be a number from {low} to 10000")
     _check_colors(t.get("theme", {}), "theme")
     bg = t.get("theme", {}).get("background_image")
     if bg is not None:
@@ -112,6 +137,28 @@ def validate_template(body: object) -> dict[str, Any]:
         if b["type"] == "slides":
             _check_slides(b.get("items", []), where)
     return t
+
+
+def _check_values(body: dict[str, Any]) -> None:
+    """Every value is JSON a browser reads back: finite numbers (no NaN/Infinity), integers
+    within a double's exact range, no nesting deeper than MAX_DEPTH, text keys.  The error
+    names where (``blocks[2].style.size``)."""
+    todo: list[tuple[object, str, int]] = [(body, "", 0)]
+    while todo:
+        value, where, depth = todo.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise TemplateInputError(f"'{where}' must be a finite number, not {value}")
+        if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT <= value <= MAX_INT:
+            raise TemplateInputError(f"'{where}' is a number out of range")
+        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            raise TemplateInputError(f"'{where}' nests deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise TemplateInputError(f"'{where}' has a key that is not text")
+                todo.append((v, f"{where}.{k[:40]}" if where else k[:40], depth + 1))
+        elif isinstance(value, list):
+            todo.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
 
 
 def _check_slides(items: object, where: str) -> None:

@@ -550,18 +550,28 @@ class TimingService:
         state = self._streams.get(stream_id)
         if state is None:
             raise TimingNotFound(f"timing session {stream_id[:64]!r} does not exist")
-        if not isinstance(body, dict) or not body or set(body) - {"timezone", "reference_date"}:
+        if not isinstance(body, dict) or not body:
             raise TimingInputError("body must be an object with 'timezone' and/or 'reference_date'")
+        unknown = sorted(str(k)[:40] for k in body if k not in ("timezone", "reference_date"))
+        if unknown:
+            raise TimingInputError(
+                f"unknown field(s) {', '.join(map(repr, unknown[:10]))} in a timing session's clock; "
+                "known: timezone, reference_date"
+            )
         tz = body.get("timezone", state.timezone)
         day = body.get("reference_date", state.reference_date)
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise TimingInputError(f"'timezone' {str(tz)[:64]!r} is not a known IANA time zone") from None
+            shown = tz[:64] if isinstance(tz, str) else type(tz).__name__
+            raise TimingInputError(f"'timezone' {shown!r} is not a known IANA time zone") from None
         try:
-            dt.date.fromisoformat(day)
+            year = dt.date.fromisoformat(day).year
         except (ValueError, TypeError):
-            raise TimingInputError(f"'reference_date' {str(day)[:40]!r} is not a YYYY-MM-DD date") from None
+            year = 0
+        if not isinstance(day, str) or len(day) != 10 or not 1970 <= year <= 2100:
+            shown = day[:40] if isinstance(day, str) else type(day).__name__
+            raise TimingInputError(f"'reference_date' {shown!r} is not a YYYY-MM-DD date from 1970 to 2100")
         uow.write(_write_stream, state.id, stream_row(state, timezone=tz, reference_date=day))
         uow.record("stream", state.id, "updated", timezone=tz, reference_date=day)
 

@@ -28,6 +28,7 @@ from aiohttp import WSMsgType, web
 from race_control.alerts import AlertBoard
 from race_control.ids import new_id
 from race_control.latency import latency_summary
+from race_control.logging_setup import safe
 
 log = logging.getLogger("race_control.display.hub")
 QUEUE_LIMIT = 2000
@@ -38,7 +39,12 @@ RESUME_GRACE = 0.5  # seconds a new socket may take to send `resume` before it i
 HEARTBEAT = 2.0
 LOST_AFTER = 30.0  # seconds a dropped screen has to come back before it is an alert (`screen_lost`)
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000)  # /api/metrics histogram
+MAX_SCREEN_MESSAGE = 4096  # characters; a screen's resume/pong/rendered message is ~200
 Backlog = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]  # (session, after_seq, limit)
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 @dataclass(eq=False)
@@ -289,32 +295,64 @@ class Hub:
             pass  # the sender is busy and checks resume_from before its next item
 
     def _on_message(self, screen: Screen, data: str) -> None:
+        """A screen's message.  Nothing a screen sends can end its socket or the hub: text that
+        is not a small JSON object is ignored, out-of-range values are ignored or clamped (and
+        logged): a screen cannot have seen, rendered or been pinged at a seq or time we never
+        sent, and a replay after a seq beyond the session's last would skip every new finisher."""
         screen.last_heartbeat = time.time()
+        if len(data) > MAX_SCREEN_MESSAGE:
+            log.warning("screen %s: ignored a %d-character message", screen.id, len(data))
+            return
         try:
-            msg = json.loads(data)
-        except ValueError:
+            msg = json.loads(data, parse_constant=_not_a_number)
+        except (ValueError, RecursionError):
             return
         if not isinstance(msg, dict):
             return
         kind = msg.get("type")
         if kind == "resume":
             after = msg.get("after_seq", 0)
-            if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
+            recent = self._recent.get(screen.session_id)
+            latest = max(screen.last_sent, recent[-1][0] if recent else 0)
+            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+                log.warning(
+                    "screen %s: ignored resume after_seq %s (%s, not a seq)",
+                    screen.id,
+                    safe(after, 40),
+                    type(after).__name__,
+                )
+            elif after > latest:
+                log.warning(
+                    "screen %s: resume after_seq %s is beyond the session's last seq %d; resuming from %d",
+                    screen.id,
+                    safe(after, 40),
+                    latest,
+                    latest,
+                )
+                self._resume(screen, latest)
+            else:
                 self._resume(screen, after)
             sid = msg.get("screen_id")
             if isinstance(sid, str) and sid[:64] != screen.screen_id:
                 screen.screen_id = sid[:64]
                 self._came_back(screen)
             vp = msg.get("viewport")
-            if isinstance(vp, list) and len(vp) == 2 and all(isinstance(v, int) for v in vp):
+            if (
+                isinstance(vp, list)
+                and len(vp) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 100_000 for v in vp)
+            ):
                 screen.viewport = vp
         elif kind == "pong":
-            t = msg.get("t")
-            if isinstance(t, int | float):
-                screen.rtt_ms = max(0.0, time.time() * 1000 - t)
+            t = msg.get("t")  # our own ping's time (ms) echoed back
+            rtt = time.time() * 1000 - t if isinstance(t, int | float) and 0 <= t <= 2**53 else -1.0
+            if not 0 <= rtt <= 3_600_000 or isinstance(t, bool):
+                log.warning("screen %s: ignored pong t=%s (not a ping time we sent)", screen.id, safe(t, 40))
+            else:
+                screen.rtt_ms = rtt
         elif kind == "rendered":
             seq = msg.get("seq")
-            if isinstance(seq, int) and seq > 0:
+            if isinstance(seq, int) and 0 < seq <= screen.last_sent:
                 screen.last_rendered = max(screen.last_rendered, seq)
                 read_at = self._read_at.get(screen.session_id, {}).get(seq)
                 if read_at:

@@ -425,7 +425,9 @@ def test_bad_lines_have_a_reason_and_are_counted(line: str, reason: str) -> None
     s.receive_data(wire(GREETING), T0)
     events = derived(s.receive_data(wire(line), T0))
     assert len(events) == 1 and isinstance(events[0], BadLine), events
-    assert events[0].line == line and reason in events[0].reason
+    # a bad line is logged: an authorize line is reported without its secret
+    shown = "authorize~a~***" if line.startswith("authorize~") else line
+    assert events[0].line == shown and reason in events[0].reason
     assert s.bad_lines == 1 and not s.closed
     assert lines_out(s)[-1] == "getconnectionid"  # nothing sent back for a bad line
 

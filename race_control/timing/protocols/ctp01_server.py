@@ -197,10 +197,14 @@ class Ctp01Server(LineLink):
             self._send("stop" if location is None else f"stop~{location}")
 
     def _stored_form(self, line: str) -> str:
-        """``authorize~user~<secret>`` is stored as ``authorize~user~***`` (never keep a password)."""
-        if line.startswith("authorize~"):
-            head, _, _secret = line.partition("~")[2].partition("~")
-            return f"authorize~{head}~***"
+        """``authorize~user~<secret>`` is stored and logged as ``authorize~user~***``: a password
+        is never kept.  Applied to each framed line (so a line split across packets is redacted
+        whole), matched as ``_handle`` reads a command (any case, surrounding blanks)."""
+        command, sep, rest = line.partition("~")
+        if sep and command.strip().lower() == "authorize":
+            user, has_secret, _secret = rest.partition("~")
+            # no second field: the one there may be a password sent without its user
+            return f"{command}~{user}~***" if has_secret else f"{command}~***"
         return line
 
     def tick(self, now: float) -> list[TimingEvent]:

@@ -133,7 +133,7 @@ class LineLink:
 
     def _bad(self, events: list[TimingEvent], line: str, reason: str) -> None:
         self._bad_lines += 1
-        events.append(BadLine(line, reason))
+        events.append(BadLine(self._stored_form(line), reason))  # logged: never a credential
 
     def _die(self, events: list[TimingEvent], reason: str) -> list[TimingEvent]:
         self._phase = "closed"

@@ -9,7 +9,10 @@ applies the stream's clock (and follows the operator's changes to it), then lets
 the machine resume from the stream's stored cursors.  The socket reader never
 awaits storage or screens; above a pipeline backlog it stops reading the socket
 (TCP pushes back on the peer, which keeps the reads) until the backlog drains.
-Every byte in and out goes to the protocol's rotating raw-traffic log.
+Traffic goes to the protocol's rotating raw-traffic log: what we send as written, what we
+receive one framed line at a time, in the form the machine stores it (``RawLine``: credentials
+redacted whatever their case or however TCP split them; an over-long line is only named in the
+main log).
 
 Nothing that was read is dropped.  A line answered in ``data_received`` (a ``ping``'s
 ``ack~ping`` proves to the peer that every earlier line was read) is already queued;
@@ -29,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -55,12 +57,6 @@ FIRST_RETRY, MAX_RETRY = 0.05, 5.0  # seconds between attempts when the store fa
 
 
 _READ_EVENTS = (RawLine, TagRead, GunTime)  # handled without awaiting anything
-_AUTHORIZE = re.compile(rb"(authorize~[^~\r\n]*~)[^\r\n]*")
-
-
-def redact_secrets(data: bytes) -> bytes:
-    """Raw traffic minus credentials: a CTP01 ``authorize~user~<secret>`` line keeps the user."""
-    return _AUTHORIZE.sub(rb"\1***", data) if b"authorize~" in data else data
 
 
 class Machine(Protocol):
@@ -154,8 +150,8 @@ class StreamLink(asyncio.Protocol, Generic[M]):
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
-        self.raw_log.debug("%s <- %r", self._peer, redact_secrets(data))
         events = self.proto.receive_data(data, now)
+        self._log_inbound(events)
         self._flush()
         if events:
             if (
@@ -179,6 +175,7 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         if self._ticker:
             self._ticker.cancel()
         if events := self.proto.end_of_input():
+            self._log_inbound(events)
             self._enqueue(time.time(), events)
         self._queue.put_nowait(None)  # after everything read: the consumer hands all of it over
 
@@ -187,6 +184,17 @@ class StreamLink(asyncio.Protocol, Generic[M]):
             self._transport.close()
 
     # --- helpers --------------------------------------------------------------------------
+    def _log_inbound(self, events: list[TimingEvent]) -> None:
+        """Each line read, as the machine stores it (never the packet: a packet may hold part of
+        a password line, which only the framed line can redact).  Bytes with a line break, so
+        the log reads back as the stream that was received."""
+        if self.raw_log.isEnabledFor(logging.DEBUG):
+            for event in events:
+                if type(event) is RawLine:
+                    self.raw_log.debug(
+                        "%s <- %r", self._peer, event.line.encode("latin-1", "replace") + b"\r\n"
+                    )
+
     def _enqueue(self, now: float, events: list[TimingEvent]) -> None:
         self._consuming = True
         self._queued += len(events)

@@ -9,6 +9,7 @@ The provider sync (a later issue) reports into the same ``Progress``.
 from __future__ import annotations
 
 import asyncio
+import html
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ class RosterImportDialog(QDialog):
         try:
             rows = await loop.run_in_executor(None, read_csv_file, path)
         except EXPECTED as exc:
-            self.summary.setText(f"<span style='color:#b71c1c'>{exc}</span>")
+            self.summary.setText(f"<span style='color:#b71c1c'>{html.escape(str(exc))}</span>")
             return
         parsed = await loop.run_in_executor(None, _parse_all, rows)
         self.rows = rows
@@ -143,7 +144,7 @@ class RosterImportDialog(QDialog):
         self.table.resizeColumnsToContents()
         shown = min(len(parsed), PREVIEW_ROWS)
         self.summary.setText(
-            f"<b>{path.name}</b>: {len(parsed)} rows, {len(parsed) - bad} valid, "
+            f"<b>{html.escape(path.name)}</b>: {len(parsed)} rows, {len(parsed) - bad} valid, "
             f"<span style='color:#b71c1c'>{bad} will be rejected</span> (highlighted). "
             f"Showing the first {shown}."
         )
@@ -174,7 +175,7 @@ class RosterImportDialog(QDialog):
             self.result = (imported, rejected)
             self.summary.setText(
                 f"<b>Imported {imported} participants</b>; {len(rejected)} rows rejected"
-                + (f" (first: {rejected[0].error})" if rejected else "")
+                + (f" (first: {html.escape(rejected[0].error)})" if rejected else "")
                 + "."
             )
         finally:

@@ -69,6 +69,7 @@ class SessionsPanel(QWidget):
         self.page = page
         lay = column(self, page.body.spacing())  # as if its rows stood in the page's body
         self.sessions_title = section("Display sessions")
+        self.sessions_title.setTextFormat(Qt.TextFormat.PlainText)  # the event's name is text
         lay.addWidget(self.sessions_title)
         self.sessions = table(SESSION_COLUMNS, stretch=3, fit=True)
         self.sessions.itemSelectionChanged.connect(self._session_row_selected)

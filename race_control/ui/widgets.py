@@ -56,6 +56,7 @@ class Page(QWidget):
         self.body.setSpacing(10)
         outer.addLayout(self.body, 1)
         self.message = QLabel()
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # messages quote names and files: text
         self.message.setWordWrap(True)
         self.message.setObjectName("pageMessage")
         self.message.hide()

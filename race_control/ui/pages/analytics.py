@@ -3,6 +3,7 @@ read→screen latency — charts painted with QPainter, exportable as CSV."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,10 @@ class Tile(QLabel):
 
     def set_value(self, value: object) -> None:
         self.value = str(value)
-        self.setText(f"<div style='font-size:22pt; font-weight:800'>{value}</div><div>{self.title}</div>")
+        self.setText(
+            f"<div style='font-size:22pt; font-weight:800'>{html.escape(self.value)}</div>"
+            f"<div>{html.escape(self.title)}</div>"
+        )
 
 
 class AnalyticsPage(Page):
@@ -82,6 +86,7 @@ class AnalyticsPage(Page):
         grid.addWidget(self.latency_chart, 1, 1)
         self.body.addLayout(grid, 1)
         self.unknown_label = QLabel()
+        self.unknown_label.setTextFormat(Qt.TextFormat.PlainText)  # bibs as the timing clients sent them
         self.unknown_label.setWordWrap(True)
         self.body.addWidget(self.unknown_label)
         self.timer = QTimer(self)

@@ -44,6 +44,7 @@ class TimingPage(Page):
         self.session_combo = SessionCombo(window)
         head.addWidget(self.session_combo)
         self.session_label = QLabel()
+        self.session_label.setTextFormat(Qt.TextFormat.PlainText)  # the event's name is text
         self.session_label.setWordWrap(True)
         head.addWidget(self.session_label, 1)
         self.body.addLayout(head)
@@ -84,6 +85,7 @@ class TimingPage(Page):
         bottom_row.setContentsMargins(0, 0, 0, 0)
         preview_col = QVBoxLayout()
         self.preview_title = section("Live preview")
+        self.preview_title.setTextFormat(Qt.TextFormat.PlainText)  # names sent by timing clients
         preview_col.addWidget(self.preview_title)
         self.preview = ReadPreview(self)
         preview_col.addWidget(self.preview, 1)
@@ -156,7 +158,7 @@ class TimingPage(Page):
             return
         n = len(s.streams)
         self.session_label.setText(
-            f"— {self.flow.event_name} — mode <b>{s.mode}</b> — "
+            f"— {self.flow.event_name} — mode {s.mode} — "
             f"{n} stream{'s' if n != 1 else ''} bound, {s.finishers} crossings, {s.suppressed} suppressed"
         )
 

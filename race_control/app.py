@@ -117,7 +117,12 @@ class RaceControl:
             return stream.wall_time(clock) if stream and stream.live else None
 
         sessions.wall_time = wall_time
-        hub = Hub(sessions.events_after, alerts, lambda sid: _session_name(sessions, sid))
+        hub = Hub(
+            sessions.events_after,
+            alerts,
+            lambda sid: _session_name(sessions, sid),
+            resume_point=sessions.resume_point,
+        )
         sessions.add_publisher(hub.publish)
         sessions.add_control(hub.send_control)
         templates = TemplateService(store)

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 RUNTIME = {
     "session": {"screens"},  # screens connected now
     "stream": {"connected"},  # a controller connected now
-    "hello": {"server_time"},  # this server's clock when the screen connected
+    "hello": {"server_time", "epoch"},  # this server's clock; its epoch (new at every start-up)
 }
 
 RUNNERS = [

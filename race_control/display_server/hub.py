@@ -71,6 +71,8 @@ class Screen:
     resume_from: int | None = None
     awaiting_resume: bool = True  # live messages wait for the screen's `resume` (or RESUME_GRACE)
     answer_resume: bool = True  # send `caught_up` after a replay the screen asked for
+    epoch: str = ""  # the session's epoch told in `hello`; a `resume` from another one may rewind
+    rewind: int | None = None  # the replay starts before the screen's after_seq: say so first
     buffering: bool = False
     buffer: list[tuple[int, str]] = field(default_factory=list)
 
@@ -131,8 +133,11 @@ class Hub:
         backlog: Backlog,
         alerts: AlertBoard | None = None,
         session_name: Callable[[str], str] | None = None,
+        resume_point: Callable[[str, str, int], int] | None = None,
     ) -> None:
         self._backlog = backlog
+        # (session, the screen's epoch, its after_seq) -> the seq its replay can start after
+        self._resume_point = resume_point or (lambda _sid, _epoch, after: after)
         self._alerts = alerts
         self._session_name = session_name or (lambda sid: sid)
         self.lost_after = LOST_AFTER
@@ -217,6 +222,7 @@ class Hub:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         screen = Screen(session_id, ws, request.remote or "", request.headers.get("User-Agent", "")[:300])
         screen.last_sent = hello.get("last_seq", 0)  # a new screen is live from the hello on...
+        screen.epoch = str(hello.get("epoch") or "")
         # ...but live messages wait until the screen says where it is (`resume`), so a reconnecting
         # screen gets its missed finishers *before* newer ones: strictly in seq order.  A client
         # that never sends `resume` is started from the hello after RESUME_GRACE.
@@ -312,6 +318,25 @@ class Hub:
         kind = msg.get("type")
         if kind == "resume":
             after = msg.get("after_seq", 0)
+            epoch = msg.get("epoch")  # absent (an older page): after_seq is taken as today
+            if (
+                isinstance(after, int)
+                and not isinstance(after, bool)
+                and "epoch" in msg
+                and epoch != screen.epoch
+            ):
+                trusted = self._resume_point(
+                    screen.session_id, epoch if isinstance(epoch, str) else "", after
+                )
+                if trusted < after:
+                    log.info(
+                        "screen %s resumes from another epoch (%s) after seq %d: replaying after %d",
+                        screen.id,
+                        ascii(epoch)[:40],
+                        after,
+                        trusted,
+                    )
+                    screen.rewind = after = max(0, trusted)
             recent = self._recent.get(screen.session_id)
             latest = max(screen.last_sent, recent[-1][0] if recent else 0)
             if not isinstance(after, int) or isinstance(after, bool) or after < 0:
@@ -394,6 +419,11 @@ class Hub:
                 screen.buffer.append(item)  # keep control messages
         screen.last_sent = after
         try:
+            if screen.rewind is not None:  # seqs after it may name other finishers than it saw
+                rewind, screen.rewind = screen.rewind, None
+                await screen.ws.send_str(
+                    json.dumps({"type": "rewind", "after_seq": rewind, "epoch": screen.epoch})
+                )
             while True:
                 page = self._recent_after(screen.session_id, screen.last_sent)
                 if page is None:  # older than the recent log: page through the store

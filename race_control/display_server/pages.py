@@ -110,6 +110,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         "session": s.sessions.screen_view(found),
         "template": s.templates.resolve(found.template_id, found.mode),
         "last_seq": found.next_seq - 1,
+        "epoch": s.sessions.epoch(found.id),
         "server_time": round(time.time() * 1000),
         "heartbeat_ms": 2000,
     }

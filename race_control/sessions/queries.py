@@ -120,8 +120,25 @@ def suppressions(conn: Connection, session_id: str, bib: str | None, limit: int)
 
 def save_session(conn: Connection, values: dict[str, Any]) -> None:
     t = DisplaySession.__table__
-    if not conn.execute(t.update().where(t.c.id == values["id"]).values(**values)).rowcount:
+    old = conn.execute(select(t.c.settings).where(t.c.id == values["id"])).first()
+    if old is None:
         conn.execute(t.insert().values(**values))
+        return
+    kept = (old[0] or {}).get("epochs")  # written by save_epochs only; a record does not carry it
+    if kept is not None and "epochs" not in values.get("settings", {}):
+        values = {**values, "settings": {**values.get("settings", {}), "epochs": kept}}
+    conn.execute(t.update().where(t.c.id == values["id"]).values(**values))
+
+
+def save_epochs(conn: Connection, histories: dict[str, list[list[Any]]]) -> None:
+    """Each session's epoch history (``[[epoch, last seq stored when it began], ...]``, oldest
+    first) into its ``settings``: what a screen resuming with an older epoch can trust."""
+    t = DisplaySession.__table__
+    for session_id, history in histories.items():
+        old = conn.execute(select(t.c.settings).where(t.c.id == session_id)).first()
+        if old is not None:
+            settings = {**(old[0] or {}), "epochs": history}
+            conn.execute(t.update().where(t.c.id == session_id).values(settings=settings))
 
 
 def uncorrected_unknowns(conn: Connection, session_id: str) -> list[dict[str, Any]]:

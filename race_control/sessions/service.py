@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable, Coroutine, Generator, Iterable
 from dataclasses import replace
@@ -56,6 +57,12 @@ log = logging.getLogger("race_control.sessions")
 Publisher = Callable[[str, list[dict[str, Any]]], None]
 Control = Callable[[str, dict[str, Any]], None]
 STATUSES = ("open", "closed")
+MAX_EPOCHS = 64  # epochs (start-ups) kept per session; a screen older than them replays from the start
+
+
+def new_epoch() -> str:
+    """A random 64-bit epoch id (hex)."""
+    return secrets.token_hex(8)
 
 
 class SessionService:
@@ -79,6 +86,8 @@ class SessionService:
         # who hears every Change (Operations shares its list): the automatic changes report too
         self.changes: list[ChangeListener] = []
         self._switching: set[str] = set()  # sessions whose automatic mode switch is being written
+        # session -> its epochs, oldest first: [epoch, last seq stored when it began] (resume_point)
+        self._epochs: dict[str, list[list[Any]]] = {}
         events.add_roster_listener(self._roster_changed)
 
     def add_publisher(self, fn: Publisher) -> None:
@@ -157,6 +166,33 @@ class SessionService:
                 log=False,
             )
             self._install((await _run_steps(steps)).session)
+            kept = (row.settings or {}).get("epochs") or []
+            history = [h for h in kept if isinstance(h, list) and len(h) == 2][-(MAX_EPOCHS - 1) :]
+            self._epochs[rec.id] = [*history, [new_epoch(), seqs.get(rec.id, 0)]]
+        # before any screen is told the new epochs (load runs before the server listens)
+        await self._store.run(q.save_epochs, {sid: self._epochs[sid] for sid in self._sessions})
+
+    def epoch(self, session_id: str) -> str:
+        """This session's current epoch: new at every start-up (``load``) and for a new session.
+        Screens get it in ``hello`` and send it back in ``resume`` (docs/display-protocol.md)."""
+        history = self._epochs.get(session_id)
+        return str(history[-1][0]) if history else ""
+
+    def resume_point(self, session_id: str, epoch: str | None, after_seq: int) -> int:
+        """The seq a screen resuming ``after_seq`` in ``epoch`` can really be replayed from.
+
+        Seqs come from the stored display events, so if the store lost its last transactions
+        (a power cut on a disk that lied about flushing) an epoch may hand out seqs an earlier
+        epoch had already sent for other finishers.  Only the seqs stored when every later epoch
+        began are the same for the screen and for us: the replay starts at the lowest of those.
+        No epoch (an older page): ``after_seq`` as given; an unknown epoch: from the start."""
+        history = self._epochs.get(session_id)
+        if epoch is None or not history or epoch == history[-1][0]:
+            return after_seq
+        for i, (known, _start) in enumerate(history):
+            if known == epoch:
+                return int(min([after_seq, *(start for _e, start in history[i + 1 :])]))
+        return 0
 
     def _install(self, s: LiveSession, streams_before: Iterable[str] = ()) -> None:
         """Put ``s`` in the indexes — a new session, or the rebuilt one replacing its old self —
@@ -208,7 +244,10 @@ class SessionService:
         uow.write(q.save_session, to_row(rec))
         uow.write(write_links, link_rows(rec))
         uow.write(q.write_derived, built.derived)
+        history = [[new_epoch(), 0]]
+        uow.write(q.save_epochs, {rec.id: history})
         uow.record("session", rec.id, "created", **summary(rec))
+        uow.after_commit(lambda: self._epochs.__setitem__(rec.id, history))
         uow.after_commit(lambda: self._swap_in(built))
         return built.session
 

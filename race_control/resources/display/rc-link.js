@@ -83,10 +83,12 @@
       if (my !== gen) return;
       clearTimeout(openTimer);
       S.lastMsgAt = now();
-      send({
+      var resume = {
         type: 'resume', after_seq: S.lastSeq, screen_id: S.screenId,
         viewport: [window.innerWidth || 0, window.innerHeight || 0], version: VERSION
-      });
+      };
+      if (S.epoch) resume.epoch = S.epoch;   // our seqs' epoch: a new one may rewind us
+      send(resume);
     };
     sock.onmessage = function (ev) {
       if (my !== gen) return;
@@ -216,7 +218,8 @@
         send({ type: 'pong', t: m.t });
         if (typeof m.t === 'number' && isFinite(m.t)) adjustOffset(m.t - now(), false);
         break;
-      case 'caught_up': S.caughtUp = true; break;
+      case 'caught_up': S.caughtUp = true; adoptEpoch(); break;
+      case 'rewind': onRewind(m); break;
       case 'mode':
         if (typeof m.by === 'string') S.modeBy = str(m.by, 40);
         setMode(m.mode);
@@ -275,6 +278,9 @@
       persist();
     }
     S.caughtUp = false;
+    // ours once this connection's resume is answered (`rewind` / `caught_up`): a link lost
+    // before that resumes with the epoch our seqs came from
+    S.nextEpoch = typeof m.epoch === 'string' ? m.epoch.slice(0, 64) : '';
     var rebuild = !RC.view;
     var modeBefore = S.mode;
     if (isObj(m.session)) { mergeSession(m.session); rebuild = true; }
@@ -292,6 +298,26 @@
     if (newMode !== modeBefore) { S.mode = newMode; rebuild = true; }
     if (rebuild) build();
     pump();
+  }
+
+  // The seqs after `after_seq` we hold may be other finishers than the server's (it lost the
+  // end of its history): forget them, and take the replay that follows in their place.
+  function onRewind(m) {
+    var after = m.after_seq;
+    if (typeof after !== 'number' || !isFinite(after) || after < 0) return;
+    after = Math.floor(after);
+    if (after < S.lastSeq) {
+      S.lastSeq = after;
+      S.lastShown = Math.min(S.lastShown, after);
+      S.queue = S.queue.filter(function (f) { return f.seq <= after; });
+      S.recent = S.recent.filter(function (f) { return f.seq <= after; });
+      renderBoards();
+    }
+    adoptEpoch();
+  }
+
+  function adoptEpoch() {
+    if (S.nextEpoch && S.nextEpoch !== S.epoch) { S.epoch = S.nextEpoch; persist(); }
   }
 
   function reload() {

@@ -56,7 +56,9 @@
     corrections: 0,        // corrections applied (a "Bib N" finisher whose runner became known)
     ended: false,          // the session was closed: no more reconnects
     portrait: false,       // the stage uses the portrait reflow (narrow screens)
-    switching: ''          // path this screen is navigating to after a `switch`
+    switching: '',         // path this screen is navigating to after a `switch`
+    epoch: '',             // the server's epoch our seqs belong to (sent back in `resume`)
+    nextEpoch: ''          // the epoch of this connection's hello, ours once the resume is answered
   };
 
   S.screenId = storeGet('rc.screen_id') || '';
@@ -85,6 +87,7 @@
       var saved = JSON.parse(raw);
       if (isObj(saved) && typeof saved.lastShown === 'number' && saved.lastShown >= 0) {
         S.lastShown = S.lastSeq = Math.floor(saved.lastShown);
+        if (typeof saved.epoch === 'string') S.epoch = saved.epoch.slice(0, 64);
         if (Array.isArray(saved.recent)) S.recent = saved.recent.filter(isObj).slice(0, RECENT_KEEP).map(cleanFinisher);
       }
     } catch (e) { /* ignore */ }
@@ -92,7 +95,7 @@
 
   function persist() {
     var recent = S.recent.slice(0, 12);
-    storeSet(STORE_KEY, JSON.stringify({ lastShown: S.lastShown, recent: recent }));
+    storeSet(STORE_KEY, JSON.stringify({ lastShown: S.lastShown, recent: recent, epoch: S.epoch }));
   }
 
   function mergeSession(sess) {

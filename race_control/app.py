@@ -36,6 +36,7 @@ from race_control.display_server.web import create_app
 from race_control.flags import resolve as resolve_features
 from race_control.instance import InstanceLock
 from race_control.operations.actions import Operations
+from race_control.private_files import private_tree, write_private_text
 from race_control.roster.service import EventService
 from race_control.sessions.read_consumer import SessionReadConsumer
 from race_control.sessions.service import SessionService
@@ -95,7 +96,7 @@ class RaceControl:
         st = self.settings
         features = resolve_features(st.features)  # an unknown flag name stops here (ValueError)
         alerts = AlertBoard()
-        st.data_dir.mkdir(parents=True, exist_ok=True)
+        private_tree(st.data_dir)  # 0700/0600: participant data, tokens, verifiers (tightened if looser)
         # before anything touches the store: a second instance stops here (DataDirInUse)
         self._instance_lock.acquire()
         tz = st.timezone or local_timezone()
@@ -243,10 +244,7 @@ class RaceControl:
             "timing_port": self.timing_port,
             "pid": os.getpid(),
         }
-        path = self.settings.data_dir / "server.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(info, indent=2), "utf-8")
-        tmp.replace(path)
+        write_private_text(self.settings.data_dir / "server.json", json.dumps(info, indent=2))
 
     async def stop(self) -> None:
         """Reverse order: stop taking reads, flush them, close screens and HTTP, close the store."""

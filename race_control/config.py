@@ -16,6 +16,8 @@ from pathlib import Path
 
 import platformdirs
 
+from race_control.private_files import private_dir, write_private_text
+
 ENV_DATA_DIR = "RACE_CONTROL_DATA_DIR"
 ENV_API_TOKEN = "RACE_CONTROL_API_TOKEN"
 ENV_CTP01_USERS = "RACE_CONTROL_CTP01_USERS"
@@ -104,10 +106,8 @@ def load_settings(data_dir: Path | None = None, **overrides: object) -> Settings
 
 
 def save_settings(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = settings.data_dir / (SETTINGS_FILE + ".tmp")
-    tmp.write_text(json.dumps(settings.to_json(), indent=2), "utf-8")
-    tmp.replace(settings.data_dir / SETTINGS_FILE)
+    private_dir(settings.data_dir)
+    write_private_text(settings.data_dir / SETTINGS_FILE, json.dumps(settings.to_json(), indent=2))
 
 
 def local_timezone() -> str:

@@ -7,6 +7,8 @@ import logging.handlers
 import re
 from pathlib import Path
 
+from race_control.private_files import PrivateRotatingFileHandler, private_dir
+
 _configured = False
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # what must never reach a log line as it is: C0/C1 control characters (a newline forges a log line,
@@ -65,8 +67,8 @@ def configure_logging(log_dir: Path | None, *, verbose: bool = False, console: b
         handler.addFilter(EscapeControlCharacters())
         root.addHandler(handler)
     if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        app_file = logging.handlers.RotatingFileHandler(
+        private_dir(log_dir)  # logs name participants and clients: 0700, files 0600
+        app_file = PrivateRotatingFileHandler(
             log_dir / "race-control.log", maxBytes=10_000_000, backupCount=5, encoding="utf-8"
         )
         app_file.setLevel(logging.INFO)
@@ -76,7 +78,7 @@ def configure_logging(log_dir: Path | None, *, verbose: bool = False, console: b
         root.addHandler(app_file)
         raw = logging.getLogger("race_control.raw")
         raw.setLevel(logging.DEBUG)
-        raw_file = logging.handlers.RotatingFileHandler(
+        raw_file = PrivateRotatingFileHandler(
             log_dir / "timing-raw.log", maxBytes=50_000_000, backupCount=10, encoding="utf-8"
         )
         raw_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))

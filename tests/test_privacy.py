@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import signal
 import socket
 import sqlite3
+import stat
 import time
 from pathlib import Path
 
 import pytest
 
+from race_control.private_files import PrivateRotatingFileHandler, private_dir
+from race_control.timing.simulator.playback import simulate
+from tests.conftest import DATA
 from tests.helpers.server_process import serve_env, start_serve
 from tests.test_operations import files_holding
 
@@ -81,3 +87,63 @@ async def test_a_password_in_any_case_or_split_across_packets_is_kept_nowhere(tm
     assert stored_authorize_lines(database) == expected
     raw_log = (tmp_path / "logs" / "timing-raw.log").read_bytes()
     assert b"AUTHORIZE~timer~***" in raw_log and b"authorize~split~***" in raw_log
+
+
+def loose_modes(data_dir: Path) -> list[str]:
+    """Everything under ``data_dir`` (and itself) that another account could read or enter."""
+    wanted = {True: 0o700, False: 0o600}
+    return [
+        f"{p} {oct(stat.S_IMODE(p.stat().st_mode))}"
+        for p in [data_dir, *sorted(data_dir.rglob("*"))]
+        if not p.is_symlink() and stat.S_IMODE(p.stat().st_mode) != wanted[p.is_dir()]
+    ]
+
+
+async def test_the_data_dir_is_0700_and_every_file_in_it_0600(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    # a data dir and a settings file made by an older version, open to everyone: tightened
+    data_dir.mkdir(mode=0o755)
+    os.chmod(data_dir, 0o755)
+    (data_dir / "settings.json").write_text("{}", "utf-8")
+    os.chmod(data_dir / "settings.json", 0o644)
+    old_umask = os.umask(0o022)  # what most machines have: 0755 dirs, 0644 files
+    try:
+        proc = await start_serve(data_dir)
+    finally:
+        os.umask(old_umask)
+    try:
+        port = json.loads((data_dir / "server.json").read_text())["timing_port"]
+        result = await simulate(
+            "127.0.0.1", port, [DATA / "chronotrack-2021" / "19K"], speed=0, connection_id="modes", linger=0.5
+        )
+        assert result.reads == 918
+        assert (data_dir / "race-control.sqlite3-wal").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    names = {p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*")}
+    assert {"race-control.sqlite3", "logs/race-control.log", "logs/timing-raw.log", "api-token"} <= names
+    assert any(n.startswith("backups/") for n in names), names  # the backup at clean shutdown
+    assert loose_modes(data_dir) == []
+    assert "made it 0o700" in (data_dir / "logs" / "race-control.log").read_text("utf-8")
+
+
+def test_rotated_logs_are_0600_too(tmp_path: Path) -> None:
+    """A log file opened after start-up (a rollover) is 0600 from its first byte."""
+    old_umask = os.umask(0o022)
+    handler = PrivateRotatingFileHandler(
+        private_dir(tmp_path / "logs") / "x.log", maxBytes=200, backupCount=3
+    )
+    try:
+        logger = logging.getLogger("race_control.test_privacy.rotation")
+        logger.addHandler(handler)
+        logger.propagate = False
+        for i in range(40):
+            logger.warning("participant line %d %s", i, "x" * 40)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        os.umask(old_umask)
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["x.log", "x.log.1", "x.log.2", "x.log.3"]
+    assert loose_modes(tmp_path / "logs") == []

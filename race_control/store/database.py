@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 
 from race_control.errors import RaceControlError
+from race_control.private_files import private_file
 
 log = logging.getLogger("race_control.store")
 T = TypeVar("T")
@@ -92,6 +93,11 @@ def storage_failure(path: Path, exc: BaseException) -> StoreError | None:
 
 def sqlite_engine(path: Path) -> Engine:
     path.parent.mkdir(parents=True, exist_ok=True)
+    # 0600 before SQLite opens it: SQLite gives -wal/-shm the main file's mode (older ones tightened)
+    private_file(path)
+    for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if companion.exists():
+            private_file(companion)
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")

@@ -84,10 +84,34 @@ async def session_analytics(
     }
 
 
+# a spreadsheet reads a cell starting with one of these as a formula (=HYPERLINK(...), +cmd|...)
+# or strips it and reads what follows (tab, CR): https://owasp.org/www-community/attacks/CSV_Injection
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` fit for a CSV cell a spreadsheet opens: text that starts like a formula gets a
+    leading ``'`` (shown as text, the rest unchanged); numbers stay numbers (-3 is not text)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+class _SafeWriter:
+    """``csv.writer`` whose every cell goes through ``csv_cell``: the one way we write CSV."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._w = csv.writer(out)
+
+    def writerow(self, row: list[object]) -> None:
+        self._w.writerow([csv_cell(v) for v in row])
+
+
 def analytics_csv(report: dict[str, Any]) -> str:
-    """One CSV a spreadsheet opens: per-minute rows, then the totals."""
+    """One CSV a spreadsheet opens: per-minute rows, then the totals.  Cells from participants
+    or timing clients (unknown bibs, reason codes) cannot run as formulas (``csv_cell``)."""
     out = io.StringIO()
-    w = csv.writer(out)
+    w = _SafeWriter(out)
     w.writerow(["minute", "reads", "finishers"])
     reads = dict(map(tuple, report["reads_per_minute"]))
     fins = dict(map(tuple, report["finishers_per_minute"]))

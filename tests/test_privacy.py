@@ -4,6 +4,8 @@ credentials never stored or logged, private file modes, CSV cells that cannot ru
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import logging
 import os
@@ -16,9 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from race_control.analytics import csv_cell
+from race_control.app import RaceControl
 from race_control.private_files import PrivateRotatingFileHandler, private_dir
 from race_control.timing.simulator.playback import simulate
-from tests.conftest import DATA
+from tests.conftest import DATA, Api
+from tests.display.test_resume import lines, setup_session
+from tests.helpers.live_app import drain_until, wait_last_seq
 from tests.helpers.server_process import serve_env, start_serve
 from tests.test_operations import files_holding
 
@@ -147,3 +153,38 @@ def test_rotated_logs_are_0600_too(tmp_path: Path) -> None:
         os.umask(old_umask)
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["x.log", "x.log.1", "x.log.2", "x.log.3"]
     assert loose_modes(tmp_path / "logs") == []
+
+
+HOSTILE_BIBS = ["=1+2", "@SUM(1)", "+9", "-3"]
+
+
+async def test_analytics_csv_cells_never_start_a_formula(rc: RaceControl, api: Api) -> None:
+    """Unknown bibs come from the mats: one shaped like a formula is shown, not run."""
+    session, client = await setup_session(api, rc.timing_port)
+    sid = session["id"]
+    data = lines(1, 2) + b"".join(
+        f"CT01_33~{3 + i}~finish~{bib}~09:00:{10 + i}.00~0~0FA22E~1\r\n".encode()
+        for i, bib in enumerate(HOSTILE_BIBS)
+    )
+    await client.send(data)
+    await wait_last_seq(rc, api, sid, 2)
+    report = await drain_until(
+        rc,
+        lambda: api.ok("GET", f"/api/sessions/{sid}/analytics"),
+        lambda r: r["reads"] == 2 + len(HOSTILE_BIBS),
+    )
+    assert set(report["unknown_bibs"]) == set(HOSTILE_BIBS)
+    async with api.http.get(api.base + f"/api/sessions/{sid}/analytics?format=csv", headers=api.headers) as r:
+        assert r.status == 200
+        text = await r.text()
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")] == []
+    (bibs,) = [row[1] for row in csv.reader(io.StringIO(text)) if row[:1] == ["unknown bibs"]]
+    assert bibs.startswith("'") and set(bibs[1:].split(" ")) == set(HOSTILE_BIBS)  # shown, unchanged
+    await client.close()
+
+
+def test_csv_cell_neutralizes_text_only() -> None:
+    assert [csv_cell(v) for v in ["=A1", "+1", "-x", "@x", "\tx", "\rx", "ok", "", -3, 2.5]] == [
+        "'=A1", "'+1", "'-x", "'@x", "'\tx", "'\rx", "ok", "", -3, 2.5,
+    ]  # fmt: skip

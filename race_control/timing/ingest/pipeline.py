@@ -82,6 +82,7 @@ class IngestPipeline:
         self._in_flight = 0
         self.failures = 0
         self.last_error = ""
+        self._failing = False  # the last attempt to store a batch failed (backpressure.must_pause)
 
     def add_listener(self, fn: ReadListener) -> None:
         """Called on the loop with each committed batch of reads (live previews, counters)."""
@@ -107,6 +108,12 @@ class IngestPipeline:
     def backlog(self) -> int:
         """Reads and raw lines not yet committed (queued plus the batch being written)."""
         return len(self._raw) + len(self._reads) + self._in_flight
+
+    @property
+    def failing(self) -> bool:
+        """The last attempt to store a batch failed and none has been stored since: the
+        transports stop reading their sockets until it is (``backpressure``)."""
+        return self._failing
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed and published."""
@@ -165,6 +172,7 @@ class IngestPipeline:
                             self._alerts.clear("storage_error", "store")
                     else:
                         lock.block(error)
+            self._failing = False
             # no await from the release to the publish: nothing else can publish newer seqs first
             self.committed_reads += len(reads)
             self._in_flight = 0
@@ -185,6 +193,7 @@ class IngestPipeline:
             await self._store.run(_write_batch, raw, reads, batch)
         except Exception as exc:  # keep the batch whatever failed: dropping it would lose reads
             self.failures += 1
+            self._failing = True
             self.last_error = str(exc)
             if self._alerts is not None:
                 self._alerts.raise_alert(

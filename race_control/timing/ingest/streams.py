@@ -406,6 +406,11 @@ class TimingService:
         """Reads waiting to be committed (transports pause reading their sockets above a limit)."""
         return self._pipeline.backlog
 
+    @property
+    def failing(self) -> bool:
+        """Storing reads fails now (transports pause reading until a batch is stored again)."""
+        return self._pipeline.failing
+
     def is_stored(self, state: StreamState, location: str, seq: int) -> bool:
         tracker = state.trackers.get(location)
         return tracker is not None and tracker.has(seq)

@@ -201,8 +201,8 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         self._queue.put_nowait((now, events))
 
     def _behind(self) -> bool:
-        """Storage, or this link's own consumer, is too far behind to read more."""
-        return self._service.backlog > PAUSE_ABOVE or self._queued > PAUSE_ABOVE or self._retrying
+        """Storage fails or is too far behind, or this link's own consumer is (backpressure)."""
+        return backpressure.must_pause(self._service, self._queued) or self._retrying
 
     def _pause(self, now: float) -> None:
         if self._paused or self._transport is None or self._transport.is_closing():
@@ -235,13 +235,10 @@ class StreamLink(asyncio.Protocol, Generic[M]):
 
     def _tick(self) -> None:
         now = time.time()
-        if (
-            self._paused
-            and self._service.backlog < RESUME_BELOW
-            and self._queued < RESUME_BELOW
-            and not self._retrying
-        ):
+        if self._paused and backpressure.may_resume(self._service, self._queued) and not self._retrying:
             self._resume(now)
+        elif not self._paused and self._behind():
+            self._pause(now)  # the store started failing while this link was quiet
         events = self.proto.tick(now)
         self._flush()
         if events:

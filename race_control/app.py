@@ -124,6 +124,12 @@ class RaceControl:
             lambda sid: _session_name(sessions, sid),
             resume_point=sessions.resume_point,
         )
+        hub.set_limits(
+            per_session=st.max_screens_per_session,
+            per_address=st.max_screens_per_address,
+            store_catchups=st.max_store_catchups,
+            resume_interval=st.resume_interval,
+        )
         sessions.add_publisher(hub.publish)
         sessions.add_control(hub.send_control)
         templates = TemplateService(store)
@@ -178,6 +184,10 @@ class RaceControl:
             Ctp01Config(timezone=tz, authentication=auth, credentials=users),
             allow=timing_networks(st.timing_allow),
             alerts=alerts,
+            max_connections=st.max_timing_connections,
+            max_unidentified_lines=st.max_unidentified_lines,
+            max_unidentified_bytes=st.max_unidentified_bytes,
+            max_write_buffer=st.max_client_write_buffer,
         )
         self.timing_port = await self._listener.start(st.host, st.timing_port)
         if hint := timing_exposure(st):

@@ -48,6 +48,16 @@ class Settings:
     # experimental features switched on/off in settings.json ({"name": true}); race_control.flags
     # knows the names and adds env RACE_CONTROL_FEATURES on top (an unknown name fails start-up)
     features: dict[str, bool] = field(default_factory=dict, hash=False)
+    # resource caps against a stranger (or a broken device) on the LAN, each logged and alerted
+    # (`cap_reached`) when hit; docs/operations.md#limits
+    max_timing_connections: int = 64  # CTP01 clients connected at once; more are closed at accept
+    max_unidentified_lines: int = 10_000  # lines a timing client may send before naming its stream
+    max_unidentified_bytes: int = 4 * 1024 * 1024  # ...and bytes
+    max_client_write_buffer: int = 1024 * 1024  # unsent bytes to a timing client before it is closed
+    max_screens_per_session: int = 500
+    max_screens_per_address: int = 50
+    max_store_catchups: int = 8  # screens' catch-up pages read from the store at once
+    resume_interval: float = 2.0  # seconds between two store catch-ups of one screen
 
     @property
     def database_path(self) -> Path:

@@ -29,6 +29,7 @@ from race_control.alerts import AlertBoard
 from race_control.ids import new_id
 from race_control.latency import latency_summary
 from race_control.logging_setup import safe
+from race_control.timing.transports.caps import CapReporter
 
 log = logging.getLogger("race_control.display.hub")
 QUEUE_LIMIT = 2000
@@ -40,6 +41,12 @@ HEARTBEAT = 2.0
 LOST_AFTER = 30.0  # seconds a dropped screen has to come back before it is an alert (`screen_lost`)
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000)  # /api/metrics histogram
 MAX_SCREEN_MESSAGE = 4096  # characters; a screen's resume/pong/rendered message is ~200
+# caps (Settings.max_screens_per_*, max_store_catchups, resume_interval; docs/operations.md#limits)
+MAX_SCREENS_PER_SESSION = 500
+MAX_SCREENS_PER_ADDRESS = 50
+MAX_STORE_CATCHUPS = 8  # catch-up pages read from the store at once (all screens together)
+RESUME_INTERVAL = 2.0  # seconds: a screen's next store catch-up waits at least this long
+TOO_MANY_SCREENS = 4429  # WebSocket close code for a screen over a cap (the page says so)
 Backlog = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]  # (session, after_seq, limit)
 
 
@@ -75,6 +82,8 @@ class Screen:
     rewind: int | None = None  # the replay starts before the screen's after_seq: say so first
     buffering: bool = False
     buffer: list[tuple[int, str]] = field(default_factory=list)
+    last_store_catchup: float = float("-inf")  # monotonic time its last store catch-up began
+    store_catchups: int = 0
 
     def offer(self, seq: int, text: str) -> None:
         if self.buffering:
@@ -147,6 +156,27 @@ class Hub:
         self._recent: dict[str, deque[tuple[int, str]]] = {}  # session -> last RECENT (seq, json)
         self._read_at: dict[str, dict[int, int]] = {}  # session -> seq -> read_at ms (latency)
         self._heartbeat: asyncio.Task[None] | None = None
+        self.caps = CapReporter(alerts, log)
+        self.set_limits()
+        self.store_pages = 0  # catch-up pages read from the store
+        self.store_catchups = 0  # catch-ups that needed the store
+        self._store_reading = 0
+        self.peak_store_reads = 0  # most catch-up pages read from the store at once
+
+    def set_limits(
+        self,
+        *,
+        per_session: int = MAX_SCREENS_PER_SESSION,
+        per_address: int = MAX_SCREENS_PER_ADDRESS,
+        store_catchups: int = MAX_STORE_CATCHUPS,
+        resume_interval: float = RESUME_INTERVAL,
+    ) -> None:
+        """The caps (from Settings); call before any screen connects."""
+        self.max_screens_per_session = per_session
+        self.max_screens_per_address = per_address
+        self.max_store_catchups = store_catchups
+        self.resume_interval = resume_interval
+        self._store_turns = asyncio.Semaphore(max(1, store_catchups))
 
     def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat(), name="display-heartbeat")
@@ -214,6 +244,8 @@ class Hub:
         # ~100 KiB of memory and a pass per message
         ws = web.WebSocketResponse(heartbeat=None, max_msg_size=64 * 1024, compress=False)
         await ws.prepare(request)
+        if await self._refuse_screen(ws, session_id, request.remote or ""):
+            return ws
         sock = request.transport.get_extra_info("socket") if request.transport else None
         if sock is not None:
             # a small kernel send buffer makes a stalled screen show up in our bounded queue (and its
@@ -295,10 +327,9 @@ class Hub:
         screen.awaiting_resume = False
         screen.answer_resume = answer
         screen.resume_from = after
-        try:
-            screen.queue.put_nowait(None)  # wake the sender
-        except asyncio.QueueFull:
-            pass  # the sender is busy and checks resume_from before its next item
+        if not screen.queue.empty():
+            return  # the sender checks resume_from before its next item: no more wake-ups piling up
+        screen.queue.put_nowait(None)  # wake the sender
 
     def _on_message(self, screen: Screen, data: str) -> None:
         """A screen's message.  Nothing a screen sends can end its socket or the hub: text that
@@ -389,6 +420,7 @@ class Hub:
         try:
             while not ws.closed:
                 if screen.resume_from is not None:
+                    await self._resume_turn(screen)
                     await self._catch_up(screen)
                     continue
                 item = await screen.queue.get()
@@ -427,7 +459,7 @@ class Hub:
             while True:
                 page = self._recent_after(screen.session_id, screen.last_sent)
                 if page is None:  # older than the recent log: page through the store
-                    stored = await self._backlog(screen.session_id, screen.last_sent, PAGE)
+                    stored = await self._store_page(screen.session_id, screen.last_sent, PAGE)
                     page = [(p["seq"], json.dumps(p, separators=(",", ":"))) for p in stored]
                 if not page:
                     break
@@ -444,6 +476,65 @@ class Hub:
             screen.buffer = []
         if screen.answer_resume:
             await screen.ws.send_str(json.dumps({"type": "caught_up", "last_seq": screen.last_sent}))
+
+    # --- caps ---------------------------------------------------------------------------------
+    async def _refuse_screen(self, ws: web.WebSocketResponse, session_id: str, remote: str) -> bool:
+        """Over a screens cap: close the socket with TOO_MANY_SCREENS (the page shows why)."""
+        if len(self._screens.get(session_id, ())) >= self.max_screens_per_session:
+            cap, value = "max_screens_per_session", self.max_screens_per_session
+            what = f"display session {self._session_name(session_id)!r} already has {value} screens"
+        elif sum(1 for s in self.screens() if s.remote == remote) >= self.max_screens_per_address:
+            cap, value = "max_screens_per_address", self.max_screens_per_address
+            what = f"{value} screens are already connected from {remote or 'this address'}"
+        else:
+            return False
+        self.caps.hit(cap, value, remote or "unknown address", f"a screen was refused: {what}")
+        await ws.close(code=TOO_MANY_SCREENS, message=b"too many screens")
+        return True
+
+    async def _resume_turn(self, screen: Screen) -> None:
+        """A catch-up that must read the store waits until ``resume_interval`` has passed since
+        the screen's previous one (a screen looping ``resume after_seq=0`` cannot keep the one
+        DB thread busy).  Resumes asked meanwhile are one: the latest.  Live messages wait in
+        the screen's bounded buffer."""
+        after = screen.resume_from or 0
+        if self._recent_after(screen.session_id, after) is not None:
+            return  # from the in-memory recent log: cheap
+        wait = screen.last_store_catchup + self.resume_interval - time.monotonic()
+        if wait > 0:
+            self.caps.hit(
+                "resume_interval",
+                self.resume_interval,
+                f"screen {screen.identity}",
+                f"a screen at {screen.remote or 'unknown address'} asked for a replay from the store "
+                f"again within {self.resume_interval:g} s; its replay waits",
+            )
+            screen.buffering = True
+            await asyncio.sleep(wait)
+            # asked again meanwhile (or its buffer overflowed): replay from the lowest asked for
+            screen.resume_from = after if screen.resume_from is None else min(after, screen.resume_from)
+        screen.last_store_catchup = time.monotonic()
+        screen.store_catchups += 1
+        self.store_catchups += 1
+
+    async def _store_page(self, session_id: str, after: int, limit: int) -> list[dict[str, Any]]:
+        """One catch-up page from the store; at most ``max_store_catchups`` at once (the rest
+        wait their turn), so ingest's writes are never queued behind every screen's replay."""
+        if self._store_turns.locked():
+            self.caps.hit(
+                "max_store_catchups",
+                self.max_store_catchups,
+                f"display session {self._session_name(session_id)!r}",
+                f"{self.max_store_catchups} screens are replaying from the store at once; others wait",
+            )
+        async with self._store_turns:
+            self._store_reading += 1
+            self.peak_store_reads = max(self.peak_store_reads, self._store_reading)
+            self.store_pages += 1
+            try:
+                return await self._backlog(session_id, after, limit)
+            finally:
+                self._store_reading -= 1
 
     def _recent_after(self, session_id: str, after: int) -> list[tuple[int, str]] | None:
         """Up to PAGE recent messages after ``after``; None if the log does not reach back that far."""

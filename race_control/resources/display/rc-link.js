@@ -3,7 +3,8 @@
  *
  * Holds: the WebSocket (resume after the last seq, heartbeat watchdog, stale banner,
  * reconnect with backoff + jitter, open timeout), the ended screen (close code 4410 / HTTP 410
- * probe), `switch` to another session, `reload`, and the message dispatcher.
+ * probe), the refused screen (close code 4429: too many screens; retried slowly), `switch`
+ * to another session, `reload`, and the message dispatcher.
  */
 (function () {
   'use strict';
@@ -23,6 +24,8 @@
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 5000;
   var CLOSED_CODE = 4410;        // WebSocket close code: the display session was closed (page answers 410)
+  var FULL_CODE = 4429;          // WebSocket close code: too many screens on this session or address
+  var FULL_RETRY_MS = 30000;     // a refused screen asks again this often (a place may free up)
   var PROBE_AFTER = 2;           // failed connects in a row before asking the page URL whether it still exists
 
   function wsUrlFrom(cfgUrl) {
@@ -50,6 +53,10 @@
     if (!dom.banner) return;
     if (S.ended) {
       dom.banner.className = 'rc-banner';
+    } else if (S.connection === 'full') {
+      dom.bannerTitle.textContent = 'Too many screens are connected to this display — retrying every 30 s';
+      dom.bannerAge.textContent = '';
+      dom.banner.className = 'rc-banner rc-banner-on rc-banner-full';
     } else if (S.connection === 'stale') {
       dom.bannerTitle.textContent = 'Connection lost — reconnecting…';
       dom.bannerAge.textContent = S.lastLiveAt ? 'Last update ' + fmtAge(now() - S.lastLiveAt) + ' ago' : '';
@@ -99,6 +106,7 @@
     sock.onclose = function (ev) {
       if (my !== gen) return;
       if (ev && ev.code === CLOSED_CODE) { endDisplay(); return; }   // the operator closed the session
+      if (ev && ev.code === FULL_CODE) { refused(); return; }         // over a screens cap
       lost(false);
     };
     sock.onerror = function () { /* a close event follows */ };
@@ -130,6 +138,16 @@
       }
     }
     scheduleReconnect();
+  }
+
+  // The server has as many screens as it takes (per session or per address): say so and ask
+  // again slowly, without the backoff's quick first attempts.
+  function refused() {
+    ws = null;
+    clearTimeout(openTimer);
+    clearTimeout(graceTimer); graceTimer = null;
+    setConnection('full');
+    if (!reconnectTimer && !S.ended) reconnectTimer = setTimeout(connect, FULL_RETRY_MS * (0.75 + Math.random() * 0.5));
   }
 
   function scheduleReconnect() {

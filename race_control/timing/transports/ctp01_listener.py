@@ -35,7 +35,13 @@ from race_control.timing.protocols.events import (
     NewLocation,
     TimingEvent,
 )
-from race_control.timing.transports.stream_connection import StreamLink
+from race_control.timing.transports.caps import CapReporter
+from race_control.timing.transports.stream_connection import (
+    MAX_UNIDENTIFIED_BYTES,
+    MAX_UNIDENTIFIED_LINES,
+    MAX_WRITE_BUFFER,
+    StreamLink,
+)
 
 log = logging.getLogger("race_control.timing.protocols.ctp01_server")
 raw_log = logging.getLogger("race_control.raw.ctp01")
@@ -61,7 +67,7 @@ class Ctp01Connection(StreamLink[Ctp01Server]):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
-        if self.refuse is not None and self.refuse(peer[0] if peer else ""):
+        if self.refuse is not None and self.refuse(f"{peer[0]}:{peer[1]}" if peer else ""):
             self.refused = True
             assert isinstance(transport, asyncio.Transport)
             transport.abort()  # not a byte read from it, nothing started for it
@@ -118,7 +124,9 @@ class Ctp01Listener:
     """Owns the listening socket; one ``Ctp01Connection`` per client.
 
     ``allow``: the networks clients may connect from (empty: any); ``refused`` counts the
-    connections closed for coming from elsewhere."""
+    connections closed for coming from elsewhere.  At most ``max_connections`` clients are
+    connected at once: one more is closed as soon as it is accepted (``cap_reached``), and each
+    connection's caps (lines before it identifies, unsent bytes) come from ``limits``."""
 
     def __init__(
         self,
@@ -127,6 +135,10 @@ class Ctp01Listener:
         *,
         allow: Sequence[Network] = (),
         alerts: AlertBoard | None = None,
+        max_connections: int = 64,
+        max_unidentified_lines: int = MAX_UNIDENTIFIED_LINES,
+        max_unidentified_bytes: int = MAX_UNIDENTIFIED_BYTES,
+        max_write_buffer: int = MAX_WRITE_BUFFER,
     ) -> None:
         config.validate()
         self._service = service
@@ -136,13 +148,34 @@ class Ctp01Listener:
         self._server: asyncio.base_events.Server | None = None
         self.connections: set[Ctp01Connection] = set()
         self.refused = 0
+        self.max_connections = max_connections
+        self._limits = (max_unidentified_lines, max_unidentified_bytes, max_write_buffer)
+        self.caps = CapReporter(alerts, log)
 
     def _make(self) -> Ctp01Connection:
         conn = Ctp01Connection(self._service, replace(self._config), lambda: self.connections.discard(conn))
-        if self._allow:
-            conn.refuse = self._refuse
+        conn.refuse = self._refuse_at_accept
+        conn.caps = self.caps
+        conn.max_unidentified_lines, conn.max_unidentified_bytes, conn.max_write_buffer = self._limits
         self.connections.add(conn)
         return conn
+
+    def _refuse_at_accept(self, peer: str) -> bool:
+        """True if the client at ``peer`` ("host:port") is closed at once: outside the allow-list,
+        or one more than ``max_connections`` (this one is already in ``connections``)."""
+        host = peer.rsplit(":", 1)[0] if peer.count(":") else peer
+        if self._allow and self._refuse(host):
+            return True
+        if len(self.connections) > self.max_connections:
+            self.caps.hit(
+                "max_timing_connections",
+                self.max_connections,
+                peer,
+                f"a timing client at {peer} was closed at connect: {self.max_connections} timing "
+                "connections are already open",
+            )
+            return True
+        return False
 
     def _refuse(self, host: str) -> bool:
         """True (and logged, counted, alerted) if ``host`` is outside the allow-list."""

@@ -49,11 +49,17 @@ from race_control.timing.protocols.events import (
     TagRead,
     TimingEvent,
 )
+from race_control.timing.transports.caps import CapReporter
 
 TICK = 1.0
 # sockets stop being read above the pipeline backlog that also stops a file import (one limit)
 PAUSE_ABOVE, RESUME_BELOW = backpressure.PAUSE_ABOVE, backpressure.RESUME_BELOW
 FIRST_RETRY, MAX_RETRY = 0.05, 5.0  # seconds between attempts when the store fails (doubling)
+# caps against a peer that floods or never reads (Settings.max_unidentified_*, max_client_write_buffer)
+MAX_UNIDENTIFIED_LINES = 10_000  # lines before the peer names its stream (kept in memory until then)
+MAX_UNIDENTIFIED_BYTES = 4 * 1024 * 1024
+MAX_WRITE_BUFFER = 1024 * 1024  # our unsent bytes to a peer that does not read them
+SEND_BUFFER = 64 * 1024  # kernel send buffer: a peer that stops reading shows up in our own buffer
 
 
 _READ_EVENTS = (RawLine, TagRead, GunTime)  # handled without awaiting anything
@@ -115,6 +121,15 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         self.stream: StreamState | None = None
         self.consumer: asyncio.Task[None] | None = None
         self.reads = 0
+        # caps (the listener sets them from Settings); hits are reported to ``caps``
+        self.caps: CapReporter | None = None
+        self.max_unidentified_lines = MAX_UNIDENTIFIED_LINES
+        self.max_unidentified_bytes = MAX_UNIDENTIFIED_BYTES
+        self.max_write_buffer = MAX_WRITE_BUFFER
+        self._identified_seen = False  # the machine has yielded ConnectionIdentified
+        self._unidentified_lines = 0
+        self._unidentified_bytes = 0
+        self.capped = ""  # the cap this link was closed for ("" = none)
 
     # --- what a protocol says -------------------------------------------------------------
     def _connected(self, transport: asyncio.Transport) -> None:
@@ -141,6 +156,9 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         sock = transport.get_extra_info("socket")
         if sock is not None:  # notice a vanished peer even when both sides are idle
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            # our replies are small: a small kernel buffer makes a peer that stops reading show up
+            # in the transport's buffer (max_write_buffer) instead of hiding megabytes in the kernel
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         self._connected(transport)
         self.consumer = asyncio.get_running_loop().create_task(
             self._consume(), name=f"{self.task_prefix}-{self._peer}"
@@ -153,6 +171,8 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         events = self.proto.receive_data(data, now)
         self._log_inbound(events)
         self._flush()
+        if not self._identified_seen:
+            self._count_unidentified(len(data), events)
         if events:
             if (
                 self.stream is not None
@@ -182,6 +202,37 @@ class StreamLink(asyncio.Protocol, Generic[M]):
     def close(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
+
+    # --- caps -----------------------------------------------------------------------------
+    def _count_unidentified(self, size: int, events: list[TimingEvent]) -> None:
+        """Until the peer names its stream its lines wait in memory: bounded by lines and bytes."""
+        if any(isinstance(e, ConnectionIdentified) for e in events):
+            self._identified_seen = True
+            return
+        self._unidentified_bytes += size
+        self._unidentified_lines += sum(1 for e in events if isinstance(e, RawLine))
+        if self._unidentified_lines > self.max_unidentified_lines:
+            cap, value = "max_unidentified_lines", self.max_unidentified_lines
+        elif self._unidentified_bytes > self.max_unidentified_bytes:
+            cap, value = "max_unidentified_bytes", self.max_unidentified_bytes
+        else:
+            return
+        self._close_for_cap(
+            cap,
+            value,
+            f"{self.what} {self._peer} sent {self._unidentified_lines} lines "
+            f"({self._unidentified_bytes} bytes) without identifying its stream; closed",
+        )
+
+    def _close_for_cap(self, cap: str, value: int, message: str) -> None:
+        if self.capped or self._transport is None:
+            return
+        self.capped = cap
+        self._transport.abort()  # unsent bytes are dropped: the peer is not reading them anyway
+        if self.caps is not None:
+            self.caps.hit(cap, value, self._peer, message)
+        else:
+            self.log.warning("%s (%s = %s)", message, cap, value)
 
     # --- helpers --------------------------------------------------------------------------
     def _log_inbound(self, events: list[TimingEvent]) -> None:
@@ -229,6 +280,16 @@ class StreamLink(asyncio.Protocol, Generic[M]):
         if out and self._transport and not self._transport.is_closing():
             self.raw_log.debug("%s -> %r", self._peer, out)
             self._transport.write(out)
+            try:
+                size = self._transport.get_write_buffer_size()
+            except NotImplementedError:  # a transport that does not buffer (a test's fake)
+                return
+            if size > self.max_write_buffer:
+                self._close_for_cap(
+                    "max_client_write_buffer",
+                    self.max_write_buffer,
+                    f"{self.what} {self._peer} does not read what we send ({size} bytes unsent); closed",
+                )
 
     def _schedule_tick(self) -> None:
         self._ticker = asyncio.get_running_loop().call_later(TICK, self._tick)

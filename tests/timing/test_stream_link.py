@@ -19,6 +19,7 @@ from race_control.timing.transports.stream_connection import PAUSE_ABOVE, RESUME
 class FakeService:
     def __init__(self) -> None:
         self.backlog = 0
+        self.failing = False  # the store works (TimingService.failing)
         self.listeners: list[Any] = []
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from typing import Any
 
@@ -34,6 +35,30 @@ SCRIPTS = (
     "display.js",
 )
 STATIC = (*SCRIPTS, "display.css")
+# The page's Content-Security-Policy (docs/display-protocol.md#csp): scripts only from our own
+# files, never eval (tests bypass the policy with Playwright's bypass_csp, the page never needs
+# eval); connections only to this server: 'self', plus its own ws:/wss: origin spelled out for
+# CSP2-era TV browsers whose 'self' does not match WebSockets.  frame-ancestors 'self': a screen
+# link holds its session's token and is meant to be the whole screen; no other site may frame it
+# (embed in a venue's site through the relay or a plain link instead).
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def ws_origins(request: web.Request) -> str:
+    """``ws://host wss://host`` for the host the screen asked for (nothing if it is not a plain
+    host[:port]: then only 'self' applies)."""
+    host = request.host
+    return f"ws://{host} wss://{host}" if _HOST.fullmatch(host) else ""
+
+
+def page_csp(request: web.Request) -> str:
+    return (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        f"script-src 'self'; connect-src 'self' {ws_origins(request)}".rstrip()
+        + "; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+    )
+
+
 NOT_FOUND_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{background:#0b1020;color:#e8ecf6;font:32px system-ui,sans-serif;display:grid;place-items:center;
 height:100vh;margin:0;text-align:center}}small{{display:block;font-size:20px;opacity:.7;margin-top:1em}}</style>
@@ -79,14 +104,16 @@ async def page(request: web.Request) -> web.StreamResponse:
         "session": s.sessions.screen_view(found),
         "template": s.templates.resolve(found.template_id, found.mode),
     }
-    body = template.replace("{{CONFIG_JSON}}", json_for_script(config))
+    # the CSP first: participant text in the config must not be able to hold the placeholder
+    body = template.replace("{{WS_ORIGINS}}", html.escape(ws_origins(request))).replace(
+        "{{CONFIG_JSON}}", json_for_script(config)
+    )
     return web.Response(
         text=body,
         content_type="text/html",
         headers={
             "Cache-Control": "no-store",
-            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self' 'unsafe-eval'; connect-src 'self' ws: wss:",
+            "Content-Security-Policy": page_csp(request),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         },

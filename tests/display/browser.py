@@ -28,6 +28,11 @@ async def chromium() -> AsyncIterator[Browser]:
         pytest.fail("Debian chromium is not installed: run scripts/test.sh (it installs it)")
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        # the page's CSP forbids eval, which page.wait_for_function("...") needs: every context
+        # bypasses it unless a test asks for bypass_csp=False (tests/display/test_csp_browser.py)
+        new_context, new_page = browser.new_context, browser.new_page
+        browser.new_context = lambda **kw: new_context(**{"bypass_csp": True, **kw})  # type: ignore[method-assign]
+        browser.new_page = lambda **kw: new_page(**{"bypass_csp": True, **kw})  # type: ignore[method-assign]
         try:
             yield browser
         finally:

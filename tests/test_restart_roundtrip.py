@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import signal
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.helpers.ctp01_peer import RawCtp01Client
-from tests.helpers.server_process import start_serve
+from tests.helpers.server_process import ServeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -49,32 +48,9 @@ def read(seq: int, location: str, bib: str, at: str) -> bytes:
     return f"CT01_33~{seq}~{location}~{bib}~{at}~0~0FA22E~1\r\n".encode()
 
 
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.proc: asyncio.subprocess.Process | None = None
-        self.info: dict[str, Any] = {}
-
-    async def start(self) -> None:
-        """The first start picks free ports; a restart listens on the same ones (screen URLs stay)."""
-        ports = {"http_port": self.info.get("http_port", 0), "timing_port": self.info.get("timing_port", 0)}
-        self.proc = await start_serve(self.data_dir, stdout=asyncio.subprocess.DEVNULL, **ports)
-        self.info = json.loads((self.data_dir / "server.json").read_text())
-
+class Server(ServeProcess):
     def api(self, http: aiohttp.ClientSession) -> Api:
-        token = (self.data_dir / "api-token").read_text().strip()
-        return Api(http, f"http://127.0.0.1:{self.info['http_port']}", token)
-
-    async def stop(self, how: signal.Signals) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(how)
-        _out, err = await asyncio.wait_for(self.proc.communicate(), 30)
-        if how == signal.SIGTERM:
-            assert self.proc.returncode == 0, err
-            assert b"Traceback" not in err, err
-        else:
-            assert self.proc.returncode == -signal.SIGKILL
-        self.proc = None
+        return Api(http, self.base_url, self.token)
 
 
 async def wait_for(probe: Any, done: Any, what: str, tries: int = 1000) -> Any:

@@ -12,8 +12,6 @@ epoch it would skip them: the server's history also reaches 10).
 from __future__ import annotations
 
 import asyncio
-import json
-import signal
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.helpers.ctp01_peer import RawCtp01Client
-from tests.helpers.server_process import start_serve
+from tests.helpers.server_process import ServeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -32,27 +30,9 @@ def read(seq: int, bib: int) -> bytes:
     return f"CT01_33~{seq}~finish~{bib}~09:{seq:02d}:00.00~0~0FA22E~1\r\n".encode()
 
 
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.proc: asyncio.subprocess.Process | None = None
-        self.info: dict[str, Any] = {}
-
-    async def start(self) -> None:
-        ports = {"http_port": self.info.get("http_port", 0), "timing_port": self.info.get("timing_port", 0)}
-        self.proc = await start_serve(self.data_dir, stdout=asyncio.subprocess.DEVNULL, **ports)
-        self.info = json.loads((self.data_dir / "server.json").read_text())
-
+class Server(ServeProcess):
     def api(self, http: aiohttp.ClientSession) -> Api:
-        token = (self.data_dir / "api-token").read_text().strip()
-        return Api(http, f"http://127.0.0.1:{self.info['http_port']}", token)
-
-    async def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        _out, err = await asyncio.wait_for(self.proc.communicate(), 30)
-        assert self.proc.returncode == 0, err
-        self.proc = None
+        return Api(http, self.base_url, self.token)
 
 
 async def until(probe: Any, done: Any, what: str) -> Any:

@@ -8,7 +8,9 @@ written its ``server.json``.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -69,3 +71,38 @@ async def start_serve(
         proc.kill()
     out, err = await proc.communicate()
     raise AssertionError(f"server did not start: {out!r} {err!r}")
+
+
+class ServeProcess:
+    """One data dir's `race-control serve`, started and stopped again on the same ports (so
+    screen URLs and the timing address stay the same across restarts)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.proc: asyncio.subprocess.Process | None = None
+        self.info: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        ports = {"http_port": self.info.get("http_port", 0), "timing_port": self.info.get("timing_port", 0)}
+        self.proc = await start_serve(self.data_dir, stdout=asyncio.subprocess.DEVNULL, **ports)
+        self.info = json.loads((self.data_dir / "server.json").read_text())
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.info['http_port']}"
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / "api-token").read_text().strip()
+
+    async def stop(self, how: signal.Signals = signal.SIGTERM) -> None:
+        """SIGTERM: a clean stop (exit 0, no traceback); SIGKILL: the process just dies."""
+        assert self.proc is not None
+        self.proc.send_signal(how)
+        _out, err = await asyncio.wait_for(self.proc.communicate(), 30)
+        if how == signal.SIGKILL:
+            assert self.proc.returncode == -signal.SIGKILL
+        else:
+            assert self.proc.returncode == 0, err
+            assert b"Traceback" not in err, err
+        self.proc = None

@@ -16,6 +16,7 @@ from race_control.app import RaceControl
 from race_control.instance import DataDirInUse, InstanceLock, held_by, is_locked
 from tests.conftest import make_settings
 from tests.helpers.server_process import race_control_process, serve_env, start_serve
+from tests.helpers.waiting import finished
 
 SERVE_ARGS = ("serve", "--host", "127.0.0.1", "--http-port", "0", "--timing-port", "0")
 
@@ -28,16 +29,6 @@ def snapshot(data_dir: Path) -> dict[str, tuple[str, int]]:
         p = data_dir / name
         out[name] = (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
     return out
-
-
-async def finished(proc: asyncio.subprocess.Process, timeout: float = 60) -> tuple[bytes, bytes]:
-    """What it printed once it ended; killed (and the test failed) if it is still running."""
-    try:
-        return await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        out, err = await proc.communicate()
-        raise AssertionError(f"still running after {timeout} s: {out!r} {err!r}") from None
 
 
 async def stop_process(proc: asyncio.subprocess.Process) -> None:

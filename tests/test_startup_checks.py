@@ -5,7 +5,6 @@ never a traceback, and the file is left byte for byte as it was (store/database.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import sqlite3
@@ -17,6 +16,7 @@ from alembic.script import ScriptDirectory
 
 from race_control.store.database import DatabaseUnusable, Store, StoreError, alembic_config, check_database
 from tests.helpers.server_process import race_control_process, serve_env
+from tests.helpers.waiting import finished
 
 DB_NAME = "race-control.sqlite3"
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -66,16 +66,6 @@ def newer_schema(path: Path) -> None:
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-async def finished(proc: asyncio.subprocess.Process, timeout: float = 60) -> tuple[bytes, bytes]:
-    """What it printed once it ended; killed (and the test failed) if it is still running."""
-    try:
-        return await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        out, err = await proc.communicate()
-        raise AssertionError(f"still running after {timeout} s: {out!r} {err!r}") from None
 
 
 CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {

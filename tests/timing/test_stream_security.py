@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,18 +28,9 @@ from tests.conftest import Api, make_settings
 from tests.helpers.ctp01_peer import RawCtp01Client
 from tests.helpers.live_app import running
 from tests.helpers.server_process import start_serve
+from tests.helpers.waiting import until
 
 CONN_ID = "finish-line-controller-1"
-
-
-async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (value := cond()):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-    return value
 
 
 async def connect_from(host: str, port: int) -> RawCtp01Client:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic import command
@@ -30,20 +28,11 @@ from tests.display.test_resume import lines
 from tests.helpers.ctp01_peer import RawCtp01Client
 from tests.helpers.failing_store import FAILURES, MESSAGE, allow, refuse
 from tests.helpers.live_app import running
+from tests.helpers.waiting import until
 
 # listed here, not only in the module: moving a field to "not stored" is a decision this test sees
 REBUILT_FROM_READS = {"reads", "last_read_at", "next_n", "trackers", "conflicts"}  # + read_conflicts
 THIS_PROCESS_ONLY = {"connections", "peers", "_midnight", "_warned_at"}
-
-
-async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (value := cond()):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-    return value
 
 
 def test_every_stream_field_is_stored_rebuilt_or_runtime_only() -> None:

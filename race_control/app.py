@@ -42,6 +42,7 @@ from race_control.sessions.read_consumer import SessionReadConsumer
 from race_control.sessions.service import SessionService
 from race_control.store.backup import create_backup, rotating_backup
 from race_control.store.database import Store, StoreError
+from race_control.templates.screen_filter import screen_payload_filter
 from race_control.templates.service import TemplateService
 from race_control.timing.ingest.pipeline import IngestPipeline
 from race_control.timing.ingest.streams import TimingService
@@ -133,6 +134,7 @@ class RaceControl:
         sessions.add_publisher(hub.publish)
         sessions.add_control(hub.send_control)
         templates = TemplateService(store)
+        hub.payload_filter = screen_payload_filter(sessions.get, templates)  # screens: template's fields
         ops = Operations(events, sessions, templates, timing, hub)
         services = Services(
             st,

@@ -147,6 +147,9 @@ class Hub:
         self._backlog = backlog
         # (session, the screen's epoch, its after_seq) -> the seq its replay can start after
         self._resume_point = resume_point or (lambda _sid, _epoch, after: after)
+        # (session, message) -> what its screens may see: only the fields its template shows
+        # (app.py: templates/screen_filter.py); every message is filtered where it is encoded
+        self.payload_filter: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda _sid, p: p
         self._alerts = alerts
         self._session_name = session_name or (lambda sid: sid)
         self.lost_after = LOST_AFTER
@@ -218,7 +221,7 @@ class Hub:
         read_at = self._read_at.setdefault(session_id, {})
         screens = self._screens.get(session_id, ())
         for p in payloads:
-            text = json.dumps(p, separators=(",", ":"))
+            text = json.dumps(self.payload_filter(session_id, p), separators=(",", ":"))
             seq = p["seq"]
             recent.append((seq, text))
             read_at[seq] = p.get("read_at", 0)
@@ -229,7 +232,10 @@ class Hub:
 
     def send_control(self, session_id: str, message: dict[str, Any], screen_id: str | None = None) -> int:
         """Send an unsequenced control message (reload, mode, ...) to a session's screens."""
-        text = json.dumps(message, separators=(",", ":"))
+        text = json.dumps(self.payload_filter(session_id, message), separators=(",", ":"))
+        if message.get("type") == "template":
+            # a new template may show fewer fields: replays re-read (and re-filter) the store
+            self._recent.pop(session_id, None)
         n = 0
         for s in self._screens.get(session_id, ()):
             if screen_id is None or screen_id in (s.id, s.screen_id):
@@ -264,7 +270,7 @@ class Hub:
         sender = asyncio.create_task(self._send_loop(screen), name=f"screen-{screen.id}")
         asyncio.get_running_loop().call_later(RESUME_GRACE, self._start_without_resume, screen)
         try:
-            await ws.send_str(json.dumps(hello, separators=(",", ":")))
+            await ws.send_str(json.dumps(self.payload_filter(session_id, hello), separators=(",", ":")))
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
@@ -460,7 +466,11 @@ class Hub:
                 page = self._recent_after(screen.session_id, screen.last_sent)
                 if page is None:  # older than the recent log: page through the store
                     stored = await self._store_page(screen.session_id, screen.last_sent, PAGE)
-                    page = [(p["seq"], json.dumps(p, separators=(",", ":"))) for p in stored]
+                    sid = screen.session_id
+                    page = [
+                        (p["seq"], json.dumps(self.payload_filter(sid, p), separators=(",", ":")))
+                        for p in stored
+                    ]
                 if not page:
                     break
                 for seq, text in page:

@@ -72,6 +72,53 @@ def builtin_ids() -> list[str]:
     return sorted(p.stem for p in _dir().glob("*.json"))
 
 
+# Finisher/correction/leaderboard-entry keys a screen always gets, whatever its template: the
+# page's own logic reads them (rc-link.js/rc-queue.js: type, seq, corrects_seq for ordering,
+# dedupe and corrections; known for "Bib N"; read_at for the latency ack; nameFor() falls back
+# from name to first/last name to bib; the recent list shows name, bib and time) and the
+# display protocol names them; plus the result's own timing, which says nothing about the
+# runner (time_kind, elapsed, chip/gun time, division_place).  Every other field (city,
+# division, message, team, age, gender, ...) is sent only if a block shows it.
+SCREEN_MINIMUM = frozenset(
+    {"type", "seq", "corrects_seq", "bib", "name", "first_name", "last_name", "time", "location",
+     "place", "known", "read_at", "time_kind", "elapsed", "chip_time", "gun_time", "division_place"}
+)  # fmt: skip
+# what each block type shows of a finisher (rc-cards.js renderSingle / renderBoards)
+_BLOCK_FIELDS: dict[str, frozenset[str]] = {
+    "name": frozenset({"name", "first_name", "last_name", "bib"}),
+    "bib": frozenset({"bib"}),
+    "time": frozenset({"time"}),
+    "city_state": frozenset({"city", "state", "country"}),
+    "message": frozenset({"message"}),
+    "division": frozenset({"division"}),
+    "place": frozenset({"place"}),
+    "leaderboard": frozenset({"name", "first_name", "last_name", "bib", "time", "place"}),
+}
+# the multi-up grid a burst of finishers is shown in (rc-cards.js renderGrid): name, bib,
+# city/state/country, division and time on every card
+_GRID_FIELDS = frozenset(
+    {"name", "first_name", "last_name", "bib", "city", "state", "country", "division", "time"}
+)
+
+
+def template_fields(template: dict[str, Any]) -> set[str]:
+    """The participant fields a screen showing ``template`` needs: SCREEN_MINIMUM plus what its
+    blocks display (a leaderboard filtered by division also reads ``division``) and, when it
+    has a ``grid``, what the grid's cards display.  No block shows ``team``, ``age`` or
+    ``gender``: screens never get them (the operator's API and history keep everything)."""
+    fields = set(SCREEN_MINIMUM)
+    blocks = template.get("blocks")
+    for block in blocks if isinstance(blocks, list) else ():
+        if not isinstance(block, dict):
+            continue
+        fields |= _BLOCK_FIELDS.get(str(block.get("type")), frozenset())
+        if block.get("type") == "leaderboard" and block.get("division"):
+            fields.add("division")
+    if isinstance(template.get("grid"), dict):
+        fields |= _GRID_FIELDS
+    return fields
+
+
 def validate_template(body: object) -> dict[str, Any]:
     """A clean copy of ``body`` if it is a valid template; InputError naming the problem otherwise."""
     if not isinstance(body, dict):

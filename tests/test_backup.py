@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import json
 import shutil
 import signal
@@ -43,6 +42,7 @@ from race_control.store.database import Store
 from tests.conftest import Api, make_settings
 from tests.helpers.ctp01_peer import RawCtp01Client
 from tests.helpers.server_process import race_control_process, serve_env, start_serve
+from tests.helpers.waiting import until
 
 DB = "race-control.sqlite3"
 RUNNERS = 600
@@ -56,24 +56,6 @@ def read_line(seq: int) -> bytes:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-async def until(cond: Any, timeout: float = 30.0, what: str = "") -> Any:
-    """Poll ``cond()`` (awaited if it returns an awaitable) until it is truthy."""
-
-    async def poll() -> Any:
-        while True:
-            value = cond()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(0.05)
-
-    try:
-        return await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what or cond}") from None
 
 
 async def stop(proc: asyncio.subprocess.Process) -> bytes:

@@ -317,37 +317,12 @@ class TimingService:
                 "stream_claimed", state.id, message, severity="warning", previous=previous, now=host
             )
 
-    async def attach(
-        self,
-        protocol: str,
-        source_key: str,
-        *,
-        client: str = "",
-        event_name: str = "",
-        source_event_id: str = "",
-        remote_addr: str = "",
-        timezone: str | None = None,
-        reference_date: str | None = None,
-        live: bool = True,
-        peer_host: str = "",
-    ) -> StreamState:
+    async def attach(self, protocol: str, source_key: str, **fields: Any) -> StreamState:
         """Find or create the stream for this source and mark it connected (a transport that
-        identified its peer; one unit of work).  ``peer_host``: see ``plan_attach``."""
+        identified its peer; one unit of work).  ``fields``: the keywords of ``plan_attach``."""
         async with self.lock:
             uow = UnitOfWork(self._store)
-            state = self.plan_attach(
-                uow,
-                protocol,
-                source_key,
-                client=client,
-                event_name=event_name,
-                source_event_id=source_event_id,
-                remote_addr=remote_addr,
-                timezone=timezone,
-                reference_date=reference_date,
-                live=live,
-                peer_host=peer_host,
-            )
+            state = self.plan_attach(uow, protocol, source_key, **fields)
             await uow.commit()
         return state
 

@@ -12,6 +12,7 @@ once per loop turn however many alerts changed (a zero-time single-shot timer).
 
 from __future__ import annotations
 
+import html
 import time
 
 from PySide6.QtCore import Qt, QTimer
@@ -193,7 +194,7 @@ class AlertsDialog(QDialog):
             ]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)  # table items are plain text
-                item.setToolTip(text)
+                item.setToolTip(f"<p>{html.escape(text)}</p>")  # rich text on purpose, escaped: shown as sent
                 self.table.setItem(row, col, item)
             button = QPushButton("Acknowledge")
             button.clicked.connect(lambda _=False, alert_id=a.id: self.acknowledge(alert_id))

@@ -26,6 +26,8 @@ STREAM_COLUMNS = ["Source", "Client", "Event", "Locations", "State", "Reads", "L
 
 
 def stream_state(s: Any) -> str:
+    if getattr(s, "suspect", False):  # claimed another stream's id from another address
+        return "⚠ Suspect (claimed id)"
     if s.connections > 0:
         return "● Connected"
     if s.protocol == IMPORTED:

@@ -108,3 +108,31 @@ async def test_settings_turns_an_experimental_feature_on_in_the_settings_file(
     st.entered()  # coming back to the page reads the file again, and names the override
     assert box.isChecked()
     assert st.features_env.isVisible() and "RACE_CONTROL_FEATURES=-central_sync" in st.features_env.text()
+
+
+async def test_an_alert_tooltip_shows_client_text_as_sent_not_as_markup(
+    desktop: Desktop, qtbot: QtBot
+) -> None:
+    w, board = desktop.window, desktop.services.alerts
+    await activate(w)
+    banner = w.alerts_banner
+    board.raise_alert("stream_claimed", "st9", "client <b>SimpleClient</b> <img src=x> claimed the stream")
+    await until(lambda: banner.isVisible(), what="the banner")
+    qtbot.mouseClick(banner.open_button, Qt.MouseButton.LeftButton)
+    dialog = banner.dialog
+    assert dialog is not None
+    await until(lambda: dialog.table.rowCount() == 1, what="the alerts list")
+    tip = dialog.table.item(0, 2).toolTip()
+    # Qt renders a tooltip that looks like markup as rich text: the client's tags must arrive escaped
+    assert "<b>" not in tip and "<img" not in tip
+    assert "&lt;b&gt;SimpleClient&lt;/b&gt;" in tip
+
+
+def test_a_stream_that_claimed_another_ones_id_is_marked_suspect_in_the_streams_table() -> None:
+    from race_control.timing.ingest.streams import StreamState
+    from race_control.ui.streams_table import stream_state
+
+    claimed = StreamState(id="s2", protocol="ctp01", source_key="abc@10.0.0.9", connections=1, suspect=True)
+    assert stream_state(claimed).startswith("⚠ Suspect")
+    normal = StreamState(id="s1", protocol="ctp01", source_key="abc", connections=1)
+    assert stream_state(normal) == "● Connected"

@@ -70,7 +70,8 @@ class IngestPipeline:
     def __init__(self, store: Store, consumer: ReadConsumer[Any], alerts: AlertBoard | None = None) -> None:
         self._store = store
         self._consumer = consumer
-        self._alerts = alerts  # told when storing fails (a `storage_error` naming the cause) and heals
+        # told when storing fails (a `storage_error` naming the cause) and heals; its own when none given
+        self._alerts = alerts if alerts is not None else AlertBoard()
         self._raw: list[dict[str, object]] = []
         self._reads: list[StoredRead] = []
         self._wake = asyncio.Event()
@@ -168,8 +169,7 @@ class IngestPipeline:
                     if error is None:
                         lock.unblock()
                         log.info("stored %d reads after %d retries; storage works again", len(reads), attempt)
-                        if self._alerts is not None:
-                            self._alerts.clear("storage_error", "store")
+                        self._alerts.clear("storage_error", "store")
                     else:
                         lock.block(error)
             self._failing = False
@@ -195,15 +195,14 @@ class IngestPipeline:
             self.failures += 1
             self._failing = True
             self.last_error = str(exc)
-            if self._alerts is not None:
-                self._alerts.raise_alert(
-                    "storage_error",
-                    "store",
-                    f"cannot store reads: {exc}. {self.backlog} reads and raw lines are kept in memory "
-                    "and retried; nothing new is shown until they are stored",
-                    severity="critical",
-                    attempts=attempt + 1,
-                )
+            self._alerts.raise_alert(
+                "storage_error",
+                "store",
+                f"cannot store reads: {exc}. {self.backlog} reads and raw lines are kept in memory "
+                "and retried; nothing new is shown until they are stored",
+                severity="critical",
+                attempts=attempt + 1,
+            )
             if isinstance(exc, StoreError):
                 log.error("could not store %d reads (attempt %d, retrying): %s", len(reads), attempt + 1, exc)
                 return exc

@@ -162,7 +162,8 @@ class TimingService:
         self._store = store
         self._pipeline = pipeline
         self._timezone = timezone
-        self._alerts = alerts  # told of sequence conflicts and claimed streams
+        # told of sequence conflicts and claimed streams (a board of its own when none is given)
+        self._alerts = alerts if alerts is not None else AlertBoard()
         self._conflicts: list[dict[str, Any]] = []  # read_conflicts rows not written yet
         self._conflict_writer: asyncio.Task[None] | None = None
         self._streams: dict[str, StreamState] = {}
@@ -294,16 +295,15 @@ class TimingService:
             "and turn on CTP01 authentication or a timing allow-list"
         )
         log.warning("stream %s: %s", claimed.id, message)
-        if self._alerts is not None:
-            self._alerts.raise_alert(
-                "stream_claimed",
-                state.id,
-                message,
-                severity="critical",
-                claimed_stream=claimed.id,
-                claimant=host,
-                connected_from=held_by,
-            )
+        self._alerts.raise_alert(
+            "stream_claimed",
+            state.id,
+            message,
+            severity="critical",
+            claimed_stream=claimed.id,
+            claimant=host,
+            connected_from=held_by,
+        )
 
     def _alert_moved(self, state: StreamState, host: str, previous: str) -> None:
         message = (
@@ -312,10 +312,9 @@ class TimingService:
             "address), but if that is not your controller, unplug it and check this session's reads"
         )
         log.warning("stream %s: %s", state.id, message)
-        if self._alerts is not None:
-            self._alerts.raise_alert(
-                "stream_claimed", state.id, message, severity="warning", previous=previous, now=host
-            )
+        self._alerts.raise_alert(
+            "stream_claimed", state.id, message, severity="warning", previous=previous, now=host
+        )
 
     async def attach(self, protocol: str, source_key: str, **fields: Any) -> StreamState:
         """Find or create the stream for this source and mark it connected (a transport that
@@ -468,16 +467,15 @@ class TimingService:
         )
         if state.conflicts <= 10 or state.conflicts % 1000 == 0:  # every one is in read_conflicts
             log.warning("stream %s: %s", state.id, message)
-        if self._alerts is not None:
-            self._alerts.raise_alert(
-                "seq_conflict",
-                state.id,
-                message,
-                severity="critical",
-                conflicts=state.conflicts,
-                location=event.location,
-                seq=event.seq,
-            )
+        self._alerts.raise_alert(
+            "seq_conflict",
+            state.id,
+            message,
+            severity="critical",
+            conflicts=state.conflicts,
+            location=event.location,
+            seq=event.seq,
+        )
 
     async def _write_conflicts(self) -> None:
         """Write the pending conflict rows in batches; retried while the store fails, given up

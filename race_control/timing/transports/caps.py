@@ -30,7 +30,7 @@ class CapReporter:
         every: float = EVERY,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._alerts = alerts
+        self._alerts = alerts if alerts is not None else AlertBoard()
         self._log = log
         self._every = every
         self._clock = clock
@@ -51,15 +51,14 @@ class CapReporter:
         self._last[cap] = now
         more = f" ({hits} times since the last report)" if hits > 1 else ""
         self._log.warning("cap %s=%s reached by %s: %s%s", cap, value, who, message, more)
-        if self._alerts is not None:
-            self._alerts.raise_alert(
-                "cap_reached",
-                cap,
-                f"{message} (limit {cap} = {value}, reached by {who}); raise it in settings.json "
-                "if this is your own equipment",
-                severity="warning",
-                cap=cap,
-                value=value,
-                who=who,
-                hits=self.hits[cap],
-            )
+        self._alerts.raise_alert(
+            "cap_reached",
+            cap,
+            f"{message} (limit {cap} = {value}, reached by {who}); raise it in settings.json "
+            "if this is your own equipment",
+            severity="warning",
+            cap=cap,
+            value=value,
+            who=who,
+            hits=self.hits[cap],
+        )

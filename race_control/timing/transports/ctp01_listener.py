@@ -144,7 +144,7 @@ class Ctp01Listener:
         self._service = service
         self._config = config
         self._allow = tuple(allow)
-        self._alerts = alerts
+        self._alerts = alerts if alerts is not None else AlertBoard()
         self._server: asyncio.base_events.Server | None = None
         self.connections: set[Ctp01Connection] = set()
         self.refused = 0
@@ -190,16 +190,15 @@ class Ctp01Listener:
         self.refused += 1
         allowed = ", ".join(str(n) for n in self._allow)
         log.warning("CTP01 connection from %s refused: not in the timing allow-list (%s)", host, allowed)
-        if self._alerts is not None:
-            self._alerts.raise_alert(
-                "timing_refused",
-                host,
-                f"a timing client at {host} tried to connect and was refused: it is not in the timing "
-                f"allow-list ({allowed}). If it is one of your controllers, add its network in Settings "
-                "(or --timing-allow)",
-                severity="warning",
-                refused=self.refused,
-            )
+        self._alerts.raise_alert(
+            "timing_refused",
+            host,
+            f"a timing client at {host} tried to connect and was refused: it is not in the timing "
+            f"allow-list ({allowed}). If it is one of your controllers, add its network in Settings "
+            "(or --timing-allow)",
+            severity="warning",
+            refused=self.refused,
+        )
         return True
 
     async def start(self, host: str, port: int) -> int:

@@ -1,0 +1,1 @@
+"""The central PostgreSQL: its schema, migrations, partners and accounts (docs/sync.md)."""

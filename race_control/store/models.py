@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -221,3 +221,40 @@ class User(Base):
     source: Mapped[str] = mapped_column(String(16), default="local")  # local | central (later)
     created_at: Mapped[float] = mapped_column(Float, default=now)
     updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
+
+
+class SyncClock(Base):
+    """One row: this laptop's device id and hybrid logical clock (docs/sync.md#the-clock).
+
+    ``applying`` is 1 only while pulled central rows are written: the sync triggers then
+    record nothing, so a pulled row is not sent back."""
+
+    __tablename__ = "sync_clock"
+    device: Mapped[str] = mapped_column(String(36), primary_key=True)
+    hlc: Mapped[int] = mapped_column(BigInteger)
+    applying: Mapped[int] = mapped_column(Integer)
+
+
+class SyncRow(Base):
+    """An entity row that changed (written by SQLite triggers in the change's transaction):
+    the clock and origin of its last change, whether it was deleted, whether it is ``pending``
+    (not yet central) and since when (``changed_at``).  ``key`` is the row's id
+    (session_streams: ``session_id + ' ' + stream_id``)."""
+
+    __tablename__ = "sync_rows"
+    __table_args__ = (Index("ix_sync_rows_pending", "pending", "hlc"),)
+    tbl: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    hlc: Mapped[int] = mapped_column(BigInteger)
+    origin: Mapped[str] = mapped_column(String(36))
+    deleted: Mapped[bool] = mapped_column()
+    pending: Mapped[bool] = mapped_column()
+    changed_at: Mapped[float] = mapped_column(Float)
+
+
+class SyncCursor(Base):
+    """Per append-only table (raw_lines, reads, ...): the highest rowid already central."""
+
+    __tablename__ = "sync_cursors"
+    tbl: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_rowid: Mapped[int] = mapped_column(BigInteger)

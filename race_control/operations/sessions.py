@@ -85,6 +85,10 @@ class SessionOperations:
     async def set_leaderboard(self, session_id: str, top: int) -> SessionResult:
         return await self.update(session_id, {"leaderboard_top": top})
 
+    async def set_public(self, session_id: str, public: bool) -> SessionResult:
+        """Public: `race-control relay` serves its screens from the central database too."""
+        return await self.update(session_id, {"public": public})
+
     async def set_rules(self, session_id: str, rules: dict[str, Any]) -> SessionResult:
         return await self.update(session_id, {"rules": rules})
 

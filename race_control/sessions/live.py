@@ -52,6 +52,7 @@ class LiveSession:
     switch_at: float | None = None  # scheduled pre-race → results switch (epoch s)
     unknown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # bib -> payloads shown as "Bib N"
     leaderboard_top: int = 0  # >0: screens get the top N overall (and per division) after changes
+    public: bool = False  # its screens may also be served from the central database (the relay)
     board_dirty: bool = False
     gun_dirty: bool = False  # a gun time arrived: screens' race clocks need the new start
     _ranked: dict[str, dict[str, Any]] = field(default_factory=dict)  # bib -> its first timed finish
@@ -246,5 +247,6 @@ class LiveSession:
             "starts_at": self.starts_at,
             "switch_at": self.switch_at,
             "leaderboard_top": self.leaderboard_top,
+            "public": self.public,
             "created_at": self.created_at,
         }

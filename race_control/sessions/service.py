@@ -239,6 +239,7 @@ class SessionService:
             starts_at=fields.get("starts_at"),
             switch_at=fields.get("switch_at"),
             leaderboard_top=fields.get("leaderboard_top", 0),
+            public=fields.get("public", False),
         )
         built = await self._replay(rec, None, shown=set())
         uow.write(q.save_session, to_row(rec))
@@ -268,7 +269,7 @@ class SessionService:
         if s.status == "closed" and body.get("status") != "open":
             raise SessionConflict(f"display session {s.id} is closed; reopen it with status 'open' first")
         old = record_of(s)
-        keys = ("name", "template_id", "starts_at", "switch_at", "leaderboard_top")
+        keys = ("name", "template_id", "starts_at", "switch_at", "leaderboard_top", "public")
         new = replace(old, **{k: fields[k] for k in keys if k in fields})
         if "status" in body:
             new = replace(new, status=body["status"])
@@ -526,7 +527,7 @@ class SessionService:
 
 _CREATE_FIELDS = ("event_id", "mode", "name", "template_id", "timing_session_ids")
 _UPDATE_FIELDS = ("mode", "status", "name", "template_id")
-_COMMON_FIELDS = ("starts_at", "switch_at", "leaderboard_top", "rules", "locations")
+_COMMON_FIELDS = ("starts_at", "switch_at", "leaderboard_top", "public", "rules", "locations")
 LATEST_TIME = 4102444800.0  # 2100-01-01 UTC: a later (or infinite, or NaN) time is a mistake
 
 
@@ -563,6 +564,10 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
         if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 100:
             raise SessionInputError("'leaderboard_top' must be a whole number 0-100 (0 = no leaderboard)")
         out["leaderboard_top"] = top
+    if "public" in body:
+        if not isinstance(body["public"], bool):
+            raise SessionInputError("'public' must be true or false (true: the relay serves its screens)")
+        out["public"] = body["public"]
     if "rules" in body or "locations" in body:
         raw = body.get("rules", current.to_json() if current else None)
         if raw is not None and not isinstance(raw, dict):

@@ -39,6 +39,7 @@ _SETTINGS = (
     "mode_changed_by",
     "leaderboard_top",
     "final_counts",
+    "public",
 )
 
 
@@ -62,6 +63,7 @@ class SessionRecord:
     # (finishers, suppressed) when the session was closed: a closed session decides no reads,
     # so what it had counted is kept, not re-derived from reads that came after it closed
     final_counts: tuple[int, int] | None = None
+    public: bool = False  # served beyond the venue by `race-control relay` (docs/sync.md)
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(SessionRecord))
@@ -147,6 +149,7 @@ def from_row(row: Any, streams: Iterable[str], *, default_window: float = 30.0) 
         mode_changed_by=extra.get("mode_changed_by") or "",
         leaderboard_top=int(extra.get("leaderboard_top") or 0),
         final_counts=(int(final[0]), int(final[1])) if final else None,
+        public=extra.get("public") is True,
     )
 
 

@@ -101,6 +101,7 @@ def _every_field_set(status: str = "open") -> SessionRecord:
         mode_changed_by="operator",
         leaderboard_top=7,
         final_counts=(12, 34) if status == "closed" else None,
+        public=True,
     )
     defaults = SessionRecord(
         id="",

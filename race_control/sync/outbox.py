@@ -1,0 +1,226 @@
+"""The local outbox: what is not in the central database yet, read in batches, checked off after.
+
+Blocking functions that take a SQLAlchemy ``Connection`` of the local store (call them through
+``Store.run`` / ``Store.run_sync``, i.e. on the store's thread; each call is one transaction):
+
+* ``read_batch(conn, max_entities, max_append)``: up to ``max_entities`` pending ``sync_rows``
+  (oldest clock first) with the current local row of each (``None``: deleted, a tombstone)
+  and, per append-only table, up to ``max_append`` rows above its cursor in rowid order;
+* ``mark_pushed(conn, batch)``: after the central commit, ``pending = 0`` where the row's
+  ``hlc`` is still the one sent (a change made while the batch was on its way stays pending)
+  and each cursor moved to the highest rowid sent (unless a delete lowered it meanwhile);
+* ``backlog(conn)``: how many rows are not central yet and since when (cheap: an index count
+  and ``max(rowid) - cursor`` per append table);
+* ``device_id(conn)``: this laptop's device id (``sync_clock.device``).
+
+The tables are made by store migration 0008 (docs/sync.md#the-local-side-what-is-pending).
+Nothing here knows PostgreSQL: ``push.push_batch`` sends a ``Batch``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Table, literal_column, select, text, tuple_
+
+from race_control.central.schema import LOCAL_NAME
+from race_control.store.models import Base
+
+# local entity table -> its key columns (sync_rows.key joins them with one space)
+ENTITY_KEYS: dict[str, tuple[str, ...]] = {
+    "events": ("id",),
+    "participants": ("id",),
+    "timing_streams": ("id",),
+    "display_sessions": ("id",),
+    "session_streams": ("session_id", "stream_id"),
+    "templates": ("id",),
+}
+# central append table -> (local table, the column that says when a row was written)
+APPEND: dict[str, tuple[str, str]] = {
+    "raw_lines": ("raw_lines", "received_at"),
+    "timing_reads": (LOCAL_NAME.get("timing_reads", "reads"), "received_at"),
+    "read_conflicts": ("read_conflicts", "created_at"),
+    "display_events": ("display_events", "created_at"),
+    "suppressions": ("suppressions", "created_at"),
+}
+MAX_ENTITIES = 2000
+MAX_APPEND = 20000
+
+
+@dataclass(frozen=True, slots=True)
+class EntityChange:
+    """One pending entity: its clock, origin, and the local row now (``None``: deleted)."""
+
+    table: str  # local = central name
+    key: str
+    hlc: int
+    origin: str
+    row: dict[str, Any] | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.row is None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendRows:
+    """Rows of one append-only table above its cursor, in rowid order."""
+
+    table: str  # the central name (timing_reads for local reads)
+    local: str
+    cursor: int  # the cursor when read (mark_pushed moves it only if it is still this)
+    last_rowid: int  # the highest rowid in ``rows``
+    rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    device: str
+    entities: list[EntityChange] = field(default_factory=list)
+    appends: list[AppendRows] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.entities) + sum(len(a.rows) for a in self.appends)
+
+    @property
+    def empty(self) -> bool:
+        return self.size == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    rows: int  # entity rows pending + append rows above their cursors
+    since: float | None  # when the oldest of them was written (None: no backlog)
+
+
+def _table(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
+def device_id(conn: Connection) -> str:
+    return str(conn.execute(text("SELECT device FROM sync_clock LIMIT 1")).scalar_one())
+
+
+def _entity_rows(conn: Connection, table: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    t = _table(table)
+    cols = ENTITY_KEYS[table]
+    if len(cols) == 1:
+        where = t.c[cols[0]].in_(keys)
+    else:
+        where = tuple_(*(t.c[c] for c in cols)).in_([tuple(k.split(" ")) for k in keys])
+    out = {}
+    for row in conn.execute(select(t).where(where)).mappings():
+        out[" ".join(str(row[c]) for c in cols)] = dict(row)
+    return out
+
+
+def read_entities(conn: Connection, limit: int) -> list[EntityChange]:
+    pending = conn.execute(
+        text(
+            "SELECT tbl, key, hlc, origin, deleted FROM sync_rows WHERE pending = 1 "
+            "ORDER BY pending, hlc LIMIT :n"
+        ),
+        {"n": limit},
+    ).all()
+    by_table: dict[str, list[str]] = {}
+    for tbl, key, _hlc, _origin, deleted in pending:
+        if not deleted:
+            by_table.setdefault(tbl, []).append(key)
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for tbl, keys in by_table.items():
+        found: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            found.update(_entity_rows(conn, tbl, keys[i : i + 500]))
+        rows[tbl] = found
+    # a row that is gone although its last change was no delete (a cascade while pulling…) is
+    # a tombstone all the same: what is not here must not stay central as if it were
+    return [
+        EntityChange(tbl, key, int(hlc), origin, None if deleted else rows.get(tbl, {}).get(key))
+        for tbl, key, hlc, origin, deleted in pending
+    ]
+
+
+def _cursors(conn: Connection) -> dict[str, int]:
+    return {r[0]: int(r[1]) for r in conn.execute(text("SELECT tbl, last_rowid FROM sync_cursors"))}
+
+
+def read_appends(conn: Connection, limit: int) -> list[AppendRows]:
+    cursors = _cursors(conn)
+    out = []
+    for central, (local, _when) in APPEND.items():
+        t = _table(local)
+        cursor = cursors.get(local, 0)
+        rowid = literal_column("rowid")
+        result = conn.execute(
+            select(rowid.label("_rowid"), t).where(rowid > cursor).order_by(rowid).limit(limit)
+        ).mappings()
+        rows = [dict(r) for r in result]
+        if rows:
+            last = int(rows[-1]["_rowid"])
+            for r in rows:
+                del r["_rowid"]
+            out.append(AppendRows(central, local, cursor, last, rows))
+    return out
+
+
+def read_batch(conn: Connection, max_entities: int = MAX_ENTITIES, max_append: int = MAX_APPEND) -> Batch:
+    """What to send next (empty when everything is central).  One read transaction, so the
+    entity rows and the append rows are one consistent snapshot of the store."""
+    return Batch(device_id(conn), read_entities(conn, max_entities), read_appends(conn, max_append))
+
+
+def mark_pushed(conn: Connection, batch: Batch) -> None:
+    """The central database committed ``batch``: check it off (idempotent).
+
+    An entity stays pending if it changed again after it was read (its ``hlc`` moved on): the
+    newer change is sent next time.  A cursor moves only if it is still where the batch read
+    it (a delete from that table meanwhile lowered it: the rows from there are sent again,
+    which the central ``ON CONFLICT`` makes harmless)."""
+    if batch.entities:
+        conn.execute(
+            text("UPDATE sync_rows SET pending = 0 WHERE tbl = :t AND key = :k AND hlc = :h AND pending = 1"),
+            [{"t": e.table, "k": e.key, "h": e.hlc} for e in batch.entities],
+        )
+    for a in batch.appends:
+        conn.execute(
+            text("UPDATE sync_cursors SET last_rowid = :last WHERE tbl = :t AND last_rowid = :cursor"),
+            {"last": a.last_rowid, "t": a.local, "cursor": a.cursor},
+        )
+
+
+def backlog(conn: Connection) -> Backlog:
+    """Rows not central yet, and when the oldest of them was written."""
+    count, oldest = conn.execute(
+        text("SELECT count(*), min(changed_at) FROM sync_rows WHERE pending = 1")
+    ).one()
+    total = int(count)
+    since = [float(oldest)] if oldest is not None else []
+    cursors = _cursors(conn)
+    for local, when in APPEND.values():
+        cursor = cursors.get(local, 0)
+        top = conn.execute(text(f"SELECT max(rowid) FROM {local}")).scalar()
+        if top is None or int(top) <= cursor:
+            continue
+        total += int(top) - cursor  # rowids above the cursor: exact unless rows were deleted
+        first = conn.execute(
+            text(f"SELECT {when} FROM {local} WHERE rowid > :c ORDER BY rowid LIMIT 1"), {"c": cursor}
+        ).scalar()
+        if first is not None:
+            since.append(float(first))
+    return Backlog(total, min(since) if since else None)
+
+
+__all__ = [
+    "APPEND",
+    "ENTITY_KEYS",
+    "AppendRows",
+    "Backlog",
+    "Batch",
+    "EntityChange",
+    "backlog",
+    "device_id",
+    "mark_pushed",
+    "read_batch",
+]

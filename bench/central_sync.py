@@ -1,0 +1,432 @@
+"""Central sync of a whole race: a 245,000-read local store pushed to a scratch central PostgreSQL.
+
+Run: ``python3 bench/central_sync.py`` (or ``python -m bench.central_sync``; ``--reads``,
+``--participants``, ``--batch`` for other sizes).  Target (PRODUCT.md): the central sync of a
+245,000-read race in < 15 s, resumable, and at most 3x a bare ``COPY`` of the same rows measured
+in the same run.
+
+1. The local store: a fresh data dir, written by the app itself (a ``RaceControl`` in this
+   process, no sockets): one event with 27,000 participants (``EventService.import_participants``
+   in chunks of 1,000, as the CSV import does), four CTP01 timing streams (start, 5K, 10K,
+   finish: ``TimingService.attach``), two display sessions in results mode (finish line, 10K)
+   bound to their streams (``ops.sessions.create``), then 245,000 ``CT01_33`` lines parsed by the
+   real ``Ctp01Server`` and fed, in race-time order, to ``TimingService.raw_line``/``accept`` →
+   ``IngestPipeline`` → SQLite.  So every read has its raw line, the sessions' crossing engine
+   writes display events (finishers) and suppressions (repeat reads on the mat), exactly as on
+   race day.  Each participant crosses each mat (about 3 % do not start or finish), with 1-4
+   reads per crossing.
+2. A scratch central database (``rc_bench_<hex>``, dropped at the end with its logins), migrated
+   with ``race_control.central.admin.migrate``, and a partner login (``add_partner``).
+3. The reference, same run, same server: a bare ``COPY`` of exactly the rows the sync sends
+   (every synced table: the append tables and the entities, the same columns as the central
+   tables, ``partner_id`` filled in) into plain *logged* tables of the central tables' shape
+   (``CREATE TABLE ... (LIKE <central table> INCLUDING ALL)``: same columns, defaults, primary
+   keys and indexes; no RLS, no triggers) in a schema of the same database, as the owner, in one
+   transaction: the same durability (``synchronous_commit`` as the server has it, logged tables,
+   one commit).  The clock includes reading the rows out of SQLite and encoding them as COPY text,
+   as the sync must do too.  The reference runs twice (before and after the sync) and the faster
+   one is the one compared against (the stricter ratio).
+4. The measured figure: the real sync path — the engine's outbox and push (``read_batch`` →
+   ``push_batch`` → ``mark_pushed``) until the backlog is 0, through the partner's login with
+   RLS on.  Then "resumable": on a second scratch database and a copy of the same store, the
+   sync is cut half-way (the partner's backend is terminated during a batch), then resumed; it
+   must finish with every table's rows exactly once (central counts = local counts, no key
+   twice), and the resumed run is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import datetime as dt
+import io
+import os
+import random
+import secrets
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python3 bench/central_sync.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg2
+from psycopg2 import sql
+
+from race_control.central import schema as central_schema
+
+TARGET_S = 15.0
+TARGET_RATIO = 3.0
+ADMIN_URL = os.environ.get("RACE_CONTROL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# the race: mats in order, the share of all reads each one sees, minutes after 08:00 UTC when the
+# first and the last participant cross it
+MATS = (("start", 0.22, 0, 25), ("5k", 0.22, 15, 70), ("10k", 0.22, 30, 130), ("finish", 0.34, 45, 200))
+SESSIONS = (("Finish line", "finish"), ("10K split", "10k"))
+FIRST_NAMES = ("Anna", "Ben", "Chloé", "Dmitri", "Eva", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kofi")
+LAST_NAMES = ("Smith", "García", "Müller", "Nguyen", "O'Brien", "Rossi", "Kowalski", "Silva", "Okafor")
+
+
+# --- 1. the local store -----------------------------------------------------------------------
+
+
+def participants_rows(n: int, rnd: random.Random) -> list[dict[str, Any]]:
+    return [
+        {
+            "bib": str(i),
+            "first_name": rnd.choice(FIRST_NAMES),
+            "last_name": rnd.choice(LAST_NAMES),
+            "age": rnd.randint(16, 80),
+            "gender": rnd.choice("FM"),
+            "city": rnd.choice(("Boston", "Lyon", "Leeds", "Graz", "Porto")),
+            "country": rnd.choice(("USA", "FRA", "GBR", "AUT", "POR")),
+            "division": rnd.choice(("Open", "Masters", "Juniors")),
+            "team": rnd.choice(("", "", "Harriers", "Road Runners")),
+            "wave": rnd.choice(("A", "B", "C")),
+            "shirt_size": rnd.choice(("S", "M", "L", "XL")),  # an unknown column: kept in `raw`
+        }
+        for i in range(1, n + 1)
+    ]
+
+
+def race_lines(total: int, participants: int, rnd: random.Random) -> list[tuple[float, int, bytes]]:
+    """(seconds since midnight UTC, mat index, CT01_33 line) for every read of the race, in time
+    order: each mat's share of ``total``, spread over the participants who cross it, 1-4 reads
+    per crossing a few tenths apart; each mat numbers its reads 1..n (the controller's seq)."""
+    out: list[tuple[float, int, bytes]] = []
+    crossers = [b for b in range(1, participants + 1) if rnd.random() > 0.03]
+    remaining = total
+    for m, (location, share, first_min, last_min) in enumerate(MATS):
+        count = remaining if m == len(MATS) - 1 else round(total * share)
+        remaining -= count
+        order = crossers[:]
+        rnd.shuffle(order)
+        base, extra = divmod(count, len(order))
+        t0, span = 8 * 3600 + first_min * 60, (last_min - first_min) * 60
+        seq = 0
+        for k, bib in enumerate(order):
+            t = t0 + span * (k / len(order)) ** 1.5  # the field thins out towards the end
+            for r in range(base + (1 if k < extra else 0)):
+                seq += 1
+                cs = round((t + r * 0.3) * 100)
+                hh, rest = divmod(cs, 360_000)
+                mm, rest = divmod(rest, 6_000)
+                ss, hs = divmod(rest, 100)
+                line = f"CT01_33~{seq}~{location}~{bib}~{hh:02d}:{mm:02d}:{ss:02d}.{hs:02d}~0~0FA22E~{r % 4 + 1}\r\n"
+                out.append((cs / 100, m, line.encode()))
+    out.sort(key=lambda x: x[0])
+    return out
+
+
+async def build_store(data_dir: Path, reads: int, participants: int, seed: int) -> dict[str, Any]:
+    """Write the race into a fresh store in ``data_dir`` through the app's own services."""
+    from race_control.app import RaceControl
+    from race_control.config import Settings
+    from race_control.timing.protocols.ctp01_server import Ctp01Server
+    from race_control.timing.protocols.ctp01_settings import Ctp01Config
+    from race_control.timing.protocols.events import RawLine, TagRead
+
+    rnd = random.Random(seed)
+    today = dt.datetime.now(dt.UTC).date()
+    midnight = dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
+    lines = race_lines(reads, participants, rnd)
+    rc = RaceControl(
+        Settings(
+            data_dir=data_dir,
+            host="127.0.0.1",
+            http_port=0,
+            timing_port=0,
+            public_host="127.0.0.1",
+            api_token="bench-token",
+            timezone="UTC",
+            backup_keep=0,
+        )
+    )
+    services = await rc.start()
+    out: dict[str, Any] = {}
+    try:
+        t0 = time.perf_counter()
+        event = await services.events.create_event({"name": "City Marathon", "date": today.isoformat()})
+        rows = participants_rows(participants, rnd)
+        for i in range(0, len(rows), 1000):
+            imported, rejected = await services.events.import_participants(
+                event.id, rows[i : i + 1000], "csv"
+            )
+            assert imported == len(rows[i : i + 1000]) and not rejected, rejected[:3]
+        out["roster_s"] = time.perf_counter() - t0
+        streams = [await services.timing.attach("ctp01", f"mat-{loc}") for loc, *_ in MATS]
+        for name, loc in SESSIONS:
+            stream = streams[[m[0] for m in MATS].index(loc)]
+            await services.ops.sessions.create(
+                {"event_id": event.id, "name": name, "mode": "results", "timing_session_ids": [stream.id]}
+            )
+        # parse with the real CTP01 server, one per mat (its handshake first)
+        config = Ctp01Config(timezone="UTC", reference_date=today)
+        protos = []
+        for loc, *_ in MATS:
+            proto = Ctp01Server(config, seed="x", now=0.0)
+            proto.receive_data(
+                f"SimpleClient~1.2.3~CTP01\r\nack~geteventinfo~Marathon~1~B\r\nack~getlocations~{loc}\r\n"
+                f"ack~getconnectionid~mat-{loc}\r\n".encode(),
+                0.0,
+            )
+            proto.begin_streaming({})
+            protos.append(proto)
+        t0 = time.perf_counter()
+        fed = 0
+        for i in range(0, len(lines), 1400):  # socket-sized slices, yielding to the loop between them
+            for t, m, raw in lines[i : i + 1400]:
+                received = midnight + t  # it arrives live, when it happens (no clock warnings)
+                for ev in protos[m].receive_data(raw, 1.0):
+                    if isinstance(ev, RawLine):
+                        services.timing.raw_line(streams[m], ev.line, received)
+                    elif isinstance(ev, TagRead):
+                        services.timing.accept(streams[m], ev, received)
+                        fed += 1
+            await asyncio.sleep(0)
+        await services.pipeline.drain()
+        out["ingest_s"] = time.perf_counter() - t0
+        assert fed == reads, (fed, reads)
+        await asyncio.sleep(0.5)  # the sessions' derived writes settle
+    finally:
+        await rc.stop()
+    return out
+
+
+def synced_tables() -> list[tuple[str, str, list[str]]]:
+    """(central table, local table, columns sent) for every synced table: the central table's
+    columns without ``partner_id`` and the bookkeeping the server fills in (``tx``) or the
+    entity sync adds (``hlc``, ``origin``, ``deleted``: given fixed values in the reference)."""
+    out = []
+    for name in (*central_schema.ENTITY_TABLES, *central_schema.APPEND_TABLES):
+        t = central_schema.metadata.tables[name]
+        local = central_schema.LOCAL_NAME.get(name, name)
+        cols = [
+            c.name
+            for c in t.columns
+            if c.name not in ("partner_id", "tx", "hlc", "origin", "deleted", "public")
+        ]
+        out.append((name, local, cols))
+    return out
+
+
+def local_counts(db_path: Path) -> dict[str, int]:
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return {
+            name: int(db.execute(f"SELECT count(*) FROM {local}").fetchone()[0])
+            for name, local, _ in synced_tables()
+        }
+    finally:
+        db.close()
+
+
+# --- 2. scratch central database ----------------------------------------------------------------
+
+
+def with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def _admin() -> psycopg2.extensions.connection:
+    conn = psycopg2.connect(ADMIN_URL, connect_timeout=5)
+    conn.autocommit = True
+    return conn
+
+
+@contextlib.contextmanager
+def scratch_central() -> Iterator[tuple[str, str]]:
+    """(owner URL, name) of a new database ``rc_bench_<hex>``; dropped afterwards with every role
+    whose name starts with it (the partner logins ``add_partner`` made for it)."""
+    name = "rc_bench_" + secrets.token_hex(4)
+    conn = _admin()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+    try:
+        yield with_database(ADMIN_URL, name), name
+    finally:
+        conn = _admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+                )
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+                cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (name + "%",))
+                for (role,) in cur.fetchall():
+                    cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        finally:
+            conn.close()
+
+
+def migrate_central(owner_url: str) -> None:
+    try:
+        from race_control.central.admin import migrate
+    except ImportError:  # the migrations are not in yet: the schema module's shape, for the reference
+        from sqlalchemy import create_engine
+
+        engine = create_engine(owner_url.replace("postgresql://", "postgresql+psycopg2://", 1))
+        central_schema.metadata.create_all(engine)
+        engine.dispose()
+        return
+    migrate(owner_url)
+
+
+def checkpoint(owner_url: str) -> None:
+    """A CHECKPOINT (and the OS page cache flushed) before a measured phase, so neither run pays
+    for the other's dirty pages."""
+    conn = psycopg2.connect(owner_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CHECKPOINT")
+    finally:
+        conn.close()
+
+
+# --- 3. the reference: a bare COPY of the same rows -------------------------------------------------
+
+
+def reference_copy(owner_url: str, db_path: Path, partner_id: str, schema: str) -> dict[str, Any]:
+    """COPY every synced row into plain tables ``schema.<central table>`` (LIKE the central ones,
+    INCLUDING ALL), one transaction; seconds for reading + encoding, COPY, commit.
+
+    Encoding is as cheap as Python gets (so the reference is not slowed by its own client):
+    SQLite yields the rows with ``partner_id`` (and the entities' fixed ``hlc, origin, deleted``)
+    already in them, ``csv.writer.writerows`` (C) writes them, COPY reads CSV; ``FORCE_NOT_NULL``
+    on the NOT NULL columns keeps an empty string an empty string (NULL only where allowed)."""
+    conn = psycopg2.connect(owner_url)
+    with conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        for name, _local, _cols in synced_tables():
+            cur.execute(
+                sql.SQL("CREATE TABLE {}.{} (LIKE public.{} INCLUDING ALL)").format(
+                    sql.Identifier(schema), sql.Identifier(name), sql.Identifier(name)
+                )
+            )
+    checkpoint(owner_url)
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    read_s = copy_s = 0.0
+    rows = 0
+    entities = set(central_schema.ENTITY_TABLES)
+    t_all = time.perf_counter()
+    try:
+        with conn.cursor() as cur:
+            for name, local, cols in synced_tables():
+                t0 = time.perf_counter()
+                extra = ["hlc", "origin", "deleted"] if name in entities else []
+                fixed = ", 0, 'bench', 0" if extra else ""
+                select = f"SELECT ?, {', '.join(cols)}{fixed} FROM {local}"
+                buf = io.StringIO()
+                csv.writer(buf, lineterminator="\n").writerows(db.execute(select, (partner_id,)))
+                buf.seek(0)
+                t1 = time.perf_counter()
+                table = central_schema.metadata.tables[name]
+                not_null = [c for c in ["partner_id", *cols, *extra] if not table.c[c].nullable]
+                stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({}))").format(
+                    sql.Identifier(schema),
+                    sql.Identifier(name),
+                    sql.SQL(", ").join(map(sql.Identifier, ["partner_id", *cols, *extra])),
+                    sql.SQL(", ").join(map(sql.Identifier, not_null)),
+                )
+                cur.copy_expert(stmt.as_string(conn), buf)
+                rows += cur.rowcount
+                read_s += t1 - t0
+                copy_s += time.perf_counter() - t1
+        t0 = time.perf_counter()
+        conn.commit()
+        commit_s = time.perf_counter() - t0
+        total_s = time.perf_counter() - t_all
+    finally:
+        db.close()
+        conn.close()
+    return {"total_s": total_s, "read_s": read_s, "copy_s": copy_s, "commit_s": commit_s, "rows": rows}
+
+
+def central_counts(owner_url: str, schema: str, partner_id: str) -> dict[str, tuple[int, int]]:
+    """table -> (rows of ``partner_id``, distinct primary keys among them)."""
+    out = {}
+    conn = psycopg2.connect(owner_url)
+    try:
+        with conn.cursor() as cur:
+            for name, *_ in synced_tables():
+                keys = [c.name for c in central_schema.metadata.tables[name].primary_key.columns]
+                cur.execute(
+                    sql.SQL("SELECT count(*), count(DISTINCT ({})) FROM {}.{} WHERE partner_id = %s").format(
+                        sql.SQL(", ").join(map(sql.Identifier, keys)),
+                        sql.Identifier(schema),
+                        sql.Identifier(name),
+                    ),
+                    (partner_id,),
+                )
+                n, distinct = cur.fetchone()
+                out[name] = (int(n), int(distinct))
+    finally:
+        conn.close()
+    return out
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reads", type=int, default=245_000, help="reads in the race (default 245,000)")
+    p.add_argument("--participants", type=int, default=27_000, help="participants (default 27,000)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--keep", metavar="DIR", help="build the store in DIR and keep it (reused if there)")
+    a = p.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="rc-bench-central-")
+    try:
+        data = Path(a.keep) if a.keep else Path(tmp) / "data"
+        db_path = data / "race-control.sqlite3"
+        if not db_path.exists():
+            t0 = time.perf_counter()
+            built = asyncio.run(build_store(data, a.reads, a.participants, a.seed))
+            print(
+                f"local store: built in {time.perf_counter() - t0:.1f} s "
+                f"(roster {built['roster_s']:.1f} s, ingest {built['ingest_s']:.1f} s), "
+                f"{db_path.stat().st_size / 2**20:.0f} MiB"
+            )
+        counts = local_counts(db_path)
+        print("  rows: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        total_rows = sum(counts.values())
+        with scratch_central() as (owner_url, _name):
+            migrate_central(owner_url)
+            partner_id = "00000000-0000-0000-0000-00000000be4c"
+            ref = [reference_copy(owner_url, db_path, partner_id, "bench_ref")]
+            got = central_counts(owner_url, "bench_ref", partner_id)
+            assert all(got[k] == (v, v) for k, v in counts.items()), (got, counts)
+            ref.append(reference_copy(owner_url, db_path, partner_id, "bench_ref"))
+            best = min(ref, key=lambda r: r["total_s"])
+            print(
+                f"reference: bare COPY of the same {best['rows']:,} rows into plain logged tables, as the owner: "
+                + " / ".join(f"{r['total_s']:.2f} s" for r in ref)
+                + f" (best: read+encode {best['read_s']:.2f} s, COPY {best['copy_s']:.2f} s, commit {best['commit_s']:.2f} s)"
+            )
+        del total_rows
+    finally:
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

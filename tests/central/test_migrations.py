@@ -1,0 +1,126 @@
+"""The central migrations: idempotent, and they make exactly ``central/schema.py``."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.pool import NullPool
+
+from race_control.central import admin
+from race_control.central.errors import CentralAuthError, CentralInputError, CentralUnavailable
+from race_control.central.schema import PARTNER_TABLES, metadata
+from tests.helpers.postgres import scratch_database
+
+pytestmark = pytest.mark.postgres
+
+
+def _engine(url: str):  # type: ignore[no-untyped-def]
+    return create_engine(url.replace("postgresql://", "postgresql+psycopg2://"), poolclass=NullPool)
+
+
+def test_migrate_twice_changes_nothing_and_makes_the_schema_of_central_schema_py() -> None:
+    with scratch_database() as (url, _db):
+        head = admin.head_revision()
+        assert admin.current_revision(url) is None
+        assert admin.migrate(url) == head
+        engine = _engine(url)
+        try:
+            with engine.connect() as conn:
+                before = _catalog(conn)
+            assert admin.migrate(url) == head  # again: nothing to do, nothing changed
+            assert admin.current_revision(url) == head
+            with engine.connect() as conn:
+                assert _catalog(conn) == before
+                ctx = MigrationContext.configure(
+                    conn,
+                    opts={"compare_type": True, "version_table": admin.VERSION_TABLE},
+                )
+                diff = compare_metadata(ctx, metadata)
+                assert diff == [], f"the migrations and central/schema.py differ: {diff}"
+                _same_shape(conn)
+        finally:
+            engine.dispose()
+
+
+def _catalog(conn) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Tables, columns, keys, indexes, policies, grants and the view: what a second run could change."""
+    insp = inspect(conn)
+    out: dict[str, object] = {}
+    for t in insp.get_table_names():
+        out[t] = (
+            [(c["name"], str(c["type"]), c["nullable"], c["default"]) for c in insp.get_columns(t)],
+            insp.get_pk_constraint(t)["constrained_columns"],
+            sorted((i["name"], tuple(i["column_names"]), i["unique"]) for i in insp.get_indexes(t)),
+        )
+    out["views"] = {v: insp.get_view_definition(v) for v in insp.get_view_names()}
+    rows = conn.exec_driver_sql(
+        "SELECT tablename, policyname, roles::text, cmd, qual, with_check FROM pg_policies ORDER BY 1, 2"
+    ).all()
+    out["policies"] = [tuple(r) for r in rows]
+    out["grants"] = sorted(
+        tuple(r)
+        for r in conn.exec_driver_sql(
+            "SELECT table_name, grantee, privilege_type FROM information_schema.role_table_grants"
+            " WHERE table_schema = 'public'"
+        )
+    )
+    out["versions"] = conn.exec_driver_sql(f"SELECT * FROM {admin.VERSION_TABLE}").all()
+    return out
+
+
+def _same_shape(conn) -> None:  # type: ignore[no-untyped-def]
+    """What compare_metadata does not compare: primary keys (columns and order) and column order."""
+    insp = inspect(conn)
+    assert set(insp.get_table_names()) == {*metadata.tables, admin.VERSION_TABLE}
+    for name, table in metadata.tables.items():
+        assert [c["name"] for c in insp.get_columns(name)] == [c.name for c in table.columns], name
+        assert insp.get_pk_constraint(name)["constrained_columns"] == [
+            c.name for c in table.primary_key.columns
+        ], name
+    assert insp.get_view_names() == ["results"]
+
+
+def test_the_migration_forces_row_level_security_on_every_partner_table() -> None:
+    with scratch_database() as (url, db):
+        admin.migrate(url)
+        conn = psycopg2.connect(url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class"
+                    " WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
+                )
+                flags = {name: (rls, force) for name, rls, force in cur.fetchall()}
+                cur.execute("SELECT tablename FROM pg_policies")
+                with_policy = {name for (name,) in cur.fetchall()}
+                cur.execute(
+                    "SELECT rolcanlogin, rolinherit, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s",
+                    (f"{db}_partner",),
+                )
+                group = cur.fetchone()
+        finally:
+            conn.close()
+    for table in (*PARTNER_TABLES, "timing_partners"):
+        assert flags[table] == (True, True), table
+        assert table in with_policy, table
+    assert group == (False, True, False, False)
+
+
+def test_migrate_errors_name_the_database_and_never_the_password() -> None:
+    with pytest.raises(CentralUnavailable, match=r"127\.0\.0\.1:1/central") as e:
+        admin.migrate("postgresql://someone:s3cret-pw@127.0.0.1:1/central")
+    assert "s3cret-pw" not in str(e.value)
+    assert e.value.retryable
+    with pytest.raises(CentralInputError, match="postgresql://"):
+        admin.migrate("mysql://x@127.0.0.1/central")
+    with scratch_database() as (url, db):
+        admin.migrate(url)
+        partner = admin.add_partner(url, "A")
+        with pytest.raises(CentralAuthError, match=f"superuser.*{db}|{db}.*superuser") as e:
+            admin.migrate(partner["url"])  # a partner's login may not migrate
+        assert not e.value.retryable
+        password = partner["url"].split(":")[2].split("@")[0]
+        assert password not in str(e.value)

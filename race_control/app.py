@@ -38,6 +38,7 @@ from race_control.instance import InstanceLock
 from race_control.operations.actions import Operations
 from race_control.private_files import private_tree, write_private_text
 from race_control.roster.service import EventService
+from race_control.sessions.presets import PresetService
 from race_control.sessions.read_consumer import SessionReadConsumer
 from race_control.sessions.service import SessionService
 from race_control.store.backup import create_backup, rotating_backup
@@ -135,7 +136,8 @@ class RaceControl:
         sessions.add_control(hub.send_control)
         templates = TemplateService(store)
         hub.payload_filter = screen_payload_filter(sessions.get, templates)  # screens: template's fields
-        ops = Operations(events, sessions, templates, timing, hub)
+        presets = PresetService(store)
+        ops = Operations(events, sessions, templates, timing, hub, presets)
         services = Services(
             st,
             store,
@@ -154,6 +156,7 @@ class RaceControl:
         self.services = services
         await events.load()
         await templates.load()
+        await presets.load()
         await timing.load()
         await sessions.load()
         pipeline.start()

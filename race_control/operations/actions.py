@@ -10,12 +10,15 @@ action's ``Change`` records after its commit.
 
 from __future__ import annotations
 
+from race_control.operations.presets import PresetOperations
+from race_control.operations.remote import RemoteOperations
 from race_control.operations.roster import RosterOperations
 from race_control.operations.screen_control import NoScreens, ScreenControl
 from race_control.operations.sessions import SessionOperations
 from race_control.operations.templates import TemplateOperations
 from race_control.operations.timing import TimingOperations
 from race_control.roster.service import EventService
+from race_control.sessions.presets import PresetService
 from race_control.sessions.service import SessionService
 from race_control.store.unit_of_work import ChangeListener
 from race_control.templates.service import TemplateService
@@ -30,6 +33,7 @@ class Operations:
         templates: TemplateService,
         timing: TimingService,
         screens: ScreenControl | None = None,
+        presets: PresetService | None = None,
     ) -> None:
         self.changes: list[ChangeListener] = []
         sessions.changes = self.changes  # its automatic switches and corrections are changes too
@@ -38,6 +42,12 @@ class Operations:
         self.roster = RosterOperations(store, events, sessions, self.changes)
         self.templates = TemplateOperations(store, templates, self.sessions, self.changes)
         self.timing = TimingOperations(store, timing, self.changes)
+        preset_service = presets or PresetService(store)
+        self.presets = PresetOperations(store, preset_service, sessions, self.sessions, self.changes)
+        # another laptop's changes, pulled by central sync (docs/sync.md#pull)
+        self.remote = RemoteOperations(
+            store, events, sessions, templates, preset_service, self.sessions, self.changes
+        )
 
     def attach_screens(self, screens: ScreenControl) -> None:
         self.sessions.screens = screens

@@ -139,6 +139,10 @@ class SessionOperations:
             raise SessionNotFound(f"screen {screen_id[:64]!r} is not connected to this session")
         return sent
 
+    def restyle(self, session: LiveSession) -> None:
+        """Its screens redraw with the session's current template (a change made elsewhere)."""
+        self._restyle(session)
+
     def _restyle(self, session: LiveSession) -> None:
         template = self._templates.resolve(session.template_id, session.mode)
         self.screens.send_control(session.id, {"type": "template", "template": template})

@@ -273,6 +273,146 @@ class EventService:
         uow.after_commit(_apply)
         return before, after
 
+    # --- another laptop's rows (operations.remote: central sync's pull) -----------------
+    def plan_remote_event(
+        self, uow: UnitOfWork, row: dict[str, Any], deleted: bool, *, keep: bool
+    ) -> str | None:
+        """Queue another laptop's event (a central ``events`` row) or its delete.  A deleted
+        event goes with its participants, unless ``keep`` (a local display session belongs to
+        it: race-day data never vanishes under a session).  Returns the action or None."""
+        eid = str(row["id"])
+        if deleted:
+            if eid not in self._events or keep:
+                return None
+            uow.write(_delete_event, eid)
+            uow.record("event", eid, "deleted")
+
+            def _forget() -> None:
+                self._events.pop(eid, None)
+                for bib in self._rosters.pop(eid, {}):
+                    self._ids.pop((eid, bib), None)
+
+            uow.after_commit(_forget)
+            return "deleted"
+        body = {"name": row["name"], "date": row["date"], "timezone": row["timezone"]}
+        name, date, tz = validate_event(body, self._default_tz)
+        info = EventInfo(eid, name, date, tz, float(row["created_at"]))
+        action = "updated" if eid in self._events else "created"
+        uow.write(_put_event, info, float(row["updated_at"]))
+        uow.record("event", eid, action, name=name, date=date, timezone=tz)
+
+        def _apply() -> None:
+            self._events[eid] = info
+            self._rosters.setdefault(eid, {})
+
+        uow.after_commit(_apply)
+        return action
+
+    def plan_remote_participants(
+        self, uow: UnitOfWork, rows: list[tuple[dict[str, Any], bool]], events: set[str]
+    ) -> dict[str, str]:
+        """Queue another laptop's participants (central ``participants`` rows, each with its
+        ``deleted`` flag), keyed by their id: inserted, updated (a new bib moves the runner)
+        or deleted.  A row whose bib another local participant of the event holds is skipped
+        (the bib is the runner's identity on race day; logged by the caller), as is one that
+        is not a valid participant or whose event is neither here nor in ``events`` (pulled in
+        the same unit of work).  Returns {participant id: action} of what was queued."""
+        by_id = {pid: key for key, pid in self._ids.items()}
+        where: dict[str, tuple[str, str] | None] = {}  # id -> (event, bib), as this batch leaves it
+        holder: dict[tuple[str, str], str | None] = {}  # (event, bib) -> id, as this batch leaves it
+        put: list[dict[str, Any]] = []
+        gone: list[str] = []
+        after: list[tuple[str, tuple[str, str] | None, tuple[str, str] | None, ParticipantRow | None]] = []
+        done: dict[str, str] = {}
+        for row, deleted in rows:
+            pid = str(row["id"])
+            old = where[pid] if pid in where else by_id.get(pid)
+            if deleted:
+                if old is not None:
+                    gone.append(pid)
+                    holder[old], where[pid] = None, None
+                    after.append((pid, old, None, None))
+                    done[pid] = "deleted"
+                continue
+            event_id = str(row["event_id"])
+            if event_id not in self._events and event_id not in events:
+                continue
+            parsed = parse_row(0, {k: row[k] for k in KNOWN_FIELDS if k in row})
+            if isinstance(parsed, Rejected):
+                continue
+            parsed = replace(parsed, raw=dict(row.get("raw") or {}))
+            target = (event_id, parsed.bib)
+            held = holder[target] if target in holder else self._ids.get(target)
+            if held is not None and held != pid:
+                continue
+            values = {c.name: row[c.name] for c in Participant.__table__.columns if c.name in row}
+            values.update(asdict(parsed), id=pid, event_id=event_id)
+            values["local_fields"] = list(row.get("local_fields") or [])
+            put.append(values)
+            if old is not None and old != target:
+                holder[old] = None
+            holder[target], where[pid] = pid, target
+            after.append((pid, old, target, parsed))
+            done[pid] = "updated" if old is not None else "created"
+        if gone:
+            uow.write(_delete_participants, gone)
+        if put:
+            uow.write(_put_participants, put)
+        for pid, action in done.items():
+            uow.record("participant", pid, action, remote=True)
+
+        def _apply() -> None:
+            changed: dict[str, list[ParticipantRow]] = {}
+            for pid, old_key, new_key, prow in after:
+                if old_key is not None and self._ids.get(old_key) == pid:
+                    self._ids.pop(old_key, None)
+                    self._rosters.get(old_key[0], {}).pop(old_key[1], None)
+                if new_key is not None and prow is not None:
+                    self._rosters.setdefault(new_key[0], {})[new_key[1]] = prow
+                    self._ids[new_key] = pid
+                    changed.setdefault(new_key[0], []).append(prow)
+            for event_id, prows in changed.items():
+                self._notify(event_id, prows)
+
+        if after:
+            uow.after_commit(_apply)
+        return done
+
+    def plan_replace(
+        self, uow: UnitOfWork, event_id: str, rows: list[tuple[str, ParticipantRow]], source: str
+    ) -> list[tuple[ParticipantRow, ParticipantRow]]:
+        """Replace existing participants' fields from an outside source (a provider re-sync):
+        ``(current bib, the row after)`` each; a new bib moves the runner (swaps included: movers
+        pass through temporary bibs in the same transaction).  Unlike ``plan_edit`` nothing is
+        marked local.  The caller (the provider-sync action, holding ``lock``) checked that the
+        new bibs are free or freed by this plan.  Returns (before, after) pairs."""
+        self.event(event_id)
+        pairs: list[tuple[ParticipantRow, ParticipantRow]] = []
+        writes: list[tuple[str, dict[str, Any], bool]] = []
+        for bib, after in rows:
+            before = self.participant(event_id, bib)
+            if before is None:
+                raise RosterNotFound(f"bib {bib[:32]!r} is not in the roster of event {event_id}")
+            pid = self._ids[(event_id, bib)]
+            values = {k: v for k, v in asdict(after).items()}
+            writes.append((pid, values, after.bib != bib))
+            pairs.append((before, after))
+            uow.record("participant", pid, "updated", event_id=event_id, bib=after.bib, previous_bib=bib)
+        uow.write(_replace_participants, writes, source)
+
+        def _apply() -> None:
+            roster = self._rosters.setdefault(event_id, {})
+            moved = [(self._ids.pop((event_id, b.bib)), b, a) for b, a in pairs]
+            for _, before, _ in moved:
+                roster.pop(before.bib, None)
+            for pid, _, after in moved:
+                roster[after.bib] = after
+                self._ids[(event_id, after.bib)] = pid
+            self._notify(event_id, [a for _, a in pairs])
+
+        uow.after_commit(_apply)
+        return pairs
+
     def _notify(self, event_id: str, rows: list[ParticipantRow]) -> None:
         for fn in self._listeners:
             fn(event_id, rows)
@@ -322,6 +462,34 @@ def _insert_event(conn: Connection, info: EventInfo) -> None:
     )
 
 
+def _put_event(conn: Connection, info: EventInfo, stamp: float) -> None:
+    t = Event.__table__
+    values = {"name": info.name, "date": info.date, "timezone": info.timezone, "updated_at": stamp}
+    if not conn.execute(t.update().where(t.c.id == info.id).values(**values)).rowcount:
+        conn.execute(t.insert().values(id=info.id, created_at=info.created_at, **values))
+
+
+def _delete_event(conn: Connection, event_id: str) -> None:
+    """An event and its participants (the foreign key cascades only with a DELETE of each)."""
+    p, e = Participant.__table__, Event.__table__
+    conn.execute(p.delete().where(p.c.event_id == event_id))
+    conn.execute(e.delete().where(e.c.id == event_id))
+
+
+def _delete_participants(conn: Connection, ids: list[str]) -> None:
+    t = Participant.__table__
+    for i in range(0, len(ids), 500):
+        conn.execute(t.delete().where(t.c.id.in_(ids[i : i + 500])))
+
+
+def _put_participants(conn: Connection, values: list[dict[str, Any]]) -> None:
+    """Participants by id, in order (a moved bib is free before the next row takes it)."""
+    for row in values:
+        stmt = sqlite_insert(Participant.__table__).values(row)
+        update = {c: stmt.excluded[c] for c in row if c not in ("id", "created_at")}
+        conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update))
+
+
 def _upsert_participants(
     conn: Connection, event_id: str, rows: list[tuple[str, ParticipantRow]], source: str
 ) -> None:
@@ -350,3 +518,17 @@ def _update_participant(conn: Connection, pid: str, changed: dict[str, Any], edi
     local = conn.execute(select(t.c.local_fields).where(t.c.id == pid)).scalar_one()
     merged = sorted(set(local or []) | set(edited))
     conn.execute(t.update().where(t.c.id == pid).values(**changed, local_fields=merged, updated_at=now()))
+
+
+def _replace_participants(
+    conn: Connection, writes: list[tuple[str, dict[str, Any], bool]], source: str
+) -> None:
+    """``plan_replace``'s rows: movers first to a temporary bib each (a swap never meets the
+    unique (event, bib) on the way), then every row to its new values; ``local_fields`` kept."""
+    t = Participant.__table__
+    stamp = now()
+    for i, (pid, _, moves) in enumerate(writes):
+        if moves:
+            conn.execute(t.update().where(t.c.id == pid).values(bib=f"~moving~{i}"))
+    for pid, values, _ in writes:
+        conn.execute(t.update().where(t.c.id == pid).values(**values, source=source, updated_at=stamp))

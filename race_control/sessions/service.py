@@ -241,6 +241,12 @@ class SessionService:
             leaderboard_top=fields.get("leaderboard_top", 0),
             public=fields.get("public", False),
         )
+        return await self.plan_create_record(uow, rec)
+
+    async def plan_create_record(self, uow: UnitOfWork, rec: SessionRecord) -> LiveSession:
+        """Queue a new session holding ``rec`` (an operator's new one, or another laptop's
+        with its id and token: operations.remote); its streams' stored reads are decided and
+        every crossing announced.  Caller holds ``lock``."""
         built = await self._replay(rec, None, shown=set())
         uow.write(q.save_session, to_row(rec))
         uow.write(write_links, link_rows(rec))
@@ -276,10 +282,21 @@ class SessionService:
         switched = "mode" in body and body["mode"] != s.mode
         if switched:
             new = replace(new, mode=body["mode"], mode_changed_at=time.time(), mode_changed_by="operator")
-        rules = fields.get("rules", s.rules)
+        rerun = await self.plan_record(uow, s, replace(new, rules=fields.get("rules", s.rules)), switched)
+        return s, rerun
+
+    async def plan_record(
+        self, uow: UnitOfWork, s: LiveSession, new: SessionRecord, switched: bool
+    ) -> dict[str, int]:
+        """Queue ``s`` becoming ``new`` (an operator's update, or another laptop's version of
+        the session: operations.remote): new rules, and reopening, rebuild it from its stored
+        reads; closing keeps its counts.  Returns what re-running the reads did (new rules).
+        Caller holds ``lock``; screens and listeners hear of it after the commit."""
+        old = record_of(s)
+        rules = new.rules
         rerun: dict[str, int] = {}
         if rules != s.rules or (old.status == "closed" and new.status == "open"):
-            new = replace(new, rules=rules, final_counts=None)
+            new = replace(new, final_counts=None)
             shown = await self._store.run(q.announced_reads, s.id) if rules != s.rules else None
             built = await self._replay(new, s, shown=shown if new.status == "open" else None)
             rebuilt = built.session
@@ -311,7 +328,7 @@ class SessionService:
             {"closed": "closed", "open": "reopened"}[new.status] if new.status != old.status else "updated"
         )
         uow.record("session", s.id, action, **changed_fields(old, new))
-        return s, rerun
+        return rerun
 
     async def plan_bind(self, uow: UnitOfWork, session_id: str, stream_id: str) -> LiveSession:
         """Bind a timing stream: the session is rebuilt from the stored reads of all its streams

@@ -252,6 +252,31 @@ class SyncRow(Base):
     changed_at: Mapped[float] = mapped_column(Float)
 
 
+class SyncPull(Base):
+    """Per shared central table, how far the pull has read (docs/sync.md#pull): every central
+    row with ``tx < tx_from`` was seen, and of the others those up to ``(after_tx, after_key)``
+    in ``(tx, id)`` order.  Written in the same transaction as the pulled rows it covers."""
+
+    __tablename__ = "sync_pull"
+    tbl: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tx_from: Mapped[int] = mapped_column(BigInteger)
+    after_tx: Mapped[int] = mapped_column(BigInteger)
+    after_key: Mapped[str] = mapped_column(String(80))
+
+
+class Preset(Base):
+    """A display-session or rules preset (``kind`` session | rules): a named ``body`` to set up
+    a session from, shared with the timing partner's other laptops (synced like templates)."""
+
+    __tablename__ = "presets"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
+
+
 class SyncCursor(Base):
     """Per append-only table (raw_lines, reads, ...): the highest rowid already central."""
 

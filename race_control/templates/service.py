@@ -283,6 +283,11 @@ class TemplateService:
         for row in await self._store.run(_q):
             self._custom[row["id"]] = template_from_row(row)
 
+    def hold(self, row: Any) -> None:
+        """Cache a custom template read elsewhere, as ``load`` would (the relay: a central
+        ``templates`` row: ``id``, ``version``, ``body``)."""
+        self._custom[row["id"]] = template_from_row(row)
+
     def list(self) -> list[dict[str, Any]]:
         out = [
             {"id": tid, "name": t["name"], "mode": t["mode"], "builtin": True, "version": 1}
@@ -329,15 +334,39 @@ class TemplateService:
         tid = template_id or new_id()
         version = self._custom[tid]["version"] + 1 if tid in self._custom else 1
         saved = {**clean, "id": tid, "version": version}
-        uow.write(_write_template, template_row(tid, saved), now())
-        action = "updated" if template_id else "created"
-        uow.record("template", tid, action, name=saved["name"], mode=saved["mode"], version=version)
+        self._plan_put(uow, saved, "updated" if template_id else "created", now())
+        return copy.deepcopy(saved)
+
+    def plan_remote(self, uow: UnitOfWork, row: dict[str, Any], deleted: bool) -> str | None:
+        """Queue another laptop's template (a central ``templates`` row, its id and version
+        kept) or its delete (the row goes, sessions showing it fall back to their mode's
+        built-in).  Validated like a save; a built-in id is never overwritten.  Returns the
+        action (created/updated/deleted), None if there is nothing to do.  Caller holds ``lock``."""
+        tid = str(row["id"])
+        if builtin(tid) is not None:
+            raise TemplateInputError(f"built-in template {tid!r} cannot be changed")
+        if deleted:
+            if tid not in self._custom:
+                return None
+            uow.write(_delete_template, tid)
+            uow.record("template", tid, "deleted")
+            uow.after_commit(lambda: self._custom.pop(tid, None))
+            return "deleted"
+        clean = validate_template({**row["body"], "name": row["name"], "mode": row["mode"]})
+        saved = {**clean, "id": tid, "version": int(row["version"])}
+        action = "updated" if tid in self._custom else "created"
+        self._plan_put(uow, saved, action, float(row["updated_at"]))
+        return action
+
+    def _plan_put(self, uow: UnitOfWork, saved: dict[str, Any], action: str, stamp: float) -> None:
+        tid = saved["id"]
+        uow.write(_write_template, template_row(tid, saved), stamp)
+        uow.record("template", tid, action, name=saved["name"], mode=saved["mode"], version=saved["version"])
 
         def _apply() -> None:
             self._custom[tid] = saved
 
         uow.after_commit(_apply)
-        return copy.deepcopy(saved)
 
     async def save(self, body: object, template_id: str | None = None) -> dict[str, Any]:
         """``plan_save`` in a unit of work of its own (tools and tests; the app's action is
@@ -347,6 +376,11 @@ class TemplateService:
             saved = self.plan_save(uow, body, template_id)
             await uow.commit()
         return saved
+
+
+def _delete_template(conn: Connection, template_id: str) -> None:
+    t = Template.__table__
+    conn.execute(t.delete().where(t.c.id == template_id))
 
 
 def _write_template(conn: Connection, row: dict[str, Any], stamp: float) -> None:

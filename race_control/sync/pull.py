@@ -1,0 +1,184 @@
+"""Pull: what the partner's other laptops shared comes down (docs/sync.md#pull).
+
+``pull_batch(pg, device, cursors)`` (blocking, psycopg2: the sync worker's thread, never the
+event loop) reads one page of every shared central table (``SHARED_TABLES``: events,
+participants, templates, display sessions, presets) in ONE read-only ``REPEATABLE READ``
+transaction: the rows written by other devices (``origin <> device``; row-level security
+keeps them to this login's partner) whose writing transaction ``tx`` lies in
+``[cursor, xmin)``, where ``xmin`` is the oldest transaction still running when the snapshot
+was taken (``pg_snapshot_xmin(pg_current_snapshot())``).  Every transaction below ``xmin``
+has finished, so its rows are all visible; a transaction still running — a slow push — has
+an id ``>= xmin`` and its rows are read by a later pull.  A ``max(tx)`` checkpoint would
+skip them forever (the classic "checkpoint moved past a change that had not committed").
+
+Pages are ``(tx, id)`` keyset pages of up to ``page`` rows per table; a table whose page
+came back short is drained up to ``xmin``, which becomes its cursor.  The event of every
+pulled participant or session comes with the page (any origin or ``tx``: the rows need
+it locally, and the conflict rule decides whether it changes anything).
+
+``Puller.round(pg)`` (a coroutine) pulls page after page until every table is drained;
+each page is applied by ``operations.remote.apply_pulled`` (one local transaction, with the
+conflict rule) and the cursors (``sync_pull``, store migration 0009) are written in that
+same transaction, so a crash anywhere re-reads at most the page that was not stored, and
+re-reading a page changes nothing (its rows are no longer newer than the local ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import psycopg2.extensions
+from psycopg2 import sql
+from psycopg2.extras import RealDictCursor
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from race_control.central.schema import SHARED_TABLES
+from race_control.operations.remote import PulledBatch, RemoteOperations
+from race_control.store.database import Store
+from race_control.store.models import Base, SyncPull
+from race_control.sync.connection import failure
+from race_control.sync.outbox import device_id
+
+PAGE = 500  # rows per table and page
+IDLE_SAVE = 60.0  # s: cursors that only moved over other devices' nothing are saved this rarely
+PARENT = {"participants": "event_id", "display_sessions": "event_id"}
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Every row with ``tx < tx_from`` was read, and of the rest those up to ``(after_tx,
+    after_key)`` in ``(tx, id)`` order."""
+
+    tx_from: int = 0
+    after_tx: int = -1
+    after_key: str = ""
+
+
+@dataclass
+class Page:
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    cursors: dict[str, Cursor] = field(default_factory=dict)
+    xmin: int = 0
+    drained: bool = True  # every table read up to xmin
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.rows.values())
+
+
+def columns(table: str) -> list[str]:
+    """What a pull reads of a central table: the local table's columns and the sync ones."""
+    cols = [c.name for c in Base.metadata.tables[table].columns]
+    return cols + ["hlc", "origin", "deleted", "tx"] + (["public"] if table == "display_sessions" else [])
+
+
+def pull_batch(
+    pg: psycopg2.extensions.connection,
+    device: str,
+    cursors: dict[str, Cursor],
+    *,
+    page: int = PAGE,
+    tables: tuple[str, ...] = SHARED_TABLES,
+) -> Page:
+    """One page of every shared table (see the module docstring).  Raises ``SyncFailure``."""
+    out = Page()
+    try:
+        with pg, pg.cursor(cursor_factory=RealDictCursor) as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin")
+            out.xmin = xmin = int(cur.fetchone()["xmin"])
+            for table in tables:
+                c = cursors.get(table, Cursor())
+                cur.execute(
+                    sql.SQL(
+                        "SELECT {cols} FROM {t} WHERE origin <> %s AND tx >= %s AND tx < %s"
+                        " AND (tx, id) > (%s, %s) ORDER BY tx, id LIMIT %s"
+                    ).format(cols=_cols(table), t=sql.Identifier(table)),
+                    (device, c.tx_from, xmin, c.after_tx, c.after_key, page),
+                )
+                rows = [dict(r) for r in cur.fetchall()]
+                out.rows[table] = rows
+                if len(rows) < page:
+                    out.cursors[table] = Cursor(max(xmin, c.tx_from))
+                else:
+                    out.drained = False
+                    out.cursors[table] = Cursor(c.tx_from, int(rows[-1]["tx"]), str(rows[-1]["id"]))
+            have = {str(r["id"]) for r in out.rows.get("events", ())}
+            need = {str(r[col]) for t, col in PARENT.items() for r in out.rows.get(t, ())} - have
+            if need:
+                cur.execute(
+                    sql.SQL("SELECT {cols} FROM events WHERE id = ANY(%s)").format(cols=_cols("events")),
+                    (sorted(need),),
+                )
+                out.rows.setdefault("events", []).extend(dict(r) for r in cur.fetchall())
+    except Exception as exc:
+        raise failure(exc) from exc
+    return out
+
+
+def _cols(table: str) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(c) for c in columns(table))
+
+
+def load_cursors(conn: Connection) -> dict[str, Cursor]:
+    t = SyncPull.__table__
+    return {r.tbl: Cursor(int(r.tx_from), int(r.after_tx), str(r.after_key)) for r in conn.execute(select(t))}
+
+
+def save_cursors(conn: Connection, cursors: dict[str, Cursor]) -> None:
+    t = SyncPull.__table__
+    for tbl, c in cursors.items():
+        stmt = sqlite_insert(t).values(tbl=tbl, tx_from=c.tx_from, after_tx=c.after_tx, after_key=c.after_key)
+        keep = ("tx_from", "after_tx", "after_key")
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=["tbl"], set_={k: stmt.excluded[k] for k in keep})
+        )
+
+
+class Puller:
+    """Pull rounds for one local store (the sync worker runs ``round`` after each push round)."""
+
+    def __init__(
+        self,
+        store: Store,
+        remote: RemoteOperations,
+        *,
+        page: int = PAGE,
+        executor: Executor | None = None,
+        read: Callable[..., Page] = pull_batch,
+    ) -> None:
+        self._store = store
+        self._remote = remote
+        self._page = page
+        self._executor = executor
+        self._read = read
+        self._saved_at = 0.0
+        self.pulled = 0  # rows applied by this process
+
+    async def round(self, pg: psycopg2.extensions.connection) -> int:
+        """Pull until every shared table is drained; the number of rows applied here."""
+        loop = asyncio.get_running_loop()
+        device = await self._store.run(device_id)
+        applied = 0
+        while True:
+            before = await self._store.run(load_cursors)
+            page = await loop.run_in_executor(
+                self._executor, partial(self._read, pg, device, before, page=self._page)
+            )
+            moved = {t: c for t, c in page.cursors.items() if before.get(t, Cursor()) != c}
+            idle = not len(page) and time.monotonic() - self._saved_at < IDLE_SAVE
+            if not len(page) and (not moved or idle):
+                return applied
+            checkpoint = partial(save_cursors, cursors=moved) if moved else None
+            result = await self._remote.apply_pulled(PulledBatch(page.rows, checkpoint))
+            self._saved_at = time.monotonic()
+            applied += result.total
+            self.pulled += result.total
+            if page.drained:
+                return applied

@@ -1,0 +1,344 @@
+"""Safe re-sync, planned without I/O: local roster + fetched entrants → what would change.
+
+``plan_resync(local, fetched, supplies)`` compares the local participants of one event (with
+their link to a registration of this provider event, if any, and their ``local_fields``: what
+the timer edited here) with a pull's entrants, and returns a ``Plan``; nothing is applied
+here (``operations.provider_sync`` applies a plan in one unit of work).  The rules
+(docs/providers.md#re-sync-rules):
+
+* **Identity**: an entrant is its registration (provider + provider event + registration id).
+  A local runner linked to that registration is that entrant.  An unlinked local runner wearing
+  the entrant's bib is taken for it only if a name agrees (same first or last name, any case);
+  a bib worn by somebody else is a conflict, quarantined.  Never matched on name + birth date.
+* **Ownership per field**: a provider only changes the fields its adapter supplies
+  (``supplies``); a field in the runner's ``local_fields`` is never overwritten — the remote
+  value is listed in ``kept_local``; a blank remote bib or chip never clears a local one.
+* **Removals are marks**: a removed, transferred, deferred, refunded or cancelled registration
+  of a local runner is listed in ``removed`` (the link is marked, the runner stays in the roster:
+  a runner on the course must still be named).  A linked runner missing from a *full* pull is a
+  ``suspected_removal`` to confirm, never deleted; an incremental pull says nothing of runners
+  it did not bring.
+* **One bad row is quarantined** with its reason (no bib for a new runner, a bib somebody else
+  wears, a value the roster cannot hold); the rest goes on.  Duplicates (a registration on two
+  pages) were collapsed by the fetch, the last copy winning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from race_control.providers.normalized import Entrant, FetchResult
+from race_control.roster.participants import ParticipantRow, Rejected, parse_row
+
+# fields a blank remote value never clears
+STICKY = ("bib", "chip")
+# compared (and written) participant fields, in the order the preview lists them
+COMPARED = (
+    "bib",
+    "chip",
+    "first_name",
+    "last_name",
+    "age",
+    "gender",
+    "city",
+    "state",
+    "country",
+    "division",
+    "team",
+    "wave",
+    "message",
+    "hidden",
+)
+ROW_FIELDS = tuple(f for f in ParticipantRow.__slots__ if f != "raw")
+GONE = ("removed", "transferred", "deferred", "refunded", "cancelled")
+
+
+@dataclass(frozen=True)
+class LocalRunner:
+    """One local participant as the planner sees it."""
+
+    id: str
+    fields: dict[str, Any]  # the participant's fields (bib, first_name, ... hidden)
+    raw: dict[str, Any] = field(default_factory=dict)  # its extra columns (chip among them)
+    local_fields: frozenset[str] = frozenset()
+    registration_id: str = ""  # the registration of THIS provider event it is linked to
+    link_status: str = ""  # that link's status (active, removed, ...)
+
+    @property
+    def bib(self) -> str:
+        return str(self.fields["bib"])
+
+    def value(self, name: str) -> Any:
+        return self.raw.get("chip", "") if name == "chip" else self.fields.get(name)
+
+
+@dataclass(frozen=True)
+class Added:
+    entrant: Entrant
+    fields: dict[str, Any]  # the new participant (roster row fields)
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Changed:
+    runner: LocalRunner
+    entrant: Entrant
+    fields: dict[str, Any]  # the participant after the sync (every field)
+    raw: dict[str, Any]
+    diff: dict[str, tuple[Any, Any]]  # field -> (before, after)
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A registration to remember (the link row): matched, added, or removed."""
+
+    entrant: Entrant
+    participant_id: str  # "" for an added runner (its id is known when inserted: by bib)
+    bib: str
+    status: str
+
+
+@dataclass
+class Plan:
+    added: list[Added] = field(default_factory=list)
+    changed: list[Changed] = field(default_factory=list)
+    unchanged: list[tuple[LocalRunner, Entrant]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    suspected_removals: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    kept_local: list[dict[str, Any]] = field(default_factory=list)
+    links: list[Linked] = field(default_factory=list)
+    duplicates: int = 0
+    full: bool = True
+
+    def to_json(self, limit: int = 500) -> dict[str, Any]:
+        """The preview: counts for added/changed/removed/unchanged (PRODUCT.md), the lists that
+        need a look (each at most ``limit`` long; ``truncated`` says if any was cut)."""
+        lists = {
+            "quarantined": self.quarantined,
+            "kept_local": self.kept_local,
+            "removals": self.removed,
+            "suspected_removals": self.suspected_removals,
+            "added_runners": [
+                {"registration_id": a.entrant.registration_id, "bib": a.fields["bib"], "name": a.entrant.name}
+                for a in self.added
+            ],
+            "changes": [
+                {
+                    "registration_id": c.entrant.registration_id,
+                    "bib": c.runner.bib,
+                    "name": c.entrant.name,
+                    "fields": {k: {"from": v[0], "to": v[1]} for k, v in c.diff.items()},
+                }
+                for c in self.changed
+            ],
+        }
+        out: dict[str, Any] = {
+            "added": len(self.added),
+            "changed": len(self.changed),
+            "removed": len(self.removed),
+            "unchanged": len(self.unchanged),
+            "full": self.full,
+            "duplicates": self.duplicates,
+        }
+        truncated = False
+        for name, rows in lists.items():
+            truncated |= len(rows) > limit
+            out[name] = rows[:limit]
+        out["truncated"] = truncated
+        return out
+
+
+def _names_agree(runner: LocalRunner, e: Entrant) -> bool:
+    first = str(runner.fields.get("first_name") or "").casefold()
+    last = str(runner.fields.get("last_name") or "").casefold()
+    return bool((first and first == e.first_name.casefold()) or (last and last == e.last_name.casefold()))
+
+
+def _who(runner: LocalRunner) -> str:
+    name = f"{runner.fields.get('first_name', '')} {runner.fields.get('last_name', '')}".strip()
+    return f"bib {runner.bib}" + (f" ({name})" if name else "")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def plan_resync(
+    local: list[LocalRunner], fetched: FetchResult, supplies: frozenset[str] | None = None
+) -> Plan:
+    supplies = fetched.supplies if supplies is None else supplies
+    plan = Plan(quarantined=list(fetched.quarantined), duplicates=fetched.duplicates, full=fetched.full)
+    by_reg = {r.registration_id: r for r in local if r.registration_id}
+    by_bib = {r.bib: r for r in local}
+    seen_regs: set[str] = set()
+    # bibs taken once the plan is applied: start from the local roster; a matched runner's bib
+    # may move (then its old bib is free unless someone else takes it)
+    claimed: dict[str, str] = {}  # bib -> registration id that claims it in this plan
+    matched: list[tuple[LocalRunner, Entrant]] = []
+    new: list[Entrant] = []
+    taken: dict[str, str] = {}  # local runner id -> the registration matched to it
+
+    for e in fetched.entrants:
+        seen_regs.add(e.registration_id)
+        runner = by_reg.get(e.registration_id)
+        if runner is None and e.bib and e.bib in by_bib:
+            holder = by_bib[e.bib]
+            if holder.registration_id and holder.registration_id != e.registration_id:
+                if e.status == "active":
+                    plan.quarantined.append(
+                        _q(
+                            e,
+                            f"bib {e.bib} is worn here by {_who(holder)}, linked to registration "
+                            f"{holder.registration_id}",
+                        )
+                    )
+                continue
+            if not _names_agree(holder, e):
+                if e.status == "active":
+                    plan.quarantined.append(
+                        _q(
+                            e,
+                            f"bib {e.bib} is worn here by {_who(holder)}, not {e.name or 'this runner'}: "
+                            "fix the bib here or at the provider",
+                        )
+                    )
+                continue
+            if holder.id in taken:
+                plan.quarantined.append(
+                    _q(e, f"bib {e.bib} is already this pull's registration {taken[holder.id]}")
+                )
+                continue
+            runner = holder
+        if runner is not None:
+            taken[runner.id] = e.registration_id
+        if e.status in GONE:
+            if runner is not None:
+                plan.links.append(Linked(e, runner.id, runner.bib, e.status))
+                if runner.link_status != e.status:
+                    item = {
+                        "registration_id": e.registration_id,
+                        "bib": runner.bib,
+                        "name": e.name,
+                        "status": e.status,
+                    }
+                    if e.status_reason:
+                        item["reason"] = e.status_reason
+                    if e.transferred_to:
+                        item["transferred_to"] = e.transferred_to
+                    plan.removed.append(item)
+            continue
+        if runner is None:
+            new.append(e)
+        else:
+            matched.append((runner, e))
+
+    # a matched runner's bib: the remote one (if it owns the bib and gives one), else its own
+    moving: dict[str, str] = {}  # runner id -> new bib
+    for runner, e in matched:
+        bib = runner.bib
+        if "bib" in supplies and e.bib and e.bib != runner.bib and "bib" not in runner.local_fields:
+            bib = e.bib
+        if bib != runner.bib:
+            moving[runner.id] = bib
+        claimed.setdefault(bib, e.registration_id)
+    stays = {r.bib for r in local if r.id not in moving}  # bibs still worn by who wears them now
+
+    for runner, e in matched:
+        target = moving.get(runner.id)
+        if target is not None:
+            holder = by_bib.get(target)
+            if (holder is not None and holder.id not in moving and target in stays) or claimed.get(
+                target
+            ) != e.registration_id:
+                who = _who(holder) if holder is not None else f"registration {claimed.get(target)}"
+                plan.quarantined.append(
+                    _q(e, f"the provider moves {_who(runner)} to bib {target}, worn by {who}")
+                )
+                continue
+        _plan_match(plan, runner, e, supplies, target or runner.bib)
+
+    for e in new:
+        if not e.bib:
+            plan.quarantined.append(
+                _q(e, "has no bib yet: assign one at the provider, or add the runner here as a walk-up")
+            )
+            continue
+        if e.bib in claimed or (e.bib in stays):
+            holder = by_bib.get(e.bib)
+            who = _who(holder) if holder is not None else f"registration {claimed[e.bib]}"
+            plan.quarantined.append(_q(e, f"bib {e.bib} is also {who}'s"))
+            continue
+        row = {k: v for k, v in e.participant_fields().items() if k in supplies or k == "bib"}
+        parsed = parse_row(0, {**row, **e.extra()})
+        if isinstance(parsed, Rejected):
+            plan.quarantined.append(_q(e, parsed.error.split(": ", 1)[-1]))
+            continue
+        claimed[parsed.bib] = e.registration_id
+        fields = {k: getattr(parsed, k) for k in ROW_FIELDS}
+        plan.added.append(Added(e, fields, dict(parsed.raw)))
+        plan.links.append(Linked(e, "", parsed.bib, "active"))
+
+    if fetched.full:
+        for r in local:
+            if r.registration_id and r.registration_id not in seen_regs and r.link_status == "active":
+                plan.suspected_removals.append(
+                    {
+                        "registration_id": r.registration_id,
+                        "bib": r.bib,
+                        "name": f"{r.fields.get('first_name', '')} {r.fields.get('last_name', '')}".strip(),
+                        "reason": "missing from a full pull: confirm at the provider before removing",
+                    }
+                )
+    return plan
+
+
+def _plan_match(plan: Plan, runner: LocalRunner, e: Entrant, supplies: frozenset[str], bib: str) -> None:
+    remote = {**e.participant_fields(), "chip": e.chip, "bib": bib}
+    after = dict(runner.fields)
+    raw = {**runner.raw, **e.extra()}
+    diff: dict[str, tuple[Any, Any]] = {}
+    for name in COMPARED:
+        if name not in supplies and name != "bib":
+            continue
+        mine, theirs = runner.value(name), remote[name]
+        if name == "chip":
+            mine = mine or ""
+        if mine == theirs or (name in STICKY and _blank(theirs)):
+            if name == "chip" and _blank(theirs) and mine:
+                raw["chip"] = mine
+            continue
+        if name in runner.local_fields:
+            plan.kept_local.append(
+                {
+                    "registration_id": e.registration_id,
+                    "bib": runner.bib,
+                    "field": name,
+                    "local": mine,
+                    "remote": theirs,
+                }
+            )
+            if name == "chip":
+                raw["chip"] = mine
+            continue
+        diff[name] = (mine, theirs)
+        if name != "chip":
+            after[name] = theirs
+    row = parse_row(0, {**after, **raw})
+    if isinstance(row, Rejected):
+        plan.quarantined.append(_q(e, row.error.split(": ", 1)[-1]))
+        return
+    plan.links.append(Linked(e, runner.id, row.bib, "active"))
+    if diff:
+        fields = {k: getattr(row, k) for k in ROW_FIELDS}
+        plan.changed.append(Changed(runner, e, fields, dict(row.raw), diff))
+    else:
+        plan.unchanged.append((runner, e))
+
+
+def _q(e: Entrant, reason: str) -> dict[str, Any]:
+    label = f"registration {e.registration_id}"
+    if e.name:
+        label += f" ({e.name})"
+    return {"row": label, "reason": reason}

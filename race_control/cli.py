@@ -76,6 +76,12 @@ def _server_args(p: argparse.ArgumentParser, *, http_default: int | None, timing
         help="accept timing clients only from this network (e.g. 192.168.1.0/24, or one address); "
         "repeat for more (default: any, or settings.json timing_allow)",
     )
+    p.add_argument(
+        "--central-url",
+        metavar="URL",
+        help="sync to the timing company's central PostgreSQL (postgresql://login:password@host:port/db, "
+        "the URL `central add-partner` printed; env RACE_CONTROL_CENTRAL_URL; default: none, no sync)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log to the console too")
 
 
@@ -125,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_simulate_arguments(sim)
     _backup_parsers(sub)
+    from race_control.central.command import add_parsers as add_central_parsers
+
+    add_central_parsers(sub)
     return parser
 
 
@@ -207,6 +216,7 @@ async def _serve(args: argparse.Namespace) -> int:
         decoders=tuple(args.decoder) if args.decoder else None,
         ctp01_authentication=args.ctp01_auth,
         timing_allow=tuple(args.timing_allow) if args.timing_allow else None,
+        central_url=args.central_url,
     )
     rc = RaceControl(settings)
     stop = asyncio.Event()
@@ -262,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             return 130
     if args.command in ("backup", "restore"):
         return _backup_command(args)
+    if args.command == "central":
+        from race_control.central.command import run as run_central
+
+        return run_central(args)
     if args.command == "simulate":
         from race_control.timing.simulator.cli import run_simulate_command
 

@@ -37,7 +37,9 @@ from race_control.flags import resolve as resolve_features
 from race_control.instance import InstanceLock
 from race_control.operations.actions import Operations
 from race_control.private_files import private_tree, write_private_text
+from race_control.providers.accounts import ProviderAccounts
 from race_control.roster.service import EventService
+from race_control.secrets import SecretStore
 from race_control.sessions.presets import PresetService
 from race_control.sessions.read_consumer import SessionReadConsumer
 from race_control.sessions.service import SessionService
@@ -138,6 +140,8 @@ class RaceControl:
         hub.payload_filter = screen_payload_filter(sessions.get, templates)  # screens: template's fields
         presets = PresetService(store)
         ops = Operations(events, sessions, templates, timing, hub, presets)
+        provider_accounts = ProviderAccounts(store, SecretStore(st.data_dir))
+        ops.attach_providers(provider_accounts)
         services = Services(
             st,
             store,
@@ -157,6 +161,7 @@ class RaceControl:
         await events.load()
         await templates.load()
         await presets.load()
+        await provider_accounts.load()
         await timing.load()
         await sessions.load()
         pipeline.start()

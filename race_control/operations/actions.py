@@ -11,12 +11,14 @@ action's ``Change`` records after its commit.
 from __future__ import annotations
 
 from race_control.operations.presets import PresetOperations
+from race_control.operations.provider_sync import ProviderSyncOperations
 from race_control.operations.remote import RemoteOperations
 from race_control.operations.roster import RosterOperations
 from race_control.operations.screen_control import NoScreens, ScreenControl
 from race_control.operations.sessions import SessionOperations
 from race_control.operations.templates import TemplateOperations
 from race_control.operations.timing import TimingOperations
+from race_control.providers.accounts import ProviderAccounts
 from race_control.roster.service import EventService
 from race_control.sessions.presets import PresetService
 from race_control.sessions.service import SessionService
@@ -48,6 +50,14 @@ class Operations:
         self.remote = RemoteOperations(
             store, events, sessions, templates, preset_service, self.sessions, self.changes
         )
+        self.providers: ProviderSyncOperations | None = None  # attach_providers (app.py)
+        self._provider_parts = (store, events, sessions)
+
+    def attach_providers(self, accounts: ProviderAccounts) -> ProviderSyncOperations:
+        """Provider accounts and syncs (their secret store needs the data dir, known to app.py)."""
+        store, events, sessions = self._provider_parts
+        self.providers = ProviderSyncOperations(store, events, sessions, accounts, self.changes)
+        return self.providers
 
     def attach_screens(self, screens: ScreenControl) -> None:
         self.sessions.screens = screens

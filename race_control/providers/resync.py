@@ -299,6 +299,16 @@ def _plan_match(plan: Plan, runner: LocalRunner, e: Entrant, supplies: frozenset
     after = dict(runner.fields)
     raw = {**runner.raw, **e.extra()}
     diff: dict[str, tuple[Any, Any]] = {}
+    if "bib" in supplies and e.bib and e.bib != runner.bib and "bib" in runner.local_fields:
+        plan.kept_local.append(
+            {
+                "registration_id": e.registration_id,
+                "bib": runner.bib,
+                "field": "bib",
+                "local": runner.bib,
+                "remote": e.bib,
+            }
+        )
     for name in COMPARED:
         if name not in supplies and name != "bib":
             continue

@@ -283,3 +283,47 @@ class SyncCursor(Base):
     __tablename__ = "sync_cursors"
     tbl: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_rowid: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProviderAccount(Base):
+    """An account at a registration/scoring provider (docs/providers.md).  No secret here: the
+    credentials are in the secret store (``race_control.secrets``), named after this id."""
+
+    __tablename__ = "provider_accounts"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))  # runsignup | ctlive | ...
+    label: Mapped[str] = mapped_column(String(200))
+    base_url: Mapped[str] = mapped_column(String(500), default="")  # "" = the provider's own
+    credential_fields: Mapped[list[str]] = mapped_column(JSON, default=list)  # names only
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
+
+
+class ProviderLink(Base):
+    """A provider registration of an event's runner: the local participant it is, its status at
+    the provider (active, removed, transferred, ...) and the provider's raw row."""
+
+    __tablename__ = "provider_links"
+    __table_args__ = (Index("ix_provider_links_participant", "participant_id"),)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider_event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    registration_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    participant_id: Mapped[str] = mapped_column(String(36), default="")  # "" : never in the roster
+    account_id: Mapped[str] = mapped_column(String(36), default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    synced_at: Mapped[float] = mapped_column(Float, default=now)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class ProviderSync(Base):
+    """Per (event, account, provider event): where the next incremental pull starts."""
+
+    __tablename__ = "provider_syncs"
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider_event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_sync_at: Mapped[float] = mapped_column(Float, default=now)
+    created_at: Mapped[float] = mapped_column(Float, default=now)

@@ -1,0 +1,208 @@
+"""Provider actions: add an account, list its events, preview or apply a re-sync of a roster.
+
+A sync fetches first (HTTP, no lock held, nothing changes locally), then, under the roster lock,
+reads the local runners and their links, plans (``providers.resync.plan_resync``, pure) and —
+when ``apply`` — applies the whole plan in ONE unit of work: new runners through the roster's
+import plan, changed ones through its replace plan (bib moves and swaps included, local edits
+kept), the links with each registration's status and raw payload, the next pull's cursor, and a
+``correction`` for every finish already on a screen whose runner's shown data changed (under
+the sessions lock, as a local edit does).  Nothing of it is applied if the transaction fails.
+``apply: false`` answers the same plan and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from race_control.operations.roster import _latest_shown
+from race_control.progress import Progress
+from race_control.providers.accounts import (
+    Account,
+    ProviderAccounts,
+    load_cursor,
+    load_local,
+    write_cursor,
+    write_links,
+)
+from race_control.providers.errors import ProviderInputError
+from race_control.providers.normalized import FetchResult, ProviderEvent
+from race_control.providers.resync import Plan, plan_resync
+from race_control.roster.participants import ParticipantRow
+from race_control.roster.service import EventService
+from race_control.sessions.live import Derived, LiveSession
+from race_control.sessions.queries import write_derived
+from race_control.sessions.service import SessionService
+from race_control.store.database import Store
+from race_control.store.unit_of_work import ChangeListener, UnitOfWork
+
+SYNC_FIELDS = ("account_id", "provider_event_id", "apply", "full")
+ClientFactory = Callable[[], httpx.AsyncClient]
+
+
+def default_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": "race-control"}, trust_env=False)
+
+
+class ProviderSyncOperations:
+    def __init__(
+        self,
+        store: Store,
+        events: EventService,
+        sessions: SessionService,
+        accounts: ProviderAccounts,
+        changes: list[ChangeListener],
+        client: ClientFactory = default_client,
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._sessions = sessions
+        self.accounts = accounts
+        self._changes = changes
+        self._client = client
+
+    def _unit(self) -> UnitOfWork:
+        return UnitOfWork(self._store, self._changes)
+
+    async def create_account(self, body: object) -> Account:
+        uow = self._unit()
+        account = await self.accounts.plan_create(uow, body)
+        try:
+            await uow.commit()
+        except BaseException:
+            await self.accounts.forget(account)  # no row: no secrets left behind
+            raise
+        return account
+
+    async def list_events(self, account_id: str, progress: Progress | None = None) -> list[ProviderEvent]:
+        account = self.accounts.get(account_id)
+        async with self._client() as client:
+            adapter = await self.accounts.adapter(account, client, progress)
+            return await adapter.list_events()
+
+    async def sync(self, event_id: str, body: object, progress: Progress | None = None) -> dict[str, Any]:
+        """Preview (``apply`` false) or apply a re-sync of ``event_id`` from a provider event."""
+        self._events.event(event_id)
+        if not isinstance(body, dict):
+            raise ProviderInputError(
+                "body must be a JSON object with 'account_id', 'provider_event_id' and 'apply'"
+            )
+        unknown = sorted(str(k)[:40] for k in body if k not in SYNC_FIELDS)
+        if unknown:
+            raise ProviderInputError(
+                f"unknown field(s) {', '.join(map(repr, unknown[:10]))} in a sync; known: {', '.join(SYNC_FIELDS)}"
+            )
+        account = self.accounts.get(body.get("account_id"))
+        remote_id = body.get("provider_event_id")
+        if isinstance(remote_id, int) and not isinstance(remote_id, bool):
+            remote_id = str(remote_id)
+        if not isinstance(remote_id, str) or not remote_id.strip() or len(remote_id) > 64:
+            raise ProviderInputError(
+                "'provider_event_id' must be the provider's event id (a string)", field="provider_event_id"
+            )
+        remote_id = remote_id.strip()
+        apply = body.get("apply")
+        if not isinstance(apply, bool):
+            raise ProviderInputError("'apply' must be true (apply) or false (preview only)", field="apply")
+        full = body.get("full", False)
+        if not isinstance(full, bool):
+            raise ProviderInputError("'full' must be true or false", field="full")
+
+        cursor = None if full else await self._store.run(load_cursor, event_id, account.id, remote_id)
+        async with self._client() as client:
+            adapter = await self.accounts.adapter(account, client, progress)
+            fetched = await adapter.fetch_entrants(remote_id, cursor if adapter.incremental else None)
+
+        async with self._events.lock:
+            local = await self._store.run(load_local, event_id, account.provider, remote_id)
+            plan = plan_resync(local, fetched)
+            if apply:
+                await self._apply(event_id, account, remote_id, plan, fetched, cursor)
+        out = plan.to_json()
+        out.update(
+            applied=apply,
+            provider=account.provider,
+            provider_event_id=remote_id,
+            pages=adapter.pages,
+            rows=adapter.rows,
+            retries=adapter.retries,
+        )
+        return out
+
+    async def _apply(
+        self,
+        event_id: str,
+        account: Account,
+        remote_id: str,
+        plan: Plan,
+        fetched: FetchResult,
+        cursor: dict[str, Any] | None,
+    ) -> None:
+        """The plan in one unit of work (the caller holds the roster lock)."""
+        uow = self._unit()
+        source = f"provider:{account.provider}"
+        if plan.added:
+            rows = [{**a.fields, **a.raw} for a in plan.added]
+            _, bad = self._events.plan_import(uow, event_id, rows, source)
+            if bad:  # the planner checked these rows with the same validator: a bug if not
+                raise ProviderInputError(f"re-sync rows the roster refused: {bad[0].error}")
+        pairs: list[tuple[ParticipantRow, ParticipantRow]] = []
+        if plan.changed:
+            rows_after = [(c.runner.bib, ParticipantRow(**{**c.fields, "raw": c.raw})) for c in plan.changed]
+            pairs = self._events.plan_replace(uow, event_id, rows_after, source)
+        uow.write(write_links, event_id, account.id, plan.links)
+        uow.write(write_cursor, event_id, account.id, remote_id, fetched.cursor or cursor or {})
+        uow.record(
+            "event",
+            event_id,
+            "synced",
+            provider=account.provider,
+            provider_event_id=remote_id,
+            added=len(plan.added),
+            changed=len(plan.changed),
+            removed=len(plan.removed),
+        )
+        async with self._sessions.lock:
+            if pairs:
+                await self._plan_corrections(uow, event_id, pairs)
+            await uow.commit()
+
+    async def _plan_corrections(
+        self, uow: UnitOfWork, event_id: str, pairs: list[tuple[ParticipantRow, ParticipantRow]]
+    ) -> int:
+        """Corrections of the finishes shown for every bib this sync changed (its old and its new
+        wearer; a swap names both sides), like a local edit's (``RosterOperations``)."""
+        sessions = self._sessions
+        targets = [s for s in sessions.sessions() if s.event_id == event_id and s.status == "open"]
+        if not targets:
+            return 0
+        wears: dict[str, ParticipantRow | None] = {}
+        for before, after in pairs:
+            if before.bib != after.bib:
+                wears.setdefault(before.bib, None)
+        for _, after in pairs:
+            wears[after.bib] = after
+        shown = await self._store.run(_latest_shown, [s.id for s in targets], list(wears))
+        derived = Derived()
+        fixes: list[tuple[LiveSession, list[dict[str, Any]]]] = []
+        for s in targets:
+            rows: list[dict[str, Any]] = []
+            for bib, runner in wears.items():
+                rows += s.shown_corrections(bib, shown.get((s.id, bib), []), runner, s.next_seq + len(rows))
+            if rows:
+                derived.events.extend(rows)
+                fixes.append((s, rows))
+                uow.record("session", s.id, "corrected", bibs=sorted({r["bib"] for r in rows}))
+        if not fixes:
+            return 0
+        uow.write(write_derived, derived)
+
+        def _apply() -> None:
+            for s, rows in fixes:
+                s.apply_corrections(rows)
+            sessions.publish(derived)
+
+        uow.after_commit(_apply)
+        return len(derived.events)

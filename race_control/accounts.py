@@ -1,8 +1,13 @@
-"""Local accounts for the desktop app's login screen.
+"""Accounts for the desktop app's login screen: local ones, and the central database's.
 
-Only a scrypt verifier is stored (``scrypt$N$r$p$salt$hash``, 16-byte random salt);
-comparison is constant-time.  "Local mode" needs no account at all.  Central accounts
-(a later issue) plug in as another ``source`` verified online once, then offline.
+Only a verifier is stored, never a password.  Local accounts (``source = 'local'``): a scrypt
+verifier (``scrypt$N$r$p$salt$hash``, 16-byte random salt).  Central accounts (``source =
+'central'``, ``central add-user``): ``login_central`` checks the password against the argon2id
+hash read through the partner's own login; when it matches, that hash is cached here as the
+user's verifier, so the same e-mail and password log in while the central database cannot be
+reached.  Once it can be reached again, a user it no longer has, or has disabled, loses the
+cached verifier and cannot log in.  Comparisons are constant-time.  "Local mode" needs no
+account at all.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ import re
 
 from sqlalchemy import Connection, func, select
 
+from race_control.central.admin import check_email
+from race_control.central.errors import CentralUnavailable
+from race_control.central.passwords import is_argon2, verify_password
+from race_control.central.users import fetch_user
 from race_control.errors import Conflict, InputError
 from race_control.ids import new_id
 from race_control.store.database import Store
@@ -34,6 +43,8 @@ def make_verifier(password: str, *, n: int = N) -> str:
 
 
 def check_verifier(password: str, verifier: str) -> bool:
+    if is_argon2(verifier):  # a central user's cached hash
+        return verify_password(verifier, password)
     try:
         scheme, n, r, p, salt, digest = verifier.split("$")
         if scheme != "scrypt":
@@ -95,3 +106,52 @@ class Accounts:
             )  # same cost whether or not the user exists
             return False
         return await loop.run_in_executor(None, check_verifier, password, verifier)
+
+    async def login_central(self, central_url: str, email: str, password: str) -> bool:
+        """Log in a central user (``central add-user``) of the partner whose URL this is.
+
+        Online: the user's argon2id hash is read through the partner's login and checked; a match
+        is cached as this e-mail's verifier (``source = 'central'``).  A user the central
+        database does not have, or has disabled, is refused and its cached verifier removed.
+        Offline (``CentralUnavailable``): the cached verifier decides, as ``verify`` does.  Any
+        other central failure (a wrong partner password, a database not migrated) raises."""
+        email = check_email(email)
+        loop = asyncio.get_running_loop()
+        try:
+            user = await loop.run_in_executor(None, fetch_user, central_url, email)
+        except CentralUnavailable:
+            return await self.verify(email, password)
+        if user is None or user.disabled:
+            await self._store.run(self._forget_central, email)
+            await loop.run_in_executor(None, make_verifier, password)  # same cost as a wrong password
+            return False
+        if not await loop.run_in_executor(None, verify_password, user.password_hash, password):
+            return False
+        await self._store.run(self._cache_central, email, user.password_hash)
+        return True
+
+    @staticmethod
+    def _cache_central(conn: Connection, email: str, password_hash: str) -> None:
+        t = User.__table__
+        stamp = now()
+        done = conn.execute(
+            t.update()
+            .where(func.lower(t.c.username) == email)
+            .values(verifier=password_hash, source="central", updated_at=stamp)
+        )
+        if done.rowcount == 0:
+            conn.execute(
+                t.insert().values(
+                    id=new_id(),
+                    username=email,
+                    verifier=password_hash,
+                    source="central",
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            )
+
+    @staticmethod
+    def _forget_central(conn: Connection, email: str) -> None:
+        t = User.__table__
+        conn.execute(t.delete().where(func.lower(t.c.username) == email, t.c.source == "central"))

@@ -58,30 +58,26 @@ def where(url: str) -> str:
 
 
 # SQLSTATE classes/codes (https://www.postgresql.org/docs/current/errcodes-appendix.html)
-_UNAVAILABLE_CODES = {"57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004"}
+_UNAVAILABLE_CODES = {
+    "57P01",
+    "57P02",
+    "57P03",
+    "57014",
+    "53300",
+    "08000",
+    "08003",
+    "08006",
+    "08001",
+    "08004",
+}
 _AUTH_CODES = {"28000", "28P01", "42501", "3D000"}
-_UNREACHABLE_WORDS = (
-    "could not connect",
-    "connection refused",
-    "timeout expired",
-    "could not translate host name",
-    "server closed the connection",
-    "terminating connection",
-    "the database system is",
-    "no route to host",
-    "network is unreachable",
-    "connection to server",
-    "connection already closed",
-    "ssl syscall error",
-    "eof detected",
-)
 _AUTH_WORDS = (
     "password authentication failed",
+    "authentication failed",
     "no password supplied",
     "no pg_hba.conf entry",
-    "role",  # role "x" does not exist
-    "database",  # database "x" does not exist
     "permission denied",
+    "does not exist",  # role "x" / database "x" does not exist
 )
 
 
@@ -102,10 +98,11 @@ def translate(exc: BaseException, url: str) -> CentralError:
         return CentralUnavailable(f"cannot reach {db}: {text}")
     low = text.lower()
     if isinstance(orig, psycopg2.OperationalError | psycopg2.InterfaceError):
-        if any(w in low for w in _UNREACHABLE_WORDS):
-            return CentralUnavailable(f"cannot reach {db}: {text}")
-        if any(w in low for w in _AUTH_WORDS):
+        if any(
+            w in low for w in _AUTH_WORDS
+        ):  # first: "connection to server ... failed: FATAL: password ..."
             return CentralAuthError(f"{db} refused the login: {text}")
+        # refused, reset, timed out, starting or shutting down, too many connections
         return CentralUnavailable(f"cannot reach {db}: {text}")
     if isinstance(orig, psycopg2.Error):
         return CentralError(f"{db}: {text}")

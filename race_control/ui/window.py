@@ -41,6 +41,7 @@ from race_control.ui.pages.mode import ModePage
 from race_control.ui.pages.settings import SettingsPage
 from race_control.ui.pages.template import TemplatePage
 from race_control.ui.pages.timing import TimingPage
+from race_control.ui.sync_panel import SyncIndicator
 from race_control.ui.widgets import Page
 
 STYLE = """
@@ -127,6 +128,9 @@ class MainWindow(QMainWindow):
 
         self.status = QLabel()
         self.statusBar().addPermanentWidget(self.status)
+        # central sync: state and backlog; a click opens the panel with Sync now
+        self.sync_indicator = SyncIndicator(getattr(self.services, "sync", None))  # TEMP getattr
+        self.statusBar().addPermanentWidget(self.sync_indicator)
         self.user_label = QLabel()
         self.statusBar().addWidget(self.user_label)
         self.status_timer = QTimer(self)
@@ -230,6 +234,7 @@ class MainWindow(QMainWindow):
         """End the main coroutine (it stops the services); the loop keeps running until then."""
         self.status_timer.stop()
         self.alerts_banner.detach()
+        self.sync_indicator.detach()
         for page in self.pages:
             timer = getattr(page, "timer", None)
             if timer is not None:

@@ -1,4 +1,5 @@
-"""Settings: data dir, listen address and ports, the LAN address put in display URLs, time zone.
+"""Settings: data dir, listen address and ports, the LAN address put in display URLs, time zone,
+the central database (central_settings.py: its password goes to the keyring, not the file).
 
 Saved to ``DIR/settings.json`` (config.save_settings; the same file ``serve`` reads) and
 take effect when Race Control restarts: moving ports under connected timing clients
@@ -32,6 +33,7 @@ from race_control.config import Settings, load_settings, save_settings, timing_n
 from race_control.errors import InputError
 from race_control.flags import ENV_FEATURES, FLAGS
 from race_control.ui.backup_panel import BackupPanel
+from race_control.ui.central_settings import CentralSyncGroup
 from race_control.ui.prefs import save_prefs
 from race_control.ui.widgets import Page
 
@@ -106,6 +108,8 @@ class SettingsPage(Page):
         form.addRow("Default time zone", self.timezone)
         self.body.addLayout(form)
         self._features_group()
+        self.central = CentralSyncGroup(self)  # partner URL, password (keyring), Test connection
+        self.body.addWidget(self.central)
         self.backups = BackupPanel(self)  # Back up now… / Restore…
         self.body.addWidget(self.backups)
         self.running = QLabel()
@@ -133,6 +137,7 @@ class SettingsPage(Page):
             f"{ENV_FEATURES}={env} is set: it overrides these while it is." if env else ""
         )
         self.features_env.setVisible(bool(env))
+        self.central.load(getattr(saved, "central_url", ""))  # TEMP until config has it
         self.backups.refresh()
         rc = self.window_.race_control
         self.running.setText(
@@ -156,6 +161,7 @@ class SettingsPage(Page):
             timing_networks(allow)
         except ValueError as exc:
             raise InputError(f"timing clients allowed from: {exc}") from None
+        central_url, _password = self.central.form_url()
         return dataclasses.replace(
             current,
             data_dir=Path(text).expanduser(),
@@ -167,6 +173,7 @@ class SettingsPage(Page):
             timezone=_combo_value(self.timezone),
             api_token="",
             features={name: box.isChecked() for name, box in self.feature_boxes.items()},
+            **({"central_url": central_url} if hasattr(current, "central_url") else {}),  # TEMP
         )
 
     def _features_group(self) -> None:
@@ -188,6 +195,8 @@ class SettingsPage(Page):
 
     async def primary_action(self) -> bool:
         new = self.form_settings()
+        _url, password = self.central.form_url()
+        stored = await self.central.save_password(new.data_dir, password) if password else ""
         try:
             save_settings(new)
         except OSError as exc:
@@ -196,6 +205,7 @@ class SettingsPage(Page):
             save_prefs(data_dir=str(new.data_dir))
         self.say(
             f"Saved to {new.data_dir / 'settings.json'}. They take effect when you restart Race Control."
+            + (f" {stored}" if stored else "")
         )
         return False
 

@@ -45,6 +45,8 @@ from race_control.sessions.read_consumer import SessionReadConsumer
 from race_control.sessions.service import SessionService
 from race_control.store.backup import create_backup, rotating_backup
 from race_control.store.database import Store, StoreError
+from race_control.sync.connection import CentralTarget
+from race_control.sync.worker import SyncWorker
 from race_control.templates.screen_filter import screen_payload_filter
 from race_control.templates.service import TemplateService
 from race_control.timing.ingest.pipeline import IngestPipeline
@@ -168,6 +170,18 @@ class RaceControl:
         hub.start()
         self.monitor = Monitor(services)
         self.monitor.start()
+        central = CentralTarget.from_settings(st)  # none: no central sync, nothing else changes
+        if central is not None:
+            services.sync = SyncWorker(
+                store,
+                central,
+                alerts=alerts,
+                retry_min=st.central_retry_min,
+                retry_max=st.central_retry_max,
+                backlog_alert=st.central_backlog_alert,
+            )
+            ops.changes.append(services.sync.poke)
+            services.sync.start()
         self._ticker = asyncio.create_task(self._tick(), name="race-control-tick")
         self._backup_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="race-control-backup")
         if st.backup_keep > 0 and st.backup_interval > 0:
@@ -277,6 +291,8 @@ class RaceControl:
         if self.monitor is not None:
             await self.monitor.stop()
             self.monitor = None
+        if self.services is not None:  # the batch on its way finishes; the rest waits in the outbox
+            await self.services.sync.stop()
         for connector in reversed(self.decoders):
             await connector.stop()
         self.decoders.clear()

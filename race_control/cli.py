@@ -76,6 +76,12 @@ def _server_args(p: argparse.ArgumentParser, *, http_default: int | None, timing
         help="accept timing clients only from this network (e.g. 192.168.1.0/24, or one address); "
         "repeat for more (default: any, or settings.json timing_allow)",
     )
+    p.add_argument(
+        "--central-url",
+        metavar="URL",
+        help="sync to the timing company's central PostgreSQL (postgresql://login:password@host:port/db, "
+        "the URL `central add-partner` printed; env RACE_CONTROL_CENTRAL_URL; default: none, no sync)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log to the console too")
 
 
@@ -210,6 +216,7 @@ async def _serve(args: argparse.Namespace) -> int:
         decoders=tuple(args.decoder) if args.decoder else None,
         ctp01_authentication=args.ctp01_auth,
         timing_allow=tuple(args.timing_allow) if args.timing_allow else None,
+        central_url=args.central_url,
     )
     rc = RaceControl(settings)
     stop = asyncio.Event()

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import platformdirs
 
@@ -21,6 +22,7 @@ from race_control.private_files import private_dir, write_private_text
 ENV_DATA_DIR = "RACE_CONTROL_DATA_DIR"
 ENV_API_TOKEN = "RACE_CONTROL_API_TOKEN"
 ENV_CTP01_USERS = "RACE_CONTROL_CTP01_USERS"
+ENV_CENTRAL_URL = "RACE_CONTROL_CENTRAL_URL"
 SETTINGS_FILE = "settings.json"
 
 
@@ -58,6 +60,14 @@ class Settings:
     max_screens_per_address: int = 50
     max_store_catchups: int = 8  # screens' catch-up pages read from the store at once
     resume_interval: float = 2.0  # seconds between two store catch-ups of one screen
+    # central sync (docs/sync.md): the partner URL (postgresql://login@host:port/db; "" = no sync).
+    # Env RACE_CONTROL_CENTRAL_URL wins over settings.json, --central-url over both.  Its password
+    # may live in the keyring instead (race_control.secrets, "central-password"); settings.json
+    # never gets one (to_json drops it)
+    central_url: str = ""
+    central_retry_min: float = 1.0  # seconds before the first retry of a failed round, doubling...
+    central_retry_max: float = 60.0  # ...up to this
+    central_backlog_alert: float = 300.0  # alert when the oldest row not yet central is this old (s)
 
     @property
     def database_path(self) -> Path:
@@ -71,7 +81,25 @@ class Settings:
         d = asdict(self)
         d["data_dir"] = str(self.data_dir)
         d.pop("api_token")
+        d["central_url"] = url_without_password(self.central_url)
         return d
+
+
+def url_without_password(url: str) -> str:
+    """``url`` with its password left out (``postgresql://login@host:port/db``)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return url.split("://", 1)[0] + "://…" if "@" in url else url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = (quote(unquote(parts.username), safe="") + "@" if parts.username else "") + host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def default_data_dir() -> Path:
@@ -111,6 +139,11 @@ def load_settings(data_dir: Path | None = None, **overrides: object) -> Settings
     token = os.environ.get(ENV_API_TOKEN)
     if token:
         settings = replace(settings, api_token=token)
+    central = os.environ.get(ENV_CENTRAL_URL)
+    if central:
+        settings = replace(settings, central_url=central.strip())
+    if not isinstance(settings.central_url, str):
+        raise ValueError(f'settings file {file}: "central_url" must be a string (postgresql://…)')
     clean = {k: v for k, v in overrides.items() if v is not None}
     return replace(settings, **clean)
 

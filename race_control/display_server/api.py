@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from race_control import analytics
-from race_control.display_server.errors import DisplayInputError, DisplayNotFound
+from race_control.display_server.errors import DisplayInputError, DisplayNotFound, SyncNotConfigured
 from race_control.display_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from race_control.display_server.metrics import metrics_text
 from race_control.display_server.services import Services
@@ -99,6 +99,23 @@ async def acknowledge_alert(request: web.Request) -> web.Response:
     if alert is None:
         raise DisplayNotFound(f"alert {alert_id[:100]!r} does not exist (or was resolved and acknowledged)")
     return web.json_response(alert.to_json())
+
+
+async def get_sync(request: web.Request) -> web.Response:
+    """Central sync: configured, state, backlog, last success/error (docs/sync.md#state)."""
+    return web.json_response(svc(request).sync.status().to_json())
+
+
+async def request_sync(request: web.Request) -> web.Response:
+    """Sync now: 202 with the status; 409 when no central database is configured."""
+    sync = svc(request).sync
+    if not sync.configured:
+        raise SyncNotConfigured(
+            "no central database is configured (serve --central-url, env RACE_CONTROL_CENTRAL_URL "
+            "or the desktop Settings)"
+        )
+    sync.request()
+    return web.json_response(sync.status().to_json(), status=202)
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -320,6 +337,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/alerts", list_alerts)
     r.add_post("/api/alerts/{alert_id}/acknowledge", acknowledge_alert)
     r.add_get("/api/metrics", get_metrics)
+    r.add_get("/api/sync", get_sync)
+    r.add_post("/api/sync", request_sync)
     r.add_post("/api/events", create_event)
     r.add_get("/api/events", list_events)
     r.add_get("/api/events/{event_id}", get_event)

@@ -5,9 +5,9 @@ The HTTP answer for every ``RaceControlError`` is chosen in ``web.errors_middlew
 
 from __future__ import annotations
 
-from race_control.errors import InputError, NotFound, RaceControlError
+from race_control.errors import Conflict, InputError, NotFound, RaceControlError
 
-__all__ = ["DisplayError", "DisplayInputError", "DisplayNotFound"]
+__all__ = ["DisplayError", "DisplayInputError", "DisplayNotFound", "SyncNotConfigured"]
 
 
 class DisplayError(RaceControlError):
@@ -20,3 +20,7 @@ class DisplayInputError(DisplayError, InputError):
 
 class DisplayNotFound(DisplayError, NotFound):
     """The request names something that does not exist (404)."""
+
+
+class SyncNotConfigured(DisplayError, Conflict):
+    """``POST /api/sync`` without a central database configured (409)."""

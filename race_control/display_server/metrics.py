@@ -50,12 +50,30 @@ class RaceControlCollector(Collector):
         for kind, n in counts.items():
             active.add_metric([kind], n)
         yield active
+        yield from self._sync()
         flags = GaugeMetricFamily(
             "race_control_feature_enabled", "Feature flags (1 = on)", labels=["feature"]
         )
         for name, on in s.features.to_json().items():
             flags.add_metric([name], int(on))
         yield flags
+
+    def _sync(self) -> Iterator[Metric]:
+        st = self._s.sync.status()
+        yield GaugeMetricFamily(
+            "race_control_sync_backlog", "Local rows not yet in the central database", value=st.backlog
+        )
+        yield GaugeMetricFamily(
+            "race_control_sync_last_success_timestamp_seconds",
+            "When the last sync round succeeded (Unix time; 0 = never in this process)",
+            value=st.last_success or 0,
+        )
+        state = GaugeMetricFamily(
+            "race_control_sync_state", "Central sync state (1 = the current one)", labels=["state"]
+        )
+        for name in ("off", "idle", "syncing", "offline", "error"):
+            state.add_metric([name], int(st.state == name))
+        yield state
 
     def _ingest(self) -> Iterator[Metric]:
         p = self._s.pipeline

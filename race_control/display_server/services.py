@@ -13,6 +13,7 @@ from race_control.operations.actions import Operations
 from race_control.roster.service import EventService
 from race_control.sessions.service import LiveSession, SessionService
 from race_control.store.database import Store
+from race_control.sync.worker import NoSync, SyncWorker
 from race_control.templates.service import TemplateService
 from race_control.timing.ingest.pipeline import IngestPipeline
 from race_control.timing.ingest.streams import TimingService
@@ -34,6 +35,8 @@ class Services:
     public_base_url: str = ""  # http://<lan address>:<port>, known once the server listens
     alerts: AlertBoard = field(default_factory=AlertBoard)  # what needs the operator now (GET /api/alerts)
     features: Features = field(default_factory=Features)  # feature flags, resolved at start-up
+    # central sync (GET/POST /api/sync): the worker when a central URL is configured, else always off
+    sync: SyncWorker | NoSync = field(default_factory=NoSync)
 
     def display_url(self, session: LiveSession) -> str:
         return f"{self.public_base_url}/display/{session.token}"

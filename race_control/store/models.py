@@ -278,11 +278,14 @@ class Preset(Base):
 
 
 class SyncCursor(Base):
-    """Per append-only table (raw_lines, reads, ...): the highest rowid already central."""
+    """Per append-only table (raw_lines, reads, ...): the highest rowid already central, and how
+    often a delete from the table lowered it (``resets``: a batch read before one is not
+    checked off, since SQLite may have given its rowids to new rows)."""
 
     __tablename__ = "sync_cursors"
     tbl: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_rowid: Mapped[int] = mapped_column(BigInteger)
+    resets: Mapped[int] = mapped_column(Integer)
 
 
 class ProviderAccount(Base):

@@ -11,14 +11,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg2
 import psycopg2.extensions
 
-from race_control.errors import RaceControlError
+from race_control.config import Settings, url_without_password
+from race_control.errors import InputError, RaceControlError
+
+log = logging.getLogger("race_control.sync")
 
 CONNECT_TIMEOUT = 10  # s
 STATEMENT_TIMEOUT = 120_000  # ms: one batch's statement (a COPY of 20,000 reads takes < 1 s)
@@ -98,18 +103,7 @@ def failure(exc: BaseException, *, password: str | None = None) -> SyncFailure:
 
 def redact(url: str) -> str:
     """``url`` without its password (``postgresql://user@host/db``); '' for ''."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = (quote(unquote(parts.username or ""), safe="") + "@" if parts.username else "") + host
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    return url_without_password(url) if url else ""
 
 
 def _url_password(url: str) -> str | None:
@@ -136,6 +130,32 @@ class CentralTarget:
     @property
     def public(self) -> str:
         return redact(self.url)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CentralTarget | None:
+        """``settings.central_url`` (None: not configured) with the stored password
+        (``SecretStore(data_dir).get("central-password")``) when the URL holds none."""
+        url = (settings.central_url or "").strip()
+        if not url:
+            return None
+        password = None
+        if not has_password(url):
+            password = stored_password(settings.data_dir)
+        return cls(url, password)
+
+
+PASSWORD_SECRET = "central-password"
+
+
+def stored_password(data_dir: Path) -> str | None:
+    """The central password kept by the desktop (keyring, or its fallbacks), if any."""
+    from race_control.secrets import SecretStore
+
+    try:
+        return SecretStore(data_dir).get(PASSWORD_SECRET)
+    except InputError as exc:  # a damaged secrets file: sync without it, say why
+        log.warning("central sync: the stored password cannot be read: %s", exc)
+        return None
 
 
 def connect(

@@ -69,7 +69,8 @@ class AppendRows:
 
     table: str  # the central name (timing_reads for local reads)
     local: str
-    cursor: int  # the cursor when read (mark_pushed moves it only if it is still this)
+    cursor: int  # the cursor when read
+    resets: int  # sync_cursors.resets when read (mark_pushed moves the cursor only if unchanged)
     last_rowid: int  # the highest rowid in ``rows``
     rows: list[dict[str, Any]]
 
@@ -142,8 +143,10 @@ def read_entities(conn: Connection, limit: int) -> list[EntityChange]:
     ]
 
 
-def _cursors(conn: Connection) -> dict[str, int]:
-    return {r[0]: int(r[1]) for r in conn.execute(text("SELECT tbl, last_rowid FROM sync_cursors"))}
+def _cursors(conn: Connection) -> dict[str, tuple[int, int]]:
+    """table -> (last_rowid, resets)."""
+    rows = conn.execute(text("SELECT tbl, last_rowid, resets FROM sync_cursors"))
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
 
 def read_appends(conn: Connection, limit: int) -> list[AppendRows]:
@@ -151,7 +154,7 @@ def read_appends(conn: Connection, limit: int) -> list[AppendRows]:
     out = []
     for central, (local, _when) in APPEND.items():
         t = _table(local)
-        cursor = cursors.get(local, 0)
+        cursor, resets = cursors.get(local, (0, 0))
         rowid = literal_column("rowid")
         result = conn.execute(
             select(rowid.label("_rowid"), t).where(rowid > cursor).order_by(rowid).limit(limit)
@@ -161,7 +164,7 @@ def read_appends(conn: Connection, limit: int) -> list[AppendRows]:
             last = int(rows[-1]["_rowid"])
             for r in rows:
                 del r["_rowid"]
-            out.append(AppendRows(central, local, cursor, last, rows))
+            out.append(AppendRows(central, local, cursor, resets, last, rows))
     return out
 
 
@@ -175,9 +178,11 @@ def mark_pushed(conn: Connection, batch: Batch) -> None:
     """The central database committed ``batch``: check it off (idempotent).
 
     An entity stays pending if it changed again after it was read (its ``hlc`` moved on): the
-    newer change is sent next time.  A cursor moves only if it is still where the batch read
-    it (a delete from that table meanwhile lowered it: the rows from there are sent again,
-    which the central ``ON CONFLICT`` makes harmless)."""
+    newer change is sent next time.  A cursor moves only if no delete from its table happened
+    since the batch was read (``resets`` unchanged): a delete lowers the cursor below the
+    deleted row, and SQLite may give that rowid to a new row, even one inside the batch's
+    range; the rows from there are sent again, which the central ``ON CONFLICT`` makes
+    harmless."""
     if batch.entities:
         conn.execute(
             text("UPDATE sync_rows SET pending = 0 WHERE tbl = :t AND key = :k AND hlc = :h AND pending = 1"),
@@ -185,8 +190,10 @@ def mark_pushed(conn: Connection, batch: Batch) -> None:
         )
     for a in batch.appends:
         conn.execute(
-            text("UPDATE sync_cursors SET last_rowid = :last WHERE tbl = :t AND last_rowid = :cursor"),
-            {"last": a.last_rowid, "t": a.local, "cursor": a.cursor},
+            text(
+                "UPDATE sync_cursors SET last_rowid = max(last_rowid, :last) WHERE tbl = :t AND resets = :resets"
+            ),
+            {"last": a.last_rowid, "t": a.local, "resets": a.resets},
         )
 
 
@@ -199,7 +206,7 @@ def backlog(conn: Connection) -> Backlog:
     since = [float(oldest)] if oldest is not None else []
     cursors = _cursors(conn)
     for local, when in APPEND.values():
-        cursor = cursors.get(local, 0)
+        cursor, _resets = cursors.get(local, (0, 0))
         top = conn.execute(text(f"SELECT max(rowid) FROM {local}")).scalar()
         if top is None or int(top) <= cursor:
             continue

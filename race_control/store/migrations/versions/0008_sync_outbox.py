@@ -11,13 +11,15 @@ What has not reached the central database yet (docs/sync.md#the-local-side-what-
   written: the triggers then record nothing, so a pulled row is not sent back);
 * ``sync_rows (tbl, key)``: per entity row that changed, the ``hlc``/``origin`` of its last
   change, ``deleted``, ``pending`` (not yet central) and ``changed_at`` (when it became pending);
-* ``sync_cursors (tbl)``: per append-only table the highest ``rowid`` already central.
+* ``sync_cursors (tbl)``: per append-only table the highest ``rowid`` already central, and
+  ``resets``: how often a delete lowered it.
 
 Triggers on the entity tables write ``sync_rows`` in the same transaction as the change,
 whatever code made it.  A delete from an append table (suppressions are replaced when a
-session's rules change) lowers that table's cursor below the deleted row: SQLite may reuse
-the rowids of deleted rows at the end of a table, and a row below the cursor would never be
-sent.  Everything that exists at upgrade time is pending (a store that existed before sync
+session's rules change) lowers that table's cursor below the deleted row and counts a reset:
+SQLite may reuse the rowids of deleted rows at the end of a table, so a row written again
+could land below the cursor, or inside a batch already on its way (whose check-off then
+must not move the cursor: it sees the reset).  Everything that exists at upgrade time is pending (a store that existed before sync
 sends everything) and every cursor starts at 0.
 """
 
@@ -77,8 +79,8 @@ def _triggers() -> list[tuple[str, str]]:
         out.append((
             name,
             f'CREATE TRIGGER {name} AFTER DELETE ON {table} BEGIN '
-            f"UPDATE sync_cursors SET last_rowid = OLD.rowid - 1 "
-            f"WHERE tbl = '{table}' AND last_rowid >= OLD.rowid; END",
+            "UPDATE sync_cursors SET last_rowid = min(last_rowid, OLD.rowid - 1), resets = resets + 1 "
+            f"WHERE tbl = '{table}'; END",
         ))
     return out
 
@@ -107,6 +109,7 @@ def upgrade() -> None:
         'sync_cursors',
         sa.Column('tbl', sa.String(length=32), nullable=False),
         sa.Column('last_rowid', sa.BigInteger(), nullable=False),
+        sa.Column('resets', sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint('tbl'),
     )
 
@@ -116,7 +119,7 @@ def upgrade() -> None:
         sa.text('INSERT INTO sync_clock (device, hlc, applying) VALUES (:d, :h, 0)').bindparams(d=device, h=hlc)
     )
     for table in APPEND_TABLES:
-        op.execute(sa.text('INSERT INTO sync_cursors (tbl, last_rowid) VALUES (:t, 0)').bindparams(t=table))
+        op.execute(sa.text('INSERT INTO sync_cursors (tbl, last_rowid, resets) VALUES (:t, 0, 0)').bindparams(t=table))
     for table, key in ENTITY_KEYS.items():  # what exists already has never been central
         op.execute(
             sa.text(

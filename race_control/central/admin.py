@@ -135,6 +135,8 @@ def migrate(url: str) -> str:
         raise translate(exc, url) from None
     except psycopg2.Error as exc:
         raise translate(exc, url) from None
+    except RuntimeError as exc:  # a migration's own refusal (e.g. a group role that may log in)
+        raise CentralError(f"{where(url)}: {exc}") from None
     finally:
         engine.dispose()
     return str(revision)

@@ -124,3 +124,35 @@ def test_migrate_errors_name_the_database_and_never_the_password() -> None:
         assert not e.value.retryable
         password = partner["url"].split(":")[2].split("@")[0]
         assert password not in str(e.value)
+
+
+def test_an_owner_with_bypassrls_and_createrole_may_set_up_the_database() -> None:
+    """The documented alternative to a superuser: the database's owner with BYPASSRLS and
+    CREATEROLE migrates, adds partners and users, and the partners are isolated all the same."""
+    from tests.helpers.postgres import with_database
+
+    with scratch_database() as (url, db):
+        owner = f"{db}_owner"
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE ROLE "{owner}" LOGIN BYPASSRLS CREATEROLE')
+                cur.execute(f'ALTER DATABASE "{db}" OWNER TO "{owner}"')
+        finally:
+            conn.close()
+        owner_url = with_database(f"postgresql://{owner}@127.0.0.1:5432/postgres", db)
+        assert admin.migrate(owner_url) == admin.head_revision()
+        a, b = admin.add_partner(owner_url, "A"), admin.add_partner(owner_url, "B")
+        admin.add_user(owner_url, a["partner_id"], "ann@example.com", "long enough")
+        admin.add_user(owner_url, b["partner_id"], "bob@example.com", "long enough")
+        for partner, email in ((a, "ann@example.com"), (b, "bob@example.com")):
+            conn = psycopg2.connect(partner["url"])
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT email FROM users")
+                    assert cur.fetchall() == [(email,)]
+                    cur.execute("SELECT id::text FROM timing_partners")
+                    assert cur.fetchall() == [(partner["partner_id"],)]
+            finally:
+                conn.close()

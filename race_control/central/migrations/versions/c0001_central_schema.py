@@ -396,9 +396,21 @@ def upgrade() -> None:
     op.execute(RESULTS)
 
     # the group role of this database's partners (roles are per server: the name carries the database's)
-    if bind.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": group_name}).first() is None:
+    # (NOSUPERUSER ... NOBYPASSRLS are CREATE ROLE's defaults; only a superuser may state them)
+    existing = bind.execute(
+        sa.text(
+            "SELECT rolcanlogin OR rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication"
+            " OR rolbypassrls FROM pg_roles WHERE rolname = :n"
+        ),
+        {"n": group_name},
+    ).first()
+    if existing is None:
         op.execute(f"CREATE ROLE {group} NOLOGIN")
-    op.execute(f"ALTER ROLE {group} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
+    elif existing[0]:
+        raise RuntimeError(
+            f"the role {group_name} exists and may log in or holds attributes a partners' group must"
+            " not have: drop it or make it NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+        )
 
     # nobody but the owner creates anything: no tables, functions or policies of a partner's own
     op.execute(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")

@@ -17,7 +17,9 @@ call from any thread; each returns once the proxy thread has carried it out:
   both sides and waits, up to 2 s, until the servers' kernels have taken every byte), then every
   connection is reset: a deterministic cut point in the middle of a batch.  No answer the
   server gives to those bytes reaches the client (e.g. a COMMIT that went through, its reply
-  lost).  ``cut_done`` is set once the cut happened.
+  lost).  ``cut_after(pattern)`` does the same right after a client sent ``pattern``.
+  ``cut_done`` is set once the cut happened; ``then_refuse=True`` (either call) also refuses new
+  connections from that very moment, so no retry slips in before the test looks.
 
 ``client_bytes`` / ``server_bytes`` count the bytes forwarded each way, ``accepted`` the
 connections accepted, ``resets`` the connections this proxy reset.
@@ -55,6 +57,7 @@ class _Side:
         self.out = bytearray()  # bytes waiting to be written to this side
         self.eof = False  # this side sent FIN (nothing more to read from it)
         self.shut = False  # we sent FIN to this side
+        self.tail = b""  # the end of the last packet from it (cut_after's pattern may straddle)
 
 
 class _Pair:
@@ -83,10 +86,14 @@ class TcpProxy:
         self._refusing = False
         self._paused = False
         self._cut_budget: int | None = None  # client bytes still allowed before the armed cut
+        self._cut_pattern: bytes | None = None  # cut once a client sent this (cut_after)
+        self._cut_skip = 0  # occurrences of the pattern to let through first
+        self._refuse_after_cut = False
         self._draining_until: float | None = None  # the cut is due: delivering, then reset
         self._running = False
         self._thread = threading.Thread(target=self._loop, name=f"tcp-proxy-{self.port}", daemon=True)
         self.cut_done = threading.Event()
+        self.last_client_bytes = b""  # the last bytes forwarded from a client (diagnostics)
         self.client_bytes = 0
         self.server_bytes = 0
         self.accepted = 0
@@ -146,16 +153,34 @@ class TcpProxy:
 
         self._call(set_running)
 
-    def cut_after_bytes(self, n: int) -> None:
-        """Cut every connection once ``n`` more client bytes have been forwarded (``n`` >= 0)."""
+    def cut_after_bytes(self, n: int, *, then_refuse: bool = False) -> None:
+        """Cut every connection once ``n`` more client bytes have been forwarded (``n`` >= 0);
+        ``then_refuse``: and refuse new connections from that moment (until ``refuse(False)``)."""
         if n < 0:
             raise ValueError(f"cut_after_bytes needs n >= 0, not {n}")
 
         def arm() -> None:
             self.cut_done.clear()
+            self._refuse_after_cut = then_refuse
             self._cut_budget = n
             if n == 0:
                 self._start_cut()
+
+        self._call(arm)
+
+    def cut_after(self, pattern: bytes, *, skip: int = 0, then_refuse: bool = False) -> None:
+        """Cut every connection right after a client sent ``pattern`` (its ``skip + 1``-th
+        occurrence from now, over all connections): e.g. ``b"COMMIT\\0"``, the end of
+        psycopg2's commit message — the server commits, its answer never arrives."""
+        if not pattern:
+            raise ValueError("cut_after needs a pattern")
+
+        def arm() -> None:
+            self.cut_done.clear()
+            self._refuse_after_cut = then_refuse
+            for pair in self._pairs:
+                pair.client.tail = b""
+            self._cut_pattern, self._cut_skip = pattern, skip
 
         self._call(arm)
 
@@ -164,6 +189,7 @@ class TcpProxy:
 
         def clear() -> None:
             self._cut_budget = None
+            self._cut_pattern = None
             self._draining_until = None
 
         self._call(clear)
@@ -299,6 +325,11 @@ class TcpProxy:
     def _forward(self, pair: _Pair, side: _Side, data: bytes) -> None:
         other = pair.other(side)
         if side is pair.client:
+            if self._cut_pattern is not None:
+                end = self._pattern_end(side, data)
+                if end is not None:
+                    data = data[:end]
+                    self._cut_budget = len(data)
             if self._cut_budget is not None:
                 if len(data) >= self._cut_budget:
                     data = data[: self._cut_budget]
@@ -309,8 +340,30 @@ class TcpProxy:
         else:
             self.server_bytes += len(data)
         other.out += data
+        if side is pair.client:
+            self.last_client_bytes = (self.last_client_bytes + data)[-512:]
         if self._cut_budget == 0:
             self._start_cut()
+
+    def _pattern_end(self, side: _Side, data: bytes) -> int | None:
+        """Where in ``data`` the armed pattern's awaited occurrence ends, if it is in it (the
+        pattern may straddle two packets: the side keeps the tail of the last one)."""
+        assert self._cut_pattern is not None
+        pattern = self._cut_pattern
+        window = side.tail + data
+        start = 0
+        while (i := window.find(pattern, start)) >= 0:
+            start = i + 1
+            end = i + len(pattern) - len(side.tail)
+            if end <= 0:
+                continue  # wholly in the tail: counted with the last packet
+            if self._cut_skip == 0:
+                self._cut_pattern = None
+                side.tail = b""
+                return end
+            self._cut_skip -= 1
+        side.tail = window[-(len(pattern) - 1) :] if len(pattern) > 1 else b""
+        return None
 
     def _start_cut(self) -> None:
         """The armed cut is due: read nothing more from anyone, deliver what clients sent up
@@ -332,6 +385,8 @@ class TcpProxy:
 
     def _finish_cut(self) -> None:
         self._draining_until = None
+        if self._refuse_after_cut:
+            self._refusing = True
         self._cut_all()
         self.cut_done.set()
 

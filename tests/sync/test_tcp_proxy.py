@@ -212,3 +212,31 @@ def test_url_points_at_the_proxy(proxy: TcpProxy) -> None:
         f"postgresql://p_1:s3cr%40t@127.0.0.1:{proxy.port}/db?sslmode=disable"
     )
     assert proxy.url("postgresql://127.0.0.1:5432/db") == f"postgresql://127.0.0.1:{proxy.port}/db"
+
+
+@pytest.mark.parametrize("skip", [0, 1])
+def test_cut_after_a_pattern_delivers_through_it_even_split_across_packets(skip: int) -> None:
+    with echo_server(echo=False) as sink, TcpProxy(*sink.server_address[:2]) as proxy:  # type: ignore[misc]
+        proxy.cut_after(b"COMMIT\0", skip=skip, then_refuse=skip == 1)
+        with connect(proxy) as s:
+            total = 0
+            for packet in [b"BEGIN\0xx", b"COMMIT\0", b"yyCOM", b"MIT\0after", b"more"]:
+                with contextlib.suppress(ConnectionResetError):
+                    s.sendall(packet)  # one packet at a time: the pattern straddles two
+                total += len(packet)
+                until_true(lambda t=total: proxy.cut_done.is_set() or proxy.client_bytes >= t)
+                if proxy.cut_done.is_set():
+                    break
+            assert proxy.cut_done.wait(5)
+            with contextlib.suppress(ConnectionResetError):
+                s.recv(10)
+        expected = b"BEGIN\0xxCOMMIT\0" if skip == 0 else b"BEGIN\0xxCOMMIT\0yyCOMMIT\0"
+        assert proxy.client_bytes == len(expected)
+        until_true(lambda: len(sink.received) == 1)
+        assert sink.received == [len(expected)]
+        if skip == 1:  # then_refuse: new connections are turned away from the cut on
+            assert_turned_away(proxy)
+        else:
+            with connect(proxy) as again:
+                again.sendall(b"z")
+                until_true(lambda: proxy.client_bytes == len(expected) + 1)

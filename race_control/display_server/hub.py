@@ -230,6 +230,12 @@ class Hub:
             for s in screens:
                 s.offer(seq, text)
 
+    def forget(self, session_id: str) -> None:
+        """Drop a session's recent log (the relay stops following a session nobody watches);
+        replays read the store (``backlog``) until ``publish`` fills it again."""
+        self._recent.pop(session_id, None)
+        self._read_at.pop(session_id, None)
+
     def send_control(self, session_id: str, message: dict[str, Any], screen_id: str | None = None) -> int:
         """Send an unsequenced control message (reload, mode, ...) to a session's screens."""
         text = json.dumps(self.payload_filter(session_id, message), separators=(",", ":"))

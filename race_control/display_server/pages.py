@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from race_control.display_server.api import SERVICES
+from race_control.display_server.hub import HEARTBEAT
 from race_control.display_server.services import Services
 from race_control.paths import resources_dir
 from race_control.sessions.service import LiveSession
@@ -76,7 +77,8 @@ def json_for_script(value: Any) -> str:
     )
 
 
-def _friendly(status: int, title: str, detail: str) -> web.Response:
+def friendly(status: int, title: str, detail: str) -> web.Response:
+    """A small readable page for a screen link that does not work (404, 410, 503)."""
     body = NOT_FOUND_PAGE.format(title=html.escape(title), detail=html.escape(detail))
     return web.Response(status=status, text=body, content_type="text/html")
 
@@ -85,11 +87,9 @@ def _lookup(request: web.Request) -> tuple[Services, LiveSession | web.Response]
     s = request.app[SERVICES]
     session = s.sessions.by_token(request.match_info["token"])
     if session is None:
-        return s, _friendly(
-            404, "This display link is not valid", "Ask the timer for the current screen URL."
-        )
+        return s, friendly(404, "This display link is not valid", "Ask the timer for the current screen URL.")
     if session.status != "open":
-        return s, _friendly(410, "This display has ended", "The timer closed this display session.")
+        return s, friendly(410, "This display has ended", "The timer closed this display session.")
     return s, session
 
 
@@ -97,15 +97,27 @@ async def page(request: web.Request) -> web.StreamResponse:
     s, found = _lookup(request)
     if isinstance(found, web.Response):
         return found
-    template = (resources_dir() / "display" / "page.html").read_text("utf-8")
+    return page_response(
+        request,
+        found.token,
+        s.sessions.screen_view(found),
+        s.templates.resolve(found.template_id, found.mode),
+    )
+
+
+def page_response(
+    request: web.Request, token: str, session_view: dict[str, Any], template: dict[str, Any]
+) -> web.Response:
+    """The screen page for ``token`` with its config embedded (also served by the relay)."""
+    page_html = (resources_dir() / "display" / "page.html").read_text("utf-8")
     config = {
-        "token": found.token,
-        "ws_url": f"/display/{found.token}/ws",
-        "session": s.sessions.screen_view(found),
-        "template": s.templates.resolve(found.template_id, found.mode),
+        "token": token,
+        "ws_url": f"/display/{token}/ws",
+        "session": session_view,
+        "template": template,
     }
     # the CSP first: participant text in the config must not be able to hold the placeholder
-    body = template.replace("{{WS_ORIGINS}}", html.escape(ws_origins(request))).replace(
+    body = page_html.replace("{{WS_ORIGINS}}", html.escape(ws_origins(request))).replace(
         "{{CONFIG_JSON}}", json_for_script(config)
     )
     return web.Response(
@@ -132,18 +144,30 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             await ws.close(code=4410, message=b"display session closed")
             return ws
         return found
-    hello = {
-        "type": "hello",
-        "session": s.sessions.screen_view(found),
-        "template": s.templates.resolve(found.template_id, found.mode),
-        "last_seq": found.next_seq - 1,
-        "epoch": s.sessions.epoch(found.id),
-        "server_time": round(time.time() * 1000),
-        "heartbeat_ms": 2000,
-    }
+    hello = hello_message(
+        s.sessions.screen_view(found),
+        s.templates.resolve(found.template_id, found.mode),
+        found.next_seq - 1,
+        s.sessions.epoch(found.id),
+    )
     if found.leaderboard_top:
         hello["leaderboard"] = found.leaderboard(found.leaderboard_top)
     return await s.hub.serve(request, found.id, hello)
+
+
+def hello_message(
+    session_view: dict[str, Any], template: dict[str, Any], last_seq: int, epoch: str
+) -> dict[str, Any]:
+    """The first message on every screen socket (docs/display-protocol.md; also the relay's)."""
+    return {
+        "type": "hello",
+        "session": session_view,
+        "template": template,
+        "last_seq": last_seq,
+        "epoch": epoch,
+        "server_time": round(time.time() * 1000),
+        "heartbeat_ms": round(HEARTBEAT * 1000),
+    }
 
 
 async def static(request: web.Request) -> web.StreamResponse:

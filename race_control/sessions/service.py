@@ -60,6 +60,31 @@ STATUSES = ("open", "closed")
 MAX_EPOCHS = 64  # epochs (start-ups) kept per session; a screen older than them replays from the start
 
 
+def resume_point_in(history: list[list[Any]] | None, epoch: str | None, after_seq: int) -> int:
+    """``SessionService.resume_point`` for an epoch ``history`` (``[[epoch, start seq], ...]``,
+    oldest first; the relay reads it from the central copy of the session's settings)."""
+    if epoch is None or not history or epoch == history[-1][0]:
+        return after_seq
+    for i, (known, _start) in enumerate(history):
+        if known == epoch:
+            return int(min([after_seq, *(start for _e, start in history[i + 1 :])]))
+    return 0
+
+
+def screen_view_of(
+    session_id: str, name: str, event_name: str, mode: str, gun_at: int | None, starts_at: float | None
+) -> dict[str, Any]:
+    """What a screen knows of its session (``hello.session``; ``gun_at`` epoch ms or None)."""
+    return {
+        "id": session_id,
+        "name": name or event_name,
+        "event_name": event_name,
+        "mode": mode,
+        "gun_at": gun_at,
+        "starts_at": round(starts_at * 1000) if starts_at else None,
+    }
+
+
 def new_epoch() -> str:
     """A random 64-bit epoch id (hex)."""
     return secrets.token_hex(8)
@@ -186,13 +211,7 @@ class SessionService:
         epoch had already sent for other finishers.  Only the seqs stored when every later epoch
         began are the same for the screen and for us: the replay starts at the lowest of those.
         No epoch (an older page): ``after_seq`` as given; an unknown epoch: from the start."""
-        history = self._epochs.get(session_id)
-        if epoch is None or not history or epoch == history[-1][0]:
-            return after_seq
-        for i, (known, _start) in enumerate(history):
-            if known == epoch:
-                return int(min([after_seq, *(start for _e, start in history[i + 1 :])]))
-        return 0
+        return resume_point_in(self._epochs.get(session_id), epoch, after_seq)
 
     def _install(self, s: LiveSession, streams_before: Iterable[str] = ()) -> None:
         """Put ``s`` in the indexes — a new session, or the rebuilt one replacing its old self —
@@ -523,14 +542,7 @@ class SessionService:
 
     def screen_view(self, s: LiveSession) -> dict[str, Any]:
         event = self._events.event(s.event_id)
-        return {
-            "id": s.id,
-            "name": s.name or event.name,
-            "event_name": event.name,
-            "mode": s.mode,
-            "gun_at": self._gun_at(s),
-            "starts_at": round(s.starts_at * 1000) if s.starts_at else None,
-        }
+        return screen_view_of(s.id, s.name, event.name, s.mode, self._gun_at(s), s.starts_at)
 
     def _gun_at(self, s: LiveSession) -> int | None:
         gun = s.latest_gun()

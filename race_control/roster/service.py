@@ -16,7 +16,7 @@ import asyncio
 import datetime as dt
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -27,6 +27,7 @@ from race_control.progress import Progress
 from race_control.roster.errors import RosterConflict, RosterInputError, RosterNotFound
 from race_control.roster.participants import (
     KNOWN_FIELDS,
+    TEXT_FIELDS,
     ParticipantRow,
     Rejected,
     normalize_bib,
@@ -337,10 +338,9 @@ class EventService:
             event_id = str(row["event_id"])
             if event_id not in self._events and event_id not in events:
                 continue
-            parsed = parse_row(0, {k: row[k] for k in KNOWN_FIELDS if k in row})
-            if isinstance(parsed, Rejected):
+            parsed = _remote_row(row)
+            if parsed is None:
                 continue
-            parsed = replace(parsed, raw=dict(row.get("raw") or {}))
             target = (event_id, parsed.bib)
             held = holder[target] if target in holder else self._ids.get(target)
             if held is not None and held != pid:
@@ -447,6 +447,25 @@ def _row_from_db(p: Any) -> ParticipantRow:
         hidden=p.hidden,
         raw=p.raw or {},
     )
+
+
+def _remote_row(row: dict[str, Any]) -> ParticipantRow | None:
+    """A pulled participant as the roster holds it (another laptop's store checked it when it
+    was imported or edited there); None if its shape is wrong (a bib that is no bib, a field of
+    the wrong type)."""
+    values = {f.name: row.get(f.name, f.default) for f in fields(ParticipantRow) if f.name != "raw"}
+    bib = values["bib"]
+    if not isinstance(bib, str) or not bib or normalize_bib(bib) != bib:
+        return None
+    if not all(isinstance(values[k], str) for k in TEXT_FIELDS):
+        return None
+    age, hidden = values["age"], values["hidden"]
+    if age is not None and (isinstance(age, bool) or not isinstance(age, int)):
+        return None
+    if not isinstance(hidden, bool):
+        return None
+    raw = row.get("raw") or {}
+    return ParticipantRow(**values, raw=dict(raw) if isinstance(raw, dict) else {})
 
 
 def _insert_event(conn: Connection, info: EventInfo) -> None:

@@ -20,13 +20,15 @@ import psycopg2
 
 from race_control.app import RaceControl
 from race_control.central import admin
+from race_control.central.schema import SHARED_TABLES
 from race_control.store.unit_of_work import Change
 from race_control.sync import outbox
 from race_control.sync.connection import connect
-from race_control.sync.pull import Puller
+from race_control.sync.pull import Puller, load_cursors
 from race_control.sync.push import push_batch
 from tests.conftest import Api, make_settings
 from tests.helpers.postgres import scratch_database
+from tests.helpers.waiting import until
 
 
 @dataclass
@@ -81,6 +83,22 @@ class Laptop:
         finally:
             pg.close()
 
+    async def pull_all(self, central: Central) -> int:
+        """Pull until every shared table's cursor is past every central transaction so far:
+        all of them were read.  (A pull reads below the oldest transaction still running on
+        the whole server — other tests' too — so one pull may legitimately get nothing yet.)"""
+        barrier = central.max_tx()
+        applied = 0
+
+        async def past() -> bool:
+            nonlocal applied
+            applied += await self.pull()
+            cursors = await self.store.run(load_cursors)
+            return len(cursors) == len(SHARED_TABLES) and all(c.tx_from > barrier for c in cursors.values())
+
+        await until(past, "the pull to read every central transaction")
+        return applied
+
 
 @contextlib.asynccontextmanager
 async def laptop(tmp: Path, name: str, url: str) -> AsyncIterator[Laptop]:
@@ -109,6 +127,16 @@ class Central:
         conn = psycopg2.connect(self.owner_url)
         conn.autocommit = True
         return conn
+
+    def max_tx(self) -> int:
+        """The newest writing transaction of any shared row, of any partner."""
+        conn = self.owner()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(" UNION ALL ".join(f"SELECT max(tx) FROM {t}" for t in SHARED_TABLES))
+                return max((r[0] for r in cur.fetchall() if r[0] is not None), default=0)
+        finally:
+            conn.close()
 
 
 @contextlib.contextmanager

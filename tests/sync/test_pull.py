@@ -24,11 +24,12 @@ async def base_template(lap: Laptop, name: str, accent: str) -> dict[str, Any]:
 async def share_a_race(a: Laptop) -> dict[str, Any]:
     """On laptop A: an event with two runners, a custom template and a session showing it."""
     event = await a.api.ok("POST", "/api/events", {"name": "Harbor 10K", "date": "2026-06-07"}, 201)
-    await a.api.ok(
+    imported = await a.api.ok(
         "POST",
         f"/api/events/{event['id']}/participants",
         [{"bib": "7", "first_name": "Ann", "last_name": "Lee"}, {"bib": "8", "first_name": "Bo"}],
     )
+    assert imported["imported"] == 2
     template = await a.api.ok("POST", "/api/templates", await base_template(a, "Harbor blue", "#1e90ff"), 201)
     session = await a.api.ok(
         "POST",
@@ -45,9 +46,9 @@ async def test_what_a_shares_b_lists_through_its_api(tmp_path: Path) -> None:
         async with laptop(tmp_path, "a", url) as a, laptop(tmp_path, "b", url) as b:
             assert await a.device() != await b.device()
             race = await share_a_race(a)
-            assert await b.pull() == 0  # nothing central yet
+            assert await b.pull_all(central) == 0  # nothing central yet
             assert await a.push() > 0
-            applied = await b.pull()
+            applied = await b.pull_all(central)
             assert applied == 5  # event, 2 participants, template, session
 
             templates = {t["id"]: t for t in await b.api.ok("GET", "/api/templates")}
@@ -59,7 +60,10 @@ async def test_what_a_shares_b_lists_through_its_api(tmp_path: Path) -> None:
                 (race["session"]["id"], "Finish", tid)
             ]
             # the same screen URL path on both laptops (the token is the session's, not the laptop's)
-            assert sessions[0]["display_url"].split("/display/")[1] == race["session"]["display_url"].split("/display/")[1]
+            assert (
+                sessions[0]["display_url"].split("/display/")[1]
+                == race["session"]["display_url"].split("/display/")[1]
+            )
             events = await b.api.ok("GET", "/api/events")
             assert [e["id"] for e in events] == [race["event"]["id"]]
             roster = await b.api.ok("GET", f"/api/events/{race['event']['id']}/participants")
@@ -80,23 +84,27 @@ async def test_what_a_shares_b_lists_through_its_api(tmp_path: Path) -> None:
                 0,
             )
             # pulling again changes nothing
-            assert await b.pull() == 0
+            assert await b.pull_all(central) == 0
 
             # A changes the template and the session: B's cache and live session follow
             body = await base_template(a, "Harbor red", "#ff4500")
             await a.api.ok("PUT", f"/api/templates/{tid}", body)
-            await a.api.ok("PATCH", f"/api/sessions/{race['session']['id']}", {"mode": "pre-race", "name": "Start"})
+            await a.api.ok(
+                "PATCH", f"/api/sessions/{race['session']['id']}", {"mode": "pre-race", "name": "Start"}
+            )
             await a.push()
-            assert await b.pull() == 2
+            assert await b.pull_all(central) == 2
             got = await b.api.ok("GET", f"/api/templates/{tid}")
             assert (got["version"], got["name"], got["theme"]["accent"]) == (2, "Harbor red", "#ff4500")
             s = await b.api.ok("GET", f"/api/sessions/{race['session']['id']}")
             assert (s["mode"], s["name"]) == ("pre-race", "Start")
 
             # and what B adds reaches A the same way
-            await b.api.ok("POST", f"/api/events/{race['event']['id']}/participants", [{"bib": "9", "first_name": "Cy"}])
+            await b.api.ok(
+                "POST", f"/api/events/{race['event']['id']}/participants", [{"bib": "9", "first_name": "Cy"}]
+            )
             await b.push()
-            assert await a.pull() == 1
+            assert await a.pull_all(central) == 1
             roster = await a.api.ok("GET", f"/api/events/{race['event']['id']}/participants")
             assert [p["bib"] for p in roster] == ["7", "8", "9"]
 
@@ -107,7 +115,7 @@ async def test_a_second_partner_never_receives_the_first_ones_rows(tmp_path: Pat
         async with laptop(tmp_path, "a", one) as a, laptop(tmp_path, "c", two) as c:
             await share_a_race(a)
             await a.push()
-            assert await c.pull() == 0
+            assert await c.pull_all(central) == 0
             assert await c.api.ok("GET", "/api/events") == []
             assert await c.api.ok("GET", "/api/sessions") == []
             assert all(t["builtin"] for t in await c.api.ok("GET", "/api/templates"))

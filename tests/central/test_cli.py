@@ -33,12 +33,10 @@ def central(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 def test_migrate_add_partner_and_add_user_from_the_command_line() -> None:
     with scratch_database() as (url, db):
-        for _ in range(2):  # the second run changes nothing and says the same
-            done = central("migrate", "--database", url)
-            assert done.returncode == 0, done.stderr
-            assert (
-                done.stdout.strip() == f"127.0.0.1:5432/{db} is at central schema revision {head_revision()}"
-            )
+        admin.migrate(url)  # migrated before: the command says so and changes nothing
+        done = central("migrate", "--database", url)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"127.0.0.1:5432/{db} is at central schema revision {head_revision()}"
         done = central("add-partner", "--database", url, "--name", "Finish Line Timing")
         assert done.returncode == 0, done.stderr
         lines = done.stdout.splitlines()
@@ -79,10 +77,8 @@ def test_migrate_add_partner_and_add_user_from_the_command_line() -> None:
         assert "Traceback" not in done.stderr
 
 
-FAILURES = [
+FAILURES = [  # one per way out; admin's own checks are tested in-process (test_admin.py)
     (("add-user", "--partner", "not-a-uuid", "--email", "a@b.cc"), "long enough\n", 2, "not a partner id"),
-    (("add-user", "--partner", NO_SUCH, "--email", "nobody"), "long enough\n", 2, "not an e-mail address"),
-    (("add-user", "--partner", NO_SUCH, "--email", "a@b.cc"), "short\n", 2, "at least 8 characters"),
     (("add-user", "--partner", NO_SUCH, "--email", "a@b.cc"), "", 2, "no password on standard input"),
     (
         ("add-user", "--partner", NO_SUCH, "--email", "a@b.cc"),
@@ -90,7 +86,6 @@ FAILURES = [
         1,
         f"has no partner {NO_SUCH}",
     ),
-    (("add-partner", "--name", " "), "", 2, "needs a name"),
     (("add-user", "--partner", "x"), "", 2, "required: --email"),
 ]
 

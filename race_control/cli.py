@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     from race_control.central.command import add_parsers as add_central_parsers
 
     add_central_parsers(sub)
+    from race_control.relay.command import add_parser as add_relay_parser
+
+    add_relay_parser(sub)
     return parser
 
 
@@ -276,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         from race_control.central.command import run as run_central
 
         return run_central(args)
+    if args.command == "relay":
+        from race_control.relay.command import run as run_relay
+
+        return run_relay(args)
     if args.command == "simulate":
         from race_control.timing.simulator.cli import run_simulate_command
 

@@ -25,7 +25,7 @@ import psycopg2
 import psycopg2.extensions
 
 from race_control.central.connection import connect
-from race_control.central.errors import translate
+from race_control.central.errors import CentralAuthError, translate
 
 log = logging.getLogger("race_control.relay")
 T = TypeVar("T")
@@ -96,7 +96,9 @@ def partner_id(cur: Any) -> str:
     cur.execute("SELECT public.rc_current_partner()")
     found = cur.fetchone()[0]
     if found is None:
-        raise LookupError("this login is no timing partner's (use the URL `central add-partner` printed)")
+        raise CentralAuthError(
+            "the relay's login is no timing partner's: use the URL `race-control central add-partner` printed"
+        )
     return str(found)
 
 

@@ -120,7 +120,9 @@ class Relay:
         if self._runner is not None:
             await self._runner.cleanup()  # closes the screens (1001: they reconnect elsewhere)
             self._runner = None
-        await self.feed.stop()
+        if hasattr(self, "feed"):
+            await self.feed.stop()
+            await self.hub.close()
         loop = asyncio.get_running_loop()
         if self._listener is not None:
             await loop.run_in_executor(None, self._listener.stop)

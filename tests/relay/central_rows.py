@@ -126,3 +126,66 @@ async def push_laptop(store: Store, url: str) -> dict[str, list[dict[str, Any]]]
     for table in ("events", "templates", "display_sessions", "display_events"):
         await asyncio.to_thread(push, url, table, rows[table])
     return rows
+
+
+def session_rows(*, public: bool = True, name: str = "Finish") -> dict[str, list[dict[str, Any]]]:
+    """An event and one display session of it, shaped like the laptop's rows (no laptop)."""
+    import secrets
+    import uuid
+
+    now = time.time()
+    event = {
+        "id": str(uuid.uuid4()),
+        "name": "Relay 10K",
+        "date": "2026-06-01",
+        "timezone": "UTC",
+        "created_at": now,
+        "updated_at": now,
+    }
+    session = {
+        "id": str(uuid.uuid4()),
+        "token": secrets.token_urlsafe(16),
+        "event_id": event["id"],
+        "name": name,
+        "mode": "results",
+        "template_id": None,
+        "locations": ["finish"],
+        "rules": {},
+        "status": "open",
+        "settings": {"public": public, "epochs": [[secrets.token_hex(8), 0]]},
+        "created_at": now,
+        "updated_at": now,
+    }
+    return {"events": [event], "display_sessions": [session]}
+
+
+def finisher_rows(session_id: str, first: int, last: int) -> list[dict[str, Any]]:
+    """Display events ``first``..``last`` as the laptop stores them (kind finisher)."""
+    now = time.time()
+    return [
+        {
+            "session_id": session_id,
+            "seq": seq,
+            "kind": "finisher",
+            "bib": str(seq),
+            "stream_id": "stream-1",
+            "location": "finish",
+            "read_seq": seq,
+            "payload": {
+                "type": "finisher",
+                "seq": seq,
+                "bib": str(seq),
+                "name": f"Runner {seq}",
+                "first_name": "Runner",
+                "last_name": str(seq),
+                "known": True,
+                "time": "0:31:07",
+                "location": "finish",
+                "place": seq,
+                "read_at": round(now * 1000),
+                "age": 40,
+            },
+            "created_at": now,
+        }
+        for seq in range(first, last + 1)
+    ]

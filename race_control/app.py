@@ -46,6 +46,7 @@ from race_control.sessions.service import SessionService
 from race_control.store.backup import create_backup, rotating_backup
 from race_control.store.database import Store, StoreError
 from race_control.sync.connection import CentralTarget
+from race_control.sync.pull import Puller
 from race_control.sync.worker import SyncWorker
 from race_control.templates.screen_filter import screen_payload_filter
 from race_control.templates.service import TemplateService
@@ -181,6 +182,7 @@ class RaceControl:
                 backlog_alert=st.central_backlog_alert,
             )
             ops.changes.append(services.sync.poke)
+            services.sync.add_round(Puller(store, ops.remote))  # what other laptops shared
             services.sync.start()
         self._ticker = asyncio.create_task(self._tick(), name="race-control-tick")
         self._backup_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="race-control-backup")

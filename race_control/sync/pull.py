@@ -26,8 +26,9 @@ re-reading a page changes nothing (its rows are no longer newer than the local o
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,12 +41,13 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from race_control.central.schema import SHARED_TABLES
-from race_control.operations.remote import PulledBatch, RemoteOperations
+from race_control.operations.remote import PulledBatch, PullRaced, RemoteOperations
 from race_control.store.database import Store
 from race_control.store.models import Base, SyncPull
 from race_control.sync.connection import failure
 from race_control.sync.outbox import device_id
 
+log = logging.getLogger("race_control.sync")
 PAGE = 500  # rows per table and page
 IDLE_SAVE = 60.0  # s: cursors that only moved over other devices' nothing are saved this rarely
 PARENT = {"participants": "event_id", "display_sessions": "event_id"}
@@ -161,22 +163,41 @@ class Puller:
         self._saved_at = 0.0
         self.pulled = 0  # rows applied by this process
 
+    async def __call__(self, link: Any) -> int:
+        """The sync worker's round hook (``SyncWorker.add_round``): pages are read on its
+        thread with its open connection (``link.run``)."""
+        return await self._rounds(lambda device, before: link.run(self._read_page, device, before))
+
     async def round(self, pg: psycopg2.extensions.connection) -> int:
-        """Pull until every shared table is drained; the number of rows applied here."""
+        """Pull with ``pg`` (on ``executor``) until every shared table is drained."""
         loop = asyncio.get_running_loop()
+        return await self._rounds(
+            lambda device, before: loop.run_in_executor(
+                self._executor, partial(self._read_page, pg, device, before)
+            )
+        )
+
+    def _read_page(self, pg: psycopg2.extensions.connection, device: str, before: dict[str, Cursor]) -> Page:
+        return self._read(pg, device, before, page=self._page)
+
+    async def _rounds(self, read: Callable[[str, dict[str, Cursor]], Awaitable[Page]]) -> int:
+        """Page after page until drained; the number of rows applied here.  A local change that
+        raced a page (``PullRaced``) ends the round: the page is read again next time."""
         device = await self._store.run(device_id)
         applied = 0
         while True:
             before = await self._store.run(load_cursors)
-            page = await loop.run_in_executor(
-                self._executor, partial(self._read, pg, device, before, page=self._page)
-            )
+            page = await read(device, before)
             moved = {t: c for t, c in page.cursors.items() if before.get(t, Cursor()) != c}
             idle = not len(page) and time.monotonic() - self._saved_at < IDLE_SAVE
             if not len(page) and (not moved or idle):
                 return applied
             checkpoint = partial(save_cursors, cursors=moved) if moved else None
-            result = await self._remote.apply_pulled(PulledBatch(page.rows, checkpoint))
+            try:
+                result = await self._remote.apply_pulled(PulledBatch(page.rows, checkpoint))
+            except PullRaced as exc:
+                log.info("central sync: %s; pulling again next round", exc)
+                return applied
             self._saved_at = time.monotonic()
             applied += result.total
             self.pulled += result.total

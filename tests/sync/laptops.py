@@ -101,14 +101,19 @@ class Laptop:
 
 
 @contextlib.asynccontextmanager
-async def laptop(tmp: Path, name: str, url: str) -> AsyncIterator[Laptop]:
-    rc = RaceControl(make_settings(tmp / name))
+async def laptop(tmp: Path, name: str, url: str, *, worker: bool = False) -> AsyncIterator[Laptop]:
+    """A running laptop; ``worker``: configured with the central URL, so its sync worker pushes
+    and pulls by itself (else the test pushes and pulls by hand)."""
+    kw = {"central_url": url, "central_retry_min": 0.05, "central_retry_max": 0.3} if worker else {}
+    rc = RaceControl(make_settings(tmp / name, **kw))
     await rc.start()
     try:
         assert rc.services is not None
         async with aiohttp.ClientSession() as http:
             lap = Laptop(rc, Api(http, rc.http_url, rc.services.api_token), url)
             rc.services.ops.changes.append(lap.changes.extend)
+            if worker:
+                rc.services.sync.round_interval = 1.0  # pull every second, not every 10 s
             yield lap
     finally:
         await rc.stop()

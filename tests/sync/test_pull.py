@@ -9,6 +9,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.waiting import until
 from tests.sync.laptops import Laptop, laptop, partners
 
 
@@ -119,3 +120,26 @@ async def test_a_second_partner_never_receives_the_first_ones_rows(tmp_path: Pat
             assert await c.api.ok("GET", "/api/events") == []
             assert await c.api.ok("GET", "/api/sessions") == []
             assert all(t["builtin"] for t in await c.api.ok("GET", "/api/templates"))
+
+
+async def test_the_sync_worker_pulls_by_itself(tmp_path: Path) -> None:
+    """Configured laptops: what A saves shows up in B's lists with no one pulling by hand."""
+    with partners(1) as central:
+        url = central.partners[0]["url"]
+        async with laptop(tmp_path, "a", url, worker=True) as a, laptop(tmp_path, "b", url, worker=True) as b:
+            race = await share_a_race(a)
+            tid, sid = race["template"]["id"], race["session"]["id"]
+
+            async def b_lists_it() -> bool:
+                listed = {t["id"] for t in await b.api.ok("GET", "/api/templates")}
+                return tid in listed and sid in {s["id"] for s in await b.api.ok("GET", "/api/sessions")}
+
+            await until(b_lists_it, "B's lists to show A's template and session", timeout=60)
+            assert (await b.api.ok("GET", "/api/sync"))["pulled"] >= 5
+            body = await base_template(b, "Edited on B", "#00aa00")
+            await b.api.ok("PUT", f"/api/templates/{tid}", body)
+
+            async def a_has_it() -> bool:
+                return (await a.api.ok("GET", f"/api/templates/{tid}"))["name"] == "Edited on B"
+
+            await until(a_has_it, "A to get B's edit", timeout=60)

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, func, select
 
 from race_control.central.admin import check_email
 from race_control.central.errors import CentralUnavailable
-from race_control.central.passwords import is_argon2, verify_password
+from race_control.central.passwords import hash_password, is_argon2, needs_rehash, verify_password
 from race_control.central.users import fetch_user
 from race_control.errors import Conflict, InputError
 from race_control.ids import new_id
@@ -127,7 +127,10 @@ class Accounts:
             return False
         if not await loop.run_in_executor(None, verify_password, user.password_hash, password):
             return False
-        await self._store.run(self._cache_central, email, user.password_hash)
+        verifier = user.password_hash
+        if needs_rehash(verifier):  # made with weaker parameters: cache today's (partners cannot
+            verifier = await loop.run_in_executor(None, hash_password, password)  # write users)
+        await self._store.run(self._cache_central, email, verifier)
         return True
 
     @staticmethod

@@ -174,3 +174,21 @@ def test_the_partner_url_carries_a_password_postgresql_accepts(central: Central)
     assert base64.b64encode(hashlib.sha256(client_key).digest()).decode() == stored_key
     assert base64.b64encode(hmac.new(salted, b"Server Key", "sha256").digest()).decode() == server_key
     psycopg2.connect(central.a["url"]).close()
+
+
+async def test_a_weak_central_hash_is_cached_with_todays_parameters(
+    central: Central, accounts: Accounts
+) -> None:
+    from argon2 import PasswordHasher
+
+    weak = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+    conn = central.admin()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("UPDATE users SET password_hash = %s WHERE email = 'ann@example.com'", (weak,))
+    finally:
+        conn.close()
+    assert await accounts.login_central(central.a["url"], "ann@example.com", PASSWORD)
+    [(_, _, verifier)] = await cached(accounts)
+    assert verifier.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and verifier != weak
+    assert await accounts.verify("ann@example.com", PASSWORD)

@@ -284,6 +284,25 @@ def migrate_central(owner_url: str) -> None:
     migrate(owner_url)
 
 
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far (a PostgreSQL backend: the
+    server's work for one connection; same machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_of(owner_url: str, login: str) -> float:
+    """CPU seconds of the (one) backend of ``login`` now."""
+    conn = psycopg2.connect(owner_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE usename = %s", (login,))
+            pids = [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
+    return sum(proc_cpu(pid) for pid in pids)
+
+
 def checkpoint(owner_url: str) -> None:
     """A CHECKPOINT (and the OS page cache flushed) before a measured phase, so neither run pays
     for the other's dirty pages."""
@@ -319,6 +338,8 @@ def reference_copy(owner_url: str, db_path: Path, partner_id: str, schema: str) 
             )
     checkpoint(owner_url)
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    backend = conn.get_backend_pid()
+    cpu0, server0 = time.process_time(), proc_cpu(backend)
     read_s = copy_s = 0.0
     rows = 0
     per_table: dict[str, float] = {}
@@ -352,6 +373,7 @@ def reference_copy(owner_url: str, db_path: Path, partner_id: str, schema: str) 
         conn.commit()
         commit_s = time.perf_counter() - t0
         total_s = time.perf_counter() - t_all
+        client_cpu, server_cpu = time.process_time() - cpu0, proc_cpu(backend) - server0
     finally:
         db.close()
         conn.close()
@@ -362,6 +384,8 @@ def reference_copy(owner_url: str, db_path: Path, partner_id: str, schema: str) 
         "commit_s": commit_s,
         "rows": rows,
         "tables": per_table,
+        "client_cpu": client_cpu,
+        "server_cpu": server_cpu,
     }
 
 
@@ -397,7 +421,7 @@ def _partner_login(url: str) -> str:
     return str(urlsplit(url).username)
 
 
-async def sync_with_worker(db_path: Path, partner_url: str) -> dict[str, Any]:
+async def sync_with_worker(db_path: Path, partner_url: str, owner_url: str) -> dict[str, Any]:
     """The app's ``SyncWorker`` on the store, from ``start()`` until it reports idle with a
     backlog of 0 (its round: ``read_batch`` on the store's thread, ``push_batch`` on its own,
     ``mark_pushed``, ``backlog``, batch after batch)."""
@@ -423,18 +447,26 @@ async def sync_with_worker(db_path: Path, partner_url: str) -> dict[str, Any]:
 
     worker = SyncWorker(store, CentralTarget(partner_url))
     worker.on_status.append(on_status)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     worker.start()
     try:
         await asyncio.wait_for(done.wait(), 600)
-        elapsed = time.perf_counter() - t0
+        elapsed, client_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        server_cpu = backend_cpu_of(owner_url, _partner_login(partner_url))
     finally:
         await worker.stop()
         after = store.run_sync(backlog).rows
         store.close()
     if "error" in seen:
         raise RuntimeError(f"the sync failed: {seen['error']}")
-    return {"s": elapsed, "backlog_before": before, "backlog_after": after, "pushed": worker.status().pushed}
+    return {
+        "s": elapsed,
+        "backlog_before": before,
+        "backlog_after": after,
+        "pushed": worker.status().pushed,
+        "client_cpu": client_cpu,
+        "server_cpu": server_cpu,
+    }
 
 
 def sync_with_loop(db_path: Path, partner_url: str, stop_after: int | None = None) -> dict[str, Any]:
@@ -451,8 +483,9 @@ def sync_with_loop(db_path: Path, partner_url: str, stop_after: int | None = Non
     before = store.run_sync(backlog).rows
     steps = {"read": 0.0, "push": 0.0, "mark": 0.0, "backlog": 0.0}
     pushed = batches = 0
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     pg = connect(partner_url)
+    backend = pg.get_backend_pid()
     try:
         while stop_after is None or batches < stop_after:
             t = time.perf_counter()
@@ -470,7 +503,11 @@ def sync_with_loop(db_path: Path, partner_url: str, stop_after: int | None = Non
             store.run_sync(backlog)
             steps["backlog"] += time.perf_counter() - t
             batches += 1
-        elapsed = time.perf_counter() - t0
+        elapsed, client_cpu, server_cpu = (
+            time.perf_counter() - t0,
+            time.process_time() - cpu0,
+            proc_cpu(backend),
+        )
     finally:
         pg.close()
         after = store.run_sync(backlog).rows
@@ -482,6 +519,8 @@ def sync_with_loop(db_path: Path, partner_url: str, stop_after: int | None = Non
         "pushed": pushed,
         "batches": batches,
         "steps": steps,
+        "client_cpu": client_cpu,
+        "server_cpu": server_cpu,
     }
 
 
@@ -591,10 +630,10 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run_sync(db_path: Path, partner_url: str, loop: bool) -> dict[str, Any]:
+def run_sync(db_path: Path, partner_url: str, owner_url: str, loop: bool) -> dict[str, Any]:
     if loop:
         return sync_with_loop(db_path, partner_url)
-    return asyncio.run(sync_with_worker(db_path, partner_url))
+    return asyncio.run(sync_with_worker(db_path, partner_url, owner_url))
 
 
 def main() -> None:
@@ -640,7 +679,7 @@ def main() -> None:
             ref = [reference_copy(owner_url, pristine, partner["partner_id"], "bench_ref")]
             checkpoint(owner_url)
             print(f"  {load()}")
-            sync = run_sync(store_a, partner["url"], a.loop)
+            sync = run_sync(store_a, partner["url"], owner_url, a.loop)
             checkpoint(owner_url)
             ref.append(reference_copy(owner_url, pristine, partner["partner_id"], "bench_ref"))
             got = central_counts(owner_url, "public", partner["partner_id"])
@@ -672,6 +711,13 @@ def main() -> None:
                 f"  {sync['batches']} batches: read_batch {st['read']:.2f} s, push_batch {st['push']:.2f} s, "
                 f"mark_pushed {st['mark']:.2f} s, backlog {st['backlog']:.2f} s"
             )
+        ref_cpu = best["client_cpu"] + best["server_cpu"]
+        sync_cpu = sync["client_cpu"] + sync["server_cpu"]
+        print(
+            f"CPU (load-independent): sync {sync_cpu:.1f} s (this process {sync['client_cpu']:.1f} s, its PostgreSQL "
+            f"backend {sync['server_cpu']:.1f} s) vs the best reference {ref_cpu:.1f} s ({best['client_cpu']:.1f} + "
+            f"{best['server_cpu']:.1f} s): {sync_cpu / ref_cpu:.2f}x"
+        )
         ratio = sync["s"] / best["total_s"]
         ok_time = sync["s"] < TARGET_S and exact and sync["backlog_after"] == 0
         ok_ratio = ratio <= TARGET_RATIO
@@ -691,7 +737,7 @@ def main() -> None:
                 store_b.parent.mkdir()
                 shutil.copy(pristine, store_b)
                 cut = interrupt(store_b, owner_url, partner["url"])
-                resumed = run_sync(store_b, partner["url"], a.loop)
+                resumed = run_sync(store_b, partner["url"], owner_url, a.loop)
                 t0 = time.perf_counter()
                 try:
                     mirrored = verify_mirror(owner_url, dbname, partner, store_b)

@@ -6,6 +6,7 @@
 Lists page with ``page`` (from 1) and ``size``; the totals go in the ``X-Ctlive-Page-Count``,
 ``X-Ctlive-Row-Count``, ``X-Ctlive-Page-Size`` and ``X-Ctlive-Current-Page`` headers (unless
 ``headers_off``: then a client must stop at a short page).  Values are strings; empty is "".
+``shape_change`` puts every list under ``items`` instead of its wrapper key.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class FakeCtLive(FakeProvider):
         self.entries: dict[int, list[dict[str, Any]]] = {}
         self.results: dict[int, list[dict[str, Any]]] = {}
         self.headers_off = False
+        self.shape_change = False  # lists come under "entries"/"items" instead of their wrapper key
 
     def add_event(self, event_id: int, name: str, start: int = 1_776_002_400) -> None:
         self.events[event_id] = {
@@ -102,7 +104,7 @@ class FakeCtLive(FakeProvider):
                 "X-Ctlive-Page-Size": str(size),
                 "X-Ctlive-Current-Page": str(page),
             }
-        return web.json_response({key: chunk}, headers=headers)
+        return web.json_response({"items" if self.shape_change else key: chunk}, headers=headers)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         q = request.query

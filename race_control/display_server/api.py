@@ -211,6 +211,21 @@ async def update_template(request: web.Request) -> web.Response:
     return web.json_response(result.template)
 
 
+async def list_presets(request: web.Request) -> web.Response:
+    return web.json_response(svc(request).ops.presets.list())
+
+
+async def save_preset(request: web.Request) -> web.Response:
+    return web.json_response(await svc(request).ops.presets.save(await read_json(request)), status=201)
+
+
+async def session_from_preset(request: web.Request) -> web.Response:
+    s = svc(request)
+    s.ops.presets.get(request.match_info["preset_id"])  # 404 before the body
+    result = await s.ops.presets.create_session(request.match_info["preset_id"], await read_json(request))
+    return web.json_response(session_json(s, result.session), status=201)
+
+
 def session_json(s: Services, session: Any) -> dict[str, Any]:
     return {
         **session.to_json(),
@@ -349,6 +364,9 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/templates", create_template)
     r.add_get("/api/templates/{template_id}", get_template)
     r.add_put("/api/templates/{template_id}", update_template)
+    r.add_get("/api/presets", list_presets)
+    r.add_post("/api/presets", save_preset)
+    r.add_post("/api/presets/{preset_id}/sessions", session_from_preset)
     r.add_get("/api/timing/sessions", list_timing)
     r.add_get("/api/timing/sessions/{stream_id}", get_timing)
     r.add_patch("/api/timing/sessions/{stream_id}", update_timing)

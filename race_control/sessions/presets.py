@@ -122,7 +122,7 @@ class PresetService:
 
     def _plan_put(self, uow: UnitOfWork, preset: dict[str, Any], action: str) -> None:
         uow.write(_write_preset, preset)
-        uow.record("preset", preset["id"], action, kind=preset["kind"], name=preset["name"])
+        uow.record("preset", preset["id"], action, preset_kind=preset["kind"], name=preset["name"])
         uow.after_commit(lambda: self._presets.__setitem__(preset["id"], preset))
 
 

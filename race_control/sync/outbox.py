@@ -35,6 +35,7 @@ ENTITY_KEYS: dict[str, tuple[str, ...]] = {
     "display_sessions": ("id",),
     "session_streams": ("session_id", "stream_id"),
     "templates": ("id",),
+    "presets": ("id",),  # store migration 0009 (its triggers have 0008's shape)
 }
 # central append table -> (local table, the column that says when a row was written)
 APPEND: dict[str, tuple[str, str]] = {

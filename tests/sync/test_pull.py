@@ -143,3 +143,48 @@ async def test_the_sync_worker_pulls_by_itself(tmp_path: Path) -> None:
                 return (await a.api.ok("GET", f"/api/templates/{tid}"))["name"] == "Edited on B"
 
             await until(a_has_it, "A to get B's edit", timeout=60)
+
+
+async def test_presets_saved_on_one_laptop_set_up_sessions_on_another(tmp_path: Path) -> None:
+    with partners(1) as central:
+        url = central.partners[0]["url"]
+        async with laptop(tmp_path, "a", url) as a, laptop(tmp_path, "b", url) as b:
+            race = await share_a_race(a)
+            sid, eid, tid = race["session"]["id"], race["event"]["id"], race["template"]["id"]
+            await a.api.ok(
+                "PATCH", f"/api/sessions/{sid}", {"leaderboard_top": 5, "rules": {"duplicate_window": 12}}
+            )
+            preset = await a.api.ok(
+                "POST", "/api/presets", {"name": "Harbor finish", "kind": "session", "session_id": sid}, 201
+            )
+            assert preset["body"]["template_id"] == tid and preset["body"]["leaderboard_top"] == 5
+            rules = await a.api.ok(
+                "POST", "/api/presets", {"name": "12 s window", "kind": "rules", "session_id": sid}, 201
+            )
+            assert set(rules["body"]) == {"rules"}
+            status, bad = await a.api.call(
+                "POST", "/api/presets", {"name": "x", "kind": "layout", "session_id": sid}
+            )
+            assert status == 400 and "'kind'" in bad["error"]
+            await a.push()
+            await b.pull_all(central)
+
+            listed = await b.api.ok("GET", "/api/presets")
+            assert [(p["name"], p["kind"]) for p in listed] == [
+                ("12 s window", "rules"),
+                ("Harbor finish", "session"),
+            ]
+            assert listed[1] == preset
+            made = await b.api.ok(
+                "POST", f"/api/presets/{preset['id']}/sessions", {"event_id": eid, "name": "Next wave"}, 201
+            )
+            assert (made["name"], made["mode"], made["template_id"], made["leaderboard_top"]) == (
+                "Next wave",
+                "results",
+                tid,
+                5,
+            )
+            assert made["rules"]["duplicate_window"] == 12
+            assert ("preset", "created") in {(c.kind, c.action) for c in b.changes}
+            status, _ = await b.api.call("POST", "/api/presets/nope/sessions", {"event_id": eid})
+            assert status == 404

@@ -93,12 +93,32 @@ def test_a_reads_only_its_own_rows_in_every_table_and_view(central: Central) -> 
                         want = 1 if table == "timing_partners" else 2
                         assert len(lines) == want and all(other not in line for line in lines), (copy, lines)
                         assert all(me in line for line in lines), (copy, lines)
+                    # an error that prints a value (a cast of a text column) aimed at the other
+                    # partner's rows: the policy filters first (security barrier), so it never
+                    # sees one of theirs
+                    text_col = _text_column(table)
+                    if text_col is not None:
+                        theirs = "B" if me == a else "A"
+                        try:
+                            cur.execute(
+                                f"SELECT 1 FROM {table} WHERE {col} = %s AND {text_col}::int = 1", (other,)
+                            )
+                            assert cur.fetchall() == []
+                        except psycopg2.errors.InvalidTextRepresentation as exc:
+                            assert f'"{theirs}' not in str(exc), (table, str(exc))
                 cur.execute("SELECT partner_id::text, bib FROM results")
                 assert sorted(cur.fetchall()) == sorted((me, bib) for bib in {r for r in _bibs(central, me)})
                 cur.execute("SELECT public.rc_current_partner()::text")
                 assert cur.fetchone()[0] == me
         finally:
             conn.close()
+
+
+def _text_column(table: str) -> str | None:
+    from sqlalchemy import String
+
+    t = metadata.tables[table]
+    return next((c.name for c in t.columns if isinstance(c.type, String) and not c.primary_key), None)
 
 
 def _bibs(central: Central, partner_id: str) -> set[str]:

@@ -19,7 +19,16 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+)
 
 from race_control.central.connection import check_url
 from race_control.errors import InputError
@@ -29,9 +38,11 @@ from race_control.sync.connection import CentralTarget, SyncFailure, connect, re
 SECRET = "central-password"
 TEST_TIMEOUT = 5  # s: the button answers within this even when the server does not
 
+# on the frame, not the label: a word-wrapped QLabel with style-sheet padding is given too
+# little height and clips its last line
 WARNING_STYLE = (
-    "QLabel { background: #fff4e5; border: 2px solid #b45309; border-radius: 6px; color: #7c2d12;"
-    " padding: 6px; }"
+    "#insecureWarning { background: #fff4e5; border: 2px solid #b45309; border-radius: 6px; }"
+    "#insecureWarning QLabel { color: #7c2d12; }"
 )
 RESULT_STYLE = {"ok": "color: #1b5e20; font-weight: 600;", "warn": "color: #a15c00; font-weight: 600;"}
 RESULT_STYLE["error"] = "color: #b71c1c; font-weight: 600;"
@@ -119,12 +130,17 @@ class CentralSyncGroup(QGroupBox):
         row.addWidget(self.forget_button)
         form.addRow("Password", row)
         self.state = _plain(QLabel())
+        self.state.setWordWrap(False)  # one line; wrapped labels get a height for a narrower width
         form.addRow("", self.state)
+        self.warning_box = QFrame()
+        self.warning_box.setObjectName("insecureWarning")
+        self.warning_box.setStyleSheet(WARNING_STYLE)
+        box = QVBoxLayout(self.warning_box)
+        box.setContentsMargins(8, 6, 8, 6)
         self.warning = _plain(QLabel())
-        self.warning.setObjectName("insecureWarning")
-        self.warning.setStyleSheet(WARNING_STYLE)
-        self.warning.hide()
-        form.addRow("", self.warning)
+        box.addWidget(self.warning)
+        self.warning_box.hide()
+        form.addRow("", self.warning_box)
         test_row = QHBoxLayout()
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.test_connection)
@@ -146,7 +162,7 @@ class CentralSyncGroup(QGroupBox):
         self.url.setText(url)
         self.password.clear()
         self.result.clear()
-        running = getattr(self.page.services.settings, "central_url", "")
+        running = self.page.services.settings.central_url
         self.note.setText(
             "Changes take effect when Race Control restarts"
             + (f" (syncing now with {redact(running)})." if running else ".")
@@ -167,11 +183,11 @@ class CentralSyncGroup(QGroupBox):
         self.forget_button.setEnabled(where in ("keyring", "file"))
         self.warning.setText(
             "⚠ Secrets are stored insecurely: there is no usable system keyring, so they are in "
-            f"{file} (mode 0600). Anyone who can read this account's files can read them. Unlock "
-            "or install a keyring (GNOME Keyring, KWallet, macOS Keychain, Windows Credential "
-            "Manager), then save the password again to move it there."
+            f"{file} (mode 0600), which anyone who can read this account's files can read. "
+            "Unlock or install a keyring (GNOME Keyring, KWallet, macOS Keychain, Windows "
+            "Credential Manager) and save the password again to move it there."
         )
-        self.warning.setVisible(insecure)
+        self.warning_box.setVisible(insecure)
 
     # --- saving (the page's Save settings) ------------------------------------------------------
     def form_url(self) -> tuple[str, str | None]:

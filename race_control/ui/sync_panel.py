@@ -261,7 +261,7 @@ class SyncDialog(QDialog):
     def __init__(self, sync: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Central sync")
-        self.resize(620, 300)
+        self.resize(640, 250)
         lay = QVBoxLayout(self)
         self.panel = SyncPanel(sync, self)
         lay.addWidget(self.panel)

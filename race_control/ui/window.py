@@ -129,7 +129,7 @@ class MainWindow(QMainWindow):
         self.status = QLabel()
         self.statusBar().addPermanentWidget(self.status)
         # central sync: state and backlog; a click opens the panel with Sync now
-        self.sync_indicator = SyncIndicator(getattr(self.services, "sync", None))  # TEMP getattr
+        self.sync_indicator = SyncIndicator(self.services.sync)
         self.statusBar().addPermanentWidget(self.sync_indicator)
         self.user_label = QLabel()
         self.statusBar().addWidget(self.user_label)

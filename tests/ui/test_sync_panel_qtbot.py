@@ -1,22 +1,31 @@
 """The sync indicator (status bar) and panel: state, backlog, last success and error, Sync now.
 
 The widget tests drive them with ``ManualSync``, a small real object with the sync worker's
-interface (``status()``, ``on_status``, ``request()``) whose status the test sets; the last
-test runs the real app (no central URL) and its indicator says "off".
+interface (``status()``, ``on_status``, ``request()``) whose status the test sets; the last two
+run the real app: with no central URL its indicator says "off", and with a real PostgreSQL
+(migrated, a partner login) it says "idle" after the worker's first round and again after
+Sync now sent a new event.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from race_control.config import Settings
 from race_control.sync.status import OFF, SyncStatus
+from race_control.ui import tasks
+from race_control.ui.main import start_app, stop_app
 from race_control.ui.sync_panel import (
     SyncIndicator,
     SyncPanel,
@@ -25,6 +34,9 @@ from race_control.ui.sync_panel import (
     state_text,
     when_text,
 )
+from tests.conftest import make_settings
+from tests.sync.mirror import central_partner
+from tests.ui.conftest import Desktop, until
 
 pytestmark = pytest.mark.gui
 
@@ -165,3 +177,58 @@ def test_the_indicator_shows_state_and_backlog_and_opens_the_panel(qtbot: QtBot)
     indicator.detach()
     assert sync.on_status == []  # both stopped listening
     assert not indicator.dialog.isVisible()
+
+
+@contextlib.asynccontextmanager
+async def desktop_with(settings: Settings) -> AsyncIterator[Any]:
+    """The real app and its window (offscreen) on ``settings``."""
+    rc, window = await start_app(settings)
+    window.show()
+    try:
+        yield rc, window
+    finally:
+        if not window.closed.is_set():
+            window.close()
+        await stop_app(rc, window)
+        assert not tasks.pending()
+
+
+async def test_the_real_app_without_a_central_url_shows_sync_off(desktop: Desktop) -> None:
+    w = desktop.window
+    assert desktop.services.settings.central_url == ""
+    assert desktop.services.sync.status().state == "off"
+    assert w.sync_indicator.text() == "● Sync: off"
+    w.sync_indicator.click()
+    panel = w.sync_indicator.dialog.panel
+    assert panel.state.text().startswith("Off — no central database")
+    assert not panel.sync_now.isEnabled()
+
+
+@pytest.mark.postgres
+async def test_the_real_app_with_a_central_database_shows_idle_after_a_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RACE_CONTROL_DESKTOP_PREFS", str(tmp_path / "desktop.json"))
+    with central_partner() as central:
+        st = make_settings(
+            tmp_path / "data", central_url=central.url, central_retry_min=0.05, central_retry_max=0.3
+        )
+        async with desktop_with(st) as (rc, w):
+            indicator = w.sync_indicator
+            await until(lambda: rc.services.sync.status().last_success, what="the first round")
+            await until(lambda: indicator.text() == "● Sync: idle", what="the indicator says idle")
+            indicator.click()
+            panel = indicator.dialog.panel
+            assert panel.state.text() == "Idle — up to date" and panel.backlog.text() == "nothing waiting"
+            assert panel.last_success.text().endswith("ago)") and panel.last_error.text() == "none"
+            assert "@" in panel.central.text() and urlsplit(central.url).password not in panel.central.text()
+
+            await rc.services.ops.roster.create_event(
+                {"name": "City 10K", "date": "2026-06-01", "timezone": "UTC"}
+            )
+            panel.sync_now.click()
+            await until(
+                lambda: panel.counts.text() != "0 rows sent, 0 received from other laptops", what="sent"
+            )
+            await until(lambda: panel.state.text() == "Idle — up to date", what="idle again")
+            assert rc.services.sync.status().backlog == 0

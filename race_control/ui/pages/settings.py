@@ -20,13 +20,16 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
+    QWidget,
 )
 
 from race_control.config import Settings, load_settings, save_settings, timing_networks
@@ -35,7 +38,7 @@ from race_control.flags import ENV_FEATURES, FLAGS
 from race_control.ui.backup_panel import BackupPanel
 from race_control.ui.central_settings import CentralSyncGroup
 from race_control.ui.prefs import save_prefs
-from race_control.ui.widgets import Page
+from race_control.ui.widgets import Page, column
 
 HOSTS = [
     ("0.0.0.0", "0.0.0.0 — the whole LAN (screens and timing clients anywhere on the network)"),
@@ -67,6 +70,15 @@ class SettingsPage(Page):
 
     def __init__(self, window) -> None:  # type: ignore[no-untyped-def]
         super().__init__(window)
+        # the parts scroll when the window is shorter than they are (a laptop screen): squeezed,
+        # word-wrapped labels would clip their lines instead
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget()
+        self.scroll.setWidget(content)
+        self.body.addWidget(self.scroll, 1)
+        self.body = column(content, spacing=10)
         form = QFormLayout()
         dir_row = QHBoxLayout()
         self.data_dir = QLineEdit()
@@ -137,7 +149,7 @@ class SettingsPage(Page):
             f"{ENV_FEATURES}={env} is set: it overrides these while it is." if env else ""
         )
         self.features_env.setVisible(bool(env))
-        self.central.load(getattr(saved, "central_url", ""))  # TEMP until config has it
+        self.central.load(saved.central_url)
         self.backups.refresh()
         rc = self.window_.race_control
         self.running.setText(
@@ -173,7 +185,7 @@ class SettingsPage(Page):
             timezone=_combo_value(self.timezone),
             api_token="",
             features={name: box.isChecked() for name, box in self.feature_boxes.items()},
-            **({"central_url": central_url} if hasattr(current, "central_url") else {}),  # TEMP
+            central_url=central_url,  # without its password (central_settings.split_password)
         )
 
     def _features_group(self) -> None:

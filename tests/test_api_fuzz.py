@@ -142,6 +142,7 @@ async def test_every_operation_answers_hostile_bodies_and_headers_with_a_4xx(tmp
                 "stream_id": imported["timing_session_id"],
                 "bib": "1",
                 "alert_id": "none",
+                "account_id": "none",
             }
             doc = await api.ok("GET", "/api/openapi.json")
             answers: list[tuple[str, str, str, int]] = []

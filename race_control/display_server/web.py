@@ -10,7 +10,7 @@ import logging
 
 from aiohttp import web
 
-from race_control.display_server import api, pages, provider_routes
+from race_control.display_server import api, pages
 from race_control.display_server.services import Services
 from race_control.errors import Conflict, InputError, NotFound, RaceControlError
 from race_control.logging_setup import safe
@@ -74,7 +74,6 @@ def create_app(services: Services) -> web.Application:
     )
     app[api.SERVICES] = services
     api.add_routes(app)
-    provider_routes.add_routes(app)
     pages.add_routes(app)
 
     async def _close_screens(_app: web.Application) -> None:

@@ -156,3 +156,25 @@ def test_an_owner_with_bypassrls_and_createrole_may_set_up_the_database() -> Non
                     assert cur.fetchall() == [(partner["partner_id"],)]
             finally:
                 conn.close()
+
+
+def test_two_migrations_at_once_wait_for_each_other() -> None:
+    import threading
+
+    with scratch_database() as (url, _db):
+        results: list[object] = []
+        start = threading.Barrier(3)
+
+        def run() -> None:
+            start.wait()
+            try:
+                results.append(admin.migrate(url))
+            except Exception as exc:  # the test reports it below
+                results.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert results == [admin.head_revision()] * 3

@@ -56,7 +56,7 @@ ENTITY_TABLES = (
     "templates",
 )
 APPEND_TABLES = ("raw_lines", "timing_reads", "read_conflicts", "display_events", "suppressions")
-# the local table each central table mirrors (the one renamed: PRODUCT.md names it timing_reads)
+# the local table each central table mirrors (the one renamed: centrally, reads are timing_reads)
 LOCAL_NAME = {"timing_reads": "reads"}
 # tables another device's rows come down from (docs/sync.md#what-is-shared)
 SHARED_TABLES = ("events", "participants", "templates", "display_sessions", "presets")

@@ -52,13 +52,15 @@ class Feed:
     def __init__(
         self,
         reader: Reader,
+        catchups: Reader,
         hub: Hub,
         templates: TemplateService,
         *,
         poll_interval: float = POLL_INTERVAL,
         idle_after: float = IDLE_AFTER,
     ) -> None:
-        self._reader = reader
+        self._reader = reader  # wake-ups and lookups: never queued behind the screens' replays
+        self._catchups = catchups  # the hub's replays from the central table
         self._hub = hub
         self._templates = templates
         self.poll_interval = poll_interval
@@ -172,8 +174,13 @@ class Feed:
         return resume_point_in(w.session.epochs if w else None, epoch, after_seq)
 
     async def backlog(self, session_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
-        """The hub's catch-up from the central display events (a replay older than its log)."""
-        return await self._reader.run(reads.events_after, session_id, after_seq, limit)
+        """The hub's catch-up from the central display events (a replay older than its log).
+        Nothing after the last seq delivered: no query (a new screen of a session with no
+        finishers yet resumes after 0; what comes later reaches it through ``publish``)."""
+        w = self._watched.get(session_id)
+        if w is not None and after_seq >= w.last_seq:
+            return []
+        return await self._catchups.run(reads.events_after, session_id, after_seq, limit)
 
     # --- wake-ups --------------------------------------------------------------------------
     async def refresh(self) -> None:

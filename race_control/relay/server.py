@@ -37,7 +37,6 @@ RELAY = web.AppKey("relay", "Relay")
 # (50) would refuse them, so the relay's caps are per session and high
 MAX_SCREENS_PER_SESSION = 20_000
 MAX_SCREENS_PER_ADDRESS = 20_000
-MAX_CATCHUPS = 3  # catch-up pages read from the central database at once (the reader's threads)
 
 
 @dataclass
@@ -47,7 +46,7 @@ class RelayOptions:
     port: int = 0
     poll_interval: float = POLL_INTERVAL
     idle_after: float = IDLE_AFTER
-    db_threads: int = 3
+    catchup_threads: int = 2  # connections for screens' replays (the feed has one of its own)
     max_screens_per_session: int = MAX_SCREENS_PER_SESSION
     max_screens_per_address: int = MAX_SCREENS_PER_ADDRESS
     listen: bool = True  # False: poll only (tests of the poll)
@@ -61,6 +60,7 @@ class Relay:
     _runner: web.AppRunner | None = None
     _listener: Listener | None = None
     _reader: Reader | None = None
+    _catchups: Reader | None = None
     feed: Feed = field(init=False)
     hub: Hub = field(init=False)
 
@@ -76,12 +76,13 @@ class Relay:
     async def start(self) -> Relay:
         """Connect (a wrong URL or a login that is no partner's fails here), then listen."""
         o = self.options
-        self._reader = Reader(o.url, threads=max(1, o.db_threads))
+        self._reader = Reader(o.url, threads=1)
         try:
             self.partner_id = await self._reader.run(reads.partner_id)
         except BaseException:
             self._reader.close()
             raise
+        self._catchups = Reader(o.url, threads=max(1, o.catchup_threads))
         templates = TemplateService(cast(Store, None))  # holds central rows only: never loads or saves
         feed_ref: list[Feed] = []
         self.hub = Hub(
@@ -93,10 +94,15 @@ class Relay:
         self.hub.set_limits(
             per_session=o.max_screens_per_session,
             per_address=o.max_screens_per_address,
-            store_catchups=min(MAX_CATCHUPS, max(1, o.db_threads)),
+            store_catchups=max(1, o.catchup_threads),
         )
         self.feed = Feed(
-            self._reader, self.hub, templates, poll_interval=o.poll_interval, idle_after=o.idle_after
+            self._reader,
+            self._catchups,
+            self.hub,
+            templates,
+            poll_interval=o.poll_interval,
+            idle_after=o.idle_after,
         )
         feed_ref.append(self.feed)
         self.hub.payload_filter = screen_payload_filter(self.feed.session_of, templates)
@@ -126,8 +132,9 @@ class Relay:
         loop = asyncio.get_running_loop()
         if self._listener is not None:
             await loop.run_in_executor(None, self._listener.stop)
-        if self._reader is not None:
-            await loop.run_in_executor(None, self._reader.close)
+        for reader in (self._reader, self._catchups):
+            if reader is not None:
+                await loop.run_in_executor(None, reader.close)
 
 
 # --- routes ------------------------------------------------------------------------------
@@ -190,6 +197,10 @@ async def health(request: web.Request) -> web.Response:
             "listening": bool(listener and listener.listening.is_set()),
             "sessions": len(relay.feed.watched()),
             "screens": len(relay.hub.screens()),
+            "wakeups": relay.feed.wakeups,  # refreshes (NOTIFY or poll) that read the central tables
+            "queries": relay.feed.queries,  # their queries (catch-ups from the table not counted)
+            "delivered": relay.feed.delivered,  # sequenced messages handed to the screens' hub
+            "store_pages": relay.hub.store_pages,  # catch-up pages read from the central table
         }
     )
 

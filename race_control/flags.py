@@ -8,13 +8,20 @@ and the environment ``RACE_CONTROL_FEATURES=name1,name2,-name3`` (``-`` turns on
 An unknown name anywhere is an error at start-up that names it and the known flags: a typo
 must not silently leave a feature off (or on).
 
-Code asks ``services.features.enabled("central_sync")``; asking for a flag that is not
-registered is a bug (``KeyError``).  ``GET /api/health`` lists them all.  Pure data: no I/O
-except reading the environment in ``resolve``.
+Code asks ``services.features.enabled("name")``; asking for a flag that is not registered is
+a bug (``KeyError``).  ``GET /api/health`` lists them all.  Pure data: no I/O except reading the
+environment in ``resolve``.
+
+A flag whose feature is no longer experimental is *retired* (``RETIRED``: name → what happens
+now): still accepted in settings.json and the environment, so an old settings file does not
+stop start-up, but ignored (``retired_in`` names the ones given, for a log line).  Right now no
+feature is experimental: ``central_sync`` retired when central sync became what a laptop does
+whenever it has a central URL (docs/sync.md).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +29,7 @@ from dataclasses import dataclass
 from race_control.errors import InputError
 
 ENV_FEATURES = "RACE_CONTROL_FEATURES"
+log = logging.getLogger("race_control.flags")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +39,9 @@ class Flag:
     default: bool = False
 
 
-FLAGS: dict[str, Flag] = {
-    f.name: f
-    for f in (Flag("central_sync", "Sync to the timing company's central PostgreSQL (experimental)"),)
+FLAGS: dict[str, Flag] = {}  # no experimental feature right now
+RETIRED: dict[str, str] = {
+    "central_sync": "central sync runs whenever a central database URL is configured (docs/sync.md)",
 }
 
 
@@ -42,7 +50,7 @@ class UnknownFeature(InputError):
 
 
 def _check(names: Iterable[str], where: str) -> None:
-    unknown = [n for n in names if n not in FLAGS]
+    unknown = [n for n in names if n not in FLAGS and n not in RETIRED]
     if unknown:
         known = ", ".join(sorted(FLAGS)) or "none"
         raise UnknownFeature(f"unknown feature flag {unknown[0]!r} in {where}; known flags: {known}")
@@ -52,7 +60,7 @@ class Features:
     """The resolved on/off value of every known flag (immutable once built)."""
 
     def __init__(self, values: Mapping[str, bool] | None = None) -> None:
-        values = dict(values or {})
+        values = {k: v for k, v in (values or {}).items() if k not in RETIRED}
         _check(values, "the feature flags")
         self._on = {name: bool(values.get(name, flag.default)) for name, flag in FLAGS.items()}
 
@@ -66,6 +74,11 @@ class Features:
 
     def __repr__(self) -> str:
         return f"Features({self._on!r})"
+
+
+def retired_in(names: Iterable[str]) -> dict[str, str]:
+    """The retired flags among ``names``, each with what happens now (for a log line)."""
+    return {n: RETIRED[n] for n in names if n in RETIRED}
 
 
 def parse_env(text: str) -> dict[str, bool]:
@@ -90,4 +103,6 @@ def resolve(from_file: Mapping[str, bool], env: Mapping[str, str] | None = None)
     env = os.environ if env is None else env
     from_env = parse_env(env.get(ENV_FEATURES, ""))
     _check(from_env, ENV_FEATURES)
+    for name, now in retired_in({**from_file, **from_env}).items():
+        log.info("feature flag %r is retired and ignored: %s", name, now)
     return Features({**from_file, **from_env})

@@ -66,7 +66,8 @@ async def test_counters_grow_by_exactly_the_reads_sent(rc: RaceControl, api: Api
     assert value(after, "race_control_ingest_backlog") == 0
     assert value(after, "race_control_store_failures_total") == 0
     assert value(after, "race_control_alerts_active", kind="storage_error") == 0
-    assert value(after, "race_control_feature_enabled", feature="central_sync") == 0
+    assert value(after, "race_control_sync_backlog") == 0  # no central URL: sync off
+    assert value(after, "race_control_sync_state", state="off") == 1
 
     await client.send(b"not a CTP01 line\r\n")
     await client.send(lines(14, 15))

@@ -49,6 +49,7 @@ async def race_day(rc: RaceControl, api: Api, *, reads: int = 12) -> dict[str, A
 
     lines = b"".join(read(n, 100 + n, f"09:{n:02d}:00.25") for n in range(1, reads + 1))
     lines += read(reads + 1, 101, "09:01:05.50")  # bib 101 again within the window: suppressed
+    lines += b"garbled\\line\twith a tab\r\n"  # a bad line, stored raw: COPY's escapes
     await feed(rc, "sync-box-1", lines, reads + 1)
     streams = await api.ok("GET", "/api/timing/sessions")
     (stream,) = streams

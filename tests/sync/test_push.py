@@ -192,9 +192,21 @@ async def test_rules_changed_re_derive_suppressions_and_they_are_sent_again(
         await api.ok("PATCH", f"/api/sessions/{ids['session']}", {"rules": {"duplicate_window": 600}})
         assert (await store.run(backlog)).rows > 0
         await push_all(store, pg)
+        assert_mirrored(store.engine, central, ("suppressions",))
+
+        # re-derived while a batch with the old ones is on its way: SQLite hands the new rows
+        # the rowids of the batch's rows, so checking that batch off must not move the cursor
+        await api.ok("PATCH", f"/api/sessions/{ids['session']}", {"rules": {"duplicate_window": 40}})
+        batch = await store.run(read_batch)
+        await api.ok("PATCH", f"/api/sessions/{ids['session']}", {"rules": {"duplicate_window": 50}})
+        push_batch(pg, batch)
+        await store.run(mark_pushed, batch)
+        await push_all(store, pg)
     finally:
         pg.close()
     assert_mirrored(store.engine, central, ("suppressions",))
+    (row,) = central_rows(central, "suppressions")
+    assert "window 50 s" in row["reason"]
 
 
 def install_failing_trigger(central: Central, table: str, nth: int) -> None:
@@ -257,3 +269,32 @@ async def test_a_login_of_no_partner_is_refused_clearly(
     finally:
         pg.close()
     assert central.count("events") == 0
+
+
+async def test_an_older_change_never_overwrites_a_newer_one_and_a_tombstone_wins(
+    local: tuple[RaceControl, Api], central: Central
+) -> None:
+    rc, api = local
+    event = await api.ok("POST", "/api/events", {"name": "Clocks", "date": "2026-06-01"}, 201)
+    await api.ok("POST", f"/api/events/{event['id']}/participants", [{"bib": "7", "first_name": "Bo"}])
+    store = store_of(rc)
+    pg = connect(central.url)
+    try:
+        old = await store.run(read_batch)
+        push_batch(pg, old)
+        await store.run(mark_pushed, old)
+        await api.ok("PATCH", f"/api/events/{event['id']}/participants/7", {"first_name": "Bob"})
+        await push_all(store, pg)
+        push_batch(pg, old)  # a stale batch arrives late (its answer was lost, sent again later)
+        (there,) = central_rows(central, "participants")
+        assert there["first_name"] == "Bob"
+
+        # another laptop deleted the runner (a newer tombstone): a later edit here does not revive it
+        central.query("UPDATE participants SET deleted = true, hlc = hlc + 1")
+        await api.ok("PATCH", f"/api/events/{event['id']}/participants/7", {"first_name": "Robert"})
+        await push_all(store, pg)
+    finally:
+        pg.close()
+    assert central_rows(central, "participants") == []
+    (name, deleted) = central.query("SELECT first_name, deleted FROM participants")[0]
+    assert (name, deleted) == ("Bob", True)

@@ -17,7 +17,9 @@ import pytest
 
 from race_control.app import RaceControl
 from race_control.secrets import SecretStore
+from race_control.sync.outbox import backlog
 from tests.conftest import Api, make_settings
+from tests.helpers.ctp01_peer import RawCtp01Client
 from tests.helpers.live_app import running
 from tests.helpers.waiting import until
 from tests.sync.mirror import Central, assert_mirrored, central_partner
@@ -37,15 +39,19 @@ def settings(tmp_path: Path, url: str, **kw: Any) -> Any:
     return make_settings(tmp_path / "rc", central_url=url, **{**FAST, **kw})
 
 
-async def synced(api: Api) -> dict[str, Any]:
-    """The sync status once nothing is left to send."""
+async def synced(api: Api, rc: RaceControl) -> dict[str, Any]:
+    """The sync status once nothing is left to send: the local outbox itself is empty (its
+    checkpoints move only after a central commit) and the worker says idle."""
     status: dict[str, Any] = await until(
-        lambda: _idle(api), "everything synced (state idle, backlog 0)", timeout=60
+        lambda: _idle(api, rc), "everything synced (local backlog 0, state idle)", timeout=60
     )
     return status
 
 
-async def _idle(api: Api) -> dict[str, Any] | None:
+async def _idle(api: Api, rc: RaceControl) -> dict[str, Any] | None:
+    assert rc.services is not None
+    if (await rc.services.store.run(backlog)).rows:
+        return None
     status = await api.ok("GET", "/api/sync")
     return status if status["state"] == "idle" and status["backlog"] == 0 and status["last_success"] else None
 
@@ -77,19 +83,27 @@ async def test_a_laptop_given_a_central_url_syncs_every_change_by_itself(
 ) -> None:
     async with running(settings(tmp_path, central.url)) as (rc, api):
         ids = await race_day(rc, api)
-        status = await synced(api)
+        status = await synced(api, rc)
         assert status["configured"] is True and status["pushed"] > 0
         assert status["central"] == without_password(central.url)  # never the password
         assert rc.services is not None
         assert_mirrored(rc.services.store.engine, central)
 
-        # reads alone (ingest, no operation) are found by the periodic check
-        await feed(
-            rc, "sync-box-1", b"".join(read(n, 300 + n, f"11:{n:02d}:00.00") for n in range(20, 30)), 24
-        )
-        await synced(api)
+        # reads alone (ingest into a stream no session is bound to: no operation, nothing tells
+        # the worker) are found by its periodic check
+        client = await RawCtp01Client.connect(rc.timing_port)
+        await client.handshake("sync-box-2", ("finish",))
+        timing = rc.services.timing
+        await until(lambda: timing.stream(ids["other_stream"]).connections, "connected")  # type: ignore[union-attr]
+        await synced(api, rc)
+        before = central.count("timing_reads")
+        await client.send(b"".join(read(n, 300 + n, f"11:{n:02d}:00.00") for n in range(20, 30)))
+        pipeline = rc.services.pipeline
+        await until(lambda: pipeline.committed_reads >= 24, "24 reads stored")
+        await synced(api, rc)
+        await client.close()
         assert_mirrored(rc.services.store.engine, central)
-        assert central.count("timing_reads") == 24
+        assert central.count("timing_reads") == before + 10 == 24
 
         metrics = await api.http.get(rc.http_url + "/api/metrics", headers=api.headers)
         text = await metrics.text()
@@ -102,7 +116,7 @@ async def test_a_batch_the_central_database_refuses_is_retried_by_itself(
 ) -> None:
     async with running(settings(tmp_path, central.url)) as (rc, api):
         await api.ok("POST", "/api/events", {"name": "Refused 5K", "date": "2026-06-01"}, 201)
-        await synced(api)
+        await synced(api, rc)
         install_failing_trigger(central, "timing_reads", 3)
         await feed(
             rc, "refused-box", b"".join(read(n, 100 + n, f"09:{n:02d}:00.00") for n in range(1, 11)), 10
@@ -116,7 +130,7 @@ async def test_a_batch_the_central_database_refuses_is_retried_by_itself(
         assert central.count("timing_streams") == 0  # the stream rode in the same batch
 
         central.query("DROP TRIGGER rc_test_refuse ON timing_reads")  # no local write from here on
-        await synced(api)
+        await synced(api, rc)
         assert rc.services is not None
         assert_mirrored(rc.services.store.engine, central)
         assert central.count("timing_reads") == 10
@@ -156,10 +170,15 @@ async def test_the_stored_password_completes_a_url_without_one(
 ) -> None:
     monkeypatch.delenv("RACE_CONTROL_CENTRAL_PASSWORD", raising=False)
     SecretStore(tmp_path / "rc").set("central-password", password_of(central.url))
-    async with running(settings(tmp_path, without_password(central.url))) as (_rc, api):
+    async with running(settings(tmp_path, without_password(central.url))) as (rc, api):
         await api.ok("POST", "/api/events", {"name": "Keyring 5K", "date": "2026-06-01"}, 201)
-        await synced(api)
+        status = await synced(api, rc)
         assert central.count("events") == 1
+        # (the test server trusts local logins, so the password is checked where it is used)
+        assert rc.services is not None
+        target = rc.services.sync.target  # type: ignore[union-attr]
+        assert target.password == password_of(central.url) and urlsplit(target.url).password is None
+        assert "hunter" not in repr(status) and password_of(central.url) not in repr(status)
 
 
 async def test_a_refused_login_is_an_error_not_offline(tmp_path: Path, central: Central) -> None:

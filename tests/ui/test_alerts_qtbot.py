@@ -13,6 +13,7 @@ from PySide6.QtCore import QPoint, Qt
 from pytestqt.qtbot import QtBot
 
 from race_control.config import load_settings
+from race_control.flags import FLAGS, Flag
 from race_control.ui.alerts_panel import COLOURS
 from tests.ui.conftest import Desktop, until
 from tests.ui.qtbot_helpers import activate
@@ -85,29 +86,37 @@ async def test_the_list_acknowledges_alerts_and_the_banner_goes_when_none_is_lef
     assert {a.id for a in board.alerts(include_acknowledged=True)} == {"clock_off:st1", "screen_lost:tv9"}
 
 
+@pytest.fixture
+def test_flag(monkeypatch: pytest.MonkeyPatch) -> str:
+    """No feature is experimental right now (central_sync retired): register one, before the
+    desktop (and its Settings page) is made."""
+    monkeypatch.setitem(FLAGS, "test_flag", Flag("test_flag", "A flag the tests register"))
+    return "test_flag"
+
+
 async def test_settings_turns_an_experimental_feature_on_in_the_settings_file(
-    desktop: Desktop, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+    test_flag: str, desktop: Desktop, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("RACE_CONTROL_FEATURES", raising=False)
     w = desktop.window
     st = w.settings_page
     await activate(w)
     assert w.go(w.pages.index(st))
-    box = st.feature_boxes["central_sync"]
-    assert not box.isChecked() and "central PostgreSQL" in box.text()
+    box = st.feature_boxes[test_flag]
+    assert not box.isChecked() and "A flag the tests register" in box.text()
     assert not st.features_env.isVisible()
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))  # the tick box
     assert box.isChecked()
     qtbot.mouseClick(st.primary, Qt.MouseButton.LeftButton)
     await until(lambda: "take effect when you restart" in st.message.text(), what="saved")
     saved = json.loads((desktop.data_dir / "settings.json").read_text("utf-8"))
-    assert saved["features"] == {"central_sync": True}
-    assert load_settings(desktop.data_dir).features == {"central_sync": True}
+    assert saved["features"] == {test_flag: True}
+    assert load_settings(desktop.data_dir).features == {test_flag: True}
 
-    monkeypatch.setenv("RACE_CONTROL_FEATURES", "-central_sync")
+    monkeypatch.setenv("RACE_CONTROL_FEATURES", f"-{test_flag}")
     st.entered()  # coming back to the page reads the file again, and names the override
     assert box.isChecked()
-    assert st.features_env.isVisible() and "RACE_CONTROL_FEATURES=-central_sync" in st.features_env.text()
+    assert st.features_env.isVisible() and f"RACE_CONTROL_FEATURES=-{test_flag}" in st.features_env.text()
 
 
 async def test_an_alert_tooltip_shows_client_text_as_sent_not_as_markup(

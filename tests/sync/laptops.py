@@ -133,6 +133,18 @@ class Central:
         conn.autocommit = True
         return conn
 
+    def visible(self) -> bool:
+        """Every shared row written so far is below the oldest running transaction (a pull
+        started now reads them all)."""
+        barrier = self.max_tx()
+        conn = self.owner()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                return int(cur.fetchone()[0]) > barrier
+        finally:
+            conn.close()
+
     def max_tx(self) -> int:
         """The newest writing transaction of any shared row, of any partner."""
         conn = self.owner()

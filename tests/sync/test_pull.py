@@ -87,18 +87,30 @@ async def test_what_a_shares_b_lists_through_its_api(tmp_path: Path) -> None:
             # pulling again changes nothing
             assert await b.pull_all(central) == 0
 
-            # A changes the template and the session: B's cache and live session follow
-            body = await base_template(a, "Harbor red", "#ff4500")
-            await a.api.ok("PUT", f"/api/templates/{tid}", body)
-            await a.api.ok(
-                "PATCH", f"/api/sessions/{race['session']['id']}", {"mode": "pre-race", "name": "Start"}
-            )
-            await a.push()
-            assert await b.pull_all(central) == 2
-            got = await b.api.ok("GET", f"/api/templates/{tid}")
-            assert (got["version"], got["name"], got["theme"]["accent"]) == (2, "Harbor red", "#ff4500")
-            s = await b.api.ok("GET", f"/api/sessions/{race['session']['id']}")
-            assert (s["mode"], s["name"]) == ("pre-race", "Start")
+            # A changes the template and the session: B's cache, live session and screens follow
+            screen_url = sessions[0]["display_url"].replace("http", "ws") + "/ws"
+            async with b.api.http.ws_connect(screen_url) as ws:
+                hello = await ws.receive_json(timeout=5)
+                assert hello["template"]["theme"]["accent"] == "#1e90ff"
+                body = await base_template(a, "Harbor red", "#ff4500")
+                await a.api.ok("PUT", f"/api/templates/{tid}", body)
+                await a.api.ok(
+                    "PATCH", f"/api/sessions/{race['session']['id']}", {"mode": "pre-race", "name": "Start"}
+                )
+                await a.push()
+                assert await b.pull_all(central) == 2
+                got = await b.api.ok("GET", f"/api/templates/{tid}")
+                assert (got["version"], got["name"], got["theme"]["accent"]) == (2, "Harbor red", "#ff4500")
+                s = await b.api.ok("GET", f"/api/sessions/{race['session']['id']}")
+                assert (s["mode"], s["name"]) == ("pre-race", "Start")
+                seen: dict[str, Any] = {}
+                for _ in range(50):  # what B's screen is told (besides pings and the like)
+                    msg = await ws.receive_json(timeout=5)
+                    seen[msg["type"]] = msg
+                    if {"template", "mode"} <= seen.keys():
+                        break
+                assert seen["template"]["template"]["theme"]["accent"] == "#ff4500"  # restyled
+                assert seen["mode"]["mode"] == "pre-race"
 
             # and what B adds reaches A the same way
             await b.api.ok(

@@ -84,3 +84,28 @@ async def test_pages_of_one_row_get_every_row(tmp_path: Path) -> None:
             assert await names(b) == {"Same tx 0", "Same tx 1", "Same tx 2", "Own tx 0", "Own tx 1"}
             assert applied == 5  # each once
             assert await b.pull_all(central) == 0
+
+
+async def test_a_pulled_session_brings_its_event_along(tmp_path: Path) -> None:
+    """With pages of one row, the first page has the first event only, while the session (and
+    runner) of the second comes in it too: their event comes with them (a foreign key here)."""
+    with partners(1) as central:
+        url = central.partners[0]["url"]
+        async with laptop(tmp_path, "a", url) as a, laptop(tmp_path, "b", url) as b:
+            first = await a.api.ok("POST", "/api/events", {"name": "First", "date": "2026-06-01"}, 201)
+            second = await a.api.ok("POST", "/api/events", {"name": "Second", "date": "2026-06-02"}, 201)
+            await a.api.ok(
+                "POST", f"/api/events/{second['id']}/participants", [{"bib": "5", "first_name": "Flo"}]
+            )
+            session = await a.api.ok(
+                "POST", "/api/sessions", {"event_id": second["id"], "mode": "results"}, 201
+            )
+            await a.push()
+            await until(central.visible, "A's push to be below every running transaction")
+            # one round in pages of one row: its first page has the first event, the runner and
+            # the session (both of the second event), and the cursors move past all three
+            assert await b.pull(page=1) == 4
+            assert {e["id"] for e in await b.api.ok("GET", "/api/events")} == {first["id"], second["id"]}
+            assert [s["id"] for s in await b.api.ok("GET", "/api/sessions")] == [session["id"]]
+            roster = await b.api.ok("GET", f"/api/events/{second['id']}/participants")
+            assert [p["bib"] for p in roster] == ["5"]

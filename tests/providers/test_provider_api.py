@@ -65,6 +65,7 @@ async def test_providers_and_accounts_never_echo_a_secret(
     listed = await api.ok("GET", "/api/providers")
     assert {p["id"]: (p["kind"], p["credentials"]) for p in listed} == {
         "runsignup": ("registration", ["api_key", "api_secret"]),
+        "eventbrite": ("registration", ["token"]),
         "ctlive": ("scoring", ["client_id", "user_id", "password"]),
     }
     acc = await account(api, fake)

@@ -235,19 +235,21 @@ class SyncWorker:
         try:
             known = await self.store.run(backlog)
             self._publish(state="syncing", backlog=known.rows, backlog_since=known.since)
+            sent_any = False
             while not self._stopping:
                 batch = await self.store.run(read_batch, self.max_entities, self.max_append)
                 if batch.empty:
                     break
                 sent = await self._on_thread(self._with_connection, push_batch, batch)
+                sent_any = True
                 await self.store.run(mark_pushed, batch)
                 known = await self.store.run(backlog)
                 self._publish(
                     pushed=self._status.pushed + sent, backlog=known.rows, backlog_since=known.since
                 )
             if not self._stopping:
-                if self._pg is None:  # nothing was pushed: still prove the server is reachable
-                    await self._on_thread(self._with_connection, _ping)
+                if not sent_any:  # nothing to push: still prove the server answers (a kept
+                    await self._on_thread(self._with_connection, _ping)  # connection may be dead)
                 link = CentralLink(self)
                 for hook in list(self._rounds):
                     pulled = await hook(link)

@@ -8,6 +8,7 @@ import inspect
 import pkgutil
 
 import race_control
+from race_control.central.errors import CentralError
 from race_control.display_server.errors import DisplayError
 from race_control.errors import InputError, RaceControlError
 from race_control.roster.errors import RosterError
@@ -18,6 +19,7 @@ from race_control.timing.protocols.ctp01_lines import check_observation
 from race_control.timing.protocols.errors import TimingError, TimingInputError
 
 ROOTS: dict[str, type[RaceControlError]] = {
+    "race_control.central": CentralError,
     "race_control.display_server": DisplayError,
     "race_control.roster": RosterError,
     "race_control.sessions": SessionError,

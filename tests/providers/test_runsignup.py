@@ -272,3 +272,12 @@ async def test_races_list_as_events(fake: FakeRunSignUp) -> None:
         ("903311", "Half Marathon", "13.1 Miles"),
         ("903312", "5K", "5K"),
     ]
+
+
+async def test_a_page_slower_than_the_timeout_is_tried_again(fake: FakeRunSignUp) -> None:
+    fake.fault("/participants", "slow", delay=1.0)
+    sleeps = Sleeps()
+    async with httpx.AsyncClient() as client:
+        a = adapter(fake, client, sleep=sleeps, retry=RetryPolicy(timeout=0.2))
+        got = await a.fetch_entrants("48213")
+    assert len(got.entrants) == 130 and a.retries == 1 and len(sleeps.waits) == 1

@@ -178,3 +178,39 @@ def test_two_migrations_at_once_wait_for_each_other() -> None:
         for t in threads:
             t.join(60)
         assert results == [admin.head_revision()] * 3
+
+
+def test_results_shows_each_bibs_newest_finisher_or_correction_per_session() -> None:
+    with scratch_database() as (url, _db):
+        admin.migrate(url)
+        partner = admin.add_partner(url, "A")["partner_id"]
+        rows = [  # (session, seq, kind, bib)
+            ("s1", 1, "finisher", "101"),
+            ("s1", 2, "finisher", "102"),
+            ("s1", 3, "correction", "101"),  # 101's newest
+            ("s1", 4, "control", "101"),  # not a finisher event
+            ("s2", 1, "finisher", "101"),  # another session: its own result
+            ("s2", 5, "correction", "102"),
+            ("s2", 6, "finisher", "102"),  # newer than the correction
+        ]
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                for session, seq, kind, bib in rows:
+                    cur.execute(
+                        "INSERT INTO display_events (partner_id, session_id, seq, kind, bib, stream_id,"
+                        " location, read_seq, payload, created_at) VALUES (%s, %s, %s, %s, %s, 'st', 'FIN', 0,"
+                        " '{}', 0)",
+                        (partner, session, seq, kind, bib),
+                    )
+                cur.execute("SELECT session_id, bib, seq, kind FROM results ORDER BY 1, 2")
+                got = cur.fetchall()
+        finally:
+            conn.close()
+    assert got == [
+        ("s1", "101", 3, "correction"),
+        ("s1", "102", 2, "finisher"),
+        ("s2", "101", 1, "finisher"),
+        ("s2", "102", 6, "finisher"),
+    ]

@@ -66,6 +66,7 @@ class Feed:
         self.poll_interval = poll_interval
         self.idle_after = idle_after
         self._watched: dict[str, Watched] = {}
+        self._resolved: dict[tuple[str | None, int | None, str], dict[str, Any]] = {}  # never mutated
         self._by_token: dict[str, str] = {}
         self._joining: dict[str, asyncio.Future[Watched | None]] = {}
         self._wake = asyncio.Event()
@@ -166,8 +167,15 @@ class Feed:
     def template(self, s: CentralSession) -> dict[str, Any]:
         """Its template: a custom one from the central ``templates`` (an unknown or deleted one
         falls back to the mode's built-in, as on the laptop)."""
-        self._hold_template(s)
-        return self._templates.resolve(None if s.template_deleted else s.template_id, s.mode)
+        tid = None if s.template_deleted else s.template_id
+        key = (tid, s.template_version, s.mode)
+        found = self._resolved.get(key)
+        if found is None:  # a deep copy each time costs ~4 ms: once per version, every screen shares it
+            self._hold_template(s)
+            found = self._resolved[key] = self._templates.resolve(tid, s.mode)
+            if len(self._resolved) > 256:
+                self._resolved.pop(next(iter(self._resolved)))
+        return found
 
     def resume_point(self, session_id: str, epoch: str | None, after_seq: int) -> int:
         w = self._watched.get(session_id)

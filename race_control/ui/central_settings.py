@@ -14,6 +14,7 @@ is; its messages never hold the password.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -31,12 +32,14 @@ from PySide6.QtWidgets import (
 )
 
 from race_control.central.connection import check_url
+from race_control.config import ENV_CENTRAL_URL
 from race_control.errors import InputError
 from race_control.secrets import ENV_VARS, SecretStore
 from race_control.sync.connection import CentralTarget, SyncFailure, connect, redact
 
 SECRET = "central-password"
 TEST_TIMEOUT = 5  # s: the button answers within this even when the server does not
+LOOKING = "Password: looking it up…"
 
 # on the frame, not the label: a word-wrapped QLabel with style-sheet padding is given too
 # little height and clips its last line
@@ -163,10 +166,13 @@ class CentralSyncGroup(QGroupBox):
         self.password.clear()
         self.result.clear()
         running = self.page.services.settings.central_url
+        env = os.environ.get(ENV_CENTRAL_URL, "").strip()
         self.note.setText(
             "Changes take effect when Race Control restarts"
             + (f" (syncing now with {redact(running)})." if running else ".")
+            + (f" {ENV_CENTRAL_URL} is set: it overrides this URL while it is." if env else "")
         )
+        self.state.setText(LOOKING)  # a keyring can take a moment (D-Bus, its first use)
         self.page.run(self.refresh())
 
     async def refresh(self) -> None:

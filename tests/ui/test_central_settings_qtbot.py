@@ -23,8 +23,9 @@ from pytestqt.qtbot import QtBot
 
 from race_control.central import admin
 from race_control.config import load_settings
+from race_control.flags import FLAGS
 from race_control.secrets import SecretStore
-from race_control.ui.central_settings import split_password
+from race_control.ui.central_settings import LOOKING, split_password
 from tests.helpers.postgres import scratch_database, with_database
 from tests.ui.conftest import Desktop, until
 from tests.ui.qtbot_helpers import activate, retype, settle
@@ -77,7 +78,8 @@ async def central_group(desktop: Desktop):  # type: ignore[no-untyped-def]
     await activate(w)
     assert w.go(w.pages.index(w.settings_page)), "Settings is locked"
     group = w.settings_page.central
-    await until(lambda: group.state.text(), what="where the password is")
+    assert group.state.text() == LOOKING  # never blank while the keyring answers (off the loop)
+    await until(lambda: group.state.text() != LOOKING, what="where the password is")
     return w.settings_page, group
 
 
@@ -106,6 +108,8 @@ async def test_save_puts_the_url_in_settings_and_the_password_in_the_keyring(
     assert group.state.text() == "Password: none saved." and not group.warning.isVisible()
     assert "take effect when Race Control restarts" in group.note.text()
     assert not group.forget_button.isEnabled()
+    # (and the Experimental features box is there only while there is a feature to switch on)
+    assert page.features_group.isVisible() == bool(FLAGS)
 
     retype(qtbot, group.url, "postgresql://p_abc@central.example.com:5432/race_control")
     retype(qtbot, group.password, SECRET)
@@ -133,8 +137,10 @@ async def test_save_puts_the_url_in_settings_and_the_password_in_the_keyring(
 
     # a password typed into the URL goes to the keyring too, and out of settings.json
     retype(qtbot, group.url, "postgresql://p_abc:n3w-pass@central.example.com/race_control")
+    page.say("")
     page.press_primary()
-    await until(lambda: list(memory_keyring.passwords.values()) == ["n3w-pass"], what="the new password")
+    await until(lambda: says(page, "saved in the system keyring"), what="saved again")
+    assert list(memory_keyring.passwords.values()) == ["n3w-pass"]
     assert "n3w-pass" not in (desktop.data_dir / "settings.json").read_text("utf-8")
     assert (
         load_settings(desktop.data_dir).central_url == "postgresql://p_abc@central.example.com/race_control"
@@ -143,6 +149,15 @@ async def test_save_puts_the_url_in_settings_and_the_password_in_the_keyring(
     qtbot.mouseClick(group.forget_button, Qt.MouseButton.LeftButton)
     await until(lambda: says(page, "forgotten"), what="forgotten")
     assert memory_keyring.passwords == {} and group.state.text() == "Password: none saved."
+
+
+async def test_an_environment_url_is_named_as_overriding_the_field(
+    desktop: Desktop, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RACE_CONTROL_CENTRAL_URL", "postgresql://p_env@central.example.com/rc")
+    _page, group = await central_group(desktop)
+    assert group.url.text() == "postgresql://p_env@central.example.com/rc"
+    assert "RACE_CONTROL_CENTRAL_URL is set: it overrides this URL while it is." in group.note.text()
 
 
 async def test_without_a_keyring_the_password_goes_to_a_0600_file_and_a_warning_shows(

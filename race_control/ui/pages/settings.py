@@ -203,6 +203,8 @@ class SettingsPage(Page):
         self.features_env.setWordWrap(True)
         self.features_env.hide()
         lay.addWidget(self.features_env)
+        group.setVisible(bool(FLAGS))  # none right now: no empty box
+        self.features_group = group
         self.body.addWidget(group)
 
     async def primary_action(self) -> bool:

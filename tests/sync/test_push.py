@@ -18,7 +18,7 @@ import pytest
 
 from race_control.app import RaceControl
 from race_control.store.database import Store
-from race_control.sync.connection import CentralRejected, connect
+from race_control.sync.connection import CentralRejected, CentralUnreachable, connect
 from race_control.sync.outbox import Batch, backlog, mark_pushed, read_batch
 from race_control.sync.push import push_batch
 from tests.conftest import Api, make_settings
@@ -298,3 +298,41 @@ async def test_an_older_change_never_overwrites_a_newer_one_and_a_tombstone_wins
     assert central_rows(central, "participants") == []
     (name, deleted) = central.query("SELECT first_name, deleted FROM participants")[0]
     assert (name, deleted) == ("Bob", True)
+
+
+async def test_a_connection_dropped_mid_batch_is_offline_and_nothing_lands(
+    local: tuple[RaceControl, Api], central: Central
+) -> None:
+    """The server ends the connection while the batch's rows are being written (a trigger
+    terminates its own backend at the 5th read): a retryable failure, nothing of the batch
+    central, the checkpoints unmoved; a new connection sends it whole."""
+    rc, api = local
+    store = store_of(rc)
+    await race_day(rc, api, reads=8)
+    central.query(
+        """
+        CREATE SEQUENCE rc_test_cut;
+        CREATE FUNCTION rc_test_cut() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+        BEGIN
+          IF nextval('rc_test_cut') = 5 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER rc_test_cut BEFORE INSERT ON timing_reads FOR EACH ROW EXECUTE FUNCTION rc_test_cut();
+        """
+    )
+    before, marks, waiting = central_snapshot(central), cursors(store), pending(store)
+    batch = await store.run(read_batch)
+    pg = connect(central.url)
+    try:
+        with pytest.raises(CentralUnreachable):
+            push_batch(pg, batch)
+    finally:
+        pg.close()
+    assert central_snapshot(central) == before
+    assert cursors(store) == marks and pending(store) == waiting
+    pg = connect(central.url)  # the sequence is past 5 now: the trigger lets everything through
+    try:
+        await push_all(store, pg)
+    finally:
+        pg.close()
+    assert_mirrored(store.engine, central)

@@ -130,6 +130,9 @@ class RemoteOperations:
         self._presets = presets
         self._session_ops = session_ops
         self._changes = changes
+        # hear only what came from other laptops (after ``changes`` heard it): the desktop
+        # refreshes the list on screen, which a local action refreshes by itself
+        self.listeners: list[ChangeListener] = []
 
     async def apply_pulled(self, batch: PulledBatch) -> PulledResult:
         """Apply what other laptops changed (one unit of work); see the module docstring."""
@@ -160,6 +163,12 @@ class RemoteOperations:
             self._session_ops.restyle_sessions_of(tid)
         for sid in closing:
             await self._session_ops.screens.close_session(sid)
+        if uow.changes:
+            for listener in self.listeners:
+                try:
+                    listener(uow.changes)
+                except Exception:
+                    log.exception("pulled-change listener failed")
         counts: dict[str, int] = {}
         for t, _r in applied:
             counts[t] = counts.get(t, 0) + 1

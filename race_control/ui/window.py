@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         self.status_timer.start()
         self.feed.stream_changed.connect(lambda *_: self._update_status())
         self.feed.session_changed.connect(lambda *_: self._flow_changed())  # bound streams, mode
+        self.services.ops.remote.listeners.append(self._pulled)  # other laptops' changes came down
 
         for n in range(len(self.pages)):
             QShortcut(QKeySequence(f"Ctrl+{n + 1}"), self, lambda n=n: self.go(n))
@@ -166,6 +167,16 @@ class MainWindow(QMainWindow):
         has_session = f.session is not None or bool(f.event_sessions())
         needs = [True, f.logged_in, f.logged_in, bool(f.event_id), bool(f.event_id), has_session]
         return needs[index]
+
+    def _pulled(self, changes: list[Any]) -> None:
+        """Central sync brought other laptops' events, runners or templates: the list on screen
+        shows them (sessions redraw through ``session_changed``)."""
+        kinds = {c.kind for c in changes}
+        page = self.stack.currentWidget()
+        if page is self.event_page and kinds & {"event", "participant"}:
+            self.event_page.refresh()
+        elif page is self.template_page and "template" in kinds:
+            self.template_page.refresh()
 
     def go(self, index: int) -> bool:
         if not 0 <= index < len(self.pages) or not self._unlocked(index):

@@ -83,29 +83,50 @@ def _same_shape(conn) -> None:  # type: ignore[no-untyped-def]
     assert insp.get_view_names() == ["results"]
 
 
-def test_the_migration_forces_row_level_security_on_every_partner_table() -> None:
+def test_every_table_forces_row_level_security_and_the_group_never_deletes() -> None:
+    """Every table in ``public`` (whichever migration made it), not only the ones known today."""
     with scratch_database() as (url, db):
         admin.migrate(url)
+        group_name = f"{db}_partner"
         conn = psycopg2.connect(url)
         try:
             with conn.cursor() as cur:
                 cur.execute(
                     "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class"
-                    " WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
+                    " WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname <> %s",
+                    (admin.VERSION_TABLE,),
                 )
                 flags = {name: (rls, force) for name, rls, force in cur.fetchall()}
-                cur.execute("SELECT tablename FROM pg_policies")
-                with_policy = {name for (name,) in cur.fetchall()}
+                cur.execute("SELECT tablename, roles::text FROM pg_policies")
+                with_policy = {name: roles for name, roles in cur.fetchall()}
+                cur.execute(
+                    "SELECT c.relname, p FROM pg_class c, unnest(ARRAY['DELETE', 'TRUNCATE', 'REFERENCES',"
+                    " 'TRIGGER']) AS p WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v')"
+                    " AND (has_table_privilege(%s, c.oid, p) OR has_table_privilege('public', c.oid, p))",
+                    (group_name,),
+                )
+                too_much = cur.fetchall()
+                cur.execute(
+                    "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace"
+                    " AND c.relkind IN ('r', 'v') AND has_table_privilege('public', c.oid, 'SELECT')"
+                )
+                public_reads = cur.fetchall()
                 cur.execute(
                     "SELECT rolcanlogin, rolinherit, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s",
-                    (f"{db}_partner",),
+                    (group_name,),
                 )
                 group = cur.fetchone()
+                cur.execute("SELECT has_table_privilege(%s, 'public.users', 'INSERT')", (group_name,))
+                writes_users = cur.fetchone()[0]
         finally:
             conn.close()
-    for table in (*PARTNER_TABLES, "timing_partners"):
-        assert flags[table] == (True, True), table
-        assert table in with_policy, table
+    assert set(flags) == {*PARTNER_TABLES, "timing_partners"}
+    for table, on in flags.items():
+        assert on == (True, True), table
+        assert with_policy.get(table) == "{" + group_name + "}", table
+    assert too_much == []
+    assert public_reads == []
+    assert not writes_users
     assert group == (False, True, False, False)
 
 

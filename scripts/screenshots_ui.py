@@ -218,6 +218,8 @@ async def shoot(out: Path) -> list[Path]:
         await w.analytics_page.refresh()
         await grab("7-analytics")
         w.go(w.pages.index(w.settings_page))
+        central = w.settings_page.central  # where the central password is: looked up off the loop
+        await until(lambda: central.state.text() != "Password: looking it up…")
         await grab("8-settings")
         # the error panel, as an unexpected error shows it
         w.go(w.pages.index(w.timing_page))

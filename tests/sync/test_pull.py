@@ -9,6 +9,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from tests.helpers.waiting import until
 from tests.sync.laptops import Laptop, laptop, partners
 
@@ -200,3 +202,30 @@ async def test_presets_saved_on_one_laptop_set_up_sessions_on_another(tmp_path: 
             assert ("preset", "created") in {(c.kind, c.action) for c in b.changes}
             status, _ = await b.api.call("POST", "/api/presets/nope/sessions", {"event_id": eid})
             assert status == 404
+
+
+async def test_a_session_closed_on_one_laptop_closes_and_disconnects_on_the_other(tmp_path: Path) -> None:
+    with partners(1) as central:
+        url = central.partners[0]["url"]
+        async with laptop(tmp_path, "a", url) as a, laptop(tmp_path, "b", url) as b:
+            race = await share_a_race(a)
+            sid = race["session"]["id"]
+            await a.push()
+            await b.pull_all(central)
+            screen = (await b.api.ok("GET", f"/api/sessions/{sid}"))["display_url"].replace(
+                "http", "ws"
+            ) + "/ws"
+            async with b.api.http.ws_connect(screen) as ws:
+                await ws.receive_json(timeout=5)  # hello
+                resume = {"type": "resume", "after_seq": 0, "screen_id": "s" * 24, "viewport": [1920, 1080]}
+                await ws.send_json(resume)
+                await until(lambda: b.rc.services.hub.screens(sid), "B's screen connected")
+                await a.api.ok("DELETE", f"/api/sessions/{sid}")  # closed on A
+                await a.push()
+                await b.pull_all(central)
+                assert (await b.api.ok("GET", f"/api/sessions/{sid}"))["status"] == "closed"
+                for _ in range(50):
+                    msg = await ws.receive(timeout=5)
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4410  # "display session closed"

@@ -177,3 +177,26 @@ async def test_tombstones_win_both_ways(tmp_path: Path) -> None:
 
             assert await b.store.run(spare_row) is None
             assert await b.sync_row("templates", spare["id"]) == gone
+
+
+async def test_runners_follow_their_bib_and_a_bib_held_here_stays_here(tmp_path: Path) -> None:
+    with partners(1) as central:
+        url = central.partners[0]["url"]
+        async with laptop(tmp_path, "a", url) as a, laptop(tmp_path, "b", url) as b:
+            race = await share_a_race(a)
+            eid = race["event"]["id"]
+            await a.push()
+            await b.pull_all(central)
+            # A moves runner 8 to bib 18 (a local edit): B's roster follows, keyed by the runner
+            await a.api.ok("PATCH", f"/api/events/{eid}/participants/8", {"bib": "18", "city": "Bath"})
+            await a.push()
+            await b.pull_all(central)
+            roster = {p["bib"]: p for p in await b.api.ok("GET", f"/api/events/{eid}/participants")}
+            assert sorted(roster) == ["18", "7"] and roster["18"]["city"] == "Bath"
+            # both laptops add bib 30 to the event before either syncs: two runners, one bib
+            await a.api.ok("POST", f"/api/events/{eid}/participants", [{"bib": "30", "first_name": "On A"}])
+            await b.api.ok("POST", f"/api/events/{eid}/participants", [{"bib": "30", "first_name": "On B"}])
+            await a.push()
+            await b.pull_all(central)
+            roster = {p["bib"]: p for p in await b.api.ok("GET", f"/api/events/{eid}/participants")}
+            assert roster["30"]["first_name"] == "On B"  # the runner B knows by that bib stays

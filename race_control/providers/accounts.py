@@ -232,7 +232,7 @@ def load_local(conn: Connection, event_id: str, provider: str, provider_event_id
     links = {
         r.participant_id: r
         for r in conn.execute(
-            select(lk.c.participant_id, lk.c.registration_id, lk.c.status).where(
+            select(lk.c.participant_id, lk.c.registration_id, lk.c.status, lk.c.raw).where(
                 lk.c.event_id == event_id,
                 lk.c.provider == provider,
                 lk.c.provider_event_id == provider_event_id,
@@ -251,6 +251,7 @@ def load_local(conn: Connection, event_id: str, provider: str, provider_event_id
                 local_fields=frozenset(r.local_fields or ()),
                 registration_id=link.registration_id if link else "",
                 link_status=link.status if link else "",
+                link_raw=link.raw if link else None,
             )
         )
     return out
@@ -274,12 +275,14 @@ def write_links(conn: Connection, event_id: str, account_id: str, links: list[Li
     p = Participant.__table__
     stamp = now()
     values = []
+    ids: dict[str, str] | None = None
     for link in links:
         pid = link.participant_id
         if not pid:
-            pid = conn.execute(
-                select(p.c.id).where(p.c.event_id == event_id, p.c.bib == link.bib)
-            ).scalar_one()
+            if ids is None:  # one query for every added runner
+                rows = conn.execute(select(p.c.bib, p.c.id).where(p.c.event_id == event_id))
+                ids = {bib: pid for bib, pid in rows}
+            pid = ids[link.bib]
         e = link.entrant
         values.append(
             {

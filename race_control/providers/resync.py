@@ -64,6 +64,15 @@ class LocalRunner:
     local_fields: frozenset[str] = frozenset()
     registration_id: str = ""  # the registration of THIS provider event it is linked to
     link_status: str = ""  # that link's status (active, removed, ...)
+    link_raw: dict[str, Any] | None = None  # the provider row that link keeps (None: not loaded)
+
+    def link_is(self, e: Entrant, status: str) -> bool:
+        """True if this runner's link already says exactly this (no write needed)."""
+        return (
+            self.registration_id == e.registration_id
+            and self.link_status == status
+            and self.link_raw == e.raw
+        )
 
     @property
     def bib(self) -> str:
@@ -215,7 +224,8 @@ def plan_resync(
             taken[runner.id] = e.registration_id
         if e.status in GONE:
             if runner is not None:
-                plan.links.append(Linked(e, runner.id, runner.bib, e.status))
+                if not runner.link_is(e, e.status):
+                    plan.links.append(Linked(e, runner.id, runner.bib, e.status))
                 if runner.link_status != e.status:
                     item = {
                         "registration_id": e.registration_id,
@@ -339,7 +349,8 @@ def _plan_match(plan: Plan, runner: LocalRunner, e: Entrant, supplies: frozenset
     if isinstance(row, Rejected):
         plan.quarantined.append(_q(e, row.error.split(": ", 1)[-1]))
         return
-    plan.links.append(Linked(e, runner.id, row.bib, "active"))
+    if not runner.link_is(e, "active"):
+        plan.links.append(Linked(e, runner.id, row.bib, "active"))
     if diff:
         fields = {k: getattr(row, k) for k in ROW_FIELDS}
         plan.changed.append(Changed(runner, e, fields, dict(row.raw), diff))

@@ -14,12 +14,18 @@ screen's latency is its ``time.time()`` when its socket yields the finisher minu
 machine, same clock).  "Last screen" is, per batch, when the last screen got the batch's last
 finisher.  Every screen must get every finisher exactly once, in seq order.  The relay's
 ``/health`` counters say how many central queries it sent for the whole run.
+
+``--laptop``: the finishers come from a real ``race-control serve`` given the partner URL (its
+sync worker pushes by itself): each batch is CT01_33 reads written to its CTP01 socket, and a
+screen's latency runs from writing them to the laptop (its commit follows ~2 ms later,
+``bench.latency``) through its push and the relay to the screen.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -29,15 +35,16 @@ from typing import Any
 import aiohttp
 import psycopg2
 
-from bench._server import memory_kib, percentile
-from bench.screens import ScreenPool, check, raise_nofile
+from bench._server import BenchApi, memory_kib, percentile, served
+from bench.screens import ScreenPool, build_race, check, raise_nofile, read_line
 from race_control.central import admin
+from race_control.config import local_timezone
 from tests.helpers.postgres import scratch_database
 from tests.helpers.server_process import race_control_process
 from tests.relay.central_rows import finisher_rows, push, session_rows, write
 
 TARGET_SCREENS = 2000
-TARGET_P99_MS = 1000.0  # our figure: a remote screen within a second of the central commit
+TARGET_P99_MS = 1000.0  # our own figure (the issue sets none): a remote screen within a second
 
 
 def commit_batch(url: str, session_id: str, first: int, last: int) -> float:
@@ -51,25 +58,78 @@ def commit_batch(url: str, session_id: str, first: int, last: int) -> float:
         conn.close()
 
 
-async def run(screens: int, batches: int, per_batch: int, interval: float, workers: int) -> dict[str, Any]:
+class CentralWriter:
+    """Batches written straight into the central table, as the push writes them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        rows = session_rows()
+        self.session_id, self.token = rows["display_sessions"][0]["id"], rows["display_sessions"][0]["token"]
+        for table in ("events", "display_sessions"):
+            push(url, table, rows[table])
+
+    async def batch(self, first: int, last: int) -> float:
+        return await asyncio.to_thread(commit_batch, self.url, self.session_id, first, last)
+
+
+class Laptop:
+    """A real `race-control serve` with the partner URL, one public session bound to a CTP01
+    stream: a batch is reads written to its timing socket; the push takes them central."""
+
+    def __init__(self, info: dict[str, Any], race: Any, token: str) -> None:
+        self.info, self.race, self.token = info, race, token
+        self.tz = local_timezone()
+
+    @classmethod
+    async def start(cls, stack: contextlib.AsyncExitStack, url: str, readers: int, http: Any) -> Laptop:
+        os.environ["RACE_CONTROL_CENTRAL_URL"] = url  # inherited by `serve`
+        info = await stack.enter_async_context(served())
+        api = BenchApi(http, info)
+        race = await build_race(api, info, 1, readers, "relay")
+        session = race.sessions[0]
+        async with http.patch(
+            f"{info['base']}/api/sessions/{session['id']}", json={"public": True}, headers=api.headers
+        ) as r:
+            assert r.status == 200, await r.text()
+        stack.push_async_callback(race.close)
+        return cls(info, race, str(session["display_url"]).rsplit("/", 1)[1])
+
+    async def batch(self, first: int, last: int) -> float:
+        lines = b"".join(read_line(seq, seq, self.tz) for seq in range(first, last + 1))
+        at = time.time()
+        self.race.clients[0].writer.write(lines)
+        return at
+
+
+async def run(
+    screens: int, batches: int, per_batch: int, interval: float, workers: int, laptop: bool
+) -> dict[str, Any]:
     raise_nofile(screens * 2 + 1024)
     r: dict[str, Any] = {}
     with scratch_database() as (owner_url, _dbname):
         admin.migrate(owner_url)
         url = admin.add_partner(owner_url, "Bench timing")["url"]
-        rows = session_rows()
-        sid, token = rows["display_sessions"][0]["id"], rows["display_sessions"][0]["token"]
-        for table in ("events", "display_sessions"):
-            push(url, table, rows[table])
         env = {**os.environ, "RACE_CONTROL_RELAY_DATABASE": url}
         proc = await race_control_process("relay", "--port", "0", env=env)
+        stack = contextlib.AsyncExitStack()
+        http0 = await stack.enter_async_context(aiohttp.ClientSession())
         try:
+            source: CentralWriter | Laptop
+            source = (
+                await Laptop.start(stack, url, batches * per_batch, http0) if laptop else CentralWriter(url)
+            )
+            token = source.token
             assert proc.stdout is not None
             line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
             found = re.search(r"serving (http://[^/ ]+)/display/", line)
             assert found, f"the relay did not start: {line!r}"
             base = found.group(1)
             r["mem_idle"] = memory_kib(proc.pid)
+            while laptop:  # the push has made the session public centrally
+                async with http0.get(f"{base}/display/{token}") as page:
+                    if page.status == 200:
+                        break
+                await asyncio.sleep(0.1)
             ws_url = f"{base.replace('http://', 'ws://')}/display/{token}/ws"
             layout = [(i, 0, ws_url) for i in range(screens)]
             total = batches * per_batch
@@ -88,7 +148,7 @@ async def run(screens: int, batches: int, per_batch: int, interval: float, worke
                 start = time.perf_counter()
                 for b in range(batches):
                     first = b * per_batch + 1
-                    at = await asyncio.to_thread(commit_batch, url, sid, first, first + per_batch - 1)
+                    at = await source.batch(first, first + per_batch - 1)
                     commits.append(at)
                     sent += [(at, str(seq)) for seq in range(first, first + per_batch)]
                     delay = start + (b + 1) * interval - time.perf_counter()
@@ -113,6 +173,7 @@ async def run(screens: int, batches: int, per_batch: int, interval: float, worke
             r["relay"] = {k: after[k] - before[k] for k in ("wakeups", "queries", "delivered", "store_pages")}
             r["batches"] = batches
         finally:
+            await stack.aclose()
             proc.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(proc.communicate(), 30)
@@ -129,12 +190,19 @@ def main() -> None:
     p.add_argument("--per-batch", type=int, default=5, help="finishers per batch")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between batches")
     p.add_argument("--workers", type=int, default=2, help="client processes holding the screens")
+    p.add_argument(
+        "--laptop",
+        action="store_true",
+        help="finishers from a real `race-control serve` syncing to the database (reads on its CTP01 "
+        "socket, its push): latency from writing the reads to the laptop to the remote screen",
+    )
     a = p.parse_args()
-    r = asyncio.run(run(a.screens, a.batches, a.per_batch, a.interval, a.workers))
+    r = asyncio.run(run(a.screens, a.batches, a.per_batch, a.interval, a.workers, a.laptop))
     lat, last = r["latencies"], r["last_screen_ms"]
     print(
         f"relay screens: 1 public session x {a.screens} screens ({r['connected']}/{a.screens} connected in "
-        f"{r['connect_s']:.1f} s by {a.workers} client processes), {a.batches} central commits of "
+        f"{r['connect_s']:.1f} s by {a.workers} client processes), {a.batches} "
+        f"{'batches of reads into a syncing laptop' if a.laptop else 'central commits'} of "
         f"{a.per_batch} finishers every {a.interval:g} s"
     )
     ok = r["connected"] >= TARGET_SCREENS and r["delivered"] == r["expected"] and not r["bad_screens"]
@@ -146,7 +214,7 @@ def main() -> None:
     )
     p99 = percentile(lat, 0.99)
     print(
-        f"  central commit -> screen: p50 {percentile(lat, 0.5):.1f} ms, p95 {percentile(lat, 0.95):.1f} ms, "
+        f"  {'read at the laptop' if a.laptop else 'central commit'} -> screen: p50 {percentile(lat, 0.5):.1f} ms, p95 {percentile(lat, 0.95):.1f} ms, "
         f"p99 {p99:.1f} ms, max {max(lat, default=float('nan')):.1f} ms  (target p99 < {TARGET_P99_MS:.0f} ms)  "
         f"{'OK' if p99 < TARGET_P99_MS else 'MISSED'}"
     )

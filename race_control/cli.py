@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from race_control.relay.command import add_parser as add_relay_parser
 
     add_relay_parser(sub)
+    from race_control.providers.command import add_parser as add_providers_parser
+
+    add_providers_parser(sub)
     return parser
 
 
@@ -283,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         from race_control.relay.command import run as run_relay
 
         return run_relay(args)
+    if args.command == "providers":
+        from race_control.config import default_data_dir
+        from race_control.providers.command import run as run_providers
+
+        chosen = args.providers_data_dir
+        return run_providers(args, Path(chosen).expanduser() if chosen else default_data_dir())
     if args.command == "simulate":
         from race_control.timing.simulator.cli import run_simulate_command
 

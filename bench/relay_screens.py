@@ -30,6 +30,7 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -45,6 +46,12 @@ from tests.relay.central_rows import finisher_rows, push, session_rows, write
 
 TARGET_SCREENS = 2000
 TARGET_P99_MS = 1000.0  # our own figure (the issue sets none): a remote screen within a second
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def commit_batch(url: str, session_id: str, first: int, last: int) -> float:
@@ -143,6 +150,7 @@ async def run(
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"{base}/health") as h:
                     before = await h.json()
+                cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
                 sent: list[tuple[float, str]] = []
                 commits: list[float] = []
                 start = time.perf_counter()
@@ -155,6 +163,10 @@ async def run(
                     if delay > 0:
                         await asyncio.sleep(delay)
                 r["all_complete"] = await pool.complete(timeout=120) is not None
+                r["relay_cpu_s"], r["delivery_wall_s"] = (
+                    cpu_seconds(proc.pid) - cpu0,
+                    time.perf_counter() - wall0,
+                )
                 await asyncio.sleep(1.0)  # grace: anything sent twice would arrive now
                 async with http.get(f"{base}/health") as h:
                     after = await h.json()
@@ -226,6 +238,10 @@ def main() -> None:
         f"  relay: {rel['wakeups']} wake-ups, {rel['queries']} central queries for {r['batches']} batches "
         f"({rel['queries'] / max(1, r['batches']):.1f} per batch, whatever the number of screens), "
         f"{rel['store_pages']} catch-up pages from the central table"
+    )
+    print(
+        f"  relay CPU {r['relay_cpu_s']:.1f} s over {r['delivery_wall_s']:.1f} s of delivery "
+        f"({r['relay_cpu_s'] * 1e6 / max(1, r['delivered']):.0f} µs per message delivered)"
     )
     m0, m1, m2 = r["mem_idle"], r["mem_connected"], r["mem_end"]
     print(

@@ -46,7 +46,7 @@ import psycopg2.extensions
 from race_control.alerts import AlertBoard
 from race_control.store.database import Store, StoreError
 from race_control.sync.connection import CentralRejected, CentralTarget, SyncFailure, connect, failure
-from race_control.sync.outbox import MAX_APPEND, MAX_ENTITIES, Backlog, backlog, mark_pushed, read_batch
+from race_control.sync.outbox import MAX_ENTITIES, Backlog, backlog, mark_pushed, read_batch
 from race_control.sync.push import push_batch
 from race_control.sync.status import OFF, SyncStatus
 
@@ -54,6 +54,9 @@ log = logging.getLogger("race_control.sync")
 T = TypeVar("T")
 StatusListener = Callable[[SyncStatus], None]
 ALERT_KEY = "central"
+# append rows per table per batch: reading a batch holds the store's one thread (ingest commits
+# wait meanwhile), ~0.1-0.4 s for 5,000 rows of each of two tables; a bench may ask for more
+WORKER_MAX_APPEND = 5000
 
 
 def backoff(failures: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
@@ -98,7 +101,7 @@ class SyncWorker:
         debounce: float = 0.2,
         backlog_alert: float = 300.0,
         max_entities: int = MAX_ENTITIES,
-        max_append: int = MAX_APPEND,
+        max_append: int = WORKER_MAX_APPEND,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.store = store

@@ -35,18 +35,28 @@ async def main(participants: int, changes: int) -> None:
     fake = FakeRunSignUp()
     fake.add_race(48213, "Big City Marathon", [(903311, "Marathon", "26.2 Miles"), (903312, "10K", "10K")])
     fake.participants[48213] = [
-        person(1_000_000 + i, 903311 if i % 3 else 903312, i, f"First{i}", f"Last{i}", modified=1_768_000_000 + i % 1000)
+        person(
+            1_000_000 + i,
+            903311 if i % 3 else 903312,
+            i,
+            f"First{i}",
+            f"Last{i}",
+            modified=1_768_000_000 + i % 1000,
+        )
         for i in range(1, participants + 1)
     ]
     with tempfile.TemporaryDirectory(prefix="providers-bench-") as tmp:
-        st = Settings(data_dir=Path(tmp) / "rc", host="127.0.0.1", http_port=0, timing_port=0, public_host="127.0.0.1")
+        st = Settings(
+            data_dir=Path(tmp) / "rc", host="127.0.0.1", http_port=0, timing_port=0, public_host="127.0.0.1"
+        )
         rc = RaceControl(st)
         await fake.start()
         await rc.start()
         try:
             assert rc.services is not None
             headers = {"Authorization": f"Bearer {rc.services.api_token}"}
-            async with aiohttp.ClientSession(headers=headers, base_url=rc.http_url) as http:
+            timeout = aiohttp.ClientTimeout(total=1800)
+            async with aiohttp.ClientSession(headers=headers, base_url=rc.http_url, timeout=timeout) as http:
 
                 async def call(method: str, path: str, body: object) -> dict:
                     async with http.request(method, path, json=body) as r:
@@ -86,8 +96,12 @@ async def main(participants: int, changes: int) -> None:
             await fake.stop()
     print(f"participants {participants}, pages {first['pages']}")
     print(f"preview (fetch + plan, nothing applied): {t_preview:.2f} s, added {preview['added']}")
-    print(f"first sync applied: {t_first:.2f} s, added {first['added']}; peak RSS {rss0:.0f} -> {rss1:.0f} MiB (+{rss1 - rss0:.0f})")
-    print(f"full re-sync with {changes} changes: {t_again:.2f} s, changed {again['changed']}, unchanged {again['unchanged']}")
+    print(
+        f"first sync applied: {t_first:.2f} s, added {first['added']}; peak RSS {rss0:.0f} -> {rss1:.0f} MiB (+{rss1 - rss0:.0f})"
+    )
+    print(
+        f"full re-sync with {changes} changes: {t_again:.2f} s, changed {again['changed']}, unchanged {again['unchanged']}"
+    )
 
 
 if __name__ == "__main__":

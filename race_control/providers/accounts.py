@@ -298,15 +298,18 @@ def write_links(conn: Connection, event_id: str, account_id: str, links: list[Li
                 "created_at": stamp,
             }
         )
-    t = ProviderLink.__table__
-    for i in range(0, len(values), 500):
-        stmt = sqlite_insert(t).values(values[i : i + 500])
-        update = {c: stmt.excluded[c] for c in ("participant_id", "account_id", "status", "raw", "synced_at")}
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["event_id", "provider", "provider_event_id", "registration_id"], set_=update
-            )
-        )
+    if not values:
+        return
+    # one statement, executed for many rows (compiled once): a multi-row VALUES statement is
+    # compiled anew for every chunk, which costs more than the inserts themselves
+    stmt = sqlite_insert(ProviderLink.__table__)
+    update = {c: stmt.excluded[c] for c in ("participant_id", "account_id", "status", "raw", "synced_at")}
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["event_id", "provider", "provider_event_id", "registration_id"], set_=update
+        ),
+        values,
+    )
 
 
 def write_cursor(

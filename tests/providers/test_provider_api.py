@@ -269,3 +269,21 @@ async def test_bad_input_and_provider_failures_are_clear(
     assert SECRET not in data["error"]
     fake.expired = False
     assert await api.ok("GET", f"/api/events/{event['id']}/participants") == []
+
+
+async def test_a_bib_swap_at_the_provider_is_applied_in_one_transaction(
+    rc: RaceControl, api: Api, fake: FakeRunSignUp
+) -> None:
+    fast_retries(rc)
+    event = await api.ok("POST", "/api/events", {"name": "Lakeside", "date": "2026-04-12"}, 201)
+    acc = await account(api, fake)
+    body = {"account_id": acc["id"], "provider_event_id": "48213", "apply": True, "full": True}
+    await api.ok("POST", f"/api/events/{event['id']}/sync", body)
+    rows = fake.participants[48213]
+    rows[0]["bib_num"], rows[1]["bib_num"] = 2, 1  # Runner1 and Runner2 swap bibs at the provider
+    done = await api.ok("POST", f"/api/events/{event['id']}/sync", body)
+    assert (done["changed"], done["quarantined"][1:]) == (2, [])
+    roster = {
+        p["bib"]: p["first_name"] for p in await api.ok("GET", f"/api/events/{event['id']}/participants")
+    }
+    assert roster == {"1": "Runner2", "2": "Runner1", "60": "New"}

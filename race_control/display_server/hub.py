@@ -230,6 +230,12 @@ class Hub:
             for s in screens:
                 s.offer(seq, text)
 
+    def start_log(self, session_id: str) -> None:
+        """The session has no messages yet (the relay read it so): every one of them will be
+        published here, so a replay needs no store (the laptop never calls this)."""
+        if session_id not in self._recent:
+            self._recent[session_id] = deque(maxlen=RECENT)
+
     def forget(self, session_id: str) -> None:
         """Drop a session's recent log (the relay stops following a session nobody watches);
         replays read the store (``backlog``) until ``publish`` fills it again."""
@@ -555,6 +561,8 @@ class Hub:
     def _recent_after(self, session_id: str, after: int) -> list[tuple[int, str]] | None:
         """Up to PAGE recent messages after ``after``; None if the log does not reach back that far."""
         recent = self._recent.get(session_id)
+        if recent is not None and not recent:
+            return []  # start_log: a session with no messages yet, all of them will come here
         if not recent or recent[0][0] > after + 1:
             return None
         out = []

@@ -145,6 +145,8 @@ class Feed:
         self._by_token[session.token] = session.id
         if recent:
             self._hub.publish(session.id, recent)  # no screen yet: fills the recent log only
+        elif last_seq == 0:
+            self._hub.start_log(session.id)  # no finisher yet: replays need no query
         return w
 
     def session_of(self, session_id: str) -> CentralSession:

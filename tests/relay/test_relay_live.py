@@ -40,6 +40,7 @@ async def test_a_syncing_laptops_public_session_reaches_a_remote_screen(tmp_path
             assert hello["last_seq"] == 0
             await until_caught_up(laptop_ws)
             await until_caught_up(relay_ws)
+            assert relay.hub.store_pages == 0  # nothing to replay yet: not even a replay turn
             await client.send(lines(1, 6))
             from_laptop = await sequenced(laptop_ws, 6)
             from_relay = await sequenced(relay_ws, 6, timeout=30)

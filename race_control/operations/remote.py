@@ -21,11 +21,13 @@ moves the clock to ``max(local, pulled)`` and clears ``applying`` — all in tha
 Rows that cannot be applied are skipped and logged (never half-applied): an invalid
 template or preset, a participant whose bib another local participant holds, a participant
 or session whose event is not here.  Locks: events → templates → presets → sessions (the
-order the local actions take them in), held from deciding to commit.
+order the local actions take them in), held from deciding to commit; the sessions lock only
+for a page with sessions or a deleted event (a roster page does not hold up the reads).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -136,7 +138,13 @@ class RemoteOperations:
 
     async def apply_pulled(self, batch: PulledBatch) -> PulledResult:
         """Apply what other laptops changed (one unit of work); see the module docstring."""
-        async with self._events.lock, self._templates.lock, self._presets.lock, self._sessions.lock:
+        async with contextlib.AsyncExitStack() as held:
+            for lock in (self._events.lock, self._templates.lock, self._presets.lock):
+                await held.enter_async_context(lock)
+            # sessions: only when sessions (or a deleted event) come: a roster page does not
+            # hold up the reads (the ingest decides them under this lock)
+            if batch.rows.get("display_sessions") or any(r["deleted"] for r in batch.rows.get("events", ())):
+                await held.enter_async_context(self._sessions.lock)
             keys = [(t, str(r["id"])) for t in ORDER for r in batch.rows.get(t, ())]
             local = await self._store.run(_local_state, keys) if keys else {}
             uow = UnitOfWork(self._store, self._changes)
@@ -319,14 +327,12 @@ def _record_rows(conn: Connection, applied: list[tuple[str, dict[str, Any]]]) ->
         }
         for tbl, r in applied
     ]
-    for i in range(0, len(values), 400):
-        stmt = sqlite_insert(t).values(values[i : i + 400])
-        keep = ("hlc", "origin", "deleted", "pending", "changed_at")
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["tbl", "key"], set_={c: stmt.excluded[c] for c in keep}
-            )
-        )
+    stmt = sqlite_insert(t)
+    keep = ("hlc", "origin", "deleted", "pending", "changed_at")
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["tbl", "key"], set_={c: stmt.excluded[c] for c in keep}
+    )
+    conn.execute(upsert, values)  # one statement, run for every row
 
 
 def _end_applying(conn: Connection, pulled_hlc: int) -> None:

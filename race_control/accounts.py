@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import hashlib
 import hmac
 import os
@@ -56,6 +57,26 @@ def check_verifier(password: str, verifier: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, want)
+
+
+class CentralLogin(enum.Enum):
+    """How a central login went (``Accounts.central_login``)."""
+
+    OK = "ok"  # checked against the central database; the verifier is cached
+    OFFLINE_OK = "offline-ok"  # the central database cannot be reached: the cached verifier matched
+    WRONG_PASSWORD = "wrong-password"
+    UNKNOWN_USER = "unknown-user"  # the partner has no such user (any cached verifier is removed)
+    DISABLED = "disabled"  # disabled centrally (any cached verifier is removed)
+    OFFLINE_WRONG_PASSWORD = "offline-wrong-password"
+    OFFLINE_NEVER = "offline-never"  # cannot be reached, and no verifier cached for this e-mail
+
+    @property
+    def ok(self) -> bool:
+        return self in (CentralLogin.OK, CentralLogin.OFFLINE_OK)
+
+    @property
+    def offline(self) -> bool:
+        return self.value.startswith("offline")
 
 
 class Accounts:
@@ -115,23 +136,40 @@ class Accounts:
         database does not have, or has disabled, is refused and its cached verifier removed.
         Offline (``CentralUnavailable``): the cached verifier decides, as ``verify`` does.  Any
         other central failure (a wrong partner password, a database not migrated) raises."""
+        return (await self.central_login(central_url, email, password)).ok
+
+    async def central_login(self, central_url: str, email: str, password: str) -> CentralLogin:
+        """``login_central`` saying why (what the login screen tells the timer)."""
         email = check_email(email)
         loop = asyncio.get_running_loop()
         try:
             user = await loop.run_in_executor(None, fetch_user, central_url, email)
         except CentralUnavailable:
-            return await self.verify(email, password)
+            return await self._offline_login(email, password)
         if user is None or user.disabled:
             await self._store.run(self._forget_central, email)
             await loop.run_in_executor(None, make_verifier, password)  # same cost as a wrong password
-            return False
+            return CentralLogin.UNKNOWN_USER if user is None else CentralLogin.DISABLED
         if not await loop.run_in_executor(None, verify_password, user.password_hash, password):
-            return False
+            return CentralLogin.WRONG_PASSWORD
         verifier = user.password_hash
         if needs_rehash(verifier):  # made with weaker parameters: cache today's (partners cannot
             verifier = await loop.run_in_executor(None, hash_password, password)  # write users)
         await self._store.run(self._cache_central, email, verifier)
-        return True
+        return CentralLogin.OK
+
+    async def _offline_login(self, email: str, password: str) -> CentralLogin:
+        def _q(conn: Connection) -> str | None:
+            t = User.__table__
+            return conn.execute(select(t.c.verifier).where(func.lower(t.c.username) == email)).scalar()
+
+        verifier = await self._store.run(_q)
+        if verifier is None:
+            return CentralLogin.OFFLINE_NEVER
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(None, check_verifier, password, verifier):
+            return CentralLogin.OFFLINE_OK
+        return CentralLogin.OFFLINE_WRONG_PASSWORD
 
     @staticmethod
     def _cache_central(conn: Connection, email: str, password_hash: str) -> None:

@@ -15,6 +15,11 @@ from race_control.sessions.live import LiveSession
 from race_control.templates.service import DEFAULT_BY_MODE
 
 MODE_TITLES = {"results": "Results", "pre-race": "Pre-race"}
+SOURCES = {  # how the user logged in (the login page)
+    "local": "account on this laptop",
+    "central": "central account",
+    "central-offline": "central account, checked offline",
+}
 
 
 class Flow(QObject):
@@ -24,6 +29,7 @@ class Flow(QObject):
         super().__init__()
         self.services = services
         self.user: str | None = None  # None = not logged in; "" = local mode
+        self.user_source = ""  # a SOURCES key
         self.mode = "results"
         self.event_id: str | None = None
         self.template_id: str | None = None
@@ -38,10 +44,12 @@ class Flow(QObject):
     def user_label(self) -> str:
         if self.user is None:
             return "not logged in"
-        return self.user or "local mode (no account)"
+        if not self.user:
+            return "local mode (no account)"
+        return f"{self.user} ({SOURCES[self.user_source]})" if self.user_source else self.user
 
-    def set_user(self, user: str) -> None:
-        self.user = user
+    def set_user(self, user: str, source: str = "local") -> None:
+        self.user, self.user_source = user, (source if user else "")
         self.changed.emit()
 
     def set_mode(self, mode: str) -> None:

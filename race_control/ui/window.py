@@ -212,7 +212,7 @@ class MainWindow(QMainWindow):
         if f.session is not None and f.session.mode != f.mode:  # switched by the first finisher or a schedule
             f.mode = f.session.mode
         summaries = [
-            f.user_label if f.logged_in else "",
+            (f.user or f.user_label) if f.logged_in else "",  # the status bar says how
             MODE_TITLES[f.mode] if f.logged_in else "",
             f.event_name,
             f.template_name if f.event_id else "",

@@ -141,6 +141,8 @@ class ProviderAdapter:
 
     # --- HTTP ------------------------------------------------------------------------------
     def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):  # an absolute URL (a token endpoint)
+            return path
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
     def path_of(self, url: str) -> str:

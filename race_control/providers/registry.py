@@ -1,7 +1,7 @@
 """The providers that work, by id: what ``GET /api/providers`` lists.
 
-Only adapters that really sync are listed.  Race Roster, UltraSignup, ACTIVE and Copernico are
-not built yet (docs/providers.md#not-yet); an account for them is refused with a
+Only adapters that really sync are listed.  UltraSignup, ACTIVE and Copernico are not built
+yet (docs/providers.md#not-yet); an account for them is refused with a
 message that says so.
 """
 
@@ -13,10 +13,11 @@ from race_control.providers.base import ProviderAdapter
 from race_control.providers.ctlive import ChronoTrackLive
 from race_control.providers.errors import ProviderInputError
 from race_control.providers.eventbrite import Eventbrite
+from race_control.providers.raceroster import RaceRoster
 from race_control.providers.runsignup import RunSignUp
 
-ADAPTERS: dict[str, type[ProviderAdapter]] = {a.id: a for a in (RunSignUp, Eventbrite, ChronoTrackLive)}
-PLANNED = ("raceroster", "ultrasignup", "active", "copernico")
+ADAPTERS: dict[str, type[ProviderAdapter]] = {a.id: a for a in (RunSignUp, RaceRoster, Eventbrite, ChronoTrackLive)}
+PLANNED = ("ultrasignup", "active", "copernico")
 
 
 def describe(adapter: type[ProviderAdapter]) -> dict[str, Any]:

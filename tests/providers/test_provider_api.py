@@ -65,6 +65,7 @@ async def test_providers_and_accounts_never_echo_a_secret(
     listed = await api.ok("GET", "/api/providers")
     assert {p["id"]: (p["kind"], p["credentials"]) for p in listed} == {
         "runsignup": ("registration", ["api_key", "api_secret"]),
+        "raceroster": ("registration", ["client_id", "client_secret", "username", "password"]),
         "eventbrite": ("registration", ["token"]),
         "ctlive": ("scoring", ["client_id", "user_id", "password"]),
     }
@@ -86,7 +87,7 @@ async def test_providers_and_accounts_never_echo_a_secret(
 
     bad = [
         ({"provider": "nope", "label": "x", "credentials": {}}, 400, "unknown provider 'nope'"),
-        ({"provider": "raceroster", "label": "x", "credentials": {}}, 400, "not supported yet"),
+        ({"provider": "copernico", "label": "x", "credentials": {}}, 400, "not supported yet"),
         (
             {"provider": "runsignup", "label": "x", "credentials": {"api_key": "k"}},
             400,

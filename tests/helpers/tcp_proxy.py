@@ -20,6 +20,9 @@ call from any thread; each returns once the proxy thread has carried it out:
   lost).  ``cut_after(pattern)`` does the same right after a client sent ``pattern``.
   ``cut_done`` is set once the cut happened; ``then_refuse=True`` (either call) also refuses new
   connections from that very moment, so no retry slips in before the test looks.
+* ``pause_after_bytes(n)`` / ``pause_after(pattern)``: the same points, but the proxy freezes
+  there (as ``pause()``) instead of cutting: e.g. to kill the app exactly after its COMMIT
+  reached the server and before the answer reached the app.  ``fired`` (= ``cut_done``).
 
 ``client_bytes`` / ``server_bytes`` count the bytes forwarded each way, ``accepted`` the
 connections accepted, ``resets`` the connections this proxy reset.
@@ -58,6 +61,7 @@ class _Side:
         self.eof = False  # this side sent FIN (nothing more to read from it)
         self.shut = False  # we sent FIN to this side
         self.tail = b""  # the end of the last packet from it (cut_after's pattern may straddle)
+        self.unread = b""  # read past a pause point: forwarded once the proxy runs again
 
 
 class _Pair:
@@ -89,10 +93,12 @@ class TcpProxy:
         self._cut_pattern: bytes | None = None  # cut once a client sent this (cut_after)
         self._cut_skip = 0  # occurrences of the pattern to let through first
         self._refuse_after_cut = False
+        self._pause_instead = False  # the armed point freezes the proxy instead of cutting
         self._draining_until: float | None = None  # the cut is due: delivering, then reset
         self._running = False
         self._thread = threading.Thread(target=self._loop, name=f"tcp-proxy-{self.port}", daemon=True)
-        self.cut_done = threading.Event()
+        self.cut_done = threading.Event()  # the armed cut (or pause) happened
+        self.fired = self.cut_done
         self.last_client_bytes = b""  # the last bytes forwarded from a client (diagnostics)
         self.client_bytes = 0
         self.server_bytes = 0
@@ -158,15 +164,7 @@ class TcpProxy:
         ``then_refuse``: and refuse new connections from that moment (until ``refuse(False)``)."""
         if n < 0:
             raise ValueError(f"cut_after_bytes needs n >= 0, not {n}")
-
-        def arm() -> None:
-            self.cut_done.clear()
-            self._refuse_after_cut = then_refuse
-            self._cut_budget = n
-            if n == 0:
-                self._start_cut()
-
-        self._call(arm)
+        self._arm(budget=n, then_refuse=then_refuse)
 
     def cut_after(self, pattern: bytes, *, skip: int = 0, then_refuse: bool = False) -> None:
         """Cut every connection right after a client sent ``pattern`` (its ``skip + 1``-th
@@ -174,13 +172,40 @@ class TcpProxy:
         psycopg2's commit message — the server commits, its answer never arrives."""
         if not pattern:
             raise ValueError("cut_after needs a pattern")
+        self._arm(pattern=pattern, skip=skip, then_refuse=then_refuse)
 
+    def pause_after_bytes(self, n: int) -> None:
+        """Like ``cut_after_bytes`` but freeze instead of cutting: the bytes up to the point
+        are delivered, then nothing moves until ``resume()`` (e.g. to kill the app right there)."""
+        if n < 0:
+            raise ValueError(f"pause_after_bytes needs n >= 0, not {n}")
+        self._arm(budget=n, pause=True)
+
+    def pause_after(self, pattern: bytes, *, skip: int = 0) -> None:
+        """Like ``cut_after`` but freeze instead of cutting (the server has what the client
+        sent through ``pattern``; its answer waits in the proxy until ``resume()``)."""
+        if not pattern:
+            raise ValueError("pause_after needs a pattern")
+        self._arm(pattern=pattern, skip=skip, pause=True)
+
+    def _arm(
+        self,
+        *,
+        budget: int | None = None,
+        pattern: bytes | None = None,
+        skip: int = 0,
+        then_refuse: bool = False,
+        pause: bool = False,
+    ) -> None:
         def arm() -> None:
             self.cut_done.clear()
-            self._refuse_after_cut = then_refuse
+            self._refuse_after_cut, self._pause_instead = then_refuse, pause
             for pair in self._pairs:
                 pair.client.tail = b""
             self._cut_pattern, self._cut_skip = pattern, skip
+            self._cut_budget = budget
+            if budget == 0:
+                self._start_cut()
 
         self._call(arm)
 
@@ -215,6 +240,11 @@ class TcpProxy:
 
     def _loop(self) -> None:
         while self._running:
+            if not self._paused and self._draining_until is None:
+                for pair in [p for p in self._pairs if p.client.unread]:
+                    data, pair.client.unread = pair.client.unread, b""
+                    self._forward(pair, pair.client, data)
+                    self._flush(pair, pair.server)
             self._update_interest()
             draining = self._draining_until is not None
             for key, mask in self._sel.select(timeout=0.002 if draining else 0.5):
@@ -328,20 +358,20 @@ class TcpProxy:
             if self._cut_pattern is not None:
                 end = self._pattern_end(side, data)
                 if end is not None:
-                    data = data[:end]
-                    self._cut_budget = len(data)
+                    self._cut_budget = end
             if self._cut_budget is not None:
                 if len(data) >= self._cut_budget:
-                    data = data[: self._cut_budget]
+                    data, rest = data[: self._cut_budget], data[self._cut_budget :]
                     self._cut_budget = 0
+                    if self._pause_instead:
+                        side.unread = rest  # forwarded after resume(); a cut just loses it
                 else:
                     self._cut_budget -= len(data)
             self.client_bytes += len(data)
+            self.last_client_bytes = (self.last_client_bytes + data)[-512:]
         else:
             self.server_bytes += len(data)
         other.out += data
-        if side is pair.client:
-            self.last_client_bytes = (self.last_client_bytes + data)[-512:]
         if self._cut_budget == 0:
             self._start_cut()
 
@@ -385,9 +415,12 @@ class TcpProxy:
 
     def _finish_cut(self) -> None:
         self._draining_until = None
-        if self._refuse_after_cut:
-            self._refusing = True
-        self._cut_all()
+        if self._pause_instead:
+            self._paused = True
+        else:
+            if self._refuse_after_cut:
+                self._refusing = True
+            self._cut_all()
         self.cut_done.set()
 
     def _flush(self, pair: _Pair, side: _Side) -> bool:

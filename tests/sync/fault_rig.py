@@ -10,15 +10,16 @@ batch is on its way whenever a fault hits, and short retry backoffs so that reco
 fractions of a second (the app has no setting for the batch size).
 
 ``synced(rig)`` waits until the worker says idle with an empty backlog — through
-``GET /api/sync``, as a user sees it — and then compares central with local
-(``tests/helpers/central_compare.py``).
+``GET /api/sync``, as a user sees it —, the store has nothing left to send, and central equals
+local (``tests/helpers/central_compare.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,9 @@ from race_control.central import admin
 from race_control.sync.connection import CentralTarget
 from race_control.sync.worker import SyncWorker
 from tests.conftest import Api, make_settings
-from tests.helpers.central_compare import assert_central_equals_local
+from tests.helpers.central_compare import differences
 from tests.helpers.waiting import until
+from tests.sync.fault_checks import local_pending
 
 BATCH_ENTITIES = 20
 BATCH_ROWS = 150  # per append table: ~5 tables x 150 rows (tens of KB) per batch
@@ -44,6 +46,7 @@ class Rig:
     partner_id: str
     partner_url: str
     worker: SyncWorker | None = None
+    closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # before the app stops
 
     @property
     def db_path(self) -> Path:
@@ -82,24 +85,43 @@ async def rig(tmp_path: Path, owner_url: str, name: str) -> AsyncIterator[Rig]:
     try:
         assert rc.services is not None
         async with aiohttp.ClientSession() as http:
-            yield Rig(
+            r = Rig(
                 rc,
                 Api(http, rc.http_url, rc.services.api_token),
                 owner_url,
                 partner["partner_id"],
                 partner["url"],
             )
+            try:
+                yield r
+            finally:
+                for close in r.closing:  # before the app stops
+                    await close()
     finally:
         await rc.stop()
 
 
 async def synced(r: Rig, timeout: float = 30.0) -> dict[str, int]:
-    """Wait until ``GET /api/sync`` says idle with nothing pending, then central == local
-    (the local row count per table)."""
+    """Wait until ``GET /api/sync`` says idle with nothing pending, the store itself has
+    nothing left to send, and central == local (the local row count per table).  Checked until
+    it holds (rows derived from the last reads may still be written meanwhile); on timeout the
+    last differences are the error."""
+    last: list[str] = []
 
-    async def idle() -> dict[str, Any] | None:
+    async def converged() -> dict[str, int] | None:
         s = await r.sync_status()
-        return s if s["state"] == "idle" and s["backlog"] == 0 and s["last_success"] else None
+        if not (s["state"] == "idle" and s["backlog"] == 0 and s["last_success"]):
+            last[:] = [f"GET /api/sync: {s}"]
+            return None
+        pending = await asyncio.to_thread(local_pending, r.db_path)
+        if pending:
+            last[:] = [f"{pending} rows not checked off in the store"]
+            return None
+        counts, problems = await asyncio.to_thread(differences, r.db_path, r.owner_url, r.partner_id)
+        last[:] = problems
+        return None if problems else counts
 
-    await until(idle, "the sync to be idle with an empty backlog", timeout)
-    return assert_central_equals_local(r.db_path, r.owner_url, r.partner_id)
+    try:
+        return await until(converged, "central == local", timeout)
+    except AssertionError:
+        raise AssertionError("central != local:\n  " + "\n  ".join(last)) from None

@@ -65,6 +65,7 @@ class Race:
         )
 
     async def close(self) -> None:
+        """Close the CTP01 connection (again: a no-op)."""
         await self.client.close()
 
 

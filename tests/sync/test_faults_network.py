@@ -23,22 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg2
 import pytest
 
 from race_control.central import admin
-from race_control.central.schema import APPEND_TABLES
-from race_control.sync.outbox import ENTITY_KEYS
-from tests.helpers.central_compare import central_counts, local_table
 from tests.helpers.postgres import ADMIN_URL, scratch_database
 from tests.helpers.tcp_proxy import TcpProxy
 from tests.helpers.waiting import until
 from tests.sync import fault_scene
+from tests.sync.fault_checks import central_ahead
 from tests.sync.fault_rig import Rig, rig, synced
 
 SEEDS = (11, 12)
@@ -68,33 +64,6 @@ async def until_cut(race: fault_scene.Race, proxy: TcpProxy, rng: random.Random)
     raise AssertionError("the armed cut never happened: no batch was on its way")
 
 
-def central_ahead(r: Rig) -> int:
-    """Rows the central database holds that the app has not checked off: append rows beyond
-    the local cursors, and pending local changes whose very clock is central already."""
-    with sqlite3.connect(f"file:{r.db_path}?mode=ro", uri=True) as db:
-        cursors = dict(db.execute("SELECT tbl, last_rowid FROM sync_cursors").fetchall())
-        checked = {
-            table: db.execute(
-                f"SELECT count(*) FROM {local_table(table)} WHERE rowid <= ?",
-                (cursors.get(local_table(table), 0),),
-            ).fetchone()[0]
-            for table in APPEND_TABLES
-        }
-        pending = set(db.execute("SELECT tbl, key, hlc FROM sync_rows WHERE pending = 1").fetchall())
-    central = central_counts(r.owner_url, r.partner_id, APPEND_TABLES)
-    ahead = sum(central[t] - checked[t] for t in APPEND_TABLES)
-    pg = psycopg2.connect(r.owner_url)
-    try:
-        with pg.cursor() as cur:
-            for table, key_cols in ENTITY_KEYS.items():
-                key = " || ' ' || ".join(f"{c}::text" for c in key_cols)
-                cur.execute(f"SELECT {key}, hlc FROM {table} WHERE partner_id = %s", (r.partner_id,))
-                ahead += sum((table, k, h) in pending for k, h in cur.fetchall())
-    finally:
-        pg.close()
-    return ahead
-
-
 async def fault(kind: str, r: Rig, race: fault_scene.Race, proxy: TcpProxy, rng: random.Random) -> None:
     if kind == "cut":  # anywhere in the next ~3 batches: a statement, a COPY, the COMMIT
         proxy.cut_after_bytes(rng.randint(1, 150_000))
@@ -102,7 +71,9 @@ async def fault(kind: str, r: Rig, race: fault_scene.Race, proxy: TcpProxy, rng:
     elif kind == "commit":  # the COMMIT reaches the server, its answer never reaches the app
         proxy.cut_after(b"COMMIT\0", skip=rng.randint(0, 2), then_refuse=True)
         await until_cut(race, proxy, rng)
-        assert central_ahead(r) > 0, f"the cut COMMIT went through: {proxy.last_client_bytes[-100:]!r}"
+        assert central_ahead(r.db_path, r.owner_url, r.partner_id) > 0, (
+            f"the cut COMMIT went through: {proxy.last_client_bytes[-100:]!r}"
+        )
         await asyncio.sleep(rng.uniform(0, 0.3))
         proxy.refuse(False)
     elif kind == "refuse":  # cut, then the server seems gone for a while
@@ -134,6 +105,7 @@ async def test_network_faults_mid_batch_lose_and_duplicate_nothing(
     rng = random.Random(f"{kind}-{seed}")
     async with rig(tmp_path, central_db, f"Net {kind} {seed}") as r:
         race = await fault_scene.build(r.api, r.rc.timing_port, rng, name=f"{kind}-{seed}")
+        r.closing.append(race.close)
         await race.feed(200)  # a backlog before the central database is reachable
         worker = r.start_worker(proxy.url(r.partner_url))
         for _ in range(3):

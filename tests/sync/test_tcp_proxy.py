@@ -240,3 +240,24 @@ def test_cut_after_a_pattern_delivers_through_it_even_split_across_packets(skip:
             with connect(proxy) as again:
                 again.sendall(b"z")
                 until_true(lambda: proxy.client_bytes == len(expected) + 1)
+
+
+def test_pause_after_delivers_through_the_point_then_freezes(proxy: TcpProxy) -> None:
+    with connect(proxy, timeout=0.3) as s:
+        proxy.pause_after(b"STOP")
+        s.sendall(b"go on STOP and more")
+        assert proxy.fired.wait(5)
+        with pytest.raises(TimeoutError):
+            s.recv(10)  # frozen, not cut: the echo waits in the proxy
+        assert proxy.client_bytes == 10
+        proxy.resume()
+        s.settimeout(5)
+        assert recv_exactly(s, 19) == b"go on STOP and more"  # nothing lost
+    before = proxy.client_bytes
+    proxy.pause_after_bytes(3)
+    with connect(proxy, timeout=5) as s:
+        s.sendall(b"abcdef")
+        assert proxy.fired.wait(5)
+        assert proxy.client_bytes == before + 3
+        proxy.resume()
+        assert recv_exactly(s, 6) == b"abcdef"

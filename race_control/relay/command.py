@@ -10,16 +10,13 @@ import os
 import signal
 import sys
 
-from race_control.central.connection import check_url
-from race_control.central.errors import CentralError
+from race_control.relay import POLL_INTERVAL
 
 ENV_DATABASE = "RACE_CONTROL_RELAY_DATABASE"
 DEFAULT_PORT = 8090
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from race_control.relay.feed import POLL_INTERVAL
-
     relay = sub.add_parser(
         "relay",
         help="serve the screens of public display sessions from the central PostgreSQL",
@@ -58,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0.05 <= args.poll_interval <= 3600:
         print("race-control relay: --poll-interval must be 0.05 to 3600 seconds", file=sys.stderr)
         return 2
+    from race_control.central.connection import check_url
+    from race_control.central.errors import CentralError
+
     try:
         check_url(url)
     except CentralError as exc:
@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(url: str, args: argparse.Namespace) -> int:
+    from race_control.central.errors import CentralError
     from race_control.relay.server import Relay, RelayOptions
 
     relay = Relay(RelayOptions(url, host=args.host, port=args.port, poll_interval=args.poll_interval))

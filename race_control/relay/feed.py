@@ -29,13 +29,12 @@ from race_control.central.errors import CentralError
 from race_control.display_server.hub import Hub
 from race_control.errors import NotFound
 from race_control.logging_setup import safe
-from race_control.relay import reads
+from race_control.relay import POLL_INTERVAL, reads
 from race_control.relay.reads import CentralSession, Reader
 from race_control.sessions.service import resume_point_in, screen_view_of
 from race_control.templates.service import TemplateService
 
 log = logging.getLogger("race_control.relay.feed")
-POLL_INTERVAL = 1.0  # seconds between polls when no NOTIFY arrives
 PAGE = 1000  # display events per query
 PRIME = 2000  # a newly watched session's last messages, loaded into the hub's recent log
 IDLE_AFTER = 60.0  # seconds a session without screens stays watched

@@ -1,4 +1,4 @@
-"""The providers' API routes (PRODUCT.md "Providers"; documented in resources/openapi.json).
+"""The providers' API routes (docs/providers.md#api; documented in resources/openapi.json).
 
 ``GET /api/providers``, ``POST``/``GET /api/providers/accounts``,
 ``GET /api/providers/accounts/{id}/events`` and ``POST /api/events/{event_id}/sync``.

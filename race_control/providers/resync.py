@@ -122,7 +122,7 @@ class Plan:
     full: bool = True
 
     def to_json(self, limit: int = 500) -> dict[str, Any]:
-        """The preview: counts for added/changed/removed/unchanged (PRODUCT.md), the lists that
+        """The preview: counts for added/changed/removed/unchanged (docs/providers.md#api), the lists that
         need a look (each at most ``limit`` long; ``truncated`` says if any was cut)."""
         lists = {
             "quarantined": self.quarantined,

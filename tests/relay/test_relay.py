@@ -136,6 +136,20 @@ async def test_a_relay_screen_gets_the_laptops_messages(tmp_path: Path) -> None:
                 await push_store(rc, central.a["url"])
                 msg = await next_of(relay_ws, "session")
                 assert msg["session"]["name"] == "Remote finish"
+
+                # a mode switch and a custom template reach it as `mode` and `template`
+                await api.ok("PATCH", f"/api/sessions/{session['id']}", {"mode": "pre-race"})
+                await push_store(rc, central.a["url"])
+                mode = await next_of(relay_ws, "mode")
+                assert (mode["mode"], mode["by"]) == ("pre-race", "operator")
+                body = await api.ok("GET", "/api/templates/results-classic")
+                body = {k: v for k, v in body.items() if k not in ("id", "version")}
+                body["name"] = "Sponsor results"
+                saved = await api.ok("POST", "/api/templates", body, 201)
+                await api.ok("PATCH", f"/api/sessions/{session['id']}", {"template_id": saved["id"]})
+                await push_store(rc, central.a["url"])
+                styled = await next_of(relay_ws, "template")
+                assert styled["template"]["name"] == "Sponsor results"
                 await laptop_ws.close()
                 await relay_ws.close()
             await client.close()

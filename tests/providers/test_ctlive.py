@@ -20,7 +20,9 @@ CREDS = {"client_id": "cid-9", "user_id": "timer@example.org", "password": "päs
 async def fake() -> AsyncIterator[FakeCtLive]:
     server = FakeCtLive()
     server.add_event(40123, "Lake Superior Marathon")
-    server.entries[40123] = [entry(61_240_000 + i, 90211, str(2200 + i), f"First{i}", f"Last{i}") for i in range(1, 24)]
+    server.entries[40123] = [
+        entry(61_240_000 + i, 90211, str(2200 + i), f"First{i}", f"Last{i}") for i in range(1, 24)
+    ]
     async with server:
         yield server
 
@@ -38,7 +40,9 @@ def test_the_password_is_sent_as_sha1_hex_and_never_hashed_twice() -> None:
 
 
 async def test_entries_page_by_the_ctlive_headers(fake: FakeCtLive) -> None:
-    fake.entries[40123] += [entry(61_250_000 + i, 90211, str(3000 + i), f"More{i}", "M") for i in range(7)]  # 30: 3 full pages
+    fake.entries[40123] += [
+        entry(61_250_000 + i, 90211, str(3000 + i), f"More{i}", "M") for i in range(7)
+    ]  # 30: 3 full pages
     fake.entries[40123][0].update(entry_bib="", entry_status="ACTIVE")
     fake.entries[40123][1].update(entry_status="CANCELLED")
     async with httpx.AsyncClient() as client:
@@ -112,8 +116,14 @@ async def test_events_races_and_results(fake: FakeCtLive) -> None:
 
 async def test_a_wrong_password_and_a_shape_change_are_named(fake: FakeCtLive) -> None:
     async with httpx.AsyncClient() as client:
-        with pytest.raises(ProviderAuthError, match="ChronoTrack Live refused the account's credentials at /api/event/40123/entry: HTTP 401"):
+        with pytest.raises(
+            ProviderAuthError,
+            match="ChronoTrack Live refused the account's credentials at /api/event/40123/entry: HTTP 401",
+        ):
             await adapter(fake, client, {**CREDS, "password": "wrong"}).fetch_entrants("40123")
         fake.shape_change = True
-        with pytest.raises(ProviderShapeError, match="unexpected response from /api/event/40123/entry: 'event_entry' should be a list, got missing"):
+        with pytest.raises(
+            ProviderShapeError,
+            match="unexpected response from /api/event/40123/entry: 'event_entry' should be a list, got missing",
+        ):
             await adapter(fake, client).fetch_entrants("40123")

@@ -42,7 +42,9 @@ def mock_stdin(text: str) -> Iterator[None]:
 
 
 async def test_the_cli_adds_an_account_lists_events_previews_and_applies(
-    rc: RaceControl, api: Api, fake: FakeRunSignUp  # noqa: F811  (the fixture)
+    rc: RaceControl,
+    api: Api,
+    fake: FakeRunSignUp,  # noqa: F811  (the fixture)
 ) -> None:
     creds = json.dumps({"api_key": "key-1", "api_secret": SECRET})
     code, acc, err = await cli(

@@ -1,7 +1,7 @@
 """Central sync of a whole race: a 245,000-read local store pushed to a scratch central PostgreSQL.
 
 Run: ``python3 bench/central_sync.py`` (or ``python -m bench.central_sync``; ``--reads``,
-``--participants``, ``--batch`` for other sizes).  Target (PRODUCT.md): the central sync of a
+``--participants``, ``--batch`` for other sizes).  Target: the central sync of a
 245,000-read race in < 15 s, resumable, and at most 3x a bare ``COPY`` of the same rows measured
 in the same run.
 

@@ -74,6 +74,7 @@ class Feed:
         self.wakeups = 0  # refreshes run (tests, metrics)
         self.queries = 0  # queries those refreshes sent
         self.delivered = 0  # sequenced messages handed to the hub
+        self.failing = False  # the last refresh could not read the central database
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -98,9 +99,15 @@ class Feed:
             try:
                 await self.refresh()
             except CentralError as exc:
-                log.warning("relay: reading the central database failed (%s); trying again", safe(exc))
+                if not self.failing:  # once per outage, not at every poll
+                    log.warning("relay: reading the central database failed (%s); trying again", safe(exc))
+                self.failing = True
             except Exception:
                 log.exception("relay: refresh failed")
+            else:
+                if self.failing:
+                    log.warning("relay: the central database answers again")
+                self.failing = False
             self._drop_idle()
 
     # --- what the routes ask ------------------------------------------------------------------

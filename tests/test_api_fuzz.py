@@ -49,11 +49,15 @@ async def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
             imported = await api.ok(
                 "POST", "/api/timing/import", {"path": str(DATA / "chronotrack-2021" / "19K")}, 201
             )
+            preset = await api.ok(
+                "POST", "/api/presets", {"name": "Fuzz", "kind": "rules", "session_id": session["id"]}, 201
+            )
         config = tmp_path / "schemathesis.toml"
         config.write_text(
             "[parameters]\n"
             f'event_id = "{event["id"]}"\nsession_id = "{session["id"]}"\n'
             f'template_id = "{template["id"]}"\nstream_id = "{imported["timing_session_id"]}"\n'
+            f'preset_id = "{preset["id"]}"\n'
         )
         run = await asyncio.create_subprocess_exec(
             st,
@@ -135,6 +139,9 @@ async def test_every_operation_answers_hostile_bodies_and_headers_with_a_4xx(tmp
             imported = await api.ok(
                 "POST", "/api/timing/import", {"path": str(DATA / "chronotrack-2021" / "19K")}, 201
             )
+            preset = await api.ok(
+                "POST", "/api/presets", {"name": "Fuzz", "kind": "rules", "session_id": session["id"]}, 201
+            )
             ids = {
                 "event_id": event["id"],
                 "session_id": session["id"],
@@ -143,6 +150,7 @@ async def test_every_operation_answers_hostile_bodies_and_headers_with_a_4xx(tmp
                 "bib": "1",
                 "alert_id": "none",
                 "account_id": "none",
+                "preset_id": preset["id"],
             }
             doc = await api.ok("GET", "/api/openapi.json")
             answers: list[tuple[str, str, str, int]] = []

@@ -26,6 +26,7 @@ from tests.helpers.tcp_proxy import TcpProxy
 from tests.ui.conftest import Desktop, _qapp, until
 from tests.ui.qtbot_helpers import activate
 from tests.ui.test_forms_qtbot import shows_error
+from tests.ui.test_sync_screenshots import save
 
 pytestmark = pytest.mark.gui
 PASSWORD = "correct horse battery"
@@ -189,3 +190,17 @@ async def test_central_logins_online_then_offline_with_the_cached_verifier(
             assert shows_error(login, "carl@example.com has never logged in on this laptop")
             assert shows_error(login, "log in once while connected")
             assert w.flow.user == "ann@example.com"
+
+
+async def test_screenshot_of_the_central_login(
+    tmp_path: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/screenshots/ui-login-central.png (``RC_UPDATE_SCREENSHOTS=1``): the central form after
+    an offline login of a user who never logged in while connected."""
+    monkeypatch.delenv(ENV_PASSWORD, raising=False)
+    url = "postgresql://rc_central_p_3f9a1c@127.0.0.1:1/rc_central"  # port 1: nothing listens
+    async with central_desktop(tmp_path, url) as d:
+        d.window.resize(1280, 900)
+        login = await log_in(qtbot, d, "ann@finishline-timing.com", PASSWORD)
+        assert shows_error(login, "log in once while connected")
+        save(d.window, tmp_path, "ui-login-central.png")

@@ -74,7 +74,7 @@ class LoginPage(Page):
         self.creating = False
         self.central_url = (self.services.settings.central_url or "").strip()
         self.central_where = QLabel()
-        self.central_where.setObjectName("centralWhere")
+        self.central_where.setObjectName("pageHint")  # muted, as the hint
         self.central_where.setWordWrap(True)
         self.kind_central = QRadioButton("Central account (e-mail)")
         self.kind_central.setObjectName("kindCentral")

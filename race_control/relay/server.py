@@ -193,7 +193,6 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "ok": True,
-            "partner_id": relay.partner_id,
             "listening": bool(listener and listener.listening.is_set()),
             "sessions": len(relay.feed.watched()),
             "screens": len(relay.hub.screens()),

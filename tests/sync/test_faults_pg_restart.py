@@ -21,7 +21,7 @@ import psycopg2
 import pytest
 
 from race_control.central import admin
-from tests.helpers.pg_cluster import PgCluster, pg_cluster  # noqa: F401 - the fixture
+from tests.helpers.pg_cluster import PgCluster, running_cluster
 from tests.helpers.tcp_proxy import TcpProxy
 from tests.helpers.waiting import until
 from tests.sync import fault_scene
@@ -31,21 +31,28 @@ SEEDS = (31, 32, 33)
 
 
 @pytest.fixture(scope="module")
-def central_db(pg_cluster: PgCluster) -> Iterator[str]:  # noqa: F811
-    url = pg_cluster.create_database("central")
+def cluster() -> Iterator[PgCluster]:
+    """One private cluster for the module."""
+    with running_cluster() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def central_db(cluster: PgCluster) -> Iterator[str]:
+    url = cluster.create_database("central")
     admin.migrate(url)
     yield url
 
 
-def test_the_private_cluster_survives_an_immediate_stop(pg_cluster: PgCluster) -> None:  # noqa: F811
-    conn = pg_cluster.connect()
+def test_the_private_cluster_survives_an_immediate_stop(cluster: PgCluster) -> None:
+    conn = cluster.connect()
     with conn.cursor() as cur:
         cur.execute("CREATE TABLE IF NOT EXISTS faults_probe (x int); INSERT INTO faults_probe VALUES (1)")
-    pg_cluster.stop("immediate")
+    cluster.stop("immediate")
     with pytest.raises(psycopg2.OperationalError), conn.cursor() as cur:
         cur.execute("SELECT 1")  # the server is gone, not just idle
-    pg_cluster.start()
-    again = pg_cluster.connect()
+    cluster.start()
+    again = cluster.connect()
     try:
         with again.cursor() as cur:
             cur.execute("SELECT count(*) FROM faults_probe")
@@ -59,13 +66,13 @@ def test_the_private_cluster_survives_an_immediate_stop(pg_cluster: PgCluster) -
 async def test_postgresql_stopped_mid_sync_and_started_again(
     seed: int,
     tmp_path: Path,
-    pg_cluster: PgCluster,
-    central_db: str,  # noqa: F811
+    cluster: PgCluster,
+    central_db: str,
 ) -> None:
     rng = random.Random(seed)
     mode = rng.choice(["immediate", "immediate", "fast"])
     at_commit = rng.random() < 0.5
-    with TcpProxy("127.0.0.1", pg_cluster.port) as proxy:
+    with TcpProxy("127.0.0.1", cluster.port) as proxy:
         async with rig(tmp_path, central_db, f"Restart {seed}") as r:
             race = await fault_scene.build(r.api, r.rc.timing_port, rng, name=f"restart-{seed}")
             r.closing.append(race.close)
@@ -80,12 +87,12 @@ async def test_postgresql_stopped_mid_sync_and_started_again(
                     break
                 await race.feed(rng.randint(20, 60))  # keep batches going out until the point
             assert proxy.fired.is_set(), "no batch reached the stop point"
-            await asyncio.to_thread(pg_cluster.stop, mode)
+            await asyncio.to_thread(cluster.stop, mode)
             proxy.resume()  # what was in flight meets a dead server
             await race.feed(rng.randint(10, 50))  # reads go on while the database is down
             await until(lambda: worker.status().state == "offline", "the worker to say offline")
             await asyncio.sleep(rng.uniform(0.1, 0.8))
-            await asyncio.to_thread(pg_cluster.start)
+            await asyncio.to_thread(cluster.start)
             await fault_scene.settled(r.api, race.sent)
             counts = await synced(r)  # the worker came back by itself
             assert counts["timing_reads"] == race.sent

@@ -191,6 +191,16 @@ async def test_central_logins_online_then_offline_with_the_cached_verifier(
             assert shows_error(login, "log in once while connected")
             assert w.flow.user == "ann@example.com"
 
+            proxy.refuse(False)  # reachable, but the partner's login has lost its privileges:
+            conn = central.admin()  # an error the timer sees, not an offline login
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f'REVOKE "{central.dbname}_partner" FROM "{partner.username}"')
+            finally:
+                conn.close()
+            login = await log_in(qtbot, d, "ann@example.com", PASSWORD)
+            assert shows_error(login, central.dbname) and w.page() is login
+
 
 async def test_screenshot_of_the_central_login(
     tmp_path: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch

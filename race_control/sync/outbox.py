@@ -19,11 +19,10 @@ Nothing here knows PostgreSQL: ``push.push_batch`` sends a ``Batch``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, select, text, tuple_
+from sqlalchemy import Connection, Table, select, text, tuple_
 
 from race_control.central.schema import LOCAL_NAME
 from race_control.store.models import Base
@@ -67,14 +66,21 @@ class EntityChange:
 
 @dataclass(frozen=True, slots=True)
 class AppendRows:
-    """Rows of one append-only table above its cursor, in rowid order."""
+    """Rows of one append-only table above its cursor, in rowid order: one tuple per row, the
+    values in ``columns`` order as SQLite stores them (JSON columns as their stored text, not
+    decoded: the push hands it to PostgreSQL as it is)."""
 
     table: str  # the central name (timing_reads for local reads)
     local: str
     cursor: int  # the cursor when read
     resets: int  # sync_cursors.resets when read (mark_pushed moves the cursor only if unchanged)
     last_rowid: int  # the highest rowid in ``rows``
-    rows: list[dict[str, Any]]
+    rows: list[tuple[Any, ...]]
+    columns: tuple[str, ...] = ()  # the local table's columns, the order of each row's values
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """The rows as ``{column: value}`` (JSON columns still text): for tests and tools."""
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +125,17 @@ def _entity_rows(conn: Connection, table: str, keys: list[str]) -> dict[str, dic
     return out
 
 
-def read_entities(conn: Connection, limit: int) -> list[EntityChange]:
+def read_entities(conn: Connection, limit: int, after: Batch | None = None) -> list[EntityChange]:
+    sent = {(e.table, e.key, e.hlc) for e in after.entities} if after is not None else set()
     pending = conn.execute(
         text(
             "SELECT tbl, key, hlc, origin, deleted FROM sync_rows WHERE pending = 1 "
             "ORDER BY pending, hlc LIMIT :n"
         ),
-        {"n": limit},
+        {"n": limit + len(sent)},
     ).all()
+    if sent:  # on its way in ``after``: the same change is not read twice
+        pending = [p for p in pending if (p[0], p[1], int(p[2])) not in sent][:limit]
     by_table: dict[str, list[str]] = {}
     for tbl, key, _hlc, _origin, deleted in pending:
         if not deleted:
@@ -151,39 +160,60 @@ def _cursors(conn: Connection) -> dict[str, tuple[int, int]]:
     return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
 
-def read_appends(conn: Connection, limit: int) -> list[AppendRows]:
-    """Up to ``limit`` rows per append table above its cursor.  Read at the driver level (one
-    tuple per row, made a dict here; JSON columns decoded): the worker reads these on the
-    store's one thread; with SQLAlchemy row mappings ``read_batch`` was 35 % of a sync's client CPU
-    (docs/benchmarks.md)."""
+def read_appends(conn: Connection, limit: int, after: Batch | None = None) -> list[AppendRows]:
+    """Up to ``limit`` rows per append table above its cursor (or above what ``after``, a batch
+    still on its way, holds of that table, if no delete reset the cursor since it was read).
+    Read through the sqlite3 cursor itself, a plain tuple per row, JSON columns as their stored
+    text: the worker reads these on the store's one thread, and SQLAlchemy rows/dicts with
+    decoded JSON were 35 % of a sync's client CPU (docs/benchmarks.md#central-sync)."""
     cursors = _cursors(conn)
+    in_flight = {a.local: a for a in after.appends} if after is not None else {}
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cur = raw.cursor()
     out = []
-    for central, (local, _when) in APPEND.items():
-        t = _table(local)
-        cols = [c.name for c in t.columns]
-        json_cols = [i for i, c in enumerate(t.columns) if isinstance(c.type, JSON)]
-        cursor, resets = cursors.get(local, (0, 0))
-        listed = ", ".join(f'"{c}"' for c in cols)
-        result = conn.exec_driver_sql(
-            f'SELECT rowid, {listed} FROM "{local}" WHERE rowid > ? ORDER BY rowid LIMIT ?', (cursor, limit)
-        ).all()
-        if not result:
-            continue
-        rows = []
-        for r in result:
-            values = list(r[1:])
-            for i in json_cols:
-                if values[i] is not None:
-                    values[i] = json.loads(values[i])
-            rows.append(dict(zip(cols, values, strict=True)))
-        out.append(AppendRows(central, local, cursor, resets, int(result[-1][0]), rows))
+    try:
+        for central, (local, _when) in APPEND.items():
+            cols = tuple(c.name for c in _table(local).columns)
+            cursor, resets = cursors.get(local, (0, 0))
+            start = cursor
+            prev = in_flight.get(local)
+            if prev is not None and prev.resets == resets:
+                start = max(cursor, prev.last_rowid)
+            listed = ", ".join(f'"{c}"' for c in cols)
+            cur.execute(
+                f'SELECT max(rowid) FROM (SELECT rowid FROM "{local}" WHERE rowid > ? ORDER BY rowid LIMIT ?)',
+                (start, limit),
+            )
+            top = cur.fetchone()[0]
+            if top is None:
+                continue
+            cur.execute(
+                f'SELECT {listed} FROM "{local}" WHERE rowid > ? AND rowid <= ? ORDER BY rowid', (start, top)
+            )
+            out.append(AppendRows(central, local, cursor, resets, int(top), cur.fetchall(), cols))
+    finally:
+        cur.close()
     return out
 
 
-def read_batch(conn: Connection, max_entities: int = MAX_ENTITIES, max_append: int = MAX_APPEND) -> Batch:
+def read_batch(
+    conn: Connection,
+    max_entities: int = MAX_ENTITIES,
+    max_append: int = MAX_APPEND,
+    after: Batch | None = None,
+) -> Batch:
     """What to send next (empty when everything is central).  One read transaction, so the
-    entity rows and the append rows are one consistent snapshot of the store."""
-    return Batch(device_id(conn), read_entities(conn, max_entities), read_appends(conn, max_append))
+    entity rows and the append rows are one consistent snapshot of the store.
+
+    ``after``: a batch read before and not checked off yet (on its way to the central
+    database): what it holds is left out (entity changes with the same clock; append rows up
+    to its highest rowid per table, unless a delete reset that table's cursor since), so the
+    worker can read the next batch while this one is pushed.  Push the result only after
+    ``after`` committed (the central writes are idempotent either way)."""
+    return Batch(
+        device_id(conn), read_entities(conn, max_entities, after), read_appends(conn, max_append, after)
+    )
 
 
 def mark_pushed(conn: Connection, batch: Batch) -> None:

@@ -29,9 +29,9 @@ batch (``partner_of``).  JSON goes to JSONB; floats are sent with ``repr`` (exac
 
 from __future__ import annotations
 
+import csv
 import io
 import json
-import math
 import socket
 import time
 from collections.abc import Iterable
@@ -164,31 +164,14 @@ def _tombstones(cur: Any, partner: str, table: str, changes: list[EntityChange])
     )
 
 
-def _copy_field(v: Any, is_json: bool) -> str:
-    """One field in COPY's text format."""
-    if v is None:
-        return "\\N"
-    if is_json:
-        v = _dumps(v)
-    elif isinstance(v, bool):
-        return "t" if v else "f"
-    elif isinstance(v, float):
-        if math.isnan(v):
-            return "NaN"
-        if math.isinf(v):
-            return "Infinity" if v > 0 else "-Infinity"
-        return repr(v)
-    elif isinstance(v, int):
-        return str(v)
-    s = str(v)
-    if "\\" in s or "\t" in s or "\n" in s or "\r" in s:  # every field passes here: no generator
-        s = s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return s
-
-
 def _copy_appends(cur: Any, partner: str, a: AppendRows) -> None:
-    cols = _local_columns(a.local)
-    json_cols = _json_columns(a.table)
+    """``a``'s rows by ``COPY`` (CSV, written by the C ``csv.writer`` from the tuples as read:
+    JSON columns are the stored text, parsed by PostgreSQL once) into a temporary table, then
+    one ``INSERT … SELECT … ON CONFLICT``.  Every append-table column is NOT NULL, so
+    ``FORCE_NOT_NULL`` keeps an empty string an empty string; floats are written with
+    ``repr`` (exact)."""
+    cols = list(a.columns) if a.columns else _local_columns(a.local)
+    ctable = central.metadata.tables[a.table]
     temp = sql.Identifier(f"rc_in_{a.table}")
     cur.execute(
         sql.SQL("CREATE TEMP TABLE {tmp} ON COMMIT DROP AS SELECT {cols} FROM {t} WITH NO DATA").format(
@@ -196,12 +179,15 @@ def _copy_appends(cur: Any, partner: str, a: AppendRows) -> None:
         )
     )
     buf = io.StringIO()
-    for row in a.rows:
-        buf.write("\t".join(_copy_field(row[c], c in json_cols) for c in cols))
-        buf.write("\n")
+    csv.writer(buf, lineterminator="\n").writerows(a.rows)
     buf.seek(0)
+    not_null = [c for c in cols if not ctable.c[c].nullable]
+    force = sql.SQL(", FORCE_NOT_NULL ({})").format(_ident_list(not_null)) if not_null else sql.SQL("")
     cur.copy_expert(
-        sql.SQL("COPY {tmp} ({cols}) FROM STDIN").format(tmp=temp, cols=_ident_list(cols)).as_string(cur), buf
+        sql.SQL("COPY {tmp} ({cols}) FROM STDIN WITH (FORMAT csv{force})")
+        .format(tmp=temp, cols=_ident_list(cols), force=force)
+        .as_string(cur),
+        buf,
     )
     keys = [c.name for c in central.metadata.tables[a.table].primary_key.columns]
     if a.table == "suppressions":

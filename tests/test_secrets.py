@@ -24,28 +24,7 @@ from keyring.backends.chainer import ChainerBackend
 
 from race_control.errors import InputError
 from race_control.secrets import SERVICE, SecretStore, real_keyring
-
-
-class MemoryKeyring(KeyringBackend):
-    """An OS keyring that keeps its passwords in a dict."""
-
-    priority = 1  # type: ignore[assignment]
-    name = "Memory Keyring"  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if (service, username) not in self.passwords:
-            raise keyring.errors.PasswordDeleteError("not there")
-        del self.passwords[(service, username)]
+from tests.helpers.memory_keyring import MemoryKeyring
 
 
 class LockedKeyring(KeyringBackend):

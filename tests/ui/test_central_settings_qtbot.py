@@ -17,7 +17,6 @@ from collections.abc import Iterator
 import keyring
 import keyring.backends.fail
 import pytest
-from keyring.backend import KeyringBackend
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -26,6 +25,7 @@ from race_control.config import load_settings
 from race_control.flags import FLAGS
 from race_control.secrets import SecretStore
 from race_control.ui.central_settings import LOOKING, split_password
+from tests.helpers.memory_keyring import MemoryKeyring
 from tests.helpers.postgres import scratch_database, with_database
 from tests.ui.conftest import Desktop, until
 from tests.ui.qtbot_helpers import activate, retype, settle
@@ -34,24 +34,6 @@ pytestmark = pytest.mark.gui
 
 SECRET = "correct-horse-battery-staple"
 RED = "#b71c1c"
-
-
-class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-    name = "Memory Keyring"  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.passwords.pop((service, username), None)
 
 
 @pytest.fixture

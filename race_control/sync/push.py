@@ -37,6 +37,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 from psycopg2.extras import Json, execute_values
@@ -200,15 +201,23 @@ def _copy_appends(cur: Any, partner: str, a: AppendRows) -> None:
         )
     else:
         conflict = sql.SQL("ON CONFLICT DO NOTHING")
-    cur.execute(
-        sql.SQL("INSERT INTO {t} (partner_id, {cols}) SELECT {partner}, {cols} FROM {tmp} {conflict}").format(
-            t=sql.Identifier(a.table),
-            cols=_ident_list(cols),
-            partner=sql.Literal(partner),
-            tmp=temp,
-            conflict=conflict,
-        )
+    insert = sql.SQL("INSERT INTO {t} (partner_id, {cols}) SELECT {partner}, {cols} FROM {tmp} ").format(
+        t=sql.Identifier(a.table), cols=_ident_list(cols), partner=sql.Literal(partner), tmp=temp
     )
+    if a.table != "suppressions":
+        # first time (the bulk case): a plain INSERT under a savepoint, cheaper for the server
+        # than ON CONFLICT's speculative insertion; a row already there (a batch sent again)
+        # or written meanwhile by a concurrent transaction raises unique_violation: back to the
+        # savepoint and the same rows with ON CONFLICT DO NOTHING (idempotent either way)
+        cur.execute("SAVEPOINT rc_append")
+        try:
+            cur.execute(insert)
+        except psycopg2.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT rc_append")
+        else:
+            cur.execute("RELEASE SAVEPOINT rc_append")
+            return
+    cur.execute(insert + conflict)
 
 
 def _device(cur: Any, partner: str, device: str, now: float) -> None:

@@ -135,10 +135,12 @@ def save_epochs(conn: Connection, histories: dict[str, list[list[Any]]]) -> None
     first) into its ``settings``: what a screen resuming with an older epoch can trust."""
     t = DisplaySession.__table__
     for session_id, history in histories.items():
-        old = conn.execute(select(t.c.settings).where(t.c.id == session_id)).first()
+        old = conn.execute(select(t.c.settings, t.c.updated_at).where(t.c.id == session_id)).first()
         if old is not None:
             settings = {**(old[0] or {}), "epochs": history}
-            conn.execute(t.update().where(t.c.id == session_id).values(settings=settings))
+            # not an edit of the session: its updated_at stays, and the sync outbox does not take
+            # it for a change (store migration 0011; docs/sync.md#the-conflict-rule)
+            conn.execute(t.update().where(t.c.id == session_id).values(settings=settings, updated_at=old[1]))
 
 
 def uncorrected_unknowns(conn: Connection, session_id: str) -> list[dict[str, Any]]:

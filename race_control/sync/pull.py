@@ -26,6 +26,7 @@ re-reading a page changes nothing (its rows are no longer newer than the local o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -91,7 +92,8 @@ def pull_batch(
     """One page of every shared table (see the module docstring).  Raises ``SyncFailure``."""
     out = Page()
     try:
-        with pg, pg.cursor(cursor_factory=RealDictCursor) as cur:
+        # read only: ended by ROLLBACK, so the only COMMITs on the sync connection are the push's
+        with pg.cursor(cursor_factory=RealDictCursor) as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin")
             out.xmin = xmin = int(cur.fetchone()["xmin"])
@@ -119,7 +121,10 @@ def pull_batch(
                     (sorted(need),),
                 )
                 out.rows.setdefault("events", []).extend(dict(r) for r in cur.fetchall())
+        pg.rollback()
     except Exception as exc:
+        with contextlib.suppress(Exception):
+            pg.rollback()
         raise failure(exc) from exc
     return out
 

@@ -61,9 +61,28 @@ def _central_engine(url: str) -> Engine:
     return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
 
 
+# what each laptop keeps for itself inside a synced row: a session's start-up epochs (written at
+# every start, never an edit: store migration 0011) reach the central copy only with the next
+# real change of the session, and a pull never takes them (docs/sync.md#the-conflict-rule)
+DEVICE_LOCAL = {("display_sessions", "settings"): ("epochs",)}
+
+
+def comparable(table: str, column: str, value: Any) -> Any:
+    """``value`` without the parts that are each laptop's own (``DEVICE_LOCAL``)."""
+    drop = DEVICE_LOCAL.get((table, column))
+    if drop and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in drop}
+    return value
+
+
+def _row(table: str, columns: list[str], row: Any) -> tuple[Any, ...]:
+    return tuple(_norm(comparable(table, c, v)) for c, v in zip(columns, row, strict=True))
+
+
 def local_rows(conn: Connection, table: str) -> Counter[tuple[Any, ...]]:
     t = Base.metadata.tables[local_table(table)]
-    return Counter(tuple(_norm(v) for v in row) for row in conn.execute(select(*t.columns)))
+    cols = [c.name for c in t.columns]
+    return Counter(_row(table, cols, row) for row in conn.execute(select(*t.columns)))
 
 
 def _columns(table: str) -> list[str]:
@@ -80,7 +99,8 @@ def central_rows(
     entity = table in central_schema.ENTITY_TABLES
     key_cols = [t.c[c.name] for c in Base.metadata.tables[local_table(table)].primary_key.columns]
     live_where = and_(mine, not_(t.c.deleted)) if entity else mine
-    live = Counter(tuple(_norm(v) for v in row) for row in conn.execute(select(*cols).where(live_where)))
+    names = [c.name for c in cols]
+    live = Counter(_row(table, names, row) for row in conn.execute(select(*cols).where(live_where)))
     tombstones: set[tuple[Any, ...]] = set()
     if entity:
         tombstones = {tuple(row) for row in conn.execute(select(*key_cols).where(and_(mine, t.c.deleted)))}

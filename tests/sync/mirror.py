@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from race_control.central import admin
 from race_control.central.schema import APPEND_TABLES, ENTITY_TABLES, LOCAL_NAME
 from race_control.store.models import Base
+from tests.helpers.central_compare import comparable
 from tests.helpers.postgres import scratch_database
 
 BOOKKEEPING = {"partner_id", "hlc", "origin", "deleted", "tx", "public"}
@@ -66,7 +67,9 @@ def _key(table: str) -> list[str]:
 def local_rows(engine: Engine, table: str) -> list[dict[str, Any]]:
     t = Base.metadata.tables[LOCAL_NAME.get(table, table)]
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(select(t)).mappings()]
+        rows = [
+            {k: comparable(table, k, v) for k, v in r.items()} for r in conn.execute(select(t)).mappings()
+        ]
     key = _key(table)
     return sorted(rows, key=lambda r: [str(r[k]) for k in key])
 
@@ -78,7 +81,9 @@ def central_rows(central: Central, table: str, *, live_only: bool = True) -> lis
     try:
         with conn.cursor() as cur:
             cur.execute(f"SELECT {', '.join(cols)} FROM {table}{where}")
-            rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            rows = [
+                {c: comparable(table, c, v) for c, v in zip(cols, r, strict=True)} for r in cur.fetchall()
+            ]
     finally:
         conn.close()
     key = _key(table)

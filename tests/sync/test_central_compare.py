@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
-import pytest
 
-from race_control.central import admin
 from tests.helpers.central_compare import differences
-from tests.helpers.postgres import scratch_database
 from tests.sync import fault_scene
 from tests.sync.fault_rig import rig, synced
-
-
-@pytest.fixture(scope="module")
-def central_db() -> Iterator[str]:
-    with scratch_database() as (owner_url, _name):
-        admin.migrate(owner_url)
-        yield owner_url
-
 
 # (what is changed, SQL run on the central database with the partner id as %(p)s, undo SQL)
 BREAKS = [

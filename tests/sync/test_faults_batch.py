@@ -16,7 +16,6 @@ import json
 import random
 import secrets
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,6 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from race_control.central import admin
-from tests.helpers.postgres import scratch_database
 from tests.helpers.waiting import until
 from tests.sync import fault_scene
 from tests.sync.fault_checks import central_ahead
@@ -39,13 +36,6 @@ TARGETS = {
     "display_events": ("display_events", ("session_id", "seq")),
     "participants": ("participants", ("id",)),
 }
-
-
-@pytest.fixture(scope="module")
-def central_db() -> Iterator[str]:
-    with scratch_database() as (owner_url, _name):
-        admin.migrate(owner_url)
-        yield owner_url
 
 
 class FailingRow:

@@ -16,11 +16,9 @@ import asyncio
 import json
 import random
 import signal
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -28,7 +26,6 @@ import pytest
 from race_control.central import admin
 from tests.conftest import Api
 from tests.helpers.ctp01_peer import RawCtp01Client
-from tests.helpers.postgres import ADMIN_URL, scratch_database
 from tests.helpers.server_process import ServeProcess
 from tests.helpers.tcp_proxy import TcpProxy
 from tests.sync import fault_scene
@@ -36,20 +33,6 @@ from tests.sync.fault_checks import central_ahead
 from tests.sync.fault_rig import synced
 
 SEEDS = (41, 42)
-
-
-@pytest.fixture(scope="module")
-def central_db() -> Iterator[str]:
-    with scratch_database() as (owner_url, _name):
-        admin.migrate(owner_url)
-        yield owner_url
-
-
-@pytest.fixture
-def proxy() -> Iterator[TcpProxy]:
-    target = urlsplit(ADMIN_URL)
-    with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as p:
-        yield p
 
 
 @dataclass

@@ -23,14 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
-from race_control.central import admin
-from tests.helpers.postgres import ADMIN_URL, scratch_database
 from tests.helpers.tcp_proxy import TcpProxy
 from tests.helpers.waiting import until
 from tests.sync import fault_scene
@@ -38,21 +34,6 @@ from tests.sync.fault_checks import central_ahead
 from tests.sync.fault_rig import Rig, rig, synced
 
 SEEDS = (11, 12)
-
-
-@pytest.fixture(scope="module")
-def central_db() -> Iterator[str]:
-    """One migrated central database for the module (a new partner per run)."""
-    with scratch_database() as (owner_url, _name):
-        admin.migrate(owner_url)
-        yield owner_url
-
-
-@pytest.fixture
-def proxy() -> Iterator[TcpProxy]:
-    target = urlsplit(ADMIN_URL)
-    with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as p:
-        yield p
 
 
 async def until_cut(race: fault_scene.Race, proxy: TcpProxy, rng: random.Random) -> None:

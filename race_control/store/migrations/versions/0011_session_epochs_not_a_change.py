@@ -9,10 +9,10 @@ own start-ups, for screens' resume).  0008's update trigger took that write for 
 session: a fresh hybrid-clock value, so a restarted laptop's (possibly stale) session beat an
 edit another laptop had made before the restart (docs/sync.md#the-conflict-rule).
 
-From here an update of ``display_sessions`` that changes nothing but ``settings.epochs`` (and
-``updated_at``) keeps the row's clock and origin: it is only marked pending, so the epochs still
-reach the central copy (the relay reads them) without claiming to be newer than anyone's edit.
-Any other change takes a new clock as before.
+From here an update of ``display_sessions`` that changes nothing but ``settings.epochs`` is not
+recorded at all (``save_epochs`` also keeps ``updated_at``): the epochs are each laptop's own
+state — a pull never takes them — and reach the central copy with the session's next real
+change.  Any other change takes a new clock as before.
 """
 
 from alembic import op
@@ -25,12 +25,12 @@ depends_on = None
 NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 NOW_S = "((julianday('now') - 2440587.5) * 86400.0)"
 NOT_APPLYING = "(SELECT applying FROM sync_clock LIMIT 1) IS NOT 1"
-# every column but settings.epochs and updated_at is unchanged (IS: NULL-safe)
+# every column but settings.epochs is unchanged (IS: NULL-safe), and the row was recorded before
 EPOCHS_ONLY = (
     "OLD.id IS NEW.id AND OLD.token IS NEW.token AND OLD.event_id IS NEW.event_id "
     "AND OLD.name IS NEW.name AND OLD.mode IS NEW.mode AND OLD.template_id IS NEW.template_id "
     "AND OLD.locations IS NEW.locations AND OLD.rules IS NEW.rules AND OLD.status IS NEW.status "
-    "AND OLD.created_at IS NEW.created_at "
+    "AND OLD.created_at IS NEW.created_at AND OLD.updated_at IS NEW.updated_at "
     "AND json_remove(OLD.settings, '$.epochs') IS json_remove(NEW.settings, '$.epochs') "
     "AND EXISTS (SELECT 1 FROM sync_rows WHERE tbl = 'display_sessions' AND key = NEW.id)"
 )
@@ -42,11 +42,6 @@ RECORD = (
     "deleted = excluded.deleted, pending = 1, changed_at = CASE WHEN sync_rows.pending "
     "THEN sync_rows.changed_at ELSE excluded.changed_at END;"
 )
-MARK_PENDING = (
-    "UPDATE sync_rows SET pending = 1, changed_at = CASE WHEN pending THEN changed_at ELSE "
-    + NOW_S
-    + " END WHERE tbl = 'display_sessions' AND key = NEW.id;"
-)
 
 
 def upgrade() -> None:
@@ -55,14 +50,9 @@ def upgrade() -> None:
         "CREATE TRIGGER sync_display_sessions_update AFTER UPDATE ON display_sessions "
         f"WHEN {NOT_APPLYING} AND NOT ({EPOCHS_ONLY}) BEGIN {RECORD} END"
     )
-    op.execute(
-        "CREATE TRIGGER sync_display_sessions_epochs AFTER UPDATE ON display_sessions "
-        f"WHEN {NOT_APPLYING} AND ({EPOCHS_ONLY}) BEGIN {MARK_PENDING} END"
-    )
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS sync_display_sessions_epochs")
     op.execute("DROP TRIGGER IF EXISTS sync_display_sessions_update")
     op.execute(
         "CREATE TRIGGER sync_display_sessions_update AFTER UPDATE ON display_sessions "

@@ -80,9 +80,7 @@ def _mirror(name: str, *, entity: bool) -> Table:
     local = Base.metadata.tables[LOCAL_NAME.get(name, name)]
     cols: list[Column] = [_partner_id()]
     for c in local.columns:
-        cols.append(
-            Column(c.name, _central_type(c.type), primary_key=c.primary_key, nullable=c.nullable)
-        )
+        cols.append(Column(c.name, _central_type(c.type), primary_key=c.primary_key, nullable=c.nullable))
     if entity:
         cols += [
             Column("hlc", BigInteger, nullable=False),

@@ -16,7 +16,9 @@ from race_control.providers.eventbrite import Eventbrite
 from race_control.providers.raceroster import RaceRoster
 from race_control.providers.runsignup import RunSignUp
 
-ADAPTERS: dict[str, type[ProviderAdapter]] = {a.id: a for a in (RunSignUp, RaceRoster, Eventbrite, ChronoTrackLive)}
+ADAPTERS: dict[str, type[ProviderAdapter]] = {
+    a.id: a for a in (RunSignUp, RaceRoster, Eventbrite, ChronoTrackLive)
+}
 PLANNED = ("ultrasignup", "active", "copernico")
 
 

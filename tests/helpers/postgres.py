@@ -22,9 +22,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-ADMIN_URL = os.environ.get(
-    "RACE_CONTROL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+ADMIN_URL = os.environ.get("RACE_CONTROL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def with_database(url: str, name: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from race_control.operations.roster import _latest_shown
+from race_control.operations.roster import plan_corrections
 from race_control.progress import Progress
 from race_control.providers.accounts import (
     Account,
@@ -32,8 +32,6 @@ from race_control.providers.normalized import FetchResult, ProviderEvent
 from race_control.providers.resync import Plan, plan_resync
 from race_control.roster.participants import ParticipantRow
 from race_control.roster.service import EventService
-from race_control.sessions.live import Derived, LiveSession
-from race_control.sessions.queries import write_derived
 from race_control.sessions.service import SessionService
 from race_control.store.database import Store
 from race_control.store.unit_of_work import ChangeListener, UnitOfWork
@@ -174,35 +172,10 @@ class ProviderSyncOperations:
     ) -> int:
         """Corrections of the finishes shown for every bib this sync changed (its old and its new
         wearer; a swap names both sides), like a local edit's (``RosterOperations``)."""
-        sessions = self._sessions
-        targets = [s for s in sessions.sessions() if s.event_id == event_id and s.status == "open"]
-        if not targets:
-            return 0
         wears: dict[str, ParticipantRow | None] = {}
         for before, after in pairs:
             if before.bib != after.bib:
                 wears.setdefault(before.bib, None)
         for _, after in pairs:
             wears[after.bib] = after
-        shown = await self._store.run(_latest_shown, [s.id for s in targets], list(wears))
-        derived = Derived()
-        fixes: list[tuple[LiveSession, list[dict[str, Any]]]] = []
-        for s in targets:
-            rows: list[dict[str, Any]] = []
-            for bib, runner in wears.items():
-                rows += s.shown_corrections(bib, shown.get((s.id, bib), []), runner, s.next_seq + len(rows))
-            if rows:
-                derived.events.extend(rows)
-                fixes.append((s, rows))
-                uow.record("session", s.id, "corrected", bibs=sorted({r["bib"] for r in rows}))
-        if not fixes:
-            return 0
-        uow.write(write_derived, derived)
-
-        def _apply() -> None:
-            for s, rows in fixes:
-                s.apply_corrections(rows)
-            sessions.publish(derived)
-
-        uow.after_commit(_apply)
-        return len(derived.events)
+        return await plan_corrections(uow, self._store, self._sessions, event_id, wears)

@@ -82,33 +82,45 @@ class RosterOperations:
         """Queue corrections of the finishes shown for ``before.bib``/``after.bib`` (caller holds
         the sessions lock).  A "Bib N" finish of the new bib is left to the sessions service,
         which names it once the roster has the runner (after the commit)."""
-        sessions = self._sessions
-        targets = [s for s in sessions.sessions() if s.event_id == event_id and s.status == "open"]
-        if not targets:
-            return 0
         wears = {before.bib: None, after.bib: after} if before.bib != after.bib else {after.bib: after}
-        shown = await self._store.run(_latest_shown, [s.id for s in targets], list(wears))
-        derived = Derived()
-        fixes: list[tuple[LiveSession, list[dict[str, Any]]]] = []
-        for s in targets:
-            rows: list[dict[str, Any]] = []
-            for bib, runner in wears.items():
-                rows += s.shown_corrections(bib, shown.get((s.id, bib), []), runner, s.next_seq + len(rows))
-            if rows:
-                derived.events.extend(rows)
-                fixes.append((s, rows))
-                uow.record("session", s.id, "corrected", bibs=sorted({r["bib"] for r in rows}))
-        if not fixes:
-            return 0
-        uow.write(write_derived, derived)
+        return await plan_corrections(uow, self._store, self._sessions, event_id, wears)
 
-        def _apply() -> None:
-            for s, rows in fixes:
-                s.apply_corrections(rows)
-            sessions.publish(derived)
 
-        uow.after_commit(_apply)
-        return len(derived.events)
+async def plan_corrections(
+    uow: UnitOfWork,
+    store: Store,
+    sessions: SessionService,
+    event_id: str,
+    wears: dict[str, ParticipantRow | None],
+) -> int:
+    """Queue a ``correction`` on every open session of ``event_id`` that showed a finish of one
+    of ``wears``' bibs (bib → who wears it now, None: nobody); the caller holds the sessions
+    lock.  Screens get them after the commit.  The number of corrections queued."""
+    targets = [s for s in sessions.sessions() if s.event_id == event_id and s.status == "open"]
+    if not targets:
+        return 0
+    shown = await store.run(_latest_shown, [s.id for s in targets], list(wears))
+    derived = Derived()
+    fixes: list[tuple[LiveSession, list[dict[str, Any]]]] = []
+    for s in targets:
+        rows: list[dict[str, Any]] = []
+        for bib, runner in wears.items():
+            rows += s.shown_corrections(bib, shown.get((s.id, bib), []), runner, s.next_seq + len(rows))
+        if rows:
+            derived.events.extend(rows)
+            fixes.append((s, rows))
+            uow.record("session", s.id, "corrected", bibs=sorted({r["bib"] for r in rows}))
+    if not fixes:
+        return 0
+    uow.write(write_derived, derived)
+
+    def _apply() -> None:
+        for s, rows in fixes:
+            s.apply_corrections(rows)
+        sessions.publish(derived)
+
+    uow.after_commit(_apply)
+    return len(derived.events)
 
 
 def _latest_shown(

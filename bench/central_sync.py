@@ -45,13 +45,11 @@ import io
 import logging
 import os
 import random
-import secrets
 import shutil
 import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -236,44 +234,12 @@ def local_counts(db_path: Path) -> dict[str, int]:
 # --- 2. scratch central database ----------------------------------------------------------------
 
 
-def with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-def _admin() -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(ADMIN_URL, connect_timeout=5)
-    conn.autocommit = True
-    return conn
-
-
-@contextlib.contextmanager
-def scratch_central() -> Iterator[tuple[str, str]]:
+def scratch_central() -> contextlib.AbstractContextManager[tuple[str, str]]:
     """(owner URL, name) of a new database ``rc_bench_<hex>``; dropped afterwards with every role
     whose name starts with it (the partner logins ``add_partner`` made for it)."""
-    name = "rc_bench_" + secrets.token_hex(4)
-    conn = _admin()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
-    try:
-        yield with_database(ADMIN_URL, name), name
-    finally:
-        conn = _admin()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-                )
-                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-                cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (name + "%",))
-                for (role,) in cur.fetchall():
-                    cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-        finally:
-            conn.close()
+    from tests.helpers.postgres import scratch_database
+
+    return scratch_database(prefix="rc_bench_")
 
 
 def migrate_central(owner_url: str) -> None:

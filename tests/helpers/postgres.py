@@ -58,9 +58,9 @@ def drop_database(name: str) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database() -> Iterator[tuple[str, str]]:
+def scratch_database(prefix: str = "rc_test_") -> Iterator[tuple[str, str]]:
     """(owner URL, database name) of a new empty database, dropped (with its roles) afterwards."""
-    name = "rc_test_" + secrets.token_hex(5)
+    name = prefix + secrets.token_hex(5)
     conn = admin_connection()
     try:
         with conn.cursor() as cur:

@@ -12,6 +12,7 @@ import pytest
 
 from race_control.app import RaceControl
 from race_control.config import Settings
+from tests.helpers.ctp01_peer import RawCtp01Client
 
 DATA = Path(__file__).parent / "data"
 
@@ -64,6 +65,7 @@ async def rc(tmp_path: Path) -> AsyncIterator[RaceControl]:
     try:
         yield app
     finally:
+        await RawCtp01Client.close_all()
         await app.stop()
 
 

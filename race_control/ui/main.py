@@ -4,7 +4,7 @@ Start-up: settings (``--data-dir`` / env / the data dir chosen in Settings), log
 ``QApplication`` with ``setQuitOnLastWindowClosed(False)``, then one main coroutine
 that starts ``RaceControl``, shows the window and waits for it to close; then it
 cancels the widgets' coroutines and stops the services (reads flushed, screens
-closed, store closed).  qasync's loop is used as ``with loop:
+closed, store closed).  qasync's loop (``ui/event_loop.py``) is used as ``with loop:
 loop.run_until_complete(...)``, never ``qasync.run`` (docs/developer-notes.md#qt-pyside6-612).
 """
 
@@ -109,10 +109,10 @@ def display_problem(env: Mapping[str, str], platform: str) -> str:
 
 
 def run_gui(args: argparse.Namespace) -> int:
-    import qasync
     from PySide6.QtWidgets import QApplication
 
     from race_control.logging_setup import configure_logging
+    from race_control.ui.event_loop import EventLoop
 
     try:
         settings = gui_settings(args)
@@ -129,7 +129,7 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setOrganizationName("RaceControl")
     app.setStyle("Fusion")
     app.setQuitOnLastWindowClosed(False)  # the main coroutine ends the app, after cleanup
-    loop = qasync.QEventLoop(app)
+    loop = EventLoop(app)
     asyncio.set_event_loop(loop)
 
     def close_windows(*_: object) -> None:

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 
 class RawCtp01Client:
+    # every client still open, so a fixture can close what a failed test left behind (an unclosed
+    # writer collected after its loop closed warns in whichever later test the collector runs)
+    opened: weakref.WeakSet[RawCtp01Client] = weakref.WeakSet()
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.received: list[str] = []
+        RawCtp01Client.opened.add(self)
+
+    @classmethod
+    async def close_all(cls) -> None:
+        for client in list(cls.opened):
+            await client.close()
 
     @classmethod
     async def connect(cls, port: int, host: str = "127.0.0.1") -> RawCtp01Client:
@@ -61,6 +72,7 @@ class RawCtp01Client:
         return [await self.line() for _ in locations]
 
     async def close(self) -> None:
+        RawCtp01Client.opened.discard(self)
         self.writer.close()
         try:
             await self.writer.wait_closed()

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import qasync
+import pytestqt.plugin
 from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 from race_control.app import RaceControl
 from race_control.ui import tasks
+from race_control.ui.event_loop import EventLoop
 from race_control.ui.main import start_app, stop_app
 from tests.conftest import make_settings
 
@@ -42,10 +43,40 @@ def _qapp() -> QApplication:
     return app
 
 
+_loops: list[EventLoop] = []  # the test's qasync loop, for _process_events below
+
+
+def _qasync_loop() -> EventLoop:
+    _loops[:] = [EventLoop(_qapp())]  # the app's own loop class (run_gui)
+    return _loops[0]
+
+
 def pytest_asyncio_loop_factories(
     config: Any, item: Any
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    return {"qasync": lambda: qasync.QEventLoop(_qapp())}
+    return {"qasync": _qasync_loop}
+
+
+_qt_process_events = pytestqt.plugin._process_events
+
+
+def _process_events() -> None:
+    """pytest-qt processes Qt events between a test's phases, when pytest-asyncio is not running
+    the qasync loop: a task step due then (a qasync timer) would run with no running loop, and an
+    asyncio.Event it awaits fails "bound to a different event loop".  Mark the test's loop as the
+    running one while it does, as qasync's own run_forever would."""
+    loop = _loops[0] if _loops else None
+    if loop is None or loop.is_closed() or asyncio.events._get_running_loop() is not None:
+        _qt_process_events()
+        return
+    asyncio.events._set_running_loop(loop)
+    try:
+        _qt_process_events()
+    finally:
+        asyncio.events._set_running_loop(None)
+
+
+pytestqt.plugin._process_events = _process_events
 
 
 @pytest.fixture(autouse=True)

@@ -51,10 +51,6 @@ async def import_file(qtbot: QtBot, tm: Any, path: Path, rows: int) -> None:
 
 
 # --- timing streams -------------------------------------------------------------------------------
-@pytest.mark.skip(
-    reason="teardown error on this machine since 2026-12-01 (an ingest pipeline Event bound to another "
-    "loop at app stop); fails the same at d1f68c9, so not a change of this stop: to fix first next stop"
-)
 async def test_streams_table_lists_a_client_and_an_import_and_keeps_the_clicked_one(
     desktop: Desktop, qtbot: QtBot, tmp_path: Path
 ) -> None:

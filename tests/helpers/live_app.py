@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -29,17 +31,19 @@ async def running(settings: Settings) -> AsyncIterator[tuple[RaceControl, Api]]:
 
 
 async def drain_until(
-    rc: RaceControl, probe: Callable[[], Awaitable[T]], done: Callable[[T], object], tries: int = 100
+    rc: RaceControl, probe: Callable[[], Awaitable[T]], done: Callable[[T], object], timeout: float = 20.0
 ) -> T:
-    """Drain the ingest pipeline, then ``probe()``, until ``done`` says yes (at most ``tries``
-    times); the last probe's value (the caller asserts on it)."""
+    """Drain the ingest pipeline, then ``probe()``, until ``done`` says yes or ``timeout`` seconds
+    have passed (a store that retries a locked database takes seconds, more under load); the
+    last probe's value (the caller asserts on it)."""
     assert rc.services is not None
-    for _ in range(tries):
+    deadline = time.monotonic() + timeout
+    while True:
         await rc.services.pipeline.drain()
         value = await probe()
-        if done(value):
-            break
-    return value
+        if done(value) or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.02)
 
 
 async def wait_last_seq(rc: RaceControl, api: Api, session_id: str, seq: int) -> dict[str, Any]:

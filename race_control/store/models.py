@@ -330,3 +330,16 @@ class ProviderSync(Base):
     cursor: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     last_sync_at: Mapped[float] = mapped_column(Float, default=now)
     created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class RosterMapping(Base):
+    """A roster file source's saved column mapping (``{field: column header}``) and the headers
+    of the file it was saved from: the next file of that source imports with it."""
+
+    __tablename__ = "roster_mappings"
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), default="csv")  # csv | active
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    headers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)

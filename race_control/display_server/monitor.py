@@ -142,13 +142,16 @@ class Monitor:
         loop = asyncio.get_running_loop()
         path = self._s.settings.data_dir
         while True:
+            checked = loop.time()
             try:
                 usage = await loop.run_in_executor(None, shutil.disk_usage, path)
             except OSError as exc:
                 log.warning("cannot check the free space of %s: %s", path, exc)
             else:
                 self.check_disk(usage.free, usage.total)
-            await asyncio.sleep(self.disk_every)
+            # a second at a time, so a changed ``disk_every`` counts from the last check
+            while loop.time() - checked < self.disk_every:
+                await asyncio.sleep(min(1.0, self.disk_every))
 
     def check_disk(self, free: int, total: int) -> None:
         low = free < self.low_disk_bytes or free < total * self.low_disk_fraction

@@ -112,6 +112,8 @@ class ProviderSyncOperations:
         async with self._client() as client:
             adapter = await self.accounts.adapter(account, client, progress)
             fetched = await adapter.fetch_entrants(remote_id, cursor if adapter.incremental else None)
+        if progress is not None:  # a Cancel during the fetch's last request: still nothing applied
+            progress.raise_if_cancelled()
 
         async with self._events.lock:
             local = await self._store.run(load_local, event_id, account.provider, remote_id)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import operator
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
@@ -388,14 +390,13 @@ class EventService:
         new bibs are free or freed by this plan.  Returns (before, after) pairs."""
         self.event(event_id)
         pairs: list[tuple[ParticipantRow, ParticipantRow]] = []
-        writes: list[tuple[str, dict[str, Any], bool]] = []
+        writes: list[tuple[str, ParticipantRow, bool]] = []
         for bib, after in rows:
             before = self.participant(event_id, bib)
             if before is None:
                 raise RosterNotFound(f"bib {bib[:32]!r} is not in the roster of event {event_id}")
             pid = self._ids[(event_id, bib)]
-            values = {k: v for k, v in asdict(after).items()}
-            writes.append((pid, values, after.bib != bib))
+            writes.append((pid, after, after.bib != bib))
             pairs.append((before, after))
             uow.record("participant", pid, "updated", event_id=event_id, bib=after.bib, previous_bib=bib)
         uow.write(_replace_participants, writes, source)
@@ -511,25 +512,45 @@ def _put_participants(conn: Connection, values: list[dict[str, Any]]) -> None:
     conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update), rows)
 
 
+# the roster row's columns as a participants row holds them (bib first: the conflict key's half)
+_ROW_COLUMNS = tuple(f.name for f in fields(ParticipantRow))
+# an import's upsert: one statement, prepared once and run for every row (executemany); the
+# columns it updates on a bib already there (never id, event_id, bib, created_at, and never
+# local_fields: an import never forgets what the timer edited locally)
+_UPSERT_UPDATES = (*(c for c in _ROW_COLUMNS if c != "bib"), "source", "updated_at")
+_UPSERT_COLUMNS = ("id", "event_id", *_ROW_COLUMNS, "source", "created_at", "updated_at")
+UPSERT_SQL = (
+    f"INSERT INTO participants ({', '.join(_UPSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_UPSERT_COLUMNS))}) "
+    f"ON CONFLICT (event_id, bib) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPSERT_UPDATES)}"
+)
+# a re-sync's replace of a runner by id: every roster field, the source and the stamp
+REPLACE_SQL = (
+    f"UPDATE participants SET {', '.join(f'{c} = ?' for c in (*_ROW_COLUMNS, 'source', 'updated_at'))} "
+    "WHERE id = ?"
+)
+
+
+_ROW_VALUES = operator.attrgetter(*_ROW_COLUMNS[:-1])  # every column but raw (the last)
+
+
+def _row_values(r: ParticipantRow) -> tuple[Any, ...]:
+    """``r``'s column values in ``_ROW_COLUMNS`` order, as SQLite stores them (raw as JSON,
+    the way the JSON column writes it)."""
+    return (*_ROW_VALUES(r), json.dumps(r.raw))
+
+
 def _upsert_participants(
     conn: Connection, event_id: str, rows: list[tuple[str, ParticipantRow]], source: str
 ) -> None:
+    """Insert or update (by event and bib) every row: one prepared statement executed for all
+    of them, in the caller's transaction (a multi-row VALUES statement per chunk was compiled
+    anew each time, which cost more than the inserts: docs/providers.md#load)."""
     stamp = now()
-    values = []
-    for pid, r in rows:
-        d = asdict(r)
-        d.update(id=pid, event_id=event_id, source=source, created_at=stamp, updated_at=stamp)
-        values.append(d)
-    # SQLite limits bound parameters per statement; 400 rows x 20 columns stays under it
-    for i in range(0, len(values), 400):
-        _upsert_chunk(conn, values[i : i + 400])
-
-
-def _upsert_chunk(conn: Connection, values: list[dict[str, Any]]) -> None:
-    # local_fields is not in `values`: an import never forgets what the timer edited locally
-    stmt = sqlite_insert(Participant.__table__).values(values)
-    update = {c: stmt.excluded[c] for c in values[0] if c not in ("id", "event_id", "bib", "created_at")}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["event_id", "bib"], set_=update))
+    if rows:
+        conn.exec_driver_sql(
+            UPSERT_SQL, [(pid, event_id, *_row_values(r), source, stamp, stamp) for pid, r in rows]
+        )
 
 
 def _update_participant(conn: Connection, pid: str, changed: dict[str, Any], edited: list[str]) -> None:
@@ -542,14 +563,15 @@ def _update_participant(conn: Connection, pid: str, changed: dict[str, Any], edi
 
 
 def _replace_participants(
-    conn: Connection, writes: list[tuple[str, dict[str, Any], bool]], source: str
+    conn: Connection, writes: list[tuple[str, ParticipantRow, bool]], source: str
 ) -> None:
     """``plan_replace``'s rows: movers first to a temporary bib each (a swap never meets the
-    unique (event, bib) on the way), then every row to its new values; ``local_fields`` kept."""
-    t = Participant.__table__
+    unique (event, bib) on the way), then every row to its new values; ``local_fields`` kept.
+    Each step is one prepared statement executed for all its rows."""
     stamp = now()
-    for i, (pid, _, moves) in enumerate(writes):
-        if moves:
-            conn.execute(t.update().where(t.c.id == pid).values(bib=f"~moving~{i}"))
-    for pid, values, _ in writes:
-        conn.execute(t.update().where(t.c.id == pid).values(**values, source=source, updated_at=stamp))
+    movers = [(f"~moving~{i}", pid) for i, (pid, _, moves) in enumerate(writes) if moves]
+    if movers:
+        conn.exec_driver_sql("UPDATE participants SET bib = ? WHERE id = ?", movers)
+    rows = [(*_row_values(after), source, stamp, pid) for pid, after, _ in writes]
+    if rows:
+        conn.exec_driver_sql(REPLACE_SQL, rows)

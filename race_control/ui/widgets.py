@@ -13,9 +13,11 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -52,9 +54,18 @@ class Page(QWidget):
         self.hint_label.setWordWrap(True)
         self.hint_label.setObjectName("pageHint")
         outer.addWidget(self.hint_label)
-        self.body = QVBoxLayout()
-        self.body.setSpacing(10)
-        outer.addLayout(self.body, 1)
+        # the body scrolls when the window is smaller than it (a laptop screen, or with the alerts
+        # and error panels open): squeezed, word-wrapped labels would clip their lines instead; the
+        # title, the message and the main button stay in view
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("pageBody")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget()
+        content.setObjectName("pageBodyContent")
+        self.scroll.setWidget(content)
+        self.body = column(content, spacing=10)
+        outer.addWidget(self.scroll, 1)
         self.message = QLabel()
         self.message.setTextFormat(Qt.TextFormat.PlainText)  # messages quote names and files: text
         self.message.setWordWrap(True)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from race_control import __version__
+from race_control.ui import window_geometry
 from race_control.ui.alerts_panel import AlertsBanner
 from race_control.ui.errors import ErrorPanel, ExceptHook
 from race_control.ui.feed import LiveFeed
@@ -77,7 +78,6 @@ class MainWindow(QMainWindow):
         self.closed = asyncio.Event()
         self.roster_dialog: Any = None
         self.setWindowTitle(f"Race Control {__version__}")
-        self.resize(1280, 820)
         self.setStyleSheet(STYLE)
         self.flow = Flow(self.services)
         self.feed = LiveFeed(self.services)
@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
         self.flow.changed.connect(self._flow_changed)
         self._flow_changed()
         self.go(0)
+        window_geometry.place(self)  # the last run's place, inside this screen
 
     # --- navigation -------------------------------------------------------------------
     def page(self) -> Page:
@@ -243,6 +244,7 @@ class MainWindow(QMainWindow):
     # --- shutdown ---------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         """End the main coroutine (it stops the services); the loop keeps running until then."""
+        window_geometry.remember(self)
         self.status_timer.stop()
         self.alerts_banner.detach()
         self.sync_indicator.detach()

@@ -1,6 +1,5 @@
-"""Step 3 — choose the event: from the local store, created here, or with a roster CSV.
-
-Provider sync (a later issue) feeds the same event list and uses the same progress dialog.
+"""Step 3 — choose the event: from the local store, created here, with a roster CSV, or synced
+from a registration provider (ui/provider_dialog.py).
 """
 
 from __future__ import annotations
@@ -40,6 +39,13 @@ class EventPage(Page):
             tip="Ctrl+I: add participants from a CSV file to the selected event",
         )
         row.addWidget(self.import_button)
+        self.provider_button = button(
+            "Sync from provider…",
+            self.open_provider_sync,
+            shortcut="Ctrl+Shift+P",
+            tip="Ctrl+Shift+P: preview and apply the roster from a registration provider (RunSignUp, …)",
+        )
+        row.addWidget(self.provider_button)
         row.addStretch(1)
         self.body.addLayout(row)
 
@@ -89,6 +95,7 @@ class EventPage(Page):
     def _selection_changed(self) -> None:
         has = self.selected_id() is not None
         self.import_button.setEnabled(has)
+        self.provider_button.setEnabled(has and self.services.ops.providers is not None)
         self.primary.setEnabled(has)
 
     async def create_event(self) -> str:
@@ -117,6 +124,17 @@ class EventPage(Page):
         dialog.finished.connect(lambda *_: self.refresh())
         dialog.open()  # window-modal but non-blocking: the loop keeps running
         self.window_.roster_dialog = dialog
+
+    def open_provider_sync(self) -> None:
+        from race_control.ui.provider_dialog import ProviderSyncDialog
+
+        event_id = self.selected_id()
+        if not event_id or self.services.ops.providers is None:
+            return
+        dialog = ProviderSyncDialog(self.window_, event_id)
+        dialog.finished.connect(lambda *_: self.refresh())
+        dialog.open()  # window-modal but non-blocking: the loop keeps running
+        self.window_.provider_dialog = dialog
 
     async def primary_action(self) -> bool:
         event_id = self.selected_id()

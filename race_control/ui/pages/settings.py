@@ -20,16 +20,13 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
 )
 
 from race_control.config import Settings, load_settings, save_settings, timing_networks
@@ -38,7 +35,7 @@ from race_control.flags import ENV_FEATURES, FLAGS
 from race_control.ui.backup_panel import BackupPanel
 from race_control.ui.central_settings import CentralSyncGroup
 from race_control.ui.prefs import save_prefs
-from race_control.ui.widgets import Page, column
+from race_control.ui.widgets import Page
 
 HOSTS = [
     ("0.0.0.0", "0.0.0.0 — the whole LAN (screens and timing clients anywhere on the network)"),
@@ -70,15 +67,7 @@ class SettingsPage(Page):
 
     def __init__(self, window) -> None:  # type: ignore[no-untyped-def]
         super().__init__(window)
-        # the parts scroll when the window is shorter than they are (a laptop screen): squeezed,
-        # word-wrapped labels would clip their lines instead
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        content = QWidget()
-        self.scroll.setWidget(content)
-        self.body.addWidget(self.scroll, 1)
-        self.body = column(content, spacing=10)
+        # the parts scroll when the window is shorter than they are (Page.scroll, a laptop screen)
         form = QFormLayout()
         dir_row = QHBoxLayout()
         self.data_dir = QLineEdit()

@@ -13,6 +13,7 @@ the sessions lock, as a local edit does).  Nothing of it is applied if the trans
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -141,43 +142,74 @@ class ProviderSyncOperations:
         cursor: dict[str, Any] | None,
     ) -> None:
         """The plan in one unit of work (the caller holds the roster lock)."""
-        uow = self._unit()
-        source = f"provider:{account.provider}"
-        if plan.added:
-            rows = [{**a.fields, **a.raw} for a in plan.added]
-            _, bad = self._events.plan_import(uow, event_id, rows, source)
-            if bad:  # the planner checked these rows with the same validator: a bug if not
-                raise ProviderInputError(f"re-sync rows the roster refused: {bad[0].error}")
-        pairs: list[tuple[ParticipantRow, ParticipantRow]] = []
-        if plan.changed:
-            rows_after = [(c.runner.bib, ParticipantRow(**{**c.fields, "raw": c.raw})) for c in plan.changed]
-            pairs = self._events.plan_replace(uow, event_id, rows_after, source)
-        uow.write(write_links, event_id, account.id, plan.links)
-        uow.write(write_cursor, event_id, account.id, remote_id, fetched.cursor or cursor or {})
-        uow.record(
-            "event",
+        await apply_plan(
+            self._unit(),
+            self._store,
+            self._events,
+            self._sessions,
             event_id,
-            "synced",
-            provider=account.provider,
-            provider_event_id=remote_id,
-            added=len(plan.added),
-            changed=len(plan.changed),
-            removed=len(plan.removed),
+            Origin(account.provider, account.id, remote_id),
+            plan,
+            fetched.cursor or cursor or {},
         )
-        async with self._sessions.lock:
-            if pairs:
-                await self._plan_corrections(uow, event_id, pairs)
-            await uow.commit()
 
-    async def _plan_corrections(
-        self, uow: UnitOfWork, event_id: str, pairs: list[tuple[ParticipantRow, ParticipantRow]]
-    ) -> int:
-        """Corrections of the finishes shown for every bib this sync changed (its old and its new
-        wearer; a swap names both sides), like a local edit's (``RosterOperations``)."""
-        wears: dict[str, ParticipantRow | None] = {}
-        for before, after in pairs:
-            if before.bib != after.bib:
-                wears.setdefault(before.bib, None)
-        for _, after in pairs:
-            wears[after.bib] = after
-        return await plan_corrections(uow, self._store, self._sessions, event_id, wears)
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a plan's entrants came from: the provider (``csv``/``active`` for a roster file),
+    the account ("" for a file) and the provider event (a file's source name)."""
+
+    provider: str
+    account_id: str
+    remote_id: str
+
+
+async def apply_plan(
+    uow: UnitOfWork,
+    store: Store,
+    events: EventService,
+    sessions: SessionService,
+    event_id: str,
+    origin: Origin,
+    plan: Plan,
+    cursor: dict[str, Any],
+) -> None:
+    """A re-sync plan (a provider's or a roster file's) in ``uow``, committed here: new runners
+    through the roster's import plan, changed ones through its replace plan, the links, the
+    cursor, and corrections of the finishes screens showed for a changed runner (under the
+    sessions lock).  The caller holds the roster lock; whatever else it queued in ``uow``
+    commits with it, or nothing does."""
+    source = f"provider:{origin.provider}"
+    if plan.added:
+        rows = [{**a.fields, **a.raw} for a in plan.added]
+        _, bad = events.plan_import(uow, event_id, rows, source)
+        if bad:  # the planner checked these rows with the same validator: a bug if not
+            raise ProviderInputError(f"re-sync rows the roster refused: {bad[0].error}")
+    pairs: list[tuple[ParticipantRow, ParticipantRow]] = []
+    if plan.changed:
+        rows_after = [(c.runner.bib, ParticipantRow(**{**c.fields, "raw": c.raw})) for c in plan.changed]
+        pairs = events.plan_replace(uow, event_id, rows_after, source)
+    uow.write(write_links, event_id, origin.account_id, plan.links)
+    uow.write(write_cursor, event_id, origin.account_id, origin.remote_id, cursor)
+    uow.record(
+        "event",
+        event_id,
+        "synced",
+        provider=origin.provider,
+        provider_event_id=origin.remote_id,
+        added=len(plan.added),
+        changed=len(plan.changed),
+        removed=len(plan.removed),
+    )
+    async with sessions.lock:
+        if pairs:
+            # the finishes shown for every bib this plan changed (its old and its new wearer; a
+            # swap names both sides), like a local edit's (``RosterOperations``)
+            wears: dict[str, ParticipantRow | None] = {}
+            for before, after in pairs:
+                if before.bib != after.bib:
+                    wears.setdefault(before.bib, None)
+            for _, after in pairs:
+                wears[after.bib] = after
+            await plan_corrections(uow, store, sessions, event_id, wears)
+        await uow.commit()

@@ -428,6 +428,9 @@ async def test_screenshots(rc: RaceControl, api: Api, tmp_path: Path) -> None:
             )
         )
         await wait_shown(tv, 5)
+        # both screens have shown the bunch before the next runner comes, so each shows him
+        # alone (a screen slowed by load that still queued the bunch would put him in its grid)
+        await wait_shown(phone, 5)
         await client.send(read(6, "100", "09:40:17.00"))
         await tv.wait_for_function(
             "window.raceControl.state().current[0] === 6", timeout=20_000

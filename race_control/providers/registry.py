@@ -1,7 +1,8 @@
 """The providers that work, by id: what ``GET /api/providers`` lists.
 
-Only adapters that really sync are listed.  UltraSignup, ACTIVE and Copernico are not built
-yet (docs/providers.md#not-yet); an account for them is refused with a
+Only adapters that really sync are listed, and ACTIVE (kind ``file``: its roster is an
+ACTIVEWorks export file, imported through ``POST /api/events/{id}/roster/import``).  UltraSignup
+and Copernico are not built yet (docs/providers.md#not-yet); an account for them is refused with a
 message that says so.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from race_control.providers.active import Active
 from race_control.providers.base import ProviderAdapter
 from race_control.providers.ctlive import ChronoTrackLive
 from race_control.providers.errors import ProviderInputError
@@ -17,9 +19,9 @@ from race_control.providers.raceroster import RaceRoster
 from race_control.providers.runsignup import RunSignUp
 
 ADAPTERS: dict[str, type[ProviderAdapter]] = {
-    a.id: a for a in (RunSignUp, RaceRoster, Eventbrite, ChronoTrackLive)
+    a.id: a for a in (RunSignUp, RaceRoster, Eventbrite, ChronoTrackLive, Active)
 }
-PLANNED = ("ultrasignup", "active", "copernico")
+PLANNED = ("ultrasignup", "copernico")
 
 
 def describe(adapter: type[ProviderAdapter]) -> dict[str, Any]:

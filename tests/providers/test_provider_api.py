@@ -68,6 +68,7 @@ async def test_providers_and_accounts_never_echo_a_secret(
         "raceroster": ("registration", ["client_id", "client_secret", "username", "password"]),
         "eventbrite": ("registration", ["token"]),
         "ctlive": ("scoring", ["client_id", "user_id", "password"]),
+        "active": ("file", []),  # an ACTIVEWorks export file: POST /api/events/{id}/roster/import
     }
     acc = await account(api, fake)
     assert acc["provider"] == "runsignup" and acc["label"] == "Lakeside timing"

@@ -78,6 +78,11 @@ def seeded(table: str, rows: dict[str, list[dict[str, Any]]]) -> list[dict[str, 
         assert sorted((r["tbl"], r["key"]) for r in rows[table]) == expected
         assert all(r["pending"] and not r["deleted"] for r in rows[table])
         return rows[table]
+    if table == "template_versions":  # 0013: each template's current body is its first version
+        expected = sorted((t["id"], t["version"], t["name"], t["body"]) for t in rows["templates"])
+        assert sorted((r["template_id"], r["version"], r["name"], r["body"]) for r in rows[table]) == expected
+        assert {r["origin"] for r in rows[table]} == {"existing"}
+        return rows[table]
     return []
 
 

@@ -13,7 +13,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -209,6 +220,36 @@ class Template(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[float] = mapped_column(Float, default=now)
     updated_at: Mapped[float] = mapped_column(Float, default=now, onupdate=now)
+
+
+class TemplateVersion(Base):
+    """Every saved version of a custom template, its body as it was saved (docs/templates.md#versions).
+
+    Local history of this laptop (not a synced table: the central copy keeps its own
+    ``template_versions`` from the pushes).  ``origin`` says what made it: saved, restored,
+    imported, synced (another laptop's, pulled) or existing (what migration 0013 found)."""
+
+    __tablename__ = "template_versions"
+    template_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(16))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    saved_at: Mapped[float] = mapped_column(Float, default=now)
+    origin: Mapped[str] = mapped_column(String(16), default="saved")
+
+
+class TemplateImage(Base):
+    """A template image, re-encoded, stored once by the SHA-256 of its bytes (docs/templates.md#images);
+    screens load it from ``/display/images/<sha256>.<ext>``."""
+
+    __tablename__ = "template_images"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ext: Mapped[str] = mapped_column(String(8))  # png | jpg
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
 
 
 class User(Base):

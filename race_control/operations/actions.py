@@ -14,6 +14,7 @@ from race_control.operations.presets import PresetOperations
 from race_control.operations.provider_sync import ProviderSyncOperations
 from race_control.operations.remote import RemoteOperations
 from race_control.operations.roster import RosterOperations
+from race_control.operations.roster_files import RosterFileOperations
 from race_control.operations.screen_control import NoScreens, ScreenControl
 from race_control.operations.sessions import SessionOperations
 from race_control.operations.templates import TemplateOperations
@@ -42,6 +43,7 @@ class Operations:
         self.sessions = SessionOperations(sessions, templates, timing, screens or NoScreens(), self.changes)
         store = sessions.store  # the one local store every service writes to
         self.roster = RosterOperations(store, events, sessions, self.changes)
+        self.roster_files = RosterFileOperations(store, events, sessions, self.changes)  # CSV / ACTIVE files
         self.templates = TemplateOperations(store, templates, self.sessions, self.changes)
         self.timing = TimingOperations(store, timing, self.changes)
         preset_service = presets or PresetService(store)

@@ -1,0 +1,180 @@
+"""UltraSignup: the RD's entrants export read through the normalized schema (a full pull of a
+did, keyed by order id, removals marked, bad rows quarantined, missing columns named), and the
+public results JSON against a fake UltraSignup on loopback (faults retried and named)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from race_control.providers.base import RetryPolicy
+from race_control.providers.errors import (
+    ProviderInputError,
+    ProviderMalformed,
+    ProviderShapeError,
+    ProviderUnavailable,
+)
+from race_control.providers.ultrasignup import UltraSignup, read_export
+from tests.providers.fakes.ultrasignup import FakeUltraSignup, entrant, export_csv, result
+from tests.providers.test_runsignup import Sleeps
+
+DID = "118204"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeUltraSignup]:
+    server = FakeUltraSignup()
+    server.results[DID] = [
+        result("Erin", "Vance", "9:41:17", bib="12", place="1"),
+        result("Paul", "Kerr", "6:10:00", status=2, gender="M", age=51),
+        result("Ana", "Ruiz", "", status=3),
+        result("Jo", "Park", "11:02:09", status=6, place="2"),
+    ]
+    server.results["118205"] = [result("Lee", "Sun", "4:58:00", place="1")]
+    async with server:
+        yield server
+
+
+def adapter(fake: FakeUltraSignup, client: httpx.AsyncClient, **kw: object) -> UltraSignup:
+    return UltraSignup(client, {}, base_url=fake.url + "/service/events.svc", **kw)  # type: ignore[arg-type]
+
+
+def test_the_export_is_a_full_pull_of_the_did() -> None:
+    rows = [entrant(880_100 + i, f"First{i}", f"Last{i}", bib=str(100 + i)) for i in range(1, 6)]
+    rows[0].update({"First Name": "Zoë", "City": "Hood River"})
+    rows[1].update(Status="Removed")
+    rows[2].update(Bib="", Team="Bend Trail Club", Distance="50 Mile")
+    rows.append(entrant(0, "No", "Order", **{"Order ID": ""}))
+    rows.append({**rows[3], "Bib": "444"})  # the same order again: the last row wins
+    got = read_export(export_csv(rows), DID)
+    assert got.full and got.duplicates == 1 and len(got.entrants) == 5
+    assert got.quarantined == [{"row": "line 7 (No Order)", "reason": "no registration id"}]
+    e = got.entrants[0]
+    assert (e.key, e.bib, e.first_name, e.gender, e.age, e.birth_date, e.city, e.state, e.race_name) == (
+        ("ultrasignup", DID, "880101"),
+        "101",
+        "Zoë",
+        "F",
+        36,
+        "1990-03-02",
+        "Hood River",
+        "OR",
+        "50K",
+    )
+    assert e.raw["Email"] == "first1@example.net"  # the row as it came
+    by_id = {x.registration_id: x for x in got.entrants}
+    assert (by_id["880102"].status, by_id["880102"].status_reason) == ("removed", "removed")
+    assert by_id["880101"].status == "active"  # "Registered"
+    assert (by_id["880103"].bib, by_id["880103"].team, by_id["880103"].race_name) == (
+        "",
+        "Bend Trail Club",
+        "50 Mile",
+    )
+    assert by_id["880104"].bib == "444"
+    assert "team" in got.supplies and "division" not in got.supplies
+
+
+def test_other_spellings_semicolons_windows_1252_and_a_removed_flag() -> None:
+    header = ("order_id", "first_name", "last_name", "sex", "bib_number", "removed")
+    rows = [
+        {
+            "order_id": "7",
+            "first_name": "José",
+            "last_name": "Núñez",
+            "sex": "Male",
+            "bib_number": "007",
+            "removed": "",
+        },
+        {
+            "order_id": "8",
+            "first_name": "Kai",
+            "last_name": "O\u2019Lund",
+            "sex": "F",
+            "bib_number": "8",
+            "removed": "TRUE",
+        },
+    ]
+    data = export_csv(rows, header, encoding="cp1252").replace(b",", b";")
+    got = read_export(data, DID)
+    assert [
+        (e.registration_id, e.first_name, e.last_name, e.gender, e.bib, e.status) for e in got.entrants
+    ] == [
+        ("7", "José", "Núñez", "M", "7", "active"),
+        ("8", "Kai", "O\u2019Lund", "F", "8", "removed"),  # cp1252 has its own quote
+    ]
+    assert got.supplies == frozenset(
+        ("first_name", "last_name", "gender", "bib")
+    )  # no city column: left alone
+
+
+def test_a_file_that_cannot_be_read_is_refused_naming_why() -> None:
+    no_id = export_csv([entrant(1, "A", "B")], ("First Name", "Last Name", "Bib"))
+    with pytest.raises(
+        ProviderInputError,
+        match=r"no registration_id column \(headers known: registration_id: registrationid, .*orderid",
+    ) as exc:
+        read_export(no_id, DID)
+    assert "found: First Name, Last Name, Bib" in str(exc.value) and exc.value.field == "file"
+    with pytest.raises(ProviderInputError, match="Excel workbook: open it and save it as CSV"):
+        read_export(b"PK\x03\x04rest-of-a-zip", DID)
+    with pytest.raises(ProviderInputError, match="header but no entrants"):
+        read_export(export_csv([]), DID)
+    with pytest.raises(ProviderInputError, match="is empty"):
+        read_export(b"  \r\n", DID)
+    with pytest.raises(ProviderInputError, match="must be digits"):
+        read_export(export_csv([entrant(1, "A", "B")]), "118204/../x")
+    every_row_refused = read_export(export_csv([entrant(1, "A", "B", **{"Order ID": ""})]), DID)
+    assert not every_row_refused.full  # no evidence that anyone left
+
+
+async def test_results_json_of_several_dids_politely_spaced(fake: FakeUltraSignup) -> None:
+    sleeps = Sleeps()
+    async with httpx.AsyncClient() as client:
+        a = adapter(fake, client, sleep=sleeps)
+        got = await a.fetch_results(DID, "118205")
+        assert await a.list_events() == []
+        with pytest.raises(
+            ProviderInputError, match="no participant API: import the race director's entrants export"
+        ):
+            await a.fetch_entrants(DID)
+    assert fake.paths() == [
+        f"/service/events.svc/results/{DID}/1/json",
+        "/service/events.svc/results/118205/1/json",
+    ]
+    assert sleeps.waits == [2.0]
+    assert [(r.first_name, r.bib, r.place, r.chip_time, r.raw["result_status"]) for r in got] == [
+        ("Erin", "12", 1, "9:41:17", "finished"),
+        ("Paul", "", None, "", "dnf"),
+        ("Ana", "", None, "", "dns"),
+        ("Jo", "", 2, "11:02:09", "finished"),
+        ("Lee", "", 1, "4:58:00", "finished"),
+    ]
+    assert (got[1].gender, got[1].age, got[4].provider_event_id) == ("M", 51, "118205")
+
+
+async def test_results_faults_are_retried_and_named(fake: FakeUltraSignup) -> None:
+    fake.fault("/results/", "429", retry_after=4)
+    fake.fault("/results/", "500")
+    fake.fault("/results/", "slow", delay=1.0)
+    sleeps = Sleeps()
+    async with httpx.AsyncClient() as client:
+        a = adapter(fake, client, sleep=sleeps, retry=RetryPolicy(timeout=0.3))
+        assert len(await a.fetch_results(DID)) == 4 and a.retries == 3 and 4 in sleeps.waits
+        fake.fault("/results/", "malformed")
+        with pytest.raises(
+            ProviderMalformed,
+            match=f"UltraSignup: /service/events.svc/results/{DID}/1/json did not answer JSON",
+        ):
+            await adapter(fake, client).fetch_results(DID)
+        fake.shape_change = True
+        with pytest.raises(
+            ProviderShapeError, match=f"/results/{DID}/1/json: 'results' should be a list, got dict"
+        ) as shape:
+            await adapter(fake, client).fetch_results(DID)
+        assert shape.value.field == "results"
+        fake.shape_change = False
+        fake.fault("/results/", "503", times=5)
+        with pytest.raises(ProviderUnavailable, match="failed 2 times"):
+            await adapter(fake, client, sleep=Sleeps(), retry=RetryPolicy(attempts=2)).fetch_results(DID)

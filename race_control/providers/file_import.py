@@ -144,7 +144,11 @@ def entrants(
             result.quarantined.append({"row": f"line {n}", "reason": str(exc)})
             continue
         if e.registration_id in first_line:
-            what = f"bib {e.bib}" if e.registration_id.startswith("bib:") else f"registration {e.registration_id}"
+            what = (
+                f"bib {e.bib}"
+                if e.registration_id.startswith("bib:")
+                else f"registration {e.registration_id}"
+            )
             result.quarantined.append(
                 {"row": f"line {n}", "reason": f"{what} is already on line {first_line[e.registration_id]}"}
             )

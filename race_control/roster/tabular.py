@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -70,15 +71,18 @@ def decode(raw: bytes) -> tuple[str, str]:
 
 
 def sniff_delimiter(text: str) -> str:
-    """The delimiter of the first lines: csv.Sniffer among , ; tab |, else the most frequent."""
-    sample = "\n".join(text[:64 * 1024].splitlines()[:50])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        first = next((line for line in sample.splitlines() if line.strip()), "")
-        counts = {d: first.count(d) for d in DELIMITERS}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] else ","
+    """The delimiter of the first 50 non-empty lines: among , ; tab |, the one that splits the
+    most lines into the same number of fields (a title line above the header does not count
+    for more than one line; ``csv.Sniffer`` was misled by one)."""
+    lines = [line for line in text[: 64 * 1024].splitlines() if line.strip()][:50]
+    best, best_score = ",", 0
+    for d in DELIMITERS:
+        counts = Counter(line.count(d) for line in lines)
+        counts.pop(0, None)
+        score = max(counts.values(), default=0)
+        if score > best_score:
+            best, best_score = d, score
+    return best
 
 
 def read_table(raw: bytes, is_header: Callable[[list[str]], bool]) -> Table:

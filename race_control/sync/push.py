@@ -8,9 +8,10 @@ is half-applied and the local checkpoints have not moved, so the batch is simply
 sent again.  Every statement is idempotent, so sending a batch twice (its commit got through
 but the answer did not) changes nothing:
 
-* entities: one ``INSERT … VALUES (…), (…) ON CONFLICT (partner_id, <key>) DO UPDATE … WHERE
-  (t.hlc, t.origin) < (EXCLUDED.hlc, EXCLUDED.origin) AND NOT t.deleted`` per table (the newer
-  change wins; a tombstone wins over everything); tombstones are one ``UPDATE … FROM (VALUES
+* entities: per table ``COPY`` (CSV) into a temporary table, then one ``INSERT … SELECT … ORDER
+  BY <key> ON CONFLICT (partner_id, <key>) DO UPDATE … WHERE (t.hlc, t.origin) < (EXCLUDED.hlc,
+  EXCLUDED.origin) AND NOT t.deleted`` (the newer change wins; a tombstone wins over everything;
+  rows in key order, so two laptops writing the same rows take their locks in one order); tombstones are one ``UPDATE … FROM (VALUES
   …)`` per table (a row the central database never had needs no tombstone).  A session's
   stream link may come back after it was removed (unbind, bind again): for ``session_streams``
   the newer change wins, tombstone or not.  Every written row's ``tx`` is the writing
@@ -25,16 +26,22 @@ but the answer did not) changes nothing:
 
 ``partner_id`` is ``SELECT rc_current_partner()`` (the login's partner), read once per
 batch (``partner_of``).  JSON goes to JSONB; floats are sent with ``repr`` (exact).
+
+The client's share (the CSV text of every table) is ``encode_batch(batch)`` -> ``Encoded``: pure
+Python, no connection, so the worker runs it for batch k+1 on another thread while batch k's
+statements run on the server; ``push_batch`` takes a ``Batch`` (encoded then) or an ``Encoded``.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import socket
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg2.errors
@@ -47,7 +54,7 @@ from race_control.store.models import Base
 from race_control.sync.connection import CentralRejected, failure
 from race_control.sync.outbox import ENTITY_KEYS, AppendRows, Batch, EntityChange
 
-PAGE = 1000  # rows per INSERT … VALUES statement
+PAGE = 1000  # rows per VALUES statement (tombstones, template versions)
 REVIVABLE = {"session_streams"}  # link rows: a later insert after a delete is a new link
 
 
@@ -72,27 +79,169 @@ def _json_columns(table: str) -> set[str]:
     return {c.name for c in t.columns if c.type.__class__.__name__ == "JSONB"}
 
 
-def _value(v: Any, is_json: bool) -> Any:
-    if is_json:
-        return Json(v, dumps=_dumps)
-    return v
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _dumps(v: Any) -> str:
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    return _encode_json(v)
 
 
 def _ident_list(names: Iterable[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(n) for n in names)
 
 
-def _upsert_entities(cur: Any, partner: str, table: str, changes: list[EntityChange]) -> None:
-    cols = _local_columns(table)
-    keys = ENTITY_KEYS[table]
+def _csv(rows: Iterable[Iterable[Any]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+# --- the client's share: CSV text ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EntityShape:
+    """How one entity table travels: the temporary table's columns in CSV order (the local
+    columns, then ``hlc, origin, deleted`` [``public``]), which of them are JSON, and which are
+    nullable text sent as ``"=" + value`` (CSV has one empty field for both ``NULL`` and ``''``:
+    the prefix keeps them apart; the ``INSERT`` takes it off again)."""
+
+    table: str
+    local: tuple[str, ...]
+    columns: tuple[str, ...]
+    json: tuple[int, ...]  # indexes into ``local``
+    prefixed: tuple[int, ...]  # indexes into ``local``
+    not_null: tuple[str, ...]  # FORCE_NOT_NULL: '' stays ''
+
+
+@functools.cache
+def entity_shape(table: str) -> EntityShape:
+    local = tuple(_local_columns(table))
+    ctable = central.metadata.tables[table]
+    extra = ("hlc", "origin", "deleted") + (("public",) if table == "display_sessions" else ())
     json_cols = _json_columns(table)
-    extra = ["hlc", "origin", "deleted"] + (["public"] if table == "display_sessions" else [])
-    target = ["partner_id", *cols, *extra]
-    updates = [c for c in cols if c not in keys] + extra
+    text_types = ("String", "Text", "Unicode", "UnicodeText")
+    prefixed = tuple(
+        i
+        for i, c in enumerate(local)
+        if ctable.c[c].nullable and ctable.c[c].type.__class__.__name__ in text_types
+    )
+    not_null = tuple(c for c in local if not ctable.c[c].nullable) + extra
+    return EntityShape(
+        table,
+        local,
+        local + extra,
+        tuple(i for i, c in enumerate(local) if c in json_cols),
+        prefixed,
+        not_null,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EntityCsv:
+    table: str
+    live: list[EntityChange]  # upserted (their rows are the CSV)
+    dead: list[EntityChange]  # tombstones
+    csv: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppendCsv:
+    rows: AppendRows
+    columns: tuple[str, ...]
+    csv: str
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A ``Batch`` with the CSV text of its tables, ready for ``push_batch``."""
+
+    batch: Batch
+    entities: list[EntityCsv]  # in ``ENTITY_KEYS`` order (the lock order)
+    appends: list[AppendCsv]
+
+    @property
+    def size(self) -> int:
+        return self.batch.size
+
+    @property
+    def empty(self) -> bool:
+        return self.batch.empty
+
+
+def _entity_csv(table: str, live: list[EntityChange]) -> str:
+    shape = entity_shape(table)
+    local, json_idx, prefixed = shape.local, shape.json, shape.prefixed
+    sessions = table == "display_sessions"
+    rows = []
+    for ch in live:
+        row = ch.row
+        assert row is not None
+        values = [row[c] for c in local]
+        for i in json_idx:
+            values[i] = _encode_json(values[i])
+        for i in prefixed:
+            if values[i] is not None:
+                values[i] = "=" + str(values[i])
+        values += (ch.hlc, ch.origin, False)
+        if sessions:
+            values.append((row.get("settings") or {}).get("public") is True)
+        rows.append(values)
+    return _csv(rows)
+
+
+def encode_batch(batch: Batch) -> Encoded:
+    """The CSV text of every table of ``batch`` (no connection: any thread)."""
+    by_table: dict[str, tuple[list[EntityChange], list[EntityChange]]] = {}
+    for ch in batch.entities:
+        live, dead = by_table.setdefault(ch.table, ([], []))
+        (dead if ch.deleted else live).append(ch)
+    entities = [
+        EntityCsv(table, live, dead, _entity_csv(table, live) if live else "")
+        for table in ENTITY_KEYS  # a fixed order: two laptops never deadlock on each other
+        for live, dead in [by_table.get(table, ([], []))]
+        if live or dead
+    ]
+    appends = [
+        AppendCsv(a, tuple(a.columns) if a.columns else tuple(_local_columns(a.local)), _csv(a.rows))
+        for a in batch.appends
+    ]
+    return Encoded(batch, entities, appends)
+
+
+# --- the server's share ----------------------------------------------------------------------
+
+
+def _copy(cur: Any, temp: sql.Identifier, columns: Iterable[str], not_null: Iterable[str], text: str) -> None:
+    force = list(not_null)
+    options = sql.SQL(", FORCE_NOT_NULL ({})").format(_ident_list(force)) if force else sql.SQL("")
+    cur.copy_expert(
+        sql.SQL("COPY {tmp} ({cols}) FROM STDIN WITH (FORMAT csv{force})")
+        .format(tmp=temp, cols=_ident_list(columns), force=options)
+        .as_string(cur),
+        io.StringIO(text),
+    )
+
+
+def _upsert_entities(cur: Any, partner: str, e: EntityCsv) -> None:
+    table, shape = e.table, entity_shape(e.table)
+    keys = ENTITY_KEYS[table]
+    prefixed = {shape.local[i] for i in shape.prefixed}
+    temp = sql.Identifier(f"rc_ent_{table}")
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE {tmp} ON COMMIT DROP AS SELECT {cols} FROM {t} WITH NO DATA").format(
+            tmp=temp,
+            t=sql.Identifier(table),
+            cols=sql.SQL(", ").join(
+                sql.SQL("{c}::text AS {c}").format(c=sql.Identifier(c))
+                if c in prefixed
+                else sql.Identifier(c)
+                for c in shape.columns
+            ),
+        )
+    )
+    _copy(cur, temp, shape.columns, shape.not_null, e.csv)
+    updates = [c for c in shape.columns if c not in keys]
     sets = sql.SQL(", ").join(
         [sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in updates]
         + [sql.SQL("tx = pg_current_xact_id()::text::bigint")]
@@ -100,23 +249,25 @@ def _upsert_entities(cur: Any, partner: str, table: str, changes: list[EntityCha
     guard = sql.SQL("({t}.hlc, {t}.origin) < (EXCLUDED.hlc, EXCLUDED.origin)").format(t=sql.Identifier(table))
     if table not in REVIVABLE:
         guard = sql.SQL("{g} AND NOT {t}.deleted").format(g=guard, t=sql.Identifier(table))
-    stmt = sql.SQL(
-        "INSERT INTO {t} ({cols}) VALUES %s ON CONFLICT (partner_id, {keys}) DO UPDATE SET {sets} WHERE {guard}"
-    ).format(
-        t=sql.Identifier(table),
-        cols=_ident_list(target),
-        keys=_ident_list(keys),
-        sets=sets,
-        guard=guard,
+    values = sql.SQL(", ").join(
+        sql.SQL("substr({c}, 2)").format(c=sql.Identifier(c)) if c in prefixed else sql.Identifier(c)
+        for c in shape.columns
     )
-    rows = []
-    for ch in changes:
-        assert ch.row is not None
-        values = [partner, *(_value(ch.row[c], c in json_cols) for c in cols), ch.hlc, ch.origin, False]
-        if table == "display_sessions":
-            values.append((ch.row.get("settings") or {}).get("public") is True)
-        rows.append(values)
-    execute_values(cur, stmt.as_string(cur), rows, page_size=PAGE)
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {t} (partner_id, {cols}) SELECT {partner}, {values} FROM {tmp} ORDER BY {keys} "
+            "ON CONFLICT (partner_id, {keys}) DO UPDATE SET {sets} WHERE {guard}"
+        ).format(
+            t=sql.Identifier(table),
+            cols=_ident_list(shape.columns),
+            partner=sql.Literal(partner),
+            values=values,
+            tmp=temp,
+            keys=_ident_list(keys),
+            sets=sets,
+            guard=guard,
+        )
+    )
     if table == "templates":
         versions = [
             (
@@ -128,7 +279,7 @@ def _upsert_entities(cur: Any, partner: str, table: str, changes: list[EntityCha
                 ch.row["updated_at"],
                 ch.origin,
             )
-            for ch in changes
+            for ch in e.live
             if ch.row is not None
         ]
         execute_values(
@@ -165,13 +316,12 @@ def _tombstones(cur: Any, partner: str, table: str, changes: list[EntityChange])
     )
 
 
-def _copy_appends(cur: Any, partner: str, a: AppendRows) -> None:
-    """``a``'s rows by ``COPY`` (CSV, written by the C ``csv.writer`` from the tuples as read:
+def _copy_appends(cur: Any, partner: str, e: AppendCsv) -> None:
+    """``e``'s rows by ``COPY`` (CSV, written by the C ``csv.writer`` from the tuples as read:
     JSON columns are the stored text, parsed by PostgreSQL once) into a temporary table, then
-    one ``INSERT … SELECT … ON CONFLICT``.  Every append-table column is NOT NULL, so
-    ``FORCE_NOT_NULL`` keeps an empty string an empty string; floats are written with
-    ``repr`` (exact)."""
-    cols = list(a.columns) if a.columns else _local_columns(a.local)
+    one ``INSERT … SELECT``.  Every append-table column is NOT NULL, so ``FORCE_NOT_NULL``
+    keeps an empty string an empty string; floats are written with ``repr`` (exact)."""
+    a, cols = e.rows, list(e.columns)
     ctable = central.metadata.tables[a.table]
     temp = sql.Identifier(f"rc_in_{a.table}")
     cur.execute(
@@ -179,18 +329,8 @@ def _copy_appends(cur: Any, partner: str, a: AppendRows) -> None:
             tmp=temp, cols=_ident_list(cols), t=sql.Identifier(a.table)
         )
     )
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(a.rows)
-    buf.seek(0)
-    not_null = [c for c in cols if not ctable.c[c].nullable]
-    force = sql.SQL(", FORCE_NOT_NULL ({})").format(_ident_list(not_null)) if not_null else sql.SQL("")
-    cur.copy_expert(
-        sql.SQL("COPY {tmp} ({cols}) FROM STDIN WITH (FORMAT csv{force})")
-        .format(tmp=temp, cols=_ident_list(cols), force=force)
-        .as_string(cur),
-        buf,
-    )
-    keys = [c.name for c in central.metadata.tables[a.table].primary_key.columns]
+    _copy(cur, temp, cols, [c for c in cols if not ctable.c[c].nullable], e.csv)
+    keys = [c.name for c in ctable.primary_key.columns]
     if a.table == "suppressions":
         changing = [c for c in cols if c not in keys]
         conflict = sql.SQL("ON CONFLICT ({keys}) DO UPDATE SET {sets}").format(
@@ -228,27 +368,24 @@ def _device(cur: Any, partner: str, device: str, now: float) -> None:
     )
 
 
-def push_batch(pg: psycopg2.extensions.connection, batch: Batch) -> int:
+def push_batch(pg: psycopg2.extensions.connection, batch: Batch | Encoded) -> int:
     """Write ``batch`` centrally in one transaction and commit it; the number of rows sent.
+    A ``Batch`` is encoded first (``encode_batch``); an ``Encoded`` is sent as it is.
 
     Raises ``SyncFailure`` (the transaction rolled back, or its outcome unknown if the
     connection broke during the commit: sending the batch again is safe either way)."""
+    encoded = batch if isinstance(batch, Encoded) else encode_batch(batch)
     try:
         with pg.cursor() as cur:
             partner = partner_of(cur)
-            by_table: dict[str, tuple[list[EntityChange], list[EntityChange]]] = {}
-            for ch in batch.entities:
-                live, dead = by_table.setdefault(ch.table, ([], []))
-                (dead if ch.deleted else live).append(ch)
-            for table in ENTITY_KEYS:  # a fixed order: two laptops never deadlock on each other
-                live, dead = by_table.get(table, ([], []))
-                if live:
-                    _upsert_entities(cur, partner, table, live)
-                if dead:
-                    _tombstones(cur, partner, table, dead)
-            for a in batch.appends:
+            for e in encoded.entities:  # ENTITY_KEYS order
+                if e.live:
+                    _upsert_entities(cur, partner, e)
+                if e.dead:
+                    _tombstones(cur, partner, e.table, e.dead)
+            for a in encoded.appends:
                 _copy_appends(cur, partner, a)
-            _device(cur, partner, batch.device, time.time())
+            _device(cur, partner, encoded.batch.device, time.time())
         pg.commit()
     except Exception as exc:
         try:
@@ -257,7 +394,7 @@ def push_batch(pg: psycopg2.extensions.connection, batch: Batch) -> int:
         except Exception:
             pass
         raise failure(exc) from exc
-    return batch.size
+    return encoded.size
 
 
-__all__ = ["partner_of", "push_batch"]
+__all__ = ["Encoded", "encode_batch", "entity_shape", "partner_of", "push_batch"]

@@ -17,8 +17,10 @@ timeout, reset, restart) or ``error`` (it said no: password, schema, privilege, 
 row), both retried.
 
 Threads: all psycopg2 work runs on the worker's own single thread (one connection, used by
-one thread), local reads and check-offs through ``store.run`` (the store's thread); the loop
-never blocks.  A batch is checked off locally only after the central commit
+one thread), local reads and check-offs through ``store.run`` (the store's thread), the CSV
+encoding of a batch (``push.encode_batch``) on an encoder thread; the loop never blocks.  While
+batch k is on its way, k+1 is read (``read_batch(..., after=k)``) and encoded; it is pushed only
+after k committed and was checked off.  A batch is checked off locally only after the central commit
 (``outbox.mark_pushed``), so a round cut anywhere is simply done again.
 
 Round hooks: ``add_round(fn)`` registers ``async fn(link) -> int | None`` called after every
@@ -46,8 +48,8 @@ import psycopg2.extensions
 from race_control.alerts import AlertBoard
 from race_control.store.database import Store, StoreError
 from race_control.sync.connection import CentralRejected, CentralTarget, SyncFailure, connect, failure
-from race_control.sync.outbox import MAX_ENTITIES, Backlog, backlog, mark_pushed, read_batch
-from race_control.sync.push import push_batch
+from race_control.sync.outbox import MAX_ENTITIES, Backlog, Batch, backlog, mark_pushed, read_batch
+from race_control.sync.push import Encoded, encode_batch, push_batch
 from race_control.sync.status import OFF, SyncStatus
 
 log = logging.getLogger("race_control.sync")
@@ -116,6 +118,7 @@ class SyncWorker:
         self._rounds: list[RoundHook] = []
         self._status = SyncStatus(configured=True, state="idle", central=target.public)
         self._thread: ThreadPoolExecutor | None = None
+        self._encoder: ThreadPoolExecutor | None = None
         self._pg: psycopg2.extensions.connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -154,6 +157,7 @@ class SyncWorker:
             return
         self._stopping = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="race-control-sync")
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="race-control-sync-encode")
         self._requested = True  # at start
         self._task = asyncio.create_task(self._main(), name="race-control-sync")
         log.info("central sync to %s", self.target.public)
@@ -175,6 +179,9 @@ class SyncWorker:
         if thread is not None:
             thread.submit(self._close)  # after whatever still runs there
             thread.shutdown(wait=False)
+        encoder, self._encoder = self._encoder, None
+        if encoder is not None:
+            encoder.shutdown(wait=False)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -239,17 +246,22 @@ class SyncWorker:
             known = await self.store.run(backlog)
             self._publish(state="syncing", backlog=known.rows, backlog_since=known.since)
             sent_any = False
-            while not self._stopping:
-                batch = await self.store.run(read_batch, self.max_entities, self.max_append)
-                if batch.empty:
-                    break
-                sent = await self._on_thread(self._with_connection, push_batch, batch)
+            batch = await self._read_next(None)
+            while not self._stopping and not batch.empty:
+                # batch k on the sync thread (the server's work) while k+1 is read (store
+                # thread) and encoded (encoder thread); k+1 goes only once k is checked off
+                pushing = asyncio.ensure_future(self._on_thread(self._with_connection, push_batch, batch))
+                try:
+                    following = await self._read_next(batch.batch)
+                finally:
+                    sent = await pushing  # k's failure drops k+1: the round is retried
                 sent_any = True
-                await self.store.run(mark_pushed, batch)
+                await self.store.run(mark_pushed, batch.batch)
                 known = await self.store.run(backlog)
                 self._publish(
                     pushed=self._status.pushed + sent, backlog=known.rows, backlog_since=known.since
                 )
+                batch = following
             if not self._stopping:
                 if not sent_any:  # nothing to push: still prove the server answers (a kept
                     await self._on_thread(self._with_connection, _ping)  # connection may be dead)
@@ -278,6 +290,16 @@ class SyncWorker:
                 next_attempt=None,
                 **({"backlog": known.rows, "backlog_since": known.since} if known else {}),
             )
+
+    async def _read_next(self, after: Batch | None) -> Encoded:
+        """The next batch (leaving out ``after``, still on its way), read on the store's thread
+        and encoded on the encoder thread (the store's thread stays free for the ingest)."""
+        batch = await self.store.run(read_batch, self.max_entities, self.max_append, after)
+        if batch.empty:
+            return encode_batch(batch)
+        if self._encoder is None:
+            raise SyncFailure("central sync is stopped")
+        return await asyncio.get_running_loop().run_in_executor(self._encoder, encode_batch, batch)
 
     async def _backlog_or_none(self) -> Backlog | None:
         try:

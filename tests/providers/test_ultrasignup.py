@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from race_control.errors import InputError
 from race_control.providers.base import RetryPolicy
 from race_control.providers.errors import (
     ProviderInputError,
@@ -47,10 +48,13 @@ def test_the_export_is_a_full_pull_of_the_did() -> None:
     rows[1].update(Status="Removed")
     rows[2].update(Bib="", Team="Bend Trail Club", Distance="50 Mile")
     rows.append(entrant(0, "No", "Order", **{"Order ID": ""}))
-    rows.append({**rows[3], "Bib": "444"})  # the same order again: the last row wins
+    rows.append({**rows[3], "Bib": "444"})  # the same order again: refused, the first one stays
     got = read_export(export_csv(rows), DID)
-    assert got.full and got.duplicates == 1 and len(got.entrants) == 5
-    assert got.quarantined == [{"row": "line 7 (No Order)", "reason": "no registration id"}]
+    assert got.full and len(got.entrants) == 5
+    assert got.quarantined == [
+        {"row": "line 7", "reason": "no bib (and no registration id) on this row"},
+        {"row": "line 8", "reason": "registration 880104 is already on line 5"},
+    ]
     e = got.entrants[0]
     assert (e.key, e.bib, e.first_name, e.gender, e.age, e.birth_date, e.city, e.state, e.race_name) == (
         ("ultrasignup", DID, "880101"),
@@ -65,35 +69,36 @@ def test_the_export_is_a_full_pull_of_the_did() -> None:
     )
     assert e.raw["Email"] == "first1@example.net"  # the row as it came
     by_id = {x.registration_id: x for x in got.entrants}
-    assert (by_id["880102"].status, by_id["880102"].status_reason) == ("removed", "removed")
+    assert (by_id["880102"].status, by_id["880102"].status_reason) == ("removed", "Removed")
     assert by_id["880101"].status == "active"  # "Registered"
     assert (by_id["880103"].bib, by_id["880103"].team, by_id["880103"].race_name) == (
         "",
         "Bend Trail Club",
         "50 Mile",
     )
-    assert by_id["880104"].bib == "444"
+    assert by_id["880104"].bib == "104"
+    assert by_id["880101"].custom["Email"] == "first1@example.net"  # a column not mapped: a custom field
     assert "team" in got.supplies and "division" not in got.supplies
 
 
-def test_other_spellings_semicolons_windows_1252_and_a_removed_flag() -> None:
-    header = ("order_id", "first_name", "last_name", "sex", "bib_number", "removed")
+def test_other_spellings_semicolons_and_windows_1252() -> None:
+    header = ("order_no", "fname", "lname", "sex", "bib_number", "status")
     rows = [
         {
-            "order_id": "7",
-            "first_name": "José",
-            "last_name": "Núñez",
+            "order_no": "7",
+            "fname": "José",
+            "lname": "Núñez",
             "sex": "Male",
             "bib_number": "007",
-            "removed": "",
+            "status": "",
         },
         {
-            "order_id": "8",
-            "first_name": "Kai",
-            "last_name": "O\u2019Lund",
+            "order_no": "8",
+            "fname": "Kai",
+            "lname": "O\u2019Lund",
             "sex": "F",
             "bib_number": "8",
-            "removed": "TRUE",
+            "status": "Refunded",
         },
     ]
     data = export_csv(rows, header, encoding="cp1252").replace(b",", b";")
@@ -102,7 +107,7 @@ def test_other_spellings_semicolons_windows_1252_and_a_removed_flag() -> None:
         (e.registration_id, e.first_name, e.last_name, e.gender, e.bib, e.status) for e in got.entrants
     ] == [
         ("7", "José", "Núñez", "M", "7", "active"),
-        ("8", "Kai", "O\u2019Lund", "F", "8", "removed"),  # cp1252 has its own quote
+        ("8", "Kai", "O\u2019Lund", "F", "8", "refunded"),  # cp1252 has its own quote
     ]
     assert got.supplies == frozenset(
         ("first_name", "last_name", "gender", "bib")
@@ -113,7 +118,7 @@ def test_a_file_that_cannot_be_read_is_refused_naming_why() -> None:
     no_id = export_csv([entrant(1, "A", "B")], ("First Name", "Last Name", "Bib"))
     with pytest.raises(
         ProviderInputError,
-        match=r"no registration_id column \(headers known: registration_id: registrationid, .*orderid",
+        match=r"no order / registration id column \(known: entrantid, orderid, orderno",
     ) as exc:
         read_export(no_id, DID)
     assert "found: First Name, Last Name, Bib" in str(exc.value) and exc.value.field == "file"
@@ -121,7 +126,7 @@ def test_a_file_that_cannot_be_read_is_refused_naming_why() -> None:
         read_export(b"PK\x03\x04rest-of-a-zip", DID)
     with pytest.raises(ProviderInputError, match="header but no entrants"):
         read_export(export_csv([]), DID)
-    with pytest.raises(ProviderInputError, match="is empty"):
+    with pytest.raises(InputError, match="the file is empty"):
         read_export(b"  \r\n", DID)
     with pytest.raises(ProviderInputError, match="must be digits"):
         read_export(export_csv([entrant(1, "A", "B")]), "118204/../x")

@@ -25,7 +25,7 @@ from race_control.providers import active
 from race_control.providers.accounts import load_local
 from race_control.providers.file_import import entrant_json, entrants
 from race_control.providers.normalized import Entrant, FetchResult
-from race_control.providers.resync import Plan, plan_resync
+from race_control.providers.resync import LocalRunner, Plan, plan_resync
 from race_control.roster.errors import RosterInputError
 from race_control.roster.mapping import TARGETS, detect, names_a_column, validate
 from race_control.roster.saved_mappings import check_source, list_mappings, load_mapping, put_mapping
@@ -151,6 +151,14 @@ def name_lines(plan: Plan, fetched: FetchResult, lines: dict[str, int]) -> None:
         q["row"] = by_label.get(q["row"], q["row"])
 
 
+def _plan(local: list[LocalRunner], p: Prepared) -> Plan:
+    """The re-sync plan of a prepared file (pure CPU: run off the loop for a large roster)."""
+    assert p.fetched is not None
+    plan = plan_resync(local, p.fetched)
+    name_lines(plan, p.fetched, p.lines)
+    return plan
+
+
 class RosterFileOperations:
     def __init__(
         self, store: Store, events: EventService, sessions: SessionService, changes: list[ChangeListener]
@@ -208,8 +216,7 @@ class RosterFileOperations:
             )
         async with self._events.lock:
             local = await self._store.run(load_local, event_id, req.provider, req.source)
-            plan = plan_resync(local, p.fetched)
-            name_lines(plan, p.fetched, p.lines)
+            plan = await asyncio.get_running_loop().run_in_executor(None, _plan, local, p)
             if req.apply:
                 uow = UnitOfWork(self._store, self._changes)
                 if req.save_mapping:

@@ -1,9 +1,8 @@
 """The providers that work, by id: what ``GET /api/providers`` lists.
 
-Only adapters that really sync are listed, and ACTIVE (kind ``file``: its roster is an
-ACTIVEWorks export file, imported through ``POST /api/events/{id}/roster/import``).  UltraSignup
-and Copernico are not built yet (docs/providers.md#not-yet); an account for them is refused with a
-message that says so.
+Only adapters that really sync are listed, and the two of kind ``file``: ACTIVE and UltraSignup
+(their roster is an export file read by the roster file import, ``POST
+/api/events/{id}/roster/import``; an account of theirs lists no events and its sync says so).
 """
 
 from __future__ import annotations
@@ -12,16 +11,18 @@ from typing import Any
 
 from race_control.providers.active import Active
 from race_control.providers.base import ProviderAdapter
+from race_control.providers.copernico import Copernico
 from race_control.providers.ctlive import ChronoTrackLive
 from race_control.providers.errors import ProviderInputError
 from race_control.providers.eventbrite import Eventbrite
 from race_control.providers.raceroster import RaceRoster
 from race_control.providers.runsignup import RunSignUp
+from race_control.providers.ultrasignup import UltraSignup
 
 ADAPTERS: dict[str, type[ProviderAdapter]] = {
-    a.id: a for a in (RunSignUp, RaceRoster, Eventbrite, ChronoTrackLive, Active)
+    a.id: a for a in (RunSignUp, RaceRoster, UltraSignup, Active, Eventbrite, ChronoTrackLive, Copernico)
 }
-PLANNED = ("ultrasignup", "copernico")
+PLANNED: tuple[str, ...] = ()
 
 
 def describe(adapter: type[ProviderAdapter]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from race_control.app import RaceControl
 from race_control.providers.base import RetryPolicy
 from tests.conftest import Api
 from tests.display.test_resume import finishers, lines, setup_session
+from tests.providers.fakes.copernico import FakeCopernico, athlete
 from tests.providers.fakes.runsignup import FakeRunSignUp, person
 
 SECRET = "s3cret-rsu"
@@ -63,13 +64,18 @@ async def test_providers_and_accounts_never_echo_a_secret(
     rc: RaceControl, api: Api, fake: FakeRunSignUp
 ) -> None:
     listed = await api.ok("GET", "/api/providers")
-    assert {p["id"]: (p["kind"], p["credentials"]) for p in listed} == {
-        "runsignup": ("registration", ["api_key", "api_secret"]),
-        "raceroster": ("registration", ["client_id", "client_secret", "username", "password"]),
-        "eventbrite": ("registration", ["token"]),
-        "ctlive": ("scoring", ["client_id", "user_id", "password"]),
-        "active": ("file", []),  # an ACTIVEWorks export file: POST /api/events/{id}/roster/import
-    }
+    assert [(p["id"], p["kind"], p["credentials"]) for p in listed] == [
+        ("runsignup", "registration", ["api_key", "api_secret"]),
+        ("raceroster", "registration", ["client_id", "client_secret", "username", "password"]),
+        ("ultrasignup", "file", []),  # the RD's entrants export: the roster file import
+        ("active", "file", []),  # an ACTIVEWorks export file: POST /api/events/{id}/roster/import
+        ("eventbrite", "registration", ["token"]),
+        ("ctlive", "scoring", ["client_id", "user_id", "password"]),
+        ("copernico", "scoring", ["api_key"]),
+    ]
+    assert all(
+        set(p) == {"id", "name", "kind", "credentials", "incremental", "default_base_url"} for p in listed
+    )
     acc = await account(api, fake)
     assert acc["provider"] == "runsignup" and acc["label"] == "Lakeside timing"
     assert acc["credentials"] == ["api_key", "api_secret"] and SECRET not in str(acc)
@@ -88,7 +94,8 @@ async def test_providers_and_accounts_never_echo_a_secret(
 
     bad = [
         ({"provider": "nope", "label": "x", "credentials": {}}, 400, "unknown provider 'nope'"),
-        ({"provider": "copernico", "label": "x", "credentials": {}}, 400, "not supported yet"),
+        ({"provider": "copernico", "label": "x", "credentials": {}}, 400, "credential 'api_key' is required"),
+        ({"provider": "webscorer", "label": "x", "credentials": {}}, 400, "unknown provider 'webscorer'"),
         (
             {"provider": "runsignup", "label": "x", "credentials": {"api_key": "k"}},
             400,
@@ -289,3 +296,59 @@ async def test_a_bib_swap_at_the_provider_is_applied_in_one_transaction(
         p["bib"]: p["first_name"] for p in await api.ok("GET", f"/api/events/{event['id']}/participants")
     }
     assert roster == {"1": "Runner2", "2": "Runner1", "60": "New"}
+
+
+async def test_a_copernico_race_syncs_and_an_ultrasignup_account_points_to_its_file(
+    rc: RaceControl, api: Api
+) -> None:
+    fast_retries(rc)
+    race = "medio-maraton-valencia-2026"
+    async with FakeCopernico() as cop:
+        cop.add_race(race, "Medio Maratón Valencia", [("21K", 21097)])
+        cop.athletes[race] = [athlete(f"K7M{i}", str(i), f"Nombre{i}", "Apellido", "21K") for i in (1, 2, 3)]
+        cop.athletes[race][2]["events"][0]["realStatus"] = "withdrawn"
+        body = {
+            "provider": "copernico",
+            "label": "Valencia",
+            "credentials": {"api_key": "cop-key-1"},
+            "base_url": cop.url + "/api/races",
+        }
+        acc = await api.ok("POST", "/api/providers/accounts", body, 201)
+        assert acc["credentials"] == ["api_key"] and "cop-key-1" not in str(acc)
+        [listed] = await api.ok("GET", f"/api/providers/accounts/{acc['id']}/events")
+        assert (listed["provider_event_id"], listed["name"], listed["races"][0]["name"]) == (
+            race,
+            "Medio Maratón Valencia",
+            "21K",
+        )
+        event = await api.ok("POST", "/api/events", {"name": "Valencia", "date": "2026-03-08"}, 201)
+        sync = {"account_id": acc["id"], "provider_event_id": race, "apply": True}
+        done = await api.ok("POST", f"/api/events/{event['id']}/sync", sync)
+        assert (done["added"], done["applied"], done["quarantined"]) == (
+            2,
+            True,
+            [],
+        )  # the withdrawn one is not added
+        roster = await api.ok("GET", f"/api/events/{event['id']}/participants")
+        assert [(p["bib"], p["first_name"], p["division"], p["wave"]) for p in roster] == [
+            ("1", "Nombre1", "SENIOR F", "2"),
+            ("2", "Nombre2", "SENIOR F", "2"),
+        ]
+
+    ultra = await api.ok(
+        "POST",
+        "/api/providers/accounts",
+        {"provider": "ultrasignup", "label": "Bend 50K", "credentials": {}},
+        201,
+    )
+    assert ultra["credentials"] == [] and ultra["base_url"] == "https://ultrasignup.com/service/events.svc"
+    assert await api.ok("GET", f"/api/providers/accounts/{ultra['id']}/events") == []  # no account API
+    code, data = await api.call(
+        "POST",
+        f"/api/events/{event['id']}/sync",
+        {"account_id": ultra["id"], "provider_event_id": "118204", "apply": False},
+    )
+    assert (
+        code == 400
+        and "UltraSignup has no participant API: import the race director's entrants export" in data["error"]
+    )

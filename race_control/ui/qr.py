@@ -20,7 +20,7 @@ class QrWidget(QWidget):
         super().__init__(parent)
         self.text = ""
         self.matrix: list[list[bool]] = []
-        self.setMinimumSize(180, 180)
+        self.setMinimumSize(130, 130)  # 3+ px a module for a display URL: a phone still reads it
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setToolTip("Scan with a phone or tablet to open this display")
 

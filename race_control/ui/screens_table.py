@@ -53,34 +53,37 @@ class ScreensPanel(QWidget):
         super().__init__()
         self.page = page
         lay = column(self, page.body.spacing())  # as if its rows stood in the page's body
-        lay.addWidget(section("Connected screens"))
+        head = QHBoxLayout()  # heading and reload share a row, the moves go under the table
+        head.addWidget(section("Connected screens", elide=True), 1)
+        self.reload_button = button("Reload selected", self.reload_selected, tip="Reload the selected screen")
+        head.addWidget(self.reload_button)
+        self.reload_all_button = button(
+            "Reload all", self.reload_all, tip="Reload every screen of this session"
+        )
+        head.addWidget(self.reload_all_button)
+        lay.addLayout(head)
         self.screens = table(SCREEN_COLUMNS, stretch=2, fit=True)
         self.screens.itemSelectionChanged.connect(self.update_buttons)
-        self.screens.setMinimumHeight(110)
+        self.screens.setMinimumHeight(70)
         lay.addWidget(self.screens, 1)
-        reload_row = QHBoxLayout()
-        self.reload_button = button("Reload selected screen", self.reload_selected)
-        reload_row.addWidget(self.reload_button)
-        self.reload_all_button = button("Reload all screens", self.reload_all)
-        reload_row.addWidget(self.reload_all_button)
-        reload_row.addSpacing(24)
-        reload_row.addWidget(QLabel("Move to"))
+        move_row = QHBoxLayout()
+        move_row.addWidget(QLabel("Move to"))
         self.move_target = QComboBox()
-        self.move_target.setMinimumWidth(200)
-        self.move_target.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # as wide as the room, not as its longest session name (names are the timer's own text)
+        self.move_target.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.move_target.setMinimumContentsLength(12)
         self.move_target.setToolTip("Another open display session of this event")
         self.move_target_ids: list[str] = []
-        reload_row.addWidget(self.move_target)
+        move_row.addWidget(self.move_target, 1)
         self.move_button = button(
-            "Move selected screen",
+            "Move selected",
             self.move_selected,
-            tip="The screen opens the other session's address at once",
+            tip="The selected screen opens the other session's address at once",
         )
-        reload_row.addWidget(self.move_button)
-        self.move_all_button = button("Move all", self.move_all)
-        reload_row.addWidget(self.move_all_button)
-        reload_row.addStretch(1)
-        lay.addLayout(reload_row)
+        move_row.addWidget(self.move_button)
+        self.move_all_button = button("Move all", self.move_all, tip="Every screen of this session moves")
+        move_row.addWidget(self.move_all_button)
+        lay.addLayout(move_row)
 
     def refresh(self) -> None:
         """Redraw the selected session's screens (then the page enables the buttons)."""

@@ -59,7 +59,7 @@ class NewSessionDialog(QDialog):
 
 
 class SessionsPanel(QWidget):
-    """Heading, sessions table and the row of session actions below it.  ``page`` runs the
+    """Heading with the session actions, then the sessions table.  ``page`` runs the
     service calls and shows their messages; its dialogs are parented to the page."""
 
     session_closed = Signal(str)  # the id, after the close
@@ -68,14 +68,10 @@ class SessionsPanel(QWidget):
         super().__init__()
         self.page = page
         lay = column(self, page.body.spacing())  # as if its rows stood in the page's body
-        self.sessions_title = section("Display sessions")
-        self.sessions_title.setTextFormat(Qt.TextFormat.PlainText)  # the event's name is text
-        lay.addWidget(self.sessions_title)
-        self.sessions = table(SESSION_COLUMNS, stretch=3, fit=True)
-        self.sessions.itemSelectionChanged.connect(self._session_row_selected)
-        self.session_ids: list[str] = []  # row -> session id (plain Python, nothing stored in Qt items)
-        lay.addWidget(self.sessions)
+        # the heading and the session actions share one row: a laptop screen has no height to spare
         session_row = QHBoxLayout()
+        self.sessions_title = section("Display sessions", elide=True)  # the event's name: text, elided
+        session_row.addWidget(self.sessions_title, 1)
         self.new_session_button = button(
             "New display session…",
             self.open_new_session,
@@ -89,14 +85,19 @@ class SessionsPanel(QWidget):
             tip="Ends the selected session: its screens are disconnected",
         )
         session_row.addWidget(self.close_session_button)
-        session_row.addStretch(1)
-        session_row.addWidget(QLabel("Leaderboard: top N (0 = off)"))
+        session_row.addSpacing(12)
+        session_row.addWidget(QLabel("Leaderboard: top"))
         self.leaderboard = QSpinBox()
         self.leaderboard.setRange(0, 100)
-        self.leaderboard.setToolTip("Screens also show the N fastest overall and per division")
+        self.leaderboard.setSpecialValueText("off")  # 0
+        self.leaderboard.setToolTip("Screens also show the N fastest overall and per division (0 = off)")
         self.leaderboard.valueChanged.connect(lambda *_: self._leaderboard_timer.start())
         session_row.addWidget(self.leaderboard)
         lay.addLayout(session_row)
+        self.sessions = table(SESSION_COLUMNS, stretch=3, fit=True)
+        self.sessions.itemSelectionChanged.connect(self._session_row_selected)
+        self.session_ids: list[str] = []  # row -> session id (plain Python, nothing stored in Qt items)
+        lay.addWidget(self.sessions)
         self._leaderboard_timer = QTimer(self)  # arrow clicks and typing settle before the update
         self._leaderboard_timer.setSingleShot(True)
         self._leaderboard_timer.setInterval(400)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import time
 import zoneinfo
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QDate, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import QDate, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -32,6 +33,22 @@ if TYPE_CHECKING:
 
 EXPECTED = (InputError, Conflict, NotFound)  # user-caused: shown next to the form, not as a crash
 GOOD, WARN, BAD, MUTED = QColor("#1b5e20"), QColor("#a15c00"), QColor("#b71c1c"), QColor("#6b7280")
+
+
+class PageBody(QWidget):
+    """A page's scrolled body.  QScrollArea sizes a widget whose layout has height-for-width (any
+    word-wrapped label) by its *preferred* height, so a body that fits at its minimum would still
+    scroll; this one answers the layout's minimum height at that width (wrapped lines included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("pageBodyContent")
+
+    def heightForWidth(self, width: int) -> int:
+        layout = self.layout()
+        return (
+            layout.totalMinimumHeightForWidth(width) if layout is not None else super().heightForWidth(width)
+        )
 
 
 class Page(QWidget):
@@ -61,8 +78,7 @@ class Page(QWidget):
         self.scroll.setObjectName("pageBody")
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        content = QWidget()
-        content.setObjectName("pageBodyContent")
+        content = PageBody()
         self.scroll.setWidget(content)
         self.body = column(content, spacing=10)
         outer.addWidget(self.scroll, 1)
@@ -126,8 +142,42 @@ class Page(QWidget):
         self.message.setVisible(bool(text))
 
 
-def section(text: str) -> QLabel:
-    label = QLabel(text)
+class ElidedLabel(QLabel):
+    """One line of plain text that ends in "…" when the room is short, instead of asking for the
+    whole text's width (a provider's 90-character event name widened the window past a laptop's
+    screen).  ``text()`` is the whole text; the tooltip shows it, escaped."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self.setTextFormat(Qt.TextFormat.PlainText)  # names are text, never markup
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(f"<p>{html.escape(text)}</p>" if text else "")
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.fontMetrics().averageCharWidth() * 10), hint.height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        self.style().drawItemText(
+            painter,
+            rect,
+            int(self.alignment()),
+            self.palette(),
+            self.isEnabled(),
+            shown,
+            self.foregroundRole(),
+        )
+        painter.end()
+
+
+def section(text: str, *, elide: bool = False) -> QLabel:
+    label = ElidedLabel(text) if elide else QLabel(text)
     label.setObjectName("section")  # styled by the window's style sheet
     return label
 
@@ -233,6 +283,9 @@ def timezone_combo(tip: str = "") -> QComboBox:
     """Every IANA time zone; editable, so typing finds one."""
     combo = QComboBox()
     combo.setEditable(True)
+    # as wide as the room allows, not as "America/Argentina/ComodRivadavia"
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(16)
     combo.addItems(sorted(zoneinfo.available_timezones()))
     if tip:
         combo.setToolTip(tip)

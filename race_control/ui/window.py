@@ -58,6 +58,9 @@ QWidget { font-size: 11pt; }
 #primaryButton:disabled { background: #9ca3af; }
 #bigChoice { font-size: 14pt; text-align: left; padding: 16px; border: 2px solid #d1d5db; border-radius: 10px; background: white; }
 #bigChoice:checked { border: 3px solid #2563eb; background: #eff6ff; }
+#bigChoice QLabel { background: transparent; }
+#bigChoiceTitle { font-size: 14pt; font-weight: 700; }
+#bigChoiceText { font-size: 12.5pt; }
 #tile { background: #f3f4f6; border-radius: 8px; padding: 6px; }
 """
 

@@ -210,7 +210,7 @@ async def test_screenshot_of_the_central_login(
     monkeypatch.delenv(ENV_PASSWORD, raising=False)
     url = "postgresql://rc_central_p_3f9a1c@127.0.0.1:1/rc_central"  # port 1: nothing listens
     async with central_desktop(tmp_path, url) as d:
-        d.window.resize(1280, 900)
+        d.window.resize(1280, 720)  # a laptop (tests/ui/test_fits_laptop_qtbot.py)
         login = await log_in(qtbot, d, "ann@finishline-timing.com", PASSWORD)
         assert shows_error(login, "log in once while connected")
         save(d.window, tmp_path, "ui-login-central.png")

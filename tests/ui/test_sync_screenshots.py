@@ -48,7 +48,7 @@ def save(widget: object, tmp_path: Path, name: str) -> Path:
 
 async def test_screenshots(desktop: Desktop, qtbot: QtBot, tmp_path: Path, no_keyring: None) -> None:
     w = desktop.window
-    w.resize(1280, 820)
+    w.resize(1280, 720)  # a laptop (tests/ui/test_fits_laptop_qtbot.py)
     await activate(w)
     page = w.settings_page
     assert w.go(w.pages.index(page))

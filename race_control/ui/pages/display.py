@@ -15,13 +15,13 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QSplitter, QVBoxLayout, QWidget
 
 from race_control.ui.finisher_feed import FinisherFeed
 from race_control.ui.qr import QrWidget
 from race_control.ui.screens_table import ScreensPanel
 from race_control.ui.sessions_table import SessionsPanel
-from race_control.ui.widgets import Page, button, section
+from race_control.ui.widgets import Page, button, column, section
 
 
 class DisplayPage(Page):
@@ -35,49 +35,62 @@ class DisplayPage(Page):
         self.sessions_panel.session_closed.connect(lambda *_: self._redraw())
         self.body.addWidget(self.sessions_panel)
 
+        # laid out for a laptop (1280x720): the address beside its QR code, then the screens and
+        # the finishers side by side in a splitter (the timer drags the line between them)
         top = QHBoxLayout()
         left = QVBoxLayout()
-        left.addWidget(section("Display address"))
-        url_row = QHBoxLayout()
+        url_head = QHBoxLayout()  # the heading and the address's buttons: the address gets the width
+        url_head.addWidget(section("Display address"), 1)
+        self.copy_button = button("Copy", self.copy_url, shortcut="Ctrl+Shift+C")
+        url_head.addWidget(self.copy_button)
+        self.open_button = button("Open in browser", self.open_in_browser, shortcut="Ctrl+O")
+        url_head.addWidget(self.open_button)
+        left.addLayout(url_head)
         self.url = QLineEdit()
         self.url.setReadOnly(True)
         f = self.url.font()
         f.setPointSizeF(f.pointSizeF() * 1.25)
         self.url.setFont(f)
-        url_row.addWidget(self.url, 1)
-        self.copy_button = button("Copy", self.copy_url, shortcut="Ctrl+Shift+C")
-        url_row.addWidget(self.copy_button)
-        self.open_button = button("Open in browser", self.open_in_browser, shortcut="Ctrl+O")
-        url_row.addWidget(self.open_button)
-        left.addLayout(url_row)
-        status = QGridLayout()
-        status.setColumnStretch(2, 1)
+        left.addWidget(self.url)
+        status = QHBoxLayout()
         self.mode_label = QLabel()
-        status.addWidget(self.mode_label, 0, 0)
+        status.addWidget(self.mode_label)
         self.switch_button = button(
             "Switch to results now",
             lambda: self.run(self.toggle_mode()),
             shortcut="Ctrl+M",
             tip="Ctrl+M: screens switch at once (they also switch on the first finisher)",
         )
-        status.addWidget(self.switch_button, 0, 1)
+        status.addWidget(self.switch_button)
+        status.addSpacing(12)
         self.counts = QLabel()
-        status.addWidget(self.counts, 1, 0, 1, 3)
+        self.counts.setWordWrap(True)
+        status.addWidget(self.counts, 1)
         left.addLayout(status)
-        self.screens_panel = ScreensPanel(self)
-        left.addWidget(self.screens_panel, 1)
-        top.addLayout(left, 3)
+        left.addStretch(1)
+        top.addLayout(left, 1)
         qr_col = QVBoxLayout()
         self.qr = QrWidget()
         qr_col.addWidget(self.qr, 1)
-        caption = QLabel("Scan to open on a phone or tablet")
+        caption = QLabel("Scan to open on a phone")
         caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        caption.setWordWrap(True)
         qr_col.addWidget(caption)
-        top.addLayout(qr_col, 1)
-        self.body.addLayout(top, 3)
-        self.body.addWidget(section("Finishers, as the screens show them"))
+        top.addLayout(qr_col)
+        self.body.addLayout(top, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setChildrenCollapsible(False)
+        self.screens_panel = ScreensPanel(self)
+        split.addWidget(self.screens_panel)
+        feed_part = QWidget()
+        feed_col = column(feed_part, self.body.spacing())
+        feed_col.addWidget(section("Finishers, as the screens show them", elide=True))
         self.feed = FinisherFeed(self)
-        self.body.addWidget(self.feed, 2)
+        feed_col.addWidget(self.feed, 1)
+        split.addWidget(feed_part)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        self.body.addWidget(split, 2)
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self._tick)
@@ -119,6 +132,7 @@ class DisplayPage(Page):
             self._shown = s.id
             url = self.services.display_url(s)
             self.url.setText(url)
+            self.url.setCursorPosition(0)  # its start shows when the field is narrower than it
             self.qr.set_text(url)
             self.screens_panel.screens.setRowCount(0)
             self.sessions_panel.show_session(s)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QPushButton
+from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from race_control.ui.widgets import Page
 
@@ -17,6 +17,25 @@ MODES = [
 ]
 
 
+def choice_button(title: str, text: str) -> QPushButton:
+    """A big checkable button whose explanation wraps: a button's own text never does, and one
+    line of it asked for 800 px (a laptop window has not two of those side by side)."""
+    b = QPushButton()
+    b.setObjectName("bigChoice")  # styled by the window's style sheet, its labels too
+    b.setAccessibleName(f"{title}: {text}")
+    lay = QVBoxLayout(b)
+    lay.setContentsMargins(16, 16, 16, 16)
+    for part, name in ((title, "bigChoiceTitle"), (text, "bigChoiceText")):
+        label = QLabel(part)
+        label.setObjectName(name)
+        label.setTextFormat(Qt.TextFormat.PlainText)
+        label.setWordWrap(True)
+        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # the button takes the click
+        lay.addWidget(label)
+    lay.addStretch(1)
+    return b
+
+
 class ModePage(Page):
     title = "Mode — pre-race or results"
     hint = "What should the screens show? You can switch from pre-race to results at any time later."
@@ -27,10 +46,9 @@ class ModePage(Page):
         self.group = QButtonGroup(self)
         self.buttons: dict[str, QPushButton] = {}
         for n, (key, title, text) in enumerate(MODES, start=1):
-            b = QPushButton(f"{n}   {title}\n\n{text}")
+            b = choice_button(f"{n}   {title}", text)
             b.setCheckable(True)
             b.setMinimumHeight(150)
-            b.setObjectName("bigChoice")
             b.setShortcut(str(n))
             b.setToolTip(f"Key {n}")
             b.clicked.connect(lambda _=False, k=key: self.flow.set_mode(k))

@@ -78,6 +78,9 @@ class SettingsPage(Page):
         form.addRow("Data folder", dir_row)
         self.host = QComboBox()
         self.host.setEditable(True)
+        # as wide as the room, not as its longest choice's text (it asked for 625 px)
+        self.host.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.host.setMinimumContentsLength(20)
         for value, label in HOSTS:
             self.host.addItem(label, value)
         for addr in lan_addresses():

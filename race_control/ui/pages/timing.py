@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from race_control.config import timing_exposure
 from race_control.sessions.read_history import recent_reads, stored_decisions
@@ -25,7 +35,7 @@ from race_control.ui.rules_form import RulesForm
 from race_control.ui.session_picker import SessionCombo
 from race_control.ui.stream_clock import ClockBanner, StreamClockBox
 from race_control.ui.streams_table import StreamsTable
-from race_control.ui.widgets import Page, button, column, section
+from race_control.ui.widgets import Page, PageBody, button, column, section
 
 HISTORY = 200  # stored reads shown when a stream is selected (then the live ones on top)
 
@@ -89,16 +99,22 @@ class TimingPage(Page):
         preview_col.addWidget(self.preview_title)
         self.preview = ReadPreview(self)
         preview_col.addWidget(self.preview, 1)
-        bottom_row.addLayout(preview_col, 3)
+        bottom_row.addLayout(preview_col, 1)
 
-        side = QVBoxLayout()
+        # the clock and the rules scroll beside the preview when the window is short (a laptop)
+        side_scroll = QScrollArea()
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        side_part = PageBody()
+        side_scroll.setWidget(side_part)
+        side = column(side_part)
         self.clock = StreamClockBox(self, self.streams.selected_stream)
         self.clock.applied.connect(lambda *_: self._clock_warning())
         side.addWidget(self.clock)
         self.rules_form = RulesForm(self)
         self.rules_form.applied.connect(self._session_info)
         side.addWidget(self.rules_form, 1)
-        bottom_row.addLayout(side, 2)
+        bottom_row.addWidget(side_scroll, 1)
         split.addWidget(bottom)
         split.setSizes([260, 420])
         self.body.addWidget(split, 1)

@@ -63,6 +63,7 @@ class Active(ProviderAdapter):
     id: ClassVar[str] = "active"
     name: ClassVar[str] = "ACTIVE (ACTIVEWorks export file)"
     kind: ClassVar[str] = "file"
+    default_base_url: ClassVar[str] = "https://activeworks.active.com"  # where the export is made
 
     async def list_events(self) -> list[ProviderEvent]:
         raise ProviderInputError(FILE_ONLY, provider=self.id)

@@ -42,9 +42,40 @@ async def test_a_failed_save_leaves_the_templates_as_they_were(rc: RaceControl) 
         await ops.templates.save(sponsor(base, "Sponsor red", "#ff4500"), saved["id"])
     assert templates.get(saved["id"]) == saved  # body, name and version
     assert next(t for t in templates.list() if t["id"] == saved["id"])["version"] == 1
+    assert [v["version"] for v in await ops.templates.versions(saved["id"])] == [1]  # no version half-saved
     await allow(store, trigger)
     again = (await ops.templates.save(sponsor(base, "Sponsor red", "#ff4500"), saved["id"])).template
     assert (again["version"], again["name"], again["theme"]["accent"]) == (2, "Sponsor red", "#ff4500")
+    assert [v["version"] for v in await ops.templates.versions(saved["id"])] == [2, 1]
+
+
+async def test_a_failed_import_or_restore_leaves_templates_versions_and_images_as_they_were(
+    rc: RaceControl,
+) -> None:
+    from race_control.templates import history, portable
+    from tests.templates import pictures
+
+    assert rc.services is not None
+    store, ops, templates = rc.services.store, rc.services.ops, rc.services.templates
+    base = templates.get("results-classic")
+    logo = {"type": "image", "x": 0, "y": 0, "w": 100, "h": 100, "src": pictures.data_url(pictures.png())}
+    file = portable.write_file({**sponsor(base, "Logo", "#1e90ff"), "blocks": [*base["blocks"], logo]}, {})
+    listed = templates.list()
+    trigger = await refuse(store, "templates")
+    with pytest.raises(FAILURES, match=MESSAGE):
+        await ops.templates.import_file(file)
+    assert templates.list() == listed and await store.run(history.count_images) == 0  # the image went too
+    await allow(store, trigger)
+    saved = (await ops.templates.import_file(file)).template
+    assert await store.run(history.count_images) == 1
+    await ops.templates.save(sponsor(saved, "Logo 2", "#ff4500"), saved["id"])
+    trigger = await refuse(store, "templates", op="UPDATE")
+    with pytest.raises(FAILURES, match=MESSAGE):
+        await ops.templates.restore(saved["id"], 1)
+    assert templates.get(saved["id"])["name"] == "Logo 2"
+    assert [v["version"] for v in await ops.templates.versions(saved["id"])] == [2, 1]
+    await allow(store, trigger)
+    assert (await ops.templates.restore(saved["id"], 1)).template["name"] == "Logo"
 
 
 def test_the_row_mapping_keeps_every_part_of_a_template() -> None:

@@ -2,9 +2,11 @@
 
 Templates are data, never code: this module validates every custom template
 (known block types, numbers where numbers belong, colours and image sources from a
-strict whitelist), and the page renders them with ``textContent`` only.  Custom
-templates are versioned: each save bumps ``version``.  A save is planned into a
-``UnitOfWork``; the cached template changes only after its transaction committed.
+strict whitelist, then the JSON Schema of resources/template.schema.json), and the page
+renders them with ``textContent`` only.  Documents of an older schema version are upgraded
+first (``schema.upgrade``; docs/templates.md).  Custom templates are versioned: each save
+bumps ``version`` and keeps that version's body in ``template_versions``.  A save is planned
+into a ``UnitOfWork``; the cached template changes only after its transaction committed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import math
 import re
 from functools import lru_cache
@@ -25,7 +28,11 @@ from race_control.paths import resources_dir
 from race_control.store.database import Store
 from race_control.store.models import Template, now
 from race_control.store.unit_of_work import UnitOfWork
+from race_control.templates import history
 from race_control.templates.errors import TemplateInputError, TemplateNotFound
+from race_control.templates.schema import check_schema, upgrade
+
+log = logging.getLogger("race_control.templates")
 
 DEFAULT_BY_MODE = {"results": "results-classic", "pre-race": "pre-race-classic"}
 FORMAT = "race-control/template@1"
@@ -48,7 +55,7 @@ COLOR_RE = re.compile(r"^(#[0-9a-fA-F]{3,8}|rgba?\(\s*[0-9.,\s%]+\)|transparent)
 MAX_TEMPLATE_BYTES = 4_000_000  # images inline as data: URLs
 # what a template holds at its top level (the page reads these; id and version are the store's)
 TEMPLATE_FIELDS = (
-    "id", "version", "format", "name", "mode", "canvas", "theme", "grid", "portrait", "idle_text", "blocks",
+    "id", "version", "schema_version", "format", "name", "mode", "canvas", "theme", "grid", "portrait", "idle_text", "blocks",
 )  # fmt: skip
 MAX_DEPTH = 16  # a template nests 5 deep (blocks → block → items → item → text)
 MAX_INT = 2**53  # the page reads numbers as JavaScript doubles
@@ -65,7 +72,7 @@ def builtin(template_id: str) -> dict[str, Any] | None:
     path = _dir() / f"{template_id}.json"
     if not path.is_file():
         return None
-    return json.loads(path.read_text("utf-8"))
+    return upgrade(json.loads(path.read_text("utf-8")))
 
 
 def builtin_ids() -> list[str]:
@@ -132,7 +139,7 @@ def validate_template(body: object) -> dict[str, Any]:
     _check_values(body)  # before json.dumps: no NaN (every screen's JSON.parse fails on it)
     if len(json.dumps(body)) > MAX_TEMPLATE_BYTES:
         raise TemplateInputError(f"the template is larger than {MAX_TEMPLATE_BYTES // 1_000_000} MB")
-    t = copy.deepcopy(body)
+    t = upgrade(body)  # a copy at SCHEMA_VERSION
     t["format"] = FORMAT
     if not isinstance(t.get("mode"), str) or t["mode"] not in DEFAULT_BY_MODE:
         raise TemplateInputError("'mode' must be 'results' or 'pre-race'")
@@ -183,6 +190,7 @@ def validate_template(body: object) -> dict[str, Any]:
             _check_image(b.get("src"), f"{where}.src")
         if b["type"] == "slides":
             _check_slides(b.get("items", []), where)
+    check_schema(t)
     return t
 
 
@@ -281,12 +289,19 @@ class TemplateService:
             return list(conn.execute(select(Template.__table__)).mappings())
 
         for row in await self._store.run(_q):
-            self._custom[row["id"]] = template_from_row(row)
+            try:  # an older schema version is upgraded; the stored row itself is not rewritten
+                clean = validate_template(template_from_row(row))
+            except TemplateInputError as exc:
+                log.error(
+                    "template %s (%r) is not a valid template, not loaded: %s", row["id"], row["name"], exc
+                )
+                continue
+            self._custom[row["id"]] = {**clean, "id": row["id"], "version": row["version"]}
 
     def hold(self, row: Any) -> None:
         """Cache a custom template read elsewhere, as ``load`` would (the relay: a central
         ``templates`` row: ``id``, ``version``, ``body``)."""
-        self._custom[row["id"]] = template_from_row(row)
+        self._custom[row["id"]] = upgrade(template_from_row(row))
 
     def list(self) -> list[dict[str, Any]]:
         out = [
@@ -306,6 +321,15 @@ class TemplateService:
             raise TemplateNotFound(f"template {template_id[:64]!r} does not exist")
         return copy.deepcopy({**found, "id": template_id})
 
+    @staticmethod
+    def upgraded(template: dict[str, Any]) -> dict[str, Any]:
+        """A stored template (a version's body, say) at the current schema version."""
+        return upgrade(template)
+
+    def is_custom(self, template_id: str) -> bool:
+        """A template of the store (versioned, changeable), not a built-in."""
+        return template_id in self._custom
+
     def exists(self, template_id: str) -> bool:
         return template_id in self._custom or builtin(template_id) is not None
 
@@ -318,9 +342,12 @@ class TemplateService:
         )
         return self.get(tid)
 
-    def plan_save(self, uow: UnitOfWork, body: object, template_id: str | None = None) -> dict[str, Any]:
-        """Validate and queue a custom template's save (no id: a new one; else its next version);
-        built-ins are read-only (save a copy).  The cache changes once ``uow`` commits.
+    def plan_save(
+        self, uow: UnitOfWork, body: object, template_id: str | None = None, origin: str = "saved"
+    ) -> dict[str, Any]:
+        """Validate and queue a custom template's save (no id: a new one; else its next version,
+        kept in the history with ``origin``: saved, restored or imported); built-ins are
+        read-only (save a copy).  The cache changes once ``uow`` commits.
         Returns the template as it will be.  Caller holds ``lock``."""
         if template_id is not None and template_id not in self._custom:
             if builtin(template_id) is not None:
@@ -334,7 +361,7 @@ class TemplateService:
         tid = template_id or new_id()
         version = self._custom[tid]["version"] + 1 if tid in self._custom else 1
         saved = {**clean, "id": tid, "version": version}
-        self._plan_put(uow, saved, "updated" if template_id else "created", now())
+        self._plan_put(uow, saved, "updated" if template_id else "created", now(), origin)
         return copy.deepcopy(saved)
 
     def plan_remote(self, uow: UnitOfWork, row: dict[str, Any], deleted: bool) -> str | None:
@@ -349,18 +376,24 @@ class TemplateService:
             if tid not in self._custom:
                 return None
             uow.write(_delete_template, tid)
+            uow.write(history.delete_versions, tid)
             uow.record("template", tid, "deleted")
             uow.after_commit(lambda: self._custom.pop(tid, None))
             return "deleted"
         clean = validate_template({**row["body"], "name": row["name"], "mode": row["mode"]})
         saved = {**clean, "id": tid, "version": int(row["version"])}
         action = "updated" if tid in self._custom else "created"
-        self._plan_put(uow, saved, action, float(row["updated_at"]))
+        self._plan_put(uow, saved, action, float(row["updated_at"]), "synced")
         return action
 
-    def _plan_put(self, uow: UnitOfWork, saved: dict[str, Any], action: str, stamp: float) -> None:
+    def _plan_put(
+        self, uow: UnitOfWork, saved: dict[str, Any], action: str, stamp: float, origin: str
+    ) -> None:
         tid = saved["id"]
-        uow.write(_write_template, template_row(tid, saved), stamp)
+        row = template_row(tid, saved)
+        uow.write(_write_template, row, stamp)
+        version = {k: row[k] for k in ("name", "mode", "version", "body")}
+        uow.write(history.write_version, {**version, "template_id": tid, "saved_at": stamp, "origin": origin})
         uow.record("template", tid, action, name=saved["name"], mode=saved["mode"], version=saved["version"])
 
         def _apply() -> None:

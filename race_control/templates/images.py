@@ -1,0 +1,123 @@
+"""Template images: checked, resized to what the canvas needs, re-encoded, named by content hash.
+
+An image that enters a template from outside (a portable file, an inline ``data:`` URL of an
+imported template) is decoded by Pillow, never passed through: only PNG, JPEG, GIF and WebP
+are accepted (SVG never: it can carry script), at most ``MAX_IMAGE_BYTES`` and
+``MAX_PIXELS``; it is shrunk to fit the largest box the template shows it in, and written
+anew without any metadata — PNG (lossless; a PNG of ours decodes and re-encodes to the same
+bytes, so a round trip keeps its hash), or JPEG for a large opaque photo.  The stored name is
+the SHA-256 of those bytes, so one image used by many templates is stored once.
+
+Pure functions, CPU-bound: callers run them in an executor (never on the event loop).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from race_control.templates.errors import TemplateInputError
+
+MAX_IMAGE_BYTES = 10_000_000  # one image as it arrives
+MAX_PIXELS = 40_000_000  # width x height before decoding (a decompression bomb stops here)
+MAX_SIDE = 7680  # the largest canvas side a template may have
+PNG_LIMIT = 1_500_000  # an opaque image whose PNG is larger is stored as JPEG
+JPEG_QUALITY = 88
+ACCEPTED = {"PNG": "png", "JPEG": "jpeg", "GIF": "gif", "WEBP": "webp"}
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
+# where screens load a stored image (public like the page itself; the name is the content hash)
+IMAGE_PATH = "/display/images/"
+REF_RE = re.compile(r"^/display/images/([0-9a-f]{64})\.(png|jpg)$")
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image as it is stored and served: its content hash, file extension and bytes."""
+
+    sha256: str
+    ext: str  # png | jpg
+    width: int
+    height: int
+    data: bytes
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.ext]
+
+    @property
+    def ref(self) -> str:
+        return image_ref(self.sha256, self.ext)
+
+
+def image_ref(sha256: str, ext: str) -> str:
+    return f"{IMAGE_PATH}{sha256}.{ext}"
+
+
+def parse_ref(src: object) -> tuple[str, str] | None:
+    """``(sha256, ext)`` of a stored-image reference, None for anything else."""
+    m = REF_RE.match(src) if isinstance(src, str) else None
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _sniff_svg(data: bytes) -> bool:
+    head = data[:1024].lstrip().lower()
+    return head.startswith((b"<svg", b"<?xml", b"<!doctype svg")) or b"<svg" in head
+
+
+def prepare_image(data: bytes, box: tuple[int, int], where: str) -> StoredImage:
+    """``data`` decoded, shrunk to fit ``box`` (canvas pixels) and re-encoded; TemplateInputError
+    naming ``where`` and the reason otherwise (not an image, SVG, too large, a bomb)."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise TemplateInputError(
+            f"{where}: the image is {len(data):,} bytes, more than the limit of {MAX_IMAGE_BYTES:,}"
+        )
+    if _sniff_svg(data):
+        script = re.search(rb"<script|\son[a-z]+\s*=|javascript:", data, re.IGNORECASE)
+        reason = "an SVG image with script in it" if script else "an SVG image (SVG can carry script)"
+        raise TemplateInputError(f"{where}: refused: {reason}; use a PNG, JPEG, GIF or WebP image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            kind = img.format or ""
+            if kind not in ACCEPTED:
+                raise TemplateInputError(
+                    f"{where}: refused: a {kind or 'unknown'} file is not an accepted image "
+                    "(PNG, JPEG, GIF or WebP)"
+                )
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise TemplateInputError(
+                    f"{where}: refused: the image is {w}x{h} pixels, more than {MAX_PIXELS:,} pixels"
+                )
+            img.seek(0)  # an animated GIF/WebP: its first frame
+            img.load()
+    except TemplateInputError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # fmt: skip
+        raise TemplateInputError(f"{where}: refused: not a readable image ({type(exc).__name__})") from None
+    return _encode(img, box)
+
+
+def _encode(img: Image.Image, box: tuple[int, int]) -> StoredImage:
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    img = img.convert("RGBA" if has_alpha else "RGB")
+    bw = max(1, min(MAX_SIDE, int(box[0])))
+    bh = max(1, min(MAX_SIDE, int(box[1])))
+    if img.width > bw or img.height > bh:
+        img.thumbnail((bw, bh), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    ext = "png"
+    if not has_alpha and out.tell() > PNG_LIMIT:
+        out = io.BytesIO()
+        img.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+        ext = "jpg"
+    data = out.getvalue()
+    return StoredImage(hashlib.sha256(data).hexdigest(), ext, img.width, img.height, data)

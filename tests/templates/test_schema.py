@@ -1,0 +1,90 @@
+"""The template document's schema: version 1 bodies (what was stored before versions) upgrade to
+version 2 unchanged but for ``schema_version``; every document is checked against
+resources/template.schema.json, and a break is named by its JSON path."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import jsonschema
+import pytest
+
+from race_control.paths import resources_dir
+from race_control.templates.errors import TemplateInputError
+from race_control.templates.schema import SCHEMA_VERSION, check_schema, upgrade
+from race_control.templates.service import builtin, builtin_ids, validate_template
+
+
+def v1_body() -> dict:
+    """A template as Race Control 0.x stored it: format @1, no schema_version."""
+    raw = json.loads((resources_dir() / "display" / "templates" / "results-classic.json").read_text("utf-8"))
+    assert "schema_version" not in raw and raw["format"] == "race-control/template@1"
+    return {**raw, "name": "Old finish"}
+
+
+def test_the_schema_file_is_a_valid_json_schema_and_every_builtin_meets_it() -> None:
+    doc = json.loads((resources_dir() / "template.schema.json").read_text("utf-8"))
+    jsonschema.Draft202012Validator.check_schema(doc)
+    assert doc["properties"]["schema_version"] == {
+        **doc["properties"]["schema_version"],
+        "const": SCHEMA_VERSION,
+    }
+    for tid in builtin_ids():
+        t = builtin(tid)
+        assert t is not None and t["schema_version"] == SCHEMA_VERSION
+        jsonschema.validate(t, doc)
+
+
+def test_a_version_1_body_upgrades_to_version_2_keeping_everything_else() -> None:
+    old = v1_body()
+    kept = copy.deepcopy(old)
+    new = validate_template(old)
+    assert old == kept  # the input is not changed
+    assert new == {**kept, "schema_version": 2}
+    assert upgrade({"blocks": []}) == {"blocks": [], "schema_version": 2}
+    assert validate_template(new) == new  # a version 2 document stays as it is
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (3, "newer than this Race Control reads"),
+        (0, "whole number"),
+        ("2", "whole number"),
+        (True, "whole number"),
+    ],
+)
+def test_a_schema_version_this_code_cannot_read_is_refused(version: object, message: str) -> None:
+    with pytest.raises(TemplateInputError, match=rf"^\$\.schema_version: .*{message}"):
+        validate_template({**v1_body(), "schema_version": version})
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda t: t["blocks"][2].__setitem__("x", 20000), r"\$\.blocks\[2\]\.x: 20000 is greater than"),
+        (
+            lambda t: t["blocks"][9]["style"].__setitem__("background", "url(x)"),
+            r"\$\.blocks\[9\]\.style\.background",
+        ),
+        (lambda t: t.__setitem__("idle_text", {"a": 1}), r"\$\.idle_text: "),
+        (
+            lambda t: t["blocks"].append({"type": "image", "x": 1}),
+            r"\$\.blocks\[10\]: 'src' is a required property",
+        ),
+        (lambda t: t.__setitem__("mode", "finish"), r"\$\.mode: 'finish' is not one of"),
+    ],
+    ids=["number", "colour", "idle-text", "image-without-src", "mode"],
+)
+def test_the_json_schema_names_the_bad_field_by_its_json_path(change, path: str) -> None:  # type: ignore[no-untyped-def]
+    t = upgrade(v1_body())
+    change(t)
+    with pytest.raises(TemplateInputError, match=path):
+        check_schema(t)
+
+
+def test_saving_runs_the_json_schema_too() -> None:
+    """What only the schema says (idle_text is text) is refused on save, with its path."""
+    with pytest.raises(TemplateInputError, match=r"^\$\.idle_text: "):
+        validate_template({**v1_body(), "idle_text": ["not", "text"]})

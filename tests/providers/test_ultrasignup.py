@@ -17,7 +17,10 @@ from race_control.providers.errors import (
     ProviderShapeError,
     ProviderUnavailable,
 )
-from race_control.providers.ultrasignup import UltraSignup, read_export
+from race_control.providers.ultrasignup import SYNONYMS, UltraSignup, read_export
+from race_control.roster.mapping import detect, names_a_column
+from race_control.roster.tabular import read_table
+from tests.conftest import Api
 from tests.providers.fakes.ultrasignup import FakeUltraSignup, entrant, export_csv, result
 from tests.providers.test_runsignup import Sleeps
 
@@ -183,3 +186,35 @@ async def test_results_faults_are_retried_and_named(fake: FakeUltraSignup) -> No
         fake.fault("/results/", "503", times=5)
         with pytest.raises(ProviderUnavailable, match="failed 2 times"):
             await adapter(fake, client, sleep=Sleeps(), retry=RetryPolicy(attempts=2)).fetch_results(DID)
+
+
+async def test_the_export_through_the_roster_file_import_is_a_re_sync_of_the_did(api: Api) -> None:
+    """Today's API path (docs/providers.md#ultrasignup): a roster file of source <did>, its
+    mapping the one read_export detects (Order ID the registration id), saved for the did."""
+    eid = (await api.ok("POST", "/api/events", {"name": "Bend 50K", "date": "2026-06-13"}, 201))["id"]
+    rows = [entrant(880_100 + i, f"First{i}", f"Last{i}", bib=str(100 + i)) for i in range(1, 4)]
+    data = export_csv(rows)
+    mapping = detect(read_table(data, lambda c: names_a_column(c, SYNONYMS)).headers, SYNONYMS)
+    body = {"content": data.decode("utf-8-sig"), "source": DID, "mapping": mapping, "apply": True}
+    preview = await api.ok(
+        "POST", f"/api/events/{eid}/roster/preview", {k: body[k] for k in ("content", "source", "mapping")}
+    )
+    assert [s["registration_id"] for s in preview["sample"]] == [
+        "880101",
+        "880102",
+        "880103",
+    ]  # not bib:<bib>
+    first = await api.ok("POST", f"/api/events/{eid}/roster/import", body)
+    assert (first["added"], first["quarantined"]) == (3, [])
+    # the RD's next export: runner 2 renamed, runner 3 gone (a suspected removal, never deleted)
+    rows[1]["First Name"] = "Renamed"
+    again = {**body, "content": export_csv(rows[:2]).decode("utf-8-sig")}
+    del again["mapping"]  # the saved mapping of the did is used
+    second = await api.ok("POST", f"/api/events/{eid}/roster/import", again)
+    assert (second["changed"], second["mapping_from"], [s["bib"] for s in second["suspected_removals"]]) == (
+        1,
+        "saved",
+        ["103"],
+    )
+    got = {p["bib"]: p["first_name"] for p in await api.ok("GET", f"/api/events/{eid}/participants")}
+    assert got == {"101": "First1", "102": "Renamed", "103": "First3"}

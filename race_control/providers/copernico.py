@@ -18,7 +18,8 @@ preset's columns, bare or under ``data``/``results``; times in **milliseconds**.
 Quirks handled here for every answer: a gzip body without ``Content-Encoding`` (unpacked, at
 most ``MAX_BODY`` bytes), double-encoded UTF-8 (``MartÃ­n`` → ``Martín``).  A withdrawn athlete
 is marked ``removed``; an athletes answer with no athlete at all is taken as *not full* (never
-"everyone left": Copernico answers an empty list while a race is being rebuilt).
+"everyone left" — the rule of the clients that read Copernico: prune missing rows, never on an
+empty answer).
 """
 
 from __future__ import annotations

@@ -40,6 +40,13 @@ class ParticipantResult:
 
 
 @dataclass(frozen=True)
+class SwapResult:
+    first: ParticipantRow  # the runner who wore the first bib, with the second now
+    second: ParticipantRow
+    corrections: int = 0
+
+
+@dataclass(frozen=True)
 class TemplateResult:
     template: dict[str, Any]
     sessions_updated: int = 0  # open sessions whose screens restyled

@@ -1,5 +1,5 @@
 """Event and roster actions: create an event, import participants (API rows or a CSV file),
-edit one participant.
+edit one participant, swap two runners' bibs, add a walk-up.
 
 Each is one unit of work (a chunked import: one per chunk) planned by the roster service
 under its lock; the roster in memory and its listeners change only after the commit.
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from race_control.operations.results import EventResult, ImportResult, ParticipantResult
+from race_control.operations.results import EventResult, ImportResult, ParticipantResult, SwapResult
 from race_control.progress import Progress
 from race_control.roster.participants import ParticipantRow
 from race_control.roster.service import EventService
@@ -75,6 +75,27 @@ class RosterOperations:
                 sent = await self._plan_corrections(uow, event_id, before, after)
                 await uow.commit()
         return ParticipantResult(after, sent)
+
+    async def swap_bibs(self, event_id: str, bib_a: object, bib_b: object) -> SwapResult:
+        """Two runners trade bibs, as a local edit of both (one unit of work): their rows, and a
+        ``correction`` of every finish of either bib already on a screen (now the other runner)."""
+        async with self._events.lock:
+            uow = self._unit()
+            pairs = self._events.plan_swap(uow, event_id, bib_a, bib_b)
+            async with self._sessions.lock:
+                wears = {after.bib: after for _, after in pairs}
+                sent = await plan_corrections(uow, self._store, self._sessions, event_id, wears)
+                await uow.commit()
+        return SwapResult(pairs[0][1], pairs[1][1], sent)
+
+    async def add_walk_up(self, event_id: str, fields: object) -> ParticipantResult:
+        """A race-day runner (one unit of work); a "Bib N" finish of the bib already shown is
+        named by the sessions service once the roster has the runner (after the commit)."""
+        async with self._events.lock:
+            uow = self._unit()
+            row = self._events.plan_walk_up(uow, event_id, fields)
+            await uow.commit()
+        return ParticipantResult(row)
 
     async def _plan_corrections(
         self, uow: UnitOfWork, event_id: str, before: ParticipantRow, after: ParticipantRow

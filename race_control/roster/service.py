@@ -276,6 +276,54 @@ class EventService:
         uow.after_commit(_apply)
         return before, after
 
+    def plan_swap(
+        self, uow: UnitOfWork, event_id: str, bib_a: object, bib_b: object
+    ) -> list[tuple[ParticipantRow, ParticipantRow]]:
+        """Two runners trade bibs (race day: each picked up the other's), both moves in one
+        transaction; ``bib`` becomes a local field of both, so a later re-sync keeps the swap.
+        Returns the (before, after) pairs.  NotFound for an unknown bib, input error for one bib."""
+        self.event(event_id)
+        a, b = normalize_bib(bib_a), normalize_bib(bib_b)
+        if not a or not b or a == b:
+            raise RosterInputError("a swap needs two different bibs")
+        pairs = []
+        for mine, theirs in ((a, b), (b, a)):
+            before = self.participant(event_id, mine)
+            if before is None:
+                raise RosterNotFound(f"bib {mine[:32]!r} is not in the roster of event {event_id}")
+            pairs.append((before, replace(before, bib=theirs)))
+        pid_a, pid_b = self._ids[(event_id, a)], self._ids[(event_id, b)]
+        uow.write(_swap_bibs, pid_a, pid_b, a, b)
+        uow.record("participant", pid_a, "updated", event_id=event_id, bib=b, previous_bib=a)
+        uow.record("participant", pid_b, "updated", event_id=event_id, bib=a, previous_bib=b)
+
+        def _apply() -> None:
+            roster = self._rosters.setdefault(event_id, {})
+            roster[b], roster[a] = pairs[0][1], pairs[1][1]
+            self._ids[(event_id, b)], self._ids[(event_id, a)] = pid_a, pid_b
+            self._notify(event_id, [pairs[0][1], pairs[1][1]])
+
+        uow.after_commit(_apply)
+        return pairs
+
+    def plan_walk_up(self, uow: UnitOfWork, event_id: str, fields: object) -> ParticipantRow:
+        """A runner added on race day (not registered at the provider): one new participant
+        whose given fields are *local* (a later re-sync never overwrites them).  Conflict if
+        the bib is somebody's already (an import would overwrite that runner)."""
+        self.event(event_id)
+        if not isinstance(fields, dict) or not fields:
+            raise RosterInputError("a walk-up needs its fields: at least 'bib' and a name")
+        parsed = parse_row(0, fields)
+        if isinstance(parsed, Rejected):
+            raise RosterInputError(parsed.error.split(": ", 1)[-1])
+        held = self.participant(event_id, parsed.bib)
+        if held is not None:
+            name = f"{held.first_name} {held.last_name}".strip()
+            raise RosterConflict(f"bib {parsed.bib} already belongs to {name or 'another participant'}")
+        self.plan_import(uow, event_id, [fields], "walk-up")
+        uow.write(_mark_local, event_id, parsed.bib, sorted(set(fields) & KNOWN_FIELDS))
+        return parsed
+
     # --- another laptop's rows (operations.remote: central sync's pull) -----------------
     def plan_remote_event(
         self, uow: UnitOfWork, row: dict[str, Any], deleted: bool, *, keep: bool
@@ -560,6 +608,24 @@ def _update_participant(conn: Connection, pid: str, changed: dict[str, Any], edi
     local = conn.execute(select(t.c.local_fields).where(t.c.id == pid)).scalar_one()
     merged = sorted(set(local or []) | set(edited))
     conn.execute(t.update().where(t.c.id == pid).values(**changed, local_fields=merged, updated_at=now()))
+
+
+def _swap_bibs(conn: Connection, pid_a: str, pid_b: str, a: str, b: str) -> None:
+    """``pid_a`` (wearing ``a``) and ``pid_b`` (wearing ``b``) trade bibs, through a temporary
+    bib (the unique (event, bib) never sees two on one bib); ``bib`` joins their local fields."""
+    t = Participant.__table__
+    stamp = now()
+    conn.execute(t.update().where(t.c.id == pid_a).values(bib="~swapping~"))
+    for pid, bib in ((pid_b, a), (pid_a, b)):
+        local = conn.execute(select(t.c.local_fields).where(t.c.id == pid)).scalar_one()
+        merged = sorted(set(local or []) | {"bib"})
+        conn.execute(t.update().where(t.c.id == pid).values(bib=bib, local_fields=merged, updated_at=stamp))
+
+
+def _mark_local(conn: Connection, event_id: str, bib: str, names: list[str]) -> None:
+    """A walk-up's fields are the timer's: listed in ``local_fields``."""
+    t = Participant.__table__
+    conn.execute(t.update().where(t.c.event_id == event_id, t.c.bib == bib).values(local_fields=names))
 
 
 def _replace_participants(

@@ -1,5 +1,6 @@
 """Step 3 — choose the event: from the local store, created here, with a roster CSV, or synced
-from a registration provider (ui/provider_dialog.py).
+from a registration provider (ui/provider_dialog.py); race-day edits of its roster
+(ui/roster_edit_dialog.py).
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ class EventPage(Page):
             tip="Ctrl+Shift+P: preview and apply the roster from a registration provider (RunSignUp, …)",
         )
         row.addWidget(self.provider_button)
+        self.edit_button = button(
+            "Race-day edits…",
+            self.open_edits,
+            shortcut="Ctrl+Shift+E",
+            tip="Ctrl+Shift+E: fix a runner, swap two bibs, add a walk-up",
+        )
+        row.addWidget(self.edit_button)
         row.addStretch(1)
         self.body.addLayout(row)
 
@@ -96,6 +104,7 @@ class EventPage(Page):
         has = self.selected_id() is not None
         self.import_button.setEnabled(has)
         self.provider_button.setEnabled(has and self.services.ops.providers is not None)
+        self.edit_button.setEnabled(has)
         self.primary.setEnabled(has)
 
     async def create_event(self) -> str:
@@ -135,6 +144,17 @@ class EventPage(Page):
         dialog.finished.connect(lambda *_: self.refresh())
         dialog.open()  # window-modal but non-blocking: the loop keeps running
         self.window_.provider_dialog = dialog
+
+    def open_edits(self) -> None:
+        from race_control.ui.roster_edit_dialog import RosterEditDialog
+
+        event_id = self.selected_id()
+        if not event_id:
+            return
+        dialog = RosterEditDialog(self.window_, event_id)
+        dialog.finished.connect(lambda *_: self.refresh())
+        dialog.open()
+        self.window_.edit_dialog = dialog
 
     async def primary_action(self) -> bool:
         event_id = self.selected_id()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from race_control.errors import InputError
 from race_control.providers import active
@@ -171,3 +173,18 @@ def test_a_mapping_must_name_an_identity_and_a_name_and_real_columns() -> None:
     assert detect(headers, active.SYNONYMS)["race_name"] == "Category"
     assert detect(headers, active.SYNONYMS)["registration_id"] == "Confirmation Number"
     assert detect(headers)["division"] == "Category"
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=300) | st.text(alphabet='bib,;\t|"\n\r =+é\x00\u2028Zoë', max_size=300))
+def test_any_file_is_read_or_refused_by_name_never_raised(body: bytes | str) -> None:
+    raw = body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else body
+    try:
+        t = read_table(b"bib,first_name,last_name\n" + raw, names_a_column)
+        mapping = validate(detect(t.headers), t.headers)
+    except InputError:
+        return
+    got, _ = entrants(t, mapping, "csv", "fuzz")
+    assert all(e.registration_id for e in got.entrants)
+    assert len({e.registration_id for e in got.entrants}) == len(got.entrants)
+    assert all(q["row"].startswith("line ") and q["reason"] for q in got.quarantined)

@@ -13,6 +13,8 @@ to one provider event; writing links and the next pull's cursor), run on the sto
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +31,7 @@ from race_control.providers.registry import adapter_class
 from race_control.providers.resync import Linked, LocalRunner
 from race_control.secrets import SecretStore
 from race_control.store.database import Store
-from race_control.store.models import Participant, ProviderAccount, ProviderLink, ProviderSync, now
+from race_control.store.models import ProviderAccount, ProviderSync, now
 from race_control.store.unit_of_work import UnitOfWork
 
 ACCOUNT_FIELDS = ("provider", "label", "credentials", "base_url")
@@ -225,36 +227,61 @@ def _insert_account(conn: Connection, a: Account) -> None:
 
 
 # --- the re-sync's store queries -------------------------------------------------------------
+# the participant columns ``load_local`` reads, in this order: id, the ROW_FIELDS, raw, local_fields
+_LOCAL_SQL = f"SELECT id, {', '.join(ROW_FIELDS)}, raw, local_fields FROM participants WHERE event_id = ?"
+_LINKS_SQL = (
+    "SELECT participant_id, registration_id, status, raw FROM provider_links "
+    "WHERE event_id = ? AND provider = ? AND provider_event_id = ? AND participant_id != ''"
+)
+_HIDDEN = ROW_FIELDS.index("hidden")
+
+
+_EMPTY_JSON: dict[str, Any] = {"null": None, "{}": {}, "[]": []}
+
+
+def _json(text: str | None) -> Any:
+    """A JSON column's value as the ORM reads it (SQL NULL: None); the common empty ones
+    without a parse (a fresh object each time: the caller may keep it)."""
+    if text is None:
+        return None
+    if text in _EMPTY_JSON:
+        return copy.copy(_EMPTY_JSON[text])
+    return json.loads(text)
+
+
 def load_local(conn: Connection, event_id: str, provider: str, provider_event_id: str) -> list[LocalRunner]:
-    """The event's participants, each with its link to a registration of this provider event."""
-    p = Participant.__table__
-    lk = ProviderLink.__table__
-    links = {
-        r.participant_id: r
-        for r in conn.execute(
-            select(lk.c.participant_id, lk.c.registration_id, lk.c.status, lk.c.raw).where(
-                lk.c.event_id == event_id,
-                lk.c.provider == provider,
-                lk.c.provider_event_id == provider_event_id,
-                lk.c.participant_id != "",
+    """The event's participants, each with its link to a registration of this provider event.
+
+    Read with the driver's cursor in the caller's transaction (no result row objects: a re-sync
+    reads every runner of the event, docs/providers.md#load); a link's provider row stays JSON
+    text until the plan compares it."""
+    cur = conn.connection.cursor()
+    try:
+        links = {
+            pid: (reg, status, raw)
+            for pid, reg, status, raw in cur.execute(_LINKS_SQL, (event_id, provider, provider_event_id))
+        }
+        out = []
+        width = len(ROW_FIELDS)
+        for r in cur.execute(_LOCAL_SQL, (event_id,)):
+            values = list(r[1 : 1 + width])
+            values[_HIDDEN] = bool(values[_HIDDEN])
+            link = links.get(r[0])
+            out.append(
+                LocalRunner(
+                    id=r[0],
+                    fields=dict(zip(ROW_FIELDS, values, strict=True)),
+                    raw=dict(_json(r[1 + width]) or {}),
+                    local_fields=frozenset(_json(r[2 + width]) or ()),
+                    registration_id=link[0] if link else "",
+                    link_status=link[1] if link else "",
+                    link_raw=None,
+                    link_raw_json=link[2] if link else None,
+                )
             )
-        )
-    }
-    out = []
-    for r in conn.execute(select(p).where(p.c.event_id == event_id)):
-        link = links.get(r.id)
-        out.append(
-            LocalRunner(
-                id=r.id,
-                fields={k: getattr(r, k) for k in ROW_FIELDS},
-                raw=dict(r.raw or {}),
-                local_fields=frozenset(r.local_fields or ()),
-                registration_id=link.registration_id if link else "",
-                link_status=link.status if link else "",
-                link_raw=link.raw if link else None,
-            )
-        )
-    return out
+        return out
+    finally:
+        cur.close()
 
 
 def load_cursor(
@@ -269,10 +296,22 @@ def load_cursor(
     return dict(row.cursor) if row is not None and row.cursor else None
 
 
+_IDS_SQL = "SELECT bib, id FROM participants WHERE event_id = ?"
+# a link upsert: one statement, prepared once and executed for every link
+_LINK_SQL = (
+    "INSERT INTO provider_links (event_id, provider, provider_event_id, registration_id, "
+    "participant_id, account_id, status, raw, synced_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (event_id, provider, provider_event_id, registration_id) DO UPDATE SET "
+    "participant_id = excluded.participant_id, account_id = excluded.account_id, "
+    "status = excluded.status, raw = excluded.raw, synced_at = excluded.synced_at"
+)
+
+
 def write_links(conn: Connection, event_id: str, account_id: str, links: list[Linked]) -> None:
     """Upsert the plan's links; an added runner's participant id is found by its bib (inserted
-    earlier in this same transaction)."""
-    p = Participant.__table__
+    earlier in this same transaction).  One statement executed for many rows (compiled once: a
+    multi-row VALUES statement is compiled anew for every chunk, which costs more than the
+    inserts themselves); the provider row is written as the JSON column writes it."""
     stamp = now()
     values = []
     ids: dict[str, str] | None = None
@@ -280,36 +319,25 @@ def write_links(conn: Connection, event_id: str, account_id: str, links: list[Li
         pid = link.participant_id
         if not pid:
             if ids is None:  # one query for every added runner
-                rows = conn.execute(select(p.c.bib, p.c.id).where(p.c.event_id == event_id))
-                ids = {bib: pid for bib, pid in rows}
+                ids = dict(conn.exec_driver_sql(_IDS_SQL, (event_id,)).all())
             pid = ids[link.bib]
         e = link.entrant
         values.append(
-            {
-                "event_id": event_id,
-                "provider": e.provider,
-                "provider_event_id": e.provider_event_id,
-                "registration_id": e.registration_id,
-                "participant_id": pid,
-                "account_id": account_id,
-                "status": link.status,
-                "raw": e.raw,
-                "synced_at": stamp,
-                "created_at": stamp,
-            }
+            (
+                event_id,
+                e.provider,
+                e.provider_event_id,
+                e.registration_id,
+                pid,
+                account_id,
+                link.status,
+                json.dumps(e.raw),
+                stamp,
+                stamp,
+            )
         )
-    if not values:
-        return
-    # one statement, executed for many rows (compiled once): a multi-row VALUES statement is
-    # compiled anew for every chunk, which costs more than the inserts themselves
-    stmt = sqlite_insert(ProviderLink.__table__)
-    update = {c: stmt.excluded[c] for c in ("participant_id", "account_id", "status", "raw", "synced_at")}
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["event_id", "provider", "provider_event_id", "registration_id"], set_=update
-        ),
-        values,
-    )
+    if values:
+        conn.exec_driver_sql(_LINK_SQL, values)
 
 
 def write_cursor(

@@ -25,6 +25,7 @@ here (``operations.provider_sync`` applies a plan in one unit of work).  The rul
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,14 +66,18 @@ class LocalRunner:
     registration_id: str = ""  # the registration of THIS provider event it is linked to
     link_status: str = ""  # that link's status (active, removed, ...)
     link_raw: dict[str, Any] | None = None  # the provider row that link keeps (None: not loaded)
+    # or that row as the store holds it (JSON text), compared without decoding it first
+    link_raw_json: str | None = None
 
     def link_is(self, e: Entrant, status: str) -> bool:
         """True if this runner's link already says exactly this (no write needed)."""
-        return (
-            self.registration_id == e.registration_id
-            and self.link_status == status
-            and self.link_raw == e.raw
-        )
+        if self.registration_id != e.registration_id or self.link_status != status:
+            return False
+        if self.link_raw_json is not None:
+            # the text the store wrote for an equal row is json.dumps of it; another text may
+            # still be an equal row (keys in another order): then the decoded rows decide
+            return self.link_raw_json == json.dumps(e.raw) or json.loads(self.link_raw_json) == e.raw
+        return self.link_raw == e.raw
 
     @property
     def bib(self) -> str:

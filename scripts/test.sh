@@ -49,7 +49,11 @@ export QT_QPA_PLATFORM=offscreen
 export RACE_CONTROL_PACKAGING_TEST="${RACE_CONTROL_PACKAGING_TEST:-1}"
 export RACE_CONTROL_PACKAGING_REBUILD="${RACE_CONTROL_PACKAGING_REBUILD:-1}"
 set +e
-python3 -m pytest "$@"
+# two workers (pytest-xdist; a file's tests stay together on one worker, for module fixtures such
+# as the private PostgreSQL cluster): most tests wait on sockets, browsers and subprocesses, so the
+# suite takes ~half the time on these 2-core machines; RACE_CONTROL_TEST_WORKERS=0 runs it serially.
+# pytest-benchmark, if installed, is switched off (unused, and it warns under xdist).
+python3 -m pytest -p no:benchmark -n "${RACE_CONTROL_TEST_WORKERS:-2}" --dist loadfile "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then echo "pytest collected no tests"; exit 1; fi

@@ -384,6 +384,10 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/api/sessions/{session_id}/timing/{stream_id}", unbind_timing)
     r.add_get("/api/sessions/{session_id}/finishers", session_finishers)
     r.add_get("/api/sessions/{session_id}/screens", session_screens)
-    from race_control.display_server import provider_routes  # it imports this module's helpers
+    from race_control.display_server import (  # they import this module's helpers
+        provider_routes,
+        roster_routes,
+    )
 
     provider_routes.add_routes(app)
+    roster_routes.add_routes(app)

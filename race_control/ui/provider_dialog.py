@@ -28,6 +28,7 @@ httpx).  Provider texts are shown as plain text.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -43,16 +44,16 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QStackedWidget,
     QTableWidget,
     QTabWidget,
     QVBoxLayout,
-    QWidget,
 )
 
 from race_control.progress import Cancelled, Progress
+from race_control.providers.accounts import secret_name
 from race_control.providers.errors import ProviderAuthError, ProviderError, ProviderUnavailable
 from race_control.providers.registry import adapter_class, providers
+from race_control.secrets import SecretStore
 from race_control.ui import tasks
 from race_control.ui.widgets import BAD, EXPECTED, GOOD, MUTED, WARN, cell, set_row, table
 
@@ -105,15 +106,18 @@ class AccountForm(QGroupBox):
     def __init__(self) -> None:
         super().__init__("Add a provider account")
         self.setObjectName("addAccount")
-        form = QFormLayout(self)
+        self.form = form = QFormLayout(self)
         self.provider = QComboBox()
-        self.secrets: dict[str, dict[str, QLineEdit]] = {}
-        self.fields = QStackedWidget()
         for p in providers():
             self.provider.addItem(p["name"], p["id"])
-            page = QWidget()
-            rows = QFormLayout(page)
-            rows.setContentsMargins(0, 0, 0, 0)
+        self.provider.currentIndexChanged.connect(self._provider_changed)
+        form.addRow("Provider", self.provider)
+        self.label = QLineEdit()
+        self.label.setPlaceholderText("e.g. Lakeside timing (your name for this account)")
+        form.addRow("Label", self.label)
+        # every provider's credential rows, in the one form (aligned); only the chosen one's shown
+        self.secrets: dict[str, dict[str, QLineEdit]] = {}
+        for p in providers():
             cls = adapter_class(p["id"])
             edits: dict[str, QLineEdit] = {}
             for name in (*cls.credential_fields, *cls.optional_credential_fields):
@@ -122,16 +126,9 @@ class AccountForm(QGroupBox):
                 edit.setEchoMode(QLineEdit.EchoMode.Password)
                 optional = name in cls.optional_credential_fields
                 edit.setPlaceholderText("optional" if optional else "required; kept in the secret store")
-                rows.addRow(field_label(name), edit)
+                form.addRow(field_label(name), edit)
                 edits[name] = edit
             self.secrets[p["id"]] = edits
-            self.fields.addWidget(page)
-        self.provider.currentIndexChanged.connect(self._provider_changed)
-        form.addRow("Provider", self.provider)
-        self.label = QLineEdit()
-        self.label.setPlaceholderText("e.g. Lakeside timing (your name for this account)")
-        form.addRow("Label", self.label)
-        form.addRow(self.fields)
         self.base_url = QLineEdit()
         form.addRow("Base URL", self.base_url)
         buttons = QHBoxLayout()
@@ -147,7 +144,9 @@ class AccountForm(QGroupBox):
         return str(self.provider.currentData())
 
     def _provider_changed(self) -> None:
-        self.fields.setCurrentIndex(self.provider.currentIndex())
+        for provider, edits in self.secrets.items():
+            for e in edits.values():
+                self.form.setRowVisible(e, provider == self.provider_id())
         cls = adapter_class(self.provider_id())
         self.base_url.setPlaceholderText(f"optional; default {cls.default_base_url}")
 
@@ -205,6 +204,7 @@ class ProviderSyncDialog(QDialog):
         grid = QGridLayout()
         grid.addWidget(QLabel("Account"), 0, 0)
         self.account = QComboBox()
+        self.account.setPlaceholderText("no account yet: add one")
         self.account.currentIndexChanged.connect(self._account_changed)
         grid.addWidget(self.account, 0, 1)
         self.add_button = QPushButton("Add account…")
@@ -333,10 +333,20 @@ class ProviderSyncDialog(QDialog):
             return
         self.hide_account_form()
         self.load_accounts(select=account.id)
-        self.say(
-            f"Account “{account.label}” saved; its credentials are in the secret store. Find its events.",
-            "ok",
-        )
+        store = SecretStore(Path(self.services.settings.data_dir))
+        name = secret_name(account.id, account.credential_fields[0])
+        where = await asyncio.get_running_loop().run_in_executor(None, store.where, name)  # may block
+        if where == "file":
+            self.say(
+                f"Account “{account.label}” saved. No system keyring: its credentials are in {store.file} "
+                "(mode 0600, readable by anyone with this account's files). Find its events.",
+                "warn",
+            )
+        else:
+            self.say(
+                f"Account “{account.label}” saved; its credentials are in the system keyring. Find its events.",
+                "ok",
+            )
 
     # --- provider events ----------------------------------------------------------------------
     def find_events(self) -> None:

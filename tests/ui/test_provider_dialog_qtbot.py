@@ -5,8 +5,8 @@ preview (rows of every list, nothing changed), apply (the roster changes), Cance
 fetch (nothing changed), and refused credentials / a provider that is down named in the dialog.
 
 The dialog calls the operations on qasync's loop: qtbot types and clicks, ``until`` waits (see
-tests/ui/qtbot_helpers.py).  ``RC_UPDATE_SCREENSHOTS=1`` copies the screenshot into
-docs/screenshots/provider-sync-dialog.png."""
+tests/ui/qtbot_helpers.py).  ``RC_UPDATE_SCREENSHOTS=1`` copies the screenshots into
+docs/screenshots/ (provider-sync-dialog.png, provider-account-form.png)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,9 @@ async def add_account(
     retype(qtbot, form.secrets["runsignup"]["api_secret"], secret)
     retype(qtbot, form.base_url, fake.url + "/Rest")
     qtbot.mouseClick(form.save_button, LEFT)
-    await until(lambda: dialog.account.count() == 1, what="the saved account")
+    await until(lambda: "saved" in dialog.message.text(), what="the saved account")
+    await settle()
+    assert dialog.account.count() == 1
 
 
 def roster(desktop: Desktop, event_id: str) -> dict[str, tuple[str, str, str]]:
@@ -98,7 +100,7 @@ def texts(dialog: ProviderSyncDialog) -> list[str]:
 
 
 async def test_the_account_form_names_what_is_missing_and_never_shows_a_secret_back(
-    desktop: Desktop, qtbot: QtBot, fake: FakeRunSignUp
+    desktop: Desktop, qtbot: QtBot, fake: FakeRunSignUp, tmp_path: Path
 ) -> None:
     dialog, _ = await open_dialog(desktop, qtbot)
     form = dialog.form
@@ -107,7 +109,10 @@ async def test_the_account_form_names_what_is_missing_and_never_shows_a_secret_b
     form.provider.setCurrentIndex(form.provider.findData("raceroster"))
     labels = [field_label(n) for n in form.secrets["raceroster"]]
     assert labels == ["Client ID", "Client secret", "Username", "Password"]
-    assert form.fields.currentIndex() == form.provider.currentIndex()
+    shown = [e for edits in form.secrets.values() for e in edits.values() if e.isVisible()]
+    assert shown == list(form.secrets["raceroster"].values())  # only the chosen provider's fields
+    hint = dialog.minimumSizeHint()  # the biggest form (four fields) still fits a 1280 x 720 screen
+    assert hint.width() <= 1280 and hint.height() <= 680, hint
     form.provider.setCurrentIndex(form.provider.findData("runsignup"))
     edits = form.secrets["runsignup"]
     assert list(edits) == ["api_key", "api_secret"]
@@ -121,6 +126,7 @@ async def test_the_account_form_names_what_is_missing_and_never_shows_a_secret_b
     await settle()
     assert "credential 'api_secret' is required for RunSignUp" in dialog.message.text()
     assert edits["api_secret"].hasFocus()
+    screenshot(desktop, dialog, tmp_path, "provider-account-form.png")
     assert dialog.ops.accounts.accounts() == []
     # a base URL with a query (where a key would leak into logs) is refused
     retype(qtbot, edits["api_secret"], SECRET)
@@ -132,13 +138,14 @@ async def test_the_account_form_names_what_is_missing_and_never_shows_a_secret_b
 
     retype(qtbot, form.base_url, fake.url + "/Rest")
     qtbot.mouseClick(form.save_button, LEFT)
-    await until(lambda: dialog.account.count() == 1, what="the saved account")
-    assert not form.isVisible()
+    await until(lambda: "saved" in dialog.message.text(), what="the saved account")
+    assert dialog.account.count() == 1 and not form.isVisible()
     assert dialog.account.currentText() == "Lakeside timing — RunSignUp"
     assert SECRET not in texts(dialog) and "key-1" not in texts(dialog)  # cleared, never filled back
     [account] = dialog.ops.accounts.accounts()
     assert await dialog.ops.accounts.credentials(account) == {"api_key": "key-1", "api_secret": SECRET}
-    assert "secret store" in dialog.message.text()
+    where = "keyring" if "system keyring" in dialog.message.text() else "file"
+    assert where == "keyring" or str(desktop.data_dir / "secrets.json") in dialog.message.text()
 
     # the provider's events, to pick from
     qtbot.mouseClick(dialog.find_button, LEFT)
@@ -208,7 +215,9 @@ async def test_preview_lists_the_rows_then_apply_updates_the_roster(
     assert "3 participants" in item.text()  # the event page redrew
 
 
-def screenshot(desktop: Desktop, dialog: ProviderSyncDialog, tmp_path: Path) -> None:
+def screenshot(
+    desktop: Desktop, dialog: ProviderSyncDialog, tmp_path: Path, name: str = "provider-sync-dialog.png"
+) -> None:
     """The dialog over the main window at 1280 x 720: it must fit."""
     w = desktop.window
     w.resize(1280, 720)
@@ -224,7 +233,7 @@ def screenshot(desktop: Desktop, dialog: ProviderSyncDialog, tmp_path: Path) -> 
     painter.setOpacity(1.0)
     painter.drawPixmap(QPoint((1280 - shot.width()) // 2, (720 - shot.height()) // 2), shot)
     painter.end()
-    path = tmp_path / "provider-sync-dialog.png"
+    path = tmp_path / name
     assert image.save(str(path))
     if os.environ.get("RC_UPDATE_SCREENSHOTS") == "1":
         shutil.copy(path, DOCS / path.name)
@@ -260,7 +269,7 @@ async def test_refused_credentials_and_a_provider_that_is_down_are_named(
     before = roster(desktop, event_id)
     retype(qtbot, dialog.remote_event.lineEdit(), "48213")
     qtbot.mouseClick(dialog.preview_button, LEFT)
-    await until(lambda: "refused" in dialog.message.text(), what="the refusal")
+    await until(lambda: "refused the account" in dialog.message.text(), what="the refusal")
     text = dialog.message.text()
     assert "RunSignUp refused the account's credentials" in text and "Invalid API key or secret" in text
     assert "check the credentials of account “Lakeside timing”" in text and "wrong-secret" not in text

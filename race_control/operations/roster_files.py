@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from race_control.operations.provider_sync import Origin, apply_plan
-from race_control.providers import active
+from race_control.providers import active, ultrasignup
 from race_control.providers.accounts import load_local
 from race_control.providers.file_import import entrant_json, entrants
 from race_control.providers.normalized import Entrant, FetchResult
@@ -38,7 +38,11 @@ from race_control.store.unit_of_work import ChangeListener, UnitOfWork
 FILE_FIELDS = ("content", "content_base64", "file_name", "provider", "source", "mapping")
 IMPORT_FIELDS = (*FILE_FIELDS, "apply", "save_mapping")
 MAPPING_FIELDS = ("provider", "mapping", "headers")
-SYNONYMS: dict[str, dict[str, str]] = {"csv": {}, "active": active.SYNONYMS}
+SYNONYMS: dict[str, dict[str, str]] = {
+    "csv": {},
+    "active": active.SYNONYMS,
+    "ultrasignup": ultrasignup.SYNONYMS,
+}
 SAMPLE_ROWS = 10
 LIST_LIMIT = 500
 

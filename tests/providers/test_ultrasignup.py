@@ -218,3 +218,15 @@ async def test_the_export_through_the_roster_file_import_is_a_re_sync_of_the_did
     )
     got = {p["bib"]: p["first_name"] for p in await api.ok("GET", f"/api/events/{eid}/participants")}
     assert got == {"101": "First1", "102": "Renamed", "103": "First3"}
+
+
+async def test_an_ultrasignup_export_imported_as_such_needs_no_mapping(api: Api) -> None:
+    """``"provider": "ultrasignup"``: the export's own header words (Order ID the registration
+    id) are the proposed mapping, so the RD's file goes in as it is."""
+    eid = (await api.ok("POST", "/api/events", {"name": "Bend 50K", "date": "2026-06-13"}, 201))["id"]
+    rows = [entrant(880_200 + i, f"First{i}", f"Last{i}", bib=str(200 + i)) for i in range(1, 3)]
+    body = {"content": export_csv(rows).decode("utf-8-sig"), "source": DID, "provider": "ultrasignup"}
+    preview = await api.ok("POST", f"/api/events/{eid}/roster/preview", body)
+    assert [s["registration_id"] for s in preview["sample"]] == ["880201", "880202"]
+    done = await api.ok("POST", f"/api/events/{eid}/roster/import", {**body, "apply": True})
+    assert (done["added"], done["quarantined"]) == (2, [])

@@ -30,7 +30,7 @@ class BarChart(QWidget):
         self.unit = unit
         self.points: list[tuple[str, float]] = []
         self.empty_text = "No data yet"
-        self.setMinimumHeight(170)
+        self.setMinimumHeight(140)  # two rows of charts and the tiles fit a laptop window (1280x640)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def sizeHint(self) -> QSize:

@@ -20,12 +20,12 @@ class QrWidget(QWidget):
         super().__init__(parent)
         self.text = ""
         self.matrix: list[list[bool]] = []
-        self.setMinimumSize(130, 130)  # 3+ px a module for a display URL: a phone still reads it
+        self.setMinimumSize(116, 116)  # 3+ px a module for a display URL: a phone still reads it
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setToolTip("Scan with a phone or tablet to open this display")
 
     def sizeHint(self) -> QSize:
-        return QSize(240, 240)
+        return QSize(160, 160)  # plenty for a phone; the screens and finishers get the height
 
     def set_text(self, text: str) -> None:
         if text != self.text:

@@ -108,7 +108,9 @@ class AccountForm(QGroupBox):
         self.setObjectName("addAccount")
         self.form = form = QFormLayout(self)
         self.provider = QComboBox()
-        for p in providers():
+        # a provider of kind "file" (ACTIVE) has no API to sync from: its export is a roster file
+        synced = [p for p in providers() if p["kind"] != "file"]
+        for p in synced:
             self.provider.addItem(p["name"], p["id"])
         self.provider.currentIndexChanged.connect(self._provider_changed)
         form.addRow("Provider", self.provider)
@@ -117,7 +119,7 @@ class AccountForm(QGroupBox):
         form.addRow("Label", self.label)
         # every provider's credential rows, in the one form (aligned); only the chosen one's shown
         self.secrets: dict[str, dict[str, QLineEdit]] = {}
-        for p in providers():
+        for p in synced:
             cls = adapter_class(p["id"])
             edits: dict[str, QLineEdit] = {}
             for name in (*cls.credential_fields, *cls.optional_credential_fields):

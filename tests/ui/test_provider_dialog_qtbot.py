@@ -105,6 +105,9 @@ async def test_the_account_form_names_what_is_missing_and_never_shows_a_secret_b
     dialog, _ = await open_dialog(desktop, qtbot)
     form = dialog.form
     assert form.isVisible() and not dialog.preview_button.isEnabled()
+    # the providers with an API to sync from (not ACTIVE, whose roster is an export file)
+    offered = [form.provider.itemData(i) for i in range(form.provider.count())]
+    assert {"runsignup", "raceroster", "eventbrite", "ctlive"} <= set(offered) and "active" not in offered
     # each provider's own credential fields, typed as passwords
     form.provider.setCurrentIndex(form.provider.findData("raceroster"))
     labels = [field_label(n) for n in form.secrets["raceroster"]]

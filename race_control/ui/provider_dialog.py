@@ -20,6 +20,7 @@ Progress (pages, rows) comes from the adapter through a ``Progress``; **Cancel**
 changes nothing.  Provider failures (credentials refused, provider down, a malformed answer)
 are shown in the dialog, naming the provider and the account.
 
+Parts: the account form (ui/provider_account_form.py) and the preview's tabs (ui/sync_preview.py).
 Runs on qasync's loop: every call is a coroutine started with ``tasks.spawn``; the secret store
 and HTTP never run on the GUI thread's loop turn for long (the operations use an executor and
 httpx).  Provider texts are shown as plain text.
@@ -36,26 +37,23 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QFormLayout,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
-    QTableWidget,
-    QTabWidget,
     QVBoxLayout,
 )
 
 from race_control.progress import Cancelled, Progress
 from race_control.providers.accounts import secret_name
 from race_control.providers.errors import ProviderAuthError, ProviderError, ProviderUnavailable
-from race_control.providers.registry import adapter_class, providers
+from race_control.providers.registry import adapter_class
 from race_control.secrets import SecretStore
 from race_control.ui import tasks
-from race_control.ui.widgets import BAD, EXPECTED, GOOD, MUTED, WARN, cell, set_row, table
+from race_control.ui.provider_account_form import AccountForm
+from race_control.ui.sync_preview import PreviewTabs
+from race_control.ui.widgets import EXPECTED
 
 RESULT_STYLE = {
     "ok": "color: #1b5e20; font-weight: 600;",
@@ -63,27 +61,6 @@ RESULT_STYLE = {
     "error": "color: #b71c1c; font-weight: 600;",
     "": "",
 }
-# the preview's lists: tab title, the answer's key, the table's columns
-TABS = (
-    ("Added", "added_runners", ["Bib", "Name", "Registration"]),
-    ("Changed", "changes", ["Bib", "Name", "Registration", "Field", "Now", "After sync"]),
-    ("Removed", "removals", ["Bib", "Name", "Registration", "Status", "Transferred to", "Reason"]),
-    ("Quarantined", "quarantined", ["Row", "Reason"]),
-    ("Kept local", "kept_local", ["Bib", "Registration", "Field", "Provider says", "Kept (edited here)"]),
-    ("Suspected removals", "suspected_removals", ["Bib", "Name", "Registration", "Reason"]),
-)
-WORDS = {"api": "API", "id": "ID", "url": "URL"}
-
-
-def field_label(name: str) -> str:
-    """``api_secret`` → ``API secret``, ``client_id`` → ``Client ID``."""
-    words = [WORDS.get(w, w) for w in name.split("_")]
-    first = words[0] if words[0] in WORDS.values() else words[0].capitalize()
-    return " ".join([first, *words[1:]])
-
-
-def shown(value: Any) -> str:
-    return "—" if value is None or value == "" else str(value)
 
 
 def failure_text(exc: BaseException, account: str) -> str:
@@ -98,93 +75,6 @@ def failure_text(exc: BaseException, account: str) -> str:
     if isinstance(exc, ProviderError):
         return f"{exc} — nothing was changed."
     return str(exc)
-
-
-class AccountForm(QGroupBox):
-    """Add a provider account: provider, label, its credential fields, an optional base URL."""
-
-    def __init__(self) -> None:
-        super().__init__("Add a provider account")
-        self.setObjectName("addAccount")
-        self.form = form = QFormLayout(self)
-        self.provider = QComboBox()
-        # a provider of kind "file" (ACTIVE) has no API to sync from: its export is a roster file
-        synced = [p for p in providers() if p["kind"] != "file"]
-        for p in synced:
-            self.provider.addItem(p["name"], p["id"])
-        self.provider.currentIndexChanged.connect(self._provider_changed)
-        form.addRow("Provider", self.provider)
-        self.label = QLineEdit()
-        self.label.setPlaceholderText("e.g. Lakeside timing (your name for this account)")
-        form.addRow("Label", self.label)
-        # every provider's credential rows, in the one form (aligned); only the chosen one's shown
-        self.secrets: dict[str, dict[str, QLineEdit]] = {}
-        for p in synced:
-            cls = adapter_class(p["id"])
-            edits: dict[str, QLineEdit] = {}
-            for name in (*cls.credential_fields, *cls.optional_credential_fields):
-                edit = QLineEdit()
-                edit.setObjectName(f"credential_{name}")
-                edit.setEchoMode(QLineEdit.EchoMode.Password)
-                optional = name in cls.optional_credential_fields
-                edit.setPlaceholderText("optional" if optional else "required; kept in the secret store")
-                form.addRow(field_label(name), edit)
-                edits[name] = edit
-            self.secrets[p["id"]] = edits
-        self.base_url = QLineEdit()
-        form.addRow("Base URL", self.base_url)
-        buttons = QHBoxLayout()
-        self.save_button = QPushButton("Save account")
-        buttons.addWidget(self.save_button)
-        self.cancel_button = QPushButton("Cancel")
-        buttons.addWidget(self.cancel_button)
-        buttons.addStretch(1)
-        form.addRow("", buttons)
-        self._provider_changed()
-
-    def provider_id(self) -> str:
-        return str(self.provider.currentData())
-
-    def _provider_changed(self) -> None:
-        for provider, edits in self.secrets.items():
-            for e in edits.values():
-                self.form.setRowVisible(e, provider == self.provider_id())
-        cls = adapter_class(self.provider_id())
-        self.base_url.setPlaceholderText(f"optional; default {cls.default_base_url}")
-
-    def body(self) -> dict[str, Any]:
-        """The ``create_account`` body (credentials as typed; blank optional ones left out)."""
-        edits = self.secrets[self.provider_id()]
-        creds = {name: e.text() for name, e in edits.items() if e.text() or name in self._required()}
-        body: dict[str, Any] = {
-            "provider": self.provider_id(),
-            "label": self.label.text(),
-            "credentials": creds,
-        }
-        if self.base_url.text().strip():
-            body["base_url"] = self.base_url.text().strip()
-        return body
-
-    def _required(self) -> tuple[str, ...]:
-        return adapter_class(self.provider_id()).credential_fields
-
-    def widget_for(self, field: str) -> QLineEdit | None:
-        """The field an error names (``label``, ``base_url``, ``credentials.api_key``)."""
-        if field == "label":
-            return self.label
-        if field == "base_url":
-            return self.base_url
-        edits = self.secrets[self.provider_id()]
-        name = field.split(".", 1)[1] if field.startswith("credentials.") else ""
-        return edits.get(name) or (next(iter(edits.values()), None) if field == "credentials" else None)
-
-    def clear(self) -> None:
-        """Forget what was typed: secrets are never kept in (or shown back by) a widget."""
-        self.label.clear()
-        self.base_url.clear()
-        for edits in self.secrets.values():
-            for e in edits.values():
-                e.clear()
 
 
 class ProviderSyncDialog(QDialog):
@@ -248,12 +138,8 @@ class ProviderSyncDialog(QDialog):
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setWordWrap(True)
         lay.addWidget(self.summary)
-        self.tabs = QTabWidget()
-        self.tables: dict[str, QTableWidget] = {}
-        for title, key, columns in TABS:
-            t = table(columns)  # the last column (the longest text) takes the rest
-            self.tables[key] = t
-            self.tabs.addTab(t, title)
+        self.tabs = PreviewTabs()
+        self.tables = self.tabs.tables
         lay.addWidget(self.tabs, 1)
 
         row = QHBoxLayout()
@@ -431,50 +317,7 @@ class ProviderSyncDialog(QDialog):
             + (" Lists are cut at 500 rows." if r.get("truncated") else "")
         )
         self.summary.setText(text)
-        fill = {
-            "added_runners": lambda x: [
-                [cell(x["bib"], bold=True), cell(x["name"]), cell(x["registration_id"])]
-            ],
-            "changes": _change_rows,
-            "removals": lambda x: [
-                [
-                    cell(x["bib"], bold=True),
-                    cell(x["name"]),
-                    cell(x["registration_id"]),
-                    cell(x["status"], color=WARN),
-                    cell(x.get("transferred_to", "")),
-                    cell(x.get("reason", "")),
-                ]
-            ],
-            "quarantined": lambda x: [[cell(x["row"]), cell(x["reason"], color=BAD)]],
-            "kept_local": lambda x: [
-                [
-                    cell(x["bib"], bold=True),
-                    cell(x["registration_id"]),
-                    cell(x["field"]),
-                    cell(shown(x["remote"]), color=MUTED),
-                    cell(shown(x["local"]), color=GOOD, bold=True),
-                ]
-            ],
-            "suspected_removals": lambda x: [
-                [
-                    cell(x["bib"], bold=True),
-                    cell(x["name"]),
-                    cell(x["registration_id"]),
-                    cell(x["reason"], color=WARN),
-                ]
-            ],
-        }
-        for i, (title, key, _) in enumerate(TABS):
-            t = self.tables[key]
-            rows = [row for item in r.get(key, []) for row in fill[key](item)]
-            t.setRowCount(len(rows))
-            for n, values in enumerate(rows):
-                set_row(t, n, values)
-            t.resizeColumnsToContents()
-            self.tabs.setTabText(i, f"{title} ({len(r.get(key, []))})")
-            alarm = key in ("quarantined", "suspected_removals", "removals") and r.get(key)
-            self.tabs.tabBar().setTabTextColor(i, BAD if alarm else self.palette().windowText().color())
+        self.tabs.show_result(r)
 
     @staticmethod
     def _provider_name(provider: str) -> str:
@@ -559,20 +402,3 @@ class ProviderSyncDialog(QDialog):
                 self.running.add_done_callback(lambda *_: super(ProviderSyncDialog, self).reject())
             return
         super().reject()
-
-
-def _change_rows(x: dict[str, Any]) -> list[list[Any]]:
-    """One row per changed field of a runner."""
-    out = []
-    for name, change in x["fields"].items():
-        out.append(
-            [
-                cell(x["bib"], bold=True),
-                cell(x["name"]),
-                cell(x["registration_id"]),
-                cell(name),
-                cell(shown(change["from"]), color=MUTED),
-                cell(shown(change["to"]), bold=True),
-            ]
-        )
-    return out

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QLineEdit
 from pytestqt.qtbot import QtBot
 
 from race_control.providers.base import RetryPolicy
-from race_control.ui.provider_dialog import ProviderSyncDialog, field_label
+from race_control.ui.provider_account_form import field_label
+from race_control.ui.provider_dialog import ProviderSyncDialog
 from race_control.ui.widgets import table_text
 from tests.providers.fakes.runsignup import FakeRunSignUp, person
 from tests.ui.conftest import Desktop, until

@@ -1,7 +1,8 @@
 """Central sync of a whole race: a 245,000-read local store pushed to a scratch central PostgreSQL.
 
 Run: ``python3 bench/central_sync.py`` (or ``python -m bench.central_sync``; ``--reads``,
-``--participants``, ``--batch`` for other sizes).  Target: the central sync of a
+``--participants`` for other sizes, ``--keep DIR`` to build the store once and reuse it,
+``--loop`` for the round's steps one after the other and timed each, ``--no-resume``).  Target: the central sync of a
 245,000-read race in < 15 s, resumable, and at most 3x a bare ``COPY`` of the same rows measured
 in the same run.
 
@@ -394,8 +395,9 @@ def _partner_login(url: str) -> str:
 
 async def sync_with_worker(db_path: Path, partner_url: str, owner_url: str) -> dict[str, Any]:
     """The app's ``SyncWorker`` on the store, from ``start()`` until it reports idle with a
-    backlog of 0 (its round: ``read_batch`` on the store's thread, ``push_batch`` on its own,
-    ``mark_pushed``, ``backlog``, batch after batch)."""
+    backlog of 0 (its round: ``read_batch`` on the store's thread, ``encode_batch`` on its encoder
+    thread, ``push_batch`` on its sync thread, ``mark_pushed``, ``backlog``, batch after batch;
+    batch k+1 is read and encoded while k is pushed)."""
     from race_control.store.database import Store
     from race_control.sync.connection import CentralTarget
     from race_control.sync.outbox import backlog
@@ -441,8 +443,9 @@ async def sync_with_worker(db_path: Path, partner_url: str, owner_url: str) -> d
 
 
 def sync_with_loop(db_path: Path, partner_url: str, stop_after: int | None = None) -> dict[str, Any]:
-    """The worker's round written out (``read_batch`` → ``push_batch`` → ``mark_pushed`` →
-    ``backlog``, the local calls through ``Store.run_sync``: the store's thread), timed per step.
+    """The worker's round written out, its steps one after the other (``read_batch`` →
+    ``push_batch``, which encodes, → ``mark_pushed`` → ``backlog``, the local calls through
+    ``Store.run_sync``: the store's thread), timed per step; no overlap, unlike the worker.
     ``stop_after``: return after that many batches (the rest stays pending)."""
     from race_control.store.database import Store
     from race_control.sync.connection import connect

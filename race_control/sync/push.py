@@ -47,7 +47,7 @@ from typing import Any
 import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
-from psycopg2.extras import Json, execute_values
+from psycopg2.extras import execute_values
 
 from race_control.central import schema as central
 from race_control.store.models import Base
@@ -80,10 +80,6 @@ def _json_columns(table: str) -> set[str]:
 
 
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _dumps(v: Any) -> str:
-    return _encode_json(v)
 
 
 def _ident_list(names: Iterable[str]) -> sql.Composable:
@@ -169,6 +165,17 @@ class Encoded:
         return self.batch.empty
 
 
+def _public(settings: Any) -> bool:
+    """A display session's central ``public``: its ``settings["public"]`` is exactly ``true``."""
+    if isinstance(settings, str):
+        settings = json.loads(settings) if settings else {}
+    return isinstance(settings, dict) and settings.get("public") is True
+
+
+def _json_text(v: Any) -> str:
+    return v if isinstance(v, str) else _encode_json(v)
+
+
 def _entity_csv(table: str, live: list[EntityChange]) -> str:
     shape = entity_shape(table)
     local, json_idx, prefixed = shape.local, shape.json, shape.prefixed
@@ -178,14 +185,15 @@ def _entity_csv(table: str, live: list[EntityChange]) -> str:
         row = ch.row
         assert row is not None
         values = [row[c] for c in local]
-        for i in json_idx:
-            values[i] = _encode_json(values[i])
+        for i in json_idx:  # stored text as read (outbox); a decoded value is encoded
+            if not isinstance(values[i], str):
+                values[i] = _encode_json(values[i])
         for i in prefixed:
             if values[i] is not None:
                 values[i] = "=" + str(values[i])
         values += (ch.hlc, ch.origin, False)
         if sessions:
-            values.append((row.get("settings") or {}).get("public") is True)
+            values.append(_public(row.get("settings")))
         rows.append(values)
     return _csv(rows)
 
@@ -275,7 +283,7 @@ def _upsert_entities(cur: Any, partner: str, e: EntityCsv) -> None:
                 ch.row["id"],
                 ch.row["version"],
                 ch.row["name"],
-                Json(ch.row["body"], dumps=_dumps),
+                _json_text(ch.row["body"]),
                 ch.row["updated_at"],
                 ch.origin,
             )
@@ -287,6 +295,7 @@ def _upsert_entities(cur: Any, partner: str, e: EntityCsv) -> None:
             "INSERT INTO template_versions (partner_id, template_id, version, name, body, saved_at, origin) "
             "VALUES %s ON CONFLICT DO NOTHING",
             versions,
+            template="(%s, %s, %s, %s, %s::jsonb, %s, %s)",
             page_size=PAGE,
         )
 

@@ -14,6 +14,7 @@ on every pull.  Errors may come as HTTP 200 with ``{"error": {"error_code", "err
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from race_control.providers import normalized as n
@@ -139,6 +140,7 @@ class RunSignUp(ProviderAdapter):
         if not races:
             raise self.shape(f"/race/{race_id}", "race.events", "a non-empty list of events", [])
         corrals = await self.corrals(race_id)
+        waves = Corrals.of(corrals)
         since = cursor.get("modified_after") if cursor else None
         incremental = isinstance(since, int | float) and not isinstance(since, bool)
         self.progress.start(f"{self.name}: participants of {event.name}", 0)
@@ -162,7 +164,7 @@ class RunSignUp(ProviderAdapter):
             data = await self._get(path, **params)
             rows = self._participant_rows(data, f"/{path}")
             for i, row in enumerate(rows):
-                got = self._entrant(row, race_id, races, corrals)
+                got = self._entrant(row, race_id, races, waves)
                 if isinstance(got, str):
                     quarantined.append({"row": _row_label(row, i), "reason": got})
                     continue
@@ -213,7 +215,7 @@ class RunSignUp(ProviderAdapter):
         row: Any,
         race_id: str,
         races: dict[str, Race],
-        corrals: list[dict[str, Any]],
+        corrals: Corrals,
         status: str = "active",
     ) -> Entrant | str:
         """One participant row as an ``Entrant``, or the reason it cannot be one."""
@@ -286,7 +288,7 @@ class RunSignUp(ProviderAdapter):
                     {"event_id": event.get("event_id"), **r} if isinstance(r, dict) else r for r in got
                 )
             for i, row in enumerate(rows):
-                got = self._entrant(row, race_id, races, [], status="removed")
+                got = self._entrant(row, race_id, races, NO_CORRALS, status="removed")
                 if isinstance(got, str):
                     quarantined.append({"row": _row_label(row, i, "removed"), "reason": got})
                     continue
@@ -342,20 +344,38 @@ class RunSignUp(ProviderAdapter):
             page += 1
 
 
-def _wave(event_id: str, custom: dict[str, Any], corrals: list[dict[str, Any]]) -> str:
+@dataclass(frozen=True)
+class Corrals:
+    """A race's corrals as the wave of a participant is looked up (once a pull, not per row):
+    ``names`` lower-cased name -> name, ``by_event`` event id -> the corrals that apply to it."""
+
+    names: dict[str, str]
+    by_event: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, corrals: list[dict[str, Any]]) -> Corrals:
+        names = {
+            n.text(c.get("race_corral_name")).lower(): n.text(c.get("race_corral_name")) for c in corrals
+        }
+        by_event: dict[str, list[str]] = {}
+        for c in corrals:
+            for event_id in {n.text(x) for x in c.get("race_corral_applicable_event_ids") or []}:
+                by_event.setdefault(event_id, []).append(n.text(c.get("race_corral_name"), 64))
+        return cls(names, by_event)
+
+
+NO_CORRALS = Corrals({}, {})
+
+
+def _wave(event_id: str, custom: dict[str, Any], corrals: Corrals) -> str:
     """The participant's corral: RunSignUp does not put it on the participant.  An answer to a
     question that names one of the race's corrals is it; else the one corral that applies to the
     participant's event, if there is exactly one."""
-    names = {n.text(c.get("race_corral_name")).lower(): n.text(c.get("race_corral_name")) for c in corrals}
     for answer in custom.values():
-        if isinstance(answer, str) and answer.lower() in names:
-            return names[answer.lower()][:64]
-    mine = [
-        c
-        for c in corrals
-        if event_id and event_id in {n.text(x) for x in c.get("race_corral_applicable_event_ids") or []}
-    ]
-    return n.text(mine[0].get("race_corral_name"), 64) if len(mine) == 1 else ""
+        if isinstance(answer, str) and answer.lower() in corrals.names:
+            return corrals.names[answer.lower()][:64]
+    mine = corrals.by_event.get(event_id, []) if event_id else []
+    return mine[0] if len(mine) == 1 else ""
 
 
 def _row_label(row: Any, index: int, feed: str = "participants") -> str:

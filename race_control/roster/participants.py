@@ -37,6 +37,12 @@ _BIB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$")
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
+def _clean(value: str) -> str:
+    """``value`` with each control character a space.  A printable string has none (they are
+    all unprintable), so the common case skips the regex (a 50,000-row roster: docs/providers.md#load)."""
+    return value if value.isprintable() else _CONTROL_RE.sub(" ", value)
+
+
 def normalize_bib(value: object) -> str:
     """Canonical bib text: trimmed, leading zeros dropped (`007` → `7`, `0` stays `0`)."""
     text = str(value).strip()
@@ -99,7 +105,7 @@ def parse_row(index: int, row: object) -> ParticipantRow | Rejected:
             continue
         if not isinstance(value, str):
             return Rejected(index, bib, f"row {index} (bib {bib}): '{name}' must be a string")
-        value = _CONTROL_RE.sub(" ", value).strip()
+        value = _clean(value).strip()
         if len(value) > limit:
             return Rejected(
                 index, bib, f"row {index} (bib {bib}): '{name}' is longer than {limit} characters"
@@ -137,7 +143,7 @@ def parse_row(index: int, row: object) -> ParticipantRow | Rejected:
                 return Rejected(
                     index, bib, f"row {index} (bib {bib}): {k!r} is longer than {MAX_EXTRA_TEXT} characters"
                 )
-            raw[k] = _CONTROL_RE.sub(" ", v)
+            raw[k] = _clean(v)
         elif (isinstance(v, int) and abs(v) < 2**63) or (isinstance(v, float) and math.isfinite(v)):
             raw[k] = v  # (a bool is an int)
         # anything else (objects, lists, null, out-of-range numbers) is not a column: not kept

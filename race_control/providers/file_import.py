@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from race_control.providers.errors import ProviderInputError
 from race_control.providers.normalized import (
     PARTICIPANT_FIELDS,
     Entrant,
@@ -64,8 +65,8 @@ def supplies(mapping: Mapping[str, str]) -> frozenset[str]:
     return frozenset(n for n in names if n in PARTICIPANT_FIELDS or n == "chip")
 
 
-class RowError(ValueError):
-    pass
+class RowError(ProviderInputError):
+    """What is wrong with one row of a roster file: the row is quarantined with this reason."""
 
 
 def to_entrant(

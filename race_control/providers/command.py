@@ -7,8 +7,10 @@ desktop app), so the one running instance does the work (the CLI never opens its
     race-control providers [--data-dir DIR] add PROVIDER LABEL [--base-url URL]   (credentials: stdin JSON)
     race-control providers [--data-dir DIR] events ACCOUNT_ID
     race-control providers [--data-dir DIR] sync EVENT_ID --account ID --provider-event ID [--apply] [--full]
+    race-control providers [--data-dir DIR] results ACCOUNT_ID EVENT_ID [--json] [--event LOCAL_ID]
+        [--race RACE] [--login EMAIL --preset NAME]   (Copernico: its preset export)
 
-Each prints JSON (the API's answer) on standard output; an error exits 2 with the API's message
+Each prints JSON (the API's answer) on standard output (``results``: a table, JSON with ``--json``); an error exits 2 with the API's message
 on standard error.  Credentials are read from standard input (a JSON object), never from the
 command line (which other accounts can see in ``ps``).
 """
@@ -20,8 +22,23 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
+
+# the results table: (heading, key of a result)
+RESULT_COLUMNS = (
+    ("Place", "place"),
+    ("Bib", "bib"),
+    ("First", "first_name"),
+    ("Last", "last_name"),
+    ("Race", "race_name"),
+    ("Division", "division"),
+    ("Clock", "clock_time"),
+    ("Chip", "chip_time"),
+    ("Registration", "registration_id"),
+    ("Participant", "participant_id"),
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +69,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sync.add_argument(
         "--full", action="store_true", help="a full pull even where an incremental one is possible"
     )
+    res = what.add_parser(
+        "results", help="a provider event's results, each matched to our runner by its synced registration"
+    )
+    res.add_argument("account_id")
+    res.add_argument("provider_event_id", metavar="EVENT_ID", help="the provider's event id")
+    res.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+    res.add_argument("--event", help="match to this local event's runners (when synced into several)")
+    res.add_argument("--race", help="one race (distance) only: its provider id or name")
+    res.add_argument("--login", help="Copernico: the preset owner's login e-mail")
+    res.add_argument("--preset", help="Copernico: the preset's name")
 
 
 def _instance(data_dir: Path) -> tuple[str, str]:
@@ -85,6 +112,19 @@ def _request(args: argparse.Namespace) -> tuple[str, str, Any]:
         return "POST", "/api/providers/accounts", body
     if c == "events":
         return "GET", f"/api/providers/accounts/{args.account_id}/events", None
+    if c == "results":
+        query = {
+            k: v
+            for k, v in (
+                ("event_id", args.event),
+                ("race", args.race),
+                ("login", args.login),
+                ("preset", args.preset),
+            )
+            if v
+        }
+        path = f"/api/providers/accounts/{quote(args.account_id, safe='')}/events/{quote(args.provider_event_id, safe='')}/results"
+        return "GET", path + ("?" + urlencode(query) if query else ""), None
     body = {"account_id": args.account, "provider_event_id": args.provider_event, "apply": args.apply}
     if args.full:
         body["full"] = True
@@ -113,5 +153,25 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     if resp.status_code >= 400:
         print(f"race-control providers: {data.get('error', resp.status_code)}", file=sys.stderr)
         return 2
+    if args.providers_command == "results" and not args.json:
+        print(results_table(data))
+        return 0
     print(json.dumps(data, indent=2, ensure_ascii=False))
     return 0
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
+    """The results as aligned text columns (a missing value is ``-``; a result not linked to one
+    of our runners shows ``-`` as its participant), and how many of them are linked."""
+    cells = [[h for h, _ in RESULT_COLUMNS]]
+    for row in rows:
+        cells.append(["-" if row.get(k) in (None, "") else _cell(row[k]) for _, k in RESULT_COLUMNS])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(RESULT_COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
+    linked = sum(1 for row in rows if row.get("participant_id"))
+    lines.append(f"{len(rows)} results, {linked} matched to our participants")
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    return " ".join(str(value).split())[:40]  # no line breaks or tabs from a provider in a table

@@ -1,5 +1,6 @@
 """Race Roster: OAuth token (cached, refreshed), events with their sub-events (our races),
-participants.  Wire facts: docs/providers.md#race-roster (participants: low confidence).
+participants, results.  Wire facts: docs/providers.md#race-roster (participants and results: low
+confidence).
 
 Auth: ``POST <root>/api/oauth/authorize`` with a form body ``grant_type=access_token``,
 ``client_id``, ``client_secret``, ``username``, ``password`` (later ``grant_type=refresh_token``
@@ -13,6 +14,12 @@ Lists: ``{"data": [...]}`` with ``offset``/``limit``, until a page holds fewer t
 Gender is an integer (0 not disclosed, 1 male, 2 female, 8 mixed, 9 non-binary); numbers often
 come as strings; ``subEvents`` is ``{"data": [...]}`` or a bare list; ``isActive: false`` is a
 registration that is gone.  No incremental feed: every pull is full.
+
+Results: ``GET <base>/events/{eventId}/results`` (optionally ``resultsRaceId``), paged with
+``page`` (from 1) and ``perPage`` until a page holds fewer than ``perPage``; rows under ``data``.
+Their field names are not documented: read by the participants' names (``participantId`` — the
+registration id our links keep —, ``bibNumber``, ``firstName``...) and a few synonyms each
+(``RESULT_FIELDS``).
 """
 
 from __future__ import annotations
@@ -23,9 +30,25 @@ from typing import Any
 from race_control.providers import normalized as n
 from race_control.providers.base import ProviderAdapter
 from race_control.providers.errors import ProviderAuthError, ProviderHTTPError, ProviderInputError
-from race_control.providers.normalized import Entrant, FetchResult, ProviderEvent, Race
+from race_control.providers.normalized import Entrant, FetchResult, ProviderEvent, Race, Result
 
 LIMIT = 100
+RESULTS_PER_PAGE = 100
+# a result's field → the row keys it is read from, first non-empty wins (undocumented shapes)
+RESULT_FIELDS: dict[str, tuple[str, ...]] = {
+    "registration_id": ("participantId", "participant_id"),
+    "bib": ("bibNumber", "bib"),
+    "first_name": ("firstName", "first_name"),
+    "last_name": ("lastName", "last_name"),
+    "gender": ("gender",),
+    "age": ("age",),
+    "race_id": ("subEventId", "resultsRaceId", "raceId"),
+    "race_name": ("subEventName", "raceName"),
+    "division": ("divisionName", "division", "category"),
+    "place": ("overallPlace", "place", "rank"),
+    "clock_time": ("gunTime", "clockTime"),
+    "chip_time": ("chipTime", "netTime"),
+}
 SUPPLIES = frozenset(("bib", "first_name", "last_name", "age", "gender", "city", "state", "country", "team"))
 # (token URL, client id, username) -> (access token, expires at, refresh token); in memory only
 _TOKENS: dict[tuple[str, str, str], tuple[str, float, str]] = {}
@@ -195,6 +218,52 @@ class RaceRoster(ProviderAdapter):
             status_reason="" if active else "inactive",
             raw=row,
         )
+
+    async def fetch_results(self, provider_event_id: str, results_race_id: str = "") -> list[Result]:
+        """The event's results (one race's with ``results_race_id``), every page."""
+        event_id = _segment(provider_event_id)
+        path = f"events/{event_id}/results"
+        self.progress.start(f"{self.name}: results of event {event_id}", 0)
+        extra = {"resultsRaceId": _segment(results_race_id)} if results_race_id else {}
+        out: list[Result] = []
+        page = 1
+        while True:
+            data = await self._get(path, **extra, page=page, perPage=RESULTS_PER_PAGE)
+            rows = self.need(data, "data", list, path, "data")
+            out.extend(_result(row, event_id) for row in rows if isinstance(row, dict))
+            self.page_done(len(rows), "results")
+            if len(rows) < RESULTS_PER_PAGE:
+                return out
+            page += 1
+
+
+def _first(row: dict[str, Any], field: str) -> object:
+    for key in RESULT_FIELDS[field]:
+        value = row.get(key)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _result(row: dict[str, Any], event_id: str) -> Result:
+    place = n.text(_first(row, "place"), 10)
+    return Result(
+        provider="raceroster",
+        provider_event_id=event_id,
+        registration_id=n.text(_first(row, "registration_id"), 64),
+        bib=n.bib(_first(row, "bib")),
+        first_name=n.text(_first(row, "first_name")),
+        last_name=n.text(_first(row, "last_name")),
+        gender=n.sex(_gender(_first(row, "gender"))),
+        age=n.age(_first(row, "age")),
+        race_id=n.text(_first(row, "race_id"), 64),
+        race_name=n.text(_first(row, "race_name")),
+        division=n.text(_first(row, "division"), 100),
+        place=int(place) if place.isascii() and place.isdigit() else None,
+        clock_time=n.text(_first(row, "clock_time"), 40),
+        chip_time=n.text(_first(row, "chip_time"), 40),
+        raw=row,
+    )
 
 
 def _gender(value: object) -> object:

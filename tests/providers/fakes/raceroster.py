@@ -3,7 +3,9 @@
 ``POST /api/oauth/authorize`` (form: ``grant_type=access_token`` with client id/secret and the
 account's username/password, or ``grant_type=refresh_token``) → a token, bare or wrapped in
 ``{"data": …}`` (``wrap``); ``GET /api/v1/events`` and ``/api/v1/events/{id}/participants`` with
-``offset``/``limit`` → ``{"data": [...], "metadata": {...}}``, ``Authorization: Bearer``.  A
+``offset``/``limit`` → ``{"data": [...], "metadata": {...}}``, ``Authorization: Bearer``;
+``/api/v1/events/{id}/results`` with ``page``/``perPage`` (and ``resultsRaceId``, a sub-event id)
+→ ``{"data": [...]}`` (``results``; rows as ``result()`` builds them).  A
 token the fake no longer knows (``expire_tokens()``) gets 401 ``{error, error_description,
 hint}``.  Gender as integers.
 """
@@ -41,6 +43,28 @@ def participant(pid: int, bib: str, first: str, last: str, gender: int = 2, **kw
     return row
 
 
+def result(
+    pid: int | None, place: int, bib: str, first: str, last: str, gun: str, **kw: Any
+) -> dict[str, Any]:
+    """A results row (the field names are the participants', docs/providers.md#race-roster)."""
+    row = {
+        "participantId": pid,
+        "subEventId": 301551,
+        "subEventName": "10K",
+        "bibNumber": bib,
+        "firstName": first,
+        "lastName": last,
+        "gender": "2",
+        "age": 33,
+        "divisionName": "F30-39",
+        "overallPlace": place,
+        "gunTime": gun,
+        "chipTime": gun,
+    }
+    row.update(kw)
+    return row
+
+
 class FakeRaceRoster(FakeProvider):
     def __init__(
         self, client: tuple[str, str] = ("rr-client", "rr-secret"), user: tuple[str, str] = ("timer", "pw")
@@ -67,6 +91,7 @@ class FakeRaceRoster(FakeProvider):
             }
         ]
         self.participants: list[dict[str, Any]] = []
+        self.results: list[dict[str, Any]] = []
 
     def expire_tokens(self) -> None:
         self.tokens.clear()
@@ -112,4 +137,9 @@ class FakeRaceRoster(FakeProvider):
                     "metadata": {"total": len(self.participants), "offset": offset, "limit": limit},
                 }
             )
+        if request.path == "/api/v1/events/118877/results":
+            page, per = int(request.query.get("page", "1")), int(request.query.get("perPage", "25"))
+            sub = request.query.get("resultsRaceId")
+            rows = [r for r in self.results if sub is None or str(r.get("subEventId")) == sub]
+            return web.json_response({"data": rows[(page - 1) * per : page * per]})
         return web.json_response({"error": "not_found"}, status=404)

@@ -390,4 +390,7 @@ def add_routes(app: web.Application) -> None:
     )
 
     provider_routes.add_routes(app)
+    from race_control.display_server import template_routes
+
+    template_routes.add_routes(app)
     roster_routes.add_routes(app)

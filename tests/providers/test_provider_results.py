@@ -14,6 +14,8 @@ import pytest
 
 from race_control.app import RaceControl
 from race_control.cli import main
+from race_control.operations.provider_results import ProviderResults
+from race_control.progress import Cancelled, Progress
 from tests.conftest import Api
 from tests.providers.fakes.copernico import FakeCopernico, athlete
 from tests.providers.fakes.ctlive import FakeCtLive, entry
@@ -351,3 +353,30 @@ async def test_the_cli_prints_results_as_a_table_or_json(
     assert [line[col:].split()[0] for line in lines[1:-1]] == ["Shah", "Okafor", "Park", "Synced"]
     code, text, err = await raw_cli(rc, "results", "nope", str(RACE))
     assert code == 2 and "provider account 'nope' does not exist" in err
+
+
+async def test_progress_is_heard_and_cancel_stops_before_the_next_request(
+    rc: RaceControl, api: Api, rsu: FakeRunSignUpResults
+) -> None:
+    """The operation the route calls, with the desktop's ``Progress``: each results page is heard,
+    and a Cancel after the first one stops the fetch before its next request."""
+    acc = await add_account(api, "runsignup", rsu.url + "/Rest", api_key="key-1", api_secret=SECRET)
+    assert rc.services is not None and rc.services.ops.providers is not None
+    results = ProviderResults(rc.services.store, rc.services.ops.providers.accounts)
+    heard: list[str] = []
+    progress = Progress(listeners=[lambda p: heard.append(p.label)])
+    got = await results.fetch(acc["id"], str(RACE), progress=progress)
+    assert len(got) == 5 and heard == [
+        "RunSignUp: results, page 1 (4 rows)",
+        "RunSignUp: results, page 2 (5 rows)",
+    ]
+
+    asked = len(rsu.paths("get-results"))
+    progress = Progress(listeners=[lambda p: p.cancel()])
+    with pytest.raises(Cancelled):
+        await results.fetch(acc["id"], str(RACE), progress=progress)
+    assert len(rsu.paths("get-results")) == asked + 1  # the second race's page was never asked for
+    # a Cancel during the last page: no request follows, and still Cancelled (no answer shown)
+    progress = Progress(listeners=[lambda p: p.cancel() if "page 2" in p.label else None])
+    with pytest.raises(Cancelled):
+        await results.fetch(acc["id"], str(RACE), progress=progress)

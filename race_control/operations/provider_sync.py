@@ -180,11 +180,10 @@ async def apply_plan(
     sessions lock).  The caller holds the roster lock; whatever else it queued in ``uow``
     commits with it, or nothing does."""
     source = f"provider:{origin.provider}"
-    if plan.added:
-        rows = [{**a.fields, **a.raw} for a in plan.added]
-        _, bad = events.plan_import(uow, event_id, rows, source)
-        if bad:  # the planner checked these rows with the same validator: a bug if not
-            raise ProviderInputError(f"re-sync rows the roster refused: {bad[0].error}")
+    if plan.added:  # the planner validated each (parse_row) and checked its bib free
+        events.plan_import_rows(
+            uow, event_id, [ParticipantRow(**a.fields, raw=a.raw) for a in plan.added], source
+        )
     pairs: list[tuple[ParticipantRow, ParticipantRow]] = []
     if plan.changed:
         rows_after = [(c.runner.bib, ParticipantRow(**{**c.fields, "raw": c.raw})) for c in plan.changed]

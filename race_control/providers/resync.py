@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from race_control.providers.normalized import Entrant, FetchResult
@@ -79,7 +80,7 @@ class LocalRunner:
             return self.link_raw_json == json.dumps(e.raw) or json.loads(self.link_raw_json) == e.raw
         return self.link_raw == e.raw
 
-    @property
+    @cached_property  # read many times a plan; ``fields`` is never changed
     def bib(self) -> str:
         return str(self.fields["bib"])
 
@@ -324,12 +325,12 @@ def _plan_match(plan: Plan, runner: LocalRunner, e: Entrant, supplies: frozenset
                 "remote": e.bib,
             }
         )
+    fields = runner.fields
     for name in COMPARED:
         if name not in supplies and name != "bib":
             continue
-        mine, theirs = runner.value(name), remote[name]
-        if name == "chip":
-            mine = mine or ""
+        theirs = remote[name]
+        mine = (runner.raw.get("chip", "") or "") if name == "chip" else fields.get(name)  # runner.value
         if mine == theirs or (name in STICKY and _blank(theirs)):
             if name == "chip" and _blank(theirs) and mine:
                 raw["chip"] = mine

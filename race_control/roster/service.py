@@ -170,8 +170,19 @@ class EventService:
         if not isinstance(rows, list):
             raise RosterInputError("body must be a JSON array of participant objects")
         good, bad = parse_rows(rows, offset=offset, seen=seen)
-        if not good:
-            return good, bad
+        if good:
+            self.plan_import_rows(uow, event_id, good, source)
+        return good, bad
+
+    def plan_import_rows(
+        self, uow: UnitOfWork, event_id: str, good: list[ParticipantRow], source: str
+    ) -> None:
+        """Queue the upsert of rows validated already (``parse_row``'s output: a re-sync's
+        planner validated each one, and checked its bib free), without validating them again.
+        A bib twice in ``good`` is a bug of the caller: ``ValueError``, nothing queued."""
+        self.event(event_id)
+        if len({r.bib for r in good}) != len(good):
+            raise ValueError("plan_import_rows: a bib appears more than once")
         ids = [self._ids.get((event_id, r.bib)) or new_id() for r in good]
         uow.write(_upsert_participants, event_id, list(zip(ids, good, strict=True)), source)
         for pid, row in zip(ids, good, strict=True):
@@ -186,7 +197,6 @@ class EventService:
             self._notify(event_id, good)
 
         uow.after_commit(_apply)
-        return good, bad
 
     async def import_participants(
         self, event_id: str, rows: object, source: str = "api"

@@ -16,6 +16,8 @@ from sqlalchemy import Connection, text
 from race_control.app import RaceControl
 from race_control.providers.normalized import Entrant
 from race_control.providers.resync import LocalRunner
+from race_control.roster.participants import ParticipantRow
+from race_control.store.unit_of_work import UnitOfWork
 from tests.conftest import Api
 from tests.providers.fakes.runsignup import FakeRunSignUp, person
 from tests.providers.test_provider_api import fast_retries
@@ -217,3 +219,27 @@ def test_a_stored_provider_row_is_compared_as_text_then_decoded() -> None:
     assert not runner(json.dumps({**raw, "bib_num": 2})).link_is(e, "active")
     assert not runner(json.dumps(raw)).link_is(e, "removed")
     assert not LocalRunner("p1", {"bib": "1"}, registration_id="1", link_status="active").link_is(e, "active")
+
+
+async def test_validated_rows_are_imported_as_they_are_and_a_bib_twice_is_refused(
+    rc: RaceControl, api: Api
+) -> None:
+    assert rc.services is not None
+    events, store = rc.services.events, rc.services.store
+    event = await api.ok("POST", "/api/events", {"name": "Big City", "date": "2026-04-12"}, 201)
+    rows = [
+        ParticipantRow(bib="7", first_name="Ann", raw={"chip": "C7"}),
+        ParticipantRow(bib="8", last_name="Bo"),
+    ]
+    uow = UnitOfWork(store)
+    with pytest.raises(ValueError, match="a bib appears more than once"):
+        events.plan_import_rows(uow, event["id"], [*rows, ParticipantRow(bib="7", first_name="Again")], "api")
+    assert not uow.changes
+    uow = UnitOfWork(store)
+    events.plan_import_rows(uow, event["id"], rows, "provider:runsignup")
+    await uow.commit()
+    got = await api.ok("GET", f"/api/events/{event['id']}/participants")
+    assert [(p["bib"], p["first_name"], p["last_name"]) for p in got] == [("7", "Ann", ""), ("8", "", "Bo")]
+    snap = await store.run(snapshot, event["id"])
+    assert json.loads(snap["participants"]["7"]["raw"]) == {"chip": "C7"}
+    assert snap["participants"]["8"]["source"] == "provider:runsignup"

@@ -253,8 +253,15 @@ class SyncWorker:
                 pushing = asyncio.ensure_future(self._on_thread(self._with_connection, push_batch, batch))
                 try:
                     following = await self._read_next(batch.batch)
-                finally:
-                    sent = await pushing  # k's failure drops k+1: the round is retried
+                except asyncio.CancelledError:  # stop() gave up waiting: k ends on its thread alone
+                    pushing.cancel()
+                    raise
+                except Exception:  # the read failed: k finishes first, then the round fails
+                    await asyncio.wait([pushing])
+                    if not pushing.cancelled():
+                        pushing.exception()  # retrieved (k is sent again next round either way)
+                    raise
+                sent = await pushing  # k's failure drops k+1: the round is retried
                 sent_any = True
                 await self.store.run(mark_pushed, batch.batch)
                 known = await self.store.run(backlog)

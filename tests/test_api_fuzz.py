@@ -150,6 +150,8 @@ async def test_every_operation_answers_hostile_bodies_and_headers_with_a_4xx(tmp
                 "bib": "1",
                 "alert_id": "none",
                 "account_id": "none",
+                "provider_event_id": "none",
+                "source": "fuzz",
                 "preset_id": preset["id"],
                 "version": "1",
                 "name": "0" * 64 + ".png",  # /display/images/{name}

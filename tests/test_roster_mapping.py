@@ -139,11 +139,15 @@ async def test_bad_requests_and_unmappable_files_are_400_and_change_nothing(api:
         ({"content": "", "apply": True}, "empty"),
         ({"content": "bib,first_name\n1,A\n", "apply": "yes"}, "'apply' must be"),
         ({"content": "bib,first_name\n1,A\n", "apply": True, "extra": 1}, "unknown field(s) 'extra'"),
+        ({"content": "bib,first_name\n1,A\n", "provider": {}, "apply": True}, "'provider' must be one of"),
     ]
     for body, needle in cases:
         status, answer = await api.call("POST", url, body)
         assert status == 400, (body, answer)
         assert needle in answer["error"], (body, answer)
+    for body in ({"provider": {}, "mapping": {"bib": "bib"}}, {"provider": ["csv"], "mapping": {}}):
+        status, answer = await api.call("PUT", "/api/roster/mappings/fuzz", body)
+        assert status == 400 and "'provider' must be one of" in answer["error"], (body, answer)
     status, _ = await api.call("POST", "/api/events/nope/roster/import", {"content": "x", "apply": True})
     assert status == 404
     assert await roster(api, eid) == {} and await api.ok("GET", "/api/roster/mappings") == []

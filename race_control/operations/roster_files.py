@@ -93,7 +93,7 @@ def parse_request(body: object, *, importing: bool) -> FileRequest:
         except (binascii.Error, ValueError):
             raise RosterInputError("'content_base64' is not valid base64") from None
     provider = body.get("provider", "csv")
-    if provider not in SYNONYMS:
+    if not isinstance(provider, str) or provider not in SYNONYMS:
         raise RosterInputError(f"'provider' must be one of {', '.join(SYNONYMS)} (a roster file's origin)")
     source = check_source(body.get("source", provider))
     file_name = body.get("file_name", "")
@@ -259,7 +259,7 @@ class RosterFileOperations:
                 f"unknown field(s) {', '.join(map(repr, unknown[:10]))} in a mapping; known: {', '.join(MAPPING_FIELDS)}"
             )
         provider = body.get("provider", "csv")
-        if provider not in SYNONYMS:
+        if not isinstance(provider, str) or provider not in SYNONYMS:
             raise RosterInputError(f"'provider' must be one of {', '.join(SYNONYMS)}")
         headers = body.get("headers", [])
         if not isinstance(headers, list) or not all(isinstance(h, str) and len(h) <= 200 for h in headers):

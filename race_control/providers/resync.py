@@ -137,7 +137,7 @@ class Plan:
             "suspected_removals": self.suspected_removals,
             "added_runners": [
                 {"registration_id": a.entrant.registration_id, "bib": a.fields["bib"], "name": a.entrant.name}
-                for a in self.added
+                for a in self.added[: limit + 1]  # one more than shown: ``truncated`` sees it
             ],
             "changes": [
                 {
@@ -146,7 +146,7 @@ class Plan:
                     "name": c.entrant.name,
                     "fields": {k: {"from": v[0], "to": v[1]} for k, v in c.diff.items()},
                 }
-                for c in self.changed
+                for c in self.changed[: limit + 1]
             ],
         }
         out: dict[str, Any] = {

@@ -86,6 +86,9 @@ async def test_thousands_of_runners_sync_and_re_sync_exactly(
     first = await api.ok("POST", f"/api/events/{eid}/sync", body)
     # two pages of participants, one of removed participants
     assert (first["added"], first["changed"], first["pages"], first["quarantined"]) == (N, 0, 3, [])
+    # the preview lists at most 500 of each, and says it cut some
+    assert (len(first["added_runners"]), first["truncated"]) == (500, True)
+    assert first["added_runners"][0] == {"registration_id": "100001", "bib": "1", "name": "First1 Last1"}
     s1 = await store.run(snapshot, eid)
     assert len(s1["participants"]) == N and len(s1["links"]) == N
     p7 = s1["participants"]["7"]
@@ -124,6 +127,8 @@ async def test_thousands_of_runners_sync_and_re_sync_exactly(
         N - 299,
         [],
     )
+    assert (len(again["changes"]), again["truncated"]) == (299, False)
+    assert again["changes"][0]["fields"] == {"first_name": {"from": "First1", "to": "First1-renamed"}}
     assert again["kept_local"] == [
         {
             "registration_id": "100005",

@@ -23,6 +23,7 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import text
 
+from bench.figures import Figure, below
 from race_control.app import RaceControl
 from race_control.config import Settings
 
@@ -84,7 +85,8 @@ async def once(rows: int) -> dict[str, float]:
     return {"preview": t1 - t0, "import": t2 - t1, "resync_preview": t3 - t2, "mib": len(raw) / 2**20}
 
 
-async def main(rows: int, runs: int) -> None:
+async def main(rows: int, runs: int) -> list[Figure]:
+    figures = []
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for n in range(1, runs + 1):
         r = await once(rows)
@@ -94,12 +96,20 @@ async def main(rows: int, runs: int) -> None:
             f"(target < {TARGET_S:.0f} s: {verdict}); mapping preview {r['preview']:.2f} s; "
             f"re-sync preview of the same file {r['resync_preview']:.2f} s"
         )
+        figures.append(
+            below("csv_import", f"roster CSV import, {rows:,} rows, run {n}", r["import"], "s", TARGET_S)
+        )
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return figures
 
 
-if __name__ == "__main__":
+def bench(argv: list[str] | None = None) -> list[Figure]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=50_000)
     ap.add_argument("--runs", type=int, default=1)
-    args = ap.parse_args()
-    asyncio.run(main(args.rows, args.runs))
+    args = ap.parse_args(argv)
+    return asyncio.run(main(args.rows, args.runs))
+
+
+if __name__ == "__main__":
+    bench()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.figures import Figure, below
 from race_control.app import RaceControl
 from race_control.config import Settings
 from tests.providers.fakes.runsignup import FakeRunSignUp, person
@@ -44,7 +45,7 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def main(participants: int, changes: int) -> None:
+async def main(participants: int, changes: int) -> list[Figure]:
     fake = FakeRunSignUp()
     fake.add_race(48213, "Big City Marathon", [(903311, "Marathon", "26.2 Miles"), (903312, "10K", "10K")])
     fake.participants[48213] = [
@@ -126,11 +127,20 @@ async def main(participants: int, changes: int) -> None:
         f"{again['changed']}, unchanged {again['unchanged']} — target < {RESYNC_S:.0f} s: "
         f"{verdict(t_again, RESYNC_S)}"
     )
+    return [
+        below("providers_sync", f"provider first sync, {participants:,}", t_first, "s", FIRST_S),
+        below("providers_sync", "peak RSS growth, first sync", rss1 - rss0, "MiB", RSS_MIB),
+        below("providers_sync", f"full re-sync, {changes} changes", t_again, "s", RESYNC_S),
+    ]
 
 
-if __name__ == "__main__":
+def bench(argv: list[str] | None = None) -> list[Figure]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--participants", type=int, default=50_000)
     parser.add_argument("--changes", type=int, default=500)
-    args = parser.parse_args()
-    asyncio.run(main(args.participants, args.changes))
+    args = parser.parse_args(argv)
+    return asyncio.run(main(args.participants, args.changes))
+
+
+if __name__ == "__main__":
+    bench()

@@ -488,7 +488,8 @@
       row(p, 'Image file', file);
     }
     if (LINES_TYPES.indexOf(b.type) >= 0) {
-      row(p, 'Lines', numberInput(b.lines, function (v) { setField(['lines'], v === null ? null : Math.max(1, Math.min(4, Math.round(v)))); }, 'lines'));
+      // overflow is the page's own rule: shrink the font, then wrap to `lines`, then an ellipsis
+      row(p, 'Lines (wrap)', numberInput(b.lines, function (v) { setField(['lines'], v === null ? null : Math.max(1, Math.min(4, Math.round(v)))); }, 'lines'));
     }
     if (b.type !== 'image') {
       p.appendChild(el('h2', '', 'Style'));
@@ -499,8 +500,6 @@
       row(p, 'Background', colorInput(st.background, function (v) { setField(['style', 'background'], v); }, 'style.background'));
       row(p, 'Align', selectInput(st.align || 'left', [['left', 'Left'], ['center', 'Centre'], ['right', 'Right']],
         function (v) { setField(['style', 'align'], v); }, 'style.align'));
-      row(p, 'Overflow', selectInput(st.overflow || 'shrink', [['shrink', 'Shrink to fit'], ['ellipsis', 'Ellipsis…'], ['wrap', 'Wrap']],
-        function (v) { setField(['style', 'overflow'], v === 'shrink' ? null : v); }, 'style.overflow'));
     }
     var actions = el('div', 'actions');
     [['Front', function () { reorder(true); }], ['Back', function () { reorder(false); }],

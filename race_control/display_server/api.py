@@ -395,3 +395,6 @@ def add_routes(app: web.Application) -> None:
     template_routes.add_routes(app)
     roster_routes.add_routes(app)
     builder_routes.add_routes(app)
+    from race_control.display_server import history_routes  # exports (docs/history.md)
+
+    history_routes.add_routes(app)

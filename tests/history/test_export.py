@@ -1,0 +1,157 @@
+"""A stored stream exported as a CT01_33 recording and played back by ``race-control simulate``
+(a real subprocess, over a real socket) into a second server gives that server the same reads
+and gun times: same locations, tags, times, laps, readers, gators, in the same seq order."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import Connection, select
+
+from race_control.app import RaceControl
+from race_control.store.models import RawLine, Read
+from race_control.timing.simulator.playback import simulate
+from race_control.timing.simulator.sources import SimSource
+from tests.conftest import DATA, Api, make_settings
+from tests.helpers.live_app import drain_until
+from tests.helpers.server_process import race_control_process, serve_env
+
+pytestmark = pytest.mark.slow
+
+RACE = DATA / "chronotrack-2021"
+
+
+def _reads(conn: Connection, stream_id: str) -> list[tuple[Any, ...]]:
+    t = Read.__table__
+    q = select(t.c.location, t.c.seq, t.c.kind, t.c.tag, t.c.clock, t.c.lap, t.c.reader_id, t.c.gator)
+    rows = conn.execute(q.where(t.c.stream_id == stream_id).order_by(t.c.location, t.c.seq))
+    return [
+        (loc, seq, kind, "" if kind == "gun" else tag, round(clock * 100), lap, reader, gator)
+        for loc, seq, kind, tag, clock, lap, reader, gator in rows
+    ]
+
+
+def _raw(conn: Connection, stream_id: str) -> list[str]:
+    t = RawLine.__table__
+    return [r[0] for r in conn.execute(select(t.c.line).where(t.c.stream_id == stream_id).order_by(t.c.n))]
+
+
+async def stored(rc: RaceControl, stream_id: str) -> list[tuple[Any, ...]]:
+    assert rc.services is not None
+    await rc.services.pipeline.drain()
+    return await rc.services.store.run(_reads, stream_id)
+
+
+async def export(api: Api, stream_id: str, fmt: str | None = None) -> tuple[bytes, Any]:
+    query = f"?format={fmt}" if fmt else ""
+    url = f"{api.base}/api/timing/sessions/{stream_id}/export{query}"
+    async with api.http.get(url, headers=api.headers) as r:
+        assert r.status == 200, await r.text()
+        return await r.read(), r.headers
+
+
+async def play_into_second_server(tmp_path: Path, recording: bytes, conn_id: str) -> list[tuple[Any, ...]]:
+    """``race-control simulate FILE.ctp`` into a fresh server; that server's stored reads."""
+    path = tmp_path / f"{conn_id}.ctp"
+    path.write_bytes(recording)
+    other = RaceControl(make_settings(tmp_path / f"data-{conn_id}"))
+    await other.start()
+    try:
+        proc = await race_control_process(
+            "simulate",
+            *("--host", "127.0.0.1", "--port", str(other.timing_port), "--speed", "0"),
+            *("--connection-id", conn_id, str(path)),
+            env=serve_env(tmp_path / "unused"),
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 0, (out, err)
+        assert b"0 undelivered, 0 bad rows" in out, out
+        assert other.services is not None
+        (state,) = [s for s in other.services.timing.streams() if s.source_key == conn_id]
+        want = recording.count(b"\nCT01_33~") + recording.startswith(b"CT01_33~")
+        return await drain_until(other, lambda: stored(other, state.id), lambda rows: len(rows) >= want)
+    finally:
+        await other.stop()
+
+
+async def test_a_live_ctp01_stream_round_trips_through_simulate(
+    rc: RaceControl, api: Api, tmp_path: Path
+) -> None:
+    result = await simulate(
+        "127.0.0.1",
+        rc.timing_port,
+        [
+            SimSource(RACE / "9K", "9K"),
+            SimSource(RACE / "19K", "19K"),
+            SimSource(RACE / "START1" / "5071909.mrk", "START1"),
+        ],
+        speed=0,
+        connection_id="original",
+    )
+    assert result.undelivered == 0 and result.guns > 0
+    assert rc.services is not None
+    (state,) = [s for s in rc.services.timing.streams() if s.source_key == "original"]
+    before = await drain_until(
+        rc, lambda: stored(rc, state.id), lambda rows: len(rows) == result.reads + result.guns
+    )
+    assert len(before) == result.reads + result.guns
+    body, headers = await export(api, state.id)
+    assert headers["Content-Type"].startswith("text/plain")
+    lines = body.decode("latin-1").splitlines()
+    data = [line for line in lines if line.startswith("CT01_33~")]
+    assert len(data) == len(before) and all(line.startswith(("#", "CT01_33~")) for line in lines)
+    assert sum("~guntime~" in line for line in data) == result.guns
+
+    after = await play_into_second_server(tmp_path, body, "played-back")
+    assert after == before
+    assert {r[0] for r in after} == {"9K", "19K", "START1"}
+    assert sum(r[2] == "gun" for r in after) == result.guns
+
+
+async def test_a_controller_file_import_round_trips_and_keeps_its_original_lines(
+    rc: RaceControl, api: Api, tmp_path: Path
+) -> None:
+    summary = await api.ok(
+        "POST",
+        "/api/timing/import",
+        {"path": str(RACE / "FINISH1"), "location": "FINISH1", "timezone": "UTC"},
+        201,
+    )
+    stream_id = summary["timing_session_id"]
+    before = await drain_until(
+        rc,
+        lambda: stored(rc, stream_id),
+        lambda rows: len(rows) == summary["reads"] + summary["gun_times"],
+    )
+    assert summary["gun_times"] > 0 and len(before) == summary["reads"] + summary["gun_times"]
+    body, _ = await export(api, stream_id)
+    assert await play_into_second_server(tmp_path, body, "from-files") == before
+
+    # ?format=original: the stored raw lines, i.e. the files' own rows, verbatim
+    original, headers = await export(api, stream_id, "original")
+    assert rc.services is not None
+    raw = await rc.services.store.run(_raw, stream_id)
+    assert original.decode("latin-1").splitlines() == raw
+    file_rows = set()
+    for f in (RACE / "FINISH1").iterdir():
+        file_rows |= set(f.read_text("latin-1").splitlines())
+    assert raw and set(raw) <= file_rows
+    assert 'filename="timing-' in headers["Content-Disposition"]
+
+
+async def test_export_errors_and_token(rc: RaceControl, api: Api) -> None:
+    status, body = await api.call("GET", "/api/timing/sessions/nope/export")
+    assert status == 404 and "nope" in body["error"]
+    summary = await api.ok("POST", "/api/timing/import", {"path": str(RACE / "19K"), "location": "19K"}, 201)
+    sid = summary["timing_session_id"]
+    status, body = await api.call("GET", f"/api/timing/sessions/{sid}/export?format=xml")
+    assert status == 400 and "format" in body["error"]
+    async with (
+        aiohttp.ClientSession() as anonymous,
+        anonymous.get(f"{api.base}/api/timing/sessions/{sid}/export") as r,
+    ):
+        assert r.status == 401

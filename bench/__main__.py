@@ -4,7 +4,8 @@ pass/fail) and exits 1 if any figure missed its target or any bench failed.
 Options: ``--only latency,ingest`` runs some of them; ``--smoke`` runs each at a tiny size so the
 whole set finishes in well under a minute and only proves every bench still works (timings are
 shown but not judged, only yes/no checks such as "every finisher delivered" are); ``--json FILE``
-writes the figures (and each bench's exit status) as JSON; ``--verbose`` prints each bench's own
+writes the figures (and each bench's exit status) as JSON; ``--jobs N`` runs N smoke benches
+at once (default 6; a full run is always one bench at a time); ``--verbose`` prints each bench's own
 report as it ends.  Each bench runs in its own process (``python -m bench._one``) with the same
 options as its documented command (docs/benchmarks.md), so one bench's memory or state cannot
 colour another's figures.  central_sync and relay_screens need the PostgreSQL on 127.0.0.1:5432
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,10 +41,10 @@ BENCHES = (
     Bench("ingest", (), ("--reads", "2000", "--conns", "2")),
     Bench("screens", (), ("--screens", "20", "--reads", "5", "--rate", "50", "--workers", "1")),
     Bench("sessions", (), ("--sessions", "10", "--workers", "1")),
-    Bench("slow_screen", (), ("--screens", "2", "--rate", "100", "--duration", "1")),
+    Bench("slow_screen", (), ("--screens", "2", "--rate", "100", "--duration", "1", "--no-baseline")),
     Bench("urls", (), ("--tokens", "1000", "--sessions", "50")),
-    Bench("replay", (), ("--screens", "1")),
-    Bench("central_sync", (), ("--reads", "3000", "--participants", "300")),
+    Bench("replay", (), ("--screens", "1", "--folders", "9K,19K")),
+    Bench("central_sync", (), ("--reads", "1000", "--participants", "100")),
     Bench(
         "relay_screens",
         (),
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--verbose", action="store_true", help="print each bench's own report")
+    p.add_argument("--jobs", type=int, default=None, help="benches at once, smoke only (default 6 smoke, 1)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per bench (default 120 smoke, 1800)")
     a = p.parse_args(argv)
     chosen = list(BENCHES)
@@ -116,16 +119,24 @@ def main(argv: list[str] | None = None) -> int:
             )
         chosen = [b for b in BENCHES if b.name in wanted]
     timeout = a.timeout or (120.0 if a.smoke else 1800.0)
+    jobs = a.jobs or (6 if a.smoke else 1)
+    if jobs > 1 and not a.smoke:
+        p.error("--jobs > 1 only with --smoke: benches side by side would time each other")
     rows: list[tuple[str, str, str, str, str]] = []
     results: list[dict[str, Any]] = []
     failed = False
     started = time.perf_counter()
-    for b in chosen:
+
+    def timed(b: Bench) -> tuple[list[Figure], str, float]:
         t0 = time.perf_counter()
-        print(f"{b.name} ...", end=" ", flush=True, file=sys.stderr)
         figures, error = run_one(b, a.smoke, a.verbose, timeout)
         seconds = time.perf_counter() - t0
-        print(f"{seconds:.1f} s{' ' + error if error else ''}", file=sys.stderr)
+        print(f"{b.name}: {seconds:.1f} s{', ' + error if error else ''}", file=sys.stderr, flush=True)
+        return figures, error, seconds
+
+    with ThreadPoolExecutor(jobs) as pool:
+        done = list(pool.map(timed, chosen))  # in the table's order, whatever order they end in
+    for b, (figures, error, seconds) in zip(chosen, done, strict=True):
         if error or not figures:
             failed = True
             rows.append((b.name, "-", "-", "", f"ERROR: {error or 'no figures'}"))

@@ -60,6 +60,7 @@ if __package__ in (None, ""):  # run as a script: python3 bench/central_sync.py
 import psycopg2
 from psycopg2 import sql
 
+from bench.figures import Figure, below, holds
 from race_control.central import schema as central_schema
 
 TARGET_S = 15.0
@@ -621,7 +622,7 @@ def run_sync(db_path: Path, partner_url: str, owner_url: str, loop: bool) -> dic
     return asyncio.run(sync_with_worker(db_path, partner_url, owner_url))
 
 
-def main() -> None:
+def bench(argv: list[str] | None = None) -> list[Figure]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reads", type=int, default=245_000, help="reads in the race (default 245,000)")
     p.add_argument("--participants", type=int, default=27_000, help="participants (default 27,000)")
@@ -633,7 +634,7 @@ def main() -> None:
         help="the worker's round written out, timed per step, instead of SyncWorker",
     )
     p.add_argument("--no-resume", action="store_true", help="skip the interrupted + resumed run")
-    a = p.parse_args()
+    a = p.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="rc-bench-central-"))
     try:
@@ -750,6 +751,17 @@ def main() -> None:
             print(f"resumed run: {resumed['s']:.2f} s  {verdict(ok_resume)}")
         print(f"  {load()}")
         print("PASS" if ok_time and ok_ratio and ok_resume else "FAIL")
+        what = f"central sync, {reads:,} reads"
+        out = [
+            holds(
+                "central_sync", "central = local in every table, each key once", exact, sync["pushed"], "rows"
+            ),
+            below("central_sync", what, sync["s"], "s", TARGET_S),
+            below("central_sync", f"{what} / bare COPY", sync["s"], "s", TARGET_RATIO, ratio=ratio),
+        ]
+        if not a.no_resume:
+            out.append(holds("central_sync", "resumable after a cut", ok_resume, resumed["pushed"], "rows"))
+        return out
     finally:
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -766,4 +778,4 @@ def admin_add_partner(owner_url: str) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    main()
+    bench()

@@ -41,7 +41,7 @@ def at_least(bench: str, what: str, value: float, unit: str, limit: float) -> Fi
     return Figure(bench, what, value, unit, f">= {limit:g} {unit}".rstrip(), value >= limit)
 
 
-def check(bench: str, what: str, ok: bool, detail: float = 0.0, unit: str = "") -> Figure:
+def holds(bench: str, what: str, ok: bool, detail: float = 0.0, unit: str = "") -> Figure:
     """A yes/no property (every finisher delivered, resumable...): ``detail`` is a count to show."""
     return Figure(bench, what, detail, unit, "yes", ok)
 

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from bench._server import BenchApi, memory_kib, served
+from bench.figures import Figure, at_least, holds, info
 from race_control.config import local_timezone
 from tests.helpers.ctp01_peer import RawCtp01Client
 
@@ -241,13 +242,13 @@ def verdict(rate: float) -> str:
     return "OK" if rate >= TARGET else "MISSED"
 
 
-def main() -> None:
+def bench(argv: list[str] | None = None) -> list[Figure]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reads", type=int, default=200_000, help="reads in total (default 200,000)")
     p.add_argument("--conns", type=int, default=4, help="CTP01 connections in parallel (default 4)")
     p.add_argument("--sessions", type=int, default=0, help="display sessions bound to every stream")
     p.add_argument("--in-process", action="store_true", help="pipeline + store alone, no sockets")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     if a.in_process:
         r = asyncio.run(run_in_process(a.reads, a.conns, a.sessions))
         n = r["reads"]
@@ -260,7 +261,11 @@ def main() -> None:
         both = r["parse"] + r["pipeline"]
         print(f"  both, serially:                   {both:.2f} s = {n / both:,.0f} reads/s")
         print(f"  stored: {r['committed_final']:,}/{n:,}")
-        return
+        return [
+            info("ingest", "in-process parse", n / r["parse"], "reads/s"),
+            info("ingest", "in-process accept -> SQLite", n / r["pipeline"], "reads/s"),
+            holds("ingest", "in-process: every read stored", r["committed_final"] == n, r["committed_final"]),
+        ]
     r = asyncio.run(run_served(a.reads, a.conns, a.sessions))
     n = r["reads"]
     rate = n / r["elapsed"]
@@ -281,7 +286,19 @@ def main() -> None:
         f"  server peak RSS (VmHWM) {r['rss_peak_kib'] / 1024:.0f} MiB "
         f"(before the reads: {r['rss_idle_kib'] / 1024:.0f} MiB)"
     )
+    label = f"durable ingest, {a.sessions} session(s) bound"
+    return [
+        at_least("ingest", label, rate, "reads/s", TARGET),
+        holds(
+            "ingest",
+            "every read in the DB after SIGTERM",
+            r["committed_final"] == n,
+            r["committed_final"],
+            "reads",
+        ),
+        info("ingest", "server peak RSS", r["rss_peak_kib"] / 1024, "MiB"),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    bench()

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 
 from bench._server import BenchApi, percentile, served
-from bench.figures import Figure, below, check, info
+from bench.figures import Figure, below, holds, info
 from tests.helpers.ctp01_peer import RawCtp01Client
 
 TARGET_P50_MS = 2.0
@@ -178,13 +178,13 @@ async def run_relay(sessions: int, screens: int, rate: float, duration: float) -
 
 def figures(r: dict[str, Any], relay: dict[str, Any] | None) -> list[Figure]:
     out = [
-        check("latency", "finishers delivered", r["messages"] == r["expected"], r["messages"], "messages"),
+        holds("latency", "finishers delivered", r["messages"] == r["expected"], r["messages"], "messages"),
         below("latency", "read -> screen p50", r["p50"], "ms", TARGET_P50_MS),
         below("latency", "read -> screen p99", r["p99"], "ms", TARGET_P99_MS),
     ]
     if relay is not None:
         out += [
-            check(
+            holds(
                 "latency",
                 "relay: finishers delivered",
                 relay["messages"] == relay["expected"],

@@ -37,6 +37,7 @@ import aiohttp
 import psycopg2
 
 from bench._server import BenchApi, memory_kib, percentile, served
+from bench.figures import Figure, at_least, below, holds, info
 from bench.screens import ScreenPool, build_race, check, raise_nofile, read_line
 from race_control.central import admin
 from race_control.config import local_timezone
@@ -195,7 +196,7 @@ async def run(
     return r
 
 
-def main() -> None:
+def bench(argv: list[str] | None = None) -> list[Figure]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--screens", type=int, default=TARGET_SCREENS, help="screens on the one public session")
     p.add_argument("--batches", type=int, default=10, help="central commits (push batches)")
@@ -208,7 +209,7 @@ def main() -> None:
         help="finishers from a real `race-control serve` syncing to the database (reads on its CTP01 "
         "socket, its push): latency from writing the reads to the laptop to the remote screen",
     )
-    a = p.parse_args()
+    a = p.parse_args(argv)
     r = asyncio.run(run(a.screens, a.batches, a.per_batch, a.interval, a.workers, a.laptop))
     lat, last = r["latencies"], r["last_screen_ms"]
     print(
@@ -250,7 +251,19 @@ def main() -> None:
     )
     if r["connect_errors"]:
         print(f"  connect errors: {r['connect_errors'][:5]}")
+    return [
+        at_least("relay_screens", "relay screens connected", r["connected"], "screens", TARGET_SCREENS),
+        holds(
+            "relay_screens",
+            "every finisher on every remote screen",
+            r["delivered"] == r["expected"] and not r["bad_screens"],
+            r["delivered"],
+            "messages",
+        ),
+        below("relay_screens", "central commit -> remote screen p99", p99, "ms", TARGET_P99_MS),
+        info("relay_screens", "central queries per batch", rel["queries"] / max(1, r["batches"]), ""),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    bench()

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from bench._server import BenchApi, memory_kib, served
+from bench.figures import Figure, holds, info
 from bench.ingest import db_count
 from race_control.paths import resources_dir
 from race_control.roster.csv_import import read_csv_file
@@ -63,7 +64,7 @@ async def watch(ws: aiohttp.ClientWebSocketResponse, log: ScreenLog) -> None:
             log.last_at = time.perf_counter()
 
 
-async def run(screens: int) -> dict[str, Any]:
+async def run(screens: int, folders: tuple[str, ...] = FOLDERS) -> dict[str, Any]:
     out: dict[str, Any] = {"screens": screens}
     with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
         db_path = Path(tmp) / "race-control.sqlite3"
@@ -117,7 +118,7 @@ async def run(screens: int) -> dict[str, Any]:
             sim = await simulate(
                 "127.0.0.1",
                 info["timing_port"],
-                [SimSource(DATA / name, name) for name in FOLDERS],
+                [SimSource(DATA / name, name) for name in folders],
                 speed=0,
                 tz="UTC",
                 connection_id=CONNECTION_ID,
@@ -169,13 +170,22 @@ async def run(screens: int) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
+def bench(argv: list[str] | None = None) -> list[Figure]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--screens", type=int, default=50, help="screens per display session (default 50)")
-    a = p.parse_args()
-    r = asyncio.run(run(a.screens))
+    p.add_argument(
+        "--folders",
+        default=",".join(FOLDERS),
+        help=f"controller folders to play (default {','.join(FOLDERS)}; e.g. 9K,19K for a quick run)",
+    )
+    a = p.parse_args(argv)
+    folders = tuple(f.strip() for f in a.folders.split(",") if f.strip())
+    unknown = [f for f in folders if f not in FOLDERS]
+    if unknown or not folders:
+        p.error(f"--folders: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(FOLDERS)}")
+    r = asyncio.run(run(a.screens, folders))
     print(
-        f"2021 race replay (START1, FINISH1, 9K, 19K) at speed 0: {r['sent_reads']:,} reads + "
+        f"2021 race replay ({', '.join(folders)}) at speed 0: {r['sent_reads']:,} reads + "
         f"{r['sent_guns']} gun times, 2 display sessions x {a.screens} screens"
     )
     print(
@@ -193,7 +203,14 @@ def main() -> None:
         print(f"  MISSED: {len(r['problems'])} screen(s) wrong: " + "; ".join(r["problems"][:5]))
     else:
         print(f"  OK: all {2 * a.screens} screens got every finisher once, in seq order")
+    return [
+        holds(
+            "replay", "every finisher on every screen, in order", not r["problems"], 2 * a.screens, "screens"
+        ),
+        info("replay", "whole race to the last screen", r["wall"], "s"),
+        info("replay", "reads stored", r["stored"] / r["committed_at"], "reads/s"),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    bench()

@@ -30,6 +30,7 @@ from bench._server import (
     served,
     server_warnings,
 )
+from bench.figures import Figure, at_least, holds, info
 from bench.screens import (
     ScreenPool,
     build_race,
@@ -78,11 +79,11 @@ async def run(sessions: int, workers: int) -> dict[str, Any]:
     return r
 
 
-def main() -> None:
+def bench(argv: list[str] | None = None) -> list[Figure]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sessions", type=int, default=500)
     p.add_argument("--workers", type=int, default=2, help="client processes holding the screens")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     r = asyncio.run(run(a.sessions, a.workers))
     s = r["setup"]
     lat = r["latencies"]
@@ -114,7 +115,18 @@ def main() -> None:
     print(f"  {rss_report(m0, f'with {a.sessions} sessions+streams+screens', m1, 'after delivery', m2)}")
     print(f"  other message types seen by screens: {r['other_types']}")
     print_problems(r)
+    return [
+        at_least("sessions", "isolated sessions", r["connected"], "sessions", TARGET_SESSIONS),
+        holds(
+            "sessions",
+            "each screen exactly its own finisher",
+            r["delivered"] == r["expected"] and not (r["bad_screens"] or r["foreign"] or r["duplicates"]),
+            r["delivered"],
+            "screens",
+        ),
+        info("sessions", "burst delivered to all", r["delivery_s"] * 1000, "ms"),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    bench()

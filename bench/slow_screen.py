@@ -30,6 +30,7 @@ from typing import Any
 import aiohttp
 
 from bench._server import BenchApi, percentile, served, server_log
+from bench.figures import Figure, below, holds
 from bench.screens import build_race, read_line
 from race_control.config import local_timezone
 
@@ -188,13 +189,13 @@ async def phase(stalled: bool, normal: int, rate: float, duration: float) -> dic
     return r
 
 
-def main() -> None:
+def bench(argv: list[str] | None = None) -> list[Figure]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--screens", type=int, default=20, help="normal screens")
     p.add_argument("--rate", type=float, default=200.0, help="reads per second")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of paced reads")
     p.add_argument("--no-baseline", action="store_true", help="skip phase 1 (e.g. for a long stall)")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     base = None if a.no_baseline else asyncio.run(phase(False, a.screens, a.rate, a.duration))
     slow = asyncio.run(phase(True, a.screens, a.rate, a.duration))
     print(
@@ -225,7 +226,13 @@ def main() -> None:
         f"{slow['resume_s']:.2f} s, exactly once in seq order: {'OK' if resumed else 'MISSED'}; "
         f"messages {slow['slow_kinds']}"
     )
+    return [
+        below("slow_screen", "normal screens p50, with a stall", slow["p50"], "ms", TARGET_P50_MS),
+        below("slow_screen", "normal screens p99, with a stall", slow["p99"], "ms", TARGET_P99_MS),
+        holds("slow_screen", "normal screens all exact", slow["normal_ok"] == a.screens, slow["normal_ok"]),
+        holds("slow_screen", "stalled screen loses nothing", resumed, slow["slow_unique"], "finishers"),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    bench()

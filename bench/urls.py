@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from bench._server import percentile
+from bench.figures import Figure, below, holds, info
 from race_control.app import RaceControl
 from race_control.config import Settings
 from race_control.ids import new_token
@@ -105,11 +106,11 @@ async def time_api(n: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def bench(argv: list[str] | None = None) -> list[Figure]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tokens", type=int, default=100_000)
     p.add_argument("--sessions", type=int, default=2_000, help="POST /api/sessions calls timed")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     t = time_tokens(a.tokens)
     r = asyncio.run(time_api(a.sessions))
     ok = "OK" if t["p99"] / 1000 < TARGET_MS else "MISSED"
@@ -130,7 +131,12 @@ def main() -> None:
         f"  context, SessionService.create without HTTP x {a.sessions:,}: p50 {r['create_p50']:.2f} ms, "
         f"p99 {r['create_p99']:.2f} ms"
     )
+    return [
+        below("urls", "new_token() p99", t["p99"] / 1000, "ms", TARGET_MS),
+        holds("urls", "tokens unique", t["unique"] == a.tokens, t["unique"]),
+        info("urls", "POST /api/sessions p99", r["api_p99"], "ms"),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    bench()

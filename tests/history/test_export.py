@@ -155,3 +155,19 @@ async def test_export_errors_and_token(rc: RaceControl, api: Api) -> None:
         anonymous.get(f"{api.base}/api/timing/sessions/{sid}/export") as r,
     ):
         assert r.status == 401
+
+
+async def test_a_stream_name_cannot_smuggle_a_read_into_the_recording(
+    rc: RaceControl, api: Api, tmp_path: Path
+) -> None:
+    folder = tmp_path / "CT01_33~1~19K~666~09:00:00.00~1~0FA22E~1"  # the event name is the folder's
+    folder.mkdir()
+    lines = (RACE / "19K" / "5072019.csv").read_text("latin-1").splitlines()[:20]
+    (folder / "5072019.csv").write_text("\n".join(lines) + "\n", "latin-1")
+    summary = await api.ok("POST", "/api/timing/import", {"path": str(folder), "location": "19K"}, 201)
+    stream_id = summary["timing_session_id"]
+    rows = await drain_until(rc, lambda: stored(rc, stream_id), lambda rows: len(rows) == 20)
+    body, _ = await export(api, stream_id)
+    text = body.decode("latin-1")
+    assert text.count("CT01_33~") == len(rows) == 20
+    assert "# event: CT01_33-1-19K-666" in text

@@ -395,6 +395,9 @@ def add_routes(app: web.Application) -> None:
     template_routes.add_routes(app)
     roster_routes.add_routes(app)
     builder_routes.add_routes(app)
+    from race_control.display_server import replay_routes  # the replay routes (docs/history.md#replay)
+
+    replay_routes.add_routes(app)
     from race_control.display_server import history_routes  # exports (docs/history.md)
 
     history_routes.add_routes(app)

@@ -84,11 +84,13 @@ def builtin_ids() -> list[str]:
 # dedupe and corrections; known for "Bib N"; read_at for the latency ack; nameFor() falls back
 # from name to first/last name to bib; the recent list shows name, bib and time) and the
 # display protocol names them; plus the result's own timing, which says nothing about the
-# runner (time_kind, elapsed, chip/gun time, division_place).  Every other field (city,
+# runner (time_kind, elapsed, chip/gun time, division_place), and ``replay`` (a replayed finish: the
+# page's REPLAY badge).  Every other field (city,
 # division, message, team, age, gender, ...) is sent only if a block shows it.
 SCREEN_MINIMUM = frozenset(
     {"type", "seq", "corrects_seq", "bib", "name", "first_name", "last_name", "time", "location",
-     "place", "known", "read_at", "time_kind", "elapsed", "chip_time", "gun_time", "division_place"}
+     "place", "known", "read_at", "time_kind", "elapsed", "chip_time", "gun_time", "division_place",
+     "replay"}
 )  # fmt: skip
 # what each block type shows of a finisher (rc-cards.js renderSingle / renderBoards)
 _BLOCK_FIELDS: dict[str, frozenset[str]] = {

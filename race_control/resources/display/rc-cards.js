@@ -34,8 +34,15 @@
     return str(m);
   }
 
+  // the REPLAY badge: on while the finish (or any card of the grid) on screen is replayed
+  function markReplay(on) {
+    if (on) dom.body.setAttribute('data-replay', '1');
+    else dom.body.removeAttribute('data-replay');
+  }
+
   function renderSingle(f, quiet) {
     if (!RC.view) return;
+    markReplay(f.replay === true);
     var usedRotate = false;
     RC.view.blocks.forEach(function (rec) {
       if (FINISHER_TYPES.indexOf(rec.type) < 0) return;
@@ -66,6 +73,7 @@
 
   function renderGrid(list, quiet) {
     if (!RC.view) return;
+    markReplay(list.some(function (f) { return f.replay === true; }));
     var g = RC.view.grid, t = RC.view.template;
     dom.gridLayer.textContent = '';
     var cols = Math.max(1, Math.min(g.columns || 2, list.length));

@@ -43,6 +43,10 @@
     dom.stage.appendChild(dom.gridLayer);
     dom.stage.appendChild(dom.idleEl);
     dom.stage.appendChild(dom.banner);
+    // shown while the finish on screen is a replay of stored reads (rc-cards.js markReplay)
+    dom.replayBadge = el('div', 'rc-replay-badge', 'REPLAY');
+    dom.replayBadge.setAttribute('aria-label', 'replay of a stored race, not live');
+    dom.stage.appendChild(dom.replayBadge);
     dom.root.appendChild(dom.stage);
     // Outside the stage: plain, viewport-sized, readable on any screen without the template.
     dom.endedEl = el('div', 'rc-ended');

@@ -180,7 +180,8 @@
       message: str(m.message),
       known: m.known !== false,
       place: (typeof m.place === 'number' || typeof m.place === 'string') ? m.place : null,
-      read_at: (typeof m.read_at === 'number' && isFinite(m.read_at)) ? m.read_at : null
+      read_at: (typeof m.read_at === 'number' && isFinite(m.read_at)) ? m.read_at : null,
+      replay: m.replay === true    // a replayed finish (docs/display-protocol.md): the REPLAY badge
     };
   }
 

@@ -1,0 +1,65 @@
+"""The replay routes (docs/history.md#replay; documented in resources/openapi.json).
+
+``POST /api/sessions/{session_id}/replay`` starts replaying a stored timing stream into the
+session (202 with the replay's progress), ``GET`` shows the running or latest replay's progress,
+``DELETE`` stops the running one.  The work is ``operations.replay.ReplayOperations``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from race_control.display_server.api import SERVICES, read_json
+from race_control.operations.replay import ReplayOperations
+
+
+class Replays:
+    """The app's ``ReplayOperations``, made on first use (the services are known by then)."""
+
+    def __init__(self) -> None:
+        self.ops: ReplayOperations | None = None
+
+    def of(self, app: web.Application) -> ReplayOperations:
+        if self.ops is None:
+            s = app[SERVICES]
+            self.ops = ReplayOperations(s.sessions, s.timing, s.ops.changes)
+        return self.ops
+
+
+REPLAYS: web.AppKey[Replays] = web.AppKey("replays", Replays)
+
+
+def replays(request: web.Request) -> ReplayOperations:
+    return request.app[REPLAYS].of(request.app)
+
+
+async def start_replay(request: web.Request) -> web.Response:
+    replays_ = replays(request)
+    session_id = request.match_info["session_id"]
+    request.app[SERVICES].sessions.get(session_id)  # 404 before the body
+    replay = await replays_.start(session_id, await read_json(request))
+    return web.json_response(replay.to_json(), status=202)
+
+
+async def get_replay(request: web.Request) -> web.Response:
+    return web.json_response(replays(request).status(request.match_info["session_id"]).to_json())
+
+
+async def stop_replay(request: web.Request) -> web.Response:
+    replay = await replays(request).stop(request.match_info["session_id"])
+    return web.json_response(replay.to_json())
+
+
+async def _close(app: web.Application) -> None:
+    ops = app[REPLAYS].ops
+    if ops is not None:
+        await ops.close()
+
+
+def add_routes(app: web.Application) -> None:
+    app[REPLAYS] = Replays()
+    app.on_shutdown.append(_close)
+    r = app.router
+    r.add_post("/api/sessions/{session_id}/replay", start_replay)
+    r.add_get("/api/sessions/{session_id}/replay", get_replay)
+    r.add_delete("/api/sessions/{session_id}/replay", stop_replay)

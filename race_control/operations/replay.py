@@ -1,0 +1,301 @@
+"""Replay a stored timing stream into a display session, as if it were live (docs/history.md#replay).
+
+``ReplayOperations.start`` checks the request and starts one background task per session; the
+task reads the stream's stored reads in pages on the store's DB thread (``Store.run``, in arrival
+order, the order the live path saw them), paces them on the reads' own clock at ``speed``x (0: as
+fast as possible) and runs each due batch through the session exactly as the ingest pipeline runs
+live reads: ``LiveSession.decide`` under the sessions' ``WriteLock`` (the same crossing rules,
+duplicate windows, suppressions and seqs), the display events written in one unit of work, then
+``SessionService.publish`` to the screens.  Each finisher it announces carries ``replay: true``
+and a ``read_at`` of the moment it was replayed (the latency a screen acknowledges is the
+replay's, not the race day's).  The timing stream itself is only read: its counters, cursors
+and clock warnings are not touched, and the session is not bound to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select
+
+from race_control.ids import new_id
+from race_control.sessions import queries as q
+from race_control.sessions.errors import SessionConflict, SessionInputError, SessionNotFound
+from race_control.sessions.live import Derived
+from race_control.sessions.service import SessionService
+from race_control.store.models import Read
+from race_control.store.unit_of_work import ChangeListener, UnitOfWork
+from race_control.timing.ingest.stored_read import StoredRead
+from race_control.timing.ingest.streams import TimingService
+
+log = logging.getLogger("race_control.operations.replay")
+PAGE = 2000  # stored reads fetched per DB call
+MIN_SPEED, MAX_SPEED = 0.5, 100.0
+FIELDS = ("timing_session_id", "speed", "from", "to")
+_TIME = re.compile(r"^(\d{1,2}):([0-5]\d):([0-5]\d)$")
+Cursor = tuple[float, int]  # (received_at, raw_n) of the last read fetched
+
+
+def _time_of_day(body: dict[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    m = _TIME.match(value) if isinstance(value, str) else None
+    if m is None or int(m.group(1)) > 23:
+        raise SessionInputError(f"'{key}' must be a time of day HH:MM:SS (00:00:00 to 23:59:59), or absent")
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+
+
+def _tod(clock: float) -> float:
+    return clock % 86400  # the reads' clock is seconds since local midnight (timing.protocols.events)
+
+
+def _text(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    total = math.floor(_tod(seconds) + 1e-9)
+    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+@dataclass
+class Window:
+    start: float | None  # time of day (s), inclusive
+    end: float | None
+
+    def keeps(self, read: StoredRead) -> bool:
+        """Tag reads inside the window; gun times before its end too (the race clock needs them)."""
+        tod = _tod(read.clock)
+        if self.end is not None and tod > self.end:
+            return False
+        return read.kind == "gun" or self.start is None or tod >= self.start
+
+
+@dataclass
+class Replay:
+    id: str
+    session_id: str
+    stream_id: str
+    speed: float
+    window: Window
+    total: int = 0
+    played: int = 0  # stored reads handed to the session so far
+    finishers: int = 0  # finishers it announced
+    suppressed: int = 0
+    state: str = "running"  # running | finished | stopped | failed
+    reason: str = ""
+    clock: float | None = None  # the clock of the last read played (the replay clock)
+    started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+    task: asyncio.Task[None] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "replay_id": self.id,
+            "session_id": self.session_id,
+            "timing_session_id": self.stream_id,
+            "speed": self.speed,
+            "from": _text(self.window.start),
+            "to": _text(self.window.end),
+            "state": self.state,
+            "reason": self.reason,
+            "played": self.played,
+            "total": self.total,
+            "finishers": self.finishers,
+            "suppressed": self.suppressed,
+            "replay_clock": _text(self.clock),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }
+
+
+def _page(conn: Connection, stream_id: str, after: Cursor | None, limit: int) -> list[StoredRead]:
+    t = Read.__table__
+    where = t.c.stream_id == stream_id
+    if after is not None:
+        where = and_(
+            where,
+            or_(t.c.received_at > after[0], and_(t.c.received_at == after[0], t.c.raw_n > after[1])),
+        )
+    rows = conn.execute(select(t).where(where).order_by(t.c.received_at, t.c.raw_n).limit(limit)).mappings()
+    return [StoredRead(**{k: r[k] for k in StoredRead.__slots__}) for r in rows]
+
+
+def _count(conn: Connection, stream_id: str, window: Window) -> int:
+    """Reads of ``stream_id`` the window keeps (one pass over their clocks, on the DB thread)."""
+    t = Read.__table__
+    rows = conn.execute(select(t.c.kind, t.c.clock).where(t.c.stream_id == stream_id))
+    if window.start is None and window.end is None:
+        return sum(1 for _ in rows)
+    n = 0
+    for kind, clock in rows:
+        tod = _tod(clock)
+        if (window.end is None or tod <= window.end) and (
+            kind == "gun" or window.start is None or tod >= window.start
+        ):
+            n += 1
+    return n
+
+
+class ReplayOperations:
+    def __init__(
+        self, sessions: SessionService, timing: TimingService, changes: list[ChangeListener]
+    ) -> None:
+        self._sessions = sessions
+        self._timing = timing
+        self._changes = changes
+        self._replays: dict[str, Replay] = {}  # session -> its running or latest replay
+
+    def status(self, session_id: str) -> Replay:
+        self._sessions.get(session_id)
+        r = self._replays.get(session_id)
+        if r is None:
+            raise SessionNotFound(f"display session {session_id} has no replay (POST .../replay starts one)")
+        return r
+
+    async def start(self, session_id: str, body: object) -> Replay:
+        s = self._sessions.get(session_id)
+        if not isinstance(body, dict):
+            raise SessionInputError(f"body must be a JSON object ({', '.join(FIELDS)})")
+        unknown = sorted(str(k)[:40] for k in body if k not in FIELDS)
+        if unknown:
+            raise SessionInputError(
+                f"unknown field(s) {', '.join(map(repr, unknown[:10]))} in a replay; known: {', '.join(FIELDS)}"
+            )
+        stream_id = body.get("timing_session_id")
+        if not isinstance(stream_id, str) or not stream_id:
+            raise SessionInputError("'timing_session_id' is required (the stored timing stream to replay)")
+        speed = body.get("speed", 1)
+        if (
+            isinstance(speed, bool)
+            or not isinstance(speed, int | float)
+            or not math.isfinite(speed)
+            or not (speed == 0 or MIN_SPEED <= speed <= MAX_SPEED)
+        ):
+            raise SessionInputError(
+                f"'speed' must be a number from {MIN_SPEED:g} to {MAX_SPEED:g} (times real time), "
+                "or 0 for as fast as possible"
+            )
+        window = Window(_time_of_day(body, "from"), _time_of_day(body, "to"))
+        if window.start is not None and window.end is not None and window.start > window.end:
+            raise SessionInputError("'from' must not be later than 'to'")
+        if self._timing.stream(stream_id) is None:
+            raise SessionNotFound(f"timing session {stream_id[:64]!r} does not exist")
+        if s.status != "open":
+            raise SessionConflict(f"display session {s.id} is closed; reopen it to replay into it")
+        if stream_id in s.streams:
+            raise SessionConflict(
+                f"timing session {stream_id} is bound to display session {s.id} live: its reads are "
+                "shown already; replay it into another (fresh) session"
+            )
+        running = self._replays.get(session_id)
+        if running is not None and running.state == "running":
+            raise SessionConflict(
+                f"display session {s.id} is already replaying timing session {running.stream_id} "
+                f"(replay {running.id}); stop it first (DELETE .../replay)"
+            )
+        r = Replay(new_id(), s.id, stream_id, float(speed), window)
+        r.total = await self._sessions.store.run(_count, stream_id, window)
+        self._replays[session_id] = r
+        r.task = asyncio.get_running_loop().create_task(self._run(r))
+        return r
+
+    async def stop(self, session_id: str) -> Replay:
+        r = self.status(session_id)
+        if r.state != "running" or r.task is None:
+            raise SessionConflict(f"replay {r.id} of display session {session_id} is not running ({r.state})")
+        r.task.cancel()
+        try:
+            await r.task
+        except asyncio.CancelledError:
+            pass
+        return r
+
+    async def close(self) -> None:
+        """Stop every running replay (server shutdown)."""
+        for r in list(self._replays.values()):
+            if r.state == "running" and r.task is not None:
+                r.task.cancel()
+                try:
+                    await r.task
+                except asyncio.CancelledError:
+                    pass
+
+    async def _run(self, r: Replay) -> None:
+        try:
+            await self._play(r)
+            r.state = "finished"
+        except asyncio.CancelledError:
+            r.state, r.reason = "stopped", r.reason or "stopped by the operator"
+            raise
+        except Exception as exc:  # a store failure, the session gone: the replay ends, named
+            log.exception("replay %s into session %s failed", r.id, r.session_id)
+            r.state, r.reason = "failed", str(exc)[:300]
+        finally:
+            r.ended_at = time.time()
+
+    async def _play(self, r: Replay) -> None:
+        loop = asyncio.get_running_loop()
+        store = self._sessions.store
+        after: Cursor | None = None
+        origin: tuple[float, float] | None = None  # (loop time, read clock) the pacing counts from
+        pending = asyncio.ensure_future(store.run(_page, r.stream_id, None, PAGE))
+        while True:
+            page = await pending
+            if not page:
+                return
+            after = (page[-1].received_at, page[-1].raw_n)
+            pending = asyncio.ensure_future(store.run(_page, r.stream_id, after, PAGE))  # read ahead
+            try:
+                batch: list[StoredRead] = []
+                for read in page:
+                    if not r.window.keeps(read):
+                        continue
+                    if r.speed and read.kind == "tag":
+                        if origin is None:
+                            origin = (loop.time(), read.clock)
+                        due = origin[0] + max(0.0, read.clock - origin[1]) / r.speed
+                        if due > loop.time() + 0.005:
+                            await self._decide(r, batch)
+                            batch = []
+                            await asyncio.sleep(due - loop.time())
+                    batch.append(read)
+                await self._decide(r, batch)
+                await asyncio.sleep(0)  # speed 0: let the loop breathe between pages
+            except BaseException:
+                pending.cancel()
+                raise
+
+    async def _decide(self, r: Replay, reads: list[StoredRead]) -> None:
+        """Run ``reads`` through the session as the pipeline runs live reads, then tell screens."""
+        if not reads:
+            return
+        sessions = self._sessions
+        async with sessions.lock:
+            s = sessions.get(r.session_id)
+            if s.status != "open":
+                r.reason = "the display session was closed"
+                raise asyncio.CancelledError
+            if r.stream_id in s.streams:
+                r.reason = "the timing session was bound to the display session live"
+                raise asyncio.CancelledError
+            derived = Derived()
+            before = (s.finishers, s.suppressed)
+            wall_ms = round(time.time() * 1000)
+            for read in reads:
+                s.decide(read, derived)
+            for row in derived.events:
+                row["payload"].update(replay=True, read_at=wall_ms)
+            uow = UnitOfWork(sessions.store, self._changes)
+            uow.write(q.write_derived, derived)
+            uow.after_commit(lambda: sessions.publish(derived))
+            await uow.commit()
+            r.played += len(reads)
+            r.finishers += s.finishers - before[0]
+            r.suppressed += s.suppressed - before[1]
+            r.clock = reads[-1].clock

@@ -27,6 +27,7 @@ from race_control.providers.file_import import entrant_json, entrants
 from race_control.providers.normalized import Entrant, FetchResult
 from race_control.providers.resync import LocalRunner, Plan, plan_resync
 from race_control.roster.errors import RosterInputError
+from race_control.roster.gc_pause import bulk_gc
 from race_control.roster.mapping import TARGETS, detect, names_a_column, validate
 from race_control.roster.saved_mappings import check_source, list_mappings, load_mapping, put_mapping
 from race_control.roster.service import EventService
@@ -181,7 +182,8 @@ class RosterFileOperations:
         that cannot be used.  Changes nothing."""
         self._events.event(event_id)
         req = parse_request(body, importing=False)
-        p = await self._prepare(req)
+        with bulk_gc():
+            p = await self._prepare(req)
         used = set(p.mapping.values())
         out: dict[str, Any] = {
             "provider": req.provider,
@@ -213,6 +215,10 @@ class RosterFileOperations:
         the mapping is saved for the source in the same unit of work (``save_mapping``)."""
         self._events.event(event_id)
         req = parse_request(body, importing=True)
+        with bulk_gc():  # a 50,000-row file: fewer collections while it is read and applied
+            return await self._import(event_id, req)
+
+    async def _import(self, event_id: str, req: FileRequest) -> dict[str, Any]:
         p = await self._prepare(req)
         if p.fetched is None:
             raise RosterInputError(

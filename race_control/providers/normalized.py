@@ -192,6 +192,8 @@ def collapse(entrants: list[Entrant]) -> tuple[list[Entrant], int]:
 # --- value normalizers (shared by the adapters) -----------------------------------------------
 def text(value: object, limit: int = 200) -> str:
     """A trimmed string from a provider's value (``None`` → ``""``; numbers as text)."""
+    if type(value) is str:  # the common case first (650,000 calls a 50,000-runner pull)
+        return value.strip()[:limit]
     if value is None or isinstance(value, bool):
         return ""
     if isinstance(value, int | float | str):

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from race_control.providers.normalized import Entrant, FetchResult
 from race_control.roster.participants import ParticipantRow, Rejected, parse_row
@@ -80,9 +79,12 @@ class LocalRunner:
             return self.link_raw_json == json.dumps(e.raw) or json.loads(self.link_raw_json) == e.raw
         return self.link_raw == e.raw
 
-    @cached_property  # read many times a plan; ``fields`` is never changed
-    def bib(self) -> str:
-        return str(self.fields["bib"])
+    def __post_init__(self) -> None:
+        # read many times a plan; ``fields`` is never changed (set once: a cached_property
+        # takes a lock on its first read, 50,000 times a re-sync)
+        object.__setattr__(self, "bib", str(self.fields["bib"]))
+
+    bib: ClassVar[str]  # set by __post_init__ (not a constructor argument)
 
     def value(self, name: str) -> Any:
         return self.raw.get("chip", "") if name == "chip" else self.fields.get(name)
@@ -311,9 +313,6 @@ def plan_resync(
 
 
 def _plan_match(plan: Plan, runner: LocalRunner, e: Entrant, supplies: frozenset[str], bib: str) -> None:
-    remote = {**e.participant_fields(), "chip": e.chip, "bib": bib}
-    after = dict(runner.fields)
-    raw = {**runner.raw, **e.extra()}
     diff: dict[str, tuple[Any, Any]] = {}
     if "bib" in supplies and e.bib and e.bib != runner.bib and "bib" in runner.local_fields:
         plan.kept_local.append(
@@ -326,14 +325,23 @@ def _plan_match(plan: Plan, runner: LocalRunner, e: Entrant, supplies: frozenset
             }
         )
     fields = runner.fields
+    after: dict[str, Any] | None = None  # the fields after the sync, copied on the first change
+    chip: str | None = None  # the local chip the row keeps (a blank remote one, or a local edit)
     for name in COMPARED:
         if name not in supplies and name != "bib":
             continue
-        theirs = remote[name]
-        mine = (runner.raw.get("chip", "") or "") if name == "chip" else fields.get(name)  # runner.value
+        if name == "bib":
+            theirs: Any = bib
+            mine = fields.get("bib")
+        elif name == "chip":
+            theirs = e.chip
+            mine = runner.raw.get("chip", "") or ""  # runner.value
+        else:
+            theirs = getattr(e, name)
+            mine = fields.get(name)
         if mine == theirs or (name in STICKY and _blank(theirs)):
             if name == "chip" and _blank(theirs) and mine:
-                raw["chip"] = mine
+                chip = mine
             continue
         if name in runner.local_fields:
             plan.kept_local.append(
@@ -346,20 +354,31 @@ def _plan_match(plan: Plan, runner: LocalRunner, e: Entrant, supplies: frozenset
                 }
             )
             if name == "chip":
-                raw["chip"] = mine
+                chip = mine
             continue
         diff[name] = (mine, theirs)
         if name != "chip":
+            if after is None:
+                after = dict(fields)
             after[name] = theirs
-    row = parse_row(0, {**after, **raw})
+    linked = runner.link_is(e, "active")
+    if not diff and linked:
+        # the provider row is the one the link keeps (compared as text) and no field differs:
+        # nothing to write, and nothing to validate again (that row passed ``parse_row`` when
+        # it was linked; a 50,000-runner re-sync is mostly these: docs/providers.md#load)
+        plan.unchanged.append((runner, e))
+        return
+    raw = {**runner.raw, **e.extra()}
+    if chip is not None:
+        raw["chip"] = chip
+    row = parse_row(0, {**(fields if after is None else after), **raw})
     if isinstance(row, Rejected):
         plan.quarantined.append(_q(e, row.error.split(": ", 1)[-1]))
         return
-    if not runner.link_is(e, "active"):
+    if not linked:
         plan.links.append(Linked(e, runner.id, row.bib, "active"))
     if diff:
-        fields = {k: getattr(row, k) for k in ROW_FIELDS}
-        plan.changed.append(Changed(runner, e, fields, dict(row.raw), diff))
+        plan.changed.append(Changed(runner, e, {k: getattr(row, k) for k in ROW_FIELDS}, dict(row.raw), diff))
     else:
         plan.unchanged.append((runner, e))
 

@@ -300,9 +300,15 @@ class TcpProxy:
                 _reset(client)  # the target is down: so are we
                 self.resets += 1
                 continue
-            for s in (client, server):
-                s.setblocking(False)
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                for s in (client, server):
+                    s.setblocking(False)
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # the client is gone already: close both, or they leak with this thread
+                _reset(client)
+                _reset(server)
+                self.resets += 1
+                continue
             pair = _Pair(client, server)
             self._pairs.append(pair)
 

@@ -153,8 +153,9 @@ async def test_backpressure_longer_than_every_timer_loses_nothing_on_one_connect
                 )
                 await wait_for(lambda: log.matching("reading paused"), 60, "the server never paused reading")
                 assert lock is not None
+                paused_with = services.pipeline.backlog  # how much was read by then varies with load
                 await asyncio.sleep(HOLD)  # paused all along: the backlog cannot drain
-                assert services.pipeline.backlog > 100_000
+                assert services.pipeline.backlog >= paused_with > 0
                 assert sim.returncode is None  # still waiting for the server to read its last lines
                 lock.rollback()
                 lock.close()

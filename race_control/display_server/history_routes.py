@@ -1,7 +1,8 @@
 """History routes (docs/history.md; documented in resources/openapi.json).
 
 ``GET /api/timing/sessions/{stream_id}/export`` (``?format=ct01_33`` default, or ``original``)
-→ the stream as a recording ``race-control simulate`` plays; ``GET
+→ the stream as a recording ``race-control simulate`` plays; ``POST /api/timing/recordings``
+(the recording as the body) → such a recording imported as a stream; ``GET
 /api/sessions/{session_id}/results.csv`` → the session's finishers as CSV.  Both are streamed:
 the response starts once the first page is read (``operations.history``); an unknown id or
 format is a 404/400 before any byte is sent.
@@ -13,13 +14,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from race_control.display_server.api import svc
+from race_control.display_server.api import MAX_IMPORT_BODY, _too_large, svc
+from race_control.display_server.errors import DisplayInputError
 from race_control.operations.history import HistoryOperations
 
 
 def _history(request: web.Request) -> HistoryOperations:
     s = svc(request)
-    return HistoryOperations(s.store, s.timing, s.sessions)
+    return HistoryOperations(s.store, s.timing, s.sessions, s.ops.changes)
 
 
 async def _stream(
@@ -62,7 +64,30 @@ async def results_csv(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def import_recording(request: web.Request) -> web.Response:
+    """The body is the recording itself (``export``'s output or a raw CTP01 log, any content
+    type); ``?timezone=`` and ``?date=`` override what its header says."""
+    if request.content_length is not None and request.content_length > MAX_IMPORT_BODY:
+        raise _too_large(MAX_IMPORT_BODY)
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > MAX_IMPORT_BODY:
+            raise _too_large(MAX_IMPORT_BODY)
+    unknown = sorted(set(request.query) - {"timezone", "date", "name"})
+    if unknown:
+        raise DisplayInputError(
+            f"unknown parameter(s) {', '.join(k[:40] for k in unknown)}; known: timezone, date, name"
+        )
+    q = request.query
+    summary = await _history(request).import_recording(
+        bytes(body), timezone=q.get("timezone"), date=q.get("date"), name=q.get("name", "")
+    )
+    return web.json_response(summary, status=201)
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/timing/sessions/{stream_id}/export", export_stream)
     r.add_get("/api/sessions/{session_id}/results.csv", results_csv)
+    r.add_post("/api/timing/recordings", import_recording)

@@ -10,6 +10,8 @@ writes each chunk to its response as it comes.
   ``race-control simulate`` plays from a ``.ctp`` file.  Location by location in sequence
   order, as of the request: reads stored while the export runs are not in it.
   ``fmt="original"`` gives the stored raw lines instead, verbatim, in arrival order.
+* ``import_recording``: such a recording (or a raw CTP01 log) back as a stream, each line with
+  its recorded ``(location, seq)`` (``timing.ingest.recording_import``).
 * ``results_csv``: the session's finishes, each in its latest form (a correction replaces the
   finisher message it corrects), in finish order; cells that a spreadsheet would run as a
   formula are neutralised (``safe_cell``), UTF-8 with a BOM, RFC 4180 quoting and CRLF.
@@ -27,6 +29,8 @@ from sqlalchemy import Connection, func, select
 from race_control.sessions.service import SessionService
 from race_control.store.database import Store
 from race_control.store.models import DisplayEvent, RawLine, Read
+from race_control.store.unit_of_work import ChangeListener, UnitOfWork
+from race_control.timing.ingest.recording_import import feed_recording, load_recording, plan_recording_stream
 from race_control.timing.ingest.streams import StreamState, TimingService
 from race_control.timing.protocols.chronotrack_time import format_normal
 from race_control.timing.protocols.errors import TimingInputError, TimingNotFound
@@ -147,10 +151,30 @@ def _events_page(conn: Connection, session_id: str, after: int, last: int) -> li
 class HistoryOperations:
     """The exports; built per request from the running services (it holds no state)."""
 
-    def __init__(self, store: Store, timing: TimingService, sessions: SessionService) -> None:
+    def __init__(
+        self,
+        store: Store,
+        timing: TimingService,
+        sessions: SessionService,
+        changes: list[ChangeListener] | None = None,
+    ) -> None:
         self._store = store
         self._timing = timing
         self._sessions = sessions
+        self._changes = changes if changes is not None else []
+
+    async def import_recording(
+        self, data: bytes, *, timezone: str | None = None, date: str | None = None, name: str = ""
+    ) -> dict[str, Any]:
+        """A CT01_33 recording (``export_stream``'s output, or a raw CTP01 log) as a stream:
+        every line checked first (a bad one is a ``TimingInputError`` naming it, nothing
+        stored), then the stream in one unit of work, then the reads the live way."""
+        rec = await load_recording(data, timezone=timezone, date=date, name=name)
+        async with self._timing.lock:
+            uow = UnitOfWork(self._store, self._changes)
+            state = plan_recording_stream(self._timing, uow, rec)
+            await uow.commit()
+        return await feed_recording(self._timing, state, rec)
 
     def stream(self, stream_id: str, fmt: str) -> StreamState:
         """The stream to export (``TimingNotFound``) and a known ``fmt`` (``TimingInputError``),

@@ -171,3 +171,71 @@ async def test_a_stream_name_cannot_smuggle_a_read_into_the_recording(
     text = body.decode("latin-1")
     assert text.count("CT01_33~") == len(rows) == 20
     assert "# event: CT01_33-1-19K-666" in text
+
+
+async def import_recording(api: Api, data: bytes, query: str = "") -> tuple[int, Any]:
+    async with api.http.post(f"{api.base}/api/timing/recordings{query}", data=data, headers=api.headers) as r:
+        return r.status, await r.json()
+
+
+async def test_an_exported_recording_imports_back_as_a_stream_with_its_own_numbers(
+    rc: RaceControl, api: Api
+) -> None:
+    result = await simulate(
+        "127.0.0.1",
+        rc.timing_port,
+        [SimSource(RACE / "19K", "19K"), SimSource(RACE / "START1" / "5071909.mrk", "START1")],
+        speed=0,
+        connection_id="to-import",
+    )
+    assert rc.services is not None
+    (state,) = [s for s in rc.services.timing.streams() if s.source_key == "to-import"]
+    total = result.reads + result.guns
+    before = await drain_until(rc, lambda: stored(rc, state.id), lambda rows: len(rows) == total)
+    body, _ = await export(api, state.id)
+
+    status, summary = await import_recording(api, body)
+    assert status == 201, summary
+    assert (summary["reads"], summary["gun_times"]) == (result.reads, result.guns)
+    assert summary["timing_session_id"] != state.id and summary["reference_date"] == state.reference_date
+    after = await drain_until(rc, lambda: stored(rc, summary["timing_session_id"]), lambda r: len(r) == total)
+    assert after == before  # seqs too: the recorded numbers are kept
+    info = await api.ok("GET", f"/api/timing/sessions/{summary['timing_session_id']}")
+    assert info["protocol"] == "ctp01-recording" and set(info["locations"]) == {"19K", "START1"}
+
+    status, again = await import_recording(api, body)  # the same recording twice adds nothing
+    assert status == 201 and again["timing_session_id"] == summary["timing_session_id"]
+    assert again["reads"] == 0 and again["already_imported"] == total
+
+
+async def test_a_raw_ctp01_log_imports_and_bad_recordings_are_refused_whole(
+    rc: RaceControl, api: Api
+) -> None:
+    raw_log = (DATA / "ctp01" / "simpleclient-push.txt").read_bytes()
+    status, summary = await import_recording(api, raw_log, "?date=2008-03-02&timezone=America/Los_Angeles")
+    assert status == 201, summary
+    rows = await drain_until(
+        rc,
+        lambda: stored(rc, summary["timing_session_id"]),
+        lambda r: len(r) == summary["reads"] + summary["gun_times"],
+    )
+    assert ("start", 1, "tag", "9478") in [r[:4] for r in rows]
+    assert (summary["reads"], summary["gun_times"]) == (4, 1)  # a newlocation line is not a read
+    assert summary["reference_date"] == "2008-03-02"
+    headed = b"# stream: abc\n# reference_date: 2020-01-02\n# timezone: Europe/Paris\n" + raw_log
+    status, summary = await import_recording(api, headed)  # the export's header says the clock
+    assert status == 201, summary
+    info = await api.ok("GET", f"/api/timing/sessions/{summary['timing_session_id']}")
+    assert (info["reference_date"], info["timezone"]) == ("2020-01-02", "Europe/Paris")
+
+    streams = len(await api.ok("GET", "/api/timing/sessions"))
+    bad = b"CT01_33~1~finish~7~09:00:01.00~1~0FA22E~1\nCT01_33~2~finish~8~not-a-time~1~0FA22E~1\n"
+    status, body = await import_recording(api, bad)
+    assert status == 400 and "line 2" in body["error"] and "not-a-time" in body["error"]
+    status, body = await import_recording(api, b"hello\nworld\n")
+    assert status == 400 and "no CT01_33 data line" in body["error"]
+    status, body = await import_recording(api, bad[:42], "?timezone=Mars/Olympus")
+    assert status == 400 and "Mars/Olympus" in body["error"]
+    status, body = await import_recording(api, bad[:42], "?speed=2")
+    assert status == 400 and "speed" in body["error"]
+    assert len(await api.ok("GET", "/api/timing/sessions")) == streams  # nothing half-applied

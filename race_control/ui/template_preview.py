@@ -43,7 +43,7 @@ class TemplatePreview(QWidget):
         super().__init__()
         self.template: dict[str, Any] = {}
         self.event_name = "Your event"
-        self.setMinimumSize(320, 180)
+        self.setMinimumSize(256, 144)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def sizeHint(self) -> QSize:

@@ -32,6 +32,7 @@ from race_control.errors import InputError
 from race_control.templates.service import DEFAULT_BY_MODE
 from race_control.ui.session_picker import SessionCombo
 from race_control.ui.template_preview import TemplatePreview
+from race_control.ui.template_versions import TemplateVersions
 from race_control.ui.widgets import Page, button, section
 
 IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
@@ -124,10 +125,16 @@ class TemplatePage(Page):
         left = QVBoxLayout()
         left.addWidget(section("Templates"))
         self.list = QListWidget()
-        self.list.setMaximumWidth(300)
         self.list.currentItemChanged.connect(lambda *_: self._selected())
-        left.addWidget(self.list, 1)
-        row.addLayout(left)
+        left.addWidget(self.list, 3)
+        self.versions = TemplateVersions(self, self._preview_version)
+        left.addWidget(self.versions, 2)
+        holder = QWidget()
+        holder.setLayout(left)
+        left.setContentsMargins(0, 0, 0, 0)
+        holder.setMinimumWidth(236)  # "Leaderboard — board  (built-in)" whole
+        holder.setMaximumWidth(330)
+        row.addWidget(holder)
 
         mid = QVBoxLayout()
         form = QFormLayout()
@@ -232,6 +239,11 @@ class TemplatePage(Page):
         self._fill()
         self.dirty = False
         self._update_buttons()
+        self.run(self.versions.show_template(tid))
+
+    def _preview_version(self, body: dict[str, Any]) -> None:
+        """A version picked in the history: the preview shows it (the form keeps the current one)."""
+        self.preview.set_template(body, self.flow.event_name)
 
     @property
     def builtin(self) -> bool:

@@ -15,6 +15,7 @@ from tests.replay.race import stored_race
 
 pytestmark = pytest.mark.browser
 BADGE = ".rc-replay-badge"
+SHOWN = "window.raceControl.state().shown.includes({})"
 
 
 async def test_the_page_shows_a_replay_badge_on_replayed_finishes(
@@ -23,22 +24,28 @@ async def test_the_page_shows_a_replay_badge_on_replayed_finishes(
     session, client = await setup_session(api, rc.timing_port)  # a live CTP01 stream is bound
     hostile = {"bib": "1", "first_name": '<img src=x onerror="window.__pwned=1">', "last_name": "Z"}
     await api.ok("POST", f"/api/events/{session['event_id']}/participants", [hostile])
-    stream = await stored_race(api, tmp_path, span=30)
+    path = f"/api/sessions/{session['id']}/replay"
     async with chromium() as browser:
         page = await open_display(browser, session["display_url"])
         await client.send(b"CT01_33~1~finish~45~09:01:00.00~0~0FA22E~1\r\n")
         await wait_shown(page, 1)
         assert not await page.locator(BADGE).is_visible()  # a live finish: no badge
-        await api.ok(
-            "POST", f"/api/sessions/{session['id']}/replay", {"timing_session_id": stream, "speed": 0}, 202
-        )
-        await page.wait_for_function("document.body.dataset.replay === '1'", timeout=15_000, polling=50)
+        # one replayed read: a single card, with the badge
+        one = await stored_race(api, tmp_path, span=30, name="ONE")
+        body = {"timing_session_id": one, "speed": 0, "from": "09:00:30", "to": "09:00:30"}
+        await api.ok("POST", path, body, 202)
+        await page.wait_for_function(SHOWN.format(2), timeout=15_000, polling=50)
+        assert await page.evaluate("document.body.dataset.view") == "single"
         assert await page.locator(BADGE).is_visible()
         assert (await page.locator(BADGE).inner_text()).strip() == "REPLAY"
-        await wait_shown(page, 3)
-        assert 2 in (await state(page))["shown"]  # seq 2: the replay's first finisher, bib 1
-        assert '<img src=x onerror="window.__pwned=1">' in await page.inner_text("body")  # as text
+        # a whole race at once: the grid, with the badge; a hostile name stays text
+        race = await stored_race(api, tmp_path, span=30, name="RACE")
+        await api.ok("POST", path, {"timing_session_id": race, "speed": 0}, 202)
+        await page.wait_for_function(SHOWN.format(3), timeout=15_000, polling=50)  # bib 1
+        assert await page.locator(BADGE).is_visible()
+        assert '<img src=x onerror="window.__pwned=1">' in await page.inner_text("body")
         assert await page.evaluate("window.__pwned") is None
         assert await page.locator("img[src='x']").count() == 0
+        assert 3 in (await state(page))["shown"]
         assert not page.errors, page.errors  # type: ignore[attr-defined]
     await client.close()

@@ -12,6 +12,12 @@ CT01_33 line to the CTP01 socket until the screen's socket yields the message.  
 receive every finisher of its session exactly once, in seq order, with the bib of the read that
 produced it, and nothing from another session.  Server memory is read from
 ``/proc/<pid>/status`` (VmRSS now, VmHWM = peak).
+
+``--spread`` measures the fan-out itself: one finisher at a time (default 20 reads at 2/s, so
+one finisher's frames are out before the next read), and for each finisher the spread between
+the first and the last screen to receive it (``time.time()`` in the workers: CLOCK_REALTIME, one
+clock for every process on the machine), e.g. ``python -m bench.screens --spread --screens 2000``.
+The server's screen caps are raised to the screen count (settings.json in its data dir).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import resource
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,6 +48,7 @@ from bench._server import (
     served,
     server_warnings,
 )
+from bench.figures import Figure, at_least, holds, info
 from race_control.config import local_timezone
 from tests.helpers.ctp01_peer import RawCtp01Client
 
@@ -330,12 +338,37 @@ def check(
 # --- the benchmark -----------------------------------------------------------------------------
 
 
+def spread(got: dict[int, list[tuple[int, float, str]]]) -> dict[str, list[float]]:
+    """Per finisher (seq): last minus first screen's receipt (ms), and every screen's receipt
+    after the first screen's (ms)."""
+    by_seq: dict[int, list[float]] = {}
+    for rows in got.values():
+        for seq, t, _ in rows:
+            by_seq.setdefault(seq, []).append(t)
+    spreads: list[float] = []
+    offsets: list[float] = []
+    for times in by_seq.values():
+        first = min(times)
+        spreads.append((max(times) - first) * 1000)
+        offsets += [(t - first) * 1000 for t in times]
+    return {"spreads": spreads, "offsets": offsets}
+
+
 async def run(
     sessions: int, screens: int, reads: int, rate: float, workers: int, compress: int
 ) -> dict[str, Any]:
     raise_nofile(screens + sessions + 1024)
     tz = local_timezone()
-    async with served() as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
+        caps = {"max_screens_per_session": screens, "max_screens_per_address": screens}
+        (Path(tmp) / "settings.json").write_text(json.dumps(caps))
+        return await _run(Path(tmp), sessions, screens, reads, rate, workers, compress, tz)
+
+
+async def _run(
+    data: Path, sessions: int, screens: int, reads: int, rate: float, workers: int, compress: int, tz: str
+) -> dict[str, Any]:
+    async with served(data) as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         api = BenchApi(http, info)
         pid = int(info["pid"])
         r: dict[str, Any] = {"mem_idle": memory_kib(pid)}
@@ -369,6 +402,7 @@ async def run(
         r["mem_end"] = memory_kib(pid)
         got, other, hello = await pool.results()
         r.update(check(got, layout, sent))
+        r.update(spread(got))
         r["other_types"] = dict(sum((Counter(o) for o in other.values()), Counter()))
         r["hello_last_seq"] = sorted(set(hello.values()))
         await race.close()
@@ -377,19 +411,26 @@ async def run(
     return r
 
 
-def main() -> None:
+def bench(argv: list[str] | None = None) -> list[Figure]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sessions", type=int, default=1, help="display sessions (one CTP01 stream each)")
     p.add_argument("--screens", type=int, default=1000, help="screens in total, spread over the sessions")
-    p.add_argument("--reads", type=int, default=50, help="reads in total, round-robin over the streams")
-    p.add_argument("--rate", type=float, default=5.0, help="reads per second in total")
+    p.add_argument("--reads", type=int, help="reads in total, round-robin over the streams (default 50)")
+    p.add_argument("--rate", type=float, help="reads per second in total (default 5)")
     p.add_argument("--workers", type=int, default=4, help="client processes holding the screens")
+    p.add_argument(
+        "--spread",
+        action="store_true",
+        help="report each finisher's first-to-last screen spread (defaults: 20 reads at 2/s)",
+    )
     p.add_argument(
         "--compress",
         action="store_true",
         help="screens offer permessage-deflate, as browsers do (the server then deflates per screen)",
     )
-    a = p.parse_args()
+    a = p.parse_args(argv)
+    a.reads = a.reads or (20 if a.spread else 50)
+    a.rate = a.rate or (2.0 if a.spread else 5.0)
     r = asyncio.run(run(a.sessions, a.screens, a.reads, a.rate, a.workers, 15 if a.compress else 0))
     lat = r["latencies"]
     print(
@@ -408,6 +449,17 @@ def main() -> None:
         f"  read -> screen latency p50 {percentile(lat, 0.5):.1f} ms, p95 {percentile(lat, 0.95):.1f} ms, "
         f"p99 {percentile(lat, 0.99):.1f} ms, max {max(lat, default=float('nan')):.1f} ms"
     )
+    sp, off = r["spreads"], r["offsets"]
+    target = ""
+    if a.spread:
+        met = percentile(sp, 0.99) < 20
+        target = f" (target p99 < 20 ms at 1,000 screens of one session)  {'OK' if met else 'MISSED'}"
+    print(
+        f"  first -> last screen spread per finisher: p50 {percentile(sp, 0.5):.1f} ms, "
+        f"p99 {percentile(sp, 0.99):.1f} ms, max {max(sp, default=float('nan')):.1f} ms "
+        f"{target}; "
+        f"screen after the first: p50 {percentile(off, 0.5):.1f} ms, p99 {percentile(off, 0.99):.1f} ms"
+    )
     m0, m1, m2 = r["mem_idle"], r["mem_connected"], r["mem_end"]
     print(
         f"  {rss_report(m0, 'with screens', m1, 'after the stream', m2)}; "
@@ -415,7 +467,19 @@ def main() -> None:
     )
     print(f"  other messages seen by screens: {r['other_types']}; hello last_seq {r['hello_last_seq']}")
     print_problems(r)
+    return [
+        at_least("screens", "screens connected", r["connected"], "screens", TARGET_SCREENS),
+        holds(
+            "screens",
+            "every finisher on every screen, in order",
+            r["delivered"] == r["expected"] and not r["bad_screens"],
+            r["delivered"],
+            "messages",
+        ),
+        info("screens", "read -> last screen p99", percentile(lat, 0.99), "ms"),
+        info("screens", "server RSS with screens", m1["VmRSS"] / 1024, "MiB"),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    bench()

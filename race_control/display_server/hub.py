@@ -1,7 +1,10 @@
 """The WebSocket hub: every screen of a session gets every finisher once, in seq order.
 
-Each screen has a bounded queue and its own sender task, so a slow screen never
-slows the others or the timing path (``publish`` only does ``put_nowait``).  When a
+Each message is encoded and framed once (``frames.text_frame``).  A screen that is
+keeping up (nothing queued, not catching up, its transport's buffer below the high-water
+mark) gets those frame bytes written straight to its transport; otherwise the message goes
+into the screen's bounded queue, drained by its own sender task.  So a slow screen never
+slows the others or the timing path (``publish`` never waits).  When a
 screen's queue overflows, or the screen asks to ``resume``, it switches to
 catch-up: replay from the store (seq > last sent), then drain what arrived
 meanwhile, then ``caught_up``.  Dedupe by seq makes every path exactly-once.
@@ -26,6 +29,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from race_control.alerts import AlertBoard
+from race_control.display_server.frames import direct_transport, text_frame
 from race_control.ids import new_id
 from race_control.latency import latency_summary
 from race_control.logging_setup import safe
@@ -84,6 +88,36 @@ class Screen:
     buffer: list[tuple[int, str]] = field(default_factory=list)
     last_store_catchup: float = float("-inf")  # monotonic time its last store catch-up began
     store_catchups: int = 0
+    # where this screen's frames may be written directly (None: always through the queue)
+    transport: asyncio.Transport | None = None
+    high_water: int = SEND_BUFFER  # the transport's own high-water mark (flow control)
+    direct_frames: int = 0  # messages written straight to the transport
+    queued_frames: int = 0  # messages that went through the queue
+
+    def deliver(self, seq: int, text: str, frame: bytes, now: float) -> None:
+        """Write ``frame`` (``text`` framed) straight to the transport when nothing can be
+        ahead of it: nothing queued (every dequeued message is written before the sender
+        yields), not catching up or waiting for ``resume``, socket not closed (no frame after
+        our close frame), buffer below the high-water mark (backpressure).  Else ``offer``."""
+        t = self.transport
+        if (
+            t is None
+            or self.buffering
+            or self.resume_from is not None
+            or not self.queue.empty()
+            or self.ws.closed
+            or t.is_closing()
+            or t.get_write_buffer_size() >= self.high_water
+        ):
+            self.offer(seq, text)
+            return
+        if seq:
+            if seq <= self.last_sent:
+                return  # already sent (the sender would skip it too)
+            self.last_sent = seq
+        t.write(frame)
+        self.direct_frames += 1
+        self.last_message_at = now
 
     def offer(self, seq: int, text: str) -> None:
         if self.buffering:
@@ -93,6 +127,7 @@ class Screen:
                 self.buffer.clear()
                 self.resume_from = self.last_sent
             return
+        self.queued_frames += 1
         try:
             self.queue.put_nowait((seq, text))
         except asyncio.QueueFull:
@@ -220,6 +255,7 @@ class Hub:
             recent = self._recent[session_id] = deque(maxlen=RECENT)
         read_at = self._read_at.setdefault(session_id, {})
         screens = self._screens.get(session_id, ())
+        now = time.time()
         for p in payloads:
             text = json.dumps(self.payload_filter(session_id, p), separators=(",", ":"))
             seq = p["seq"]
@@ -227,8 +263,10 @@ class Hub:
             read_at[seq] = p.get("read_at", 0)
             if len(read_at) > RECENT:
                 read_at.pop(next(iter(read_at)))
-            for s in screens:
-                s.offer(seq, text)
+            if screens:
+                frame = text_frame(text)
+                for s in screens:
+                    s.deliver(seq, text, frame, now)
 
     def start_log(self, session_id: str) -> None:
         """The session has no messages yet (the relay read it so): every one of them will be
@@ -249,9 +287,10 @@ class Hub:
             # a new template may show fewer fields: replays re-read (and re-filter) the store
             self._recent.pop(session_id, None)
         n = 0
+        frame, now = text_frame(text), time.time()
         for s in self._screens.get(session_id, ()):
             if screen_id is None or screen_id in (s.id, s.screen_id):
-                s.offer(0, text)
+                s.deliver(0, text, frame, now)
                 n += 1
         return n
 
@@ -260,7 +299,11 @@ class Hub:
     ) -> web.WebSocketResponse:
         # compress=False: finisher JSON is small and the LAN fast; a zlib context per screen costs
         # ~100 KiB of memory and a pass per message
-        ws = web.WebSocketResponse(heartbeat=None, max_msg_size=64 * 1024, compress=False)
+        # writer_limit: aiohttp's writer looks at flow control once per this many bytes written
+        # (default 256 KiB): a screen's transport buffer stays within its high-water mark plus this
+        ws = web.WebSocketResponse(
+            heartbeat=None, max_msg_size=64 * 1024, compress=False, writer_limit=SEND_BUFFER
+        )
         await ws.prepare(request)
         if await self._refuse_screen(ws, session_id, request.remote or ""):
             return ws
@@ -271,6 +314,9 @@ class Hub:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         screen = Screen(session_id, ws, request.remote or "", request.headers.get("User-Agent", "")[:300])
+        screen.transport = direct_transport(ws, request)
+        if screen.transport is not None:
+            screen.high_water = screen.transport.get_write_buffer_limits()[1]
         screen.last_sent = hello.get("last_seq", 0)  # a new screen is live from the hello on...
         screen.epoch = str(hello.get("epoch") or "")
         # ...but live messages wait until the screen says where it is (`resume`), so a reconnecting
@@ -578,7 +624,8 @@ class Hub:
             await asyncio.sleep(HEARTBEAT)
             now = time.time()
             text = json.dumps({"type": "ping", "t": round(now * 1000)})
+            frame = text_frame(text)
             for group in list(self._screens.values()):
                 for s in group:
                     if now - s.last_message_at >= HEARTBEAT * 0.9:  # busy screens need no ping
-                        s.offer(0, text)
+                        s.deliver(0, text, frame, now)

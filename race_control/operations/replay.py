@@ -36,6 +36,7 @@ from race_control.timing.ingest.streams import TimingService
 
 log = logging.getLogger("race_control.operations.replay")
 PAGE = 2000  # stored reads fetched per DB call
+BATCH = 250  # reads decided (and committed) at most per turn of the loop: short pauses for it
 MIN_SPEED, MAX_SPEED = 0.5, 100.0
 FIELDS = ("timing_session_id", "speed", "from", "to")
 _TIME = re.compile(r"^(\d{1,2}):([0-5]\d):([0-5]\d)$")
@@ -265,6 +266,9 @@ class ReplayOperations:
                             batch = []
                             await asyncio.sleep(due - loop.time())
                     batch.append(read)
+                    if len(batch) >= BATCH:
+                        await self._decide(r, batch)
+                        batch = []
                 await self._decide(r, batch)
                 await asyncio.sleep(0)  # speed 0: let the loop breathe between pages
             except BaseException:

@@ -169,3 +169,19 @@ async def test_bad_bodies_are_400_naming_the_field(rc: RaceControl, api: Api, tm
     assert status == 404
     status, answer = await api.call("GET", path)
     assert status == 404  # nothing was started by any of them
+
+
+async def test_closing_the_session_ends_its_replay_and_a_closed_one_refuses(
+    rc: RaceControl, api: Api, tmp_path: Path
+) -> None:
+    stream = await stored_race(api, tmp_path, span=60)
+    target = await new_session(api)
+    path = f"/api/sessions/{target['id']}/replay"
+    await api.ok("POST", path, {"timing_session_id": stream, "speed": 2}, 202)
+    while (await api.ok("GET", path))["played"] < 1:
+        await asyncio.sleep(0.05)
+    await api.ok("DELETE", f"/api/sessions/{target['id']}")  # close it
+    ended = await wait_replay(api, target["id"], state="stopped", timeout=10)
+    assert ended["reason"] == "the display session was closed" and ended["played"] < ended["total"]
+    status, body = await api.call("POST", path, {"timing_session_id": stream, "speed": 0})
+    assert status == 409 and "closed" in body["error"]

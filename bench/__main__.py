@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     for b, (figures, error, seconds) in zip(chosen, done, strict=True):
         if error or not figures:
             failed = True
-            rows.append((b.name, "-", "-", "", f"ERROR: {error or 'no figures'}"))
+            message = error or "no figures"
+            rows.append((b.name, "-", "-", "", f"ERROR: {message[:90]}{'...' if len(message) > 90 else ''}"))
         for f in figures:
             result = "-" if f.passed is None else "pass" if f.passed else "FAIL"
             failed |= f.passed is False

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from race_control.display_server.api import MAX_IMPORT_BODY, _too_large, svc
+from race_control.display_server.api import MAX_IMPORT_BODY, _too_large, only_fields, read_json, svc
 from race_control.display_server.errors import DisplayInputError
 from race_control.operations.history import HistoryOperations
 
@@ -64,9 +64,7 @@ async def results_csv(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def import_recording(request: web.Request) -> web.Response:
-    """The body is the recording itself (``export``'s output or a raw CTP01 log, any content
-    type); ``?timezone=`` and ``?date=`` override what its header says."""
+async def _raw_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_IMPORT_BODY:
         raise _too_large(MAX_IMPORT_BODY)
     body = bytearray()
@@ -74,14 +72,40 @@ async def import_recording(request: web.Request) -> web.Response:
         body += chunk
         if len(body) > MAX_IMPORT_BODY:
             raise _too_large(MAX_IMPORT_BODY)
-    unknown = sorted(set(request.query) - {"timezone", "date", "name"})
+    return bytes(body)
+
+
+RECORDING_FIELDS = ("content", "timezone", "date", "name")
+
+
+async def import_recording(request: web.Request) -> web.Response:
+    """The body is the recording itself (``export``'s output or a raw CTP01 log), or, sent as
+    ``application/json``, ``{"content": text, "timezone"?, "date"?, "name"?}``; ``?timezone=``,
+    ``?date=`` and ``?name=`` override what the recording's header says."""
+    unknown = sorted(set(request.query) - set(RECORDING_FIELDS[1:]))
     if unknown:
         raise DisplayInputError(
             f"unknown parameter(s) {', '.join(k[:40] for k in unknown)}; known: timezone, date, name"
         )
-    q = request.query
+    opts: dict[str, str | None] = {k: request.query.get(k) for k in RECORDING_FIELDS[1:]}
+    if request.content_type == "application/json":
+        body = only_fields(await read_json(request, MAX_IMPORT_BODY), RECORDING_FIELDS, "a recording")
+        for key in RECORDING_FIELDS:
+            if key in body and not isinstance(body[key], str):
+                raise DisplayInputError(f"'{key}' must be a string")
+        if "content" not in body:
+            raise DisplayInputError("body must be an object with 'content' (the recording's text)")
+        try:
+            data = body["content"].encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise DisplayInputError(
+                f"'content' holds {body['content'][exc.start]!r} at {exc.start}: CT01_33 lines are Latin-1"
+            ) from None
+        opts = {k: opts[k] or body.get(k) for k in opts}
+    else:
+        data = await _raw_body(request)
     summary = await _history(request).import_recording(
-        bytes(body), timezone=q.get("timezone"), date=q.get("date"), name=q.get("name", "")
+        data, timezone=opts["timezone"], date=opts["date"], name=opts["name"] or ""
     )
     return web.json_response(summary, status=201)
 

@@ -108,6 +108,17 @@ async def test_a_live_ctp01_stream_round_trips_through_simulate(
 
     after = await play_into_second_server(tmp_path, body, "played-back")
     assert after == before
+    original, _ = await export(api, state.id, "original")  # the lines the client sent, verbatim
+    assert rc.services is not None
+    assert original.decode("latin-1").splitlines() == await rc.services.store.run(_raw, state.id)
+    data_lines = [x for x in original.split(b"\n") if x.startswith(b"CT01_33~") and b"~newlocation~" not in x]
+    assert len(data_lines) == len(before) and original.startswith(b"SimpleClient~")
+    status, summary = await import_recording(api, original)  # the raw log imports as it is
+    assert status == 201, summary
+    copy = await drain_until(
+        rc, lambda: stored(rc, summary["timing_session_id"]), lambda r: len(r) == len(before)
+    )
+    assert copy == before
     assert {r[0] for r in after} == {"9K", "19K", "START1"}
     assert sum(r[2] == "gun" for r in after) == result.guns
 
@@ -223,12 +234,23 @@ async def test_a_raw_ctp01_log_imports_and_bad_recordings_are_refused_whole(
     assert (summary["reads"], summary["gun_times"]) == (4, 1)  # a newlocation line is not a read
     assert summary["reference_date"] == "2008-03-02"
     headed = b"# stream: abc\n# reference_date: 2020-01-02\n# timezone: Europe/Paris\n" + raw_log
-    status, summary = await import_recording(api, headed)  # the export's header says the clock
-    assert status == 201, summary
-    info = await api.ok("GET", f"/api/timing/sessions/{summary['timing_session_id']}")
+    status, headed_summary = await import_recording(api, headed)  # the export's header says the clock
+    assert status == 201, headed_summary
+    info = await api.ok("GET", f"/api/timing/sessions/{headed_summary['timing_session_id']}")
     assert (info["reference_date"], info["timezone"]) == ("2020-01-02", "Europe/Paris")
 
+    as_json = {"content": raw_log.decode("latin-1"), "date": "2008-03-02", "timezone": "America/Los_Angeles"}
+    again = await api.ok("POST", "/api/timing/recordings", as_json, 201)  # the same file as JSON
+    assert again["timing_session_id"] == summary["timing_session_id"] and again["already_imported"] == 5
+
     streams = len(await api.ok("GET", "/api/timing/sessions"))
+    for body, problem in (
+        ({"content": 5}, "'content' must be a string"),
+        ({"text": "x"}, "unknown field"),
+        ({"content": "CT01_33~1~finish~7~09:00:01.00~1~0FA22E~1 €"}, "Latin-1"),
+    ):
+        status, answer = await api.call("POST", "/api/timing/recordings", body)
+        assert status == 400 and problem in answer["error"], (body, answer)
     bad = b"CT01_33~1~finish~7~09:00:01.00~1~0FA22E~1\nCT01_33~2~finish~8~not-a-time~1~0FA22E~1\n"
     status, body = await import_recording(api, bad)
     assert status == 400 and "line 2" in body["error"] and "not-a-time" in body["error"]

@@ -38,6 +38,7 @@ from race_control.roster.participants import (
 )
 from race_control.store.database import Store
 from race_control.store.models import Event, Participant, now
+from race_control.store.outbox_bulk import bulk_outbox
 from race_control.store.unit_of_work import UnitOfWork
 
 RosterListener = Callable[[str, list[ParticipantRow]], None]
@@ -589,6 +590,7 @@ REPLACE_SQL = (
 )
 
 
+BULK_OUTBOX_MIN = 200  # rows of an upsert from which the outbox rows are written in bulk
 _ROW_VALUES = operator.attrgetter(*_ROW_COLUMNS[:-1])  # every column but raw (the last)
 
 
@@ -605,10 +607,16 @@ def _upsert_participants(
     of them, in the caller's transaction (a multi-row VALUES statement per chunk was compiled
     anew each time, which cost more than the inserts: docs/providers.md#load)."""
     stamp = now()
-    if rows:
-        conn.exec_driver_sql(
-            UPSERT_SQL, [(pid, event_id, *_row_values(r), source, stamp, stamp) for pid, r in rows]
-        )
+    if not rows:
+        return
+    values = [(pid, event_id, *_row_values(r), source, stamp, stamp) for pid, r in rows]
+    if len(rows) < BULK_OUTBOX_MIN:
+        conn.exec_driver_sql(UPSERT_SQL, values)
+        return
+    # a large import: the outbox rows in one run instead of a trigger program per row
+    # (store/outbox_bulk.py: the same rows, the same clock)
+    with bulk_outbox(conn, "participants", [pid for pid, _ in rows]):
+        conn.exec_driver_sql(UPSERT_SQL, values)
 
 
 def _update_participant(conn: Connection, pid: str, changed: dict[str, Any], edited: list[str]) -> None:

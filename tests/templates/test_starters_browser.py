@@ -94,6 +94,15 @@ CHECK = """() => {
       bad.push('text overflows its block: ' + where(t) + ' ' + JSON.stringify({inside, fits, clipped, tall,
                box: [box.left, box.right, box.bottom], r: [r.left, r.right, r.bottom]}));
   }
+  // a clock or countdown is drawn large in a box with room for it (the fit once shrank every
+  // timer to its minimum, whatever the room: its text is as wide as its box)
+  for (const t of stage.querySelectorAll('.rc-timer .rc-t')) {
+    if (!visible(t) || !t.textContent) continue;
+    const box = t.parentElement.getBoundingClientRect();
+    const glyphs = parseFloat(getComputedStyle(t).fontSize) * k;
+    if (glyphs < 0.35 * box.height)
+      bad.push('timer drawn small in its box: ' + where(t) + ' ' + JSON.stringify({glyphs, box: [box.width, box.height]}));
+  }
   return {bad, texts};
 }"""
 

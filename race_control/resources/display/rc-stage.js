@@ -119,7 +119,7 @@
     var availH = box.clientHeight - (parseFloat(cs.paddingTop) || 0) - (parseFloat(cs.paddingBottom) || 0);
     var availW = box.clientWidth - (parseFloat(cs.paddingLeft) || 0) - (parseFloat(cs.paddingRight) || 0);
     function fitsOne() {
-      return span.scrollWidth < availW && span.offsetHeight <= availH + 1;
+      return span.scrollWidth <= availW && span.offsetHeight <= availH + 1;
     }
     if (fitsOne()) return;
     var best = search(span, minSize, base, fitsOne);
@@ -129,7 +129,7 @@
       span.style.maxHeight = 'none';
       var fitsMulti = function () {
         var size = parseFloat(span.style.fontSize);
-        return span.scrollWidth < availW && span.offsetHeight <= availH + 1 &&
+        return span.scrollWidth <= availW && span.offsetHeight <= availH + 1 &&
           span.offsetHeight <= lines * size * 1.2 + 2;
       };
       best = search(span, minSize, base, fitsMulti);

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, Integer, and_, cast, func, or_, select
 
 from race_control.ids import new_id
 from race_control.sessions import queries as q
@@ -128,19 +128,15 @@ def _page(conn: Connection, stream_id: str, after: Cursor | None, limit: int) ->
 
 
 def _count(conn: Connection, stream_id: str, window: Window) -> int:
-    """Reads of ``stream_id`` the window keeps (one pass over their clocks, on the DB thread)."""
+    """Reads of ``stream_id`` the window keeps: one COUNT on the DB thread (``Window.keeps`` in SQL)."""
     t = Read.__table__
-    rows = conn.execute(select(t.c.kind, t.c.clock).where(t.c.stream_id == stream_id))
-    if window.start is None and window.end is None:
-        return sum(1 for _ in rows)
-    n = 0
-    for kind, clock in rows:
-        tod = _tod(clock)
-        if (window.end is None or tod <= window.end) and (
-            kind == "gun" or window.start is None or tod >= window.start
-        ):
-            n += 1
-    return n
+    tod = t.c.clock - 86400 * cast(t.c.clock / 86400, Integer)  # clocks are >= 0; no floor() in old SQLite
+    where = [t.c.stream_id == stream_id]
+    if window.end is not None:
+        where.append(tod <= window.end)
+    if window.start is not None:
+        where.append(or_(t.c.kind == "gun", tod >= window.start))
+    return int(conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one())
 
 
 class ReplayOperations:

@@ -12,8 +12,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QColorDialog,
     QFileDialog,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from race_control.errors import InputError
 from race_control.templates.service import DEFAULT_BY_MODE
+from race_control.ui.builder_link import builder_url
 from race_control.ui.session_picker import SessionCombo
 from race_control.ui.template_preview import TemplatePreview
 from race_control.ui.template_versions import TemplateVersions
@@ -173,6 +174,13 @@ class TemplatePage(Page):
         self.revert_button = QPushButton("Revert")
         self.revert_button.clicked.connect(self._selected)
         buttons.addWidget(self.revert_button)
+        self.builder_button = button(
+            "Open in builder…", lambda: self.run(self.open_builder()), shortcut="Ctrl+Shift+B"
+        )
+        self.builder_button.setToolTip(
+            "Drag, resize and style this template's blocks on the real screen renderer, in your browser"
+        )
+        buttons.addWidget(self.builder_button)
         buttons.addStretch(1)
         mid.addLayout(buttons)
         mid.addStretch(1)
@@ -355,6 +363,13 @@ class TemplatePage(Page):
         self.revert_button.setEnabled(self.dirty)
 
     # --- operations -------------------------------------------------------------------
+    async def open_builder(self) -> str:
+        """Open the visual builder on the selected template in the system browser."""
+        url = await builder_url(self.services.public_base_url, self.services.api_token, self._selected_id())
+        QDesktopServices.openUrl(QUrl(url))
+        self.say("The builder opened in your browser; what you save there shows here and on the screens.")
+        return url
+
     async def save(self) -> str:
         body = copy.deepcopy(self.current)
         tid = body.pop("id", None)

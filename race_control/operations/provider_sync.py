@@ -194,9 +194,8 @@ async def apply_plan(
     commits with it, or nothing does."""
     source = f"provider:{origin.provider}"
     if plan.added:  # the planner validated each (parse_row) and checked its bib free
-        events.plan_import_rows(
-            uow, event_id, [ParticipantRow(**a.fields, raw=a.raw) for a in plan.added], source
-        )
+        rows = [a.row if a.row is not None else ParticipantRow(**a.fields, raw=a.raw) for a in plan.added]
+        events.plan_import_rows(uow, event_id, rows, source)
     pairs: list[tuple[ParticipantRow, ParticipantRow]] = []
     if plan.changed:
         rows_after = [(c.runner.bib, ParticipantRow(**{**c.fields, "raw": c.raw})) for c in plan.changed]

@@ -30,7 +30,6 @@ from race_control.providers.normalized import (
     bib,
     iso_date,
     sex,
-    text,
 )
 from race_control.roster.tabular import Table
 
@@ -47,7 +46,6 @@ STATUS_WORDS = (
     ("delet", "removed"),
     ("inactive", "removed"),
 )
-TEXT_LIMITS = {"city": 200, "state": 100, "country": 100, "division": 100, "team": 200, "wave": 64}
 
 
 def status_of(word: str) -> str:
@@ -69,61 +67,94 @@ class RowError(ProviderInputError):
     """What is wrong with one row of a roster file: the row is quarantined with this reason."""
 
 
+class _Columns:
+    """A mapping resolved once per file: which column each field reads, and the custom ones
+    (every other named column: a 50,000-row file is normalized row by row with these)."""
+
+    def __init__(self, mapping: Mapping[str, str], headers: list[str] | None = None) -> None:
+        self.mapping = mapping
+        used = set(mapping.values())
+        self.custom = None if headers is None else [h for h in headers if h and h not in used]
+        self.used = used
+
+
 def to_entrant(
-    line: int, cells: dict[str, str], mapping: Mapping[str, str], provider: str, source: str
+    line: int,
+    cells: dict[str, str],
+    mapping: Mapping[str, str],
+    provider: str,
+    source: str,
+    columns: _Columns | None = None,
 ) -> Entrant:
-    """One row as an entrant; ``RowError`` names what is wrong with it."""
+    """One row as an entrant; ``RowError`` names what is wrong with it.  ``columns``: the
+    mapping resolved for the file's headers (``entrants`` passes it; else resolved here)."""
+    del line
+    cols = columns if columns is not None else _Columns(mapping)
+    values = {name: cells.get(column, "").strip() for name, column in mapping.items()}
+    get = values.get
 
-    def get(name: str) -> str:
-        column = mapping.get(name)
-        return cells.get(column, "").strip() if column is not None else ""
-
-    number = bib(get("bib"))
-    registration = get("registration_id")
+    number = bib(get("bib", ""))
+    registration = get("registration_id", "")
     if not registration:
         if not number:
             raise RowError("no bib (and no registration id) on this row")
         registration = f"bib:{number}"
     if len(registration) > 64:
         raise RowError(f"registration id {registration[:20]!r}… is longer than 64 characters")
-    first, last = text(get("first_name")), text(get("last_name"))
+    # the values are stripped strings already: ``text(v, n)`` of one is ``v[:n]``
+    first, last = get("first_name", "")[:200], get("last_name", "")[:200]
     if not first and not last and get("name"):
-        full = text(get("name"))
+        full = get("name", "")[:200]
         first, _, last = full.rpartition(" ") if " " in full else ("", "", full)
         first, last = first.strip(), last.strip()
     years = None
-    if get("age"):
-        years = age(get("age"))
+    given_age = get("age", "")
+    if given_age:
+        years = age(given_age)
         if years is None:
-            raise RowError(f"age {get('age')[:20]!r} is not a whole number 0-130")
-    born = iso_date(get("birth_date")) if get("birth_date") else ""
-    if get("birth_date") and not born:
-        raise RowError(f"birth date {get('birth_date')[:20]!r} is not YYYY-MM-DD or M/D/YYYY")
-    privacy = get("hidden").lower()
+            raise RowError(f"age {given_age[:20]!r} is not a whole number 0-130")
+    given_born = get("birth_date", "")
+    born = iso_date(given_born) if given_born else ""
+    if given_born and not born:
+        raise RowError(f"birth date {given_born[:20]!r} is not YYYY-MM-DD or M/D/YYYY")
+    given_privacy = get("hidden", "")
+    privacy = given_privacy.lower()
     if privacy not in TRUE and privacy not in FALSE:
-        raise RowError(f"privacy value {get('hidden')[:20]!r} is not yes or no")
-    columns = set(mapping.values())
-    custom = {h: v.strip() for h, v in cells.items() if h and h not in columns and v.strip()}
-    word = get("status")
+        raise RowError(f"privacy value {given_privacy[:20]!r} is not yes or no")
+    if cols.custom is None:
+        custom = {h: v.strip() for h, v in cells.items() if h and h not in cols.used and v.strip()}
+    else:
+        custom = {}
+        for h in cols.custom:
+            v = cells.get(h, "").strip()
+            if v:
+                custom[h] = v
+    word = get("status", "")
+    status = status_of(word) if word else "active"
     return Entrant(
         provider=provider,
         provider_event_id=source,
         registration_id=registration,
         bib=number,
-        chip=text(get("chip"), 32),
+        chip=get("chip", "")[:32],
         first_name=first,
         last_name=last,
-        gender=sex(get("gender")),
+        gender=sex(get("gender", "")),
         age=years,
         birth_date=born,
-        race_name=text(get("race_name")),
-        message=text(get("message"), 500),
+        race_name=get("race_name", "")[:200],
+        message=get("message", "")[:500],
         hidden=privacy in TRUE,
         custom=custom,
-        status=status_of(word),
-        status_reason=word[:100] if status_of(word) != "active" else "",
-        raw=dict(cells),
-        **{k: text(get(k), n) for k, n in TEXT_LIMITS.items()},
+        status=status,
+        status_reason=word[:100] if status != "active" else "",
+        raw=cells,
+        city=get("city", "")[:200],
+        state=get("state", "")[:100],
+        country=get("country", "")[:100],
+        division=get("division", "")[:100],
+        team=get("team", "")[:200],
+        wave=get("wave", "")[:64],
     )
 
 
@@ -137,10 +168,11 @@ def entrants(
     first_line: dict[str, int] = {}
     bib_line: dict[str, int] = {}
     headers = table.headers
+    columns = _Columns(mapping, headers)
     for n, values in table.rows:
-        cells = dict(zip(headers, values, strict=True))
+        cells = dict(zip(headers, values, strict=True))  # the entrant's raw row (its own dict)
         try:
-            e = to_entrant(n, cells, mapping, provider, source)
+            e = to_entrant(n, cells, mapping, provider, source, columns)
         except RowError as exc:
             result.quarantined.append({"row": f"line {n}", "reason": str(exc)})
             continue

@@ -95,6 +95,7 @@ class Added:
     entrant: Entrant
     fields: dict[str, Any]  # the new participant (roster row fields)
     raw: dict[str, Any]
+    row: ParticipantRow | None = None  # the same participant as ``parse_row`` made it (applied as is)
 
 
 @dataclass(frozen=True)
@@ -295,7 +296,7 @@ def plan_resync(
             continue
         claimed[parsed.bib] = e.registration_id
         fields = {k: getattr(parsed, k) for k in ROW_FIELDS}
-        plan.added.append(Added(e, fields, dict(parsed.raw)))
+        plan.added.append(Added(e, fields, dict(parsed.raw), parsed))
         plan.links.append(Linked(e, "", parsed.bib, "active"))
 
     if fetched.full:

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import Connection, func, select
 
+from bench.figures import Figure, info
 from race_control.app import RaceControl
 from race_control.config import Settings
 from race_control.store.database import Store
@@ -152,6 +153,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"import back {out['import_s']:.2f} s; load average {load:.1f}"
     )
     return out
+
+
+def bench(argv: list[str] | None = None) -> list[Figure]:
+    """For ``python -m bench``: the figures of ``main`` (no targets set: all diagnostic)."""
+    out = main(argv)
+    return [
+        info("history_export", "export of the stream", out["export_s"], "s"),
+        info("history_export", "worst loop stall while exporting", out["stall_ms"], "ms"),
+        info("history_export", "RSS growth while exporting", out["rss_growth_mb"], "MiB"),
+        info("history_export", "recording imported back, all stored", out["import_s"], "s"),
+    ]
 
 
 if __name__ == "__main__":

@@ -51,14 +51,8 @@ BENCHES = (
         ("--screens", "20", "--batches", "2", "--per-batch", "2", "--interval", "0.2", "--workers", "1"),
     ),
     Bench("providers_sync", (), ("--participants", "2500", "--changes", "50")),
-    Bench(
-        "csv_import",
-        (),
-        (
-            "--rows",
-            "500",
-        ),
-    ),
+    Bench("csv_import", (), ("--rows", "500")),
+    Bench("history_export", (), ("--reads", "2000")),
 )
 NAMES = tuple(b.name for b in BENCHES)
 

@@ -47,3 +47,10 @@ def test_every_bench_runs_at_smoke_size(tmp_path: Path) -> None:
         assert all(f["passed"] is None for f in b["figures"] if f["target"] != "yes"), name
     for name in NAMES:
         assert f"{name}: " in proc.stdout, f"{name} missing from the table"
+
+
+def test_every_bench_module_is_in_the_runner() -> None:
+    """A new bench/NAME.py (anything but the plumbing) must be listed in bench.__main__.BENCHES."""
+    plumbing = {"__init__", "__main__", "figures", "relay"}
+    modules = {p.stem for p in (ROOT / "bench").glob("*.py") if not p.stem.startswith("_")} - plumbing
+    assert modules == set(NAMES)

@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import datetime as dt
 import json
 import multiprocessing
 import multiprocessing.connection
+import os
 import resource
+import socket
+import struct
 import tempfile
 import time
 from collections import Counter
@@ -226,13 +230,172 @@ async def _worker_main(
     conn.send(("result", got, other, hello_seq))
 
 
+# --- raw screens: kernel receive timestamps (--spread) ------------------------------------------
+
+SO_TIMESTAMPNS = 35  # Linux (= SCM_TIMESTAMPNS); the socket module does not name it
+TIMESPEC = struct.Struct("qq")
+
+
+class RawScreen:
+    """A WebSocket screen on a plain socket that notes, for every frame, the kernel's receive
+    timestamp (SO_TIMESTAMPNS: CLOCK_REALTIME when the last segment of the frame reached the
+    socket), so a busy measuring process does not add its own scheduling to the spread."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+        self.frames: list[tuple[float, float, str]] = []  # (kernel time, app time, text)
+
+    @classmethod
+    async def connect(cls, url: str) -> tuple[RawScreen, dict[str, Any]]:
+        rest = url.removeprefix("ws://")
+        hostport, _, path = rest.partition("/")
+        host, _, port = hostport.partition(":")
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        await loop.sock_connect(sock, (host, int(port)))
+        key = base64.b64encode(os.urandom(16)).decode()
+        await loop.sock_sendall(
+            sock,
+            f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode(),
+        )
+        screen = cls(sock)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = await loop.sock_recv(sock, 65536)
+            if not chunk:
+                raise ConnectionError("closed during the handshake")
+            head += chunk
+        head, _, screen.buf = head.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(head.split(b"\r\n", 1)[0].decode("latin-1"))
+        while not screen.frames:
+            screen.parse(0.0, 0.0)
+            if not screen.frames:
+                screen.buf += await loop.sock_recv(sock, 65536)
+        hello = json.loads(screen.frames.pop(0)[2])
+        screen.send_text(json.dumps({"type": "resume", "after_seq": hello.get("last_seq", 0)}))
+        return screen, hello
+
+    def send_text(self, text: str) -> None:
+        """One masked text frame (clients must mask, RFC 6455 5.3); tiny, so one send()."""
+        payload, mask = text.encode(), os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.send(bytes((0x81, 0x80 | len(payload))) + mask + masked)
+
+    def readable(self) -> None:
+        """Read what is there (with its kernel timestamp) and parse the complete frames."""
+        while True:
+            try:
+                data, anc, _, _ = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(TIMESPEC.size))
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            kernel = 0.0
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, ns = TIMESPEC.unpack(value[: TIMESPEC.size])
+                    kernel = sec + ns / 1e9
+            self.buf += data
+            self.parse(kernel, time.time())
+
+    def parse(self, kernel: float, now: float) -> None:
+        buf = self.buf
+        while len(buf) >= 2:
+            n, at = buf[1] & 0x7F, 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, at = struct.unpack_from("!H", buf, 2)[0], 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, at = struct.unpack_from("!Q", buf, 2)[0], 10
+            if len(buf) < at + n:
+                break
+            if buf[0] & 0x0F == 1:
+                self.frames.append((kernel, now, buf[at : at + n].decode()))
+            buf = buf[at + n :]
+        self.buf = buf
+
+
+def _raw_worker(
+    conn: multiprocessing.connection.Connection, screens: list[tuple[int, int, str]], expected: int, _c: int
+) -> None:
+    raise_nofile(len(screens) * 2 + 256)
+    asyncio.run(_raw_worker_main(conn, screens, expected))
+
+
+async def _raw_worker_main(
+    conn: multiprocessing.connection.Connection, screens: list[tuple[int, int, str]], expected: int
+) -> None:
+    loop = asyncio.get_running_loop()
+    errors: list[str] = []
+    held: dict[int, RawScreen] = {}
+    hello_seq: dict[int, int] = {}
+    sem = asyncio.Semaphore(50)
+
+    async def connect(idx: int, url: str) -> None:
+        async with sem:
+            try:
+                held[idx], hello = await RawScreen.connect(url)
+                hello_seq[idx] = hello.get("last_seq", -1)
+            except Exception as exc:  # reported to the parent
+                errors.append(f"screen {idx}: {exc!r}")
+
+    await asyncio.gather(*(connect(idx, url) for idx, _, url in screens))
+    for screen in held.values():
+        screen.frames.clear()  # caught_up (and anything before the first read)
+        loop.add_reader(screen.sock.fileno(), screen.readable)
+    conn.send(("ready", len(held), errors[:5], len(errors)))
+    complete = False
+    while True:
+        try:
+            await arecv(conn, 0.05)  # "stop"
+            break
+        except TimeoutError:
+            pass
+        if not complete and expected:
+            n = sum(1 for s in held.values() for _, _, text in s.frames if '"finisher"' in text)
+            if n >= expected:
+                complete = True
+                conn.send(("complete", time.time()))
+    got: dict[int, list[tuple[int, float, str]]] = {}
+    app: dict[int, list[tuple[int, float, str]]] = {}
+    other: dict[int, dict[str, int]] = {}
+    for idx, screen in held.items():
+        loop.remove_reader(screen.sock.fileno())
+        screen.sock.close()
+        got[idx], app[idx], other[idx] = [], [], {}
+        for kernel, now, text in screen.frames:
+            data = json.loads(text)
+            kind = data.get("type")
+            if kind == "finisher":
+                got[idx].append((data["seq"], kernel, str(data.get("bib"))))
+                app[idx].append((data["seq"], now, str(data.get("bib"))))
+            else:
+                other[idx][kind] = other[idx].get(kind, 0) + 1
+    conn.send(("result", got, other, hello_seq, app))
+
+
 class ScreenPool:
     """``workers`` processes holding ``screens`` [(screen index, session index, ws url)] between them."""
 
     def __init__(
-        self, screens: list[tuple[int, int, str]], workers: int, expected: dict[int, int], compress: int = 0
+        self,
+        screens: list[tuple[int, int, str]],
+        workers: int,
+        expected: dict[int, int],
+        compress: int = 0,
+        raw: bool = False,
     ) -> None:
-        """``compress=15`` offers permessage-deflate like a browser does."""
+        """``compress=15`` offers permessage-deflate like a browser does; ``raw``: ``RawScreen``s
+        (kernel receive timestamps; their receipt in the worker's loop is in ``self.app``)."""
+        self.app: dict[int, list[tuple[int, float, str]]] = {}
         ctx = multiprocessing.get_context("spawn")
         self.pipes: list[multiprocessing.connection.Connection] = []
         self.procs: list[Any] = []
@@ -240,7 +403,7 @@ class ScreenPool:
             share = screens[w::workers]
             parent, child = ctx.Pipe()
             proc = ctx.Process(
-                target=_worker,
+                target=_raw_worker if raw else _worker,
                 args=(child, share, sum(expected[s] for _, s, _ in share), compress),
                 daemon=True,
             )
@@ -286,6 +449,8 @@ class ScreenPool:
             got.update(msg[1])
             other.update(msg[2])
             hello.update(msg[3])
+            if len(msg) > 4:
+                self.app.update(msg[4])
         for proc in self.procs:
             proc.join(10)
         return got, other, hello
@@ -355,18 +520,26 @@ def spread(got: dict[int, list[tuple[int, float, str]]]) -> dict[str, list[float
 
 
 async def run(
-    sessions: int, screens: int, reads: int, rate: float, workers: int, compress: int
+    sessions: int, screens: int, reads: int, rate: float, workers: int, compress: int, raw: bool = False
 ) -> dict[str, Any]:
     raise_nofile(screens + sessions + 1024)
     tz = local_timezone()
     with tempfile.TemporaryDirectory(prefix="rc-bench-") as tmp:
         caps = {"max_screens_per_session": screens, "max_screens_per_address": screens}
         (Path(tmp) / "settings.json").write_text(json.dumps(caps))
-        return await _run(Path(tmp), sessions, screens, reads, rate, workers, compress, tz)
+        return await _run(Path(tmp), sessions, screens, reads, rate, workers, compress, tz, raw)
 
 
 async def _run(
-    data: Path, sessions: int, screens: int, reads: int, rate: float, workers: int, compress: int, tz: str
+    data: Path,
+    sessions: int,
+    screens: int,
+    reads: int,
+    rate: float,
+    workers: int,
+    compress: int,
+    tz: str,
+    raw: bool,
 ) -> dict[str, Any]:
     async with served(data) as info, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         api = BenchApi(http, info)
@@ -375,7 +548,7 @@ async def _run(
         race = await build_race(api, info, sessions, reads, "screens")
         layout = [(i, i % sessions, race.ws_url(i % sessions)) for i in range(screens)]
         per_session = [len(range(s, reads, sessions)) for s in range(sessions)]
-        pool = ScreenPool(layout, workers, dict(enumerate(per_session)), compress)
+        pool = ScreenPool(layout, workers, dict(enumerate(per_session)), compress, raw)
         t0 = time.perf_counter()
         r["connected"] = await pool.ready()
         r["connect_s"] = time.perf_counter() - t0
@@ -403,6 +576,9 @@ async def _run(
         got, other, hello = await pool.results()
         r.update(check(got, layout, sent))
         r.update(spread(got))
+        if pool.app:  # raw screens: `got` has kernel receive times, `app` the workers' receipt
+            app = spread(pool.app)
+            r["app_spreads"], r["app_offsets"] = app["spreads"], app["offsets"]
         r["other_types"] = dict(sum((Counter(o) for o in other.values()), Counter()))
         r["hello_last_seq"] = sorted(set(hello.values()))
         await race.close()
@@ -431,7 +607,9 @@ def bench(argv: list[str] | None = None) -> list[Figure]:
     a = p.parse_args(argv)
     a.reads = a.reads or (20 if a.spread else 50)
     a.rate = a.rate or (2.0 if a.spread else 5.0)
-    r = asyncio.run(run(a.sessions, a.screens, a.reads, a.rate, a.workers, 15 if a.compress else 0))
+    if a.spread and a.compress:
+        p.error("--spread screens are raw sockets without permessage-deflate: leave out --compress")
+    r = asyncio.run(run(a.sessions, a.screens, a.reads, a.rate, a.workers, 15 if a.compress else 0, a.spread))
     lat = r["latencies"]
     print(
         f"concurrent screens: {a.sessions} session(s) x {a.screens // a.sessions} screens "
@@ -459,7 +637,15 @@ def bench(argv: list[str] | None = None) -> list[Figure]:
         f"p99 {percentile(sp, 0.99):.1f} ms, max {max(sp, default=float('nan')):.1f} ms "
         f"{target}; "
         f"screen after the first: p50 {percentile(off, 0.5):.1f} ms, p99 {percentile(off, 0.99):.1f} ms"
+        + (" (kernel receive timestamps)" if "app_spreads" in r else "")
     )
+    if "app_spreads" in r:
+        sp, off = r["app_spreads"], r["app_offsets"]
+        print(
+            f"  the same as the client processes' loops saw it (their own scheduling on these cores "
+            f"included): spread p50 {percentile(sp, 0.5):.1f} ms, p99 {percentile(sp, 0.99):.1f} ms; "
+            f"screen after the first p50 {percentile(off, 0.5):.1f} ms, p99 {percentile(off, 0.99):.1f} ms"
+        )
     m0, m1, m2 = r["mem_idle"], r["mem_connected"], r["mem_end"]
     print(
         f"  {rss_report(m0, 'with screens', m1, 'after the stream', m2)}; "

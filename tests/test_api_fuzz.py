@@ -129,8 +129,15 @@ async def test_every_operation_answers_hostile_bodies_and_headers_with_a_4xx(tmp
         info = json.loads((data_dir / "server.json").read_text())
         port = info["http_port"]
         base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as http:
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,  # the builder's cookie
+        ):
             api = Api(http, base, "fuzz-token")
+            # the builder's own routes (/builder/api/*) take its cookie and write header, not the token
+            code = await api.ok("POST", "/api/builder/codes", {}, 201)
+            async with http.get(base + code["path"]) as r:
+                assert r.status == 200
+            builder_headers = {**api.headers, "X-Race-Control-Builder": "1"}
             event = await api.ok("POST", "/api/events", {"name": "Fuzz", "date": "2026-06-01"}, 201)
             await api.ok("POST", f"/api/events/{event['id']}/participants", [{"bib": "1", "first_name": "A"}])
             session = await api.ok("POST", "/api/sessions", {"event_id": event["id"], "mode": "results"}, 201)
@@ -179,8 +186,9 @@ async def test_every_operation_answers_hostile_bodies_and_headers_with_a_4xx(tmp
                         continue
                     schema = body["content"]["application/json"]["schema"]
                     for name, raw in hostile_bodies(schema):
+                        headers = builder_headers if path.startswith("/builder/") else api.headers
                         async with http.request(
-                            method, base + url, data=io.BytesIO(raw), headers=api.headers
+                            method, base + url, data=io.BytesIO(raw), headers=headers
                         ) as r:
                             answers.append((method, path, name, r.status))
                             error = (await r.json()).get("error") if r.status >= 400 else None

@@ -17,6 +17,7 @@ from race_control.logging_setup import safe
 
 log = logging.getLogger("race_control.http")
 PUBLIC_API = {"/api/health"}
+JSON_APIS = ("/api/", "/builder/api/")  # answer errors as {"error": ...} (the builder's routes too)
 
 
 @web.middleware
@@ -24,7 +25,7 @@ async def errors_middleware(request: web.Request, handler: web.Handler) -> web.S
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if request.path.startswith("/api/") and exc.status >= 400:
+        if request.path.startswith(JSON_APIS) and exc.status >= 400:
             reason = exc.reason if exc.status != 405 else f"method {request.method} is not allowed here"
             return web.json_response({"error": reason}, status=exc.status)
         raise
@@ -40,7 +41,7 @@ async def errors_middleware(request: web.Request, handler: web.Handler) -> web.S
             return web.json_response({"error": str(exc)}, status=503, headers={"Retry-After": "5"})
         return web.json_response({"error": str(exc)}, status=500)
     except Exception as exc:  # a bug: log it whole, answer in the API's shape, change nothing more
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith(JSON_APIS):
             raise
         log.exception("%s %s: unexpected error", request.method, safe(request.path))
         return web.json_response(

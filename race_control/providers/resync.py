@@ -29,7 +29,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from race_control.providers.normalized import Entrant, FetchResult
+from race_control.providers.normalized import PARTICIPANT_FIELDS, Entrant, FetchResult
 from race_control.roster.participants import ParticipantRow, Rejected, parse_row
 
 # fields a blank remote value never clears
@@ -278,6 +278,7 @@ def plan_resync(
                 continue
         _plan_match(plan, runner, e, supplies, target or runner.bib)
 
+    given = [k for k in PARTICIPANT_FIELDS if k in supplies or k == "bib"]  # a new runner's fields
     for e in new:
         if not e.bib:
             plan.quarantined.append(
@@ -289,7 +290,7 @@ def plan_resync(
             who = _who(holder) if holder is not None else f"registration {claimed[e.bib]}"
             plan.quarantined.append(_q(e, f"bib {e.bib} is also {who}'s"))
             continue
-        row = {k: v for k, v in e.participant_fields().items() if k in supplies or k == "bib"}
+        row = {k: getattr(e, k) for k in given}
         parsed = parse_row(0, {**row, **e.extra()})
         if isinstance(parsed, Rejected):
             plan.quarantined.append(_q(e, parsed.error.split(": ", 1)[-1]))

@@ -11,8 +11,10 @@ import json
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from race_control.display_server import hub as hub_module
+from race_control.display_server.frames import direct_transport
 from race_control.display_server.hub import Hub
 from tests.display.test_hub_overflow import SESSION, connect, finisher, served, small_receive_buffer, until
 
@@ -135,3 +137,33 @@ async def test_a_screen_with_a_full_buffer_takes_the_queue_and_gets_everything_o
         await until(lambda: len(fast_seen) == total, "every finisher on the tablet")
         assert fast_seen == list(range(1, total + 1))
         reader.cancel()
+
+
+async def test_a_deflate_screen_is_never_written_directly() -> None:
+    """permessage-deflate: each socket has its own compressor, so no shared frame fits it."""
+    seen: list[tuple[int | bool, bool]] = []
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=request.query["deflate"] == "1")  # the client offers it
+        await ws.prepare(request)
+        seen.append((ws.compress, direct_transport(ws, request) is None))
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as http:
+            for deflate in ("1", "0"):
+                ws = await http.ws_connect(f"ws://127.0.0.1:{port}/ws?deflate={deflate}", compress=15)
+                await ws.receive()
+                await ws.close()
+    finally:
+        await runner.cleanup()
+    assert seen[0][0] and seen[0][1], "a deflate screen would get the shared uncompressed frame"
+    assert seen[1] == (0, False)  # an uncompressed screen does get it

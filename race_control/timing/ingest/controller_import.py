@@ -121,19 +121,18 @@ def plan_stream(timing: TimingService, uow: UnitOfWork, imp: ControllerImport) -
     )
 
 
-async def feed_reads(timing: TimingService, state: StreamState, imp: ControllerImport) -> dict[str, Any]:
-    """Hand the reads to the ingest pipeline like live ones (the stream is attached and
-    committed); returns what was added and what was quarantined.
-
-    In chunks of ``FEED_CHUNK``, under the backpressure limit the sockets obey: above it,
-    feeding waits until the pipeline has stored most of what it holds (``wait_for_room``), so
-    a million-row file never sits in the queue at once, and the loop runs between chunks."""
+async def feed_events(
+    timing: TimingService, state: StreamState, events: list[TagRead | GunTime]
+) -> tuple[int, int]:
+    """Hand stored-to-be events (each with ``location``, ``seq`` and its ``line``) to the ingest
+    pipeline like live ones, in chunks under the backpressure limit (``wait_for_room``), then
+    detach the stream; (events added, of them gun times).  Events already stored are skipped."""
     added = guns = 0
     try:
         now = time.time()
-        for start in range(0, len(imp.events), FEED_CHUNK):
+        for start in range(0, len(events), FEED_CHUNK):
             await wait_for_room(timing)
-            for ev in imp.events[start : start + FEED_CHUNK]:
+            for ev in events[start : start + FEED_CHUNK]:
                 if timing.is_stored(state, ev.location, ev.seq):
                     continue
                 timing.raw_line(state, ev.line, now)
@@ -142,6 +141,17 @@ async def feed_reads(timing: TimingService, state: StreamState, imp: ControllerI
                     guns += isinstance(ev, GunTime)
     finally:
         timing.detach(state)
+    return added, guns
+
+
+async def feed_reads(timing: TimingService, state: StreamState, imp: ControllerImport) -> dict[str, Any]:
+    """Hand the reads to the ingest pipeline like live ones (the stream is attached and
+    committed); returns what was added and what was quarantined.
+
+    In chunks of ``FEED_CHUNK``, under the backpressure limit the sockets obey: above it,
+    feeding waits until the pipeline has stored most of what it holds (``wait_for_room``), so
+    a million-row file never sits in the queue at once, and the loop runs between chunks."""
+    added, guns = await feed_events(timing, state, imp.events)
     data = imp.data
     return {
         "timing_session_id": state.id,

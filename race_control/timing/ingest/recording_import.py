@@ -16,20 +16,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import time
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from race_control.store.unit_of_work import UnitOfWork
-from race_control.timing.ingest.backpressure import wait_for_room
+from race_control.timing.ingest.controller_import import feed_events
 from race_control.timing.ingest.streams import StreamState, TimingService
 from race_control.timing.protocols.ctp01_lines import parse_data_line
 from race_control.timing.protocols.errors import TimingInputError
 from race_control.timing.protocols.events import GunTime, NewLocation, TagRead
 
 PROTOCOL = "ctp01-recording"
-FEED_CHUNK = 5_000
+
 MARK = "CT01_33~"
 
 
@@ -114,20 +113,7 @@ def plan_recording_stream(timing: TimingService, uow: UnitOfWork, rec: Recording
 
 async def feed_recording(timing: TimingService, state: StreamState, rec: Recording) -> dict[str, Any]:
     """Hand the recorded reads to the pipeline like live ones; what was added."""
-    added = guns = 0
-    try:
-        now = time.time()
-        for start in range(0, len(rec.events), FEED_CHUNK):
-            await wait_for_room(timing)
-            for ev in rec.events[start : start + FEED_CHUNK]:
-                if timing.is_stored(state, ev.location, ev.seq):
-                    continue
-                timing.raw_line(state, ev.line, now)
-                if timing.accept(state, ev, now):
-                    added += 1
-                    guns += isinstance(ev, GunTime)
-    finally:
-        timing.detach(state)
+    added, guns = await feed_events(timing, state, rec.events)
     return {
         "timing_session_id": state.id,
         "locations": rec.locations,

@@ -6,16 +6,21 @@
 /api/sessions/{session_id}/results.csv`` → the session's finishers as CSV.  Both are streamed:
 the response starts once the first page is read (``operations.history``); an unknown id or
 format is a 404/400 before any byte is sent.
+``GET /api/sessions/{session_id}/report.html`` → the printable race-day report
+(``analytics_report``, drawn from the analytics answer).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from race_control import analytics, analytics_report
 from race_control.display_server.api import MAX_IMPORT_BODY, _too_large, only_fields, read_json, svc
 from race_control.display_server.errors import DisplayInputError
+from race_control.latency import latency_summary
 from race_control.operations.history import HistoryOperations
 
 
@@ -75,6 +80,35 @@ async def _raw_body(request: web.Request) -> bytes:
     return bytes(body)
 
 
+async def session_report(request: web.Request) -> web.Response:
+    """The printable race-day report (``analytics_report``): the analytics answer as a page."""
+    s = svc(request)
+    session = s.sessions.get(request.match_info["session_id"])  # 404 first
+    report = await analytics.session_analytics(s.sessions, session.id, s.hub.latencies(session.id))
+    screens = [
+        {
+            "screen": sc.screen_id or sc.id,
+            "user_agent": sc.user_agent,
+            "latency_ms": latency_summary(sc.latencies, digits=2),
+            "samples": len(sc.latencies),
+        }
+        for sc in s.hub.screens(session.id)
+    ]
+    page = analytics_report.render_report(
+        s.events.event(session.event_id).to_json(), session.to_json(), report, screens, time.time()
+    )
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            "Content-Security-Policy": analytics_report.REPORT_CSP,
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 RECORDING_FIELDS = ("content", "timezone", "date", "name")
 
 
@@ -114,4 +148,5 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/timing/sessions/{stream_id}/export", export_stream)
     r.add_get("/api/sessions/{session_id}/results.csv", results_csv)
+    r.add_get("/api/sessions/{session_id}/report.html", session_report)
     r.add_post("/api/timing/recordings", import_recording)

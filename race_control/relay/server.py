@@ -31,6 +31,7 @@ from race_control.store.database import Store
 from race_control.templates.screen_filter import screen_payload_filter
 from race_control.templates.service import TemplateService
 
+SHUTDOWN_TIMEOUT = 5.0  # seconds a stopping relay waits for requests still being answered
 log = logging.getLogger("race_control.relay")
 RELAY = web.AppKey("relay", "Relay")
 # screens behind a load balancer all come from its address: the per-address cap of the laptop
@@ -112,7 +113,11 @@ class Relay:
             self._listener = Listener(o.url, self.feed.wake_threadsafe)
             self._listener.start()
         app = create_app(self)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        # stopping waits at most SHUTDOWN_TIMEOUT for requests in flight (aiohttp's default is 60 s):
+        # its screens were closed first (1001) and reconnect to another relay at once
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, o.host, o.port, reuse_address=True)
         await site.start()

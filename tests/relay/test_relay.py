@@ -233,7 +233,8 @@ async def test_a_restarted_relay_resumes_its_screens_from_the_central_table(tmp_
             session, client = await public_laptop_session(rc, api, 5)
             await push_store(rc, central.a["url"])
             async with aiohttp.ClientSession() as http:
-                async with relay_on(central.a["url"]) as first:
+                # each phase in a deadline, so a hang (seen once in CI) fails where it is
+                async with asyncio.timeout(30), relay_on(central.a["url"]) as first:
                     ws, hello = await screen(http, relay_page(first, session))
                     assert [m["seq"] for m in await until_caught_up(ws)] == [1, 2, 3, 4, 5]
                     epoch = hello["epoch"]
@@ -241,10 +242,11 @@ async def test_a_restarted_relay_resumes_its_screens_from_the_central_table(tmp_
                 await ws.receive(timeout=5)  # the relay going away closes the socket
                 assert ws.closed
                 # finishers while no relay runs
-                await client.send(lines(6, 9))
-                await wait_last_seq(rc, api, session["id"], 9)
-                await push_store(rc, central.a["url"])
-                async with relay_on(central.a["url"], port=port) as second:
+                async with asyncio.timeout(30):
+                    await client.send(lines(6, 9))
+                    await wait_last_seq(rc, api, session["id"], 9)
+                    await push_store(rc, central.a["url"])
+                async with asyncio.timeout(30), relay_on(central.a["url"], port=port) as second:
                     ws = await http.ws_connect(relay_page(second, session).replace("http", "ws", 1) + "/ws")
                     hello = await ws.receive_json(timeout=5)
                     assert hello["epoch"] == epoch and hello["last_seq"] == 9

@@ -156,14 +156,7 @@ class ChronoTrackLive(ProviderAdapter):
             include_test_entries="true",
             elide_json="false",
         )
-        entrants: list[Entrant] = []
-        quarantined: list[dict[str, Any]] = []
-        for i, row in enumerate(rows):
-            got = self._entrant(row, event_id)
-            if isinstance(got, str):
-                quarantined.append({"row": _label(row, i), "reason": got})
-            else:
-                entrants.append(got)
+        entrants, quarantined = n.sort_rows(rows, lambda row: self._entrant(row, event_id), _label)
         collapsed, dupes = n.collapse(entrants)
         return FetchResult(collapsed, quarantined, full=True, cursor={}, duplicates=dupes, supplies=SUPPLIES)
 

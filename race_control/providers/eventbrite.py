@@ -109,18 +109,12 @@ class Eventbrite(ProviderAdapter):
             params["changed_since"] = _utc(float(since) - OVERLAP)  # type: ignore[arg-type]
         self.progress.start(f"{self.name}: attendees of event {event_id}", 0)
         rows = await self._list(f"events/{event_id}/attendees/", "attendees", "attendees", **params)
-        entrants: list[Entrant] = []
-        quarantined: list[dict[str, Any]] = []
         answered: set[str] = set()
+        entrants, quarantined = n.sort_rows(
+            rows, lambda row: self._entrant(row, event_id, answered), lambda _row, i: f"attendee row {i}"
+        )
         newest = float(since) if incremental else 0.0  # type: ignore[arg-type]
-        for i, row in enumerate(rows):
-            got = self._entrant(row, event_id, answered)
-            if isinstance(got, str):
-                quarantined.append({"row": f"attendee row {i}", "reason": got})
-                continue
-            entrants.append(got)
-            if got.modified is not None:
-                newest = max(newest, got.modified)
+        newest = max([newest, *(e.modified for e in entrants if e.modified is not None)])
         collapsed, dupes = n.collapse(entrants)
         return FetchResult(
             collapsed,

@@ -15,6 +15,7 @@ word, ``transferred_to`` the new registration when the provider says).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +178,22 @@ class FetchResult:
     duplicates: int = 0  # rows that repeated a registration already seen in this pull
     # the participant fields this provider fills: the others are never changed by a sync
     supplies: frozenset[str] = frozenset(PARTICIPANT_FIELDS)
+
+
+def sort_rows(
+    rows: Iterable[Any], to_entrant: Callable[[Any], Entrant | str], label: Callable[[Any, int], str]
+) -> tuple[list[Entrant], list[dict[str, Any]]]:
+    """A provider's rows as entrants, and the rows ``to_entrant`` refused (it returns the
+    reason) as quarantined ``{"row": label(row, index), "reason"}``."""
+    entrants: list[Entrant] = []
+    quarantined: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        got = to_entrant(row)
+        if isinstance(got, str):
+            quarantined.append({"row": label(row, i), "reason": got})
+        else:
+            entrants.append(got)
+    return entrants, quarantined
 
 
 def collapse(entrants: list[Entrant]) -> tuple[list[Entrant], int]:

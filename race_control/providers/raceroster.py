@@ -179,14 +179,9 @@ class RaceRoster(ProviderAdapter):
         event_id = _segment(provider_event_id)
         self.progress.start(f"{self.name}: participants of event {event_id}", 0)
         rows = await self._pages(f"events/{event_id}/participants", "participants")
-        entrants: list[Entrant] = []
-        quarantined: list[dict[str, Any]] = []
-        for i, row in enumerate(rows):
-            got = self._entrant(row, event_id)
-            if isinstance(got, str):
-                quarantined.append({"row": f"participants row {i}", "reason": got})
-            else:
-                entrants.append(got)
+        entrants, quarantined = n.sort_rows(
+            rows, lambda row: self._entrant(row, event_id), lambda _row, i: f"participants row {i}"
+        )
         collapsed, dupes = n.collapse(entrants)
         return FetchResult(collapsed, quarantined, full=True, cursor={}, duplicates=dupes, supplies=SUPPLIES)
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from race_control.latency import latency_summary
 from race_control.sessions.service import SessionService
+from race_control.spreadsheet import csv_cell
 from race_control.store.models import DisplayEvent, Read, Suppression
 
 
@@ -82,19 +83,6 @@ async def session_analytics(
         "duplicates_suppressed": data["reasons"].get("duplicate", 0),
         "latency_ms": {**latency_summary(samples, digits=2), "samples": len(samples)},
     }
-
-
-# a spreadsheet reads a cell starting with one of these as a formula (=HYPERLINK(...), +cmd|...)
-# or strips it and reads what follows (tab, CR): https://owasp.org/www-community/attacks/CSV_Injection
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def csv_cell(value: object) -> object:
-    """``value`` fit for a CSV cell a spreadsheet opens: text that starts like a formula gets a
-    leading ``'`` (shown as text, the rest unchanged); numbers stay numbers (-3 is not text)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 class _SafeWriter:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from race_control.analytics import csv_cell
 from race_control.app import RaceControl
 from race_control.private_files import PrivateRotatingFileHandler, private_dir
+from race_control.spreadsheet import csv_cell
 from race_control.timing.simulator.playback import simulate
 from tests.conftest import DATA, Api
 from tests.display.test_resume import lines, setup_session

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from race_control.sessions.service import SessionService
+from race_control.spreadsheet import csv_cell
 from race_control.store.database import Store
 from race_control.store.models import DisplayEvent, RawLine, Read
 from race_control.store.unit_of_work import ChangeListener, UnitOfWork
@@ -40,7 +41,6 @@ __all__ = ["EXPORT_FORMATS", "RESULT_COLUMNS", "HistoryOperations", "safe_cell"]
 PAGE = 2_000  # rows per store call (the store's thread is held for one page at a time)
 EXPORT_FORMATS = ("ct01_33", "original")
 # OWASP "CSV Injection": a cell starting with one of these is run as a formula by spreadsheets
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 RESULT_COLUMNS = (
     "seq",
     "bib",
@@ -73,10 +73,9 @@ def safe_cell(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = str(value)
-    if not isinstance(value, int | float) and text.startswith(FORMULA_START):
-        return "'" + text
-    return text
+    if isinstance(value, int | float):
+        return str(value)
+    return str(csv_cell(str(value)))
 
 
 def _ctp_field(value: object) -> str:

@@ -158,6 +158,7 @@ class ReadConflict(Base):
 
 class DisplaySession(Base):
     __tablename__ = "display_sessions"
+    __table_args__ = (Index("ix_display_sessions_created", "created_at"),)  # history: newest first
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
@@ -185,6 +186,8 @@ class DisplayEvent(Base):
     """What a display session announced, in order; screens resume from here."""
 
     __tablename__ = "display_events"
+    # history: finishers counted per session from the index; a bib's finishes and corrections
+    __table_args__ = (Index("ix_display_events_kind_bib", "session_id", "kind", "bib"),)
     session_id: Mapped[str] = mapped_column(ForeignKey("display_sessions.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # finisher | correction | ...
@@ -200,7 +203,10 @@ class Suppression(Base):
     """A read a display session did not show, and why (so an operator can see it)."""
 
     __tablename__ = "suppressions"
-    __table_args__ = (Index("ix_suppressions_session", "session_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_suppressions_session", "session_id", "created_at"),
+        Index("ix_suppressions_bib", "session_id", "bib"),  # history: a bib's suppressions
+    )
     session_id: Mapped[str] = mapped_column(ForeignKey("display_sessions.id"), primary_key=True)
     stream_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     location: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -208,6 +214,24 @@ class Suppression(Base):
     bib: Mapped[str] = mapped_column(String(32))
     code: Mapped[str] = mapped_column(String(32), server_default="")  # stable: duplicate, too_soon, …
     reason: Mapped[str] = mapped_column(String(200))  # for people; its wording may change
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class ScreenSeen(Base):
+    """A distinct screen that connected to a display session (``screen``: the page's stored
+    screen id, else ``address <ip>``), kept after it left and across restarts: the history's
+    "screens seen".  Written in batches by ``display_server.screens_seen``; local, not synced."""
+
+    __tablename__ = "screens_seen"
+    session_id: Mapped[str] = mapped_column(ForeignKey("display_sessions.id"), primary_key=True)
+    screen: Mapped[str] = mapped_column(String(80), primary_key=True)
+    screen_id: Mapped[str] = mapped_column(String(64), default="")
+    address: Mapped[str] = mapped_column(String(100), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    viewport: Mapped[str] = mapped_column(String(16), default="")  # "1920x1080", "" unknown
+    connections: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[float] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float, default=now)
 
 

@@ -9,7 +9,7 @@
 
   var RC = window.RC;
   var dom = RC.dom;
-  var FINISHER_TYPES = RC.FINISHER_TYPES, GRID_MAX = RC.GRID_MAX, cityState = RC.cityState, el = RC.el,
+  var FINISHER_TYPES = RC.FINISHER_TYPES, GRID_MAX = RC.GRID_MAX, cityState = RC.cityState, el = RC.el, isObj = RC.isObj,
     nameFor = RC.nameFor, num = RC.num, placeText = RC.placeText, str = RC.str, textSpan = RC.textSpan,
     S = RC.S, fitText = RC.fitText;
 
@@ -34,10 +34,21 @@
     return str(m);
   }
 
-  // the REPLAY badge: on while the finish (or any card of the grid) on screen is replayed
+  // the REPLAY badge: on while the finish (or any card of the grid) on screen is replayed, or
+  // while the session replays a stored race (`hello`/`replay` messages: S.replay)
+  var cardReplay = false;
   function markReplay(on) {
-    if (on) dom.body.setAttribute('data-replay', '1');
+    cardReplay = on;
+    var replaying = S.replay !== null;
+    if (on || replaying) dom.body.setAttribute('data-replay', replaying && S.replay.paused ? 'paused' : '1');
     else dom.body.removeAttribute('data-replay');
+    if (dom.replayBadge) dom.replayBadge.textContent = replaying && S.replay.paused ? 'REPLAY \u00b7 PAUSED' : 'REPLAY';
+  }
+
+  // {"replay_id", "speed", "paused"} of the session's running replay, or null
+  function setReplay(r) {
+    S.replay = isObj(r) ? { id: str(r.replay_id, 64), speed: typeof r.speed === 'number' ? r.speed : 0, paused: r.paused === true } : null;
+    markReplay(cardReplay);
   }
 
   function renderSingle(f, quiet) {
@@ -64,7 +75,7 @@
       rec.el.classList.toggle('rc-empty', !text);
       rec.el.classList.toggle('rc-unknown', rec.type === 'name' && !f.known);
       var lines = Math.round(num(sp.lines, 1, 4, rec.type === 'message' ? 2 : 1));
-      fitText(rec.inner, rec.el, rec.style.size, lines, rec.type === 'name' ? 0.3 : 0.45);
+      fitText(rec.inner, rec.el, rec.style.size, lines, rec.type === 'name' ? 0.3 : 0.45, rec.style.overflow);
     });
     if (usedRotate) S.messageIndex++;
     showKind('single');
@@ -194,5 +205,6 @@
   RC.renderBoards = renderBoards;
   RC.renderGrid = renderGrid;
   RC.renderSingle = renderSingle;
+  RC.setReplay = setReplay;
   RC.showKind = showKind;
 })();

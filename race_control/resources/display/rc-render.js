@@ -99,7 +99,7 @@
         rec.el.appendChild(rec.inner);
         rec.inner.textContent = substitute(str(sp.text, 1000));
         rec.lines = Math.round(num(sp.lines, 1, 6, 1));
-        fitText(rec.inner, rec.el, st.size, rec.lines, 0.4);
+        fitText(rec.inner, rec.el, st.size, rec.lines, 0.4, st.overflow);
         break;
       }
       case 'image': {
@@ -235,7 +235,7 @@
           rec.last = text;
           rec.inner.textContent = text;
           rec.el.classList.toggle('rc-empty', !text);
-          if (relayout) fitText(rec.inner, rec.el, rec.style.size, 1, 0.3);
+          if (relayout) fitText(rec.inner, rec.el, rec.style.size, 1, 0.3, rec.style.overflow);
         }
       });
     }

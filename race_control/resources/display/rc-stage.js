@@ -105,9 +105,17 @@
   }
 
   // ---------------------------------------------------------------- text fitting
-  // Shrink the font until the text fits its box; if the minimum size still overflows, wrap to
-  // `lines` lines and finally clamp with an ellipsis. Layout sizes ignore the stage transform.
-  function fit(span, box, base, lines, minRatio) {
+  // The block's overflow choice (style.overflow): 'auto' (no choice) shrinks the font until
+  // the text fits its box; if the minimum size still overflows, wraps to `lines` lines and
+  // finally clamps with an ellipsis. 'shrink': one line, the font shrinks as far as it must
+  // (down to 6 px). 'ellipsis': one line at the block's size (smaller only if the box is not
+  // tall enough for it), cut with an ellipsis. 'wrap': as many lines as the box holds, the
+  // font shrinks only when the wrapped text is still too tall; clamped as a last resort.
+  // Layout sizes ignore the stage transform.
+  var OVERFLOW = ['auto', 'shrink', 'ellipsis', 'wrap'];
+  var LINE = 1.12;                    // .rc-t line-height
+
+  function fit(span, box, base, lines, minRatio, mode) {
     lines = lines || 1;
     var minSize = Math.max(8, base * (minRatio || 0.45));
     span.classList.remove('rc-multi');
@@ -121,8 +129,29 @@
     function fitsOne() {
       return span.scrollWidth <= availW && span.offsetHeight <= availH + 1;
     }
+    var best;
+    if (mode === 'ellipsis') {
+      if (span.offsetHeight > availH + 1) span.style.fontSize = Math.max(6, Math.floor(availH / LINE)) + 'px';
+      return;                         // the CSS ellipsis of .rc-t cuts what is too wide
+    }
+    if (mode === 'shrink') {
+      if (fitsOne()) return;
+      span.style.fontSize = (search(span, 6, base, fitsOne) || 6) + 'px';
+      return;
+    }
+    if (mode === 'wrap') {
+      span.classList.add('rc-multi');
+      span.style.maxHeight = 'none';
+      if (fitsOne()) return;
+      best = search(span, 6, base, fitsOne);
+      if (best) { span.style.fontSize = best + 'px'; return; }
+      span.style.fontSize = '6px';
+      span.classList.add('rc-clamp');
+      span.style.webkitLineClamp = String(Math.max(1, Math.floor(availH / (6 * LINE))));
+      return;
+    }
     if (fitsOne()) return;
-    var best = search(span, minSize, base, fitsOne);
+    best = search(span, minSize, base, fitsOne);
     if (best) { span.style.fontSize = best + 'px'; return; }
     if (lines > 1) {
       span.classList.add('rc-multi');
@@ -134,8 +163,7 @@
       };
       best = search(span, minSize, base, fitsMulti);
       if (best) { span.style.fontSize = best + 'px'; return; }
-      var lh = 1.12;
-      var size = Math.max(minSize, Math.min(base, availH / (lines * lh) * 0.94));
+      var size = Math.max(minSize, Math.min(base, availH / (lines * LINE) * 0.94));
       span.style.fontSize = size + 'px';
       span.classList.add('rc-clamp');
       span.style.webkitLineClamp = String(lines);
@@ -156,13 +184,14 @@
     return best ? Math.floor(best) : 0;
   }
 
-  function fitText(span, box, base, lines, minRatio) { fit(span, box, base, lines, minRatio); }
+  function fitText(span, box, base, lines, minRatio, mode) { fit(span, box, base, lines, minRatio, mode); }
 
   // ---------------------------------------------------------------- exports
   RC.dom = dom;
   RC.applyBox = applyBox;
   RC.applyStyle = applyStyle;
   RC.fitText = fitText;
+  RC.OVERFLOW = OVERFLOW;
   RC.layoutStage = layoutStage;
   RC.scaffold = scaffold;
 })();

@@ -132,7 +132,8 @@
       font: safeFont(s.font),
       transform: oneOf(s.transform, ['uppercase', 'lowercase', 'capitalize', 'none'], 'none'),
       italic: s.italic === true,
-      spacing: num(s.spacing, -20, 100, 0)
+      spacing: num(s.spacing, -20, 100, 0),
+      overflow: oneOf(s.overflow, ['auto', 'shrink', 'ellipsis', 'wrap'], 'auto')   // rc-stage.js fit()
     };
   }
 

@@ -254,6 +254,7 @@
         if (putTemplate(m.template, S.mode)) build();
         break;
       case 'reload': reload(); break;
+      case 'replay': RC.setReplay(m.replay); break;
       case 'leaderboard':
         if (takeBoard(m)) renderBoards();
         break;
@@ -309,6 +310,7 @@
       Object.keys(m.templates).forEach(function (k) { if (putTemplate(m.templates[k], k)) rebuild = true; });
     }
     if (takeBoard(m.leaderboard)) rebuild = true;
+    RC.setReplay(m.replay);       // a screen opened mid-replay shows the badge at once
     S.everLive = true;
     S.lastLiveAt = now();
     setConnection('live');

@@ -58,7 +58,8 @@
     portrait: false,       // the stage uses the portrait reflow (narrow screens)
     switching: '',         // path this screen is navigating to after a `switch`
     epoch: '',             // the server's epoch our seqs belong to (sent back in `resume`)
-    nextEpoch: ''          // the epoch of this connection's hello, ours once the resume is answered
+    nextEpoch: '',         // the epoch of this connection's hello, ours once the resume is answered
+    replay: null           // the session's running replay {id, speed, paused} (hello / `replay`), or null
   };
 
   S.screenId = storeGet('rc.screen_id') || '';

@@ -35,7 +35,14 @@ SESSION_TTL = 12 * 3600.0  # a builder cookie's life
 MAX_PENDING = 200  # codes and cookies kept at most (oldest dropped)
 COOKIE = "rc_builder"
 WRITE_HEADER = "X-Race-Control-Builder"
-STATIC = ("builder.js", "builder-canvas.js", "builder-commands.js", "builder.css")
+STATIC = (
+    "builder.js",
+    "builder-arrange.js",
+    "builder-canvas.js",
+    "builder-commands.js",
+    "builder-samples.js",
+    "builder.css",
+)
 
 
 @dataclass

@@ -12,21 +12,27 @@
   var RC = window.RC;
   var S = RC.S;
 
-  function show(doc, finishers, kind, session) {
+  // `finishers` are on the card (or the grid, kind 'grid'); `earlier` finished before them
+  // (oldest first) and fill the recent-finishers list behind them, as on a screen mid-race.
+  function show(doc, finishers, kind, session, earlier) {
     var t = JSON.parse(JSON.stringify(doc));
     t.format = RC.FORMAT;
     S.templates = {};
     S.mode = t.mode === 'pre-race' ? 'pre-race' : 'results';
     if (!RC.putTemplate(t, S.mode)) return false;
     RC.mergeSession(session || {});
-    var clean = (finishers || []).map(function (f, i) {
+    var seq = 0;
+    var clean = function (f) {
       var c = RC.cleanFinisher(f);
-      c.seq = i + 1;
+      c.seq = ++seq;
       return c;
-    });
-    S.recent = clean.slice().reverse();
-    S.current = kind === 'grid' ? clean : clean.slice(0, 1);
-    S.currentKind = clean.length ? (kind === 'grid' ? 'grid' : 'single') : 'none';
+    };
+    var before = (earlier || []).map(clean);
+    var now = (finishers || []).map(clean);
+    S.recent = now.slice().reverse().concat(before.slice().reverse());
+    S.current = kind === 'grid' ? now : now.slice(0, 1);
+    S.currentKind = now.length ? (kind === 'grid' ? 'grid' : 'single') : 'none';
+    S.messageIndex = 0;                         // a redraw shows the same rotating message
     S.connection = 'live';                      // a canvas is never "connecting": no banner
     document.body.setAttribute('data-connection', 'live');
     RC.build();

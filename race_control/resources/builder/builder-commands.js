@@ -9,7 +9,7 @@
 (function () {
   'use strict';
 
-  var B = window.RCB = {};
+  var B = window.RCB = window.RCB || {};
   var MAX_STEPS = 300;
 
   // ---------------------------------------------------------------- command stack
@@ -91,10 +91,12 @@
   // ---------------------------------------------------------------- snapping
   // Lines a moving edge may snap to: the canvas edges and centre, every other block's edges
   // and centre. A block snap within `threshold` canvas pixels wins over the grid.
+  // `skip`: the index, or the indices, of the blocks that move (they do not snap to themselves).
   function lines(doc, skip) {
     var xs = [0, doc.canvas.width / 2, doc.canvas.width], ys = [0, doc.canvas.height / 2, doc.canvas.height];
+    var skipped = typeof skip === 'number' ? [skip] : (skip || []);
     doc.blocks.forEach(function (b, i) {
-      if (i === skip) return;
+      if (skipped.indexOf(i) >= 0) return;
       xs.push(b.x, b.x + b.w / 2, b.x + b.w);
       ys.push(b.y, b.y + b.h / 2, b.y + b.h);
     });
@@ -115,7 +117,8 @@
 
   function gridSnap(v, grid) { return grid > 1 ? Math.round(v / grid) * grid : Math.round(v); }
 
-  // Snap a moved rect r (of block `index`): returns {x, y, guides: [{axis, at}]}.
+  // Snap a moved rect r (of block `index`, or the bounding box of the blocks `index` lists):
+  // returns {x, y, guides: [{axis, at}]}.
   function snapMove(doc, index, r, opts) {
     var L = lines(doc, index), guides = [];
     var x = r.x, y = r.y;

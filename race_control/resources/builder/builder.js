@@ -3,9 +3,10 @@
  *
  * The canvas is a frame (/builder/canvas) running the display page's own scripts: what it
  * shows is what a screen shows. Over it lies an overlay of boxes (one per block) that take
- * the mouse: select, drag, resize by handles, with snapping and guides. Every change is a
- * command on the stack in builder-commands.js (Ctrl+Z / Ctrl+Shift+Z). Save writes a new
- * version through /builder/api/templates (the same operation as PUT /api/templates).
+ * the mouse: select (click, Shift+click, a rubber band), drag, resize by handles, with
+ * snapping and guides; align, distribute, group, copy and paste (builder-arrange.js). Every
+ * change is a command on the stack in builder-commands.js (Ctrl+Z / Ctrl+Shift+Z). Save
+ * writes a new version through /builder/api/templates (the same operation as PUT /api/templates).
  * Text only ever goes in through textContent and input values.
  */
 (function () {
@@ -16,36 +17,25 @@
   var SNAP_PX = 8;            // screen pixels within which an edge snaps to another's
   var HANDLES = ['nw', 'n', 'ne', 'e', 'se', 's', 'sw', 'w'];
 
-  var SAMPLES = {
-    long: [{ bib: '1042', first_name: 'Maximiliana', last_name: 'Featherstonehaugh-Worthington-Smythe', city: 'Rancho Santa Margarita', state: 'CA', time: '3:27:41', division: 'F40-44', place: 118, message: 'Go Mom! We are so proud of you — see you at the finish line with ice cream!' }],
-    accents: [{ bib: '77', first_name: 'José Ñúñez', last_name: 'Sørensen-Łukasiewicz', city: 'São Paulo', country: 'BR', time: '41:09', division: 'M30-34', place: 3 }],
-    rtl: [{ bib: '5150', first_name: 'مريم', last_name: 'الحسيني', city: 'دبي', country: 'AE', time: '52:33', division: 'F25-29', place: 12, message: 'أحسنتِ! فخورون بك' }],
-    unknown: [{ bib: '9999', known: false, time: '1:02:17' }],
-    message: [{ bib: '301', first_name: 'Sam', last_name: 'Lee', city: 'Portland', state: 'OR', time: '48:55', division: 'M18-24', place: 27, message: 'Happy birthday Sam! 30 years, 10 kilometres, one legend.' }],
-    bunch: [
-      { bib: '11', first_name: 'Ana', last_name: 'Silva', city: 'Lisbon', country: 'PT', time: '38:01' },
-      { bib: '12', first_name: 'Bjørn', last_name: 'Dæhlie', city: 'Oslo', country: 'NO', time: '38:01' },
-      { bib: '13', first_name: 'Chen', last_name: 'Wei', city: 'Shanghai', country: 'CN', time: '38:02' },
-      { bib: '14', first_name: 'Dmitri', last_name: 'Volkov-Alexandrovich', city: 'Saint Petersburg', country: 'RU', time: '38:02' },
-      { bib: '15', first_name: 'נועה', last_name: 'כהן', city: 'חיפה', country: 'IL', time: '38:03' },
-      { bib: '16', known: false, time: '38:03' },
-      { bib: '17', first_name: 'Émilie', last_name: 'Lefèvre', city: 'Québec', country: 'CA', time: '38:04' },
-      { bib: '18', first_name: 'Grace', last_name: 'Okafor', city: 'Lagos', country: 'NG', time: '38:04' }
-    ],
-    none: []
-  };
-  SAMPLES.unknown[0].name = '';
+  var CLIP_KEY = 'race-control.builder.clipboard';   // localStorage: paste into another template
+  var PASTE_STEP = 20;       // canvas pixels between a copy and its paste
 
   var params = new URLSearchParams(window.location.search);
   var ui = {
     history: new B.History(blankTemplate()),
     templateId: params.get('template') || '',
     builtin: false,
-    selected: -1,
+    selected: -1,            // the primary selected block (the panel's), or -1
+    sel: [],                 // every selected block index, sorted (a group is selected whole)
     scale: 1,
     frameReady: false,
     guides: [],
     drag: null,
+    band: null,              // the rubber band being drawn {x1, y1, x2, y2}
+    clip: null,              // the last copied blocks (also in localStorage)
+    clipText: '',
+    pastes: 0,               // pastes of that copy so far: each lands PASTE_STEP further
+    pasteTimer: 0,
     savedJson: ''
   };
 
@@ -107,6 +97,7 @@
   function afterLoad() {
     ui.savedJson = JSON.stringify(doc());
     ui.selected = -1;
+    ui.sel = [];
     refresh();
   }
 
@@ -142,10 +133,11 @@
       var f = $('canvas-frame').contentWindow;
       if (!ui.frameReady || !f || !f.rcBuilderCanvas) return;
       var kind = $('sample').value;
-      var list = SAMPLES[kind] || [];
-      var now = Date.now();
+      var list = B.SAMPLES[kind] || [];
+      var now = Date.now(), ss = B.SAMPLE_SESSION;
       f.rcBuilderCanvas.show(doc(), list, kind === 'bunch' ? 'grid' : 'single',
-        { event_name: 'Riverside 10K', name: 'Finish line', gun_at: now - 2843000, starts_at: now + 754000 });
+        { event_name: ss.event_name, name: ss.name, gun_at: now - ss.gun_minutes_ago * 60000,
+          starts_at: now + ss.starts_in_minutes * 60000 }, B.sampleEarlier(kind));
     });
   }
 
@@ -178,34 +170,72 @@
     return out;
   }
 
+  function isSel(i) { return ui.sel.indexOf(i) >= 0; }
+
+  function handlesOn(parent, w, h, inv) {
+    HANDLES.forEach(function (hname) {
+      var hd = el('div', 'handle');
+      hd.dataset.h = hname;
+      var s = 12 * inv;
+      hd.style.width = hd.style.height = s + 'px';
+      hd.style.borderWidth = 2 * inv + 'px';
+      hd.style.left = (hname.indexOf('w') >= 0 ? -s / 2 : hname.indexOf('e') >= 0 ? w - s / 2 : w / 2 - s / 2) + 'px';
+      hd.style.top = (hname.indexOf('n') >= 0 ? -s / 2 : hname.indexOf('s') >= 0 ? h - s / 2 : h / 2 - s / 2) + 'px';
+      parent.appendChild(hd);
+    });
+  }
+
+  function tagOn(parent, text, inv) {
+    var tag = el('span', 'tag', text);
+    tag.style.transform = 'scale(' + inv + ')';
+    parent.appendChild(tag);
+  }
+
+  function selectionLocked() {
+    var d = doc();
+    return ui.sel.length > 0 && ui.sel.every(function (i) { return d.blocks[i].locked; });
+  }
+
+  // One box per block; the selected ones outlined. One block alone has its handles; a
+  // multi-selection (or a group) has one frame round all of it, with the handles on that.
   function drawOverlay() {
     var ov = $('overlay'), d = doc(), inv = 1 / ui.scale;
+    var multi = ui.sel.length > 1;
     ov.textContent = '';
     d.blocks.forEach(function (b, i) {
-      var box = el('div', 'box' + (i === ui.selected ? ' selected' : '') + (b.locked ? ' locked' : ''));
+      var on = isSel(i);
+      var box = el('div', 'box' + (on ? ' selected' : '') + (b.locked ? ' locked' : '') + (b.group ? ' grouped' : ''));
       box.dataset.index = String(i);
+      if (b.group) box.dataset.group = b.group;
       box.style.left = b.x + 'px'; box.style.top = b.y + 'px';
       box.style.width = b.w + 'px'; box.style.height = b.h + 'px';
-      box.style.outlineWidth = (i === ui.selected ? 2 : 1) * inv + 'px';
-      if (i === ui.selected) {
-        var tag = el('span', 'tag', label(b.type) + (b.locked ? ' (locked)' : ''));
-        tag.style.transform = 'scale(' + inv + ')';
-        box.appendChild(tag);
-        if (!b.locked) {
-          HANDLES.forEach(function (h) {
-            var hd = el('div', 'handle');
-            hd.dataset.h = h;
-            var s = 12 * inv;
-            hd.style.width = hd.style.height = s + 'px';
-            hd.style.borderWidth = 2 * inv + 'px';
-            hd.style.left = (h.indexOf('w') >= 0 ? -s / 2 : h.indexOf('e') >= 0 ? b.w - s / 2 : b.w / 2 - s / 2) + 'px';
-            hd.style.top = (h.indexOf('n') >= 0 ? -s / 2 : h.indexOf('s') >= 0 ? b.h - s / 2 : b.h / 2 - s / 2) + 'px';
-            box.appendChild(hd);
-          });
-        }
+      box.style.outlineWidth = (on ? 2 : 1) * inv + 'px';
+      if (on && !multi) {
+        tagOn(box, label(b.type) + (b.locked ? ' (locked)' : ''), inv);
+        if (!b.locked) handlesOn(box, b.w, b.h, inv);
       }
       ov.appendChild(box);
     });
+    if (multi) {
+      var r = B.bbox(d, ui.sel), us = B.units(d, ui.sel);
+      var frame = el('div', 'selbox');
+      frame.style.left = r.x + 'px'; frame.style.top = r.y + 'px';
+      frame.style.width = r.w + 'px'; frame.style.height = r.h + 'px';
+      frame.style.outlineWidth = 2 * inv + 'px';
+      var grouped = us.length === 1 && d.blocks[ui.sel[0]].group;
+      tagOn(frame, (grouped ? 'Group of ' + ui.sel.length : ui.sel.length + ' blocks') + (selectionLocked() ? ' (locked)' : ''), inv);
+      if (!selectionLocked()) handlesOn(frame, r.w, r.h, inv);
+      ov.appendChild(frame);
+    }
+    if (ui.band) {
+      var band = el('div', 'band');
+      var bx = Math.min(ui.band.x1, ui.band.x2), by = Math.min(ui.band.y1, ui.band.y2);
+      band.style.left = bx + 'px'; band.style.top = by + 'px';
+      band.style.width = Math.abs(ui.band.x2 - ui.band.x1) + 'px';
+      band.style.height = Math.abs(ui.band.y2 - ui.band.y1) + 'px';
+      band.style.borderWidth = inv + 'px';
+      ov.appendChild(band);
+    }
     ui.guides.forEach(function (g) {
       var line = el('div', 'guide');
       line.dataset.axis = g.axis;
@@ -230,40 +260,90 @@
     return { edges: on, grid: on ? Number($('grid-size').value) : 1, threshold: SNAP_PX / ui.scale, min: 8 };
   }
 
+  // Shift+click adds a block (its whole group) to the selection or takes it out; a click on an
+  // unselected block selects it (its group); a click on a selected one keeps the selection so
+  // the whole of it can be dragged.
   function onPointerDown(ev) {
     if (ev.button !== 0) return;
     var target = ev.target;
     var handle = target.classList.contains('handle') ? target.dataset.h : null;
     var box = handle ? target.parentNode : (target.classList.contains('box') ? target : null);
-    if (!box) { select(-1); return; }
-    var i = Number(box.dataset.index);
-    if (i !== ui.selected) select(i);
-    var b = doc().blocks[i];
-    if (b.locked) return;
-    ev.preventDefault();
     var p = toCanvas(ev);
-    ui.drag = { index: i, handle: handle, start: p, rect: { x: b.x, y: b.y, w: b.w, h: b.h }, before: JSON.stringify(doc()), moved: false };
+    if (!box) {                                     // the background: a rubber band
+      ev.preventDefault();
+      ui.band = { x1: p.x, y1: p.y, x2: p.x, y2: p.y, add: ev.shiftKey, base: ev.shiftKey ? ui.sel.slice() : [], moved: false };
+      $('overlay').setPointerCapture(ev.pointerId);
+      return;
+    }
+    var d = doc(), moving;
+    if (box.classList.contains('selbox')) {
+      moving = ui.sel.slice();
+    } else {
+      var i = Number(box.dataset.index);
+      var members = B.withGroups(d, [i]);
+      if (ev.shiftKey) {
+        if (isSel(i)) setSelection(ui.sel.filter(function (j) { return members.indexOf(j) < 0; }), -2);
+        else setSelection(ui.sel.concat(members), i);
+        return;
+      }
+      if (!isSel(i)) setSelection(members, i);
+      else if (ui.selected !== i) { ui.selected = i; drawPanel(false); }
+      moving = ui.sel.slice();
+    }
+    moving = moving.filter(function (j) { return !d.blocks[j].locked; });
+    if (!moving.length) return;
+    ev.preventDefault();
+    var rects = {};
+    moving.forEach(function (j) { var b = d.blocks[j]; rects[j] = { x: b.x, y: b.y, w: b.w, h: b.h }; });
+    ui.drag = { indices: moving, handle: handle, start: p, rects: rects, box: B.bbox(d, moving),
+      before: JSON.stringify(d), moved: false };
     $('overlay').setPointerCapture(ev.pointerId);
   }
 
+  function bandHits() {
+    var r = ui.band, d = doc();
+    var x1 = Math.min(r.x1, r.x2), x2 = Math.max(r.x1, r.x2), y1 = Math.min(r.y1, r.y2), y2 = Math.max(r.y1, r.y2);
+    var hits = [];
+    d.blocks.forEach(function (b, i) {
+      if (b.x < x2 && b.x + b.w > x1 && b.y < y2 && b.y + b.h > y1) hits.push(i);
+    });
+    return B.withGroups(d, r.base.concat(hits));
+  }
+
   function onPointerMove(ev) {
+    if (ui.band) {
+      var q = toCanvas(ev);
+      ui.band.x2 = q.x; ui.band.y2 = q.y;
+      if (Math.abs(q.x - ui.band.x1) * ui.scale >= 3 || Math.abs(q.y - ui.band.y1) * ui.scale >= 3) ui.band.moved = true;
+      if (ui.band.moved) { ui.sel = bandHits(); ui.selected = ui.sel.length ? ui.sel[ui.sel.length - 1] : -1; }
+      drawOverlay();
+      return;
+    }
     var dr = ui.drag;
     if (!dr) return;
     var p = toCanvas(ev), dx = p.x - dr.start.x, dy = p.y - dr.start.y;
     if (!dr.moved && Math.abs(dx) * ui.scale < 2 && Math.abs(dy) * ui.scale < 2) return;
     dr.moved = true;
-    var b = doc().blocks[dr.index], r = dr.rect, out;
+    var d = doc(), r = dr.box, out;
     if (!dr.handle) {
-      out = B.snapMove(doc(), dr.index, { x: r.x + dx, y: r.y + dy, w: r.w, h: r.h }, snapOpts(ev));
-      b.x = out.x; b.y = out.y;
+      out = B.snapMove(d, dr.indices, { x: r.x + dx, y: r.y + dy, w: r.w, h: r.h }, snapOpts(ev));
+      dr.indices.forEach(function (j) {
+        d.blocks[j].x = Math.round(dr.rects[j].x + out.x - r.x);
+        d.blocks[j].y = Math.round(dr.rects[j].y + out.y - r.y);
+      });
     } else {
       var h = dr.handle, n = { x: r.x, y: r.y, w: r.w, h: r.h };
       if (h.indexOf('w') >= 0) { n.x = r.x + dx; n.w = r.w - dx; }
       if (h.indexOf('e') >= 0) n.w = r.w + dx;
       if (h.indexOf('n') >= 0) { n.y = r.y + dy; n.h = r.h - dy; }
       if (h.indexOf('s') >= 0) n.h = r.h + dy;
-      out = B.snapResize(doc(), dr.index, n, h, snapOpts(ev));
-      b.x = out.x; b.y = out.y; b.w = out.w; b.h = out.h;
+      out = B.snapResize(d, dr.indices, n, h, snapOpts(ev));
+      if (dr.indices.length === 1) {
+        var b = d.blocks[dr.indices[0]];
+        b.x = out.x; b.y = out.y; b.w = out.w; b.h = out.h;
+      } else {
+        B.scaleTo(d, dr.indices, r, out, dr.rects);
+      }
     }
     ui.guides = out.guides;
     drawOverlay();
@@ -272,6 +352,14 @@
   }
 
   function onPointerUp() {
+    if (ui.band) {
+      var band = ui.band;
+      ui.band = null;
+      if (!band.moved && !band.add) setSelection([], -1);
+      else drawOverlay();
+      drawPanel(false);
+      return;
+    }
     var dr = ui.drag;
     if (!dr) return;
     ui.drag = null;
@@ -285,22 +373,29 @@
     if (ui.history.run(labelText, mutate)) refresh();
   }
 
-  function select(i) {
-    ui.selected = i;
+  // Select `indices` (each with its whole group); `primary` is the panel's block (-2: keep it
+  // if it is still selected, else the last).
+  function setSelection(indices, primary) {
+    ui.sel = B.withGroups(doc(), indices);
+    if (primary === -2) primary = isSel(ui.selected) ? ui.selected : -1;
+    ui.selected = isSel(primary) ? primary : (ui.sel.length ? ui.sel[ui.sel.length - 1] : -1);
     drawOverlay();
     drawPanel(false);
   }
 
+  function select(i) { setSelection(i >= 0 ? [i] : [], i); }
+
   function addBlock(type) {
     var d = doc();
     var b = B.newBlock(type, d.canvas, d.canvas.width / 2, d.canvas.height / 2);
-    if (d.blocks.length >= 100) { status('A template holds at most 100 blocks', true); return; }
+    if (d.blocks.length >= B.MAX_BLOCKS) { status('A template holds at most 100 blocks', true); return; }
     run('add ' + type, function (x) { x.blocks.push(b); });
     select(doc().blocks.length - 1);
   }
 
   function current() { return ui.selected >= 0 ? doc().blocks[ui.selected] : null; }
 
+  // Set one field of the primary block (the panel edits it).
   function setField(path, value) {
     var i = ui.selected;
     if (i < 0) return;
@@ -316,32 +411,108 @@
     });
   }
 
+  function movable() {
+    var d = doc();
+    return ui.sel.filter(function (i) { return !d.blocks[i].locked; });
+  }
+
   function nudge(dx, dy) {
-    var i = ui.selected, b = current();
-    if (!b || b.locked) return;
-    run('nudge', function (d) { d.blocks[i].x = Math.round(b.x + dx); d.blocks[i].y = Math.round(b.y + dy); });
+    var list = movable();
+    if (!list.length) return;
+    run('nudge', function (d) {
+      list.forEach(function (i) { d.blocks[i].x = Math.round(d.blocks[i].x + dx); d.blocks[i].y = Math.round(d.blocks[i].y + dy); });
+    });
   }
 
   function removeSelected() {
-    var i = ui.selected, b = current();
-    if (!b || b.locked) return;
-    ui.selected = -1;
-    run('delete', function (d) { d.blocks.splice(i, 1); });
+    var list = movable();
+    if (!list.length) return;
+    setSelection([], -1);
+    run('delete', function (d) {
+      d.blocks = d.blocks.filter(function (b, i) { return list.indexOf(i) < 0; });
+    });
+  }
+
+  function toggleLock() {
+    if (!ui.sel.length) return;
+    var lock = !selectionLocked(), list = ui.sel.slice();
+    run(lock ? 'lock' : 'unlock', function (d) {
+      list.forEach(function (i) { if (lock) d.blocks[i].locked = true; else delete d.blocks[i].locked; });
+    });
+  }
+
+  function arrange(what, fn) {
+    var list = ui.sel.slice();
+    if (!list.length) return;
+    run(what, function (d) { fn(d, list); });
+  }
+
+  function groupSelected() {
+    if (ui.sel.length < 2) return;
+    arrange('group', function (d, list) { B.group(d, list); });
+  }
+
+  function ungroupSelected() {
+    var d = doc();
+    if (!ui.sel.some(function (i) { return d.blocks[i].group; })) return;
+    var list = ui.sel.slice();
+    arrange('ungroup', function (x) { B.ungroup(x, list); });
+    ui.sel = list;
+    drawOverlay();
+  }
+
+  // ---------------------------------------------------------------- copy / paste
+  function copySelected() {
+    if (!ui.sel.length) return null;
+    ui.clip = B.copyOf(doc(), ui.sel);
+    ui.pastes = 0;
+    ui.clipText = JSON.stringify(ui.clip);
+    try { window.localStorage.setItem(CLIP_KEY, ui.clipText); } catch (e) { /* storage off: this page only */ }
+    status('Copied ' + ui.sel.length + ' block' + (ui.sel.length > 1 ? 's' : ''));
+    return ui.clipText;
+  }
+
+  // The blocks of a clipboard text (ours only); a new text starts the paste offsets again.
+  function takeClip(text) {
+    if (text && text !== ui.clipText) {
+      var blocks = B.readClip(text);
+      if (!blocks) return false;
+      ui.clipText = text;
+      ui.clip = { blocks: blocks };
+      ui.pastes = 0;
+    }
+    return !!(text && ui.clip);
+  }
+
+  function pasteStored() {
+    var text = null;
+    try { text = window.localStorage.getItem(CLIP_KEY); } catch (e) { /* storage off */ }
+    if (!takeClip(text) && !ui.clip) return;
+    pasteBlocks(ui.clip.blocks);
+  }
+
+  // Paste copies PASTE_STEP further than the last paste, and select them.
+  function pasteBlocks(blocks) {
+    if (!blocks || !blocks.length) return;
+    if (doc().blocks.length + blocks.length > B.MAX_BLOCKS) { status('A template holds at most 100 blocks', true); return; }
+    ui.pastes += 1;
+    var offset = PASTE_STEP * ui.pastes, added = [];
+    run('paste', function (d) { added = B.paste(d, blocks, offset); });
+    setSelection(added, added[added.length - 1]);
   }
 
   function duplicateSelected() {
-    var i = ui.selected, b = current();
-    if (!b || doc().blocks.length >= 100) return;
-    var copy = JSON.parse(JSON.stringify(b));
-    copy.x += 20; copy.y += 20;
-    delete copy.locked;
-    run('duplicate', function (d) { d.blocks.splice(i + 1, 0, copy); });
-    select(i + 1);
+    if (!ui.sel.length) return;
+    var blocks = B.copyOf(doc(), ui.sel).blocks;
+    if (doc().blocks.length + blocks.length > B.MAX_BLOCKS) { status('A template holds at most 100 blocks', true); return; }
+    var added = [];
+    run('duplicate', function (d) { added = B.paste(d, blocks, PASTE_STEP); });
+    setSelection(added, added[added.length - 1]);
   }
 
   function reorder(toFront) {
     var i = ui.selected, n = doc().blocks.length;
-    if (i < 0 || (toFront && i === n - 1) || (!toFront && i === 0)) return;
+    if (i < 0 || ui.sel.length > 1 || (toFront && i === n - 1) || (!toFront && i === 0)) return;
     var j = toFront ? n - 1 : 0;
     run(toFront ? 'bring to front' : 'send to back', function (d) {
       var b = d.blocks.splice(i, 1)[0];
@@ -352,7 +523,11 @@
 
   function undo() { if (ui.history.undo()) { clampSelection(); refresh(); } }
   function redo() { if (ui.history.redo()) { clampSelection(); refresh(); } }
-  function clampSelection() { if (ui.selected >= doc().blocks.length) ui.selected = -1; }
+  function clampSelection() {
+    var n = doc().blocks.length;
+    ui.sel = B.withGroups(doc(), ui.sel.filter(function (i) { return i < n; }));
+    if (!isSel(ui.selected)) ui.selected = ui.sel.length ? ui.sel[ui.sel.length - 1] : -1;
+  }
 
   function refresh() {
     var d = doc();
@@ -437,15 +612,50 @@
   };
   var LINES_TYPES = ['name', 'message', 'text'];
 
+  // the blocks whose text the page fits, and so take an overflow choice
+  var OVERFLOW_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place', 'text', 'clock', 'countdown'];
+  var OVERFLOW_CHOICES = [['', 'Auto (shrink, wrap, …)'], ['shrink', 'Shrink to fit'], ['ellipsis', 'Ellipsis …'], ['wrap', 'Wrap']];
+  var ALIGN = [['left', 'Left'], ['center', 'Centre'], ['right', 'Right'], ['top', 'Top'], ['middle', 'Middle'], ['bottom', 'Bottom']];
+
+  function buttons(parent, list) {
+    var box = el('div', 'actions');
+    list.forEach(function (a) {
+      var btn = el('button', '', a[0]);
+      btn.name = a[1];
+      if (a[3]) btn.title = a[3];
+      if (a[4]) btn.disabled = true;
+      btn.addEventListener('click', a[2]);
+      box.appendChild(btn);
+    });
+    parent.appendChild(box);
+  }
+
+  // Align / distribute / group: for the selection's units (one unit alone aligns on the canvas).
+  function arrangePanel(p) {
+    var d = doc(), us = B.units(d, ui.sel);
+    var grouped = ui.sel.some(function (i) { return d.blocks[i].group; });
+    p.appendChild(el('h2', '', us.length > 1 ? 'Align' : 'Align on the canvas'));
+    buttons(p, ALIGN.map(function (a) {
+      return [a[1], 'align-' + a[0], function () { arrange('align ' + a[0], function (x, list) { B.align(x, list, a[0]); }); }];
+    }));
+    buttons(p, [
+      ['Distribute ↔', 'distribute-x', function () { arrange('distribute horizontally', function (x, list) { B.distribute(x, list, 'x'); }); }, 'Equal gaps, left to right (3 or more)', us.length < 3],
+      ['Distribute ↕', 'distribute-y', function () { arrange('distribute vertically', function (x, list) { B.distribute(x, list, 'y'); }); }, 'Equal gaps, top to bottom (3 or more)', us.length < 3],
+      ['Group', 'group', groupSelected, 'Ctrl+G', ui.sel.length < 2 || (us.length === 1 && grouped)],
+      ['Ungroup', 'ungroup', ungroupSelected, 'Ctrl+Shift+G', !grouped]
+    ]);
+  }
+
   function drawPanel(rectOnly) {
     var p = $('panel'), b = current(), i = ui.selected;
-    if (rectOnly && b) {
+    if (rectOnly && b && ui.sel.length === 1) {
       ['x', 'y', 'w', 'h'].forEach(function (k) {
         var input = p.querySelector('input[name="' + k + '"]');
         if (input) input.value = String(b[k]);
       });
       return;
     }
+    if (rectOnly) return;
     p.textContent = '';
     if (!b) {
       p.appendChild(el('h2', '', 'Template'));
@@ -459,12 +669,29 @@
       row(p, 'Accent', colorInput(d.theme && d.theme.accent, function (v) {
         run('theme accent', function (x) { x.theme = x.theme || {}; if (v) x.theme.accent = v; else delete x.theme.accent; });
       }, 'theme.accent'));
-      p.appendChild(el('p', 'hint', 'Click a block to select it. Drag to move, drag a handle to resize (Alt: no snapping). ' +
-        'Arrows nudge 1 px, Shift+arrows 10 px; Delete removes, Ctrl+D duplicates, Ctrl+Z / Ctrl+Shift+Z undo and redo.'));
+      buttons(p, [['Paste', 'paste', pasteStored, 'Ctrl+V']]);
+      p.appendChild(el('p', 'hint', 'Click a block to select it, Shift+click to add one, drag on the background for a rubber band; ' +
+        'Ctrl+A selects all. Drag to move, drag a handle to resize (Alt: no snapping). Arrows nudge 1 px, Shift+arrows 10 px; ' +
+        'Delete removes, Ctrl+C / Ctrl+V copy and paste, Ctrl+D duplicates, Ctrl+G / Ctrl+Shift+G group and ungroup, ' +
+        'Ctrl+Z / Ctrl+Shift+Z undo and redo.'));
+      return;
+    }
+    if (ui.sel.length > 1) {
+      var us = B.units(doc(), ui.sel);
+      var one = us.length === 1 && doc().blocks[ui.sel[0]].group;
+      p.appendChild(el('h2', '', one ? 'Group of ' + ui.sel.length + ' blocks' : ui.sel.length + ' blocks selected'));
+      arrangePanel(p);
+      p.appendChild(el('h2', '', 'Selection'));
+      buttons(p, [
+        [selectionLocked() ? 'Unlock' : 'Lock', selectionLocked() ? 'unlock' : 'lock', toggleLock],
+        ['Copy', 'copy', copySelected, 'Ctrl+C'], ['Paste', 'paste', pasteStored, 'Ctrl+V'],
+        ['Duplicate', 'duplicate', duplicateSelected, 'Ctrl+D'], ['Delete', 'delete', removeSelected, 'Delete']
+      ]);
+      p.appendChild(el('p', 'hint', 'A group is selected, moved, resized and locked as one. Shift+click a block to add it or take it out.'));
       return;
     }
     var st = b.style || {};
-    p.appendChild(el('h2', '', label(b.type) + ' block'));
+    p.appendChild(el('h2', '', label(b.type) + ' block' + (b.group ? ' (grouped)' : '')));
     var pair = el('div', 'pair');
     ['x', 'y', 'w', 'h'].forEach(function (k) {
       var input = numberInput(b[k], function (v) { if (v !== null) setField([k], Math.round(v)); }, k);
@@ -487,8 +714,8 @@
       });
       row(p, 'Image file', file);
     }
-    if (LINES_TYPES.indexOf(b.type) >= 0) {
-      // overflow is the page's own rule: shrink the font, then wrap to `lines`, then an ellipsis
+    if (LINES_TYPES.indexOf(b.type) >= 0 && !st.overflow) {
+      // Auto overflow: shrink the font, then wrap to `lines`, then an ellipsis
       row(p, 'Lines (wrap)', numberInput(b.lines, function (v) { setField(['lines'], v === null ? null : Math.max(1, Math.min(4, Math.round(v)))); }, 'lines'));
     }
     if (b.type !== 'image') {
@@ -500,17 +727,17 @@
       row(p, 'Background', colorInput(st.background, function (v) { setField(['style', 'background'], v); }, 'style.background'));
       row(p, 'Align', selectInput(st.align || 'left', [['left', 'Left'], ['center', 'Centre'], ['right', 'Right']],
         function (v) { setField(['style', 'align'], v); }, 'style.align'));
+      if (OVERFLOW_TYPES.indexOf(b.type) >= 0) {
+        row(p, 'Overflow', selectInput(st.overflow || '', OVERFLOW_CHOICES,
+          function (v) { setField(['style', 'overflow'], v); }, 'style.overflow'));
+      }
     }
-    var actions = el('div', 'actions');
-    [['Front', function () { reorder(true); }], ['Back', function () { reorder(false); }],
-      [b.locked ? 'Unlock' : 'Lock', function () { setField(['locked'], b.locked ? null : true); }],
-      ['Duplicate', duplicateSelected], ['Delete', removeSelected]].forEach(function (a) {
-      var btn = el('button', '', a[0]);
-      btn.name = a[0].toLowerCase();
-      btn.addEventListener('click', a[1]);
-      actions.appendChild(btn);
-    });
-    p.appendChild(actions);
+    arrangePanel(p);
+    p.appendChild(el('h2', '', 'Block'));
+    buttons(p, [['Front', 'front', function () { reorder(true); }], ['Back', 'back', function () { reorder(false); }],
+      [b.locked ? 'Unlock' : 'Lock', b.locked ? 'unlock' : 'lock', toggleLock],
+      ['Copy', 'copy', copySelected, 'Ctrl+C'], ['Paste', 'paste', pasteStored, 'Ctrl+V'],
+      ['Duplicate', 'duplicate', duplicateSelected, 'Ctrl+D'], ['Delete', 'delete', removeSelected, 'Delete']]);
     if (i >= 0) p.appendChild(el('p', 'hint', 'Layer ' + (i + 1) + ' of ' + doc().blocks.length +
       '. Finisher blocks (name, bib, time…) are drawn above the other blocks on a screen.'));
   }
@@ -521,11 +748,22 @@
     var typing = tag === 'INPUT' || tag === 'SELECT' || tag === 'TEXTAREA';
     var mod = ev.ctrlKey || ev.metaKey;
     var key = ev.key;
-    if (mod && (key === 'z' || key === 'Z')) { if (typing) return; ev.preventDefault(); if (ev.shiftKey) redo(); else undo(); return; }
-    if (mod && (key === 'y' || key === 'Y')) { if (typing) return; ev.preventDefault(); redo(); return; }
+    var k = key.length === 1 ? key.toLowerCase() : key;
+    if (mod && k === 'z') { if (typing) return; ev.preventDefault(); if (ev.shiftKey) redo(); else undo(); return; }
+    if (mod && k === 'y') { if (typing) return; ev.preventDefault(); redo(); return; }
     if (typing) return;
-    if (mod && (key === 'd' || key === 'D')) { ev.preventDefault(); duplicateSelected(); return; }
-    if (mod && (key === 's' || key === 'S')) { ev.preventDefault(); save(); return; }
+    if (mod && k === 'd') { ev.preventDefault(); duplicateSelected(); return; }
+    if (mod && k === 's') { ev.preventDefault(); save(); return; }
+    if (mod && k === 'a') { ev.preventDefault(); setSelection(doc().blocks.map(function (b, i) { return i; }), -2); return; }
+    if (mod && k === 'g') { ev.preventDefault(); if (ev.shiftKey) ungroupSelected(); else groupSelected(); return; }
+    if (mod && k === 'c') { copySelected(); return; }                // the copy event puts it on the clipboard too
+    if (mod && k === 'x') { if (copySelected()) removeSelected(); return; }
+    if (mod && k === 'v') {
+      // the paste event (below) may bring blocks from another window; if none comes, paste ours
+      window.clearTimeout(ui.pasteTimer);
+      ui.pasteTimer = window.setTimeout(pasteStored, 0);
+      return;
+    }
     var step = ev.shiftKey ? 10 : 1;
     if (key === 'ArrowLeft') { ev.preventDefault(); nudge(-step, 0); }
     else if (key === 'ArrowRight') { ev.preventDefault(); nudge(step, 0); }
@@ -533,6 +771,27 @@
     else if (key === 'ArrowDown') { ev.preventDefault(); nudge(0, step); }
     else if (key === 'Delete' || key === 'Backspace') { ev.preventDefault(); removeSelected(); }
     else if (key === 'Escape') select(-1);
+  }
+
+  function typingIn(ev) {
+    var tag = (ev.target && ev.target.tagName) || '';
+    return tag === 'INPUT' || tag === 'SELECT' || tag === 'TEXTAREA';
+  }
+
+  function onCopy(ev) {
+    if (typingIn(ev) || !ui.sel.length || !ev.clipboardData) return;
+    ev.clipboardData.setData('text/plain', ui.clipText || copySelected());
+    ev.preventDefault();
+  }
+
+  function onPaste(ev) {
+    if (typingIn(ev) || !ev.clipboardData) return;
+    var text = ev.clipboardData.getData('text/plain');
+    if (!B.readClip(text)) return;
+    window.clearTimeout(ui.pasteTimer);
+    ev.preventDefault();
+    takeClip(text);
+    pasteBlocks(ui.clip.blocks);
   }
 
   // ---------------------------------------------------------------- start
@@ -550,6 +809,8 @@
     ov.addEventListener('pointerup', onPointerUp);
     ov.addEventListener('pointercancel', onPointerUp);
     document.addEventListener('keydown', onKey);
+    document.addEventListener('copy', onCopy);
+    document.addEventListener('paste', onPaste);
     window.addEventListener('resize', refresh);
     $('undo').addEventListener('click', undo);
     $('redo').addEventListener('click', redo);
@@ -583,7 +844,7 @@
   window.rcBuilder = {
     doc: function () { return JSON.parse(JSON.stringify(doc())); },
     state: function () {
-      return { selected: ui.selected, undo: ui.history.undoStack.length, redo: ui.history.redoStack.length,
+      return { selected: ui.selected, selection: ui.sel.slice(), undo: ui.history.undoStack.length, redo: ui.history.redoStack.length,
         templateId: ui.templateId, scale: ui.scale, frameReady: ui.frameReady, dirty: JSON.stringify(doc()) !== ui.savedJson,
         guides: ui.guides.slice() };
     },

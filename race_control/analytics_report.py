@@ -231,10 +231,13 @@ def render_report(
     report: dict[str, Any],
     screens: list[dict[str, Any]],
     generated_at: float,
+    screens_seen: int | None = None,
 ) -> str:
     """The page.  ``event``: ``EventInfo.to_json()``; ``session``: ``LiveSession.to_json()``;
     ``report``: ``analytics.session_analytics``; ``screens``: one ``{"screen", "user_agent",
-    "latency_ms": {p50, p95, p99}, "samples"}`` per connected screen."""
+    "latency_ms": {p50, p95, p99}, "samples"}`` per connected screen; ``screens_seen``: every
+    distinct screen that ever connected (the history's count, stored: it survives the screens
+    leaving and restarts; ``None``: the connected ones)."""
     reasons = report["suppressed_by_reason"]
     reason_rows = [(SUPPRESSION_LABELS.get(code, code), n) for code, n in reasons.items()]
     unknown = report["unknown_bibs"]
@@ -262,7 +265,7 @@ def render_report(
             ("Unknown bibs", _num(len(unknown))),
             ("Suppressed", _num(sum(reasons.values()))),
             *((f"Suppressed: {label}", _num(n)) for label, n in reason_rows),
-            ("Screens connected", _num(len(screens))),
+            ("Screens seen", _num(len(screens) if screens_seen is None else screens_seen)),
             ("Latency samples", _num(report["latency_ms"]["samples"])),
             *((f"Latency {k} (ms)", _num(report["latency_ms"][k])) for k, _ in LATENCY_COLOURS),
         ]
@@ -292,7 +295,7 @@ def render_report(
 <p class="bibs">{"Unknown bibs: " + _e(" ".join(unknown)) if unknown else "No unknown bibs."}</p></section>
 <section id="suppressions" class="chart"><h2>Suppressions by reason</h2>
 {bar_chart("Suppressions by reason", reason_rows)}</section>
-<section id="latency" class="chart"><h2>Per-screen latency</h2>{latency_chart(screens)}
+<section id="latency" class="chart"><h2>Per-screen latency (screens connected now)</h2>{latency_chart(screens)}
 <table><tr><th>Screen</th><th>Browser</th><th>Samples</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>
 {screen_rows or '<tr><td colspan="6">No screen connected.</td></tr>'}</table></section>
 <footer>Generated {_when(generated_at)} by Race Control.</footer>

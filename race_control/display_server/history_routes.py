@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from race_control import analytics, analytics_report
+from race_control.display_server import session_history_routes
 from race_control.display_server.api import MAX_IMPORT_BODY, _too_large, only_fields, read_json, svc
 from race_control.display_server.errors import DisplayInputError
 from race_control.latency import latency_summary
@@ -94,8 +95,9 @@ async def session_report(request: web.Request) -> web.Response:
         }
         for sc in s.hub.screens(session.id)
     ]
+    seen = (await session_history_routes.history_of(s).summary(session.id))["screens_seen"]
     page = analytics_report.render_report(
-        s.events.event(session.event_id).to_json(), session.to_json(), report, screens, time.time()
+        s.events.event(session.event_id).to_json(), session.to_json(), report, screens, time.time(), seen
     )
     return web.Response(
         text=page,

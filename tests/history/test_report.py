@@ -90,7 +90,7 @@ async def test_report_is_escaped_self_contained_svg_and_prints(
         assert "999" in sections["unknown"]
         totals = dict(re.findall(r"<tr><th>([^<]+)</th><td class=n>([^<]+)</td></tr>", sections["totals"]))
         assert totals["Reads"] == str(analytics["reads"]) and totals["Finishers"] == "13"
-        assert totals["Unknown bibs"] == "1" and totals["Screens connected"] == "1"
+        assert totals["Unknown bibs"] == "1" and totals["Screens seen"] == "1"
         assert totals["Suppressed"] == "1"
         await client.close()
 

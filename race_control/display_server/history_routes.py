@@ -21,6 +21,7 @@ from race_control import analytics, analytics_report
 from race_control.display_server import session_history_routes
 from race_control.display_server.api import MAX_IMPORT_BODY, _too_large, only_fields, read_json, svc
 from race_control.display_server.errors import DisplayInputError
+from race_control.display_server.services import Services
 from race_control.latency import latency_summary
 from race_control.operations.history import HistoryOperations
 
@@ -81,10 +82,11 @@ async def _raw_body(request: web.Request) -> bytes:
     return bytes(body)
 
 
-async def session_report(request: web.Request) -> web.Response:
-    """The printable race-day report (``analytics_report``): the analytics answer as a page."""
-    s = svc(request)
-    session = s.sessions.get(request.match_info["session_id"])  # 404 first
+async def report_page(s: Services, session_id: str) -> str:
+    """The printable race-day report of a session (``analytics_report``), the analytics answer as
+    a page: the route's body, and what the desktop's "Race-day report…" saves.
+    ``SessionNotFound`` first."""
+    session = s.sessions.get(session_id)
     report = await analytics.session_analytics(s.sessions, session.id, s.hub.latencies(session.id))
     screens = [
         {
@@ -96,9 +98,14 @@ async def session_report(request: web.Request) -> web.Response:
         for sc in s.hub.screens(session.id)
     ]
     seen = (await session_history_routes.history_of(s).summary(session.id))["screens_seen"]
-    page = analytics_report.render_report(
+    return analytics_report.render_report(
         s.events.event(session.event_id).to_json(), session.to_json(), report, screens, time.time(), seen
     )
+
+
+async def session_report(request: web.Request) -> web.Response:
+    """The printable race-day report (``report_page``)."""
+    page = await report_page(svc(request), request.match_info["session_id"])  # 404 first
     return web.Response(
         text=page,
         content_type="text/html",

@@ -1,7 +1,8 @@
 """``Operations``: the one place where each user action happens.
 
 Grouped by what they act on — ``sessions`` (display sessions and their screens),
-``roster`` (events, participants), ``templates``, ``timing`` (streams, file imports).
+``roster`` (events, participants), ``templates``, ``timing`` (streams, file imports),
+``replay`` (stored streams played into sessions).
 Built by the composition root (``app.py``) from the domain services; the display
 server's hub is plugged in as the ``ScreenControl`` once it exists.  Listeners of
 ``changes`` (the desktop's redraws, later the sync worker's wake-up) get every
@@ -13,6 +14,7 @@ from __future__ import annotations
 from race_control.operations.presets import PresetOperations
 from race_control.operations.provider_sync import ProviderSyncOperations
 from race_control.operations.remote import RemoteOperations
+from race_control.operations.replay import ReplayOperations
 from race_control.operations.roster import RosterOperations
 from race_control.operations.roster_files import RosterFileOperations
 from race_control.operations.screen_control import NoScreens, ScreenControl
@@ -52,6 +54,8 @@ class Operations:
         self.remote = RemoteOperations(
             store, events, sessions, templates, preset_service, self.sessions, self.changes
         )
+        # replays of stored streams into sessions: one object, so the API and the desktop share them
+        self.replay = ReplayOperations(sessions, timing, self.changes, lambda: self.sessions.screens)
         self.providers: ProviderSyncOperations | None = None  # attach_providers (app.py)
         self._provider_parts = (store, events, sessions)
 

@@ -6,7 +6,8 @@ reads (``timing.history``, loaded off the loop) and then each read as it is comm
 the runner from the roster (or "Bib N", marked unknown) and what the selected display
 session decided (shown, or suppressed with the reason).  Each stream has its own clock
 settings (time zone, event date); a stream whose reads look far from now is flagged.
-The widgets: ``streams_table``, ``read_preview``, ``stream_clock`` and ``rules_form``.
+The widgets: ``streams_table``, ``read_preview``, ``stream_clock`` and ``rules_form``;
+Replay… opens ``replay_dialog`` for the selected stream.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from race_control.config import timing_exposure
 from race_control.sessions.read_history import recent_reads, stored_decisions
 from race_control.timing.ingest.stored_read import StoredRead
 from race_control.ui.read_preview import MAX_PREVIEW, ReadPreview
+from race_control.ui.replay_dialog import ReplayDialog
 from race_control.ui.rules_form import RulesForm
 from race_control.ui.session_picker import SessionCombo
 from race_control.ui.stream_clock import ClockBanner, StreamClockBox
@@ -80,6 +82,13 @@ class TimingPage(Page):
         buttons.addWidget(self.bind_button)
         self.unbind_button = button("Unbind", lambda: self.run(self.unbind()), shortcut="Ctrl+U")
         buttons.addWidget(self.unbind_button)
+        self.replay_button = button(
+            "Replay…",
+            self.open_replay,
+            shortcut="Ctrl+Shift+R",
+            tip="Ctrl+Shift+R: play the selected stream's stored reads into a display session at Nx",
+        )
+        buttons.addWidget(self.replay_button)
         buttons.addSpacing(24)
         self.import_path = QLineEdit()
         self.import_path.setPlaceholderText("controller folder or .csv/.mrk file (network failed?)")
@@ -119,6 +128,7 @@ class TimingPage(Page):
         split.setSizes([260, 420])
         self.body.addWidget(split, 1)
 
+        self.replay_dialog: ReplayDialog | None = None  # the last one opened (the replay outlives it)
         self._history_for: str | None = None  # the stream whose stored reads are loading / loaded
         self._shown_session: str | None = None
         self.timer = QTimer(self)
@@ -195,6 +205,8 @@ class TimingPage(Page):
         s = self.flow.session
         self.bind_button.setEnabled(bool(sid and s and sid not in s.streams))
         self.unbind_button.setEnabled(bool(sid and s and sid in s.streams))
+        st = self.services.timing.stream(sid) if sid else None
+        self.replay_button.setEnabled(bool(st and st.reads))
 
     def _clock_warning(self) -> None:
         sid = self.streams.selected_stream()
@@ -265,6 +277,19 @@ class TimingPage(Page):
             self.refresh_streams()
             self._stream_selected()
             self._session_info()
+
+    def open_replay(self) -> ReplayDialog | None:
+        """The Replay… dialog for the selected stream (it finds a replay of it already running)."""
+        sid = self.streams.selected_stream()
+        if not sid:
+            self.say("Select a timing stream to replay first.", error=True)
+            return None
+        if self.replay_dialog is not None:
+            self.replay_dialog.close()
+            self.replay_dialog.deleteLater()
+        self.replay_dialog = ReplayDialog(self.window_, sid)
+        self.replay_dialog.open()
+        return self.replay_dialog
 
     def pick_controller_folder(self) -> None:
         dialog = QFileDialog(self, "Controller files folder", str(Path.home()))

@@ -7,16 +7,28 @@ pages work on (``Flow.session``).  Screens are the browsers that opened a URL; t
 update, latency) is refreshed every second while this page is visible; each can be reloaded or
 moved to another session remotely.  The finisher feed is what the screens receive, in ``seq``
 order, corrections included.  The widgets: ``sessions_table``, ``screens_table``, ``finisher_feed``.
+
+Results leave from here too: "Export results CSV…" writes exactly what ``GET .../results.csv``
+answers (``HistoryOperations.results_csv``: its pages read on the store's thread, the file
+written off the loop, under a temporary name until complete) and "Race-day report…" writes the
+printable report of ``GET .../report.html`` to a file and opens it in the browser.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QSplitter, QVBoxLayout, QWidget
 
+from race_control.display_server.history_routes import report_page
+from race_control.operations.history import HistoryOperations
 from race_control.ui.finisher_feed import FinisherFeed
 from race_control.ui.qr import QrWidget
 from race_control.ui.screens_table import ScreensPanel
@@ -67,6 +79,22 @@ class DisplayPage(Page):
         self.counts.setWordWrap(True)
         status.addWidget(self.counts, 1)
         left.addLayout(status)
+        exports = QHBoxLayout()
+        exports.addWidget(QLabel("Results:"))
+        self.csv_button = button(
+            "Export results CSV…",
+            self.pick_results_csv,
+            tip="The session's finishers as CSV (what GET /api/sessions/{id}/results.csv gives)",
+        )
+        exports.addWidget(self.csv_button)
+        self.report_button = button(
+            "Race-day report…",
+            self.pick_report,
+            tip="The printable race-day report (an HTML page), saved and opened in the browser",
+        )
+        exports.addWidget(self.report_button)
+        exports.addStretch(1)
+        left.addLayout(exports)
         left.addStretch(1)
         top.addLayout(left, 1)
         qr_col = QVBoxLayout()
@@ -164,6 +192,8 @@ class DisplayPage(Page):
         self.sessions_panel.update_buttons()
         self.screens_panel.update_buttons()
         self.switch_button.setEnabled(s is not None and s.status == "open")
+        self.csv_button.setEnabled(s is not None)
+        self.report_button.setEnabled(s is not None)
 
     def _status(self) -> None:
         s = self.flow.session
@@ -188,6 +218,65 @@ class DisplayPage(Page):
         if self.url.text():
             QDesktopServices.openUrl(QUrl(self.url.text()))
 
+    # --- results ----------------------------------------------------------------------------
+    open_file: Callable[[QUrl], object] = staticmethod(QDesktopServices.openUrl)  # the OS opens it
+
+    def _save_dialog(
+        self, title: str, name: str, kind: str, suffix: str, then: Callable[[Path], Any]
+    ) -> None:
+        dialog = QFileDialog(self, title, str(Path.home() / name), kind)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix(suffix)
+        dialog.fileSelected.connect(lambda p: self.run(then(Path(p))))
+        dialog.open()
+
+    def _file_stem(self, what: str) -> str:
+        s = self.flow.session
+        name = f"{self.flow.event_name} {s.name if s else ''} {what}".strip()
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:80] or what
+
+    def pick_results_csv(self) -> None:
+        self._save_dialog(
+            "Export results CSV",
+            f"{self._file_stem('results')}.csv",
+            "CSV (*.csv)",
+            "csv",
+            self.export_results_csv,
+        )
+
+    def pick_report(self) -> None:
+        self._save_dialog(
+            "Save the race-day report",
+            f"{self._file_stem('report')}.html",
+            "Web page (*.html)",
+            "html",
+            self.save_report,
+        )
+
+    async def export_results_csv(self, path: Path) -> Path | None:
+        s = self.flow.session
+        if s is None:
+            return None
+        services = self.services
+        history = HistoryOperations(services.store, services.timing, services.sessions, services.ops.changes)
+        size = await _write_chunks(path, history.results_csv(s.id))  # SessionNotFound before a byte
+        self.say(f"Results exported to {path} ({size:,} bytes).")
+        return path
+
+    async def save_report(self, path: Path) -> Path | None:
+        s = self.flow.session
+        if s is None:
+            return None
+        page = await report_page(self.services, s.id)
+
+        async def one() -> AsyncIterator[bytes]:
+            yield page.encode("utf-8")
+
+        await _write_chunks(path, one())
+        self.say(f"Race-day report saved to {path}; opening it in the browser.")
+        self.open_file(QUrl.fromLocalFile(str(path)))
+        return path
+
     async def toggle_mode(self) -> None:
         s = self.flow.session
         if s is None:
@@ -200,3 +289,23 @@ class DisplayPage(Page):
 
     async def primary_action(self) -> bool:
         return True
+
+
+async def _write_chunks(path: Path, chunks: AsyncIterator[bytes]) -> int:
+    """Write ``chunks`` to ``path`` off the loop: a temporary file beside it, renamed over it
+    once complete (a failure leaves no half-written file).  The bytes written."""
+    loop = asyncio.get_running_loop()
+    tmp = path.with_name(f".{path.name}.part")
+    f = await loop.run_in_executor(None, tmp.open, "wb")
+    size = 0
+    try:
+        async for chunk in chunks:
+            await loop.run_in_executor(None, f.write, chunk)
+            size += len(chunk)
+        await loop.run_in_executor(None, f.close)
+        await loop.run_in_executor(None, os.replace, tmp, path)
+    except BaseException:
+        f.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return size

@@ -20,7 +20,7 @@ from typing import cast
 from aiohttp import web
 
 from race_control.central.errors import CentralError
-from race_control.display_server import pages
+from race_control.display_server import font_routes, pages
 from race_control.display_server.hub import Hub
 from race_control.logging_setup import safe
 from race_control.relay import reads
@@ -213,6 +213,7 @@ def create_app(relay: Relay) -> web.Application:
     app = web.Application()
     app[RELAY] = relay
     app.router.add_get("/display/static/{name}", pages.static)
+    font_routes.add_routes(app)  # the bundled fonts the page's fonts.css names
     app.router.add_get("/display/{token}", page)
     app.router.add_get("/display/{token}/ws", websocket)
     app.router.add_get("/health", health)

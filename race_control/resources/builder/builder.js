@@ -25,6 +25,7 @@
     history: new B.History(blankTemplate()),
     templateId: params.get('template') || '',
     builtin: false,
+    fonts: [],               // the bundled fonts: [{name, label, use, stack}] from /display/fonts/fonts.json
     selected: -1,            // the primary selected block (the panel's), or -1
     sel: [],                 // every selected block index, sorted (a group is selected whole)
     scale: 1,
@@ -594,6 +595,27 @@
     return s;
   }
 
+  // The font list is the server's (race_control/templates/fonts.py): only bundled fonts, which
+  // screens load from this server too. '' = none given (the theme's font, or the page's default).
+  function fontInput(value, none, onChange, name) {
+    var choices = [['', none]].concat(ui.fonts.map(function (f) { return [f.name, f.label]; }));
+    if (value && !ui.fonts.some(function (f) { return f.name === value; })) choices.push([value, value]);
+    var wrap = el('span', 'font-pick');
+    var s = selectInput(value || '', choices, onChange, name);
+    var sample = el('span', 'font-sample', 'Zoë Ní 1:23:45');
+    ui.fonts.forEach(function (f) { if (f.name === value) sample.style.fontFamily = f.stack; });
+    wrap.appendChild(s);
+    wrap.appendChild(sample);
+    return wrap;
+  }
+
+  function loadFonts() {
+    fetch('/display/fonts/fonts.json', { credentials: 'same-origin' })
+      .then(function (r) { return r.json(); })
+      .then(function (d) { ui.fonts = (d && d.fonts) || []; drawPanel(); })
+      .catch(function () { status('Could not load the font list', true); });
+  }
+
   function colorInput(value, onChange, name) {
     var i = el('input');
     i.type = 'text';
@@ -669,6 +691,9 @@
       row(p, 'Accent', colorInput(d.theme && d.theme.accent, function (v) {
         run('theme accent', function (x) { x.theme = x.theme || {}; if (v) x.theme.accent = v; else delete x.theme.accent; });
       }, 'theme.accent'));
+      row(p, 'Font', fontInput(d.theme && d.theme.font, 'Default (Inter)', function (v) {
+        run('theme font', function (x) { x.theme = x.theme || {}; if (v) x.theme.font = v; else delete x.theme.font; });
+      }, 'theme.font'));
       buttons(p, [['Paste', 'paste', pasteStored, 'Ctrl+V']]);
       p.appendChild(el('p', 'hint', 'Click a block to select it, Shift+click to add one, drag on the background for a rubber band; ' +
         'Ctrl+A selects all. Drag to move, drag a handle to resize (Alt: no snapping). Arrows nudge 1 px, Shift+arrows 10 px; ' +
@@ -723,6 +748,7 @@
       row(p, 'Font size', numberInput(st.size, function (v) { setField(['style', 'size'], v); }, 'style.size'));
       row(p, 'Weight', selectInput(String(st.weight || 700), [['400', 'Regular'], ['600', 'Semibold'], ['700', 'Bold'], ['800', 'Extra bold'], ['900', 'Black']],
         function (v) { setField(['style', 'weight'], Number(v)); }, 'style.weight'));
+      row(p, 'Font', fontInput(st.font, 'Template font', function (v) { setField(['style', 'font'], v); }, 'style.font'));
       row(p, 'Colour', colorInput(st.color, function (v) { setField(['style', 'color'], v); }, 'style.color'));
       row(p, 'Background', colorInput(st.background, function (v) { setField(['style', 'background'], v); }, 'style.background'));
       row(p, 'Align', selectInput(st.align || 'left', [['left', 'Left'], ['center', 'Centre'], ['right', 'Right']],
@@ -838,6 +864,7 @@
       if (JSON.stringify(doc()) !== ui.savedJson) { ev.preventDefault(); ev.returnValue = ''; }
     });
     load();
+    loadFonts();
   }
 
   // for tests and the curious: the document, the selection and the stack depths

@@ -64,6 +64,11 @@
     dom.body.setAttribute('data-connection', 'connecting');
     scaffold();
     build();
+    // the bundled fonts (fonts.css) arrive after the first build, and a right-to-left face only
+    // when such a name first shows: draw again so every text is fitted with the real glyphs
+    if (document.fonts && document.fonts.addEventListener) {
+      document.fonts.addEventListener('loadingdone', function () { if (RC.view) build(); });
+    }
     setInterval(watchdog, 250);
     document.addEventListener('visibilitychange', function () { if (!document.hidden) watchdog(); });
     if (token) connect();

@@ -25,11 +25,16 @@
     'countdown', 'leaderboard', 'text', 'image', 'slides'];
   var FINISHER_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place'];
 
+  // the bundled fonts (race_control/templates/fonts.py; /display/fonts/fonts.css declares their files)
   var FONT_STACKS = {
-    display: "'Inter', 'Segoe UI', 'Roboto', 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif",
-    body: "'Inter', 'Segoe UI', 'Roboto', 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif",
-    condensed: "'Roboto Condensed', 'Arial Narrow', 'Liberation Sans Narrow', 'Helvetica Neue', Arial, sans-serif",
-    mono: "'Inter', 'Segoe UI', 'Roboto', 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif"
+    'inter': "'Inter', 'Noto Sans Arabic', 'Noto Sans Hebrew', 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif",
+    'barlow-condensed': "'Barlow Condensed', 'Noto Sans Arabic', 'Noto Sans Hebrew', 'Arial Narrow', 'Liberation Sans Narrow', 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif",
+    'oswald': "'Oswald', 'Noto Sans Arabic', 'Noto Sans Hebrew', Impact, 'Arial Narrow', 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif",
+    'roboto-mono': "'Roboto Mono', 'Noto Sans Arabic', 'Noto Sans Hebrew', 'DejaVu Sans Mono', 'Liberation Mono', Consolas, monospace",
+    'display': "'Inter', 'Noto Sans Arabic', 'Noto Sans Hebrew', 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif",
+    'body': "'Inter', 'Noto Sans Arabic', 'Noto Sans Hebrew', 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif",
+    'mono': "'Inter', 'Noto Sans Arabic', 'Noto Sans Hebrew', 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif",
+    'condensed': "'Barlow Condensed', 'Noto Sans Arabic', 'Noto Sans Hebrew', 'Arial Narrow', 'Liberation Sans Narrow', 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif"
   };
 
   // ---------------------------------------------------------------- validation helpers

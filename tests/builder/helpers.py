@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, BrowserContext, Page
 
 from tests.conftest import Api
 
 
-async def open_builder(browser: Browser, api: Api, template_id: str = "", **page_kw: Any) -> Page:
+async def open_builder(
+    browser: Browser | BrowserContext, api: Api, template_id: str = "", **page_kw: Any
+) -> Page:
+    """A builder page (a new page of the browser, 1920x1080, or of a context: its viewport)."""
     body = {"template_id": template_id} if template_id else {}
     code = await api.ok("POST", "/api/builder/codes", body, 201)
-    page = await browser.new_page(viewport={"width": 1920, "height": 1080}, **page_kw)
+    if isinstance(browser, BrowserContext):
+        page = await browser.new_page()
+    else:
+        page = await browser.new_page(viewport={"width": 1920, "height": 1080}, **page_kw)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors  # type: ignore[attr-defined]

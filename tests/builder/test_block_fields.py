@@ -52,7 +52,9 @@ def test_a_bad_value_names_its_field(block: dict[str, Any], path: str) -> None:
     assert str(e.value).startswith(path + ":"), str(e.value)
 
 
-async def test_the_api_refuses_a_bad_overflow_with_a_400_and_stores_nothing(rc: RaceControl, api: Api) -> None:
+async def test_the_api_refuses_a_bad_overflow_with_a_400_and_stores_nothing(
+    rc: RaceControl, api: Api
+) -> None:
     before = await api.ok("GET", "/api/templates")
     status, answer = await api.call("POST", "/api/templates", body(style={"overflow": "scroll"}))
     assert status == 400 and answer["error"].startswith("$.blocks[0].style.overflow:"), answer

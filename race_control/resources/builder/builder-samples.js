@@ -22,7 +22,8 @@
   ];
 
   var SAMPLES = {
-    long: [{ bib: '1042', first_name: 'Maximiliana', last_name: 'Featherstonehaugh-Worthington-Smythe', city: 'Rancho Santa Margarita', state: 'CA', country: 'US', time: '3:27:41', division: 'F40-44', place: 9, message: 'Go Mom! We are so proud of you — see you at the finish line with ice cream!' }],
+    // a name of 60 characters
+    long: [{ bib: '1042', first_name: 'Maximiliana-Evangelina', last_name: 'Featherstonehaugh-Wolstenholme-Smythe', city: 'Rancho Santa Margarita', state: 'CA', country: 'US', time: '3:27:41', division: 'F40-44', place: 9, message: 'Go Mom! We are so proud of you — see you at the finish line with ice cream!' }],
     accents: [{ bib: '77', first_name: 'José Ñúñez', last_name: 'Sørensen-Łukasiewicz', city: 'São Paulo', country: 'BR', time: '41:09', division: 'M30-34', place: 9 }],
     rtl: [{ bib: '5150', first_name: 'مريم', last_name: 'الحسيني', city: 'دبي', country: 'AE', time: '52:33', division: 'F25-29', place: 9, message: 'أحسنتِ! فخورون بك' }],
     unknown: [{ bib: '9999', known: false, time: '1:02:17', place: 9 }],

@@ -142,8 +142,9 @@
     if (mode === 'wrap') {
       span.classList.add('rc-multi');
       span.style.maxHeight = 'none';
-      if (fitsOne()) return;
-      best = search(span, 6, base, fitsOne);
+      var fitsWrapped = function () { return fitsOne() && span.scrollHeight <= availH + 1; };
+      if (fitsWrapped()) return;
+      best = search(span, 6, base, fitsWrapped);
       if (best) { span.style.fontSize = best + 'px'; return; }
       span.style.fontSize = '6px';
       span.classList.add('rc-clamp');

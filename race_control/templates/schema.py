@@ -26,6 +26,7 @@ from jsonschema.exceptions import best_match
 
 from race_control.paths import resources_dir
 from race_control.templates.errors import TemplateInputError
+from race_control.templates.fonts import check_fonts
 
 SCHEMA_VERSION = 2
 SCHEMA_FILE = "template.schema.json"
@@ -74,6 +75,8 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 def check_schema(doc: object) -> None:
     """TemplateInputError ``"$.blocks[2].x: ..."`` for the first place ``doc`` breaks the schema."""
+    if isinstance(doc, dict):  # a font that is not bundled: named with the list (the schema says "not one of")
+        check_fonts(doc)
     error = best_match(_validator().iter_errors(doc))
     if error is None:
         return

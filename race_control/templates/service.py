@@ -30,6 +30,7 @@ from race_control.store.models import Template, now
 from race_control.store.unit_of_work import UnitOfWork
 from race_control.templates import history
 from race_control.templates.errors import TemplateInputError, TemplateNotFound
+from race_control.templates.fonts import drop_unknown_fonts
 from race_control.templates.schema import check_schema, upgrade
 
 log = logging.getLogger("race_control.templates")
@@ -196,6 +197,15 @@ def validate_template(body: object) -> dict[str, Any]:
     return t
 
 
+def _known_fonts(doc: dict[str, Any], what: str) -> dict[str, Any]:
+    """A template stored or synced before fonts were checked may name one that is not bundled:
+    it falls back to the default (logged) rather than the whole template being refused."""
+    doc = copy.deepcopy(doc)  # the row's own body stays as it was
+    for where in drop_unknown_fonts(doc):
+        log.warning("%s: %s named a font that is not bundled; the default font is used", what, where)
+    return doc
+
+
 def _check_values(body: dict[str, Any]) -> None:
     """Every value is JSON a browser reads back: finite numbers (no NaN/Infinity), integers
     within a double's exact range, no nesting deeper than MAX_DEPTH, text keys.  The error
@@ -292,7 +302,7 @@ class TemplateService:
 
         for row in await self._store.run(_q):
             try:  # an older schema version is upgraded; the stored row itself is not rewritten
-                clean = validate_template(template_from_row(row))
+                clean = validate_template(_known_fonts(template_from_row(row), f"template {row['id']}"))
             except TemplateInputError as exc:
                 log.error(
                     "template %s (%r) is not a valid template, not loaded: %s", row["id"], row["name"], exc
@@ -382,7 +392,8 @@ class TemplateService:
             uow.record("template", tid, "deleted")
             uow.after_commit(lambda: self._custom.pop(tid, None))
             return "deleted"
-        clean = validate_template({**row["body"], "name": row["name"], "mode": row["mode"]})
+        body = _known_fonts({**row["body"], "name": row["name"], "mode": row["mode"]}, f"synced template {tid}")
+        clean = validate_template(body)
         saved = {**clean, "id": tid, "version": int(row["version"])}
         action = "updated" if tid in self._custom else "created"
         self._plan_put(uow, saved, action, float(row["updated_at"]), "synced")

@@ -27,7 +27,10 @@ async def drawn_with(page: Any, frame_url_end: str, selector: str) -> list[dict[
     def find(node: dict[str, Any]) -> dict[str, Any] | None:
         if node.get("documentURL", "").endswith(frame_url_end):
             return node
-        for child in [*node.get("children", []), *([node["contentDocument"]] if "contentDocument" in node else [])]:
+        for child in [
+            *node.get("children", []),
+            *([node["contentDocument"]] if "contentDocument" in node else []),
+        ]:
             got = find(child)
             if got:
                 return got
@@ -53,13 +56,18 @@ async def test_the_font_picker_restyles_the_canvas_with_a_bundled_font(rc: RaceC
         woff2: list[str] = []
         page.on("response", lambda r: woff2.append(r.url) if ".woff2" in r.url and r.status == 200 else None)
         await page.wait_for_function("document.querySelector(\"#panel select[name='theme.font']\") !== null")
-        listed = await page.eval_on_selector_all("#panel select[name='theme.font'] option", "os => os.map(o => o.value)")
+        listed = await page.eval_on_selector_all(
+            "#panel select[name='theme.font'] option", "os => os.map(o => o.value)"
+        )
         assert listed == ["", *fonts.names()]
         await page.select_option("#panel select[name='theme.font']", "roboto-mono")
         assert (await doc(page))["theme"]["font"] == "roboto-mono"
         await page.click(".box[data-index='0']")
         picker = "#panel select[name='style.font']"
-        assert await page.eval_on_selector_all(picker + " option", "os => os.map(o => o.value)") == ["", *fonts.names()]
+        assert await page.eval_on_selector_all(picker + " option", "os => os.map(o => o.value)") == [
+            "",
+            *fonts.names(),
+        ]
         await page.select_option(picker, "oswald")
         assert (await doc(page))["blocks"][0]["style"]["font"] == "oswald"
         frame = canvas_frame(page)

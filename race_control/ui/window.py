@@ -1,8 +1,8 @@
 """The main window: the workflow's steps on the left, the current step's page on the right.
 
 Steps unlock as the timer goes (log in → mode → event → template → timing → display);
-Analytics and Settings are always at hand.  Keyboard: Enter presses the page's main
-button, Ctrl+1…8 jump to a step, Ctrl+PgDown/PgUp go forward/back, Ctrl+Q quits.
+Analytics, History and Settings are always at hand.  Keyboard: Enter presses the page's main
+button, Ctrl+1…9 jump to a step, Ctrl+PgDown/PgUp go forward/back, Ctrl+Q quits.
 Closing the window ends the app's main coroutine (``closed``), which stops the services.
 """
 
@@ -37,6 +37,7 @@ from race_control.ui.flow import MODE_TITLES, Flow
 from race_control.ui.pages.analytics import AnalyticsPage
 from race_control.ui.pages.display import DisplayPage
 from race_control.ui.pages.event import EventPage
+from race_control.ui.pages.history import HistoryPage
 from race_control.ui.pages.login import LoginPage
 from race_control.ui.pages.mode import ModePage
 from race_control.ui.pages.settings import SettingsPage
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
         self.timing_page = TimingPage(self)
         self.display_page = DisplayPage(self)
         self.analytics_page = AnalyticsPage(self)
+        self.history_page = HistoryPage(self)  # past sessions, read-only
         self.settings_page = SettingsPage(self)
         self.steps: list[Page] = [
             self.login_page,
@@ -122,7 +124,7 @@ class MainWindow(QMainWindow):
             self.timing_page,
             self.display_page,
         ]
-        self.pages: list[Page] = [*self.steps, self.analytics_page, self.settings_page]
+        self.pages: list[Page] = [*self.steps, self.analytics_page, self.history_page, self.settings_page]
         for page in self.pages:
             self.stack.addWidget(page)
             item = QListWidgetItem()
@@ -166,7 +168,7 @@ class MainWindow(QMainWindow):
 
     def _unlocked(self, index: int) -> bool:
         f = self.flow
-        if index >= len(self.steps):  # analytics, settings
+        if index >= len(self.steps):  # analytics, history, settings
             return index == len(self.pages) - 1 or f.logged_in
         has_session = f.session is not None or bool(f.event_sessions())
         needs = [True, f.logged_in, f.logged_in, bool(f.event_id), bool(f.event_id), has_session]

@@ -1,5 +1,5 @@
 """The main window's keyboard, pressed with qtbot on the real app (RaceControl on a tmp data dir,
-offscreen): Ctrl+1…8 jump to a step, Ctrl+PgDown/PgUp step, Enter presses the page's main
+offscreen): Ctrl+1…9 jump to a step, Ctrl+PgDown/PgUp step, Enter presses the page's main
 button (a new line in a multi-line box), the pages' own shortcuts, Ctrl+Q quits.
 
 The window needs the running app, so these tests run on qasync's loop: qtbot sends the keys,
@@ -36,17 +36,17 @@ async def test_ctrl_digits_jump_only_to_unlocked_steps(desktop: Desktop, qtbot: 
     w = desktop.window
     await activate(w)
     assert w.stack.currentIndex() == LOGIN
-    assert nav_enabled(w) == [True, False, False, False, False, False, False, True]
-    for locked in (2, 3, 7):  # mode, event, analytics need a login
+    assert nav_enabled(w) == [True, False, False, False, False, False, False, False, True]
+    for locked in (2, 3, 7, 8):  # mode, event, analytics, history need a login
         ctrl_digit(qtbot, w, locked)
         assert w.stack.currentIndex() == LOGIN
-    ctrl_digit(qtbot, w, 8)  # settings are always at hand
+    ctrl_digit(qtbot, w, 9)  # settings are always at hand
     assert w.page() is w.settings_page
     ctrl_digit(qtbot, w, 1)
     assert w.page() is w.login_page
 
-    w.flow.set_user("")  # local mode: mode, event and analytics open up
-    assert nav_enabled(w) == [True, True, True, False, False, False, True, True]
+    w.flow.set_user("")  # local mode: mode, event, analytics and history open up
+    assert nav_enabled(w) == [True, True, True, False, False, False, True, True, True]
     ctrl_digit(qtbot, w, 3)
     assert w.page() is w.event_page
     for locked in (4, 5, 6):  # template and timing need an event, display a session
@@ -54,6 +54,8 @@ async def test_ctrl_digits_jump_only_to_unlocked_steps(desktop: Desktop, qtbot: 
         assert w.page() is w.event_page
     ctrl_digit(qtbot, w, 7)
     assert w.page() is w.analytics_page
+    ctrl_digit(qtbot, w, 8)
+    assert w.page() is w.history_page
     ctrl_digit(qtbot, w, 2)
     assert w.page() is w.mode_page and w.nav.currentRow() == MODE
 
@@ -82,9 +84,11 @@ async def test_ctrl_page_down_and_up_step_through_the_unlocked_steps(desktop: De
     assert w.page() is w.event_page
     qtbot.keySequence(w, QKeySequence("Ctrl+PgUp"))
     assert w.page() is w.mode_page
-    ctrl_digit(qtbot, w, 8)
+    ctrl_digit(qtbot, w, 9)
     qtbot.keySequence(w, QKeySequence("Ctrl+PgDown"))  # nothing after the last page
     assert w.page() is w.settings_page
+    qtbot.keySequence(w, QKeySequence("Ctrl+PgUp"))
+    assert w.page() is w.history_page
     qtbot.keySequence(w, QKeySequence("Ctrl+PgUp"))
     assert w.page() is w.analytics_page
 

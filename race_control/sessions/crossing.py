@@ -55,6 +55,15 @@ class Suppressed:
     reason: str  # for people: names the bib, the line and the numbers
 
 
+def location_filtered(rules: CrossingRules, line: str) -> str:
+    """The reason a read on logical ``line`` is not for this session at all (a location it does
+    not show, not a start mat), else "".  A pure function of the rules and the read: such
+    decisions are not stored per session but recomputed (``sessions.queries.filtered_reads``)."""
+    if rules.locations and line not in rules.locations and line not in rules.start_locations:
+        return f"location {line} is not shown by this session"
+    return ""
+
+
 def _no_wave(_bib: str) -> str:
     return ""
 
@@ -81,8 +90,9 @@ class CrossingEngine:
         rules = self.rules
         line = rules.line_of(read.location, read.reader_id, read.gator)
         is_start = line in rules.start_locations
-        if rules.locations and line not in rules.locations and not is_start:
-            return Suppressed(read, "location_filtered", f"location {line} is not shown by this session")
+        filtered = location_filtered(rules, line)
+        if filtered:
+            return Suppressed(read, "location_filtered", filtered)
         if read.bib in rules.ignore_tags:
             return Suppressed(read, "ignored_tag", f"tag {read.bib} is an ignored test tag")
         parked = self._parked(read, line)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, tuple_
 
+from race_control.sessions.crossing import CrossingRules, location_filtered
 from race_control.sessions.live import Derived
-from race_control.store.models import DisplayEvent, DisplaySession, Read, SessionStream, Suppression
+from race_control.store.models import (
+    DisplayEvent,
+    DisplaySession,
+    Read,
+    SessionStream,
+    Suppression,
+    SuppressionCount,
+)
 from race_control.timing.ingest.stored_read import StoredRead
 
 _EVENT_COLUMNS = (
@@ -32,6 +41,7 @@ _SUPPRESSION_COLUMNS = (
     "reason",
     "created_at",
 )
+FILTERED = "location_filtered"  # a suppression code recomputed, not stored (filtered_reads)
 _INSERT_EVENT = (
     f"INSERT INTO {DisplayEvent.__tablename__} ({', '.join(_EVENT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
@@ -42,10 +52,18 @@ _INSERT_SUPPRESSION = (
 )
 
 
+_COUNT_FILTERED = (
+    f"INSERT INTO {SuppressionCount.__tablename__} (session_id, code, n) VALUES (?, '{FILTERED}', ?) "
+    "ON CONFLICT (session_id, code) DO UPDATE SET n = n + excluded.n"
+)
+
+
 def write_derived(conn: Connection, derived: Derived) -> None:
     """Display events and suppressions of one batch.  Plain driver inserts (JSON encoded here,
     as SQLAlchemy's JSON type stores it): this sits on the read → screen path, where SQLAlchemy's
-    per-row processing cost ~0.2 ms of a ~1 ms budget."""
+    per-row processing cost ~0.2 ms of a ~1 ms budget.  A location-filtered suppression is only
+    counted (``suppression_counts``), not stored: ``filtered_reads`` recomputes it.  The other
+    aggregates follow the rows by triggers (store migration 0015)."""
     if derived.events:
         rows = [
             tuple(json.dumps(r[c]) if c == "payload" else r[c] for c in _EVENT_COLUMNS)
@@ -53,9 +71,17 @@ def write_derived(conn: Connection, derived: Derived) -> None:
         ]
         conn.exec_driver_sql(_INSERT_EVENT, rows)
     if derived.suppressions:
-        conn.exec_driver_sql(
-            _INSERT_SUPPRESSION, [tuple(r[c] for c in _SUPPRESSION_COLUMNS) for r in derived.suppressions]
-        )
+        stored = []
+        filtered: dict[str, int] = {}
+        for r in derived.suppressions:
+            if r["code"] == FILTERED:
+                filtered[r["session_id"]] = filtered.get(r["session_id"], 0) + 1
+            else:
+                stored.append(tuple(r[c] for c in _SUPPRESSION_COLUMNS))
+        if stored:
+            conn.exec_driver_sql(_INSERT_SUPPRESSION, stored)
+        if filtered:
+            conn.exec_driver_sql(_COUNT_FILTERED, list(filtered.items()))
 
 
 def stream_reads(conn: Connection, stream_ids: list[str]) -> list[StoredRead]:
@@ -93,6 +119,8 @@ def announced_reads(conn: Connection, session_id: str) -> set[tuple[str, str, in
 
 def replace_suppressions(conn: Connection, session_id: str, derived: Derived) -> None:
     conn.execute(delete(Suppression.__table__).where(Suppression.__table__.c.session_id == session_id))
+    c = SuppressionCount.__table__
+    conn.execute(delete(c).where(c.c.session_id == session_id))  # the triggers left zeros
     write_derived(conn, derived)
 
 
@@ -108,14 +136,110 @@ def events_after(conn: Connection, session_id: str, after_seq: int, limit: int) 
 
 
 def suppressions(conn: Connection, session_id: str, bib: str | None, limit: int) -> list[dict[str, Any]]:
+    """The session's suppressions newest first (of ``bib`` only, if given): the stored rows
+    (``ix_suppressions_bib_time`` / ``ix_suppressions_session``) merged with the recomputed
+    location-filtered ones (``filtered_reads``), at most ``limit``."""
     t = Suppression.__table__
     q = select(
         t.c.stream_id, t.c.location, t.c.read_seq, t.c.bib, t.c.code, t.c.reason, t.c.created_at
     ).where(t.c.session_id == session_id)
     if bib:
         q = q.where(t.c.bib == bib)
-    rows = conn.execute(q.order_by(t.c.created_at.desc()).limit(limit)).mappings().all()
-    return [dict(r) for r in rows]
+    rows = [dict(r) for r in conn.execute(q.order_by(t.c.created_at.desc()).limit(limit)).mappings()]
+    rows.extend(filtered_reads(conn, session_id, bib=bib, limit=limit))
+    rows.sort(key=lambda r: r["created_at"], reverse=True)
+    return rows[:limit]
+
+
+def filter_scope(conn: Connection, session_id: str) -> tuple[CrossingRules, list[str], float | None] | None:
+    """What a session's location-filtered decisions follow from, as committed: its rules, its
+    bound streams and, when closed, when it closed (``updated_at``: a closed session takes no
+    edit, and decides no read that arrives after).  None: no such session."""
+    d = DisplaySession.__table__
+    row = conn.execute(select(d.c.rules, d.c.status, d.c.updated_at).where(d.c.id == session_id)).first()
+    if row is None:
+        return None
+    links = SessionStream.__table__
+    streams = sorted(
+        conn.execute(select(links.c.stream_id).where(links.c.session_id == session_id)).scalars()
+    )
+    rules = CrossingRules.from_json(row.rules or {})
+    return rules, streams, (row.updated_at if row.status == "closed" else None)
+
+
+_FILTER_PAGE = 2000
+
+
+def filtered_reads(
+    conn: Connection,
+    session_id: str,
+    *,
+    bib: str | None = None,
+    keys: Iterable[tuple[str, str, int]] | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """The session's location-filtered suppressions, recomputed from the stored reads and its
+    rules (``crossing.location_filtered``: the decision the engine made of them, which depends on
+    nothing else): suppression-shaped rows, ``created_at`` = when the read arrived, newest first,
+    at most ``limit``; only of ``bib``, or only of the reads ``keys``, if given."""
+    scope = filter_scope(conn, session_id)
+    if scope is None:
+        return []
+    rules, streams, until = scope
+    if not rules.locations or not streams:
+        return []
+    r = Read.__table__
+    cols = (r.c.stream_id, r.c.location, r.c.seq, r.c.bib, r.c.reader_id, r.c.gator, r.c.received_at)
+    base = select(*cols).where(r.c.kind == "tag")
+    if until is not None:
+        base = base.where(r.c.received_at <= until)
+    if not rules.lines:  # the line is the location: SQL leaves out the shown ones
+        base = base.where(r.c.location.not_in({*rules.locations, *rules.start_locations}))
+    out: list[dict[str, Any]] = []
+
+    def add(row: Any) -> None:
+        reason = location_filtered(rules, rules.line_of(row.location, row.reader_id, row.gator))
+        if reason:
+            out.append(
+                {
+                    "stream_id": row.stream_id,
+                    "location": row.location,
+                    "read_seq": row.seq,
+                    "bib": row.bib,
+                    "code": FILTERED,
+                    "reason": reason,
+                    "created_at": row.received_at,
+                }
+            )
+
+    if keys is not None:
+        wanted = [k for k in keys if k[0] in streams]
+        for i in range(0, len(wanted), 300):
+            chunk = wanted[i : i + 300]
+            for row in conn.execute(base.where(tuple_(r.c.stream_id, r.c.location, r.c.seq).in_(chunk))):
+                add(row)
+    elif bib:
+        for row in conn.execute(
+            base.where(r.c.stream_id.in_(streams), r.c.bib == bib)
+        ):  # ix_reads_stream_bib
+            add(row)
+    else:  # newest first per stream (ix_reads_stream_arrival), a page at a time, until ``limit``
+        for stream_id in streams:
+            found, before = len(out), None
+            while len(out) - found < limit:
+                q = base.where(r.c.stream_id == stream_id)
+                if before is not None:
+                    q = q.where(r.c.raw_n < before)
+                page = conn.execute(
+                    q.add_columns(r.c.raw_n).order_by(r.c.raw_n.desc()).limit(_FILTER_PAGE)
+                ).all()
+                for row in page:
+                    add(row)
+                if len(page) < _FILTER_PAGE:
+                    break
+                before = page[-1].raw_n
+    out.sort(key=lambda x: x["created_at"], reverse=True)
+    return out[:limit] if keys is None else out
 
 
 def save_session(conn: Connection, values: dict[str, Any]) -> None:

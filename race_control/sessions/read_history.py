@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
+from race_control.sessions.queries import filtered_reads
 from race_control.store.database import Store
 from race_control.store.models import DisplayEvent, Read, Suppression
 from race_control.timing.ingest.stored_read import StoredRead
@@ -64,6 +65,8 @@ def _decisions(
         key = (stream_id, location, read_seq)
         if key in keys:
             out[key] = ("suppressed", reason)
+    for row in filtered_reads(conn, session_id, keys=keys):  # not stored: recomputed (queries.py)
+        out[(row["stream_id"], row["location"], row["read_seq"])] = ("suppressed", row["reason"])
     return out
 
 

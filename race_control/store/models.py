@@ -116,7 +116,11 @@ class Read(Base):
 
     __tablename__ = "reads"
     # arrival order within a stream: re-running rules, previews and history read it this way
-    __table_args__ = (Index("ix_reads_stream_arrival", "stream_id", "raw_n"),)
+    # a bib's reads of a stream: the location-filtered suppressions of one bib (migration 0015)
+    __table_args__ = (
+        Index("ix_reads_stream_arrival", "stream_id", "raw_n"),
+        Index("ix_reads_stream_bib", "stream_id", "bib"),
+    )
     stream_id: Mapped[str] = mapped_column(ForeignKey("timing_streams.id"), primary_key=True)
     location: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -205,7 +209,9 @@ class Suppression(Base):
     __tablename__ = "suppressions"
     __table_args__ = (
         Index("ix_suppressions_session", "session_id", "created_at"),
-        Index("ix_suppressions_bib", "session_id", "bib"),  # history: a bib's suppressions
+        # a bib's suppressions in a session, newest first, from the index alone (the API, the
+        # history); replaced 0014's (session_id, bib), which left the order to a scan
+        Index("ix_suppressions_bib_time", "session_id", "bib", "created_at"),
     )
     session_id: Mapped[str] = mapped_column(ForeignKey("display_sessions.id"), primary_key=True)
     stream_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -215,6 +221,49 @@ class Suppression(Base):
     code: Mapped[str] = mapped_column(String(32), server_default="")  # stable: duplicate, too_soon, …
     reason: Mapped[str] = mapped_column(String(200))  # for people; its wording may change
     created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class ReadMinute(Base):
+    """Tag reads per stream and timing-clock minute (``clock // 60``): the analytics' reads per
+    minute, kept by a trigger on ``reads`` in the reads' own transaction (store migration 0015).
+    Per stream, not per session: it grows with the reads only."""
+
+    __tablename__ = "read_minutes"
+    stream_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reads: Mapped[int] = mapped_column(Integer)
+
+
+class FinisherMinute(Base):
+    """Finishers a display session announced per timing-clock minute of their read (trigger on
+    ``display_events``, migration 0015)."""
+
+    __tablename__ = "finisher_minutes"
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finishers: Mapped[int] = mapped_column(Integer)
+
+
+class UnknownBib(Base):
+    """A bib a display session announced as "Bib N" (not in the roster when it crossed), once
+    (trigger on ``display_events``, migration 0015): the analytics' unknown bibs."""
+
+    __tablename__ = "unknown_bibs"
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    bib: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class SuppressionCount(Base):
+    """How many reads a display session suppressed, per reason code: triggers on
+    ``suppressions`` count the stored rows; ``location_filtered`` decisions are not stored as
+    rows (a read at a location the session does not show is recomputed from the read and the
+    rules: ``sessions.queries.filtered_reads``), so ``sessions.queries.write_derived`` counts
+    them here itself, in the same transaction (migration 0015)."""
+
+    __tablename__ = "suppression_counts"
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class ScreenSeen(Base):

@@ -66,10 +66,14 @@ def fill(qtbot: QtBot, field: Any, text: str) -> None:
         field.clear()  # typing nothing over a selection does not empty it
 
 
-def item_of(dialog: ReplayDialog, session_id: str) -> Any:
+def item_of(dialog: ReplayDialog, session_id: str) -> tuple[bool, str, str]:
+    """(enabled, text, tooltip) of a session's entry.  Copied out: a QStandardItem wrapper kept
+    after the list is rebuilt points at freed memory (a failing test's traceback kept one alive
+    and crashed the process later)."""
     model = dialog.session_box.model()
     assert isinstance(model, QStandardItemModel)
-    return model.item(dialog.session_box.findData(session_id))
+    item = model.item(dialog.session_box.findData(session_id))
+    return item.isEnabled(), item.text(), item.toolTip()
 
 
 async def test_replay_dialog_checks_starts_pauses_resumes_stops_and_reopens(
@@ -80,10 +84,10 @@ async def test_replay_dialog_checks_starts_pauses_resumes_stops_and_reopens(
     screen_id, live_id = race["screen"].id, race["live"].id
     dialog = open_dialog(qtbot, desktop)
     # the session bound live to the stream is offered disabled, with the operation's reason
-    live_item = item_of(dialog, live_id)
-    assert not live_item.isEnabled() and "bound live to this stream" in live_item.text()
-    assert race["stream"] in live_item.toolTip() and "bound to display session" in live_item.toolTip()
-    assert item_of(dialog, screen_id).isEnabled() and dialog.session_box.currentData() == screen_id
+    enabled, text, tip = item_of(dialog, live_id)
+    assert not enabled and "bound live to this stream" in text
+    assert race["stream"] in tip and "bound to display session" in tip
+    assert item_of(dialog, screen_id)[0] and dialog.session_box.currentData() == screen_id
 
     # the form's checks: each names the field; nothing is started
     for speed, from_, to, needle in [
@@ -179,7 +183,8 @@ async def test_the_operations_refusal_is_shown_in_the_dialog_and_nothing_starts(
     assert not desktop.window.error_panel.isVisible()
     dialog.close()
     again = open_dialog(qtbot, desktop)  # now offered disabled, like the live-bound one
-    assert not item_of(again, screen_id).isEnabled() and "closed" in item_of(again, screen_id).text()
+    enabled, text, _tip = item_of(again, screen_id)
+    assert not enabled and "closed" in text
     assert again.session_box.currentIndex() == -1
     assert not again.start_button.isEnabled()  # no session to take it
     with pytest.raises(ValueError, match="Choose a display session"):

@@ -175,6 +175,18 @@ class Replay:
         }
 
 
+async def _end(r: Replay) -> None:
+    """Cancel ``r``'s task between two batches, never in one: a batch decided (the session's
+    state changed) is also committed, published and counted."""
+    assert r.task is not None
+    async with r.turn:
+        r.task.cancel()
+    try:
+        await r.task
+    except asyncio.CancelledError:
+        pass
+
+
 def _page(conn: Connection, stream_id: str, after: Cursor | None, limit: int) -> list[StoredRead]:
     t = Read.__table__
     where = t.c.stream_id == stream_id
@@ -338,22 +350,14 @@ class ReplayOperations:
         r = self.status(session_id)
         if r.state != "running" or r.task is None:
             raise SessionConflict(f"replay {r.id} of display session {session_id} is not running ({r.state})")
-        r.task.cancel()
-        try:
-            await r.task
-        except asyncio.CancelledError:
-            pass
+        await _end(r)
         return r
 
     async def close(self) -> None:
         """Stop every running replay (server shutdown)."""
         for r in list(self._replays.values()):
             if r.state == "running" and r.task is not None:
-                r.task.cancel()
-                try:
-                    await r.task
-                except asyncio.CancelledError:
-                    pass
+                await _end(r)
 
     def _tell_screens(self, r: Replay) -> None:
         try:

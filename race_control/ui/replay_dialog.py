@@ -94,7 +94,7 @@ class ReplayDialog(QDialog):
         st = self.services.timing.stream(stream_id)
         self.stream_name = (st.event_name or st.client or st.protocol) if st else stream_id
         self.setWindowTitle(f"Replay — {self.stream_name}")
-        self.resize(640, 440)
+        self.resize(640, 360)
         lay = QVBoxLayout(self)
         about = QLabel(
             "Play this recorded stream into a display session as if it were live: its screens show the "
@@ -125,13 +125,15 @@ class ReplayDialog(QDialog):
         form.addRow("Speed", self.speed_box)
         window_row = QHBoxLayout()
         self.from_edit = QLineEdit()
-        self.from_edit.setPlaceholderText("HH:MM:SS (optional)")
+        self.from_edit.setPlaceholderText("from HH:MM:SS")
+        self.from_edit.setToolTip("Optional: only the reads from this time of day on the stream's clock")
         window_row.addWidget(self.from_edit)
         window_row.addWidget(QLabel("to"))
         self.to_edit = QLineEdit()
-        self.to_edit.setPlaceholderText("HH:MM:SS (optional)")
+        self.to_edit.setPlaceholderText("to HH:MM:SS")
+        self.to_edit.setToolTip("Optional: only the reads up to this time of day (inclusive)")
         window_row.addWidget(self.to_edit)
-        form.addRow("From (time of day)", window_row)
+        form.addRow("Time window (optional)", window_row)
         lay.addLayout(form)
         self.error = QLabel()
         self.error.setObjectName("replayError")

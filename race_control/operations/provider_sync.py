@@ -194,7 +194,7 @@ async def apply_plan(
     commits with it, or nothing does."""
     source = f"provider:{origin.provider}"
     if plan.added:  # the planner validated each (parse_row) and checked its bib free
-        rows = [a.row if a.row is not None else ParticipantRow(**a.fields, raw=a.raw) for a in plan.added]
+        rows = [a.row for a in plan.added]
         events.plan_import_rows(uow, event_id, rows, source)
     pairs: list[tuple[ParticipantRow, ParticipantRow]] = []
     if plan.changed:

@@ -148,10 +148,14 @@ def _who(e: Entrant) -> str:
 
 def name_lines(plan: Plan, fetched: FetchResult, lines: dict[str, int]) -> None:
     """The planner names a row by its registration: name it by its line in the file too."""
+    wanted = {q["row"] for q in plan.quarantined if q["row"].startswith("registration ")}
+    if not wanted:  # (the file's own quarantined rows are named by their line already)
+        return
     by_label: dict[str, str] = {}
     for e in fetched.entrants:
         label = f"registration {e.registration_id}" + (f" ({e.name})" if e.name else "")
-        by_label[label] = f"line {lines.get(e.registration_id, 0)}, {_who(e)}"
+        if label in wanted:
+            by_label[label] = f"line {lines.get(e.registration_id, 0)}, {_who(e)}"
     for q in plan.quarantined:
         q["row"] = by_label.get(q["row"], q["row"])
 

@@ -26,6 +26,7 @@ here (``operations.provider_sync`` applies a plan in one unit of work).  The rul
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -90,12 +91,20 @@ class LocalRunner:
         return self.raw.get("chip", "") if name == "chip" else self.fields.get(name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Added:
     entrant: Entrant
-    fields: dict[str, Any]  # the new participant (roster row fields)
-    raw: dict[str, Any]
-    row: ParticipantRow | None = None  # the same participant as ``parse_row`` made it (applied as is)
+    row: ParticipantRow  # the new participant as ``parse_row`` made it (applied as is)
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The new participant's roster fields (``ROW_FIELDS``), for a look at the plan."""
+        return {k: getattr(self.row, k) for k in ROW_FIELDS}
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """Its extra columns (``participants.raw``)."""
+        return dict(self.row.raw)
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,7 @@ class Plan:
             "removals": self.removed,
             "suspected_removals": self.suspected_removals,
             "added_runners": [
-                {"registration_id": a.entrant.registration_id, "bib": a.fields["bib"], "name": a.entrant.name}
+                {"registration_id": a.entrant.registration_id, "bib": a.row.bib, "name": a.entrant.name}
                 for a in self.added[: limit + 1]  # one more than shown: ``truncated`` sees it
             ],
             "changes": [
@@ -279,6 +288,7 @@ def plan_resync(
         _plan_match(plan, runner, e, supplies, target or runner.bib)
 
     given = [k for k in PARTICIPANT_FIELDS if k in supplies or k == "bib"]  # a new runner's fields
+    values, many = operator.attrgetter(*given), len(given) > 1  # (a tuple of them when many)
     for e in new:
         if not e.bib:
             plan.quarantined.append(
@@ -290,14 +300,14 @@ def plan_resync(
             who = _who(holder) if holder is not None else f"registration {claimed[e.bib]}"
             plan.quarantined.append(_q(e, f"bib {e.bib} is also {who}'s"))
             continue
-        row = {k: getattr(e, k) for k in given}
-        parsed = parse_row(0, {**row, **e.extra()})
+        row = dict(zip(given, values(e), strict=True)) if many else {given[0]: values(e)}
+        row.update(e.extra())
+        parsed = parse_row(0, row)
         if isinstance(parsed, Rejected):
             plan.quarantined.append(_q(e, parsed.error.split(": ", 1)[-1]))
             continue
         claimed[parsed.bib] = e.registration_id
-        fields = {k: getattr(parsed, k) for k in ROW_FIELDS}
-        plan.added.append(Added(e, fields, dict(parsed.raw), parsed))
+        plan.added.append(Added(e, parsed))
         plan.links.append(Linked(e, "", parsed.bib, "active"))
 
     if fetched.full:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, literal_column, select, text
+from sqlalchemy import Connection, func, literal_column, select, text, tuple_
 
 from race_control.operations.history import RESULT_COLUMNS
 from race_control.roster.participants import normalize_bib
@@ -30,6 +30,7 @@ from race_control.roster.service import EventService
 from race_control.sessions.crossing import SUPPRESSION_LABELS
 from race_control.sessions.errors import SessionInputError
 from race_control.sessions.finisher import format_time_of_day
+from race_control.sessions.queries import filtered_reads
 from race_control.sessions.service import SessionService
 from race_control.store.database import Store
 from race_control.store.models import (
@@ -298,7 +299,9 @@ def _bib_rows(conn: Connection, ids: list[str], bib: str, limit: int) -> tuple[l
         .where(d.c.session_id.in_(ids), d.c.kind.in_(("finisher", "correction")), d.c.bib == bib)
         .limit(limit)
     )
-    hidden = _suppressions_query(conn, (s.c.session_id.in_(ids), s.c.bib == bib), (), limit)
+    hidden: list[Any] = _suppressions_query(conn, (s.c.session_id.in_(ids), s.c.bib == bib), (), limit)
+    for sid in ids:  # by (stream, bib): ix_reads_stream_bib
+        hidden += _location_filtered(conn, sid, bib, limit)
     return sorted(shown, key=lambda r: (r.session_id, r.seq)), hidden
 
 
@@ -319,17 +322,45 @@ def _correct(finish: dict[str, Any], seq: int, payload: dict[str, Any], at: floa
 
 
 def _suppression(row: Any) -> dict[str, Any]:
+    """A suppression row (``_suppressions_query``) or a recomputed one (``filtered_reads``, a
+    dict with the read's ``clock`` added by ``_with_clocks``) as the history answers it."""
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    clock, code = get("clock"), get("code")
     return {
-        "stream_id": row.stream_id,
-        "location": row.location,
-        "read_seq": row.read_seq,
-        "bib": row.bib,
-        "time": None if row.clock is None else format_time_of_day(row.clock),  # as a finish shows it
-        "code": row.code or "other",
-        "label": SUPPRESSION_LABELS.get(row.code, row.code or "other"),
-        "reason": row.reason,
-        "at": row.created_at,
+        "session_id": get("session_id"),
+        "stream_id": get("stream_id"),
+        "location": get("location"),
+        "read_seq": get("read_seq"),
+        "bib": get("bib"),
+        "time": None if clock is None else format_time_of_day(clock),  # as a finish shows it
+        "code": code or "other",
+        "label": SUPPRESSION_LABELS.get(code, code or "other"),
+        "reason": get("reason"),
+        "at": get("created_at"),
     }
+
+
+def _with_clocks(conn: Connection, session_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``filtered_reads``' rows with their session and their read's clock (primary key lookups)."""
+    r = Read.__table__
+    keys = [(x["stream_id"], x["location"], x["read_seq"]) for x in rows]
+    clocks: dict[tuple[str, str, int], float] = {}
+    for i in range(0, len(keys), 300):
+        q = select(r.c.stream_id, r.c.location, r.c.seq, r.c.clock).where(
+            tuple_(r.c.stream_id, r.c.location, r.c.seq).in_(keys[i : i + 300])
+        )
+        clocks.update({(a, b, c): clock for a, b, c, clock in conn.execute(q)})
+    key = ("stream_id", "location", "read_seq")
+    return [{**x, "session_id": session_id, "clock": clocks.get(tuple(x[k] for k in key))} for x in rows]
+
+
+def _location_filtered(
+    conn: Connection, session_id: str, bib: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The session's reads at a location it does not show (not stored as suppressions since
+    migration 0015: recomputed from the reads and its rules, ``sessions.queries.filtered_reads``),
+    newest first, at most ``limit``."""
+    return _with_clocks(conn, session_id, filtered_reads(conn, session_id, bib=bib, limit=limit))
 
 
 class SessionHistory:
@@ -415,6 +446,9 @@ class SessionHistory:
                 _correct(f, seq, payload, at)
         hidden = await self._store.run(_suppressions_page, session_id, q.suppressions_offset, q.limit)
         more_hidden = len(hidden) > q.limit
+        filtered = []  # with the first page: the reads at locations it does not show (recomputed)
+        if q.suppressions_offset == 0:
+            filtered = await self._store.run(_location_filtered, session_id, None, q.limit)
         return {
             "session": out,
             "read_only": True,
@@ -422,6 +456,7 @@ class SessionHistory:
             "finishers_next_after": rows[q.limit - 1].seq if len(rows) > q.limit else None,
             "suppressions": [_suppression(r) for r in hidden[: q.limit]],
             "suppressions_next_offset": q.suppressions_offset + q.limit if more_hidden else None,
+            "location_filtered": [_suppression(r) for r in filtered],
         }
 
     async def bib_history(self, event_id: str, bib: str) -> dict[str, Any]:
@@ -471,14 +506,9 @@ def _appearances(sessions: list[Any], shown: list[Any], hidden: list[Any]) -> li
         elif (f := finishes.get((sid, payload.get("corrects_seq")))) is not None:
             _correct(f, seq, payload, at)
     for row in hidden:
-        per[row.session_id].append(
-            {
-                **base(row.session_id),
-                "kind": "suppressed",
-                "suppressed": True,
-                "place": None,
-                **_suppression(row),
-            }
+        x = _suppression(row)
+        per[x["session_id"]].append(
+            {**base(x["session_id"]), "kind": "suppressed", "suppressed": True, "place": None, **x}
         )
     out = []
     for s in sessions:

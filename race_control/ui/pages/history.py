@@ -192,6 +192,7 @@ class HistoryPage(Page):
         history = self.history
         got = await history.session(session_id, PageQuery(limit=MAX_PAGE_LIMIT))
         finishers, suppressions = list(got["finishers"]), list(got["suppressions"])
+        filtered = list(got["location_filtered"])  # reads at locations it does not show
         after, offset = got["finishers_next_after"], got["suppressions_next_offset"]
         while after is not None and len(finishers) < MAX_ROWS:
             page = await history.session(session_id, PageQuery(limit=MAX_PAGE_LIMIT, finishers_after=after))
@@ -205,7 +206,12 @@ class HistoryPage(Page):
             offset = page["suppressions_next_offset"]
         if selected_data(self.sessions) != session_id:
             return got  # another one was selected meanwhile
-        self.opened = {**got, "finishers": finishers, "suppressions": suppressions}
+        self.opened = {
+            **got,
+            "finishers": finishers,
+            "suppressions": suppressions,
+            "location_filtered": filtered,
+        }
         s = got["session"]
         _fill(
             self.finishers,
@@ -223,17 +229,16 @@ class HistoryPage(Page):
                 for f in finishers
             ],
         )
-        _fill(
-            self.suppressions, [[x["time"] or "", x["bib"], x["location"], x["reason"]] for x in suppressions]
-        )
+        hidden = sorted([*suppressions, *filtered], key=lambda x: x["at"] or 0)
+        _fill(self.suppressions, [[x["time"] or "", x["bib"], x["location"], x["reason"]] for x in hidden])
         more = " (first rows)" if after is not None or offset is not None else ""
         state = "closed session" if s["closed"] else "open session"
         self.view_label.setText(
-            f"Read-only · {state} · {s['finishers']} finishers · {len(suppressions)} not shown · "
+            f"Read-only · {state} · {s['finishers']} finishers · {len(hidden)} not shown · "
             f"{s['screens_seen']} screens seen{more} — {s['date']} {s['event_name']} — {s['name'] or '(display)'}"
         )
         self.tabs.setTabText(0, f"Finishers ({len(finishers)})")
-        self.tabs.setTabText(1, f"Not shown ({len(suppressions)})")
+        self.tabs.setTabText(1, f"Not shown ({len(hidden)})")
         if self.tabs.currentWidget() is self.bib_table:
             self.tabs.setCurrentWidget(self.finishers)
         return self.opened

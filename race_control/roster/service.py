@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from race_control.ids import new_id
+from race_control.ids import new_id, new_ids
 from race_control.progress import Progress
 from race_control.roster.errors import RosterConflict, RosterInputError, RosterNotFound
 from race_control.roster.participants import (
@@ -184,11 +184,13 @@ class EventService:
         self.event(event_id)
         if len({r.bib for r in good}) != len(good):
             raise ValueError("plan_import_rows: a bib appears more than once")
-        ids = [self._ids.get((event_id, r.bib)) or new_id() for r in good]
+        have = [self._ids.get((event_id, r.bib)) for r in good]  # the ids of bibs known here
+        fresh = iter(new_ids(have.count(None)))  # (one random read for the new ones)
+        ids = [pid if pid is not None else next(fresh) for pid in have]
         uow.write(_upsert_participants, event_id, list(zip(ids, good, strict=True)), source)
-        for pid, row in zip(ids, good, strict=True):
-            known = (event_id, row.bib) in self._ids
-            uow.record("participant", pid, "updated" if known else "created", event_id=event_id, bib=row.bib)
+        for pid, old, row in zip(ids, have, good, strict=True):
+            action = "created" if old is None else "updated"
+            uow.record("participant", pid, action, event_id=event_id, bib=row.bib)
 
         def _apply() -> None:
             roster = self._rosters.setdefault(event_id, {})

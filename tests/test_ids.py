@@ -1,0 +1,41 @@
+"""Row ids: time-ordered UUIDs (v7 layout), one at a time or many at once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from race_control.ids import new_id, new_ids
+
+
+def _ms(text: str) -> int:
+    return uuid.UUID(text).int >> 80
+
+
+def test_new_ids_are_distinct_v7_uuids_stamped_now() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = new_ids(20_000)
+    after = time.time_ns() // 1_000_000
+    assert len(ids) == 20_000 and len(set(ids)) == 20_000
+    for text in ids[:50] + ids[-50:]:
+        u = uuid.UUID(text)
+        assert str(u) == text  # canonical text: lower-case hex, dashes where a UUID has them
+        assert u.version == 7 and u.variant == uuid.RFC_4122
+        assert before <= _ms(text) <= after
+    assert new_ids(0) == []
+
+
+def test_ids_sort_by_creation_across_milliseconds() -> None:
+    first = new_id()
+    time.sleep(0.003)
+    batch = new_ids(3)
+    time.sleep(0.003)
+    last = new_id()
+    assert first < min(batch) and max(batch) < last
+    assert uuid.UUID(first).version == uuid.UUID(last).version == 7
+
+
+def test_the_random_part_differs_between_ids_of_one_millisecond() -> None:
+    ids = new_ids(1_000)
+    assert len({_ms(t) for t in ids}) == 1  # one read of the clock for the batch
+    assert len({uuid.UUID(t).int & ((1 << 62) - 1) for t in ids}) == 1_000

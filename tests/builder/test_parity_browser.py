@@ -1,0 +1,292 @@
+"""Parity: what the builder's canvas draws is what a screen draws.
+
+Every starter template (and one custom template with each overflow choice) is drawn twice in
+headless Chromium with the builder's own sample finishers (window.RCB.SAMPLES: a 60-character
+name, accents, right-to-left text, an unknown bib, a personal message, a bunch of 8):
+
+- in the builder's canvas frame, choosing the sample in its menu;
+- on a real screen page, /display/<token> of a session showing that template at 1280x720,
+  fed the same runners over the real server: a roster of the sample's runners, a timing
+  client sending a gun and then each runner's crossing at gun + the sample's time, so the
+  server computes the same times and places (a lone runner finishes 9th, after the bunch).
+
+Every block, every text inside it (the fitted span), every leaderboard row, the multi-up grid's
+cards and their texts: the same text, and the same box scaled to design pixels within 2 px.
+Timers' digits are the one exception (a live clock: the builder's sample clock and the
+session's gun differ), their boxes and labels are still compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from race_control.app import RaceControl
+from tests.builder.helpers import canvas_frame, open_builder
+from tests.conftest import Api
+from tests.display.browser import chromium
+from tests.templates.test_starters_browser import timing_stream
+
+pytestmark = pytest.mark.browser
+
+STARTERS = ["results-classic", "results-bold", "leaderboard-board", "pre-race-classic", "pre-race-sponsor"]
+SINGLES = ["long", "accents", "rtl", "unknown", "message"]
+TOLERANCE = 2.0  # design pixels
+LIVE = "document.body.dataset.connection === 'live'"
+
+# a custom results template with each overflow choice (shrink / ellipsis / wrap) on a screen
+OVERFLOW = {
+    "schema_version": 2,
+    "name": "Parity overflow",
+    "mode": "results",
+    "canvas": {"width": 1920, "height": 1080},
+    "blocks": [
+        {"type": "name", "x": 40, "y": 40, "w": 900, "h": 160, "style": {"size": 140, "overflow": "shrink"}},
+        {
+            "type": "name",
+            "x": 40,
+            "y": 220,
+            "w": 900,
+            "h": 160,
+            "style": {"size": 140, "overflow": "ellipsis"},
+        },
+        {"type": "name", "x": 40, "y": 400, "w": 900, "h": 300, "style": {"size": 140, "overflow": "wrap"}},
+        {
+            "type": "message",
+            "x": 1000,
+            "y": 40,
+            "w": 860,
+            "h": 300,
+            "rotate": ["Welcome home!"],
+            "style": {"size": 70, "overflow": "wrap"},
+        },
+        {
+            "type": "city_state",
+            "x": 1000,
+            "y": 400,
+            "w": 500,
+            "h": 100,
+            "style": {"size": 60, "overflow": "ellipsis"},
+        },
+        {
+            "type": "time",
+            "x": 1000,
+            "y": 540,
+            "w": 300,
+            "h": 120,
+            "style": {"size": 150, "overflow": "shrink"},
+        },
+        {
+            "type": "text",
+            "x": 40,
+            "y": 760,
+            "w": 1000,
+            "h": 100,
+            "style": {"size": 80, "overflow": "shrink"},
+            "text": "Welcome to the {event_name}: thank you, volunteers and sponsors!",
+        },
+        {
+            "type": "leaderboard",
+            "x": 1400,
+            "y": 700,
+            "w": 480,
+            "h": 360,
+            "rows": 6,
+            "source": "recent",
+            "style": {"size": 30},
+        },
+    ],
+}
+
+# Every block, text, row and grid card of the stage, in design pixels, with its text.
+GEOMETRY = """() => {
+  const stage = document.getElementById('rc-stage');
+  const s = stage.getBoundingClientRect(), k = s.width / stage.offsetWidth;
+  const view = window.raceControl.state().view;
+  const out = {};
+  const box = e => { const r = e.getBoundingClientRect();
+    return [(r.left - s.left) / k, (r.top - s.top) / k, r.width / k, r.height / k]; };
+  const put = (key, e, timer) => { out[key] = {r: box(e), text: timer ? null : e.textContent}; };
+  const layers = [['static', '.rc-static'], ['card', '.rc-card'], ['grid', '.rc-grid']];
+  for (const [name, sel] of layers) {
+    if (name === 'card' && view !== 'single') continue;
+    if (name === 'grid' && view !== 'grid') continue;
+    const layer = stage.querySelector(sel);
+    Array.from(layer.children).forEach((b, i) => {
+      const key = name + i + ' ' + b.className.replace(/ rc-enter| rc-row-new/g, '');
+      const timer = b.classList.contains('rc-timer');
+      put(key, b, true);
+      b.querySelectorAll('.rc-t').forEach((t, j) => put(key + ' t' + j, t, timer && t.classList.contains('rc-digits')));
+      b.querySelectorAll('.rc-row, .rc-board-title, .rc-timer-label, .rc-slide-title, .rc-slide-text')
+        .forEach((r, j) => put(key + ' ' + r.className.split(' ')[0] + j, r, true));
+    });
+  }
+  return out;
+}"""
+
+
+def compare(builder: dict[str, Any], screen: dict[str, Any], what: str) -> int:
+    assert sorted(builder) == sorted(screen), (what, sorted(set(builder) ^ set(screen)))
+    bad = []
+    for key, b in builder.items():
+        s = screen[key]
+        if b["text"] != s["text"]:
+            bad.append((key, "text", b["text"], s["text"]))
+        off = max(abs(x - y) for x, y in zip(b["r"], s["r"], strict=True))
+        if off > TOLERANCE:
+            bad.append((key, f"{off:.1f} px", [round(v, 1) for v in b["r"]], [round(v, 1) for v in s["r"]]))
+    assert not bad, (what, bad)
+    return len(builder)
+
+
+def elapsed(text: str) -> dt.timedelta:
+    parts = [int(p) for p in text.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    return dt.timedelta(hours=parts[0], minutes=parts[1], seconds=parts[2])
+
+
+def read(seq: int, bib: str, clock: dt.datetime) -> bytes:
+    return f"CT01_33~{seq}~finish~{bib}~{clock:%H:%M:%S}.00~0~0FA22E~1\r\n".encode()
+
+
+WARM_UP = {"bib": "1", "first_name": "Warm", "last_name": "Up", "message": "First one in!"}
+
+
+def roster(samples: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    fields = ("bib", "first_name", "last_name", "city", "state", "country", "division", "message")
+    runners = [f for kind in ["bunch", *SINGLES] for f in samples[kind] if f.get("known", True)]
+    return [WARM_UP, *({k: f[k] for k in fields if k in f} for f in runners)]
+
+
+async def builder_geometry(page: Page, sample: str, probe: str | None) -> dict[str, Any]:
+    """The canvas frame's geometry once it draws `sample` (its first runner's name has `probe`)."""
+    await page.select_option("#sample", sample)
+    frame = canvas_frame(page)
+    if probe is not None:
+        layer = ".rc-grid" if sample == "bunch" else ".rc-card"
+        await frame.wait_for_function(
+            "([sel, probe]) => { const e = document.querySelector(sel);"
+            " return !!e && e.textContent.includes(probe); }",
+            arg=[layer + " .rc-t.rc-name", probe],
+            polling=50,
+        )
+    await page.wait_for_timeout(150)  # settled: nothing else redraws it
+    return await frame.evaluate(GEOMETRY)
+
+
+async def open_screen(browser: Browser, url: str) -> Page:
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 720}, reduced_motion="reduce")
+    page = await ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors  # type: ignore[attr-defined]
+    await page.goto(url)
+    await page.wait_for_function(LIVE, timeout=10_000)
+    return page
+
+
+def name_of(f: dict[str, Any]) -> str:
+    if f.get("known", True) is False:
+        return f"Bib {f['bib']}"
+    return f"{f['first_name']} {f['last_name']}"
+
+
+def probe_of(f: dict[str, Any]) -> str:
+    """A part of the runner's name every name block shows (first, last or full)."""
+    return f"Bib {f['bib']}" if f.get("known", True) is False else f["first_name"]
+
+
+async def test_builder_canvas_and_a_real_screen_draw_every_template_alike(rc: RaceControl, api: Api) -> None:
+    custom = await api.ok("POST", "/api/templates", OVERFLOW, 201)
+    templates = [*STARTERS, custom["id"]]
+    async with chromium() as browser:
+        probe = await open_builder(browser, api)
+        samples = await probe.evaluate("window.RCB.SAMPLES")
+        sess = await probe.evaluate("window.RCB.SAMPLE_SESSION")
+        await probe.close()
+        assert len(name_of(samples["long"][0])) == 60 and len(samples["bunch"]) == 8
+        event = await api.ok("POST", "/api/events", {"name": sess["event_name"], "date": "2026-06-01"}, 201)
+        await api.ok("POST", f"/api/events/{event['id']}/participants", roster(samples))
+        # the stream's clock zone (as tests/templates/test_starters_browser.py); every finish is past
+        gun = dt.datetime.now(ZoneInfo("America/New_York")).replace(microsecond=0) - dt.timedelta(
+            hours=3, minutes=30
+        )
+        compared = 0
+        for tid in templates:
+            builder = await open_builder(browser, api, tid)
+            mode = (await builder.evaluate("window.rcBuilder.doc()"))["mode"]
+            body = {"event_id": event["id"], "mode": mode, "template_id": tid, "name": sess["name"]}
+            if mode == "pre-race":
+                session = await api.ok("POST", "/api/sessions", body, 201)
+                starts = dt.datetime.now().timestamp() + sess["starts_in_minutes"] * 60
+                await api.ok("PATCH", f"/api/sessions/{session['id']}", {"starts_at": starts})
+                screen = await open_screen(browser, session["display_url"])
+                await screen.wait_for_function("document.querySelector('.rc-slide') !== null", timeout=10_000)
+                want = await builder_geometry(builder, "none", None)
+                compared += compare(want, await screen.evaluate(GEOMETRY), f"{tid}: pre-race")
+                assert not screen.errors, screen.errors  # type: ignore[attr-defined]
+                await screen.context.close()
+                await builder.close()
+                continue
+            # one session per lone runner (each is the 9th, after the same bunch), fed concurrently
+            feeds = []
+            for kind in SINGLES:
+                session = await api.ok("POST", "/api/sessions", body, 201)
+                client, stream = await timing_stream(api, rc.timing_port, f"{tid}-{kind}")
+                await client.send(f"CT01_33~1~finish~guntime~{gun:%H:%M:%S}.00~0~0FA22E~1\r\n".encode())
+                await api.ok("POST", f"/api/sessions/{session['id']}/timing", {"timing_session_id": stream})
+                feeds.append((kind, session, client))
+
+            async def feed(
+                kind: str, session: dict[str, Any], client: Any
+            ) -> tuple[Page, dict[str, Any] | None]:
+                # A first runner (4:10:00, the slowest: no place changes; a personal message: no
+                # rotating message used) is on the card when the bunch comes, so the 8 wait and
+                # are drawn together (on an idle screen the first read of a bunch shows alone).
+                screen = await open_screen(browser, session["display_url"])
+                await client.send(read(2, WARM_UP["bib"], gun + elapsed("4:10:00")))
+                await screen.wait_for_function(
+                    "window.raceControl.state().shown.length === 1", timeout=20_000
+                )
+                bunch = b"".join(
+                    read(3 + i, f["bib"], gun + elapsed(f["time"])) for i, f in enumerate(samples["bunch"])
+                )
+                await client.send(bunch)
+                await screen.wait_for_function(
+                    "(() => { const s = window.raceControl.state(); return s.view === 'grid' && s.current.length === 8; })()",
+                    timeout=20_000,
+                    polling=100,
+                )
+                await screen.wait_for_timeout(150)
+                grid = await screen.evaluate(GEOMETRY) if kind == SINGLES[0] else None
+                f = samples[kind][0]
+                await client.send(read(11, f["bib"], gun + elapsed(f["time"])))
+                await screen.wait_for_function(
+                    "(() => { const s = window.raceControl.state();"
+                    " return s.view === 'single' && s.shown.length === 10 && s.queued === 0; })()",
+                    timeout=20_000,
+                    polling=100,
+                )
+                await screen.wait_for_timeout(150)
+                return screen, grid
+
+            results = await asyncio.gather(*(feed(*f) for f in feeds))
+            grid = results[0][1]
+            assert grid is not None
+            want = await builder_geometry(builder, "bunch", probe_of(samples["bunch"][0]))
+            compared += compare(want, grid, f"{tid}: bunch of 8")
+            for (kind, _session, client), (screen, _) in zip(feeds, results, strict=True):
+                want = await builder_geometry(builder, kind, probe_of(samples[kind][0]))
+                compared += compare(want, await screen.evaluate(GEOMETRY), f"{tid}: {kind}")
+                assert not screen.errors, screen.errors  # type: ignore[attr-defined]
+                await screen.context.close()
+                await client.close()
+            assert not builder.errors, builder.errors  # type: ignore[attr-defined]
+            await builder.close()
+        assert compared > 500, compared

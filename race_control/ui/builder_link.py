@@ -3,16 +3,31 @@
 The builder is a page of the app's own server; the browser gets in with a one-time code that
 whoever holds the API token asks for (``POST /api/builder/codes``), so the token itself never
 goes into a URL or the browser's history.  The desktop asks for that code over loopback like
-any client and hands the URL to the system browser.
+any client and opens the URL in its own builder window (``builder_view``, QtWebEngine) or,
+without QtWebEngine, hands it to the system browser.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import aiohttp
 
 from race_control.errors import InputError
+
+log = logging.getLogger("race_control.ui.builder")
+
+
+def hosted_builder() -> type | None:
+    """The desktop's own builder window (``builder_view.BuilderWindow``), or None when
+    QtWebEngine is not installed (then the link goes to the system browser)."""
+    try:
+        from race_control.ui.builder_view import BuilderWindow
+    except ImportError as exc:
+        log.info("no QtWebEngine (%s): the builder opens in the system browser", exc)
+        return None
+    return BuilderWindow
 
 
 class BuilderUnavailable(InputError):

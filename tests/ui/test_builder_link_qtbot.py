@@ -1,11 +1,13 @@
 """The Template page's "Open in builder…": the desktop asks its own server for a one-time
 builder link (never putting the API token in a URL) and hands it to the system browser; the
-link opens the builder on the selected template, once.  The system browser is Qt's URL handler
+link opens the builder on the selected template, once (in the desktop's own builder window when
+QtWebEngine is installed, tests/ui/test_builder_view_qtbot.py; here, without it).  The system browser is Qt's URL handler
 for http, which the test takes over with QDesktopServices.setUrlHandler (Qt's own hook)."""
 
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Iterator
 
 import aiohttp
@@ -37,8 +39,12 @@ def browser() -> Iterator[Browser]:
 
 
 async def test_open_in_builder_hands_a_one_time_link_to_the_browser(
-    desktop: Desktop, browser: Browser
+    desktop: Desktop, browser: Browser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # without QtWebEngine (the optional wheel): the desktop's own builder window is
+    # tests/ui/test_builder_view_qtbot.py
+    monkeypatch.setitem(sys.modules, "PySide6.QtWebEngineWidgets", None)
+    monkeypatch.delitem(sys.modules, "race_control.ui.builder_view", raising=False)
     page = await open_template_page(desktop)
     tid = page._selected_id()
     assert tid

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from race_control.errors import InputError
 from race_control.templates.service import DEFAULT_BY_MODE
-from race_control.ui.builder_link import builder_url
+from race_control.ui.builder_link import builder_url, hosted_builder
 from race_control.ui.session_picker import SessionCombo
 from race_control.ui.template_preview import TemplatePreview
 from race_control.ui.template_versions import TemplateVersions
@@ -115,6 +115,7 @@ class TemplatePage(Page):
 
     def __init__(self, window) -> None:  # type: ignore[no-untyped-def]
         super().__init__(window)
+        self.builder_window: Any = None  # the hosted builder (builder_view), made on first use
         self.current: dict[str, Any] = {}
         self.dirty = False
         self._loading = False
@@ -178,7 +179,7 @@ class TemplatePage(Page):
             "Open in builder…", lambda: self.run(self.open_builder()), shortcut="Ctrl+Shift+B"
         )
         self.builder_button.setToolTip(
-            "Drag, resize and style this template's blocks on the real screen renderer, in your browser"
+            "Drag, resize and style this template's blocks on the real screen renderer"
         )
         buttons.addWidget(self.builder_button)
         buttons.addStretch(1)
@@ -364,7 +365,28 @@ class TemplatePage(Page):
 
     # --- operations -------------------------------------------------------------------
     async def open_builder(self) -> str:
-        """Open the visual builder on the selected template in the system browser."""
+        """Open the visual builder on the selected template: in the desktop's own builder window
+        (QtWebEngine), else in the system browser."""
+        url = await builder_url(self.services.public_base_url, self.services.api_token, self._selected_id())
+        window_class = hosted_builder()
+        if window_class is None:
+            QDesktopServices.openUrl(QUrl(url))
+            self.say("The builder opened in your browser; what you save there shows here and on the screens.")
+            return url
+        if self.builder_window is None:
+            self.builder_window = window_class(self)
+            self.builder_window.destroyed.connect(lambda *_: setattr(self, "builder_window", None))
+            self.builder_window.browser_button.clicked.connect(lambda: self.run(self.open_in_browser()))
+            self.builder_window.place()
+        self.builder_window.open_url(url)
+        self.builder_window.show()
+        self.builder_window.raise_()
+        self.builder_window.activateWindow()
+        self.say("The builder opened in its own window; what you save there shows here and on the screens.")
+        return url
+
+    async def open_in_browser(self) -> str:
+        """The builder in the system browser (a new one-time link)."""
         url = await builder_url(self.services.public_base_url, self.services.api_token, self._selected_id())
         QDesktopServices.openUrl(QUrl(url))
         self.say("The builder opened in your browser; what you save there shows here and on the screens.")

@@ -294,3 +294,26 @@ def test_migration_0015_backfills_the_aggregates_and_drops_filtered_rows(tmp_pat
             )  # the read of bib 9 is gone
     finally:
         store.close()
+
+
+async def test_a_closed_session_lists_no_read_that_arrived_after_it_closed(rc: RaceControl, api: Api) -> None:
+    sessions, client = await race(rc, api)
+    sid = sessions[0]
+    await api.ok("PATCH", f"/api/sessions/{sid}", {"status": "closed"})
+    before = await api.ok("GET", f"/api/sessions/{sid}/suppressions?limit=1000")
+    assert any(r["code"] == "location_filtered" for r in before)
+    _data, tags = race_lines()
+    await client.send(
+        b"CT01_33~900~9k~5~10:10:00.00~0~0FA22E~1\r\nCT01_33~901~start~40~10:11:00.00~0~0FA22E~1\r\n"
+    )
+    await drain_until(
+        rc, lambda: api.ok("GET", "/api/timing/sessions"), lambda st: st[0]["reads"] >= tags + 2, timeout=20
+    )
+    await rc.services.pipeline.drain()
+    assert await api.ok("GET", f"/api/sessions/{sid}/suppressions?limit=1000") == before
+    assert await api.ok("GET", f"/api/sessions/{sid}/suppressions?bib=5") == [
+        r for r in before if r["bib"] == "5"
+    ]
+    open_one = await api.ok("GET", f"/api/sessions/{sessions[1]}/suppressions?bib=40")  # open: it decided it
+    assert [(r["location"], r["code"]) for r in open_one] == [("start", "location_filtered")]
+    await client.close()

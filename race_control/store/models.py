@@ -50,7 +50,8 @@ class Participant(Base):
     __tablename__ = "participants"
     __table_args__ = (UniqueConstraint("event_id", "bib", name="uq_participants_event_bib"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    # no index of its own: uq_participants_event_bib (event_id, bib) serves lookups by event (0016)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     bib: Mapped[str] = mapped_column(String(32))  # normalized (no spaces, no leading zeros)
     first_name: Mapped[str] = mapped_column(String(200), default="")
     last_name: Mapped[str] = mapped_column(String(200), default="")

@@ -189,10 +189,16 @@ class Hub:
         self._session_name = session_name or (lambda sid: sid)
         self.lost_after = LOST_AFTER
         self._gone: dict[str, asyncio.TimerHandle] = {}  # alert key -> the pending `screen_lost` check
+        # told (screen, "connected" | "identified" | "left") on the loop, never per message: the
+        # history's screens seen (display_server/screens_seen.py) keeps them after they leave
+        self.screen_listeners: list[Callable[[Screen, str], None]] = []
         self._closing = False
         self._screens: dict[str, set[Screen]] = {}
         self._recent: dict[str, deque[tuple[int, str]]] = {}  # session -> last RECENT (seq, json)
         self._read_at: dict[str, dict[int, int]] = {}  # session -> seq -> read_at ms (latency)
+        # session -> its running replay as last told (`replay` control message), repeated in the
+        # hello of every screen that connects meanwhile (docs/display-protocol.md)
+        self._replaying: dict[str, dict[str, Any]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self.caps = CapReporter(alerts, log)
         self.set_limits()
@@ -232,6 +238,7 @@ class Hub:
 
     async def close_session(self, session_id: str) -> None:
         """The session was closed: its screens are told and disconnected (their page shows 410)."""
+        self._replaying.pop(session_id, None)
         for s in list(self._screens.get(session_id, ())):
             s.leaving = True
             await s.ws.close(code=4410, message=b"display session closed")
@@ -283,6 +290,11 @@ class Hub:
     def send_control(self, session_id: str, message: dict[str, Any], screen_id: str | None = None) -> int:
         """Send an unsequenced control message (reload, mode, ...) to a session's screens."""
         text = json.dumps(self.payload_filter(session_id, message), separators=(",", ":"))
+        if message.get("type") == "replay":
+            if isinstance(message.get("replay"), dict):
+                self._replaying[session_id] = message["replay"]
+            else:
+                self._replaying.pop(session_id, None)
         if message.get("type") == "template":
             # a new template may show fewer fields: replays re-read (and re-filter) the store
             self._recent.pop(session_id, None)
@@ -325,9 +337,11 @@ class Hub:
         screen.buffering = True
         self._screens.setdefault(session_id, set()).add(screen)
         self._came_back(screen)
+        self._tell(screen, "connected")
         sender = asyncio.create_task(self._send_loop(screen), name=f"screen-{screen.id}")
         asyncio.get_running_loop().call_later(RESUME_GRACE, self._start_without_resume, screen)
         try:
+            hello = {**hello, "replay": self._replaying.get(session_id)}  # its REPLAY badge at once
             await ws.send_str(json.dumps(self.payload_filter(session_id, hello), separators=(",", ":")))
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -341,7 +355,15 @@ class Hub:
                 if not group:
                     self._screens.pop(session_id, None)
             self._dropped(screen)
+            self._tell(screen, "left")
         return ws
+
+    def _tell(self, screen: Screen, what: str) -> None:
+        for listener in self.screen_listeners:
+            try:
+                listener(screen, what)
+            except Exception:  # a broken listener must not end a screen's socket
+                log.exception("screen listener failed on %s of screen %s", what, screen.id)
 
     def _dropped(self, screen: Screen) -> None:
         """A screen's socket closed: unless it comes back within ``lost_after``, it is lost."""
@@ -456,6 +478,7 @@ class Hub:
             if isinstance(sid, str) and sid[:64] != screen.screen_id:
                 screen.screen_id = sid[:64]
                 self._came_back(screen)
+                self._tell(screen, "identified")
             vp = msg.get("viewport")
             if (
                 isinstance(vp, list)

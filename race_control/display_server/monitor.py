@@ -25,6 +25,7 @@ import shutil
 import time
 from typing import Any
 
+from race_control.display_server.screens_seen import ScreensSeen
 from race_control.display_server.services import Services
 from race_control.timing.ingest.streams import StreamState
 
@@ -62,11 +63,17 @@ class Monitor:
         self._clock_warned: dict[str, float] = {}  # stream id -> its last read when last warned
         self._disk_task: asyncio.Task[None] | None = None
         services.timing.clock_listeners.append(self._clock_warning)
+        # every screen that connected, kept for the history (written in batches from ``tick``)
+        self.screens_seen = ScreensSeen(services.store, services.hub)
 
     def start(self) -> None:
         self._disk_task = asyncio.create_task(self._watch_disk(), name="disk-watch")
 
     async def stop(self) -> None:
+        try:
+            await self.screens_seen.close()
+        except Exception:  # the store failing at shutdown must not stop the rest of it
+            log.exception("could not store the screens seen at shutdown")
         if self._disk_task is not None:
             self._disk_task.cancel()
             try:
@@ -76,6 +83,7 @@ class Monitor:
             self._disk_task = None
 
     def tick(self, now: float) -> None:
+        self.screens_seen.tick(now)
         self._check_streams(now)
         self._check_clocks()
         backlog = self._s.pipeline.backlog

@@ -6,6 +6,9 @@ those undone and redone with the document's JSON identical at each step."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ from tests.conftest import Api
 from tests.display.browser import chromium
 
 pytestmark = pytest.mark.browser
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 # three blocks far apart (no snapping between them while they are dragged a little)
 A = {"type": "text", "x": 100, "y": 100, "w": 200, "h": 80, "text": "A"}
@@ -62,6 +66,7 @@ async def test_align_distribute_group_copy_paste_and_undo_redo_of_all(rc: RaceCo
     other = await _template(api, [A], "Other")
     async with chromium() as browser:
         context = await browser.new_context(viewport={"width": 1920, "height": 1080})
+        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=api.base)
         page = await open_builder(context, api, tpl["id"])
         k = (await state(page))["scale"]
         snapshots = [json.dumps(await doc(page), sort_keys=True)]
@@ -221,12 +226,58 @@ async def test_align_distribute_group_copy_paste_and_undo_redo_of_all(rc: RaceCo
             await page.keyboard.press("Control+Shift+z")
             assert json.dumps(await doc(page), sort_keys=True) == snapshots[i], i
 
-        # ---- paste into another template (the copy lives in this browser's storage)
+        # ---- paste into another template: from this browser's storage, and from the system
+        # clipboard alone (the copy event put the blocks there as race-control/blocks@1 JSON)
         second = await open_builder(context, api, other["id"])
         await second.keyboard.press("Control+v")
         d2 = await blocks(second, 3)
         assert [b["text"] for b in d2["blocks"]] == ["A", "A", "B"]
         assert d2["blocks"][1]["group"] == d2["blocks"][2]["group"]
         assert (await state(second))["selection"] == [1, 2]
-        assert not page.errors and not second.errors  # type: ignore[attr-defined]
+        clip = json.loads(await second.evaluate("navigator.clipboard.readText()"))
+        assert clip["format"] == "race-control/blocks@1" and [b["text"] for b in clip["blocks"]] == ["A", "B"]
+        await second.evaluate("localStorage.clear()")
+        third = await open_builder(context, api, other["id"])
+        await third.keyboard.press("Control+v")
+        d3 = await blocks(third, 3)
+        assert [b["text"] for b in d3["blocks"]] == ["A", "A", "B"]
+        assert not page.errors and not second.errors and not third.errors  # type: ignore[attr-defined]
         await context.close()
+
+
+async def test_a_multi_selection_drags_as_one_with_guides(rc: RaceControl, api: Api, tmp_path: Path) -> None:
+    """The three chips of the classic card (bib, division, place) selected with Shift+click and
+    dragged down towards the name: their box snaps to the name's top edge and to the left edge
+    they share with it, and pink guides show both while the mouse is down.  The picture of that
+    is docs/screenshots/builder-align.png (RC_UPDATE_SCREENSHOTS=1 rewrites it; 1280x720)."""
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 720})
+        page = await open_builder(context, api, "results-classic")
+        d = await doc(page)
+        chips = [i for i, b in enumerate(d["blocks"]) if b["type"] in ("bib", "division", "place")]
+        name = next(b for b in d["blocks"] if b["type"] == "name")
+        bottom = max(d["blocks"][i]["y"] + d["blocks"][i]["h"] for i in chips)
+        await select(page, *chips)
+        k = (await state(page))["scale"]
+        x0, y0 = await box_center(page, chips[1])
+        await page.mouse.move(x0, y0)
+        await page.mouse.down()
+        await page.mouse.move(x0 + 2 * k, y0 + (name["y"] - bottom - 3) * k, steps=8)
+        guides = (await state(page))["guides"]
+        assert {"axis": "y", "at": name["y"]} in guides and {"axis": "x", "at": name["x"]} in guides, guides
+        assert await page.locator(".guide").count() >= 2 and await page.locator(".selbox").count() == 1
+        shot = tmp_path / "builder-align.png"
+        await page.screenshot(path=str(shot))
+        await page.mouse.up()
+        after = await doc(page)
+        moved = [after["blocks"][i] for i in chips]
+        assert max(b["y"] + b["h"] for b in moved) == name["y"] and min(b["x"] for b in moved) == name["x"]
+        assert [b["y"] - d["blocks"][i]["y"] for b, i in zip(moved, chips, strict=True)] == [
+            name["y"] - bottom
+        ] * 3
+        assert await page.locator(".guide").count() == 0
+        assert not page.errors, page.errors  # type: ignore[attr-defined]
+        await context.close()
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("RC_UPDATE_SCREENSHOTS"):
+        shutil.copy(shot, SCREENSHOTS / shot.name)

@@ -50,7 +50,11 @@ class BuilderPage(QWebEnginePage):
         self.home: tuple[str, str, int] | None = None
 
     def acceptNavigationRequest(self, url: QUrl, kind: QWebEnginePage.NavigationType, main: bool) -> bool:
-        if self.home is None or _origin(url) == self.home or url.scheme() in ("about", "data"):
+        if (
+            self.home is None
+            or _origin(url) == self.home
+            or url.toString() in ("about:blank", "about:srcdoc")
+        ):
             return True
         if main and kind == QWebEnginePage.NavigationType.NavigationTypeLinkClicked:
             QDesktopServices.openUrl(url)  # someone else's page: the system browser, not here

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import os
 import shutil
 import sys
@@ -167,6 +168,8 @@ async def test_the_hosted_builder_signs_in_once_and_draws_the_templates_blocks(d
     ]
     tpl = {"name": "Hosted", "mode": "results", "canvas": {"width": 1920, "height": 1080}, "blocks": blocks}
     page, window = await open_hosted(desktop, tpl)
+    said: list[tuple[int, str]] = []
+    window.page.console.connect(lambda level, text: said.append((level, text)))
     try:
         assert "in its own window" in page.message.text()
         # the code was spent and left the address; the token never was in it
@@ -201,6 +204,20 @@ async def test_the_hosted_builder_signs_in_once_and_draws_the_templates_blocks(d
         assert (
             "code=" in other_url and other_url != window.url and desktop.services.api_token not in other_url
         )
+        # the window shows this server only: a page elsewhere goes to the system browser
+        here = window.view.url().toString()
+        QDesktopServices.setUrlHandler("http", browser, "open")
+        try:
+            await js(window.page, "(location.href = 'http://example.invalid/elsewhere') && true")
+            await js(window.page, "(console.log('still here'), true)")
+            await until(lambda: any(text == "still here" for _, text in said), what="the page's console")
+            await until(lambda: len(browser.opened) == 2, what="the browser asked for the other site")
+        finally:
+            QDesktopServices.unsetUrlHandler("http")
+        assert browser.opened[1] == "http://example.invalid/elsewhere"
+        assert window.view.url().toString() == here
+        assert await js(window.page, "location.pathname") == "/builder"
+        assert not [t for level, t in said if level >= logging.WARNING], said  # no page errors
     finally:
         close(window)
 

@@ -54,6 +54,7 @@
         portrait: S.portrait,
         switching: S.switching,
         screenId: S.screenId,
+        replay: S.replay ? { id: S.replay.id, speed: S.replay.speed, paused: S.replay.paused } : null,
         template: RC.view ? RC.view.template.name : null
       };
     }

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from race_control.display_server.api import svc
 from race_control.display_server.services import Services
-from race_control.operations import session_history
+from race_control.operations import history_params
 from race_control.operations.session_history import SessionHistory
 
 
@@ -22,19 +22,19 @@ def history_of(s: Services) -> SessionHistory:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    q = session_history.list_query(request.query)
+    q = history_params.list_query(request.query)
     return web.json_response(await history_of(svc(request)).list_sessions(q))
 
 
 async def get_session(request: web.Request) -> web.Response:
-    q = session_history.page_query(request.query)
+    q = history_params.page_query(request.query)
     return web.json_response(await history_of(svc(request)).session(request.match_info["session_id"], q))
 
 
 async def bib_history(request: web.Request) -> web.Response:
     s = svc(request)
     s.events.event(request.match_info["event_id"])  # 404 before the parameters
-    bib = session_history.bib_param(request.query)
+    bib = history_params.bib_param(request.query)
     return web.json_response(await history_of(s).bib_history(request.match_info["event_id"], bib))
 
 

@@ -7,8 +7,8 @@ Read-only by construction: only ``SELECT``s, each page one short call on the sto
 Every query is bounded (``limit``, a page of sessions, ``MAX_APPEARANCES``) and uses an index
 (migration 0014: ``ix_display_events_kind_bib``, ``ix_suppressions_bib``,
 ``ix_display_sessions_created``; checked with ``EXPLAIN QUERY PLAN`` in
-tests/history/test_session_history.py).  The API routes (display_server/session_history_routes.py)
-and the desktop's History page call the same methods.
+tests/history/test_session_history.py).  The API routes (display_server/session_history_routes.py,
+parameters checked by ``history_params``) and the desktop's History page call the same methods.
 
 "Screens seen" counts each distinct screen (its stored screen id, else its address) that ever
 connected: the rows ``display_server.screens_seen`` wrote, plus any connected now and not yet
@@ -17,18 +17,16 @@ written (``screens``: the hub's ``screens(session_id)``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, literal_column, select, text, tuple_
 
 from race_control.operations.history import RESULT_COLUMNS
+from race_control.operations.history_params import ListQuery, PageQuery
 from race_control.roster.participants import normalize_bib
 from race_control.roster.service import EventService
 from race_control.sessions.crossing import SUPPRESSION_LABELS
-from race_control.sessions.errors import SessionInputError
 from race_control.sessions.finisher import format_time_of_day
 from race_control.sessions.queries import filtered_reads
 from race_control.sessions.service import SessionService
@@ -44,99 +42,11 @@ from race_control.store.models import (
     TimingStream,
 )
 
-__all__ = ["BIB_PARAMS", "LIST_PARAMS", "SESSION_PARAMS", "ListQuery", "PageQuery", "SessionHistory"]
+__all__ = ["SessionHistory"]
 
-LIST_LIMIT, MAX_LIST_LIMIT = 50, 200  # sessions per page
-PAGE_LIMIT, MAX_PAGE_LIMIT = 200, 1000  # finishers / suppressions per page
 SESSIONS_PER_CALL = 50  # a bib's search reads this many sessions per store call
 MAX_APPEARANCES = 2000  # a bib's appearances answered at most (``truncated`` says so)
-LIST_PARAMS = ("event_id", "status", "from", "to", "limit", "offset")
-SESSION_PARAMS = ("limit", "finishers_after", "suppressions_offset")
-BIB_PARAMS = ("bib",)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FINISH_FIELDS = tuple(c for c in RESULT_COLUMNS if c not in ("seq", "corrected"))
-
-
-@dataclass(frozen=True, slots=True)
-class ListQuery:
-    event_id: str | None = None
-    status: str | None = None  # open | closed | None: both
-    date_from: str | None = None  # the event's date, YYYY-MM-DD, inclusive
-    date_to: str | None = None
-    limit: int = LIST_LIMIT
-    offset: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PageQuery:
-    limit: int = PAGE_LIMIT
-    finishers_after: int = 0  # finisher seq: the page starts after it
-    suppressions_offset: int = 0
-
-
-def _known(params: Mapping[str, str], known: tuple[str, ...]) -> None:
-    unknown = sorted(str(k)[:40] for k in params if k not in known)
-    if unknown:
-        raise SessionInputError(
-            f"unknown parameter(s) {', '.join(map(repr, unknown[:10]))}; known: {', '.join(known)}"
-        )
-
-
-def _int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    if not re.fullmatch(r"\d{1,18}", raw.strip()) or not lo <= int(raw) <= hi:
-        raise SessionInputError(f"'{name}' must be a whole number from {lo} to {hi}, not {raw[:40]!r}")
-    return int(raw)
-
-
-def _date(params: Mapping[str, str], name: str) -> str | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    if not _DATE.match(raw):
-        raise SessionInputError(f"'{name}' must be a date YYYY-MM-DD, not {raw[:40]!r}")
-    return raw
-
-
-def list_query(params: Mapping[str, str]) -> ListQuery:
-    """``GET /api/history/sessions``' parameters; a bad one is a ``SessionInputError`` naming it."""
-    _known(params, LIST_PARAMS)
-    status = params.get("status") or None
-    if status not in (None, "open", "closed"):
-        raise SessionInputError(f"'status' must be open or closed, not {status[:40]!r}")
-    date_from, date_to = _date(params, "from"), _date(params, "to")
-    if date_from and date_to and date_from > date_to:
-        raise SessionInputError(f"'from' ({date_from}) is after 'to' ({date_to})")
-    return ListQuery(
-        event_id=params.get("event_id") or None,
-        status=status,
-        date_from=date_from,
-        date_to=date_to,
-        limit=_int(params, "limit", LIST_LIMIT, 1, MAX_LIST_LIMIT),
-        offset=_int(params, "offset", 0, 0, 10**9),
-    )
-
-
-def page_query(params: Mapping[str, str]) -> PageQuery:
-    _known(params, SESSION_PARAMS)
-    return PageQuery(
-        limit=_int(params, "limit", PAGE_LIMIT, 1, MAX_PAGE_LIMIT),
-        finishers_after=_int(params, "finishers_after", 0, 0, 2**62),
-        suppressions_offset=_int(params, "suppressions_offset", 0, 0, 10**9),
-    )
-
-
-def bib_param(params: Mapping[str, str]) -> str:
-    """The bib of a search, normalized as participants' bibs are (``007`` is ``7``)."""
-    _known(params, BIB_PARAMS)
-    raw = (params.get("bib") or "").strip()
-    if not raw:
-        raise SessionInputError("'bib' is required (the bib to look for)")
-    if len(raw) > 32:
-        raise SessionInputError(f"'bib' is longer than 32 characters: {raw[:40]!r}")
-    return normalize_bib(raw)
 
 
 # --- store queries (run on the store's thread) ----------------------------------------------------

@@ -27,13 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from race_control.operations.session_history import (
-    MAX_LIST_LIMIT,
-    MAX_PAGE_LIMIT,
-    ListQuery,
-    PageQuery,
-    SessionHistory,
-)
+from race_control.operations.history_params import MAX_LIST_LIMIT, MAX_PAGE_LIMIT, ListQuery, PageQuery
+from race_control.operations.session_history import SessionHistory
 from race_control.ui.widgets import (
     ElidedLabel,
     Page,

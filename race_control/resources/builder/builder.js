@@ -806,7 +806,7 @@
 
   function onCopy(ev) {
     if (typingIn(ev) || !ui.sel.length || !ev.clipboardData) return;
-    ev.clipboardData.setData('text/plain', ui.clipText || copySelected());
+    ev.clipboardData.setData('text/plain', copySelected());   // also a copy from the browser's menu
     ev.preventDefault();
   }
 

@@ -4,6 +4,8 @@ a save that restyles a connected screen without a reload."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -147,7 +149,9 @@ async def test_save_restyles_a_connected_screen_without_a_reload(rc: RaceControl
         assert saved["blocks"][1]["text"] == "Builder says hello"
 
 
-async def test_builtin_saves_a_copy_and_samples_render_through_the_page(rc: RaceControl, api: Api) -> None:
+async def test_builtin_saves_a_copy_and_samples_render_through_the_page(
+    rc: RaceControl, api: Api, tmp_path: Path
+) -> None:
     async with chromium() as browser:
         page = await open_builder(browser, api, "results-classic")
         frame = canvas_frame(page)
@@ -185,8 +189,11 @@ async def test_builtin_saves_a_copy_and_samples_render_through_the_page(rc: Race
         await page.keyboard.press("Delete")  # the screenshot shows the template, its name block selected
         await page.click(".box[data-index='5']")
         await page.wait_for_timeout(300)
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        await page.screenshot(path=str(SCREENSHOT))
+        shot = tmp_path / SCREENSHOT.name  # RC_UPDATE_SCREENSHOTS=1 rewrites docs/screenshots/builder.png
+        await page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 20_000
+        if os.environ.get("RC_UPDATE_SCREENSHOTS"):
+            shutil.copy(shot, SCREENSHOT)
         assert not page.errors, page.errors  # type: ignore[attr-defined]
 
 

@@ -53,6 +53,7 @@ BENCHES = (
     Bench("providers_sync", (), ("--participants", "2500", "--changes", "50")),
     Bench("csv_import", (), ("--rows", "500")),
     Bench("history_export", (), ("--reads", "2000")),
+    Bench("storage", (), ("--reads", "3000", "--sessions", "1,2", "--queries", "3")),
 )
 NAMES = tuple(b.name for b in BENCHES)
 

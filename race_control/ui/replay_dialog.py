@@ -6,8 +6,8 @@ disabled with the reason), the speed (0.5x to 100x, or as fast as possible) and 
 from/to time of day on the stream's clock.  Start checks the form here (each field named), then
 calls ``Operations.replay.start`` — the operation the API's ``POST .../replay`` calls — whose
 refusals are shown in the dialog; nothing is started unless it accepts.  While it runs: reads
-played of the total, the percent, where the race clock is, the ETA; Pause/Resume and Stop call
-``Operations.replay.update`` / ``stop``.  The replay belongs to the operations, not to the
+played of the total, the percent, where the race clock is, the ETA; Pause/Resume, a new speed
+and Stop call ``Operations.replay.update`` / ``stop``.  The replay belongs to the operations, not to the
 dialog: closing the dialog leaves it running, and a dialog opened later for the stream finds it
 and shows its progress again.  Progress is read from the replay's in-memory status four times a
 second (no store access, nothing on the loop longer than a redraw).
@@ -121,6 +121,11 @@ class ReplayDialog(QDialog):
         self.speed_box.addItems([speed_text(s) for s in SPEEDS] + [AS_FAST])
         self.speed_box.setCompleter(None)  # typed "5" stays 5x (the completer made it "50x")
         self.speed_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.speed_box.setToolTip("While it runs, a new speed applies at once (Enter or a pick)")
+        self.speed_box.textActivated.connect(lambda *_: self.change_speed())
+        edit = self.speed_box.lineEdit()
+        assert edit is not None
+        edit.returnPressed.connect(self.change_speed)
         self.speed_box.setCurrentText(speed_text(10))
         form.addRow("Speed", self.speed_box)
         window_row = QHBoxLayout()
@@ -226,6 +231,9 @@ class ReplayDialog(QDialog):
     def _session_chosen(self) -> None:
         self.session_id = self.session_box.currentData()
         self.error.hide()
+        r = self._running()
+        if r is not None and r.state == "running":
+            self.speed_box.setCurrentText(speed_text(r.speed))  # reopened: the speed it runs at
         self.refresh()
 
     def _running(self) -> Any:
@@ -278,6 +286,20 @@ class ReplayDialog(QDialog):
         if r is not None and r.state == "running":
             self._call(self.replays.update(r.session_id, {"paused": not r.paused}))
 
+    def change_speed(self) -> None:
+        """A speed picked or typed while the replay runs: applied at once (re-paced from here)."""
+        r = self._running()
+        if r is None or r.state != "running":
+            return
+        try:
+            speed = parse_speed(self.speed_box.currentText())
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        if speed != r.speed:
+            self.show_error("")
+            self._call(self.replays.update(r.session_id, {"speed": speed}))
+
     def stop(self) -> None:
         r = self._running()
         if r is not None and r.state == "running":
@@ -302,8 +324,9 @@ class ReplayDialog(QDialog):
         running = r is not None and r.state == "running"
         idle = self.busy is None
         self.session_box.setEnabled(idle and not running)
-        for w in (self.speed_box, self.from_edit, self.to_edit):
+        for w in (self.from_edit, self.to_edit):
             w.setEnabled(idle and not running)
+        self.speed_box.setEnabled(idle)  # changeable while it runs
         self.start_button.setEnabled(idle and not running and bool(self.session_id))
         self.pause_button.setEnabled(idle and running)
         self.stop_button.setEnabled(idle and running)

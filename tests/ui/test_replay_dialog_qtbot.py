@@ -142,6 +142,15 @@ async def test_replay_dialog_checks_starts_pauses_resumes_stops_and_reopens(
     await until(lambda: not r.paused and dialog.pause_button.text() == "Pause", what="resumed")
     await until(lambda: r.played > held[0], what="playing again")
     assert "Replaying at 5x" in dialog.progress.text()
+    # a new speed while it runs: a bad one is named, a good one applies at once
+    retype(qtbot, dialog.speed_box.lineEdit(), "500")
+    qtbot.keyClick(dialog.speed_box.lineEdit(), Qt.Key.Key_Return)
+    await settle()
+    assert "Speed must be" in dialog.error.text() and r.speed == 5.0
+    retype(qtbot, dialog.speed_box.lineEdit(), "4")
+    qtbot.keyClick(dialog.speed_box.lineEdit(), Qt.Key.Key_Return)
+    await until(lambda: r.speed == 4.0 and "Replaying at 4x" in dialog.progress.text(), what="re-speeded")
+    assert not dialog.error.isVisible() and r.state == "running"
 
     # closed mid-replay: the replay goes on; reopened, the dialog finds it and shows its progress
     dialog.close()
@@ -151,6 +160,7 @@ async def test_replay_dialog_checks_starts_pauses_resumes_stops_and_reopens(
     again = open_dialog(qtbot, desktop)
     assert again is not dialog
     assert again.session_box.currentData() == screen_id and "replaying" in again.session_box.currentText()
+    assert again.speed_box.currentText() == "4x"  # the speed it runs at
     assert again.pause_button.isEnabled() and again.stop_button.isEnabled()
     assert not again.start_button.isEnabled()
     await until(

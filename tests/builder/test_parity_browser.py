@@ -176,8 +176,15 @@ async def builder_geometry(page: Page, sample: str, probe: str | None) -> dict[s
             arg=[layer + " .rc-t.rc-name", probe],
             polling=50,
         )
-    await page.wait_for_timeout(150)  # settled: nothing else redraws it
+    await settled(frame)
     return await frame.evaluate(GEOMETRY)
+
+
+async def settled(target: Any) -> None:
+    """Every font the page asked for is in (a face for a script loads when that script first
+    shows, and the page rebuilds when it arrives), and the rebuild has run."""
+    await target.wait_for_function("document.fonts.status === 'loaded'", polling=50, timeout=10_000)
+    await asyncio.sleep(0.15)
 
 
 async def open_screen(browser: Browser, url: str) -> Page:
@@ -228,6 +235,7 @@ async def test_builder_canvas_and_a_real_screen_draw_every_template_alike(rc: Ra
                 await api.ok("PATCH", f"/api/sessions/{session['id']}", {"starts_at": starts})
                 screen = await open_screen(browser, session["display_url"])
                 await screen.wait_for_function("document.querySelector('.rc-slide') !== null", timeout=10_000)
+                await settled(screen)
                 got = await screen.evaluate(GEOMETRY)  # first: its slides rotate (5 s and more)
                 want = await builder_geometry(builder, "none", None)
                 compared += compare(want, got, f"{tid}: pre-race")
@@ -264,7 +272,7 @@ async def test_builder_canvas_and_a_real_screen_draw_every_template_alike(rc: Ra
                     timeout=20_000,
                     polling=100,
                 )
-                await screen.wait_for_timeout(150)
+                await settled(screen)
                 grid = await screen.evaluate(GEOMETRY) if kind == SINGLES[0] else None
                 f = samples[kind][0]
                 await client.send(read(11, f["bib"], gun + elapsed(f["time"])))
@@ -274,7 +282,7 @@ async def test_builder_canvas_and_a_real_screen_draw_every_template_alike(rc: Ra
                     timeout=20_000,
                     polling=100,
                 )
-                await screen.wait_for_timeout(150)
+                await settled(screen)
                 return screen, grid
 
             results = await asyncio.gather(*(feed(*f) for f in feeds))
@@ -284,6 +292,7 @@ async def test_builder_canvas_and_a_real_screen_draw_every_template_alike(rc: Ra
             compared += compare(want, grid, f"{tid}: bunch of 8")
             for (kind, _session, client), (screen, _) in zip(feeds, results, strict=True):
                 want = await builder_geometry(builder, kind, probe_of(samples[kind][0]))
+                await settled(screen)
                 compared += compare(want, await screen.evaluate(GEOMETRY), f"{tid}: {kind}")
                 assert not screen.errors, screen.errors  # type: ignore[attr-defined]
                 await screen.context.close()

@@ -62,3 +62,27 @@ async def test_the_api_refuses_a_bad_overflow_with_a_400_and_stores_nothing(
     good = await api.ok("POST", "/api/templates", body(group="g1", style={"overflow": "wrap"}), 201)
     saved = await api.ok("GET", f"/api/templates/{good['id']}")
     assert saved["blocks"][0]["group"] == "g1" and saved["blocks"][0]["style"]["overflow"] == "wrap"
+
+
+async def test_groups_locks_and_overflow_travel_in_the_portable_file(rc: RaceControl, api: Api) -> None:
+    blocks = [
+        {
+            "type": "name",
+            "x": 10,
+            "y": 10,
+            "w": 800,
+            "h": 120,
+            "group": "g1",
+            "style": {"overflow": "shrink"},
+        },
+        {"type": "bib", "x": 10, "y": 140, "w": 300, "h": 90, "group": "g1", "locked": True},
+        {"type": "text", "x": 900, "y": 10, "w": 600, "h": 90, "text": "Hi", "style": {"overflow": "wrap"}},
+    ]
+    made = await api.ok("POST", "/api/templates", {**body(), "blocks": blocks}, 201)
+    exported = await api.ok("GET", f"/api/templates/{made['id']}/export")
+    assert exported["template"]["blocks"] == blocks
+    again = await api.ok("POST", "/api/templates/import", exported, 201)
+    assert (await api.ok("GET", f"/api/templates/{again['id']}"))["blocks"] == blocks
+    exported["template"]["blocks"][1]["group"] = "not an id"
+    status, answer = await api.call("POST", "/api/templates/import", exported)
+    assert status == 400 and "blocks[1].group" in answer["error"], answer

@@ -110,6 +110,7 @@ class RaceControl:
         store = Store(st.database_path)
         try:  # checks the file first: DatabaseUnusable if damaged or from a newer app
             await asyncio.get_running_loop().run_in_executor(None, store.migrate)
+            store.start_checkpoints()  # WAL checkpoints off the read → screen path
         except BaseException:
             store.close()
             raise

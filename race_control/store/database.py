@@ -35,8 +35,10 @@ from sqlalchemy import exc as sa_exc
 
 from race_control.errors import RaceControlError
 from race_control.private_files import private_file
+from race_control.store.checkpoint import Checkpointer
 
 log = logging.getLogger("race_control.store")
+WAL_SIZE_LIMIT = 64 << 20  # bytes of -wal file kept when the WAL starts over (store/checkpoint.py)
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -91,7 +93,9 @@ def storage_failure(path: Path, exc: BaseException) -> StoreError | None:
     return StoreError(f"the database {path} failed: {orig} ({hint})")
 
 
-def sqlite_engine(path: Path) -> Engine:
+def sqlite_engine(path: Path, auto_checkpoint: Callable[[], bool] = lambda: True) -> Engine:
+    """The engine of the database at ``path``; its connections checkpoint the WAL themselves
+    while ``auto_checkpoint()`` says so when they open (else ``store.checkpoint`` does)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # 0600 before SQLite opens it: SQLite gives -wal/-shm the main file's mode (older ones tightened)
     private_file(path)
@@ -111,6 +115,9 @@ def sqlite_engine(path: Path) -> Engine:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=5000")
+        if not auto_checkpoint():  # the store's checkpoint thread does it (store/checkpoint.py)
+            cur.execute("PRAGMA wal_autocheckpoint=0")
+            cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the WAL trimmed on a restart
         cur.close()
 
     return engine
@@ -212,7 +219,8 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.engine = sqlite_engine(path)
+        self.checkpointer: Checkpointer | None = None
+        self.engine = sqlite_engine(path, lambda: self.checkpointer is None)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="race-control-db")
 
     def migrate(self) -> None:
@@ -246,6 +254,21 @@ class Store:
         """Blocking variant for start-up and tests (never from a coroutine)."""
         return self._executor.submit(self._call, fn, args).result()
 
+    def start_checkpoints(self, **options: Any) -> None:
+        """WAL checkpoints from now on by a thread of their own, never inside a commit of the
+        DB thread (store/checkpoint.py; ``options``: its ``interval``, ``restart_frames``).
+        After ``migrate``: the file exists."""
+        if self.checkpointer is not None:
+            return
+        checkpointer = Checkpointer(self.path, **options)
+        checkpointer.start()
+        self.checkpointer = checkpointer
+        self.run_sync(lambda conn: None)  # the DB thread idle: its pooled connection can go
+        self.engine.dispose()  # connections opened from now on: wal_autocheckpoint=0
+
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self.engine.dispose()
+        if self.checkpointer is not None:
+            self.checkpointer.close()  # the last connection: a TRUNCATE checkpoint, then closed
+            self.checkpointer = None

@@ -401,3 +401,6 @@ def add_routes(app: web.Application) -> None:
     from race_control.display_server import history_routes  # exports (docs/history.md)
 
     history_routes.add_routes(app)
+    from race_control.display_server import session_history_routes  # docs/history.md#history
+
+    session_history_routes.add_routes(app)

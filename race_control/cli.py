@@ -212,6 +212,7 @@ def _summary(manifest: dict[str, object]) -> str:
 
 async def _serve(args: argparse.Namespace) -> int:
     from race_control.app import RaceControl
+    from race_control.heap import freeze_startup_heap
 
     settings = load_settings(
         args.data_dir,
@@ -243,6 +244,7 @@ async def _serve(args: argparse.Namespace) -> int:
         await rc.stop()
         print(f"race-control: {exc}", file=sys.stderr)
         return 2
+    freeze_startup_heap()  # full collections walk only what was made after start-up (heap.py)
     print(f"Race Control {__version__} serving {rc.http_url}  (timing port {rc.timing_port})", flush=True)
     print(f"Data: {settings.data_dir}  API token: {settings.data_dir / 'api-token'}", flush=True)
     if hint := timing_exposure(settings):

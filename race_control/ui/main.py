@@ -55,6 +55,8 @@ async def stop_app(rc: RaceControl, window: object) -> None:
 
 
 async def amain(settings: Settings) -> int:
+    from race_control.heap import freeze_startup_heap
+
     try:
         rc, window = await start_app(settings)
     except OSError as exc:
@@ -68,6 +70,7 @@ async def amain(settings: Settings) -> int:
         log.error("cannot start: %s", exc)
         await _tell(f"Race Control cannot start: {exc}")
         return 2
+    freeze_startup_heap()  # full collections walk only what was made after start-up (heap.py)
     window.show()  # type: ignore[attr-defined]
     await window.closed.wait()  # type: ignore[attr-defined]
     await stop_app(rc, window)

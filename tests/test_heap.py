@@ -1,0 +1,45 @@
+"""`race-control serve` keeps its start-up heap out of garbage collection (race_control/heap.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers.server_process import start_serve
+
+
+def test_freeze_startup_heap_collects_then_freezes_what_survived() -> None:
+    # in a child: freezing is process-wide, and this test process must not keep its heap frozen
+    code = (
+        "import gc\n"
+        "from race_control.heap import freeze_startup_heap\n"
+        "junk = []; junk.append(junk); del junk\n"  # a cycle: collected, not frozen
+        "n = freeze_startup_heap()\n"
+        "assert n == gc.get_freeze_count() > 5_000, n\n"
+        "assert gc.collect() == 0\n"  # nothing left to walk from before
+        "print(n)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert int(out.stdout) > 5_000
+
+
+def test_serve_freezes_its_startup_heap(tmp_path: Path) -> None:
+    async def main() -> str:
+        proc = await start_serve(tmp_path / "data")
+        try:
+            log = tmp_path / "data" / "logs" / "race-control.log"
+            for _ in range(200):
+                if log.exists() and "start-up heap" in log.read_text():
+                    break
+                await asyncio.sleep(0.05)
+            return log.read_text()
+        finally:
+            proc.terminate()
+            await proc.communicate()
+
+    text = asyncio.run(main())
+    found = re.search(r"start-up heap: (\d+) objects kept out of collection", text)
+    assert found and int(found.group(1)) > 20_000, text[-2000:]

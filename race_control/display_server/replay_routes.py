@@ -2,7 +2,9 @@
 
 ``POST /api/sessions/{session_id}/replay`` starts replaying a stored timing stream into the
 session (202 with the replay's progress), ``GET`` shows the running or latest replay's progress,
-``DELETE`` stops the running one.  The work is ``operations.replay.ReplayOperations``.
+``PATCH`` pauses, resumes or re-speeds the running one, ``DELETE`` stops it.  The work is
+``operations.replay.ReplayOperations``: the app's one ``Operations.replay``, which the desktop's
+Replay dialog uses too (so each sees the replay the other started).
 """
 
 from __future__ import annotations
@@ -13,24 +15,8 @@ from race_control.display_server.api import SERVICES, read_json
 from race_control.operations.replay import ReplayOperations
 
 
-class Replays:
-    """The app's ``ReplayOperations``, made on first use (the services are known by then)."""
-
-    def __init__(self) -> None:
-        self.ops: ReplayOperations | None = None
-
-    def of(self, app: web.Application) -> ReplayOperations:
-        if self.ops is None:
-            s = app[SERVICES]
-            self.ops = ReplayOperations(s.sessions, s.timing, s.ops.changes)
-        return self.ops
-
-
-REPLAYS: web.AppKey[Replays] = web.AppKey("replays", Replays)
-
-
 def replays(request: web.Request) -> ReplayOperations:
-    return request.app[REPLAYS].of(request.app)
+    return request.app[SERVICES].ops.replay
 
 
 async def start_replay(request: web.Request) -> web.Response:
@@ -45,21 +31,26 @@ async def get_replay(request: web.Request) -> web.Response:
     return web.json_response(replays(request).status(request.match_info["session_id"]).to_json())
 
 
+async def change_replay(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    replays(request).status(session_id)  # 404 before the body
+    replay = await replays(request).update(session_id, await read_json(request))
+    return web.json_response(replay.to_json())
+
+
 async def stop_replay(request: web.Request) -> web.Response:
     replay = await replays(request).stop(request.match_info["session_id"])
     return web.json_response(replay.to_json())
 
 
 async def _close(app: web.Application) -> None:
-    ops = app[REPLAYS].ops
-    if ops is not None:
-        await ops.close()
+    await app[SERVICES].ops.replay.close()
 
 
 def add_routes(app: web.Application) -> None:
-    app[REPLAYS] = Replays()
     app.on_shutdown.append(_close)
     r = app.router
     r.add_post("/api/sessions/{session_id}/replay", start_replay)
     r.add_get("/api/sessions/{session_id}/replay", get_replay)
+    r.add_patch("/api/sessions/{session_id}/replay", change_replay)
     r.add_delete("/api/sessions/{session_id}/replay", stop_replay)

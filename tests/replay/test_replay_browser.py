@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from tests.conftest import Api
 from tests.display.browser import chromium
 from tests.display.test_page_modes import open_display, state, wait_shown
 from tests.display.test_resume import setup_session
-from tests.replay.race import stored_race
+from tests.replay.race import new_session, stored_race
 
 pytestmark = pytest.mark.browser
 BADGE = ".rc-replay-badge"
@@ -49,3 +50,39 @@ async def test_the_page_shows_a_replay_badge_on_replayed_finishes(
         assert 3 in (await state(page))["shown"]
         assert not page.errors, page.errors  # type: ignore[attr-defined]
     await client.close()
+
+
+async def test_a_page_opened_mid_replay_shows_the_badge_at_once_and_no_clock_warning(
+    rc: RaceControl, api: Api, tmp_path: Path
+) -> None:
+    stream = await stored_race(api, tmp_path, span=600)  # a finisher every 15 s at 1x
+    target = await new_session(api)
+    path = f"/api/sessions/{target['id']}/replay"
+    before = await api.ok("GET", f"/api/timing/sessions/{stream}")
+    started = await api.ok("POST", path, {"timing_session_id": stream, "speed": 1}, 202)
+    while (await api.ok("GET", path))["played"] < 1:  # bib 1 is out; bib 2 comes in 15 s
+        await asyncio.sleep(0.05)
+    await api.ok("PATCH", path, {"paused": True})  # nothing more reaches a screen now
+    async with chromium() as browser:
+        page = await open_display(browser, target["display_url"])
+        await page.wait_for_function("document.body.dataset.replay === 'paused'", timeout=5_000, polling=50)
+        assert await page.locator(BADGE).is_visible()
+        assert (await page.locator(BADGE).inner_text()).strip() == "REPLAY · PAUSED"
+        got = await state(page)
+        assert got["replay"] == {"id": started["replay_id"], "speed": 1, "paused": True}
+        # "paused" is only known from the hello: nothing was sent since the pause
+        assert got["shown"] == [1]
+        await api.ok("PATCH", path, {"paused": False, "speed": 100})
+        await page.wait_for_function("document.body.dataset.replay === '1'", timeout=5_000, polling=50)
+        assert (await page.locator(BADGE).inner_text()).strip() == "REPLAY"
+        await page.wait_for_function(SHOWN.format(2), timeout=15_000, polling=50)  # bib 2, replayed
+        await api.ok("DELETE", path)
+        await page.wait_for_function("window.raceControl.state().replay === null", timeout=5_000, polling=50)
+        assert await page.locator(BADGE).is_visible()  # the replayed card on screen keeps it
+        # no clock warning anywhere: the page stays live, the stream raised no clock alert
+        assert await page.evaluate("document.body.dataset.connection") == "live"
+        assert not await page.locator("#rc-banner.rc-banner-on").count()
+        alerts = await api.ok("GET", "/api/alerts")
+        assert not [a for a in alerts if a["kind"] == "clock_off"], alerts
+        assert await api.ok("GET", f"/api/timing/sessions/{stream}") == before  # its clock warnings too
+        assert not page.errors, page.errors  # type: ignore[attr-defined]

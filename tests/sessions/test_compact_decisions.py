@@ -317,3 +317,29 @@ async def test_a_closed_session_lists_no_read_that_arrived_after_it_closed(rc: R
     open_one = await api.ok("GET", f"/api/sessions/{sessions[1]}/suppressions?bib=40")  # open: it decided it
     assert [(r["location"], r["code"]) for r in open_one] == [("start", "location_filtered")]
     await client.close()
+
+
+def test_analytics_read_only_the_aggregates_through_their_keys(tmp_path: Path) -> None:
+    """Every statement the analytics run searches an aggregate table by its key: no scan, and no
+    read of the race's rows (reads, display_events, suppressions), whatever the race's size."""
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        store.migrate()
+        statements: list[tuple[str, Any]] = []
+
+        def seen(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+            statements.append((statement, params))
+
+        event.listen(store.engine, "before_cursor_execute", seen)
+        with store.engine.connect() as conn:
+            _query(conn, "s", ["st", "st2"])
+        event.remove(store.engine, "before_cursor_execute", seen)
+        assert len(statements) == 4
+        with store.engine.connect() as conn:
+            for statement, params in statements:
+                plan = [r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)]
+                assert all(step.startswith("SEARCH ") for step in plan), (statement, plan)
+                tables = {step.split()[1] for step in plan}
+                assert tables <= {"read_minutes", "finisher_minutes", "unknown_bibs", "suppression_counts"}
+    finally:
+        store.close()

@@ -54,6 +54,7 @@ BENCHES = (
     Bench("csv_import", (), ("--rows", "500")),
     Bench("history_export", (), ("--reads", "2000")),
     Bench("storage", (), ("--reads", "3000", "--sessions", "1,2", "--queries", "3")),
+    Bench("stalls", (), ("--reads", "2000", "--import-reads", "1000")),
 )
 NAMES = tuple(b.name for b in BENCHES)
 

@@ -55,6 +55,24 @@ BENCHES = (
     Bench("history_export", (), ("--reads", "2000")),
     Bench("storage", (), ("--reads", "3000", "--sessions", "1,2", "--queries", "3")),
     Bench("stalls", (), ("--reads", "2000", "--import-reads", "1000")),
+    Bench(
+        "soak",
+        (),
+        (
+            "--reads",
+            "2000",
+            "--sessions",
+            "2",
+            "--screens",
+            "4",
+            "--workers",
+            "1",
+            "--duration",
+            "2",
+            "--race-hours",
+            "0.1",
+        ),
+    ),
 )
 NAMES = tuple(b.name for b in BENCHES)
 

@@ -54,7 +54,7 @@ BENCHES = (
     Bench("csv_import", (), ("--rows", "500")),
     Bench("history_export", (), ("--reads", "2000")),
     Bench("storage", (), ("--reads", "3000", "--sessions", "1,2", "--queries", "3")),
-    Bench("stalls", (), ("--reads", "2000", "--import-reads", "1000")),
+    Bench("stalls", (), ("--reads", "2000", "--import-reads", "1000", "--pause", "0.2")),
     Bench(
         "soak",
         (),

@@ -115,18 +115,19 @@ def import_file(folder: Path, total: int) -> Path:
 
 
 class Run:
-    def __init__(self, prober: Prober, pid: int) -> None:
+    def __init__(self, prober: Prober, pid: int, settle: float) -> None:
         self.prober = prober
         self.pid = pid
+        self.settle = settle
         self.rows: list[dict[str, Any]] = []
 
-    async def action(self, name: str, call: Any, settle: float = 1.0) -> Any:
+    async def action(self, name: str, call: Any) -> Any:
         """Run ``call()`` (a coroutine function), then wait until the server is idle; record the
         worst gaps of the window."""
         t0 = time.perf_counter()
         answer = await call()
         answered = time.perf_counter()
-        await asyncio.sleep(settle)
+        await asyncio.sleep(self.settle)
         t1 = max(await wait_quiet(self.pid), answered)
         self.record(name, t0, t1, answered - t0)
         return answer
@@ -152,7 +153,7 @@ class Run:
         )
 
 
-async def run(reads: int, import_reads: int, data: Path) -> dict[str, Any]:
+async def run(reads: int, import_reads: int, data: Path, pause: float = 1.0) -> dict[str, Any]:
     http_port, timing_port = free_port(), free_port()
     base = f"http://127.0.0.1:{http_port}"
     lines, n, bibs = race_lines(reads)
@@ -195,11 +196,11 @@ async def run(reads: int, import_reads: int, data: Path) -> dict[str, Any]:
             ws_url = session["display_url"].replace("http://", "ws://") + "/ws"
             prober = Prober(base, TOKEN, ws_url)
             prober.start()
-            run_ = Run(prober, proc.pid)
+            run_ = Run(prober, proc.pid, pause)
             try:
-                await asyncio.sleep(1.0)  # the screen connects
+                await asyncio.sleep(pause)  # the screen connects
                 t = time.perf_counter()
-                await asyncio.sleep(2.0)
+                await asyncio.sleep(2 * pause)
                 run_.record("idle (nothing running)", t, time.perf_counter(), 0.0)
 
                 async def bind() -> Any:
@@ -239,7 +240,7 @@ async def run(reads: int, import_reads: int, data: Path) -> dict[str, Any]:
                 while not prober.health or prober.health[-1] < spawned:
                     await asyncio.sleep(0.005)
                 first = next(t for t in prober.health if t >= spawned)
-                await asyncio.sleep(3.0)  # screens reconnect and resume meanwhile
+                await asyncio.sleep(3 * pause)  # screens reconnect and resume meanwhile
                 t1 = await wait_quiet(proc.pid)
                 run_.record(
                     f"start-up on {r['stored_before_restart']:,} stored rows (after the first 200)",
@@ -263,9 +264,15 @@ def bench(argv: list[str] | None = None) -> list[Figure]:
     p.add_argument(
         "--import-reads", type=int, default=1_000_000, help="rows of the imported file (default 1,000,000)"
     )
+    p.add_argument(
+        "--pause",
+        type=float,
+        default=1.0,
+        help="seconds waited after each answer before watching for idle (x2 the idle floor, x3 after start-up)",
+    )
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="rc-bench-stalls-") as tmp:
-        r = asyncio.run(run(a.reads, a.import_reads, Path(tmp)))
+        r = asyncio.run(run(a.reads, a.import_reads, Path(tmp), a.pause))
     rows = r["rows"]
     print(
         f"event-loop stalls seen from outside (GET /api/health + a screen's WebSocket ping, every 10 ms); "

@@ -29,6 +29,7 @@ from aiohttp import web
 from race_control.display_server.api import MAX_TEMPLATE_BODY, read_json, svc
 from race_control.display_server.pages import friendly, ws_origins
 from race_control.paths import resources_dir
+from race_control.templates.images import MAX_IMAGE_BYTES, MAX_SIDE
 
 CODE_TTL = 120.0  # seconds a one-time code may wait before it is spent
 SESSION_TTL = 12 * 3600.0  # a builder cookie's life
@@ -251,6 +252,39 @@ async def update_template(request: web.Request) -> web.Response:
     return web.json_response(result.template, headers={"X-Sessions-Restyled": str(result.sessions_updated)})
 
 
+async def upload_image(request: web.Request) -> web.Response:
+    """``POST /builder/api/images?w=<px>&h=<px>``: the body is one image file (PNG, JPEG, GIF
+    or WebP, at most ``MAX_IMAGE_BYTES``); it is checked, shrunk to fit the ``w`` x ``h`` box it
+    fills (canvas pixels), re-encoded without metadata and stored once by content hash.  201
+    ``{"src": "/display/images/<sha256>.<ext>", "width", "height", "bytes"}``; 400 naming the
+    reason (not an image, SVG, too many pixels), 413 for a file over the byte limit."""
+    refused = _api_guard(request, True)
+    if refused:
+        return refused
+    box = []
+    for key in ("w", "h"):
+        raw = request.query.get(key, "")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SIDE:
+            return web.json_response(
+                {"error": f"query {key} must be the box's size in canvas pixels, 1 to {MAX_SIDE}"}, status=400
+            )
+        box.append(int(raw))
+    too_big = {"error": f"the image is larger than {MAX_IMAGE_BYTES:,} bytes, the limit for an image"}
+    if request.content_length is not None and request.content_length > MAX_IMAGE_BYTES:
+        return web.json_response(too_big, status=413)
+    data = bytearray()
+    while chunk := await request.content.readany():
+        data += chunk
+        if len(data) > MAX_IMAGE_BYTES:
+            return web.json_response(too_big, status=413)
+    if not data:
+        return web.json_response({"error": "the body must be the image file; it is empty"}, status=400)
+    img = await svc(request).ops.templates.store_image(bytes(data), (box[0], box[1]), "the image")
+    return web.json_response(
+        {"src": img.ref, "width": img.width, "height": img.height, "bytes": len(img.data)}, status=201
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app[AUTH] = BuilderAuth()
     r = app.router
@@ -263,3 +297,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/builder/api/templates/{template_id}", get_template)
     r.add_put("/builder/api/templates/{template_id}", update_template)
     r.add_get("/builder/api/templates/{template_id}/versions", list_versions)
+    r.add_post("/builder/api/images", upload_image)

@@ -13,7 +13,7 @@ from race_control.store.database import Store
 from race_control.store.unit_of_work import ChangeListener, UnitOfWork
 from race_control.templates import history, portable
 from race_control.templates.errors import TemplateInputError, TemplateNotFound
-from race_control.templates.images import StoredImage, parse_ref
+from race_control.templates.images import StoredImage, parse_ref, prepare_image
 from race_control.templates.service import TemplateService, template_from_row
 
 
@@ -105,6 +105,15 @@ class TemplateOperations:
             saved = self._templates.plan_save(uow, template, None, "imported")
             await uow.commit()
         return TemplateResult(saved, 0)
+
+    async def store_image(self, data: bytes, box: tuple[int, int], where: str) -> StoredImage:
+        """An image a timer picked in the builder: checked, shrunk to ``box`` and re-encoded
+        (``images.prepare_image``, in an executor), stored once by content hash."""
+        img = await asyncio.get_running_loop().run_in_executor(None, prepare_image, data, box, where)
+        uow = UnitOfWork(self._store, self._changes)
+        uow.write(history.put_images, [img])
+        await uow.commit()
+        return img
 
     async def image(self, sha256: str) -> StoredImage | None:
         found = await self._store.run(history.get_images, [sha256])

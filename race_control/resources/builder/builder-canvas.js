@@ -14,12 +14,18 @@
 
   // `finishers` are on the card (or the grid, kind 'grid'); `earlier` finished before them
   // (oldest first) and fill the recent-finishers list behind them, as on a screen mid-race.
-  function show(doc, finishers, kind, session, earlier) {
+  // `mode`: the layout drawn (the builder's mode switch; none: the template's own mode). A
+  // mode the template does not lay out draws the page's built-in for it, as a screen would.
+  function show(doc, finishers, kind, session, earlier, mode) {
     var t = JSON.parse(JSON.stringify(doc));
     t.format = RC.FORMAT;
     S.templates = {};
-    S.mode = t.mode === 'pre-race' ? 'pre-race' : 'results';
-    if (!RC.putTemplate(t, S.mode)) return false;
+    var own = t.mode === 'pre-race' ? 'pre-race' : 'results';
+    S.mode = mode === 'pre-race' || mode === 'results' ? mode : own;
+    if (!RC.putTemplate(t, own)) return false;
+    // a burst shows grid.max finishers at once (rc-queue.js): the rest wait for the next page
+    var burst = RC.activeTemplate().burst;
+    var max = burst ? burst.max : RC.GRID_MAX;
     RC.mergeSession(session || {});
     var seq = 0;
     var clean = function (f) {
@@ -29,6 +35,7 @@
     };
     var before = (earlier || []).map(clean);
     var now = (finishers || []).map(clean);
+    if (kind === 'grid') now = now.slice(0, max);
     S.recent = now.slice().reverse().concat(before.slice().reverse());
     S.current = kind === 'grid' ? now : now.slice(0, 1);
     S.currentKind = now.length ? (kind === 'grid' ? 'grid' : 'single') : 'none';

@@ -37,8 +37,21 @@
     clipText: '',
     pastes: 0,               // pastes of that copy so far: each lands PASTE_STEP further
     pasteTimer: 0,
-    savedJson: ''
+    savedJson: '',
+    uploads: 0,              // image uploads under way
+    editMode: ''             // the layout edited and drawn: 'results' | 'pre-race' ('' : the template's mode)
   };
+
+  var MODES = ['results', 'pre-race'];
+  var MODE_LABEL = { 'results': 'Results', 'pre-race': 'Pre-race' };
+  var BURST_MAX = 8;          // cards of a burst page at most (the page's GRID_MAX)
+
+  // The layout being edited; a block shows in it if its `modes` list it, or (no `modes`) if
+  // it is the template's own mode (rc-template.js blockModes: the page's rule).
+  function editMode() { return ui.editMode || doc().mode; }
+  function blockModes(b) { return Array.isArray(b.modes) ? b.modes : [doc().mode]; }
+  function shown(i) { var b = doc().blocks[i]; return !!b && blockModes(b).indexOf(editMode()) >= 0; }
+  function shownOnly(list) { return list.filter(shown); }
 
   function blankTemplate() {
     return {
@@ -138,7 +151,7 @@
       var now = Date.now(), ss = B.SAMPLE_SESSION;
       f.rcBuilderCanvas.show(doc(), list, kind === 'bunch' ? 'grid' : 'single',
         { event_name: ss.event_name, name: ss.name, gun_at: now - ss.gun_minutes_ago * 60000,
-          starts_at: now + ss.starts_in_minutes * 60000 }, B.sampleEarlier(kind));
+          starts_at: now + ss.starts_in_minutes * 60000 }, B.sampleEarlier(kind), editMode());
     });
   }
 
@@ -204,6 +217,7 @@
     var multi = ui.sel.length > 1;
     ov.textContent = '';
     d.blocks.forEach(function (b, i) {
+      if (!shown(i)) return;               // another layout's block (the mode switch)
       var on = isSel(i);
       var box = el('div', 'box' + (on ? ' selected' : '') + (b.locked ? ' locked' : '') + (b.group ? ' grouped' : ''));
       box.dataset.index = String(i);
@@ -306,9 +320,9 @@
     var x1 = Math.min(r.x1, r.x2), x2 = Math.max(r.x1, r.x2), y1 = Math.min(r.y1, r.y2), y2 = Math.max(r.y1, r.y2);
     var hits = [];
     d.blocks.forEach(function (b, i) {
-      if (b.x < x2 && b.x + b.w > x1 && b.y < y2 && b.y + b.h > y1) hits.push(i);
+      if (shown(i) && b.x < x2 && b.x + b.w > x1 && b.y < y2 && b.y + b.h > y1) hits.push(i);
     });
-    return B.withGroups(d, r.base.concat(hits));
+    return shownOnly(B.withGroups(d, r.base.concat(hits)));
   }
 
   function onPointerMove(ev) {
@@ -377,7 +391,7 @@
   // Select `indices` (each with its whole group); `primary` is the panel's block (-2: keep it
   // if it is still selected, else the last).
   function setSelection(indices, primary) {
-    ui.sel = B.withGroups(doc(), indices);
+    ui.sel = shownOnly(B.withGroups(doc(), indices));
     if (primary === -2) primary = isSel(ui.selected) ? ui.selected : -1;
     ui.selected = isSel(primary) ? primary : (ui.sel.length ? ui.sel[ui.sel.length - 1] : -1);
     drawOverlay();
@@ -389,6 +403,7 @@
   function addBlock(type) {
     var d = doc();
     var b = B.newBlock(type, d.canvas, d.canvas.width / 2, d.canvas.height / 2);
+    if (editMode() !== d.mode) b.modes = [editMode()];   // added to the layout being edited
     if (d.blocks.length >= B.MAX_BLOCKS) { status('A template holds at most 100 blocks', true); return; }
     run('add ' + type, function (x) { x.blocks.push(b); });
     select(doc().blocks.length - 1);
@@ -522,11 +537,21 @@
     select(j);
   }
 
+  // The mode switch: edit (and draw) the results or the pre-race layout. A view, not a change:
+  // the document is the same; the selection is dropped (its blocks may not be in this layout).
+  function switchMode(mode) {
+    if (MODES.indexOf(mode) < 0 || mode === editMode()) return;
+    ui.editMode = mode;
+    ui.sel = [];
+    ui.selected = -1;
+    refresh();
+  }
+
   function undo() { if (ui.history.undo()) { clampSelection(); refresh(); } }
   function redo() { if (ui.history.redo()) { clampSelection(); refresh(); } }
   function clampSelection() {
     var n = doc().blocks.length;
-    ui.sel = B.withGroups(doc(), ui.sel.filter(function (i) { return i < n; }));
+    ui.sel = shownOnly(B.withGroups(doc(), ui.sel.filter(function (i) { return i < n; })));
     if (!isSel(ui.selected)) ui.selected = ui.sel.length ? ui.sel[ui.sel.length - 1] : -1;
   }
 
@@ -534,6 +559,9 @@
     var d = doc();
     $('tpl-name').value = d.name;
     $('tpl-mode').value = d.mode;
+    Array.prototype.forEach.call(document.querySelectorAll('#edit-mode button'), function (btn) {
+      btn.setAttribute('aria-pressed', btn.dataset.mode === editMode() ? 'true' : 'false');
+    });
     var size = d.canvas.width + 'x' + d.canvas.height, sel = $('canvas-size');
     if (!Array.prototype.some.call(sel.options, function (o) { return o.value === size; })) {
       var o = el('option', '', 'Custom ' + d.canvas.width + '×' + d.canvas.height);
@@ -668,6 +696,93 @@
     ]);
   }
 
+  // ---------------------------------------------------------------- layouts and the burst
+  var BURST_LAYOUTS = [['cards', 'Cards (columns × rows)'], ['list', 'List (one row each)']];
+
+  function setBurst(what, key, value) {
+    run('burst ' + what, function (d) {
+      d.grid = d.grid || {};
+      if (value === null || value === '') delete d.grid[key]; else d.grid[key] = value;
+      if (!Object.keys(d.grid).length) delete d.grid;
+    });
+  }
+
+  function clampInt(v, lo, hi) { return Math.max(lo, Math.min(hi, Math.round(v))); }
+
+  // The layout being edited (the mode switch) and, for results, the burst: how several
+  // finishers share the screen (template grid: layout, max, columns, dwell_s).
+  function layoutPanel(p, d) {
+    var mode = editMode();
+    p.appendChild(el('h2', '', 'Layout: ' + MODE_LABEL[mode]));
+    var count = d.blocks.filter(function (b, i) { return shown(i); }).length;
+    if (mode !== d.mode && !count) {
+      p.appendChild(el('p', 'hint', 'This template has no ' + MODE_LABEL[mode].toLowerCase() + ' layout yet: screens show the built-in ' +
+        MODE_LABEL[mode].toLowerCase() + ' screen. Add a block to start one.'));
+    } else {
+      p.appendChild(el('p', 'hint', count + ' block' + (count === 1 ? '' : 's') + ' in this layout' +
+        (mode === d.mode ? ' (the template\'s own mode).' : '.')));
+    }
+    if (mode !== 'results') return;
+    var g = d.grid || {};
+    p.appendChild(el('h2', '', 'Burst (several finishers at once)'));
+    row(p, 'Layout', selectInput(g.layout || 'cards', BURST_LAYOUTS, function (v) { setBurst('layout', 'layout', v === 'cards' ? null : v); }, 'grid.layout'));
+    row(p, 'At once', numberInput(g.max, function (v) { setBurst('size', 'max', v === null ? null : clampInt(v, 2, BURST_MAX)); }, 'grid.max'))
+      .placeholder = String(BURST_MAX);
+    if ((g.layout || 'cards') === 'cards') {
+      row(p, 'Columns', numberInput(g.columns, function (v) { setBurst('columns', 'columns', v === null ? null : clampInt(v, 1, 4)); }, 'grid.columns'))
+        .placeholder = '2';
+    }
+    row(p, 'Seconds each', numberInput(g.dwell_s, function (v) {
+      setBurst('dwell', 'dwell_s', v === null ? null : Math.max(1, Math.min(60, Math.round(v * 10) / 10)));
+    }, 'grid.dwell_s')).placeholder = 'auto';
+    p.appendChild(el('p', 'hint', 'A screen shows a burst when 4 or more finishers wait (or "At once", if fewer): up to "At once" of them ' +
+      'share the screen, each page for "Seconds each" (auto: shorter as the queue grows). Choose "Sample: bunch of 8" to see it.'));
+  }
+
+  // A file picker and drop zone: the image is sent to the server, which checks it, shrinks it
+  // to `box()` and re-encodes it (templates/images.py), and stores it once by content hash;
+  // `done(src)` gets its /display/images/<sha256>.<ext> address.
+  function imagePicker(name, box, done) {
+    var wrap = el('div', 'drop');
+    wrap.dataset.name = name;
+    var file = el('input');
+    file.type = 'file';
+    file.name = name;
+    file.accept = 'image/png,image/jpeg,image/gif,image/webp';
+    file.addEventListener('change', function () { if (file.files && file.files[0]) uploadImage(file.files[0], box(), done); });
+    wrap.appendChild(file);
+    wrap.appendChild(el('span', 'hint', 'or drop an image here'));
+    wrap.addEventListener('dragover', function (ev) { ev.preventDefault(); wrap.classList.add('over'); });
+    wrap.addEventListener('dragleave', function () { wrap.classList.remove('over'); });
+    wrap.addEventListener('drop', function (ev) {
+      ev.preventDefault();
+      wrap.classList.remove('over');
+      var f = ev.dataTransfer && ev.dataTransfer.files && ev.dataTransfer.files[0];
+      if (f) uploadImage(f, box(), done);
+    });
+    return wrap;
+  }
+
+  function uploadImage(f, box, done) {
+    status('Checking ' + f.name + '…');
+    var q = '?w=' + Math.max(1, Math.round(box.w)) + '&h=' + Math.max(1, Math.round(box.h));
+    ui.uploads += 1;
+    return fetch('/builder/api/images' + q, {
+      method: 'POST', credentials: 'same-origin', body: f,
+      headers: { 'Accept': 'application/json', 'X-Race-Control-Builder': '1', 'Content-Type': f.type || 'application/octet-stream' }
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (!r.ok) throw new Error((data && data.error) || ('HTTP ' + r.status));
+        return data;
+      });
+    }).then(function (data) {
+      done(data.src);
+      status('Image stored: ' + data.width + '×' + data.height + ' px, ' + Math.round(data.bytes / 1024) + ' KiB');
+    }).catch(function (e) {
+      status('Image refused: ' + e.message, true);
+    }).then(function () { ui.uploads -= 1; });
+  }
+
   function drawPanel(rectOnly) {
     var p = $('panel'), b = current(), i = ui.selected;
     if (rectOnly && b && ui.sel.length === 1) {
@@ -694,6 +809,15 @@
       row(p, 'Font', fontInput(d.theme && d.theme.font, 'Default (Inter)', function (v) {
         run('theme font', function (x) { x.theme = x.theme || {}; if (v) x.theme.font = v; else delete x.theme.font; });
       }, 'theme.font'));
+      row(p, 'Background image', imagePicker('theme-image', function () { return { w: d.canvas.width, h: d.canvas.height }; }, function (src) {
+        run('background image', function (x) { x.theme = x.theme || {}; x.theme.background_image = src; });
+      }));
+      if (d.theme && d.theme.background_image) {
+        buttons(p, [['Remove background image', 'theme-image-remove', function () {
+          run('remove background image', function (x) { delete x.theme.background_image; });
+        }]]);
+      }
+      layoutPanel(p, d);
       buttons(p, [['Paste', 'paste', pasteStored, 'Ctrl+V']]);
       p.appendChild(el('p', 'hint', 'Click a block to select it, Shift+click to add one, drag on the background for a rubber band; ' +
         'Ctrl+A selects all. Drag to move, drag a handle to resize (Alt: no snapping). Arrows nudge 1 px, Shift+arrows 10 px; ' +
@@ -727,18 +851,21 @@
       row(p, f[1], textInput(b[f[0]], function (v) { setField([f[0]], v); }, f[0]));
     });
     if (b.type === 'image') {
-      var file = el('input');
-      file.type = 'file';
-      file.accept = 'image/png,image/jpeg,image/gif,image/webp';
-      file.addEventListener('change', function () {
-        var f = file.files && file.files[0];
-        if (!f) return;
-        var reader = new FileReader();
-        reader.onload = function () { setField(['src'], String(reader.result)); };
-        reader.readAsDataURL(f);
-      });
-      row(p, 'Image file', file);
+      row(p, 'Image file', imagePicker('image-file', function () { return { w: b.w, h: b.h }; }, function (src) {
+        run('image', function (d) { d.blocks[i].src = src; });
+      }));
     }
+    var bm = blockModes(b);
+    row(p, 'Shows in', selectInput(bm.length > 1 ? 'both' : bm[0] || editMode(),
+      [['results', 'Results only'], ['pre-race', 'Pre-race only'], ['both', 'Results and pre-race']],
+      function (v) {
+        run('shows in ' + v, function (d) {
+          var x = d.blocks[i];
+          if (v === d.mode) delete x.modes;           // the template's own mode: no list needed
+          else x.modes = v === 'both' ? MODES.slice() : [v];
+        });
+        if (!shown(i)) select(-1);                    // moved out of the layout being edited
+      }, 'modes'));
     if (LINES_TYPES.indexOf(b.type) >= 0 && !st.overflow) {
       // Auto overflow: shrink the font, then wrap to `lines`, then an ellipsis
       row(p, 'Lines (wrap)', numberInput(b.lines, function (v) { setField(['lines'], v === null ? null : Math.max(1, Math.min(4, Math.round(v)))); }, 'lines'));
@@ -780,7 +907,7 @@
     if (typing) return;
     if (mod && k === 'd') { ev.preventDefault(); duplicateSelected(); return; }
     if (mod && k === 's') { ev.preventDefault(); save(); return; }
-    if (mod && k === 'a') { ev.preventDefault(); setSelection(doc().blocks.map(function (b, i) { return i; }), -2); return; }
+    if (mod && k === 'a') { ev.preventDefault(); setSelection(shownOnly(doc().blocks.map(function (b, i) { return i; })), -2); return; }
     if (mod && k === 'g') { ev.preventDefault(); if (ev.shiftKey) ungroupSelected(); else groupSelected(); return; }
     if (mod && k === 'c') { copySelected(); return; }                // the copy event puts it on the clipboard too
     if (mod && k === 'x') { if (copySelected()) removeSelected(); return; }
@@ -848,7 +975,11 @@
     });
     $('tpl-mode').addEventListener('change', function () {
       var v = $('tpl-mode').value;
+      ui.editMode = v;
       run('mode', function (d) { d.mode = v; });
+    });
+    Array.prototype.forEach.call(document.querySelectorAll('#edit-mode button'), function (btn) {
+      btn.addEventListener('click', function () { switchMode(btn.dataset.mode); });
     });
     $('canvas-size').addEventListener('change', function () {
       var parts = $('canvas-size').value.split('x');
@@ -873,7 +1004,7 @@
     state: function () {
       return { selected: ui.selected, selection: ui.sel.slice(), undo: ui.history.undoStack.length, redo: ui.history.redoStack.length,
         templateId: ui.templateId, scale: ui.scale, frameReady: ui.frameReady, dirty: JSON.stringify(doc()) !== ui.savedJson,
-        guides: ui.guides.slice() };
+        guides: ui.guides.slice(), editMode: editMode(), uploads: ui.uploads };
     },
     save: save
   };

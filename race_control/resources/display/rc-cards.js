@@ -87,21 +87,31 @@
     markReplay(list.some(function (f) { return f.replay === true; }));
     var g = RC.view.grid, t = RC.view.template;
     dom.gridLayer.textContent = '';
-    var cols = Math.max(1, Math.min(g.columns || 2, list.length));
-    // Up to 4 cards: big 2x2; more: the full 8-card page so card sizes do not jump around.
-    var rows = list.length <= 4 ? Math.ceil(list.length / cols) : Math.ceil(GRID_MAX / cols);
-    rows = Math.max(rows, Math.ceil(list.length / cols));
-    var gap = 18;
+    var max = g.max || GRID_MAX, asList = g.layout === 'list';
+    list = list.slice(0, max);
+    var cols, rows;
+    if (asList) {
+      // a list: one row per finisher, the page's `max` rows (rows do not jump around)
+      cols = 1;
+      rows = max;
+    } else {
+      cols = Math.max(1, Math.min(g.columns || 2, list.length));
+      // Up to 4 cards: big 2x2; more: the full page of `max` cards so card sizes do not jump around.
+      rows = list.length <= 4 ? Math.ceil(list.length / cols) : Math.ceil(max / cols);
+      rows = Math.max(rows, Math.ceil(list.length / cols));
+    }
+    var gap = asList ? Math.min(18, Math.round(g.h / max * 0.12)) : 18;
     var cw = (g.w - gap * (cols - 1)) / cols;
     var ch = (g.h - gap * (rows - 1)) / rows;
     var padY = Math.round(Math.min(24, ch * 0.09));
-    var nameH = Math.round((ch - 2 * padY) * 0.56);
-    var infoH = Math.round((ch - 2 * padY) * 0.40);
-    var nameSize = Math.round(Math.min(nameH * 0.8, cw * 0.1));
-    var infoSize = Math.round(Math.min(infoH * 0.62, cw * 0.07));
+    var nameH = Math.round((ch - 2 * padY) * (asList ? 0.9 : 0.56));
+    var infoH = Math.round((ch - 2 * padY) * (asList ? 0.9 : 0.40));
+    var nameW = asList ? Math.round((cw - 60) * 0.5) : 0;   // a row: name | bib city time
+    var nameSize = Math.round(Math.min(nameH * 0.8, (asList ? nameW * 2 : cw) * 0.1));
+    var infoSize = Math.round(Math.min(infoH * (asList ? 0.55 : 0.62), cw * 0.07));
     list.forEach(function (f, i) {
       var c = i % cols, r = Math.floor(i / cols);
-      var card = el('div', 'rc-mini');
+      var card = el('div', 'rc-mini' + (asList ? ' rc-mini-row' : ''));
       card.style.left = (g.x + c * (cw + gap)) + 'px';
       card.style.top = (g.y + r * (ch + gap)) + 'px';
       card.style.width = cw + 'px';
@@ -112,6 +122,7 @@
 
       var nm = el('div', 'rc-mini-name' + (f.known ? '' : ' rc-unknown'));
       nm.style.height = nameH + 'px';
+      if (asList) nm.style.width = nameW + 'px';
       var nspan = textSpan('rc-name');
       nspan.textContent = nameFor(f);
       nm.appendChild(nspan);

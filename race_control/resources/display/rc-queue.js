@@ -32,8 +32,14 @@
     return Math.max(floor, base - 100 * waiting);
   }
 
+  // the template's burst (grid.max cards a page, grid.dwell_s a page; rc-template.js cleanBurst)
+  function burst() {
+    var g = RC.view && RC.view.grid;
+    return { max: (g && g.max) || GRID_MAX, dwell: (g && g.dwell_ms) || 0 };
+  }
+
   function currentDwell() {
-    if (S.currentKind === 'grid') return gridDwell(S.current.length, S.queue.length);
+    if (S.currentKind === 'grid') return burst().dwell || gridDwell(S.current.length, S.queue.length);
     return singleDwell(S.queue.length);
   }
 
@@ -52,9 +58,9 @@
   }
 
   function showNext() {
-    var batch;
-    if (S.queue.length >= GRID_MIN_WAITING) {
-      batch = S.queue.splice(0, Math.min(GRID_MAX, S.queue.length));
+    var batch, max = burst().max;
+    if (S.queue.length >= Math.min(GRID_MIN_WAITING, max)) {
+      batch = S.queue.splice(0, Math.min(max, S.queue.length));
       S.currentKind = 'grid';
       S.current = batch;
       renderGrid(batch);

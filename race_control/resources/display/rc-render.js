@@ -66,7 +66,9 @@
 
     var g = t.grid;
     if (!g) g = boundingBox(finisherBoxes) || { x: 56, y: 150, w: 1328, h: 874 };
-    RC.view.grid = { x: g.x, y: g.y, w: g.w, h: g.h, columns: g.columns || 2 };
+    var burst = t.burst || { max: RC.GRID_MAX, layout: 'cards', dwell_ms: 0, columns: 2 };
+    RC.view.grid = { x: g.x, y: g.y, w: g.w, h: g.h, columns: g.columns || burst.columns,
+      max: burst.max, layout: burst.layout, dwell_ms: burst.dwell_ms };
     applyBox(dom.idleEl, RC.view.grid);
     var idleTitle = el('div', 'rc-idle-title', t.idle_text || 'Waiting for finishers');
     var idleSub = el('div', 'rc-idle-sub', S.session.event_name || '');

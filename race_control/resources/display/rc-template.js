@@ -9,7 +9,7 @@
   'use strict';
 
   var RC = window.RC;
-  var BLOCK_TYPES = RC.BLOCK_TYPES, FINISHER_TYPES = RC.FINISHER_TYPES, FONT_STACKS = RC.FONT_STACKS,
+  var BLOCK_TYPES = RC.BLOCK_TYPES, GRID_MAX = RC.GRID_MAX, FINISHER_TYPES = RC.FINISHER_TYPES, FONT_STACKS = RC.FONT_STACKS,
     FORMAT = RC.FORMAT, isObj = RC.isObj, num = RC.num, oneOf = RC.oneOf, safeColor = RC.safeColor,
     safeFont = RC.safeFont, safeImage = RC.safeImage, str = RC.str, S = RC.S;
 
@@ -79,15 +79,46 @@
     return { x: x, y: y, w: w, h: h };
   }
 
-  function cleanTemplate(t) {
+  // The modes a block shows in: its `modes` list, or (none given) the template's own mode.
+  var MODES = ['results', 'pre-race'];
+  function blockModes(b, own) {
+    if (Array.isArray(b.modes)) return b.modes.filter(function (m) { return MODES.indexOf(m) >= 0; });
+    return own ? [own] : MODES;
+  }
+
+  // Does `t` lay out `mode`? Its own mode always; another only if a block lists it.
+  function laysOut(t, mode) {
+    if (!isObj(t) || !Array.isArray(t.blocks)) return false;
+    var own = oneOf(t.mode, MODES, null);
+    if (own === mode) return true;
+    return t.blocks.some(function (b) { return isObj(b) && Array.isArray(b.modes) && b.modes.indexOf(mode) >= 0; });
+  }
+
+  // The burst (several finishers sharing the screen, docs/templates.md#builder): grid.max cards
+  // at most per page (2-8), 'cards' (columns x rows) or 'list' (one row each), and a fixed
+  // dwell (grid.dwell_s) instead of the adaptive one. Read even without a grid box.
+  function cleanBurst(g) {
+    g = isObj(g) ? g : {};
+    return {
+      max: Math.round(num(g.max, 2, GRID_MAX, GRID_MAX)),
+      layout: oneOf(g.layout, ['cards', 'list'], 'cards'),
+      dwell_ms: typeof g.dwell_s === 'number' ? num(g.dwell_s, 1, 60, 4) * 1000 : 0,
+      columns: Math.round(num(g.columns, 1, 4, 2))
+    };
+  }
+
+  // `forMode`: the mode drawn (blocks of other modes left out); none: the template's own.
+  function cleanTemplate(t, forMode) {
     if (!isObj(t) || t.format !== FORMAT || !Array.isArray(t.blocks)) return null;
+    var own = oneOf(t.mode, MODES, null);
+    var drawn = forMode || own;
     var canvas = isObj(t.canvas) ? t.canvas : {};
     var cw = Math.round(num(canvas.width, 320, 7680, 1920));
     var ch = Math.round(num(canvas.height, 240, 7680, 1080));
     var theme = isObj(t.theme) ? t.theme : {};
     var out = {
       name: str(t.name, 200),
-      mode: oneOf(t.mode, ['results', 'pre-race'], null),
+      mode: drawn,
       canvas: { width: cw, height: ch },
       theme: {
         background: safeColor(theme.background) || '#070b16',
@@ -97,6 +128,7 @@
         background_image: safeImage(theme.background_image)
       },
       grid: null,
+      burst: cleanBurst(t.grid),
       portrait: t.portrait !== false && t.portrait !== 'letterbox',
       idle_text: str(t.idle_text, 200),
       blocks: []
@@ -109,6 +141,7 @@
     for (var i = 0; i < t.blocks.length && out.blocks.length < 200; i++) {
       var b = t.blocks[i];
       if (!isObj(b) || BLOCK_TYPES.indexOf(b.type) < 0) continue;   // unknown types are ignored
+      if (drawn && blockModes(b, own).indexOf(drawn) < 0) continue;  // another mode's block
       var r = cleanRect(b, cw, ch);
       if (!r) continue;
       r.type = b.type;
@@ -137,14 +170,27 @@
     };
   }
 
+  // A template lays out its own mode and every other mode one of its blocks lists (`modes`);
+  // a mode it does not lay out keeps what the page had from elsewhere, or its built-in.
   function putTemplate(raw, modeHint) {
-    var t = cleanTemplate(raw);
+    var own = isObj(raw) ? oneOf(raw.mode, MODES, null) : null;
+    var mode = own || oneOf(modeHint, MODES, null) || S.mode || 'results';
+    var t = cleanTemplate(raw, mode);
     if (!t) {
       if (raw !== undefined && raw !== null && window.console) console.warn('race-control: template ignored (not ' + FORMAT + ')');
       return false;
     }
-    var mode = t.mode || oneOf(modeHint, ['results', 'pre-race'], null) || S.mode || 'results';
     S.templates[mode] = t;
+    MODES.forEach(function (other) {
+      if (other === mode) return;
+      if (own && laysOut(raw, other)) {
+        var o = cleanTemplate(raw, other);
+        o.derived = true;
+        S.templates[other] = o;
+      } else if (S.templates[other] && S.templates[other].derived) {
+        delete S.templates[other];                 // the previous template's layout of it
+      }
+    });
     return true;
   }
 
@@ -270,12 +316,13 @@
     }
     return {
       name: t.name, mode: t.mode, canvas: { width: W, height: H }, theme: t.theme,
-      grid: null, portrait: true, portraitOf: t, idle_text: t.idle_text, blocks: out
+      grid: null, burst: t.burst, portrait: true, portraitOf: t, idle_text: t.idle_text, blocks: out
     };
   }
 
   // ---------------------------------------------------------------- exports
   RC.activeTemplate = activeTemplate;
+  RC.laysOut = laysOut;
   RC.portraitOf = portraitOf;
   RC.putTemplate = putTemplate;
   RC.wantsPortrait = wantsPortrait;

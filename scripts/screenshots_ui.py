@@ -156,6 +156,8 @@ async def shoot(out: Path) -> list[Path]:
         bad_roster.write_text("\n".join(text) + "\n", "utf-8")
         dialog.path.setText(str(bad_roster))
         dialog.load_preview()
+        await until(lambda: dialog.changes_button.isEnabled())
+        dialog.preview_changes()
         await until(lambda: dialog.import_button.isEnabled())
         dialog.start_import()
         await until(lambda: dialog.result is not None)

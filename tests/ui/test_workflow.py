@@ -92,15 +92,15 @@ async def test_whole_workflow(desktop: Desktop, tmp_path: Path) -> None:
     )
     dialog.path.setText(str(roster_csv))
     dialog.preview_button.click()
-    await until(lambda: dialog.import_button.isEnabled(), what="preview")
-    assert dialog.table.rowCount() == 4
-    assert dialog.table.item(3, 7).text()  # the bib-less row is flagged...
-    assert dialog.table.item(3, 7).background().color().name() == "#fdecea"  # ...and highlighted
-    assert "1 will be rejected" in dialog.summary.text()
+    await until(lambda: dialog.changes_button.isEnabled(), what="the mapping preview")
+    assert dialog.table.rowCount() == 3 and dialog.grid.combos["division"].currentText() == "Age Group"
+    assert dialog.errors.rowCount() == 1 and dialog.errors.item(0, 0).text() == "line 5"  # the bib-less row
+    assert "3 runners can be imported; 1 row cannot be used" in dialog.message.text()
+    dialog.changes_button.click()
+    await until(lambda: dialog.import_button.isEnabled(), what="the change preview")
     dialog.import_button.click()
     await until(lambda: dialog.result is not None, what="import finished")
-    assert dialog.bar.value() == 100
-    assert dialog.result[0] == 3 and len(dialog.result[1]) == 1
+    assert dialog.result["added"] == 3 and len(dialog.result["quarantined"]) == 1
     await until(lambda: services.timing.streams(), what="client connected while the dialog was open")
     dialog.close_button.click()
     await until(lambda: not dialog.isVisible())

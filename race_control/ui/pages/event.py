@@ -1,4 +1,5 @@
-"""Step 3 — choose the event: from the local store, created here, with a roster CSV, or synced
+"""Step 3 — choose the event: from the local store, created here, with a roster file
+(ui/roster_dialog.py: column mapping, change preview, safe re-import), or synced
 from a registration provider (ui/provider_dialog.py); race-day edits of its roster
 (ui/roster_edit_dialog.py).
 """
@@ -34,10 +35,10 @@ class EventPage(Page):
         self.body.addWidget(self.list, 2)
         row = QHBoxLayout()
         self.import_button = button(
-            "Import roster CSV…",
+            "Import roster file…",
             self.open_import,
             shortcut="Ctrl+I",
-            tip="Ctrl+I: add participants from a CSV file to the selected event",
+            tip="Ctrl+I: import or re-import the roster from a CSV/TSV file (column mapping, change preview)",
         )
         row.addWidget(self.import_button)
         self.provider_button = button(

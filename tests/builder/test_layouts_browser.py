@@ -5,6 +5,9 @@ command, undone and redone with identical JSON, and the canvas (the display page
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,3 +199,34 @@ async def test_burst_settings_are_commands_and_the_canvas_draws_them(rc: RaceCon
         await page.click("#edit-mode button[data-mode='pre-race']")
         assert await panel.locator("select[name='grid.layout']").count() == 0
         assert not page.errors, page.errors  # type: ignore[attr-defined]
+
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "builder-burst.png"
+
+
+async def test_screenshot_of_a_burst_of_8_in_the_builder_at_1280x720(
+    rc: RaceControl, api: Api, tmp_path: Path
+) -> None:
+    async with chromium() as browser:
+        ctx = await browser.new_context(viewport={"width": 1280, "height": 720})
+        page = await open_builder(ctx, api, "results-classic")
+        frame = canvas_frame(page)
+        await page.select_option("#sample", "bunch")
+        await frame.wait_for_function("document.querySelectorAll('.rc-grid .rc-mini').length === 8")
+        await frame.wait_for_function("document.fonts.status === 'loaded'")
+        # the burst panel is on screen beside the canvas (nothing selected)
+        assert await page.locator("#panel select[name='grid.layout']").is_visible()
+        names = await frame.evaluate(
+            "Array.from(document.querySelectorAll('.rc-grid .rc-name')).map(e => e.textContent)"
+        )
+        assert len(names) == 8 and names[5] == "Bib 16"
+        await page.wait_for_timeout(400)
+        shot = (
+            tmp_path / SCREENSHOT.name
+        )  # RC_UPDATE_SCREENSHOTS=1 rewrites docs/screenshots/builder-burst.png
+        await page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 20_000
+        if os.environ.get("RC_UPDATE_SCREENSHOTS"):
+            shutil.copy(shot, SCREENSHOT)
+        assert not page.errors, page.errors  # type: ignore[attr-defined]
+        await ctx.close()

@@ -300,3 +300,142 @@ async def test_builder_canvas_and_a_real_screen_draw_every_template_alike(rc: Ra
             assert not builder.errors, builder.errors  # type: ignore[attr-defined]
             await builder.close()
         assert compared > 500, compared
+
+
+# The burst and per-mode layouts (docs/templates.md#builder): a results template laying out
+# pre-race too (blocks with `modes`), its burst as a list of 6 and as 5 cards in 3 columns.
+LAYOUTS = {
+    "schema_version": 2,
+    "name": "Parity layouts",
+    "mode": "results",
+    "canvas": {"width": 1920, "height": 1080},
+    "theme": {"background": "#101820", "accent": "#3ddc97"},
+    "blocks": [
+        {
+            "type": "text",
+            "x": 56,
+            "y": 30,
+            "w": 1300,
+            "h": 100,
+            "text": "{event_name}",
+            "modes": ["results", "pre-race"],
+            "style": {"size": 70, "weight": 800},
+        },
+        {"type": "name", "x": 56, "y": 300, "w": 1328, "h": 230, "style": {"size": 150}},
+        {"type": "time", "x": 56, "y": 600, "w": 800, "h": 200, "style": {"size": 150}},
+        {
+            "type": "leaderboard",
+            "x": 1416,
+            "y": 150,
+            "w": 448,
+            "h": 874,
+            "rows": 4,
+            "source": "recent",
+            "title": "LATEST",
+            "style": {"size": 34},
+        },
+        {
+            "type": "text",
+            "x": 120,
+            "y": 250,
+            "w": 1680,
+            "h": 80,
+            "text": "STARTS IN",
+            "modes": ["pre-race"],
+            "style": {"size": 56, "align": "center"},
+        },
+        {
+            "type": "countdown",
+            "x": 120,
+            "y": 330,
+            "w": 1680,
+            "h": 330,
+            "target": "auto",
+            "modes": ["pre-race"],
+            "style": {"size": 300, "align": "center"},
+        },
+    ],
+}
+BURSTS = [
+    {"x": 56, "y": 150, "w": 1328, "h": 874, "layout": "list", "max": 6, "dwell_s": 30},
+    {"x": 56, "y": 150, "w": 1328, "h": 874, "columns": 3, "max": 5, "dwell_s": 30},
+]
+
+
+async def test_the_burst_and_the_pre_race_layout_draw_alike_in_the_builder_and_on_a_screen(
+    rc: RaceControl, api: Api
+) -> None:
+    async with chromium() as browser:
+        probe = await open_builder(browser, api)
+        samples = await probe.evaluate("window.RCB.SAMPLES")
+        sess = await probe.evaluate("window.RCB.SAMPLE_SESSION")
+        await probe.close()
+        event = await api.ok("POST", "/api/events", {"name": sess["event_name"], "date": "2026-06-01"}, 201)
+        await api.ok("POST", f"/api/events/{event['id']}/participants", roster(samples))
+        gun = dt.datetime.now(ZoneInfo("America/New_York")).replace(microsecond=0) - dt.timedelta(
+            hours=3, minutes=30
+        )
+        compared = 0
+        for n, grid in enumerate(BURSTS):
+            tpl = await api.ok(
+                "POST", "/api/templates", {**LAYOUTS, "name": f"Parity layouts {n}", "grid": grid}, 201
+            )
+            body = {
+                "event_id": event["id"],
+                "mode": "results",
+                "template_id": tpl["id"],
+                "name": sess["name"],
+            }
+            session = await api.ok("POST", "/api/sessions", body, 201)
+            client, stream = await timing_stream(api, rc.timing_port, f"layouts-{n}")
+            await client.send(f"CT01_33~1~finish~guntime~{gun:%H:%M:%S}.00~0~0FA22E~1\r\n".encode())
+            await api.ok("POST", f"/api/sessions/{session['id']}/timing", {"timing_session_id": stream})
+            screen = await open_screen(browser, session["display_url"])
+            await client.send(read(2, WARM_UP["bib"], gun + elapsed("4:10:00")))
+            await screen.wait_for_function("window.raceControl.state().shown.length === 1", timeout=20_000)
+            bunch = b"".join(
+                read(3 + i, f["bib"], gun + elapsed(f["time"])) for i, f in enumerate(samples["bunch"])
+            )
+            await client.send(bunch)
+            # the screen shows the first `max` of the 8 together (the rest wait for the next page)
+            await screen.wait_for_function(
+                "max => { const s = window.raceControl.state(); return s.view === 'grid' && s.current.length === max; }",
+                arg=grid["max"],
+                timeout=20_000,
+                polling=100,
+            )
+            await settled(screen)
+            got = await screen.evaluate(GEOMETRY)
+            cards = [k for k in got if k.startswith("grid") and " t" not in k]
+            assert len(cards) == grid["max"], cards
+            assert all(("rc-mini-row" in k) == (grid.get("layout") == "list") for k in cards), cards
+            builder = await open_builder(browser, api, tpl["id"])
+            want = await builder_geometry(builder, "bunch", probe_of(samples["bunch"][0]))
+            compared += compare(want, got, f"burst {grid}")
+            assert not screen.errors, screen.errors  # type: ignore[attr-defined]
+            await screen.context.close()
+            await client.close()
+            # the same template's pre-race layout: a pre-race session of it, and the builder switched
+            body["mode"] = "pre-race"
+            session = await api.ok("POST", "/api/sessions", body, 201)
+            starts = dt.datetime.now().timestamp() + sess["starts_in_minutes"] * 60
+            await api.ok("PATCH", f"/api/sessions/{session['id']}", {"starts_at": starts})
+            screen = await open_screen(browser, session["display_url"])
+            await screen.wait_for_function("document.querySelector('.rc-countdown') !== null", timeout=10_000)
+            await settled(screen)
+            got = await screen.evaluate(GEOMETRY)
+            await builder.click("#edit-mode button[data-mode='pre-race']")
+            await canvas_frame(builder).wait_for_function("document.body.dataset.mode === 'pre-race'")
+            want = await builder_geometry(builder, "none", None)
+            # the pre-race layout: the two texts and the countdown, no results block
+            assert sorted(k for k in want if not k.endswith(" t0")) == [
+                "static0 rc-block rc-text",
+                "static1 rc-block rc-text",
+                "static2 rc-block rc-countdown rc-timer",
+            ], sorted(want)
+            compared += compare(want, got, f"pre-race layout {n}")
+            assert not screen.errors, screen.errors  # type: ignore[attr-defined]
+            assert not builder.errors, builder.errors  # type: ignore[attr-defined]
+            await screen.context.close()
+            await builder.close()
+        assert compared > 60, compared

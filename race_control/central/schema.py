@@ -15,8 +15,9 @@ partners never collide, and the key is the tenant index) and bookkeeping columns
 
 Central-only tables: ``timing_partners`` (one per login), ``users`` (central accounts, an
 argon2 hash each), ``devices`` (sync state per laptop), ``template_versions`` (every saved
-version of a template), ``presets`` (display-session and rule presets to share) and the
-``results`` view (a session's finishers).  Row-level security on every table with a
+version of a template), ``presets`` (display-session and rule presets to share),
+``template_images`` (the templates' images, one row per content hash and partner: central
+migration c0003) and the ``results`` view (a session's finishers).  Row-level security on every table with a
 ``partner_id`` is created by the migrations (``central/migrations``), not here.
 
 This module is the shape the sync code writes against; ``tests/central`` checks that the
@@ -34,6 +35,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -174,11 +176,32 @@ presets = Table(
 )
 Index("ix_presets_partner_tx", presets.c.partner_id, presets.c.tx)
 
+# the templates' images (local ``template_images``): ``id`` is the SHA-256 of ``data``, so a row
+# never changes (pushed with ON CONFLICT DO NOTHING); ``origin`` the device that sent it first,
+# ``tx`` its writing transaction (pulls follow it, as for the shared tables).  Central migration
+# c0003 also checks the name, the extension and the size (``templates.images.MAX_IMAGE_BYTES``).
+template_images = Table(
+    "template_images",
+    metadata,
+    _partner_id(),
+    Column("id", String(64), primary_key=True),
+    Column("ext", String(8), nullable=False),  # png | jpg
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("origin", String(64), nullable=False),
+    Column("tx", BigInteger, nullable=False, server_default=CURRENT_TX),
+)
+Index("ix_template_images_partner_tx", template_images.c.partner_id, template_images.c.tx)
+IMAGE_TABLE = "template_images"
+
 PARTNER_TABLES = tuple(t for t in metadata.tables if t != "timing_partners")
 
 __all__ = [
     "APPEND_TABLES",
     "ENTITY_TABLES",
+    "IMAGE_TABLE",
     "LOCAL_NAME",
     "PARTNER_TABLES",
     "SHARED_TABLES",

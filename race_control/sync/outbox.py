@@ -26,6 +26,8 @@ from sqlalchemy import Boolean, Connection, Table, text
 
 from race_control.central.schema import LOCAL_NAME
 from race_control.store.models import Base
+from race_control.sync import images as sync_images
+from race_control.sync.images import ImageRows
 
 # local entity table -> its key columns (sync_rows.key joins them with one space)
 ENTITY_KEYS: dict[str, tuple[str, ...]] = {
@@ -89,10 +91,12 @@ class Batch:
     device: str
     entities: list[EntityChange] = field(default_factory=list)
     appends: list[AppendRows] = field(default_factory=list)
+    images: ImageRows | None = None  # template images not central yet (sync/images.py)
 
     @property
     def size(self) -> int:
-        return len(self.entities) + sum(len(a.rows) for a in self.appends)
+        n = len(self.images.rows) if self.images is not None else 0
+        return n + len(self.entities) + sum(len(a.rows) for a in self.appends)
 
     @property
     def empty(self) -> bool:
@@ -238,7 +242,10 @@ def read_batch(
     worker can read the next batch while this one is pushed.  Push the result only after
     ``after`` committed (the central writes are idempotent either way)."""
     return Batch(
-        device_id(conn), read_entities(conn, max_entities, after), read_appends(conn, max_append, after)
+        device_id(conn),
+        read_entities(conn, max_entities, after),
+        read_appends(conn, max_append, after),
+        sync_images.read_local(conn, after.images if after is not None else None),
     )
 
 
@@ -263,6 +270,8 @@ def mark_pushed(conn: Connection, batch: Batch) -> None:
             ),
             {"last": a.last_rowid, "t": a.local, "resets": a.resets},
         )
+    if batch.images is not None:
+        sync_images.mark_local(conn, batch.images)
 
 
 def backlog(conn: Connection) -> Backlog:
@@ -284,6 +293,10 @@ def backlog(conn: Connection) -> Backlog:
         ).scalar()
         if first is not None:
             since.append(float(first))
+    images, first_image = sync_images.backlog(conn)
+    total += images
+    if first_image is not None:
+        since.append(first_image)
     return Backlog(total, min(since) if since else None)
 
 

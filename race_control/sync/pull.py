@@ -41,10 +41,11 @@ from psycopg2.extras import RealDictCursor
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from race_control.central.schema import SHARED_TABLES
+from race_control.central.schema import IMAGE_TABLE, SHARED_TABLES
 from race_control.operations.remote import PulledBatch, PullRaced, RemoteOperations
 from race_control.store.database import Store
 from race_control.store.models import Base, SyncPull
+from race_control.sync import images as sync_images
 from race_control.sync.connection import failure
 from race_control.sync.outbox import device_id
 
@@ -88,8 +89,10 @@ def pull_batch(
     *,
     page: int = PAGE,
     tables: tuple[str, ...] = SHARED_TABLES,
+    images: bool = True,
 ) -> Page:
-    """One page of every shared table (see the module docstring).  Raises ``SyncFailure``."""
+    """One page of every shared table (see the module docstring) and, with ``images``, of the
+    template images (``rows["template_images"]``, sync/images.py).  Raises ``SyncFailure``."""
     out = Page()
     try:
         # read only: ended by ROLLBACK, so the only COMMITs on the sync connection are the push's
@@ -113,6 +116,15 @@ def pull_batch(
                 else:
                     out.drained = False
                     out.cursors[table] = Cursor(c.tx_from, int(rows[-1]["tx"]), str(rows[-1]["id"]))
+            if images:  # in the same snapshot: the images of the templates in this page come with it
+                c = cursors.get(IMAGE_TABLE, Cursor())
+                found, cut = sync_images.read_central(cur, device, c.tx_from, c.after_tx, c.after_key, xmin)
+                out.rows[IMAGE_TABLE] = found
+                if cut:
+                    out.drained = False
+                    out.cursors[IMAGE_TABLE] = Cursor(c.tx_from, int(found[-1]["tx"]), str(found[-1]["id"]))
+                else:
+                    out.cursors[IMAGE_TABLE] = Cursor(max(xmin, c.tx_from))
             have = {str(r["id"]) for r in out.rows.get("events", ())}
             need = {str(r[col]) for t, col in PARENT.items() for r in out.rows.get(t, ())} - have
             if need:
@@ -148,6 +160,14 @@ def save_cursors(conn: Connection, cursors: dict[str, Cursor]) -> None:
         )
 
 
+def _checkpoint(conn: Connection, images: list[Any], cursors: dict[str, Cursor]) -> None:
+    """In the page's one local transaction: its checked images, then the cursors."""
+    if images:
+        sync_images.store_checked(conn, images)
+    if cursors:
+        save_cursors(conn, cursors)
+
+
 class Puller:
     """Pull rounds for one local store (the sync worker runs ``round`` after each push round)."""
 
@@ -167,6 +187,7 @@ class Puller:
         self._read = read
         self._saved_at = 0.0
         self.pulled = 0  # rows applied by this process
+        self.refused: list[sync_images.Refused] = []  # pulled images refused by this process
 
     async def __call__(self, link: Any) -> int:
         """The sync worker's round hook (``SyncWorker.add_round``): pages are read on its
@@ -185,6 +206,20 @@ class Puller:
     def _read_page(self, pg: psycopg2.extensions.connection, device: str, before: dict[str, Cursor]) -> Page:
         return self._read(pg, device, before, page=self._page)
 
+    async def _checked_images(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """A page's images checked again (``templates.images.check_stored``, on the executor:
+        Pillow decodes them); a refused one is logged with its reason and never stored."""
+        if not rows:
+            return []
+        loop = asyncio.get_running_loop()
+        good, refused = await loop.run_in_executor(self._executor, sync_images.checked, rows)
+        for r in refused:
+            log.warning(
+                "central sync: a template image from device %s was refused: %s", r.origin[:64], r.reason
+            )
+        self.refused.extend(refused)
+        return good
+
     async def _rounds(self, read: Callable[[str, dict[str, Cursor]], Awaitable[Page]]) -> int:
         """Page after page until drained; the number of rows applied here.  A local change that
         raced a page (``PullRaced``) ends the round: the page is read again next time."""
@@ -197,14 +232,15 @@ class Puller:
             idle = not len(page) and time.monotonic() - self._saved_at < IDLE_SAVE
             if not len(page) and (not moved or idle):
                 return applied
-            checkpoint = partial(save_cursors, cursors=moved) if moved else None
+            stored = await self._checked_images(page.rows.pop(IMAGE_TABLE, []))
+            checkpoint = partial(_checkpoint, images=stored, cursors=moved) if moved or stored else None
             try:
                 result = await self._remote.apply_pulled(PulledBatch(page.rows, checkpoint))
             except PullRaced as exc:
                 log.info("central sync: %s; pulling again next round", exc)
                 return applied
             self._saved_at = time.monotonic()
-            applied += result.total
-            self.pulled += result.total
+            applied += result.total + len(stored)
+            self.pulled += result.total + len(stored)
             if page.drained:
                 return applied

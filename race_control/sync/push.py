@@ -22,6 +22,7 @@ but the answer did not) changes nothing:
   ON CONFLICT DO NOTHING`` (row-level security refuses ``COPY FROM`` into the tables
   themselves); suppressions, which a session re-derives when its rules change, take the new
   content (``DO UPDATE``);
+* template images the central database does not hold yet (``sync/images.py``);
 * this device's ``devices`` row (``last_push_at``).
 
 ``partner_id`` is ``SELECT rc_current_partner()`` (the login's partner), read once per
@@ -51,6 +52,7 @@ from psycopg2.extras import execute_values
 
 from race_control.central import schema as central
 from race_control.store.models import Base
+from race_control.sync import images as sync_images
 from race_control.sync.connection import CentralRejected, failure
 from race_control.sync.outbox import ENTITY_KEYS, AppendRows, Batch, EntityChange
 
@@ -394,6 +396,8 @@ def push_batch(pg: psycopg2.extensions.connection, batch: Batch | Encoded) -> in
                     _tombstones(cur, partner, e.table, e.dead)
             for a in encoded.appends:
                 _copy_appends(cur, partner, a)
+            if encoded.batch.images is not None:  # the content-hash image store (sync/images.py)
+                sync_images.push(cur, partner, encoded.batch.device, encoded.batch.images)
             _device(cur, partner, encoded.batch.device, time.time())
         pg.commit()
     except Exception as exc:

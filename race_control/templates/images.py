@@ -121,3 +121,52 @@ def _encode(img: Image.Image, box: tuple[int, int]) -> StoredImage:
         ext = "jpg"
     data = out.getvalue()
     return StoredImage(hashlib.sha256(data).hexdigest(), ext, img.width, img.height, data)
+
+
+STORED_FORMATS = {"png": "PNG", "jpg": "JPEG"}
+HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_stored(sha256: object, ext: object, data: object, where: str) -> StoredImage:
+    """An image another computer says it stored (a central ``template_images`` row), checked
+    before it is stored here: the name a SHA-256 in hex, ``ext`` png or jpg, at most
+    ``MAX_IMAGE_BYTES``, the bytes hashing to the name, and a PNG (png) or JPEG (jpg) that
+    Pillow decodes whole within ``MAX_PIXELS`` and ``MAX_SIDE`` — never SVG, HTML or anything
+    else a browser could run.  The bytes are kept as they are (re-encoding would change the
+    name every template uses); width and height are the decoded image's, not the row's.
+    TemplateInputError naming ``where`` and the reason otherwise."""
+    if not isinstance(sha256, str) or not HASH_RE.match(sha256):
+        raise TemplateInputError(f"{where}: refused: the name is not a SHA-256 in hex")
+    if ext not in STORED_FORMATS:
+        raise TemplateInputError(f"{where}: refused: the extension {str(ext)[:16]!r} is not png or jpg")
+    if isinstance(data, memoryview | bytearray):
+        data = bytes(data)
+    if not isinstance(data, bytes) or not data:
+        raise TemplateInputError(f"{where}: refused: no image bytes")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise TemplateInputError(
+            f"{where}: refused: the image is {len(data):,} bytes, more than the limit of {MAX_IMAGE_BYTES:,}"
+        )
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise TemplateInputError(f"{where}: refused: the bytes do not hash to the image's name")
+    if _sniff_svg(data):
+        raise TemplateInputError(f"{where}: refused: an SVG image (SVG can carry script)")
+    want = STORED_FORMATS[ext]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.format != want:
+                raise TemplateInputError(
+                    f"{where}: refused: a {img.format or 'unknown'} file named .{ext} (expected {want})"
+                )
+            w, h = img.size
+            if w * h > MAX_PIXELS or w > MAX_SIDE or h > MAX_SIDE:
+                raise TemplateInputError(f"{where}: refused: the image is {w}x{h} pixels, more than allowed")
+            img.load()
+    except TemplateInputError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # fmt: skip
+        raise TemplateInputError(f"{where}: refused: not a readable image ({type(exc).__name__})") from None
+    return StoredImage(sha256, str(ext), w, h, data)

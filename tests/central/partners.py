@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
-from sqlalchemy import BigInteger, Boolean, Double, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Double, Integer, LargeBinary, String, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from race_control.central import admin
@@ -43,6 +44,8 @@ def value_for(column: Any, tag: str, n: int) -> Any:
         return n
     if isinstance(t, Double):
         return float(n)
+    if isinstance(t, LargeBinary):
+        return psycopg2.Binary(f"{tag}{n}-{column.name}".encode())
     if isinstance(t, String | Text):
         text = f"{tag}{n}-{column.name}"
         return text[: t.length] if getattr(t, "length", None) else text
@@ -54,6 +57,9 @@ def row_for(table: str, partner_id: str, tag: str, n: int) -> dict[str, Any]:
     row["partner_id" if "partner_id" in row else "id"] = partner_id
     if table == "display_events":
         row["kind"] = "finisher"
+    if table == "template_images":  # its checks: the name is a SHA-256, the extension png or jpg
+        row["id"] = hashlib.sha256(f"{tag}{n}".encode()).hexdigest()
+        row["ext"] = "png"
     return row
 
 

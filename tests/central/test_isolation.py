@@ -37,6 +37,10 @@ def partner_ids(cur: Any, table: str) -> list[str]:
     return [r[0] for r in cur.fetchall()]
 
 
+def _text(value: Any) -> str:
+    return str(bytes(value)) if isinstance(value, memoryview) else str(value)  # bytea: its bytes
+
+
 def snapshot(central: Central, partner_id: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of one partner, read by the owner (RLS does not filter a superuser)."""
     conn = central.admin()
@@ -45,7 +49,7 @@ def snapshot(central: Central, partner_id: str) -> dict[str, list[tuple[Any, ...
             out = {}
             for table in PARTNER_TABLES:
                 cur.execute(f"SELECT * FROM {table} WHERE partner_id = %s ORDER BY 2, 3", (partner_id,))
-                out[table] = [tuple(map(str, r)) for r in cur.fetchall()]
+                out[table] = [tuple(map(_text, r)) for r in cur.fetchall()]
             cur.execute("SELECT * FROM timing_partners WHERE id = %s", (partner_id,))
             out["timing_partners"] = [tuple(map(str, r)) for r in cur.fetchall()]
             return out

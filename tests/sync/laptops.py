@@ -20,7 +20,7 @@ import psycopg2
 
 from race_control.app import RaceControl
 from race_control.central import admin
-from race_control.central.schema import SHARED_TABLES
+from race_control.central.schema import IMAGE_TABLE, SHARED_TABLES
 from race_control.store.unit_of_work import Change
 from race_control.sync import outbox
 from race_control.sync.connection import connect
@@ -94,7 +94,8 @@ class Laptop:
             nonlocal applied
             applied += await self.pull()
             cursors = await self.store.run(load_cursors)
-            return len(cursors) == len(SHARED_TABLES) and all(c.tx_from > barrier for c in cursors.values())
+            tables = (*SHARED_TABLES, IMAGE_TABLE)
+            return all(t in cursors and cursors[t].tx_from > barrier for t in tables)
 
         # (other tests' transactions on the same server may hold the pull back for a while)
         await until(past, "the pull to read every central transaction", timeout=90)
@@ -151,7 +152,8 @@ class Central:
         conn = self.owner()
         try:
             with conn.cursor() as cur:
-                cur.execute(" UNION ALL ".join(f"SELECT max(tx) FROM {t}" for t in SHARED_TABLES))
+                tables = (*SHARED_TABLES, IMAGE_TABLE)
+                cur.execute(" UNION ALL ".join(f"SELECT max(tx) FROM {t}" for t in tables))
                 return max((r[0] for r in cur.fetchall() if r[0] is not None), default=0)
         finally:
             conn.close()

@@ -138,6 +138,23 @@ async def test_a_template_and_its_image_made_on_a_reach_b_s_builder_and_screens(
             assert central_images(central, 1) == []
 
 
+def refuse_resend(central: Central, sha: str) -> None:
+    conn = central.owner()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "CREATE FUNCTION refuse_resend() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                f" IF NEW.id = '{sha}' THEN RAISE EXCEPTION 'image {sha} sent again'; END IF;"
+                " RETURN NEW; END $$"
+            )
+            cur.execute(
+                "CREATE TRIGGER refuse_resend BEFORE INSERT ON template_images"
+                " FOR EACH ROW EXECUTE FUNCTION refuse_resend()"
+            )
+    finally:
+        conn.close()
+
+
 async def test_an_edit_on_b_with_a_new_image_comes_back_to_a(tmp_path: Path) -> None:
     with partners(1) as central:
         url = central.partners[0]["url"]
@@ -159,6 +176,9 @@ async def test_an_edit_on_b_with_a_new_image_comes_back_to_a(tmp_path: Path) -> 
             assert saved["version"] == 2
             assert (await image(a, new_src))[0] == 404  # A has never seen that image
 
+            # B holds A's image now (pulled), but never sends it back: a central trigger refuses
+            # any insert of it (a BEFORE trigger fires even for ON CONFLICT DO NOTHING)
+            refuse_resend(central, logo_of(made).rsplit("/", 1)[1][:64])
             assert await b.push() > 0
             await a.pull_all(central)
             back = await a.api.ok("GET", f"/api/templates/{made['id']}")

@@ -59,7 +59,7 @@ FORMATS = (
 FILES = "Roster files (*.csv *.tsv *.txt);;All files (*)"
 MAPPING_FROM = {
     "saved": "saved for this source",
-    "detected": "detected from the headers",
+    "detected": "from the headers",
     "request": "chosen here",
 }
 

@@ -5,7 +5,8 @@ Blocking functions that take a SQLAlchemy ``Connection`` of the local store (cal
 
 * ``read_batch(conn, max_entities, max_append)``: up to ``max_entities`` pending ``sync_rows``
   (oldest clock first) with the current local row of each (``None``: deleted, a tombstone)
-  and, per append-only table, up to ``max_append`` rows above its cursor in rowid order;
+  and, per append-only table, up to ``max_append`` rows above its cursor in rowid order, and
+  the template images above theirs (``sync/images.py``);
 * ``mark_pushed(conn, batch)``: after the central commit, ``pending = 0`` where the row's
   ``hlc`` is still the one sent (a change made while the batch was on its way stays pending)
   and each cursor moved to the highest rowid sent (unless a delete lowered it meanwhile);

@@ -14,7 +14,10 @@ skip them forever (the classic "checkpoint moved past a change that had not comm
 Pages are ``(tx, id)`` keyset pages of up to ``page`` rows per table; a table whose page
 came back short is drained up to ``xmin``, which becomes its cursor.  The event of every
 pulled participant or session comes with the page (any origin or ``tx``: the rows need
-it locally, and the conflict rule decides whether it changes anything).
+it locally, and the conflict rule decides whether it changes anything).  The templates'
+images (``template_images``) are read in the same snapshot (``sync/images.py``), checked again
+by ``templates.images.check_stored`` and stored in the page's local transaction; a refused
+one is logged and left out (``Puller.refused``).
 
 ``Puller.round(pg)`` (a coroutine) pulls page after page until every table is drained;
 each page is applied by ``operations.remote.apply_pulled`` (one local transaction, with the

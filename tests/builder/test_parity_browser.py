@@ -412,6 +412,12 @@ async def test_the_burst_and_the_pre_race_layout_draw_alike_in_the_builder_and_o
             builder = await open_builder(browser, api, tpl["id"])
             want = await builder_geometry(builder, "bunch", probe_of(samples["bunch"][0]))
             compared += compare(want, got, f"burst {grid}")
+            if n == 0:
+                # grid.dwell_s (30 s) holds the page: the adaptive dwell (6 cards, 2 waiting: 2.5 s)
+                # would have moved on to the 2 left by now
+                await asyncio.sleep(4)
+                s = await screen.evaluate("window.raceControl.state()")
+                assert s["view"] == "grid" and len(s["current"]) == 6 and s["queued"] == 2, s
             assert not screen.errors, screen.errors  # type: ignore[attr-defined]
             await screen.context.close()
             await client.close()

@@ -33,7 +33,7 @@ async def get_replay(request: web.Request) -> web.Response:
 
 async def change_replay(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
-    replays(request).status(session_id)  # 404 before the body
+    # the body first (400 names what is wrong with it), then the replay (404 none, 409 stopped)
     replay = await replays(request).update(session_id, await read_json(request))
     return web.json_response(replay.to_json())
 

@@ -306,8 +306,8 @@ class ReplayOperations:
 
     async def update(self, session_id: str, body: object) -> Replay:
         """Pause, resume or change the speed of the running replay (``PATCH .../replay``):
-        checked whole first (400 names the field, 409 when it is not running), then applied."""
-        r = self.status(session_id)
+        checked whole first — the body (400 names the field), then the replay (404 none, 409
+        not running) — then applied."""
         if not isinstance(body, dict):
             raise SessionInputError(f"body must be a JSON object ({', '.join(UPDATE_FIELDS)})")
         unknown = sorted(str(k)[:40] for k in body if k not in UPDATE_FIELDS)
@@ -318,10 +318,12 @@ class ReplayOperations:
             )
         if not body:
             raise SessionInputError("give 'paused' (true or false) and/or 'speed'")
-        paused = body.get("paused", r.paused)
-        if not isinstance(paused, bool):
+        if "paused" in body and not isinstance(body["paused"], bool):
             raise SessionInputError("'paused' must be true or false")
-        speed = _speed(body) if "speed" in body else r.speed
+        given_speed = _speed(body) if "speed" in body else None
+        r = self.status(session_id)
+        paused = body.get("paused", r.paused)
+        speed = r.speed if given_speed is None else given_speed
         if r.state != "running":
             raise SessionConflict(f"replay {r.id} of display session {session_id} is not running ({r.state})")
         now = time.monotonic()

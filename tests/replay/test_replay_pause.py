@@ -4,6 +4,7 @@ state every screen's ``hello`` carries (docs/history.md#replay, docs/display-pro
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -105,6 +106,9 @@ async def test_patch_bad_bodies_are_400_naming_the_field_and_change_nothing(
     path = f"/api/sessions/{target['id']}/replay"
     status, body = await api.call("PATCH", path, {"paused": True})
     assert status == 404 and "no replay" in body["error"]  # none started yet
+    for bad in ({"speed": float("nan")}, {"paused": "yes"}, [1]):  # the body is checked first
+        status, body = await api.call("PATCH", path, raw=json.dumps(bad).encode())
+        assert status == 400, (bad, status, body)
     await api.ok("POST", path, {"timing_session_id": stream, "speed": 1}, 202)
     cases: list[tuple[Any, str]] = [
         ([], "JSON object"),

@@ -10,7 +10,9 @@ Version 1 is what Race Control stored before versions existed: no ``schema_versi
 references to the content-addressed image store (``/display/images/<sha256>.png``); every
 version-1 document is a valid version-2 document once it says so, so the step only adds the
 field.  ``format`` stays ``race-control/template@1``: it names the display contract the page
-checks (docs/display-protocol.md#5), which did not change.
+checks (docs/display-protocol.md#5), which did not change.  Fields added to version 2 since
+are optional (a document without them is as valid as before): ``group``, ``locked``,
+``style.overflow`` and ``modes`` on a block, ``layout``, ``max`` and ``dwell_s`` in ``grid``.
 """
 
 from __future__ import annotations

@@ -90,6 +90,22 @@ async def test_the_mode_switch_edits_each_layout_and_every_change_undoes(rc: Rac
         history.append(dumped(d))
         assert await boxes(page) == [1, 2]
         await frame.wait_for_function("document.querySelectorAll('.rc-static .rc-countdown').length === 1")
+        # dragged near the (hidden) results name block's top edge (y 300): no snap, no guide to it
+        await page.select_option("#grid-size", "1")
+        k = (await state(page))["scale"]
+        cd = d["blocks"][2]
+        box = await page.locator(".box[data-index='2']").bounding_box()
+        assert box is not None
+        x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        await page.mouse.move(x0, y0)
+        await page.mouse.down()
+        await page.mouse.move(x0, y0 + (303 - cd["y"]) * k / 2, steps=3)
+        await page.mouse.move(x0, y0 + (303 - cd["y"]) * k, steps=3)
+        guides = (await state(page))["guides"]
+        await page.mouse.up()
+        moved = (await doc(page))["blocks"][2]
+        assert abs(moved["y"] - 303) <= 1 and not any(g["at"] == 300 for g in guides), (moved, guides)
+        history.append(dumped(await doc(page)))
         # the panel's "Shows in": the text leaves pre-race (one command), the selection goes
         await page.locator(".box[data-index='1']").click()
         await page.select_option("#panel select[name='modes']", "results")
@@ -107,12 +123,21 @@ async def test_the_mode_switch_edits_each_layout_and_every_change_undoes(rc: Rac
         await page.mouse.click(5, 300)  # focus the page, not an input
         await page.keyboard.press("Control+a")
         assert (await state(page))["selection"] == [0, 1]
-        await undo_redo_all(page, history)
-        assert (await state(page))["undo"] == 2
-        # undone to the start: the pre-race layout is the text alone again
-        await page.keyboard.press("Control+z")
-        await page.keyboard.press("Control+z")
+        # copied from results, pasted into pre-race: the copies belong to the pre-race layout
+        await page.keyboard.press("Control+c")
         await page.click("#edit-mode button[data-mode='pre-race']")
+        await page.mouse.click(5, 300)
+        await page.keyboard.press("Control+v")
+        await page.wait_for_function("window.rcBuilder.doc().blocks.length === 5")
+        d = await doc(page)
+        assert [b.get("modes") for b in d["blocks"]] == [None, None, ["pre-race"], ["pre-race"], ["pre-race"]]
+        history.append(dumped(d))
+        assert await boxes(page) == [2, 3, 4] and (await state(page))["selection"] == [3, 4]
+        await undo_redo_all(page, history)
+        assert (await state(page))["undo"] == 4
+        # undone to the start: the pre-race layout is the text alone again
+        for _ in range(4):
+            await page.keyboard.press("Control+z")
         assert await boxes(page) == [1]
         assert not page.errors, page.errors  # type: ignore[attr-defined]
 

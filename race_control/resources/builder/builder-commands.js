@@ -91,12 +91,13 @@
   // ---------------------------------------------------------------- snapping
   // Lines a moving edge may snap to: the canvas edges and centre, every other block's edges
   // and centre. A block snap within `threshold` canvas pixels wins over the grid.
-  // `skip`: the index, or the indices, of the blocks that move (they do not snap to themselves).
-  function lines(doc, skip) {
+  // `skip`: the index, or the indices, of the blocks that move (they do not snap to themselves);
+  // `shown(i)`: whether block i is in the layout being edited (another layout's are not snapped to).
+  function lines(doc, skip, shown) {
     var xs = [0, doc.canvas.width / 2, doc.canvas.width], ys = [0, doc.canvas.height / 2, doc.canvas.height];
     var skipped = typeof skip === 'number' ? [skip] : (skip || []);
     doc.blocks.forEach(function (b, i) {
-      if (skipped.indexOf(i) >= 0) return;
+      if (skipped.indexOf(i) >= 0 || (shown && !shown(i))) return;
       xs.push(b.x, b.x + b.w / 2, b.x + b.w);
       ys.push(b.y, b.y + b.h / 2, b.y + b.h);
     });
@@ -120,7 +121,7 @@
   // Snap a moved rect r (of block `index`, or the bounding box of the blocks `index` lists):
   // returns {x, y, guides: [{axis, at}]}.
   function snapMove(doc, index, r, opts) {
-    var L = lines(doc, index), guides = [];
+    var L = lines(doc, index, opts.shown), guides = [];
     var x = r.x, y = r.y;
     var sx = opts.edges ? nearest([r.x, r.x + r.w / 2, r.x + r.w], L.x, opts.threshold) : null;
     if (sx) { x = r.x + sx.d; guides.push({ axis: 'x', at: sx.at }); } else x = gridSnap(r.x, opts.grid);
@@ -131,7 +132,7 @@
 
   // Snap the moving edges of a resized rect (`handle` like 'nw', 'e', 'se').
   function snapResize(doc, index, r, handle, opts) {
-    var L = lines(doc, index), guides = [];
+    var L = lines(doc, index, opts.shown), guides = [];
     var left = r.x, top = r.y, right = r.x + r.w, bottom = r.y + r.h;
     function one(v, targets, axis) {
       var s = opts.edges ? nearest([v], targets, opts.threshold) : null;

@@ -272,7 +272,7 @@
 
   function snapOpts(ev) {
     var on = $('snap').checked && !(ev && ev.altKey);
-    return { edges: on, grid: on ? Number($('grid-size').value) : 1, threshold: SNAP_PX / ui.scale, min: 8 };
+    return { edges: on, grid: on ? Number($('grid-size').value) : 1, threshold: SNAP_PX / ui.scale, min: 8, shown: shown };
   }
 
   // Shift+click adds a block (its whole group) to the selection or takes it out; a click on an
@@ -507,13 +507,24 @@
     pasteBlocks(ui.clip.blocks);
   }
 
+  // Blocks pasted while another layout is edited belong to that layout (a copy from the
+  // results layout pasted into pre-race shows in pre-race).
+  function intoLayout(d, indices) {
+    var mode = editMode();
+    indices.forEach(function (i) {
+      var b = d.blocks[i], list = Array.isArray(b.modes) ? b.modes : [d.mode];
+      if (list.indexOf(mode) >= 0) return;
+      if (mode === d.mode) delete b.modes; else b.modes = [mode];
+    });
+  }
+
   // Paste copies PASTE_STEP further than the last paste, and select them.
   function pasteBlocks(blocks) {
     if (!blocks || !blocks.length) return;
     if (doc().blocks.length + blocks.length > B.MAX_BLOCKS) { status('A template holds at most 100 blocks', true); return; }
     ui.pastes += 1;
     var offset = PASTE_STEP * ui.pastes, added = [];
-    run('paste', function (d) { added = B.paste(d, blocks, offset); });
+    run('paste', function (d) { added = B.paste(d, blocks, offset); intoLayout(d, added); });
     setSelection(added, added[added.length - 1]);
   }
 

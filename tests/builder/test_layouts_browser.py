@@ -255,3 +255,34 @@ async def test_screenshot_of_a_burst_of_8_in_the_builder_at_1280x720(
             shutil.copy(shot, SCREENSHOT)
         assert not page.errors, page.errors  # type: ignore[attr-defined]
         await ctx.close()
+
+
+async def test_a_screen_drops_a_pre_race_layout_with_the_template_that_carried_it(
+    rc: RaceControl, api: Api
+) -> None:
+    """A results template laying out pre-race restyles a pre-race screen; the session's next
+    template, which lays out no pre-race, brings the page's built-in pre-race screen back."""
+    a = await api.ok("POST", "/api/templates", TEMPLATE, 201)
+    b = await api.ok(
+        "POST", "/api/templates", {**TEMPLATE, "name": "Results only", "blocks": TEMPLATE["blocks"][:1]}, 201
+    )
+    event = await api.ok("POST", "/api/events", {"name": "Riverside 10K", "date": "2026-06-01"}, 201)
+    body = {"event_id": event["id"], "mode": "pre-race", "template_id": a["id"], "name": "Start"}
+    session = await api.ok("POST", "/api/sessions", body, 201)
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 720})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(session["display_url"])
+        texts = (
+            "Array.from(document.querySelectorAll('.rc-static .rc-block')).map(e => e.textContent).join('|')"
+        )
+        await page.wait_for_function(f"({texts}) === 'ON BOTH'", timeout=15_000)
+        assert await page.evaluate("document.body.dataset.mode") == "pre-race"
+        await api.ok("PATCH", f"/api/sessions/{session['id']}", {"template_id": b["id"]})
+        # the built-in pre-race screen (its slides), not the previous template's layout
+        await page.wait_for_function("document.querySelector('.rc-slides') !== null", timeout=15_000)
+        assert "ON BOTH" not in await page.evaluate(texts)
+        await api.ok("PATCH", f"/api/sessions/{session['id']}", {"template_id": a["id"]})
+        await page.wait_for_function(f"({texts}) === 'ON BOTH'", timeout=15_000)
+        assert not errors, errors

@@ -28,6 +28,7 @@ from race_control.providers.normalized import (
     FetchResult,
     age,
     bib,
+    entrant_of,
     iso_date,
     sex,
 )
@@ -131,30 +132,32 @@ def to_entrant(
                 custom[h] = v
     word = get("status", "")
     status = status_of(word) if word else "active"
-    return Entrant(
-        provider=provider,
-        provider_event_id=source,
-        registration_id=registration,
-        bib=number,
-        chip=get("chip", "")[:32],
-        first_name=first,
-        last_name=last,
-        gender=sex(get("gender", "")),
-        age=years,
-        birth_date=born,
-        race_name=get("race_name", "")[:200],
-        message=get("message", "")[:500],
-        hidden=privacy in TRUE,
-        custom=custom,
-        status=status,
-        status_reason=word[:100] if status != "active" else "",
-        raw=cells,
-        city=get("city", "")[:200],
-        state=get("state", "")[:100],
-        country=get("country", "")[:100],
-        division=get("division", "")[:100],
-        team=get("team", "")[:200],
-        wave=get("wave", "")[:64],
+    return entrant_of(
+        dict(
+            provider=provider,
+            provider_event_id=source,
+            registration_id=registration,
+            bib=number,
+            chip=get("chip", "")[:32],
+            first_name=first,
+            last_name=last,
+            gender=sex(get("gender", "")),
+            age=years,
+            birth_date=born,
+            race_name=get("race_name", "")[:200],
+            message=get("message", "")[:500],
+            hidden=privacy in TRUE,
+            custom=custom,
+            status=status,
+            status_reason=word[:100] if status != "active" else "",
+            raw=cells,
+            city=get("city", "")[:200],
+            state=get("state", "")[:100],
+            country=get("country", "")[:100],
+            division=get("division", "")[:100],
+            team=get("team", "")[:200],
+            wave=get("wave", "")[:64],
+        )
     )
 
 

@@ -161,6 +161,7 @@ async def run_in_process(total: int, conns: int, sessions: int) -> dict[str, Any
     from race_control.sessions.read_consumer import SessionReadConsumer
     from race_control.sessions.service import SessionService
     from race_control.store.database import Store
+    from race_control.store.unit_of_work import UnitOfWork
     from race_control.timing.ingest.pipeline import IngestPipeline
     from race_control.timing.ingest.streams import TimingService
     from race_control.timing.protocols.ctp01_server import Ctp01Server
@@ -204,10 +205,12 @@ async def run_in_process(total: int, conns: int, sessions: int) -> dict[str, Any
         states = [await timing.attach("ctp01", f"ingest-{i}") for i in range(conns)]
         if sessions:
             event = await events_svc.create_event({"name": "Ingest bench", "date": "2026-06-01"})
-            for _ in range(sessions):
-                s = await sessions_svc.create({"event_id": event.id, "mode": "results"})
-                for st in states:
-                    await sessions_svc.bind(s.id, st.id)
+            for _ in range(sessions):  # created with the streams bound, as the API's create does
+                async with sessions_svc.lock:
+                    uow = UnitOfWork(store)
+                    body = {"event_id": event.id, "mode": "results"}
+                    await sessions_svc.plan_create(uow, body, dict.fromkeys(st.id for st in states))
+                    await uow.commit()
 
         # stage 2: accept + pipeline + commit; the events are handed over in socket-sized slices
         # round-robin across the connections, yielding to the loop between slices (as the

@@ -261,14 +261,6 @@ async def upload_image(request: web.Request) -> web.Response:
     refused = _api_guard(request, True)
     if refused:
         return refused
-    box = []
-    for key in ("w", "h"):
-        raw = request.query.get(key, "")
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SIDE:
-            return web.json_response(
-                {"error": f"query {key} must be the box's size in canvas pixels, 1 to {MAX_SIDE}"}, status=400
-            )
-        box.append(int(raw))
     too_big = {"error": f"the image is larger than {MAX_IMAGE_BYTES:,} bytes, the limit for an image"}
     if request.content_length is not None and request.content_length > MAX_IMAGE_BYTES:
         return web.json_response(too_big, status=413)
@@ -277,6 +269,14 @@ async def upload_image(request: web.Request) -> web.Response:
         data += chunk
         if len(data) > MAX_IMAGE_BYTES:
             return web.json_response(too_big, status=413)
+    box = []
+    for key in ("w", "h"):
+        raw = request.query.get(key, "")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SIDE:
+            return web.json_response(
+                {"error": f"query {key} must be the box's size in canvas pixels, 1 to {MAX_SIDE}"}, status=400
+            )
+        box.append(int(raw))
     if not data:
         return web.json_response({"error": "the body must be the image file; it is empty"}, status=400)
     img = await svc(request).ops.templates.store_image(bytes(data), (box[0], box[1]), "the image")

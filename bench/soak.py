@@ -286,6 +286,7 @@ def bench(argv: list[str] | None = None) -> list[Figure]:
         below("soak", "RSS growth after warm-up", growth, "MiB", TARGET_GROWTH_MIB),
         info("soak", "RSS growth after warm-up", pct, "%"),
         info("soak", "RSS at the end", end, "MiB"),
+        info("soak", f"reads sent in (paced for {a.duration:g} s)", r["send_s"], "s"),
         info("soak", "peak RSS (VmHWM)", r["hwm"] / 1024, "MiB"),
         holds("soak", "every read stored", r["stored"] >= r["lines"], r["stored"], "rows"),
         holds(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from race_control.operations.provider_sync import Origin, apply_plan
+from race_control.progress import Progress
 from race_control.providers import active, ultrasignup
 from race_control.providers.accounts import load_local
 from race_control.providers.file_import import entrant_json, entrants
@@ -45,6 +46,9 @@ SYNONYMS: dict[str, dict[str, str]] = {
     "ultrasignup": ultrasignup.SYNONYMS,
 }
 SAMPLE_ROWS = 10
+# an import's steps (``Progress`` labels); from APPLYING on it runs to its end
+APPLYING = "Applying (one unit of work)"
+STEPS = ("Reading the file", "Planning the changes", APPLYING)
 LIST_LIMIT = 500
 
 
@@ -214,24 +218,36 @@ class RosterFileOperations:
             out["truncated"] = len(p.fetched.quarantined) > LIST_LIMIT
         return out
 
-    async def import_file(self, event_id: str, body: object) -> dict[str, Any]:
+    async def import_file(
+        self, event_id: str, body: object, progress: Progress | None = None
+    ) -> dict[str, Any]:
         """Preview (``apply`` false) or apply the file through the re-sync rules; with ``apply``
-        the mapping is saved for the source in the same unit of work (``save_mapping``)."""
+        the mapping is saved for the source in the same unit of work (``save_mapping``).
+
+        ``progress`` (the desktop's) goes through ``STEPS``; ``cancel()`` on it stops the
+        import with ``Cancelled`` until the last step begins (``APPLYING``: the one unit of work,
+        which then runs to its end) — nothing is changed before that."""
         self._events.event(event_id)
         req = parse_request(body, importing=True)
+        progress = progress or Progress()
         with bulk_gc():  # a 50,000-row file: fewer collections while it is read and applied
-            return await self._import(event_id, req)
+            return await self._import(event_id, req, progress)
 
-    async def _import(self, event_id: str, req: FileRequest) -> dict[str, Any]:
+    async def _import(self, event_id: str, req: FileRequest, progress: Progress) -> dict[str, Any]:
+        progress.start(STEPS[0], len(STEPS) if req.apply else len(STEPS) - 1)
         p = await self._prepare(req)
+        progress.raise_if_cancelled()
         if p.fetched is None:
             raise RosterInputError(
                 f"{p.problem} (columns: {', '.join(p.table.headers)[:300]}); send a 'mapping'"
             )
         async with self._events.lock:
+            progress.advance(label=STEPS[1])
             local = await self._store.run(load_local, event_id, req.provider, req.source)
             plan = await asyncio.get_running_loop().run_in_executor(None, _plan, local, p)
+            progress.raise_if_cancelled()  # the last moment a cancel changes nothing
             if req.apply:
+                progress.advance(label=APPLYING)
                 uow = UnitOfWork(self._store, self._changes)
                 if req.save_mapping:
                     uow.write(put_mapping, req.source, req.provider, p.mapping, p.table.headers)
@@ -244,6 +260,7 @@ class RosterFileOperations:
                 await apply_plan(
                     uow, self._store, self._events, self._sessions, event_id, origin, plan, cursor
                 )
+        progress.advance()
         out = plan.to_json(LIST_LIMIT)
         out.update(
             applied=req.apply,

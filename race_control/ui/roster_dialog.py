@@ -45,6 +45,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from race_control.operations.roster_files import APPLYING
+from race_control.progress import Cancelled, Progress
 from race_control.ui import tasks
 from race_control.ui.provider_dialog import RESULT_STYLE
 from race_control.ui.roster_mapping import SAMPLE, MappingGrid, fill_errors, fill_sample
@@ -84,6 +86,7 @@ class RosterImportDialog(QDialog):
         self.running: asyncio.Task[Any] | None = None
         self.applying = False
         self.cancel_pressed = False
+        self.progress: Progress | None = None
         event = self.services.events.event(event_id)
         self.setWindowTitle(f"Import roster — {event.name}")
         self.resize(1180, 680)
@@ -305,8 +308,16 @@ class RosterImportDialog(QDialog):
     def start_import(self) -> None:
         request = self._request()
         if request is not None and request == self.previewed and not self._busy():
+            self.progress = Progress()  # Cancel stops it until the operation begins to apply
+
+            def step(p: Progress) -> None:
+                self.status.setText(f"{p.label}…")
+                if p.label == APPLYING:  # from now on it runs to its end: one unit of work, never cut
+                    self.applying = True
+                    self._buttons()
+
+            self.progress.listeners.append(step)
             self._start(self._import(request, apply=True))
-            self.applying = True  # from now on it runs to its end: one unit of work, never cut
             self._buttons()
 
     async def _import(self, request: tuple[Any, ...], *, apply: bool) -> None:
@@ -318,10 +329,15 @@ class RosterImportDialog(QDialog):
         self._buttons()
         self.status.setText("Importing (one unit of work)…" if apply else "Planning the changes…")
         try:
-            r = await self.ops.import_file(self.event_id, body)
+            r = await self.ops.import_file(self.event_id, body, self.progress if apply else None)
+        except Cancelled:
+            self.say("Cancelled: nothing was changed.", "warn")
+            return
         except EXPECTED as exc:
             self.say(f"{exc} — nothing was changed.", "error")
             return
+        finally:
+            self.progress = None
         self.tabs.show_result(r)
         self.views.setCurrentIndex(2)
         verb = "Imported" if apply else "Would import"
@@ -394,8 +410,12 @@ class RosterImportDialog(QDialog):
         self.mapping_from.setText("")
 
     def cancel_import(self) -> None:
-        """Cancel a read or preview under way (an Import, once started, runs to its end)."""
+        """Cancel a read, a preview, or an Import still reading or planning (once it applies,
+        it runs to its end)."""
         if self._busy() and not self.applying and self.running is not None:
+            if self.progress is not None:  # an Import: the operation stops before it applies
+                self.progress.cancel()
+                return
             self.cancel_pressed = True
             self.running.cancel()
 

@@ -267,3 +267,25 @@ async def test_a_50000_row_file_never_holds_the_loop_and_cancel_changes_nothing(
     # the loop kept turning while 50,000 rows were read, normalized and planned: a responsiveness
     # bound for a loaded machine, far below the seconds a parse on the loop takes
     assert len(watch.ticks) > 2 and watch.worst_stall() < 1.0, watch.worst_stall()
+
+
+async def test_an_import_cancelled_while_it_reads_or_plans_changes_nothing(
+    desktop: Desktop, qtbot: QtBot, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.csv"
+    rows = "".join(f"{i:05d},Runner,Number{i},Boise\n" for i in range(1, 50001))
+    big.write_text("Bib,First Name,Last Name,City\n" + rows, "utf-8")
+    dialog = await open_dialog(desktop, qtbot)
+    retype(qtbot, dialog.path, str(big))
+    qtbot.keyClick(dialog.path, Qt.Key.Key_Return)
+    await until(lambda: dialog.preview_answer is not None, timeout=60, what="the mapping preview")
+    qtbot.mouseClick(dialog.changes_button, LEFT)
+    await until(lambda: dialog.import_button.isEnabled(), timeout=60, what="the change preview")
+    qtbot.mouseClick(dialog.import_button, LEFT)
+    await until(lambda: dialog.status.text() == "Reading the file…", what="reading")
+    assert dialog.cancel_button.isEnabled() and not dialog.applying  # not applying yet: cancellable
+    qtbot.mouseClick(dialog.cancel_button, LEFT)
+    await until(lambda: not dialog.bar.isVisible(), timeout=60, what="stopped")
+    assert dialog.message.text() == "Cancelled: nothing was changed."
+    assert roster(desktop, dialog.event_id) == {}
+    assert dialog.close_button.isEnabled() and not dialog.applying

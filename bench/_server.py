@@ -55,6 +55,23 @@ BENCH_CAPS = {
 }
 
 
+def in_process_settings(data_dir: Path) -> Any:
+    """Settings for an app run inside a bench's own process: loopback, free ports, a fixed
+    token, UTC, no automatic backups."""
+    from race_control.config import Settings
+
+    return Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        http_port=0,
+        timing_port=0,
+        public_host="127.0.0.1",
+        api_token="bench-token",
+        timezone="UTC",
+        backup_keep=0,
+    )
+
+
 def raise_caps(data: Path) -> None:
     """DIR/settings.json with the caps of ``BENCH_CAPS``; a cap the file already sets is kept."""
     path = data / "settings.json"

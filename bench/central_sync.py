@@ -128,8 +128,8 @@ def race_lines(total: int, participants: int, rnd: random.Random) -> list[tuple[
 
 async def build_store(data_dir: Path, reads: int, participants: int, seed: int) -> dict[str, Any]:
     """Write the race into a fresh store in ``data_dir`` through the app's own services."""
+    from bench._server import in_process_settings
     from race_control.app import RaceControl
-    from race_control.config import Settings
     from race_control.timing.protocols.ctp01_server import Ctp01Server
     from race_control.timing.protocols.ctp01_settings import Ctp01Config
     from race_control.timing.protocols.events import RawLine, TagRead
@@ -138,18 +138,7 @@ async def build_store(data_dir: Path, reads: int, participants: int, seed: int) 
     today = dt.datetime.now(dt.UTC).date()
     midnight = dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
     lines = race_lines(reads, participants, rnd)
-    rc = RaceControl(
-        Settings(
-            data_dir=data_dir,
-            host="127.0.0.1",
-            http_port=0,
-            timing_port=0,
-            public_host="127.0.0.1",
-            api_token="bench-token",
-            timezone="UTC",
-            backup_keep=0,
-        )
-    )
+    rc = RaceControl(in_process_settings(data_dir))
     # the bench feeds reads faster than a race does: the ingest backlog alert would fire (and
     # print) while the store is built; it is not what is measured here
     logging.getLogger("race_control").setLevel(logging.ERROR)

@@ -116,25 +116,14 @@ def race_lines(total: int) -> tuple[list[bytes], int, set[str]]:
 async def build(data_dir: Path, reads: int, sessions: int) -> dict[str, Any]:
     """The race into a fresh store in ``data_dir`` through the app's services; returns the app
     still running (the caller measures, then stops it)."""
+    from bench._server import in_process_settings
     from race_control.app import RaceControl
-    from race_control.config import Settings
     from race_control.timing.protocols.ctp01_server import Ctp01Server
     from race_control.timing.protocols.ctp01_settings import Ctp01Config
     from race_control.timing.protocols.events import RawLine, TagRead
 
     lines, n, bibs = race_lines(reads)
-    rc = RaceControl(
-        Settings(
-            data_dir=data_dir,
-            host="127.0.0.1",
-            http_port=0,
-            timing_port=0,
-            public_host="127.0.0.1",
-            api_token="bench-token",
-            timezone="UTC",
-            backup_keep=0,
-        )
-    )
+    rc = RaceControl(in_process_settings(data_dir))
     logging.getLogger("race_control").setLevel(logging.ERROR)  # the backlog alert while building
     services = await rc.start()
     event = await services.events.create_event({"name": "Run On The Mountain", "date": "2021-05-08"})

@@ -25,6 +25,9 @@ from race_control.templates.errors import TemplateInputError
 
 MAX_IMAGE_BYTES = 10_000_000  # one image as it arrives
 MAX_PIXELS = 40_000_000  # width x height before decoding (a decompression bomb stops here)
+# what Pillow raises for bytes that are not a readable image (a bomb, a truncated or fake file)
+UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+              Image.DecompressionBombError, Image.DecompressionBombWarning)  # fmt: skip
 MAX_SIDE = 7680  # the largest canvas side a template may have
 PNG_LIMIT = 1_500_000  # an opaque image whose PNG is larger is stored as JPEG
 JPEG_QUALITY = 88
@@ -99,8 +102,7 @@ def prepare_image(data: bytes, box: tuple[int, int], where: str) -> StoredImage:
             img.load()
     except TemplateInputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # fmt: skip
+    except UNREADABLE as exc:
         raise TemplateInputError(f"{where}: refused: not a readable image ({type(exc).__name__})") from None
     return _encode(img, box)
 
@@ -166,7 +168,6 @@ def check_stored(sha256: object, ext: object, data: object, where: str) -> Store
             img.load()
     except TemplateInputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # fmt: skip
+    except UNREADABLE as exc:
         raise TemplateInputError(f"{where}: refused: not a readable image ({type(exc).__name__})") from None
     return StoredImage(sha256, str(ext), w, h, data)

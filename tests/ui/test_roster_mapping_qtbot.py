@@ -242,12 +242,18 @@ async def test_the_dialog_fits_a_laptop_and_its_screenshot(
         shutil.copy(path, DOCS / path.name)
 
 
-async def test_a_50000_row_file_never_holds_the_loop_and_cancel_changes_nothing(
-    desktop: Desktop, qtbot: QtBot, tmp_path: Path
-) -> None:
+def big_roster(tmp_path: Path) -> Path:
+    """A 50,000-row roster file (zero-padded bibs)."""
     big = tmp_path / "big.csv"
     rows = "".join(f"{i:05d},Runner,Number{i},Boise\n" for i in range(1, 50001))
     big.write_text("Bib,First Name,Last Name,City\n" + rows, "utf-8")
+    return big
+
+
+async def test_a_50000_row_file_never_holds_the_loop_and_cancel_changes_nothing(
+    desktop: Desktop, qtbot: QtBot, tmp_path: Path
+) -> None:
+    big = big_roster(tmp_path)
     dialog = await open_dialog(desktop, qtbot)
     async with LoopWatch() as watch:
         retype(qtbot, dialog.path, str(big))
@@ -272,9 +278,7 @@ async def test_a_50000_row_file_never_holds_the_loop_and_cancel_changes_nothing(
 async def test_an_import_cancelled_while_it_reads_or_plans_changes_nothing(
     desktop: Desktop, qtbot: QtBot, tmp_path: Path
 ) -> None:
-    big = tmp_path / "big.csv"
-    rows = "".join(f"{i:05d},Runner,Number{i},Boise\n" for i in range(1, 50001))
-    big.write_text("Bib,First Name,Last Name,City\n" + rows, "utf-8")
+    big = big_roster(tmp_path)
     dialog = await open_dialog(desktop, qtbot)
     retype(qtbot, dialog.path, str(big))
     qtbot.keyClick(dialog.path, Qt.Key.Key_Return)

@@ -12,7 +12,9 @@ version-1 document is a valid version-2 document once it says so, so the step on
 field.  ``format`` stays ``race-control/template@1``: it names the display contract the page
 checks (docs/display-protocol.md#5), which did not change.  Fields added to version 2 since
 are optional (a document without them is as valid as before): ``group``, ``locked``,
-``style.overflow`` and ``modes`` on a block, ``layout``, ``max`` and ``dwell_s`` in ``grid``.
+``style.overflow`` and ``modes`` on a block, the style panel's ``style.size``, ``weight``,
+``align``, ``line_height``, ``case``, ``border``, ``radius``, ``shadow`` and ``opacity`` (each
+bounded; a number that is not finite never gets this far: the API refuses it as not JSON), ``layout``, ``max`` and ``dwell_s`` in ``grid``.
 """
 
 from __future__ import annotations

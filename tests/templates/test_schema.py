@@ -88,3 +88,66 @@ def test_saving_runs_the_json_schema_too() -> None:
     """What only the schema says (idle_text is text) is refused on save, with its path."""
     with pytest.raises(TemplateInputError, match=r"^\$\.idle_text: "):
         validate_template({**v1_body(), "idle_text": ["not", "text"]})
+
+
+NEW_STYLE = {
+    "size": 72,
+    "weight": 300,
+    "align": "right",
+    "line_height": 1.5,
+    "case": "title",
+    "border": {"width": 6, "color": "#ff0000"},
+    "radius": 24,
+    "shadow": {"x": 4, "y": -6, "blur": 12, "color": "rgba(0,0,0,0.5)"},
+    "opacity": 0.5,
+}
+
+
+@pytest.mark.parametrize(
+    "style",
+    [
+        NEW_STYLE,
+        {"shadow": "soft", "weight": "bold", "size": 6, "line_height": 0.8, "opacity": 0},
+        {"shadow": "strong", "weight": 900, "size": 1200, "line_height": 3, "opacity": 1, "case": "upper"},
+        {"shadow": "none", "border": {"width": 0}, "radius": 200, "case": "none"},
+        {"case": "lower", "border": {"width": 40, "color": "transparent"}, "weight": 100, "align": "center"},
+    ],
+)
+def test_the_style_fields_of_the_style_panel_are_accepted(style: dict) -> None:
+    t = upgrade(v1_body())
+    t["blocks"][2]["style"] = style
+    assert validate_template(t)["blocks"][2]["style"] == style
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "path"),
+    [
+        ("size", 5, r"size: 5 is less than"),
+        ("size", 1e300, r"size: 1e\+300 is greater than"),
+        ("size", "72px", r"size: '72px' is not of type"),
+        ("weight", 950, r"weight: 950 is greater than"),
+        ("weight", 450.5, r"weight: 450.5 is not of type 'integer'"),
+        ("weight", "heavy", r"weight: 'heavy' is not"),
+        ("align", "justify", r"align: 'justify' is not one of"),
+        ("line_height", 0.5, r"line_height: 0.5 is less than"),
+        ("line_height", 3.5, r"line_height: 3.5 is greater than"),
+        ("case", "UPPER", r"case: 'UPPER' is not one of"),
+        ("border", {"width": 41}, r"border\.width: 41 is greater than"),
+        ("border", {"width": 2, "color": "red;x:y"}, r"border\.color: "),
+        ("border", {"color": "#fff"}, r"border: 'width' is a required property"),
+        ("border", {"width": 2, "style": "dashed"}, r"border: Additional properties"),
+        ("radius", -1, r"radius: -1 is less than"),
+        ("radius", 201, r"radius: 201 is greater than"),
+        ("shadow", "huge", r"shadow: 'huge' is not one of"),
+        ("shadow", {"x": 1, "y": 2, "blur": 1e9}, r"shadow\.blur: 1000000000.0 is greater than"),
+        ("shadow", {"x": 101, "y": 0, "blur": 0}, r"shadow\.x: 101 is greater than"),
+        ("shadow", {"x": 1, "y": 2, "blur": 3, "color": "url(x)"}, r"shadow\.color: "),
+        ("opacity", 1.5, r"opacity: 1.5 is greater than"),
+        ("opacity", -0.1, r"opacity: -0.1 is less than"),
+    ],
+)
+def test_a_bad_style_field_is_refused_naming_its_path(key: str, value: object, path: str) -> None:
+    t = upgrade(v1_body())
+    t["blocks"][2].setdefault("style", {})[key] = value
+    with pytest.raises(TemplateInputError, match=r"^\$\.blocks\[2\]\.style\." + path):
+        validate_template(t)

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from race_control.display_server.api import MAX_TEMPLATE_BODY, read_json, svc
 from race_control.display_server.pages import friendly, ws_origins
+from race_control.display_server.qr_routes import origin, svg_response
 from race_control.paths import resources_dir
 from race_control.templates.images import MAX_IMAGE_BYTES, MAX_SIDE
 
@@ -194,6 +195,13 @@ async def canvas_page(request: web.Request) -> web.StreamResponse:
     return _html(request, "canvas.html", canvas_csp(request))
 
 
+async def builder_qr(request: web.Request) -> web.StreamResponse:
+    """The canvas's sample for a ``qr`` block: the builder's preview URL (a screen shows its own)."""
+    if not _signed_in(request):
+        return _refused_page()
+    return svg_response(f"{origin(request)}/builder/canvas")
+
+
 async def static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in STATIC:
@@ -291,6 +299,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/builder/codes", create_code)
     r.add_get("/builder", builder_page)
     r.add_get("/builder/canvas", canvas_page)
+    r.add_get("/builder/qr.svg", builder_qr)
     r.add_get("/builder/static/{name}", static)
     r.add_get("/builder/api/templates", list_templates)
     r.add_post("/builder/api/templates", create_template)

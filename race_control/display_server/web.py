@@ -10,7 +10,7 @@ import logging
 
 from aiohttp import web
 
-from race_control.display_server import api, font_routes, pages
+from race_control.display_server import api, font_routes, pages, qr_routes
 from race_control.display_server.services import Services
 from race_control.errors import Conflict, InputError, NotFound, RaceControlError
 from race_control.logging_setup import safe
@@ -76,6 +76,7 @@ def create_app(services: Services) -> web.Application:
     app[api.SERVICES] = services
     api.add_routes(app)
     pages.add_routes(app)
+    qr_routes.add_routes(app)
     font_routes.add_routes(app)
 
     async def _close_screens(_app: web.Application) -> None:

@@ -51,6 +51,9 @@ BLOCK_TYPES = {
     "text",
     "image",
     "slides",
+    "team",
+    "recent",
+    "qr",
 }
 COLOR_RE = re.compile(r"^(#[0-9a-fA-F]{3,8}|rgba?\(\s*[0-9.,\s%]+\)|transparent)$")
 MAX_TEMPLATE_BYTES = 4_000_000  # images inline as data: URLs
@@ -87,7 +90,7 @@ def builtin_ids() -> list[str]:
 # display protocol names them; plus the result's own timing, which says nothing about the
 # runner (time_kind, elapsed, chip/gun time, division_place), and ``replay`` (a replayed finish: the
 # page's REPLAY badge).  Every other field (city,
-# division, message, team, age, gender, ...) is sent only if a block shows it.
+# division, message, team, age, gender, ...) is sent only if a block shows it (team: a team block).
 SCREEN_MINIMUM = frozenset(
     {"type", "seq", "corrects_seq", "bib", "name", "first_name", "last_name", "time", "location",
      "place", "known", "read_at", "time_kind", "elapsed", "chip_time", "gun_time", "division_place",
@@ -103,6 +106,8 @@ _BLOCK_FIELDS: dict[str, frozenset[str]] = {
     "division": frozenset({"division"}),
     "place": frozenset({"place"}),
     "leaderboard": frozenset({"name", "first_name", "last_name", "bib", "time", "place"}),
+    "team": frozenset({"team"}),
+    "recent": frozenset({"name", "first_name", "last_name", "bib", "time", "place"}),
 }
 # the multi-up grid a burst of finishers is shown in (rc-cards.js renderGrid): name, bib,
 # city/state/country, division and time on every card
@@ -114,8 +119,8 @@ _GRID_FIELDS = frozenset(
 def template_fields(template: dict[str, Any]) -> set[str]:
     """The participant fields a screen showing ``template`` needs: SCREEN_MINIMUM plus what its
     blocks display (a leaderboard filtered by division also reads ``division``) and, when it
-    has a ``grid``, what the grid's cards display.  No block shows ``team``, ``age`` or
-    ``gender``: screens never get them (the operator's API and history keep everything)."""
+    has a ``grid``, what the grid's cards display.  Only a ``team`` block shows ``team``; no block
+    shows ``age`` or ``gender``: screens never get them (the operator's API and history keep everything)."""
     fields = set(SCREEN_MINIMUM)
     blocks = template.get("blocks")
     for block in blocks if isinstance(blocks, list) else ():

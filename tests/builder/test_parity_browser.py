@@ -100,6 +100,27 @@ OVERFLOW = {
             "source": "recent",
             "style": {"size": 30},
         },
+        # the finisher's team (none: empty_text), the last 5 finishers, the screen's QR code
+        {
+            "type": "team",
+            "x": 40,
+            "y": 880,
+            "w": 600,
+            "h": 80,
+            "empty_text": "No team",
+            "style": {"size": 50},
+        },
+        {
+            "type": "recent",
+            "x": 660,
+            "y": 870,
+            "w": 720,
+            "h": 200,
+            "rows": 5,
+            "title": "JUST IN",
+            "style": {"size": 24},
+        },
+        {"type": "qr", "x": 1560, "y": 540, "w": 140, "h": 140},
     ],
 }
 
@@ -159,7 +180,7 @@ WARM_UP = {"bib": "1", "first_name": "Warm", "last_name": "Up", "message": "Firs
 
 
 def roster(samples: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    fields = ("bib", "first_name", "last_name", "city", "state", "country", "division", "message")
+    fields = ("bib", "first_name", "last_name", "city", "state", "country", "division", "team", "message")
     runners = [f for kind in ["bunch", *SINGLES] for f in samples[kind] if f.get("known", True)]
     return [WARM_UP, *({k: f[k] for k in fields if k in f} for f in runners)]
 

@@ -11,6 +11,7 @@
 
   var RC = window.RC;
   var S = RC.S;
+  RC.qrSrc = '/builder/qr.svg';       // a qr block's sample: the builder's preview URL (a screen shows its own)
 
   // `finishers` are on the card (or the grid, kind 'grid'); `earlier` finished before them
   // (oldest first) and fill the recent-finishers list behind them, as on a screen mid-race.

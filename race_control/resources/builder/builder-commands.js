@@ -60,10 +60,13 @@
     ['city_state', 'City / state', { w: 1000, h: 86, style: { size: 60, weight: 600, color: '#c6d2ec' } }],
     ['message', 'Message', { w: 1200, h: 170, lines: 2, style: { size: 60, weight: 700, background: '#15203b', radius: 22 } }],
     ['division', 'Division', { w: 520, h: 112, style: { size: 56, weight: 800, background: '#1b2746', radius: 18 } }],
+    ['team', 'Team', { w: 700, h: 100, empty_text: '', style: { size: 56, weight: 700, color: '#c6d2ec' } }],
     ['place', 'Place', { w: 420, h: 112, prefix: 'PLACE ', style: { size: 56, weight: 800, align: 'center', background: '#1b2746', radius: 18 } }],
     ['clock', 'Race clock', { w: 448, h: 96, label: 'RACE TIME', style: { size: 76, weight: 800, align: 'right', font: 'mono' } }],
     ['countdown', 'Countdown', { w: 1200, h: 260, target: 'auto', empty_text: 'Starting soon', style: { size: 200, weight: 900, align: 'center', font: 'mono' } }],
     ['leaderboard', 'Leaderboard', { w: 448, h: 700, title: 'RECENT FINISHERS', rows: 8, source: 'auto', style: { size: 34, weight: 700, background: '#0f1830', radius: 22 } }],
+    ['recent', 'Recent finishers', { w: 900, h: 420, title: 'JUST FINISHED', rows: 5, style: { size: 40, weight: 700, background: '#0f1830', radius: 22 } }],
+    ['qr', 'QR code', { w: 300, h: 300, alt: 'Scan to open this screen', style: { background: '#ffffff', radius: 12 } }],
     ['text', 'Text', { w: 800, h: 100, text: 'Your text', style: { size: 64, weight: 800 } }],
     ['image', 'Image', { w: 400, h: 200, src: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==', fit: 'contain', alt: '' }],
     ['slides', 'Slides', { w: 1200, h: 290, interval_s: 7, items: [{ title: 'Welcome', text: 'Live results appear here as runners finish.' }], style: { size: 64, weight: 800, align: 'center', background: '#111b34', radius: 28 } }]

@@ -11,7 +11,7 @@
   'use strict';
 
   var BUNCH = [
-    { bib: '11', first_name: 'Ana', last_name: 'Silva', city: 'Lisbon', country: 'PT', time: '38:01', place: 1 },
+    { bib: '11', first_name: 'Ana', last_name: 'Silva', city: 'Lisbon', country: 'PT', team: 'Lisboa Runners', time: '38:01', place: 1 },
     { bib: '12', first_name: 'Bjørn', last_name: 'Dæhlie', city: 'Oslo', country: 'NO', time: '38:01', place: 2 },
     { bib: '13', first_name: 'Chen', last_name: 'Wei', city: 'Shanghai', country: 'CN', time: '38:02', place: 3 },
     { bib: '14', first_name: 'Dmitri', last_name: 'Volkov-Alexandrovich', city: 'Saint Petersburg', country: 'RU', time: '38:02', place: 4 },
@@ -23,11 +23,11 @@
 
   var SAMPLES = {
     // a name of 60 characters
-    long: [{ bib: '1042', first_name: 'Maximiliana-Evangelina', last_name: 'Featherstonehaugh-Wolstenholme-Smythe', city: 'Rancho Santa Margarita', state: 'CA', country: 'US', time: '3:27:41', division: 'F40-44', place: 9, message: 'Go Mom! We are so proud of you — see you at the finish line with ice cream!' }],
+    long: [{ bib: '1042', first_name: 'Maximiliana-Evangelina', last_name: 'Featherstonehaugh-Wolstenholme-Smythe', city: 'Rancho Santa Margarita', state: 'CA', country: 'US', time: '3:27:41', division: 'F40-44', team: 'Saddleback Striders Running Club', place: 9, message: 'Go Mom! We are so proud of you — see you at the finish line with ice cream!' }],
     accents: [{ bib: '77', first_name: 'José Ñúñez', last_name: 'Sørensen-Łukasiewicz', city: 'São Paulo', country: 'BR', time: '41:09', division: 'M30-34', place: 9 }],
     rtl: [{ bib: '5150', first_name: 'مريم', last_name: 'الحسيني', city: 'دبي', country: 'AE', time: '52:33', division: 'F25-29', place: 9, message: 'أحسنتِ! فخورون بك' }],
     unknown: [{ bib: '9999', known: false, time: '1:02:17', place: 9 }],
-    message: [{ bib: '301', first_name: 'Sam', last_name: 'Lee', city: 'Portland', state: 'OR', country: 'US', time: '48:55', division: 'M18-24', place: 9, message: 'Happy birthday Sam! 30 years, 10 kilometres, one legend.' }],
+    message: [{ bib: '301', first_name: 'Sam', last_name: 'Lee', city: 'Portland', state: 'OR', country: 'US', time: '48:55', division: 'M18-24', team: 'Rose City Track', place: 9, message: 'Happy birthday Sam! 30 years, 10 kilometres, one legend.' }],
     bunch: BUNCH,
     none: []
   };

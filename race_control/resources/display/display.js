@@ -64,6 +64,7 @@
   function start() {
     dom.body.setAttribute('data-connection', 'connecting');
     scaffold();
+    if (token) RC.qrSrc = '/display/' + encodeURIComponent(token) + '/qr.svg';   // a qr block (qr_routes.py)
     build();
     // the bundled fonts (fonts.css) arrive after the first build, and a right-to-left face only
     // when such a name first shows: draw again so every text is fitted with the real glyphs

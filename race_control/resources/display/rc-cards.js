@@ -64,6 +64,7 @@
         case 'time': text = f.time; break;
         case 'city_state': text = cityState(f); break;
         case 'division': text = f.division; break;
+        case 'team': text = f.team || str(sp.empty_text, 80); break;
         case 'place': { var p = placeText(f); text = p ? str(sp.prefix, 20) + p : ''; break; }
         case 'message':
           text = f.message;
@@ -172,6 +173,7 @@
   function renderBoards() {
     if (!RC.view) return;
     RC.view.blocks.forEach(function (rec) {
+      if (rec.type === 'recent') { renderRecent(rec); return; }
       if (rec.type !== 'leaderboard') return;
       var useServer = rec.source === 'server' || (rec.source === 'auto' && S.board);
       var entries = useServer ? (S.board || []) : S.recent;
@@ -209,6 +211,23 @@
         rec.list.appendChild(el('div', 'rc-board-empty', 'No finishers yet'));
       }
     });
+  }
+
+  // The `recent` block: the last N finishers, newest first, one line each (place, bib, name, time).
+  function renderRecent(rec) {
+    rec.list.textContent = '';
+    var entries = S.recent.slice(0, rec.rows);
+    var rowH = Math.max(10, (rec.el.clientHeight - (rec.list.previousSibling ? rec.style.size * 1.9 : 0) - 8) / rec.rows);
+    entries.forEach(function (e, i) {
+      var row = el('div', 'rc-recent-row' + (i === 0 ? ' rc-row-new' : ''));
+      row.style.height = rowH + 'px';
+      row.style.lineHeight = rowH + 'px';
+      var span = textSpan();
+      span.textContent = [placeText(e), e.bib ? '#' + e.bib : '', nameFor(e), e.time].filter(Boolean).join('  ');
+      row.appendChild(span);
+      rec.list.appendChild(row);
+    });
+    if (!entries.length) rec.list.appendChild(el('div', 'rc-board-empty', str(rec.spec.empty_text, 80) || 'No finishers yet'));
   }
 
   // ---------------------------------------------------------------- exports

@@ -147,6 +147,31 @@
         rec.el.appendChild(rec.list);
         break;
       }
+      case 'recent': {
+        rec.rows = Math.round(num(sp.rows, 1, 20, 5));
+        rec.el.classList.add('rc-board');
+        var rtitle = str(sp.title, 80);
+        if (rtitle) {
+          var rh = el('div', 'rc-board-title', rtitle);
+          rh.style.color = t.theme.accent;
+          rh.style.fontSize = Math.round(st.size * 0.9) + 'px';
+          rec.el.appendChild(rh);
+        }
+        rec.list = el('div', 'rc-board-list');
+        rec.el.appendChild(rec.list);
+        break;
+      }
+      case 'qr': {
+        // the screen's own URL as a QR code, drawn by this server (RC.qrSrc: display.js or the builder canvas)
+        if (!RC.qrSrc) { rec.el.style.display = 'none'; break; }
+        var qr = el('img', 'rc-img rc-qr-img');
+        qr.alt = str(sp.alt, 200) || 'QR code of this screen';
+        qr.draggable = false;
+        qr.style.objectFit = 'contain';
+        qr.src = RC.qrSrc;
+        rec.el.appendChild(qr);
+        break;
+      }
       case 'slides': {
         rec.items = (Array.isArray(sp.items) ? sp.items : []).slice(0, 50).map(function (it) {
           if (typeof it === 'string') return { title: str(it, 300), text: '', image: null };

@@ -22,8 +22,8 @@
   var GRID_MAX = 8;              // cards per grid page
   var RECENT_KEEP = 50;
   var BLOCK_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place', 'clock',
-    'countdown', 'leaderboard', 'text', 'image', 'slides'];
-  var FINISHER_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place'];
+    'countdown', 'leaderboard', 'text', 'image', 'slides', 'team', 'recent', 'qr'];
+  var FINISHER_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place', 'team'];
 
   // the bundled fonts (race_control/templates/fonts.py; /display/fonts/fonts.css declares their files)
   var FONT_STACKS = {
@@ -180,6 +180,7 @@
       time: str(m.time, 40),
       location: str(m.location, 60),
       division: str(m.division, 80),
+      team: str(m.team, 200),
       age: (typeof m.age === 'number' && isFinite(m.age)) ? m.age : null,
       gender: str(m.gender, 20),
       message: str(m.message),

@@ -125,3 +125,41 @@ async def test_palette_blocks_show_on_the_canvas_and_on_a_real_screen(rc: RaceCo
         assert not violations, violations
         await client.close()
         await context.close()
+
+
+# the builder's canvas sizes (docs/templates.md#builder): TV, phone upright, LED walls and boards
+SIZES = ["1920x1080", "1080x1920", "1280x720", "960x540", "768x384", "768x256", "512x256"]
+
+
+async def test_each_canvas_size_is_offered_stored_and_scaled_to_the_screen(api: Api) -> None:
+    tpl = await api.ok("POST", "/api/templates", START, 201)
+    async with chromium() as browser:
+        page = await open_builder(browser, api, tpl["id"])
+        offered = await page.eval_on_selector_all("#canvas-size option", "os => os.map(o => o.value)")
+        assert offered == SIZES
+        for size in SIZES[1:] + SIZES[:1]:
+            w, h = (int(v) for v in size.split("x"))
+            await page.select_option("#canvas-size", size)
+            d = await doc(page)
+            assert d["canvas"] == {"width": w, "height": h}, size
+            assert all(b["x"] + b["w"] <= w and b["y"] + b["h"] <= h for b in d["blocks"]), (
+                size,
+                d["blocks"],
+            )
+        await page.select_option("#canvas-size", "512x256")
+        await page.click("#save")
+        await page.wait_for_function("!window.rcBuilder.state().dirty", timeout=10_000)
+        assert (await api.ok("GET", f"/api/templates/{tpl['id']}"))["canvas"] == {"width": 512, "height": 256}
+        event = await api.ok("POST", "/api/events", {"name": "Board 5K", "date": "2026-06-01"}, 201)
+        body = {"event_id": event["id"], "mode": "results", "template_id": tpl["id"]}
+        session = await api.ok("POST", "/api/sessions", body, 201)
+        screen = await browser.new_page(viewport={"width": 1280, "height": 720})
+        await screen.goto(session["display_url"])
+        await screen.wait_for_function("document.body.dataset.connection === 'live'", timeout=10_000)
+        # the 512x256 design scaled 2.5x to the 1280-wide screen, letterboxed top and bottom
+        r = await screen.evaluate(
+            "(() => { const r = document.getElementById('rc-stage').getBoundingClientRect();"
+            " return [r.left, r.top, r.width, r.height]; })()"
+        )
+        assert [round(v) for v in r] == [0, 40, 1280, 640], r
+        assert not page.errors, page.errors  # type: ignore[attr-defined]

@@ -97,6 +97,16 @@
     if (st.transform !== 'none') e.style.textTransform = st.transform;
     if (st.italic) e.style.fontStyle = 'italic';
     if (st.spacing) e.style.letterSpacing = st.spacing + 'px';
+    if (st.lineHeight) e.style.lineHeight = String(st.lineHeight);   // fit() gives it to the text
+    if (st.border) {
+      e.style.borderStyle = 'solid';
+      e.style.borderWidth = st.border.width + 'px';
+      e.style.borderColor = st.border.color || theme.foreground;
+    }
+    if (st.shadow) {
+      e.style.boxShadow = st.shadow.x + 'px ' + st.shadow.y + 'px ' + st.shadow.blur + 'px ' + st.shadow.color;
+    }
+    if (st.opacity < 1) e.style.opacity = String(st.opacity);
     if (st.background) {
       var pad = Math.round(Math.min(st.size * 0.5, 40));
       e.style.paddingLeft = pad + 'px';
@@ -113,7 +123,7 @@
   // font shrinks only when the wrapped text is still too tall; clamped as a last resort.
   // Layout sizes ignore the stage transform.
   var OVERFLOW = ['auto', 'shrink', 'ellipsis', 'wrap'];
-  var LINE = 1.12;                    // .rc-t line-height
+  var LINE_DEFAULT = 1.12;            // .rc-t line-height
 
   function fit(span, box, base, lines, minRatio, mode) {
     lines = lines || 1;
@@ -122,6 +132,8 @@
     span.classList.remove('rc-clamp');
     span.style.webkitLineClamp = '';
     span.style.fontSize = base + 'px';
+    var LINE = parseFloat(box.style.lineHeight) || LINE_DEFAULT;   // the block's style.line_height
+    if (box.style.lineHeight) span.style.lineHeight = box.style.lineHeight;
     if (!span.textContent) return;
     var cs = window.getComputedStyle(box);
     var availH = box.clientHeight - (parseFloat(cs.paddingTop) || 0) - (parseFloat(cs.paddingBottom) || 0);
@@ -160,7 +172,7 @@
       var fitsMulti = function () {
         var size = parseFloat(span.style.fontSize);
         return span.scrollWidth <= availW && span.offsetHeight <= availH + 1 &&
-          span.offsetHeight <= lines * size * 1.2 + 2;
+          span.offsetHeight <= lines * size * Math.max(1.2, LINE + 0.08) + 2;
       };
       best = search(span, minSize, base, fitsMulti);
       if (best) { span.style.fontSize = best + 'px'; return; }

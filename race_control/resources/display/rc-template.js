@@ -155,19 +155,43 @@
   function cleanStyle(s) {
     var w = s.weight;
     if (w === 'bold') w = 700; else if (w === 'normal') w = 400;
-    return {
+    var out = {
       size: num(s.size, 6, 1200, 48),
       weight: typeof w === 'number' ? Math.round(num(w, 100, 900, 700) / 100) * 100 : 700,
       align: oneOf(s.align, ['left', 'center', 'right'], 'left'),
       color: safeColor(s.color),
       background: safeColor(s.background),
-      radius: num(s.radius, 0, 600, 0),
+      radius: num(s.radius, 0, 200, 0),
       font: safeFont(s.font),
       transform: oneOf(s.transform, ['uppercase', 'lowercase', 'capitalize', 'none'], 'none'),
       italic: s.italic === true,
       spacing: num(s.spacing, -20, 100, 0),
-      overflow: oneOf(s.overflow, ['auto', 'shrink', 'ellipsis', 'wrap'], 'auto')   // rc-stage.js fit()
+      overflow: oneOf(s.overflow, ['auto', 'shrink', 'ellipsis', 'wrap'], 'auto'),  // rc-stage.js fit()
+      lineHeight: typeof s.line_height === 'number' ? num(s.line_height, 0.8, 3, 0) : 0,   // 0: the page's 1.12
+      border: cleanBorder(s.border),
+      shadow: cleanShadow(s.shadow),
+      opacity: num(s.opacity, 0, 1, 1)
     };
+    if (s.case !== undefined) out.transform = CASES[oneOf(s.case, Object.keys(CASES), 'none')];
+    return out;
+  }
+
+  // style.case names the letter case; the older style.transform (built-ins) is its CSS value
+  var CASES = { none: 'none', upper: 'uppercase', lower: 'lowercase', title: 'capitalize' };
+  var SHADOWS = { soft: { x: 0, y: 6, blur: 18, color: 'rgba(0,0,0,0.45)' },
+    strong: { x: 0, y: 10, blur: 32, color: 'rgba(0,0,0,0.8)' } };
+
+  function cleanBorder(v) {
+    if (!isObj(v) || typeof v.width !== 'number') return null;
+    var w = num(v.width, 0, 40, 0);
+    return w ? { width: w, color: safeColor(v.color) } : null;   // color null: the theme's foreground
+  }
+
+  function cleanShadow(v) {
+    if (typeof v === 'string') return Object.prototype.hasOwnProperty.call(SHADOWS, v) ? SHADOWS[v] : null;
+    if (!isObj(v)) return null;
+    return { x: num(v.x, -100, 100, 0), y: num(v.y, -100, 100, 0), blur: num(v.blur, 0, 200, 0),
+      color: safeColor(v.color) || 'rgba(0,0,0,0.5)' };
   }
 
   // A template lays out its own mode and every other mode one of its blocks lists (`modes`);

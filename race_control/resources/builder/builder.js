@@ -884,7 +884,7 @@
     if (b.type !== 'image') {
       p.appendChild(el('h2', '', 'Style'));
       row(p, 'Font size', numberInput(st.size, function (v) { setField(['style', 'size'], v); }, 'style.size'));
-      row(p, 'Weight', selectInput(String(st.weight || 700), [['400', 'Regular'], ['600', 'Semibold'], ['700', 'Bold'], ['800', 'Extra bold'], ['900', 'Black']],
+      row(p, 'Weight', selectInput(String(st.weight || 700), [['100', 'Thin'], ['200', 'Extra light'], ['300', 'Light'], ['400', 'Regular'], ['500', 'Medium'], ['600', 'Semibold'], ['700', 'Bold'], ['800', 'Extra bold'], ['900', 'Black']],
         function (v) { setField(['style', 'weight'], Number(v)); }, 'style.weight'));
       row(p, 'Font', fontInput(st.font, 'Template font', function (v) { setField(['style', 'font'], v); }, 'style.font'));
       row(p, 'Colour', colorInput(st.color, function (v) { setField(['style', 'color'], v); }, 'style.color'));
@@ -895,6 +895,7 @@
         row(p, 'Overflow', selectInput(st.overflow || '', OVERFLOW_CHOICES,
           function (v) { setField(['style', 'overflow'], v); }, 'style.overflow'));
       }
+      boxStylePanel(p, st);
     }
     arrangePanel(p);
     p.appendChild(el('h2', '', 'Block'));
@@ -904,6 +905,50 @@
       ['Duplicate', 'duplicate', duplicateSelected, 'Ctrl+D'], ['Delete', 'delete', removeSelected, 'Delete']]);
     if (i >= 0) p.appendChild(el('p', 'hint', 'Layer ' + (i + 1) + ' of ' + doc().blocks.length +
       '. Finisher blocks (name, bib, time…) are drawn above the other blocks on a screen.'));
+  }
+
+  // The rest of the style panel (docs/templates.md#style): each change is one undoable command;
+  // a number is kept within the schema's bounds, a cleared field is removed.
+  var CASE_CHOICES = [['', 'As typed'], ['upper', 'UPPER'], ['lower', 'lower'], ['title', 'Title Case']];
+  var SHADOW_CHOICES = [['', 'None'], ['soft', 'Soft'], ['strong', 'Strong']];
+
+  function bounded(lo, hi, whole) {
+    return function (v) {
+      if (v === null) return null;
+      v = Math.min(hi, Math.max(lo, v));
+      return whole ? Math.round(v) : Math.round(v * 100) / 100;
+    };
+  }
+
+  function boxStylePanel(p, st) {
+    var lh = bounded(0.8, 3), px40 = bounded(0, 40, true), px200 = bounded(0, 200, true), unit = bounded(0, 1);
+    row(p, 'Line height', numberInput(st.line_height, function (v) { setField(['style', 'line_height'], lh(v)); }, 'style.line_height'));
+    row(p, 'Letter case', selectInput(st.case || '', CASE_CHOICES,
+      function (v) { setField(['style', 'case'], v); }, 'style.case'));
+    var border = st.border && typeof st.border === 'object' ? st.border : {};
+    row(p, 'Border width', numberInput(border.width, function (v) { setBorder('width', px40(v)); }, 'style.border.width'));
+    row(p, 'Border colour', colorInput(border.color, function (v) { setBorder('color', v); }, 'style.border.color'));
+    row(p, 'Corner radius', numberInput(st.radius, function (v) { setField(['style', 'radius'], px200(v)); }, 'style.radius'));
+    var shadow = typeof st.shadow === 'string' ? (st.shadow === 'none' ? '' : st.shadow) : (st.shadow ? 'custom' : '');
+    var shadows = shadow === 'custom' ? SHADOW_CHOICES.concat([['custom', 'Custom (from the file)']]) : SHADOW_CHOICES;
+    row(p, 'Shadow', selectInput(shadow, shadows, function (v) {
+      if (v !== 'custom') setField(['style', 'shadow'], v);
+    }, 'style.shadow'));
+    row(p, 'Opacity (0–1)', numberInput(st.opacity, function (v) { setField(['style', 'opacity'], unit(v)); }, 'style.opacity'));
+  }
+
+  // border is {width, color}: without a width there is no border, so the colour goes with it
+  function setBorder(key, value) {
+    var i = ui.selected;
+    if (i < 0) return;
+    run('edit style.border.' + key, function (d) {
+      var s = d.blocks[i].style = d.blocks[i].style || {};
+      var bd = s.border && typeof s.border === 'object' ? s.border : {};
+      if (value === '' || value === null) delete bd[key]; else bd[key] = value;
+      if (typeof bd.width === 'number') s.border = bd;
+      else if (key === 'color' && value) s.border = { width: 2, color: value };
+      else delete s.border;
+    });
   }
 
   // ---------------------------------------------------------------- keyboard

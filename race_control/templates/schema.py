@@ -79,7 +79,8 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 def check_schema(doc: object) -> None:
     """TemplateInputError ``"$.blocks[2].x: ..."`` for the first place ``doc`` breaks the schema."""
-    if isinstance(doc, dict):  # a font that is not bundled: named with the list (the schema says "not one of")
+    # a font that is not bundled: named with the list (the schema would say "not one of")
+    if isinstance(doc, dict):
         check_fonts(doc)
     error = best_match(_validator().iter_errors(doc))
     if error is None:

@@ -397,7 +397,9 @@ class TemplateService:
             uow.record("template", tid, "deleted")
             uow.after_commit(lambda: self._custom.pop(tid, None))
             return "deleted"
-        body = _known_fonts({**row["body"], "name": row["name"], "mode": row["mode"]}, f"synced template {tid}")
+        body = _known_fonts(
+            {**row["body"], "name": row["name"], "mode": row["mode"]}, f"synced template {tid}"
+        )
         clean = validate_template(body)
         saved = {**clean, "id": tid, "version": int(row["version"])}
         action = "updated" if tid in self._custom else "created"

@@ -163,3 +163,28 @@ async def test_each_canvas_size_is_offered_stored_and_scaled_to_the_screen(api: 
         )
         assert [round(v) for v in r] == [0, 40, 1280, 640], r
         assert not page.errors, page.errors  # type: ignore[attr-defined]
+
+
+async def test_the_panel_edits_the_new_blocks_options(api: Api) -> None:
+    tpl = await api.ok("POST", "/api/templates", START, 201)
+    async with chromium() as browser:
+        page = await open_builder(browser, api, tpl["id"])
+        frame = canvas_frame(page)
+        await page.click("#palette button[data-type='recent']")  # added and selected
+        rows = page.locator("#panel input[name='rows']")
+        await rows.fill("25")
+        await rows.press("Enter")
+        assert (await doc(page))["blocks"][1]["rows"] == 20  # kept within 1-20
+        await rows.fill("3")
+        await rows.press("Enter")
+        got = await until(frame, lambda g: len(g["recent"]) == 3, "3 rows")
+        assert got["recent"][0].startswith("9th  #1042")
+        await page.click("#palette button[data-type='team']")
+        empty = page.locator("#panel input[name='empty_text']")
+        await empty.fill("Unattached")
+        await empty.press("Enter")
+        await page.select_option("#sample", "unknown")
+        await frame.wait_for_function(
+            "document.querySelector('.rc-block.rc-team').textContent === 'Unattached'"
+        )
+        assert not page.errors, page.errors  # type: ignore[attr-defined]

@@ -669,12 +669,13 @@
     text: [['text', 'Text']], bib: [['prefix', 'Prefix']], place: [['prefix', 'Prefix']],
     clock: [['label', 'Label'], ['empty_text', 'Before gun']],
     countdown: [['label', 'Label'], ['empty_text', 'No start'], ['done_text', 'After start']],
-    leaderboard: [['title', 'Title']], image: [['alt', 'Alt text']]
+    leaderboard: [['title', 'Title']], image: [['alt', 'Alt text']],
+    team: [['empty_text', 'No team']], recent: [['title', 'Title'], ['empty_text', 'Nobody yet']], qr: [['alt', 'Alt text']]
   };
   var LINES_TYPES = ['name', 'message', 'text'];
 
   // the blocks whose text the page fits, and so take an overflow choice
-  var OVERFLOW_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place', 'text', 'clock', 'countdown'];
+  var OVERFLOW_TYPES = ['name', 'bib', 'time', 'city_state', 'message', 'division', 'place', 'text', 'clock', 'countdown', 'team'];
   var OVERFLOW_CHOICES = [['', 'Auto (shrink, wrap, …)'], ['shrink', 'Shrink to fit'], ['ellipsis', 'Ellipsis …'], ['wrap', 'Wrap']];
   var ALIGN = [['left', 'Left'], ['center', 'Centre'], ['right', 'Right'], ['top', 'Top'], ['middle', 'Middle'], ['bottom', 'Bottom']];
 
@@ -880,6 +881,9 @@
     if (LINES_TYPES.indexOf(b.type) >= 0 && !st.overflow) {
       // Auto overflow: shrink the font, then wrap to `lines`, then an ellipsis
       row(p, 'Lines (wrap)', numberInput(b.lines, function (v) { setField(['lines'], v === null ? null : Math.max(1, Math.min(4, Math.round(v)))); }, 'lines'));
+    }
+    if (b.type === 'recent') {
+      row(p, 'Finishers (1–20)', numberInput(b.rows, function (v) { setField(['rows'], v === null ? null : Math.max(1, Math.min(20, Math.round(v)))); }, 'rows'));
     }
     if (b.type !== 'image') {
       p.appendChild(el('h2', '', 'Style'));

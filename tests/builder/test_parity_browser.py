@@ -1,6 +1,7 @@
 """Parity: what the builder's canvas draws is what a screen draws.
 
-Every starter template (and one custom template with each overflow choice) is drawn twice in
+Every starter template (and one custom template with each overflow choice and the style panel's
+border, radius, line height, letter case, shadow and opacity) is drawn twice in
 headless Chromium with the builder's own sample finishers (window.RCB.SAMPLES: a 60-character
 name, accents, right-to-left text, an unknown bib, a personal message, a bunch of 8):
 
@@ -11,7 +12,8 @@ name, accents, right-to-left text, an unknown bib, a personal message, a bunch o
   server computes the same times and places (a lone runner finishes 9th, after the bunch).
 
 Every block, every text inside it (the fitted span), every leaderboard row, the multi-up grid's
-cards and their texts: the same text, and the same box scaled to design pixels within 2 px.
+cards and their texts: the same text, and the same box scaled to design pixels within 2 px;
+every block the same computed style (border, radius, line height, case, shadow, opacity).
 Timers' digits are the one exception (a live clock: the builder's sample clock and the
 session's gun differ), their boxes and labels are still compared.
 """
@@ -46,7 +48,20 @@ OVERFLOW = {
     "mode": "results",
     "canvas": {"width": 1920, "height": 1080},
     "blocks": [
-        {"type": "name", "x": 40, "y": 40, "w": 900, "h": 160, "style": {"size": 140, "overflow": "shrink"}},
+        {
+            "type": "name",
+            "x": 40,
+            "y": 40,
+            "w": 900,
+            "h": 160,
+            "style": {
+                "size": 140,
+                "overflow": "shrink",
+                "border": {"width": 8, "color": "#ff0000"},
+                "radius": 30,
+                "case": "upper",
+            },
+        },
         {
             "type": "name",
             "x": 40,
@@ -55,7 +70,20 @@ OVERFLOW = {
             "h": 160,
             "style": {"size": 140, "overflow": "ellipsis"},
         },
-        {"type": "name", "x": 40, "y": 400, "w": 900, "h": 300, "style": {"size": 140, "overflow": "wrap"}},
+        {
+            "type": "name",
+            "x": 40,
+            "y": 400,
+            "w": 900,
+            "h": 300,
+            "style": {
+                "size": 140,
+                "overflow": "wrap",
+                "line_height": 1.5,
+                "shadow": {"x": 4, "y": 6, "blur": 10, "color": "rgba(0,0,0,0.6)"},
+                "opacity": 0.8,
+            },
+        },
         {
             "type": "message",
             "x": 1000,
@@ -98,7 +126,7 @@ OVERFLOW = {
             "h": 360,
             "rows": 6,
             "source": "recent",
-            "style": {"size": 30},
+            "style": {"size": 30, "shadow": "soft", "weight": 300, "align": "right", "background": "#112233"},
         },
         # the finisher's team (none: empty_text), the last 5 finishers, the screen's QR code
         {
@@ -108,7 +136,7 @@ OVERFLOW = {
             "w": 600,
             "h": 80,
             "empty_text": "No team",
-            "style": {"size": 50},
+            "style": {"size": 50, "case": "title", "line_height": 2, "border": {"width": 3}},
         },
         {
             "type": "recent",
@@ -142,6 +170,9 @@ GEOMETRY = """() => {
       const key = name + i + ' ' + b.className.replace(/ rc-enter| rc-row-new/g, '');
       const timer = b.classList.contains('rc-timer');
       put(key, b, true);
+      const cs = getComputedStyle(b);
+      out[key].css = [cs.borderTopWidth, cs.borderTopColor, cs.borderTopLeftRadius, cs.lineHeight,
+        cs.textTransform, cs.boxShadow, cs.opacity, cs.fontWeight, cs.textAlign, cs.backgroundColor];
       b.querySelectorAll('.rc-t').forEach((t, j) => put(key + ' t' + j, t, timer && t.classList.contains('rc-digits')));
       b.querySelectorAll('.rc-row, .rc-board-title, .rc-timer-label, .rc-slide-title, .rc-slide-text')
         .forEach((r, j) => put(key + ' ' + r.className.split(' ')[0] + j, r, true));
@@ -158,6 +189,8 @@ def compare(builder: dict[str, Any], screen: dict[str, Any], what: str) -> int:
         s = screen[key]
         if b["text"] != s["text"]:
             bad.append((key, "text", b["text"], s["text"]))
+        if b.get("css") != s.get("css"):
+            bad.append((key, "style", b.get("css"), s.get("css")))
         off = max(abs(x - y) for x, y in zip(b["r"], s["r"], strict=True))
         if off > TOLERANCE:
             bad.append((key, f"{off:.1f} px", [round(v, 1) for v in b["r"]], [round(v, 1) for v in s["r"]]))
@@ -314,7 +347,12 @@ async def test_builder_canvas_and_a_real_screen_draw_every_template_alike(rc: Ra
             for (kind, _session, client), (screen, _) in zip(feeds, results, strict=True):
                 want = await builder_geometry(builder, kind, probe_of(samples[kind][0]))
                 await settled(screen)
-                compared += compare(want, await screen.evaluate(GEOMETRY), f"{tid}: {kind}")
+                got = await screen.evaluate(GEOMETRY)
+                compared += compare(want, got, f"{tid}: {kind}")
+                if tid == custom["id"]:  # the styles are drawn, not only alike
+                    styles = [v["css"] for v in got.values() if "css" in v]
+                    assert ["8px", "rgb(255, 0, 0)", "30px"] in [c[:3] for c in styles], styles
+                    assert ["rgba(0, 0, 0, 0.6) 4px 6px 10px 0px", "0.8"] in [c[5:7] for c in styles], styles
                 assert not screen.errors, screen.errors  # type: ignore[attr-defined]
                 await screen.context.close()
                 await client.close()

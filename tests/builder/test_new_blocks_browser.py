@@ -18,6 +18,7 @@ from race_control.app import RaceControl
 from tests.builder.helpers import canvas_frame, doc, open_builder
 from tests.conftest import Api
 from tests.display.browser import chromium
+from tests.templates.test_new_blocks import expected, modules
 from tests.templates.test_starters_browser import timing_stream
 
 pytestmark = pytest.mark.browser
@@ -86,6 +87,9 @@ async def test_palette_blocks_show_on_the_canvas_and_on_a_real_screen(rc: RaceCo
         )
         assert [r.split("  ")[1] for r in got["recent"][1:]] == [f"#{f['bib']}" for f in bunch[::-1][:4]]
         assert got["qr"][0] == "/builder/qr.svg"
+        # the sample QR encodes the builder's preview URL (regenerated with qrcode, module by module)
+        svg = await frame.evaluate("fetch('/builder/qr.svg').then(r => r.text())")
+        assert modules(svg) == expected(f"{api.base}/builder/canvas")[1]
         await page.select_option("#sample", "unknown")  # a runner without a team: the empty text
         await frame.wait_for_function("document.querySelector('.rc-block.rc-team').textContent === ''")
         await page.click("#save")

@@ -113,7 +113,7 @@ async def shoot(out: Path) -> list[Path]:
     settings = dataclasses.replace(settings, public_host="192.168.1.20", timezone="UTC")
     rc, w = await start_app(settings)
     services = rc.services
-    w.resize(1440, 900)
+    w.resize(1280, 720)  # a timer's laptop (1366x768, or 1920x1080 at 150 %): every page fits it
     w.show()
     stop = asyncio.Event()
 

@@ -93,6 +93,20 @@
     return { x: x1, y: y1, w: x2 - x1, h: y2 - y1 };
   }
 
+  // a list block (leaderboard, recent finishers): its optional title, then the list its rows fill
+  function boardBox(rec, sp, st, t) {
+    rec.el.classList.add('rc-board');
+    var title = str(sp.title, 80);
+    if (title) {
+      var h = el('div', 'rc-board-title', title);
+      h.style.color = t.theme.accent;
+      h.style.fontSize = Math.round(st.size * 0.9) + 'px';
+      rec.el.appendChild(h);
+    }
+    rec.list = el('div', 'rc-board-list');
+    rec.el.appendChild(rec.list);
+  }
+
   function buildStatic(rec, t) {
     var sp = rec.spec, st = rec.style;
     switch (rec.type) {
@@ -135,30 +149,12 @@
       case 'leaderboard': {
         rec.rows = Math.round(num(sp.rows, 1, 30, 8));
         rec.source = oneOf(sp.source, ['auto', 'recent', 'server'], 'auto');
-        rec.el.classList.add('rc-board');
-        var title = str(sp.title, 80);
-        if (title) {
-          var h = el('div', 'rc-board-title', title);
-          h.style.color = t.theme.accent;
-          h.style.fontSize = Math.round(st.size * 0.9) + 'px';
-          rec.el.appendChild(h);
-        }
-        rec.list = el('div', 'rc-board-list');
-        rec.el.appendChild(rec.list);
+        boardBox(rec, sp, st, t);
         break;
       }
       case 'recent': {
         rec.rows = Math.round(num(sp.rows, 1, 20, 5));
-        rec.el.classList.add('rc-board');
-        var rtitle = str(sp.title, 80);
-        if (rtitle) {
-          var rh = el('div', 'rc-board-title', rtitle);
-          rh.style.color = t.theme.accent;
-          rh.style.fontSize = Math.round(st.size * 0.9) + 'px';
-          rec.el.appendChild(rh);
-        }
-        rec.list = el('div', 'rc-board-list');
-        rec.el.appendChild(rec.list);
+        boardBox(rec, sp, st, t);
         break;
       }
       case 'qr': {

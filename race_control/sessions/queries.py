@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -101,6 +102,54 @@ def stream_reads(conn: Connection, stream_ids: list[str]) -> list[StoredRead]:
     return [StoredRead(**{k: r[k] for k in StoredRead.__slots__}) for r in rows]
 
 
+_STREAM_READS_SQL = (
+    f"SELECT {', '.join(StoredRead.__slots__)} FROM {Read.__tablename__} WHERE stream_id IN ({{marks}}) "
+    "ORDER BY received_at, stream_id, raw_n"
+)
+
+
+class ReadPages:
+    """``stream_reads`` a page at a time, each page one call on the DB thread (``Store.run``):
+    a rebuild of a million reads neither holds them all in memory nor keeps the DB thread (and
+    the GIL) busy for seconds in one go.
+
+    One SELECT, the same order as ``stream_reads``, on a connection of its own taken from the
+    engine on the first page and given back by ``close`` (call it in every case): a statement
+    sees one snapshot of the database until it is finished (WAL), so the pages are consistent
+    with each other whatever is written meanwhile.  All on the DB thread (each method is a
+    ``Store.run`` function)."""
+
+    def __init__(self, stream_ids: list[str], size: int = 5000) -> None:
+        self.stream_ids = list(stream_ids)
+        self.size = size
+        self._raw: Any = None
+        self._cursor: Any = None
+        self.finished = not self.stream_ids
+
+    def page(self, conn: Connection) -> list[StoredRead]:
+        """The next ``size`` reads ([] at the end)."""
+        if self.finished:
+            return []
+        if self._cursor is None:
+            self._raw = conn.engine.raw_connection()
+            self._cursor = self._raw.cursor()
+            sql = _STREAM_READS_SQL.format(marks=", ".join("?" * len(self.stream_ids)))
+            self._cursor.execute(sql, self.stream_ids)
+        rows = self._cursor.fetchmany(self.size)
+        if len(rows) < self.size:
+            self.finished = True
+        return [StoredRead(*r) for r in rows]
+
+    def close(self, conn: Connection | None = None) -> None:
+        del conn
+        self.finished = True
+        cursor, raw, self._cursor, self._raw = self._cursor, self._raw, None, None
+        if cursor is not None:
+            cursor.close()
+        if raw is not None:
+            raw.close()
+
+
 def load_sessions(conn: Connection) -> tuple[list[Any], list[Any], dict[str, int]]:
     rows = list(conn.execute(select(DisplaySession.__table__)).all())
     links = list(conn.execute(select(SessionStream.__table__)).all())
@@ -119,11 +168,49 @@ def announced_reads(conn: Connection, session_id: str) -> set[tuple[str, str, in
     return {(r[0], r[1], r[2]) for r in rows}
 
 
+def announced_page(
+    conn: Connection, session_id: str, after_seq: int, limit: int
+) -> tuple[list[tuple[str, str, int]], int | None]:
+    """``announced_reads`` a page at a time (seq order, by the primary key): the reads of up to
+    ``limit`` display events after ``after_seq`` that are finishers, and the seq to continue
+    after (None: no more)."""
+    t = DisplayEvent.__table__
+    rows = conn.execute(
+        select(t.c.seq, t.c.kind, t.c.stream_id, t.c.location, t.c.read_seq)
+        .where(t.c.session_id == session_id, t.c.seq > after_seq)
+        .order_by(t.c.seq)
+        .limit(limit)
+    ).all()
+    keys = [(r[2], r[3], r[4]) for r in rows if r[1] == "finisher"]
+    return keys, (rows[-1][0] if len(rows) == limit else None)
+
+
 def replace_suppressions(conn: Connection, session_id: str, derived: Derived) -> None:
     conn.execute(delete(Suppression.__table__).where(Suppression.__table__.c.session_id == session_id))
     c = SuppressionCount.__table__
     conn.execute(delete(c).where(c.c.session_id == session_id))  # the triggers left zeros
     write_derived(conn, derived)
+
+
+WRITE_SLICE = 2000  # rows of a rebuild written between two hand-overs of the GIL
+
+
+def replace_suppressions_sliced(conn: Connection, session_id: str, derived: Derived) -> None:
+    """``replace_suppressions`` for a rebuild (up to a million rows, in the action's one
+    transaction): the rows are written ``WRITE_SLICE`` at a time and the DB thread sleeps a
+    moment between slices, so the event loop's thread gets the GIL at once instead of waiting
+    for the interpreter's switch interval after each of its system calls (a GIL convoy that
+    stalls the loop for as long as this runs)."""
+    conn.execute(delete(Suppression.__table__).where(Suppression.__table__.c.session_id == session_id))
+    c = SuppressionCount.__table__
+    conn.execute(delete(c).where(c.c.session_id == session_id))  # the triggers left zeros
+    events, sups = derived.events, derived.suppressions
+    for i in range(0, max(len(events), len(sups)), WRITE_SLICE):
+        write_derived(conn, Derived(events[i : i + WRITE_SLICE], sups[i : i + WRITE_SLICE]))
+        time.sleep(GIL_PAUSE)
+
+
+GIL_PAUSE = 0.0005  # seconds the DB thread sleeps between slices (the loop takes the GIL)
 
 
 def events_after(conn: Connection, session_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:

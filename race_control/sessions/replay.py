@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field, fields
+from itertools import islice
 from typing import Any
 
 from race_control.sessions.crossing import Crossing
@@ -43,6 +44,52 @@ class Replayed:
 CHUNK = 2000  # reads decided between two yields of ``replaying`` (~25 ms of loop time)
 
 
+class Replay:
+    """A rebuild fed a slice at a time: ``feed`` decides reads (in arrival order, across calls),
+    ``done`` hands over the result.  ``replaying`` and the service's paged rebuild both use it, so
+    a session rebuilt from one list and one rebuilt from pages of the store hold the same state.
+    Pure, like ``replaying``: nothing outside the new session changes."""
+
+    def __init__(
+        self,
+        rec: SessionRecord,
+        lookup: Lookup,
+        *,
+        next_seq: int = 1,
+        unknown: dict[str, list[dict[str, Any]]] | None = None,
+        shown: set[ReadKey] | None = None,
+        log: bool = True,
+    ) -> None:
+        s = new_live(rec, lookup)
+        s.next_seq = next_seq
+        s.unknown = {bib: list(payloads) for bib, payloads in (unknown or {}).items()}
+        self.out = Replayed(s, Derived())
+        self.deciding = rec.final_counts is None  # a closed session that kept its counts: nothing
+        self._shown = shown
+        self._log = log
+        self._scratch = Derived()
+
+    def feed(self, reads: Iterable[StoredRead]) -> None:
+        """Decide ``reads``, after every read fed before."""
+        if not self.deciding:
+            return
+        s, out, shown = self.out.session, self.out, self._shown
+        into = out.derived if self._log else self._scratch
+        for read in reads:
+            key = (read.stream_id, read.location, read.seq)
+            result = s.decide(read, into, announce=shown is not None and key not in shown)
+            if isinstance(result, Crossing):
+                out.crossings.add(key)
+            self._scratch.suppressions.clear()
+
+    def done(self) -> Replayed:
+        if self.deciding:
+            # screens of a rebuilt session need its race clock and leaderboard again (next tick)
+            s = self.out.session
+            s.gun_dirty = s.board_dirty = True
+        return self.out
+
+
 def replaying(
     rec: SessionRecord,
     lookup: Lookup,
@@ -60,25 +107,15 @@ def replaying(
     ``log=False`` keeps no suppression rows (start-up: they are stored already).  A closed
     session that kept its final counts decides nothing: it stopped deciding when it closed.
     Nothing outside the new session changes."""
-    s = new_live(rec, lookup)
-    s.next_seq = next_seq
-    s.unknown = {bib: list(payloads) for bib, payloads in (unknown or {}).items()}
-    out = Replayed(s, Derived())
-    if rec.final_counts is not None:
-        return out
-    scratch = Derived()
-    for i, read in enumerate(reads, start=1):
-        key = (read.stream_id, read.location, read.seq)
-        announce = shown is not None and key not in shown
-        result = s.decide(read, out.derived if log else scratch, announce=announce)
-        if isinstance(result, Crossing):
-            out.crossings.add(key)
-        scratch.suppressions.clear()
-        if i % CHUNK == 0:
+    r = Replay(rec, lookup, next_seq=next_seq, unknown=unknown, shown=shown, log=log)
+    if not r.deciding:
+        return r.out
+    it = iter(reads)
+    while chunk := list(islice(it, CHUNK)):
+        r.feed(chunk)
+        if len(chunk) == CHUNK:
             yield
-    # screens of a rebuilt session need its race clock and leaderboard again (next tick)
-    s.gun_dirty = s.board_dirty = True
-    return out
+    return r.done()
 
 
 def adopt(target: LiveSession, fresh: LiveSession) -> None:

@@ -20,6 +20,7 @@ background task.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -34,7 +35,7 @@ from race_control.sessions import queries as q
 from race_control.sessions.crossing import CrossingRules
 from race_control.sessions.errors import SessionConflict, SessionInputError, SessionNotFound
 from race_control.sessions.live import MODES, Derived, LiveSession
-from race_control.sessions.replay import Replayed, adopt, replaying
+from race_control.sessions.replay import CHUNK, Replay, Replayed, adopt, replaying
 from race_control.sessions.session_record import (
     SessionRecord,
     apply,
@@ -57,6 +58,8 @@ log = logging.getLogger("race_control.sessions")
 Publisher = Callable[[str, list[dict[str, Any]]], None]
 Control = Callable[[str, dict[str, Any]], None]
 STATUSES = ("open", "closed")
+READ_PAGE = 5000  # stored reads (or display events) per store call of a rebuild
+PUBLISH_SLICE = 500  # display events handed to screens between two turns of the loop
 MAX_EPOCHS = 64  # epochs (start-ups) kept per session; a screen older than them replays from the start
 
 
@@ -316,7 +319,7 @@ class SessionService:
         rerun: dict[str, int] = {}
         if rules != s.rules or (old.status == "closed" and new.status == "open"):
             new = replace(new, final_counts=None)
-            shown = await self._store.run(q.announced_reads, s.id) if rules != s.rules else None
+            shown = await self._announced(s.id) if rules != s.rules else None
             built = await self._replay(new, s, shown=shown if new.status == "open" else None)
             rebuilt = built.session
             if new.status == "closed":
@@ -329,7 +332,7 @@ class SessionService:
                     "suppressed": rebuilt.suppressed,
                 }
             uow.write(q.save_session, to_row(new))
-            uow.write(q.replace_suppressions, s.id, built.derived)
+            uow.write(q.replace_suppressions_sliced, s.id, built.derived)
             uow.after_commit(lambda: self._swap_in(built, s, switched))
         else:
             if new.status == "closed" and old.status == "open":
@@ -359,9 +362,9 @@ class SessionService:
             return s
         old = record_of(s)
         new = replace(old, streams=old.streams | {stream_id})
-        built = await self._replay(new, s, shown=await self._store.run(q.announced_reads, s.id))
+        built = await self._replay(new, s, shown=await self._announced(s.id))
         uow.write(write_links, [r for r in link_rows(new) if r["stream_id"] == stream_id])
-        uow.write(q.replace_suppressions, s.id, built.derived)
+        uow.write(q.replace_suppressions_sliced, s.id, built.derived)
         uow.record("session", s.id, "bound", stream_id=stream_id)
         uow.after_commit(lambda: self._swap_in(built, s))
         return s
@@ -378,7 +381,7 @@ class SessionService:
         uow.record("session", s.id, "unbound", stream_id=stream_id)
         if new.final_counts is None:
             built = await self._replay(new, s, shown=None)
-            uow.write(q.replace_suppressions, s.id, built.derived)
+            uow.write(q.replace_suppressions_sliced, s.id, built.derived)
             uow.after_commit(lambda: self._swap_in(built, s))
             return s
 
@@ -394,21 +397,60 @@ class SessionService:
         self, rec: SessionRecord, current: LiveSession | None, *, shown: set[tuple[str, str, int]] | None
     ) -> Replayed:
         """``rec`` rebuilt from its streams' stored reads, continuing ``current``'s seqs and
-        unknown bibs (the caller holds ``lock``, so no read is decided meanwhile)."""
-        reads = await self._store.run(q.stream_reads, sorted(rec.streams)) if rec.streams else []
-        steps = replaying(
+        unknown bibs (the caller holds ``lock``, so no read is decided or stored meanwhile).
+
+        In slices: the reads come from the store a page at a time (``queries.ReadPages``, the
+        next page read while this one is decided) and are decided ``CHUNK`` at a time with the
+        loop free in between, so a rebuild of a million reads never holds the loop (or a
+        million reads in memory) at once."""
+        replay = Replay(
             rec,
             self._events.participant,
-            reads,
             next_seq=current.next_seq if current is not None else 1,
             unknown=current.unknown if current is not None else None,
             shown=shown,
         )
-        return await _run_steps(steps)
+        if not replay.deciding or not rec.streams:
+            return replay.done()
+        pages = q.ReadPages(sorted(rec.streams), size=READ_PAGE)
+        try:
+            ahead = asyncio.ensure_future(self._store.run(pages.page))
+            while True:
+                page = await ahead
+                if not page:
+                    break
+                ahead = asyncio.ensure_future(self._store.run(pages.page))
+                for i in range(0, len(page), CHUNK):
+                    replay.feed(page[i : i + CHUNK])
+                    await asyncio.sleep(0)
+        finally:
+            if not ahead.done():
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
+            await self._store.run(pages.close)
+        return replay.done()
 
-    def _swap_in(self, built: Replayed, target: LiveSession | None = None, switched: bool = False) -> None:
+    async def _announced(self, session_id: str) -> set[tuple[str, str, int]]:
+        """``queries.announced_reads`` a page at a time (a session that showed many finishers)."""
+        shown: set[tuple[str, str, int]] = set()
+        after: int | None = 0
+        while after is not None:
+            keys, after = await self._store.run(q.announced_page, session_id, after, READ_PAGE)
+            shown.update(keys)
+        return shown
+
+    async def _swap_in(
+        self, built: Replayed, target: LiveSession | None = None, switched: bool = False
+    ) -> None:
         """After the commit: the rebuilt state goes live — into ``target`` (the session object
-        everyone holds) or, for a new session, as itself — and screens hear about it."""
+        everyone holds) or, for a new session, as itself — and screens hear about it.
+
+        Its display events are published ``PUBLISH_SLICE`` at a time with the loop free in
+        between (a bind can announce a hundred thousand finishers).  The unit of work awaits
+        this inside the caller's ``lock``: nothing newer is published for the session before
+        the last of them (screens get them in seq order), and the session is already live so
+        reads decided after the lock are decided by the rebuilt state."""
         s = built.session
         if target is not None:
             before = set(target.streams)
@@ -418,8 +460,25 @@ class SessionService:
         else:
             self._install(s)
         if built.derived:
-            self.publish(built.derived)
+            await self._publish_sliced(built.derived)
         self._announce_change(s, switched)
+
+    async def _publish_sliced(self, derived: Derived) -> None:
+        """``publish`` in slices, the loop free between them.  Cancelled half-way (the action's
+        task), the rest is still published, at once: a screen must not miss committed
+        finishers (it would skip them once a newer seq reaches it)."""
+        events, sups = derived.events, derived.suppressions
+        slices = range(0, max(len(events), len(sups)), PUBLISH_SLICE)
+        cancelled: BaseException | None = None
+        for i in slices:
+            self.publish(Derived(events[i : i + PUBLISH_SLICE], sups[i : i + PUBLISH_SLICE]))
+            if cancelled is None:
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError as exc:
+                    cancelled = exc
+        if cancelled is not None:
+            raise cancelled
 
     def _announce_change(self, s: LiveSession, switched: bool) -> None:
         if switched:

@@ -17,8 +17,10 @@ Loop rule: build and commit on the event loop; the writes run on the store's thr
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +59,7 @@ class UnitOfWork:
     def __init__(self, store: Store, listeners: list[ChangeListener] | None = None) -> None:
         self._store = store
         self._writes: list[tuple[Write, tuple[Any, ...]]] = []
-        self._after: list[Callable[[], None]] = []
+        self._after: list[Callable[[], Awaitable[None] | None]] = []
         self._listeners = listeners if listeners is not None else []
         self.changes: list[Change] = []
         self.committed = False
@@ -66,8 +68,11 @@ class UnitOfWork:
         """Queue ``fn(conn, *args)``; it runs in the action's one transaction, in order."""
         self._writes.append((fn, args))
 
-    def after_commit(self, fn: Callable[[], None]) -> None:
-        """Queue an in-memory effect (apply the new state, notify screens) for after the commit."""
+    def after_commit(self, fn: Callable[[], Awaitable[None] | None]) -> None:
+        """Queue an in-memory effect (apply the new state, notify screens) for after the commit.
+        An effect that returns an awaitable (work in slices: a rebuild's thousands of display
+        events) is awaited before the next one, so ``commit`` returns once all are done: the
+        caller still holds its lock meanwhile."""
         self._after.append(fn)
 
     def record(self, kind: str, entity_id: str, action: str, **data: Any) -> None:
@@ -85,9 +90,14 @@ class UnitOfWork:
         if self._writes or self.changes:
             await self._store.run(self._transaction)
         self.committed = True
+        cancelled: BaseException | None = None
         for fn in self._after:
             try:
-                fn()
+                result = fn()
+                if inspect.isawaitable(result):  # an effect done in slices (the loop runs between)
+                    await result
+            except asyncio.CancelledError as exc:  # committed: the other effects still apply
+                cancelled = exc
             except Exception:
                 log.exception("effect after commit failed")
         if self.changes:
@@ -96,6 +106,8 @@ class UnitOfWork:
                     listener(self.changes)
                 except Exception:
                     log.exception("change listener failed")
+        if cancelled is not None:
+            raise cancelled
 
     def _transaction(self, conn: Connection) -> None:
         for fn, args in self._writes:

@@ -33,7 +33,7 @@ from race_control.timing.protocols.errors import TimingInputError
 from race_control.timing.protocols.events import GunTime, TagRead
 
 PROTOCOL = "controller-file"
-FEED_CHUNK = 5_000  # reads handed to the pipeline between two looks at its backlog
+FEED_CHUNK = 1_000  # reads handed to the pipeline between two looks at its backlog (~10 ms of loop)
 
 
 def _load(path: Path) -> ControllerData:
@@ -82,13 +82,20 @@ class ControllerImport:
 
 
 async def load_import(body: object) -> ControllerImport:
-    """Validate the request and read the files (in an executor: they can be large)."""
+    """Validate the request and read the files.  Reading, parsing, counting the days and
+    numbering the events all run in an executor (``_prepare``): a million-row file is seconds
+    of Python, which on the loop would stall every screen and the timing sockets."""
     path, location, tz, only_date = validate_import(body)
     loop = asyncio.get_running_loop()
     try:
-        data = await loop.run_in_executor(None, _load, path)
+        return await loop.run_in_executor(None, _prepare, path, location, tz, only_date)
     except ControllerFileError as exc:
         raise TimingInputError(str(exc)) from None
+
+
+def _prepare(path: Path, location: str | None, tz: str, only_date: dt.date | None) -> ControllerImport:
+    """``load_import``'s work off the loop (blocking: an executor thread)."""
+    data = _load(path)
     zone = ZoneInfo(tz)
     reads = data.reads
     if only_date is not None:  # a folder can hold other events' sessions (another day)

@@ -55,7 +55,7 @@ BENCHES = (
     Bench("history_export", (), ("--reads", "2000")),
     Bench("storage", (), ("--reads", "3000", "--sessions", "1,2", "--queries", "3")),
     Bench("stalls", (), ("--reads", "2000", "--import-reads", "1000", "--pause", "0.2")),
-    Bench("restart", (), ("--sizes", "2000", "--sessions", "2", "--limit", "100")),
+    Bench("restart", (), ("--sizes", "1000", "--sessions", "2", "--limit", "100", "--no-floor")),
     Bench(
         "soak",
         (),

@@ -29,7 +29,9 @@ message (``hello``; each screen retries its WebSocket every 50 ms) and every scr
 ``resume`` with its epoch and ``after_seq = its last seq - --behind`` (default 50: as a page that
 had shown those when the link dropped), answered by every finisher after it and ``caught_up``
 (no ``rewind`` expected: a clean restart).  Then RSS: VmHWM (peak) and VmRSS once the server's
-CPU time stops rising (settled).
+CPU time stops rising (settled).  The server's CPU time at its first 200 is reported next to the
+wall time (on a loaded machine the wall time is mostly waiting for a core), and, once per run,
+the floor: spawn to the first 200 on an empty data dir (the interpreter, the imports, a new store).
 """
 
 from __future__ import annotations
@@ -235,6 +237,7 @@ async def measure(data: Path, per_session: int, behind: int, limit: float) -> di
         proc = await spawn(data, http_port, timing_port)
         try:
             r["first_start_s"] = await first_health(http, base, proc, limit) - t0
+            r["first_start_cpu_s"] = cpu_seconds(proc.pid)
             headers = {"Authorization": f"Bearer {TOKEN}"}
             async with http.get(base + "/api/sessions", headers=headers) as resp:
                 sessions = await resp.json()
@@ -263,6 +266,7 @@ async def measure(data: Path, per_session: int, behind: int, limit: float) -> di
                 for sc in screens
             ]
             r["health_s"] = await first_health(http, base, proc, limit) - spawned
+            r["health_cpu_s"] = cpu_seconds(proc.pid)
             await asyncio.gather(*tasks)
             missing = [sc for sc in screens if sc.caught_up_at is None or sc.hello_at is None]
             if missing:
@@ -292,6 +296,22 @@ async def measure(data: Path, per_session: int, behind: int, limit: float) -> di
     return r
 
 
+async def floor(data: Path, limit: float) -> dict[str, float]:
+    """Spawn to the first 200 on an empty data dir: the interpreter, the imports, a new store."""
+    http_port, timing_port = free_port(), free_port()
+    data.mkdir(parents=True, exist_ok=True)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        t0 = time.perf_counter()
+        proc = await spawn(data, http_port, timing_port)
+        try:
+            s = await first_health(http, f"http://127.0.0.1:{http_port}", proc, limit) - t0
+            cpu = cpu_seconds(proc.pid)
+            rss = memory_kib(proc.pid)["VmRSS"] / 1024
+        finally:
+            await stop(proc)
+    return {"floor_s": s, "floor_cpu_s": cpu, "floor_rss_mib": rss}
+
+
 def run_one(
     reads: int, sessions: int, per_session: int, behind: int, cache: Path | None, limit: float
 ) -> dict[str, Any]:
@@ -312,9 +332,11 @@ def run_one(
     r.update(built)
     r["load"] = load()
     print(
-        f"  first start after the build: first 200 {r['first_start_s']:.2f} s; {r['screens']} screens saw "
+        f"  first start after the build: first 200 {r['first_start_s']:.2f} s "
+        f"({r['first_start_cpu_s']:.1f} s CPU); {r['screens']} screens saw "
         f"{r['seen']:,} finishers; SIGTERM -> exit {r['stop_s']:.2f} s\n"
-        f"  restart: first /api/health 200 {r['health_s']:.2f} s after the spawn; every screen's first "
+        f"  restart: first /api/health 200 {r['health_s']:.2f} s after the spawn "
+        f"({r['health_cpu_s']:.1f} s server CPU); every screen's first "
         f"message {r['first_message_s']:.2f} s; every screen resumed (caught_up) {r['resumed_s']:.2f} s "
         f"(p50 {r['resumed_p50_s']:.2f} s), {r['replayed']:,} finishers replayed, {r['rewinds']} rewinds, "
         f"{r['exact']}/{r['screens']} exact\n"
@@ -354,6 +376,7 @@ def figures_of(r: dict[str, Any], reads: int, sessions: int) -> list[Figure]:
         ]
     out += [
         info("restart", f"server peak RSS (VmHWM), {at}", r["settled"]["VmHWM"] / 1024, "MiB"),
+        info("restart", f"server CPU to the first 200, {at}", r["health_cpu_s"], "s"),
         info("restart", f"SIGTERM to exit, {at}", r["stop_s"], "s"),
         info("restart", f"building the store, {at}", r["build_s"], "s"),
     ]
@@ -373,6 +396,7 @@ def bench(argv: list[str] | None = None) -> list[Figure]:
     )
     p.add_argument("--cache", metavar="DIR", help="keep the built stores in DIR/<N>x<S> and reuse them")
     p.add_argument("--limit", type=float, default=900.0, help="seconds a start-up may take (default 900)")
+    p.add_argument("--no-floor", action="store_true", help="skip the empty-data-dir start (the floor)")
     a = p.parse_args(argv)
     sizes = [int(x) for x in a.sizes.split(",") if x.strip()]
     counts = [int(x) for x in a.sessions.split(",") if x.strip()]
@@ -381,16 +405,32 @@ def bench(argv: list[str] | None = None) -> list[Figure]:
         cache.mkdir(parents=True, exist_ok=True)
     print(f"bench.restart: {len(sizes) * len(counts)} combinations, load average {load()}", flush=True)
     out: list[Figure] = []
+    if not a.no_floor:
+        with tempfile.TemporaryDirectory(prefix="rc-bench-restart-") as tmp:
+            fl = asyncio.run(floor(Path(tmp) / "empty", a.limit))
+        print(
+            f"floor: spawn to the first 200 on an empty data dir {fl['floor_s']:.2f} s "
+            f"({fl['floor_cpu_s']:.1f} s server CPU), RSS {fl['floor_rss_mib']:.0f} MiB",
+            flush=True,
+        )
+        out += [
+            info("restart", "floor: spawn to the first 200, empty data dir", fl["floor_s"], "s"),
+            info("restart", "floor: server CPU to the first 200, empty data dir", fl["floor_cpu_s"], "s"),
+        ]
     rows = []
     for reads in sizes:
         for sessions in counts:
             r = run_one(reads, sessions, a.screens, a.behind, cache, a.limit)
             out += figures_of(r, reads, sessions)
             rows.append((reads, sessions, r))
-    print("reads x sessions  build   first 200  screens resumed  RSS settled / peak  SIGTERM->exit  load")
+    print(
+        "reads x sessions  build   first 200 (server CPU)  screens resumed  RSS settled / peak"
+        "  SIGTERM->exit  load"
+    )
     for reads, sessions, r in rows:
         print(
-            f"{reads:>9,} x {sessions:<3}  {r['build_s']:6.0f} s  {r['health_s']:7.2f} s  {r['resumed_s']:13.2f} s"
+            f"{reads:>9,} x {sessions:<3}  {r['build_s']:6.0f} s  {r['health_s']:7.2f} s "
+            f"({r['health_cpu_s']:5.1f} s)  {r['resumed_s']:13.2f} s"
             f"  {r['settled']['VmRSS'] / 1024:7.0f} / {r['settled']['VmHWM'] / 1024:.0f} MiB"
             f"  {r['stop_s']:11.2f} s  {r['load']}"
         )

@@ -43,6 +43,7 @@ from race_control.secrets import SecretStore
 from race_control.sessions.presets import PresetService
 from race_control.sessions.read_consumer import SessionReadConsumer
 from race_control.sessions.service import SessionService
+from race_control.sessions.snapshot_keeper import SnapshotKeeper
 from race_control.store.backup import create_backup, rotating_backup
 from race_control.store.database import Store, StoreError
 from race_control.sync.connection import CentralTarget
@@ -94,6 +95,7 @@ class RaceControl:
         self._backup_thread: ThreadPoolExecutor | None = None  # one backup at a time, off the loop
         self._backup_at_stop = False  # set once started: a clean shutdown writes a backup
         self.monitor: Monitor | None = None  # periodic alert checks (silent streams, disk, backlog)
+        self.snapshots: SnapshotKeeper | None = None  # the sessions' derived state, kept stored
 
     @property
     def http_url(self) -> str:
@@ -168,6 +170,8 @@ class RaceControl:
         await provider_accounts.load()
         await timing.load()
         await sessions.load()
+        self.snapshots = SnapshotKeeper(sessions, store)  # so the next start-up need not replay
+        self.snapshots.start()
         pipeline.start()
         hub.start()
         self.monitor = Monitor(services)
@@ -307,6 +311,12 @@ class RaceControl:
         if s:
             await s.pipeline.stop()
             await s.timing.flush()  # the last disconnects' counters (bad lines, warnings) are saved
+        if self.snapshots is not None:  # every read is decided and stored: the sessions as they are
+            try:
+                await self.snapshots.stop()
+            except Exception:  # the next start-up replays the reads instead: slower, not wrong
+                log.exception("could not write the sessions' snapshots")
+            self.snapshots = None
         if self._runner:
             await self._runner.cleanup()
             self._runner = None

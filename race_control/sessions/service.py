@@ -32,10 +32,11 @@ from race_control.ids import new_id, new_token
 from race_control.roster.participants import ParticipantRow
 from race_control.roster.service import EventService
 from race_control.sessions import queries as q
+from race_control.sessions import snapshot_queries as sq
 from race_control.sessions.crossing import CrossingRules
 from race_control.sessions.errors import SessionConflict, SessionInputError, SessionNotFound
 from race_control.sessions.live import MODES, Derived, LiveSession
-from race_control.sessions.replay import CHUNK, Replay, Replayed, adopt, replaying
+from race_control.sessions.replay import SLICE_S, Replay, Replayed, adopt, replaying
 from race_control.sessions.session_record import (
     SessionRecord,
     apply,
@@ -48,6 +49,7 @@ from race_control.sessions.session_record import (
     to_row,
     write_links,
 )
+from race_control.sessions.snapshot import SnapshotUnusable, continuing, restore, unknown_after
 from race_control.sessions.write_lock import WriteLock
 from race_control.store.database import Store
 from race_control.store.models import now
@@ -59,7 +61,7 @@ Publisher = Callable[[str, list[dict[str, Any]]], None]
 Control = Callable[[str, dict[str, Any]], None]
 STATUSES = ("open", "closed")
 READ_PAGE = 5000  # stored reads (or display events) per store call of a rebuild
-PUBLISH_SLICE = 500  # display events handed to screens between two turns of the loop
+PUBLISH_STEP = 25  # display events handed to screens between two looks at the clock
 MAX_EPOCHS = 64  # epochs (start-ups) kept per session; a screen older than them replays from the start
 
 
@@ -167,38 +169,64 @@ class SessionService:
 
     # --- start-up ---------------------------------------------------------------------
     async def load(self) -> None:
-        """Rebuild every session from the store: its record, then ``replaying`` its stored reads
-        (duplicate windows, guns, starts, places — announcing nothing again)."""
+        """Rebuild every session from the store: its record, then its derived state (duplicate
+        windows, guns, starts, places — announcing nothing again): from its snapshot and the
+        reads stored after it (``sessions.snapshot``), else by ``replaying`` every stored read."""
         rows, links, seqs = await self._store.run(q.load_sessions)
+        snaps = await self._store.run(sq.load_snapshots)
+        stored_to = await self._store.run(sq.stored_to)
         streams_of: dict[str, list[str]] = {}
         for link in links:
             streams_of.setdefault(link.session_id, []).append(link.stream_id)
         reads_of: dict[tuple[str, ...], list[StoredRead]] = {}  # sessions often share their streams
         for row in rows:
             rec = from_row(row, streams_of.get(row.id, ()), default_window=self._window)
-            unknown: dict[str, list[dict[str, Any]]] = {}
-            for payload in await self._store.run(q.uncorrected_unknowns, rec.id):
-                unknown.setdefault(payload["bib"], []).append(payload)
-            reads: list[StoredRead] = []
-            if rec.final_counts is None and rec.streams:
-                key = tuple(sorted(rec.streams))
-                if key not in reads_of:
-                    reads_of[key] = await self._store.run(q.stream_reads, list(key))
-                reads = reads_of[key]
-            steps = replaying(
-                rec,
-                self._events.participant,
-                reads,
-                next_seq=seqs.get(rec.id, 0) + 1,
-                unknown=unknown,
-                log=False,
-            )
-            self._install((await _run_steps(steps)).session)
+            last_seq = seqs.get(rec.id, 0)
+            s = await self._from_snapshot(rec, snaps.get(rec.id), stored_to, last_seq)
+            if s is None:
+                unknown: dict[str, list[dict[str, Any]]] = {}
+                for payload in await self._store.run(q.uncorrected_unknowns, rec.id):
+                    unknown.setdefault(payload["bib"], []).append(payload)
+                reads: list[StoredRead] = []
+                if rec.final_counts is None and rec.streams:
+                    key = tuple(sorted(rec.streams))
+                    if key not in reads_of:
+                        reads_of[key] = await self._store.run(q.stream_reads, list(key))
+                    reads = reads_of[key]
+                steps = replaying(
+                    rec, self._events.participant, reads, next_seq=last_seq + 1, unknown=unknown, log=False
+                )
+                s = (await _run_steps(steps)).session
+            self._install(s)
             kept = (row.settings or {}).get("epochs") or []
             history = [h for h in kept if isinstance(h, list) and len(h) == 2][-(MAX_EPOCHS - 1) :]
-            self._epochs[rec.id] = [*history, [new_epoch(), seqs.get(rec.id, 0)]]
+            self._epochs[rec.id] = [*history, [new_epoch(), last_seq]]
         # before any screen is told the new epochs (load runs before the server listens)
         await self._store.run(q.save_epochs, {sid: self._epochs[sid] for sid in self._sessions})
+
+    async def _from_snapshot(
+        self,
+        rec: SessionRecord,
+        snap: tuple[str, int, bytes] | None,
+        stored_to: dict[str, int],
+        last_seq: int,
+    ) -> LiveSession | None:
+        """``rec``'s session from its stored snapshot and the reads stored after it; None when
+        there is none to use (closed, never snapshotted, or it does not fit: logged)."""
+        if snap is None or rec.final_counts is not None or not rec.streams:
+            return None
+        fp, snap_seq, blob = snap
+        try:
+            if snap_seq > last_seq:
+                raise SnapshotUnusable("it is ahead of the stored display events")
+            s = restore(rec, self._events.participant, fp, blob, stored_to)
+        except SnapshotUnusable as exc:
+            log.info("session %s: snapshot not used (%s); replaying its stored reads", rec.id, exc)
+            return None
+        reads = await self._store.run(sq.reads_after, sorted(rec.streams), s.decided_to)
+        s.unknown = unknown_after(s.unknown, await self._store.run(sq.events_after, rec.id, snap_seq))
+        s.next_seq = last_seq + 1
+        return (await _run_steps(continuing(s, reads))).session
 
     def epoch(self, session_id: str) -> str:
         """This session's current epoch: new at every start-up (``load``) and for a new session.
@@ -400,8 +428,8 @@ class SessionService:
         unknown bibs (the caller holds ``lock``, so no read is decided or stored meanwhile).
 
         In slices: the reads come from the store a page at a time (``queries.ReadPages``, the
-        next page read while this one is decided) and are decided ``CHUNK`` at a time with the
-        loop free in between, so a rebuild of a million reads never holds the loop (or a
+        next page read while this one is decided) and are decided ``SLICE_S`` of loop time at a
+        time with the loop free in between, so a rebuild of a million reads never holds the loop (or a
         million reads in memory) at once."""
         replay = Replay(
             rec,
@@ -420,8 +448,9 @@ class SessionService:
                 if not page:
                     break
                 ahead = asyncio.ensure_future(self._store.run(pages.page))
-                for i in range(0, len(page), CHUNK):
-                    replay.feed(page[i : i + CHUNK])
+                i = 0
+                while i < len(page):
+                    i = replay.feed_until(page, i, time.perf_counter() + SLICE_S)
                     await asyncio.sleep(0)
         finally:
             if not ahead.done():
@@ -446,7 +475,7 @@ class SessionService:
         """After the commit: the rebuilt state goes live — into ``target`` (the session object
         everyone holds) or, for a new session, as itself — and screens hear about it.
 
-        Its display events are published ``PUBLISH_SLICE`` at a time with the loop free in
+        Its display events are published a slice of loop time at a time with the loop free in
         between (a bind can announce a hundred thousand finishers).  The unit of work awaits
         this inside the caller's ``lock``: nothing newer is published for the session before
         the last of them (screens get them in seq order), and the session is already live so
@@ -464,14 +493,22 @@ class SessionService:
         self._announce_change(s, switched)
 
     async def _publish_sliced(self, derived: Derived) -> None:
-        """``publish`` in slices, the loop free between them.  Cancelled half-way (the action's
+        """``publish`` in slices of ``SLICE_S`` of loop time (``PUBLISH_STEP`` events between
+        two looks at the clock), the loop free between them.  Cancelled half-way (the action's
         task), the rest is still published, at once: a screen must not miss committed
         finishers (it would skip them once a newer seq reaches it)."""
         events, sups = derived.events, derived.suppressions
-        slices = range(0, max(len(events), len(sups)), PUBLISH_SLICE)
+        n = max(len(events), len(sups))
         cancelled: BaseException | None = None
-        for i in slices:
-            self.publish(Derived(events[i : i + PUBLISH_SLICE], sups[i : i + PUBLISH_SLICE]))
+        i = 0
+        while i < n:
+            deadline = time.perf_counter() + SLICE_S
+            while i < n:
+                j = i + PUBLISH_STEP
+                self.publish(Derived(events[i:j], sups[i:j]))
+                i = j
+                if cancelled is None and time.perf_counter() >= deadline:
+                    break
             if cancelled is None:
                 try:
                     await asyncio.sleep(0)

@@ -267,6 +267,19 @@ class SuppressionCount(Base):
     n: Mapped[int] = mapped_column(Integer)
 
 
+class SessionSnapshot(Base):
+    """What a display session had derived from its reads at a position (``sessions.snapshot``):
+    start-up continues from it instead of replaying every stored read.  Derived and local: not
+    synced, safe to drop (the session is then replayed from its reads)."""
+
+    __tablename__ = "session_snapshots"
+    session_id: Mapped[str] = mapped_column(ForeignKey("display_sessions.id"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # rules + streams it holds for
+    last_seq: Mapped[int] = mapped_column(Integer)  # the session's last display seq when taken
+    taken_at: Mapped[float] = mapped_column(Float)
+    state: Mapped[bytes] = mapped_column(LargeBinary)  # zlib-compressed JSON
+
+
 class ScreenSeen(Base):
     """A distinct screen that connected to a display session (``screen``: the page's stored
     screen id, else ``address <ip>``), kept after it left and across restarts: the history's

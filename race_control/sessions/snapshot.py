@@ -1,0 +1,212 @@
+"""A display session's derived state as a stored snapshot, so start-up need not replay the race.
+
+Everything a ``LiveSession`` derives from its reads (``replay``) is a function of the reads it
+decided, in order: the crossing engine (duplicate windows, starts, guns, parked tags), the
+places and leaderboard, the counts.  ``capture`` copies that state together with where it
+stands — each stream's raw_n of the last read decided (``decided_to``; a stream's reads are
+decided in raw_n order) and the last display seq — and ``restore`` gives back a session that
+continues from there: start-up then decides only the reads stored after the snapshot
+(``continuing``) instead of every read of the race.
+
+A snapshot is only used if it still fits: the same format version, the same rules, streams and
+event (``fingerprint``), and no position beyond what the store holds (a snapshot is written
+only after the reads it covers are committed, so "ahead" means the store lost something: the
+session is replayed instead).  ``SnapshotUnusable`` names why one was not used; the caller
+replays the session from its reads, as before snapshots existed.
+
+The bibs shown as "Bib N" come with the snapshot too (as of its last seq) and are brought up
+to date from the display events stored after it (``unknown_after``), the way the live session
+changed them.  Format: JSON (zlib-compressed), written in slices so no single call holds the
+GIL for long (``encode`` runs on a worker thread next to the event loop).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from race_control.sessions.crossing import CrossingRules
+from race_control.sessions.live import Derived, LiveSession, Lookup
+from race_control.sessions.replay import Replayed
+from race_control.sessions.session_record import SessionRecord, new_live
+from race_control.timing.ingest.stored_read import StoredRead
+
+__all__ = [
+    "Captured",
+    "SnapshotUnusable",
+    "capture",
+    "continuing",
+    "encode",
+    "fingerprint",
+    "restore",
+    "unknown_after",
+]
+
+VERSION = 1
+SLICE = 4000  # list items per json.dumps call: a few ms each, so the loop gets the GIL between
+CHUNK = 2000  # reads decided between two yields of ``continuing`` (as ``replay.CHUNK``)
+
+
+class SnapshotUnusable(ValueError):
+    """A stored snapshot that cannot be continued from (the message says why)."""
+
+
+def fingerprint(event_id: str, rules: CrossingRules, streams: Iterable[str]) -> str:
+    """What a snapshot holds for: the same event, rules and streams decide the same reads the
+    same way.  The rules' repr is exact (every field, floats in full) and changes with the
+    class, so a snapshot from an older rules shape is not used."""
+    text = json.dumps([event_id, repr(rules), sorted(streams)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint_of(s: LiveSession | SessionRecord) -> str:
+    return fingerprint(s.event_id, s.rules, s.streams)
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A session's derived state at one moment, as copies nobody else mutates."""
+
+    session_id: str
+    fingerprint: str
+    last_seq: int
+    decided: int  # reads decided so far (finishers + suppressed + guns and the like): for pacing
+    state: dict[str, Any]
+
+
+def capture(s: LiveSession) -> Captured:
+    """Copy ``s``'s derived state (on the loop, holding the sessions lock, so every read it has
+    decided is committed and none is half-decided).  Shallow copies: the dicts' values are
+    immutable (floats, tuples) except the sorted lists, which are copied too."""
+    e = s.engine
+    state = {
+        "v": VERSION,
+        "pos": dict(s.decided_to),
+        "finishers": s.finishers,
+        "suppressed": s.suppressed,
+        "last": list(e._last.items()),
+        "runs": list(e._runs.items()),
+        "guns": {k: list(v) for k, v in e._guns.items()},
+        "starts": list(e._starts.items()),
+        "ranked": list(s._ranked.items()),
+        "times": list(s._times),
+        "division_times": {k: list(v) for k, v in s._division_times.items()},
+        "unknown": {bib: list(payloads) for bib, payloads in s.unknown.items()},
+    }
+    decided = s.finishers + s.suppressed
+    return Captured(s.id, fingerprint_of(s), s.next_seq - 1, decided, state)
+
+
+def _sliced(items: list[Any]) -> str:
+    """``json.dumps(items)``, a slice at a time."""
+    parts = [json.dumps(items[i : i + SLICE])[1:-1] for i in range(0, len(items), SLICE)]
+    return "[" + ",".join(p for p in parts if p) + "]"
+
+
+def encode(c: Captured) -> bytes:
+    """The snapshot's stored bytes (safe off the loop: ``c`` is nobody else's)."""
+    st = c.state
+    flat = {
+        "last": [[b, line, t] for (b, line), t in st["last"]],
+        "runs": [[b, line, first, last] for (b, line), (first, last) in st["runs"]],
+        "starts": [[b, t] for b, t in st["starts"]],
+        "ranked": [[b, *r] for b, r in st["ranked"]],
+        "times": st["times"],
+    }
+    small = {k: v for k, v in st.items() if k not in flat}
+    body = ",".join(f"{json.dumps(k)}:{_sliced(v)}" for k, v in flat.items())
+    head = json.dumps(small, allow_nan=False)
+    return zlib.compress(f"{head[:-1]},{body}}}".encode(), 1)
+
+
+def _decode(blob: bytes) -> dict[str, Any]:
+    try:
+        state = json.loads(zlib.decompress(blob))
+    except (zlib.error, ValueError) as exc:
+        raise SnapshotUnusable(f"unreadable ({exc})") from exc
+    if not isinstance(state, dict) or state.get("v") != VERSION:
+        raise SnapshotUnusable(f"format {state.get('v') if isinstance(state, dict) else '?'}, not {VERSION}")
+    return state
+
+
+def restore(
+    rec: SessionRecord, lookup: Lookup, fp: str, blob: bytes, stored_to: Mapping[str, int]
+) -> LiveSession:
+    """A session for ``rec`` holding the snapshot ``blob`` (taken with fingerprint ``fp``).
+    ``stored_to``: each stream's highest stored raw_n.  ``SnapshotUnusable`` if it does not fit."""
+    if fp != fingerprint_of(rec):
+        raise SnapshotUnusable("taken under other rules or streams")
+    st = _decode(blob)
+    try:
+        pos = {str(k): int(v) for k, v in st["pos"].items()}
+        for stream, n in pos.items():
+            if stream not in rec.streams:
+                raise SnapshotUnusable(f"it covers stream {stream[:64]!r}, which is not bound")
+            if n > stored_to.get(stream, 0):
+                raise SnapshotUnusable(f"it is ahead of the stored reads of stream {stream[:64]!r}")
+        s = new_live(rec, lookup)
+        e = s.engine
+        e._last = {(b, line): float(t) for b, line, t in st["last"]}
+        e._runs = {(b, line): (float(first), float(last)) for b, line, first, last in st["runs"]}
+        e._guns = {str(k): [float(t) for t in v] for k, v in st["guns"].items()}
+        e._starts = {b: float(t) for b, t in st["starts"]}
+        s._ranked = {
+            b: (float(el), name, time, div, city, state, bool(known))
+            for b, el, name, time, div, city, state, known in st["ranked"]
+        }
+        s._times = [float(t) for t in st["times"]]
+        s._division_times = {str(k): [float(t) for t in v] for k, v in st["division_times"].items()}
+        s.unknown = {str(b): list(p) for b, p in st["unknown"].items()}
+        s.finishers = int(st["finishers"])
+        s.suppressed = int(st["suppressed"])
+        s.decided_to = pos
+    except SnapshotUnusable:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SnapshotUnusable(f"an unexpected shape ({type(exc).__name__}: {exc})") from exc
+    return s
+
+
+def continuing(s: LiveSession, reads: Iterable[StoredRead]) -> Generator[None, None, Replayed]:
+    """Decide ``reads`` (those stored after the snapshot, in arrival order) on the restored ``s``,
+    announcing nothing (their display events are stored already) and keeping no suppression
+    rows (stored too); yields every ``CHUNK`` reads.  Returns ``s`` as a ``Replayed``."""
+    scratch = Derived()
+    for i, read in enumerate(reads, start=1):
+        s.decide(read, scratch, announce=False)
+        scratch.suppressions.clear()
+        if i % CHUNK == 0:
+            yield
+    s.gun_dirty = s.board_dirty = True  # screens need the race clock and leaderboard again
+    return Replayed(s, Derived())
+
+
+def unknown_after(
+    unknown: dict[str, list[dict[str, Any]]], events: Iterable[tuple[str, dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """``unknown`` (bib -> finishes shown as "Bib N") after the display events ``events``
+    ((kind, payload) in seq order): a finisher of an unknown bib joins it, a correction takes the
+    finish it corrects out, and one that leaves the finish nobody's (the runner moved to another
+    bib) puts it back as waiting for a name — as ``LiveSession.announce``/``apply_corrections``
+    did live."""
+    out = {bib: list(payloads) for bib, payloads in unknown.items()}
+    for kind, p in events:
+        bib = p.get("bib", "")
+        if kind == "finisher" and not p.get("known", True):
+            out.setdefault(bib, []).append(p)
+        elif kind == "correction":
+            finish = p.get("corrects_seq")
+            kept = [old for old in out.get(bib, ()) if old.get("seq") != finish]
+            if not p.get("known", True):
+                waiting = {k: v for k, v in p.items() if k != "corrects_seq"}
+                waiting.update(type="finisher", seq=finish)
+                kept.append(waiting)
+            if kept:
+                out[bib] = kept
+            else:
+                out.pop(bib, None)
+    return out

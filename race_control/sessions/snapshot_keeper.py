@@ -1,0 +1,131 @@
+"""Keeps every open display session's snapshot (``sessions.snapshot``) fresh while the race runs.
+
+Every ``interval`` seconds it looks for sessions whose state moved since their last snapshot and
+takes one of each that decided ``min_reads`` reads since, or whose last is older than
+``max_age``, or that was rebuilt (new rules or streams); ``stop`` takes one of every session that
+moved at all (a clean shutdown: the next start-up decides nothing again).
+
+Each capture holds the sessions' write lock for one session's copies (a few ms for a big race),
+so every read the session decided is committed and none is half-decided; the encoding runs on a
+worker thread and only the write of the finished bytes goes through the store's thread.  While
+storage is failing (the lock is blocked) nothing is taken.  A crash loses at most what was
+decided since the last snapshot: start-up decides those reads again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from race_control.sessions import snapshot_queries as sq
+from race_control.sessions.live import LiveSession
+from race_control.sessions.service import SessionService
+from race_control.sessions.snapshot import capture, encode, fingerprint_of
+from race_control.store.database import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SnapshotKeeper"]
+
+
+@dataclass
+class _Taken:
+    fingerprint: str
+    pos: dict[str, int]
+    last_seq: int
+    decided: int
+    at: float  # monotonic
+
+
+class SnapshotKeeper:
+    def __init__(
+        self,
+        sessions: SessionService,
+        store: Store,
+        *,
+        interval: float = 10.0,
+        min_reads: int = 20_000,
+        max_age: float = 60.0,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self.interval = interval
+        self.min_reads = min_reads
+        self.max_age = max_age
+        self._taken: dict[str, _Taken] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0  # snapshots written since start (for tests and the log)
+
+    def start(self) -> None:
+        # whatever start-up restored counts as taken: nothing moved yet
+        for s in self._sessions.sessions():
+            self._taken[s.id] = self._mark(s)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="session-snapshots")
+
+    async def stop(self) -> None:
+        """Stop the rounds, then snapshot every session that moved (call after the last read is
+        committed: ingest stopped)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.take(force=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.take()
+            except Exception:  # a snapshot is an optimisation: never let it stop the rounds
+                log.exception("session snapshots failed; start-up replays the reads instead")
+
+    def _mark(self, s: LiveSession) -> _Taken:
+        return _Taken(
+            fingerprint_of(s),
+            dict(s.decided_to),
+            s.next_seq - 1,
+            s.finishers + s.suppressed,
+            time.monotonic(),
+        )
+
+    def _due(self, s: LiveSession, force: bool) -> bool:
+        if s.status != "open" or not s.streams:
+            return False  # closed: it keeps its final counts and decides nothing
+        last = self._taken.get(s.id)
+        if last is None or last.fingerprint != fingerprint_of(s):
+            return True
+        if last.pos == s.decided_to and last.last_seq == s.next_seq - 1:
+            return False
+        if force:
+            return True
+        moved = s.finishers + s.suppressed - last.decided
+        return moved >= self.min_reads or time.monotonic() - last.at >= self.max_age
+
+    async def take(self, *, force: bool = False) -> int:
+        """Snapshot the sessions that are due; how many were written."""
+        written = 0
+        loop = asyncio.get_running_loop()
+        for s in list(self._sessions.sessions()):
+            if not self._due(s, force):
+                continue
+            try:
+                async with self._sessions.lock:
+                    if not self._due(s, force):  # a rebuild may have run while we waited
+                        continue
+                    captured = capture(s)
+                    mark = self._mark(s)
+            except StoreError:
+                return written  # storage is failing: the reads come first
+            blob = await loop.run_in_executor(None, encode, captured)
+            c = captured
+            await self._store.run(
+                sq.save_snapshot, c.session_id, c.fingerprint, c.last_seq, time.time(), blob
+            )
+            self._taken[s.id] = mark
+            written += 1
+        self.written += written
+        if written:
+            log.debug("session snapshots: %d written", written)
+        return written

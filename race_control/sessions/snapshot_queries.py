@@ -1,0 +1,56 @@
+"""Database work of the session snapshots (``sessions.snapshot``), on the store's DB thread."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy.dialects.sqlite import insert
+
+from race_control.store.models import DisplayEvent, Read, SessionSnapshot
+from race_control.timing.ingest.stored_read import StoredRead
+
+
+def load_snapshots(conn: Connection) -> dict[str, tuple[str, int, bytes]]:
+    """session id -> (fingerprint, last seq, state) of every stored snapshot."""
+    t = SessionSnapshot.__table__
+    rows = conn.execute(select(t.c.session_id, t.c.fingerprint, t.c.last_seq, t.c.state))
+    return {r[0]: (r[1], int(r[2]), bytes(r[3])) for r in rows}
+
+
+def stored_to(conn: Connection) -> dict[str, int]:
+    """Each stream's highest stored raw_n (from ``ix_reads_stream_arrival``)."""
+    t = Read.__table__
+    return dict(conn.execute(select(t.c.stream_id, func.max(t.c.raw_n)).group_by(t.c.stream_id)).all())
+
+
+def reads_after(conn: Connection, streams: list[str], pos: Mapping[str, int]) -> list[StoredRead]:
+    """The reads of ``streams`` stored after ``pos`` (stream -> raw_n decided to), in arrival
+    order (``queries.stream_reads``' order)."""
+    if not streams:
+        return []
+    t = Read.__table__
+    cond = or_(*(and_(t.c.stream_id == s, t.c.raw_n > pos.get(s, 0)) for s in streams))
+    rows = conn.execute(select(t).where(cond).order_by(t.c.received_at, t.c.stream_id, t.c.raw_n)).mappings()
+    return [StoredRead(**{k: r[k] for k in StoredRead.__slots__}) for r in rows]
+
+
+def events_after(conn: Connection, session_id: str, seq: int) -> list[tuple[str, dict[str, Any]]]:
+    """(kind, payload) of the session's finishers and corrections after ``seq``, in seq order."""
+    t = DisplayEvent.__table__
+    rows = conn.execute(
+        select(t.c.kind, t.c.payload)
+        .where(t.c.session_id == session_id, t.c.seq > seq, t.c.kind.in_(("finisher", "correction")))
+        .order_by(t.c.seq)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def save_snapshot(
+    conn: Connection, session_id: str, fp: str, last_seq: int, taken_at: float, state: bytes
+) -> None:
+    t = SessionSnapshot.__table__
+    values = {"fingerprint": fp, "last_seq": last_seq, "taken_at": taken_at, "state": state}
+    stmt = insert(t).values(session_id=session_id, **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.session_id], set_=values))

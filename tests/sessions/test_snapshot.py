@@ -1,0 +1,231 @@
+"""A session restored from its snapshot and the reads after it is the session a full replay builds.
+
+``sessions.snapshot`` is only worth having if it changes nothing: for every cut of a race (guns,
+starts, a shared start/finish mat, a backup mat, duplicates, a parked tag, test tags, waves with a
+gun by hand, unknown bibs, two streams), capture → encode → restore → continue over the rest must
+give the same engine state, places, leaderboard and counts as replaying every read — and a
+snapshot that does not fit (other rules, other streams, ahead of the store, damaged, another
+format) is refused with the reason, never half used.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+import pytest
+
+from race_control.roster.participants import ParticipantRow
+from race_control.sessions.crossing import CrossingRules
+from race_control.sessions.live import LiveSession
+from race_control.sessions.replay import replaying
+from race_control.sessions.session_record import SessionRecord
+from race_control.sessions.snapshot import (
+    SnapshotUnusable,
+    capture,
+    continuing,
+    encode,
+    fingerprint_of,
+    restore,
+    unknown_after,
+)
+from race_control.timing.ingest.stored_read import StoredRead
+
+RULES = CrossingRules.from_json(
+    {
+        "locations": ["finish", "9k"],
+        "start_locations": ["start", "finish"],
+        "min_time_since_start": 600,
+        "duplicate_window": 30,
+        "lines": [{"location": "9kb", "line": "9k"}],
+        "stray_after": 120,
+        "waves": {"B": "09:10:00"},
+    }
+)
+RUNNERS = {
+    str(b): ParticipantRow(
+        bib=str(b),
+        first_name=f"Ann{b}",
+        last_name="Lee",
+        division=("F30-39", "M30-39", "")[b % 3],
+        city="Boise",
+        wave="B" if b % 4 == 0 else "",
+    )
+    for b in range(1, 41)
+}
+
+
+def lookup(_event: str, bib: str) -> ParticipantRow | None:
+    return RUNNERS.get(bib)
+
+
+def race() -> list[StoredRead]:
+    """Two streams' reads in arrival order (``queries.stream_reads``' order)."""
+    reads: list[StoredRead] = []
+    raw = {"s1": 0, "s2": 0}
+
+    def add(stream: str, location: str, bib: str, clock: float, kind: str = "tag") -> None:
+        raw[stream] += 1
+        n = raw[stream]
+        reads.append(
+            StoredRead(stream, location, n, kind, bib, bib, f"{clock:.2f}", clock, 0, "", 0, n, 1e9 + len(reads))
+        )
+
+    add("s1", "start", "", 9 * 3600.0, "gun")
+    for b in range(1, 41):
+        add("s1", "start", str(b), 9 * 3600 + b)  # starts
+    for b in range(1, 41):
+        add("s2", "9k" if b % 2 else "9kb", str(b), 9 * 3600 + 1800 + b * 7)
+        add("s2", "9k", str(b), 9 * 3600 + 1800 + b * 7 + 2)  # a backup mat's second read: duplicate
+    add("s2", "9k", "99997", 9 * 3600 + 1900)  # a test tag
+    for t in range(0, 400, 5):
+        add("s1", "finish", "777", 9 * 3600 + 3000 + t)  # parked near the mat: stray
+    for b in range(1, 45):  # 41..44 wear no registered bib: "Bib N"
+        add("s1", "finish", str(b), 9 * 3600 + 3600 + b * 11)
+        if b % 5 == 0:
+            add("s1", "finish", str(b), 9 * 3600 + 3600 + b * 11 + 4)  # duplicate
+    add("s1", "finish", "3", 9 * 3600 + 300)  # too soon (an early re-read)
+    return reads
+
+
+def record(streams: frozenset[str] = frozenset({"s1", "s2"}), rules: CrossingRules = RULES) -> SessionRecord:
+    return SessionRecord(
+        "sess-1", "tok", "ev-1", "Finish", "results", None, rules, "open", 1.0, streams=streams
+    )
+
+
+def run(steps: Any) -> Any:
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def state(s: LiveSession) -> dict[str, Any]:
+    e = s.engine
+    return {
+        "last": e._last,
+        "runs": e._runs,
+        "guns": e._guns,
+        "starts": e._starts,
+        "ranked": s._ranked,
+        "times": s._times,
+        "division_times": s._division_times,
+        "finishers": s.finishers,
+        "suppressed": s.suppressed,
+        "decided_to": s.decided_to,
+        "leaderboard": s.leaderboard(10),
+    }
+
+
+def stored_to(reads: list[StoredRead]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in reads:
+        out[r.stream_id] = max(out.get(r.stream_id, 0), r.raw_n)
+    return out
+
+
+def after(reads: list[StoredRead], pos: dict[str, int]) -> list[StoredRead]:
+    return [r for r in reads if r.raw_n > pos.get(r.stream_id, 0)]
+
+
+@pytest.mark.parametrize("cut", [0, 1, 41, 90, 123, 170, 200, -1])
+def test_restored_and_continued_equals_a_full_replay(cut: int) -> None:
+    reads = race()
+    cut = len(reads) if cut == -1 else cut
+    whole = run(replaying(record(), lookup, reads, log=False)).session
+    part = run(replaying(record(), lookup, reads[:cut], log=False)).session
+    c = capture(part)
+    restored = restore(record(), lookup, c.fingerprint, encode(c), stored_to(reads))
+    assert restored.decided_to == part.decided_to
+    done = run(continuing(restored, after(reads, restored.decided_to))).session
+    assert state(done) == state(whole)
+    assert whole.finishers > 40 and whole.suppressed > 100  # the race has every kind of decision
+    assert set(whole.leaderboard(5)["divisions"]) == {"F30-39", "M30-39"}
+
+
+def test_a_restored_session_decides_the_next_read_as_the_live_one_does() -> None:
+    """The duplicate window and the start survive: a re-read 3 s after bib 7's finish is a
+    duplicate, bib 7's chip time counts from its start."""
+    reads = race()
+    live = run(replaying(record(), lookup, reads, log=False)).session
+    c = capture(live)
+    restored = restore(record(), lookup, c.fingerprint, encode(c), stored_to(reads))
+    finish_7 = next(r for r in reads if r.bib == "7" and r.location == "finish")
+    again = StoredRead("s1", "finish", 999, "tag", "7", "7", "x", finish_7.clock + 3, 0, "", 0, 999, 2e9)
+    ref = live.engine.process(again)
+    got = restored.engine.process(again)
+    assert got == ref and type(got).__name__ == "Suppressed" and got.code == "duplicate"  # type: ignore[union-attr]
+    ranked = restored._ranked["7"]
+    assert ranked == live._ranked["7"] and ranked[1] == "Ann7 Lee"
+
+
+def test_a_snapshot_for_other_rules_or_streams_is_refused() -> None:
+    reads = race()
+    s = run(replaying(record(), lookup, reads, log=False)).session
+    c = capture(s)
+    blob = encode(c)
+    other_rules = record(rules=CrossingRules.from_json({**RULES.to_json(), "duplicate_window": 31}))
+    with pytest.raises(SnapshotUnusable, match="other rules or streams"):
+        restore(other_rules, lookup, c.fingerprint, blob, stored_to(reads))
+    one_stream = record(streams=frozenset({"s1"}))
+    with pytest.raises(SnapshotUnusable, match="other rules or streams"):
+        restore(one_stream, lookup, c.fingerprint, blob, stored_to(reads))
+    assert fingerprint_of(record()) == c.fingerprint
+
+
+def test_a_snapshot_ahead_of_the_store_is_refused() -> None:
+    """The store lost its last transactions (a disk that lied about flushing): the snapshot
+    claims reads that are not stored, so the session is replayed instead."""
+    reads = race()
+    s = run(replaying(record(), lookup, reads, log=False)).session
+    c = capture(s)
+    short = stored_to(reads)
+    short["s1"] -= 1
+    with pytest.raises(SnapshotUnusable, match="ahead of the stored reads of stream 's1'"):
+        restore(record(), lookup, c.fingerprint, encode(c), short)
+
+
+@pytest.mark.parametrize(
+    ("blob", "why"),
+    [
+        (b"not zlib at all", "unreadable"),
+        (zlib.compress(b"{not json"), "unreadable"),
+        (zlib.compress(json.dumps({"v": 99}).encode()), "format 99, not 1"),
+        (zlib.compress(json.dumps([1, 2]).encode()), "format ?"),
+        (zlib.compress(json.dumps({"v": 1, "pos": {}}).encode()), "unexpected shape"),
+        (zlib.compress(json.dumps({"v": 1, "pos": {"s1": "x"}}).encode()), "unexpected shape"),
+    ],
+)
+def test_a_damaged_snapshot_is_refused_with_the_reason(blob: bytes, why: str) -> None:
+    with pytest.raises(SnapshotUnusable, match=why):
+        restore(record(), lookup, fingerprint_of(record()), blob, {"s1": 10, "s2": 10})
+
+
+def test_the_snapshot_is_a_copy_the_live_session_does_not_change() -> None:
+    """Captured on the loop, encoded on a worker thread while the session goes on deciding."""
+    reads = race()
+    s = run(replaying(record(), lookup, reads[:100], log=False)).session
+    c = capture(s)
+    before = encode(c)
+    run(continuing(s, reads[100:]))
+    assert encode(c) == before
+
+
+def test_unknown_bibs_follow_the_events_after_the_snapshot() -> None:
+    shown = {"41": [{"type": "finisher", "seq": 3, "bib": "41", "known": False}]}
+    events = [
+        ("finisher", {"type": "finisher", "seq": 4, "bib": "42", "known": False}),
+        ("finisher", {"type": "finisher", "seq": 5, "bib": "7", "known": True}),
+        ("correction", {"type": "correction", "seq": 6, "bib": "41", "known": True, "corrects_seq": 3}),
+        # bib 7's runner moved to another bib: the finish is nobody's, waiting for a name
+        ("correction", {"type": "correction", "seq": 7, "bib": "7", "known": False, "corrects_seq": 5}),
+    ]
+    out = unknown_after(shown, events)
+    assert out == {
+        "42": [{"type": "finisher", "seq": 4, "bib": "42", "known": False}],
+        "7": [{"type": "finisher", "seq": 5, "bib": "7", "known": False}],
+    }
+    assert shown == {"41": [{"type": "finisher", "seq": 3, "bib": "41", "known": False}]}  # not changed

@@ -226,6 +226,7 @@ class SessionService:
         reads = await self._store.run(sq.reads_after, sorted(rec.streams), s.decided_to)
         s.unknown = unknown_after(s.unknown, await self._store.run(sq.events_after, rec.id, snap_seq))
         s.next_seq = last_seq + 1
+        log.info("session %s: continued from its snapshot (%d stored reads after it)", rec.id, len(reads))
         return (await _run_steps(continuing(s, reads))).session
 
     def epoch(self, session_id: str) -> str:

@@ -1,0 +1,126 @@
+"""Start-up continues each display session from its stored snapshot, through the real app.
+
+A clean stop snapshots every session that moved, so the next start-up decides no read again; after
+a crash (no snapshot at the stop) it decides only the reads stored after the last one; a snapshot
+taken under other rules is not used.  Whichever way, the session after the restart is the one
+before it: the same counts, seqs and unknown bibs, and the next read is decided as it would have
+been (a re-read inside the duplicate window is a duplicate, not a new finisher).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from race_control.app import RaceControl
+from race_control.sessions import snapshot_queries as sq
+from tests.conftest import Api, make_settings
+from tests.display.test_resume import lines, setup_session
+from tests.helpers.ctp01_peer import RawCtp01Client
+from tests.helpers.live_app import drain_until, running, wait_last_seq
+
+KEPT = ("finishers", "suppressed", "last_seq", "unknown_bibs", "rules", "timing_session_ids")
+
+
+def view(session: dict[str, Any]) -> dict[str, Any]:
+    return {k: session[k] for k in KEPT}
+
+
+async def race(rc: RaceControl, api: Api, n: int) -> tuple[dict[str, Any], RawCtp01Client]:
+    session, client = await setup_session(api, rc.timing_port)
+    await client.send(lines(1, n))
+    await wait_last_seq(rc, api, session["id"], n)
+    return session, client
+
+
+async def crash_without_snapshot(rc: RaceControl) -> None:
+    """What a kill -9 leaves of the snapshots: the last one taken, none at the stop."""
+    keeper = rc.snapshots
+    assert keeper is not None and keeper._task is not None
+    keeper._task.cancel()
+    rc.snapshots = None
+
+
+async def duplicate_is_suppressed(rc: RaceControl, api: Api, sid: str, bib: int, seq: int) -> None:
+    """Bib ``bib`` read again 2 s after its finish: a duplicate (the engine's window survived)."""
+    before = await api.ok("GET", f"/api/sessions/{sid}")
+    client = await RawCtp01Client.connect(rc.timing_port)
+    await client.handshake("c1")
+    await client.send(
+        f"CT01_33~{seq}~finish~{bib}~09:{bib // 60:02d}:{bib % 60 + 2:02d}.00~0~0FA22E~1\r\n".encode()
+    )
+    after = await drain_until(
+        rc,
+        lambda: api.ok("GET", f"/api/sessions/{sid}"),
+        lambda s: s["suppressed"] == before["suppressed"] + 1,
+    )
+    await client.close()
+    assert after["suppressed"] == before["suppressed"] + 1 and after["last_seq"] == before["last_seq"]
+
+
+async def test_a_clean_stop_snapshots_and_the_restart_decides_nothing_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path / "data")
+    async with running(settings) as (rc, api):
+        session, _client = await race(rc, api, 30)
+        sid = session["id"]
+        before = view(await api.ok("GET", f"/api/sessions/{sid}"))
+    await RawCtp01Client.close_all()
+    caplog.set_level(logging.INFO, logger="race_control.sessions")
+    async with running(settings) as (rc, api):
+        assert rc.services is not None
+        snaps = await rc.services.store.run(sq.load_snapshots)
+        assert snaps[sid][1] == 30  # taken at the stop, at the last seq
+        assert f"session {sid}: continued from its snapshot (0 stored reads after it)" in caplog.text
+        assert view(await api.ok("GET", f"/api/sessions/{sid}")) == before
+        await duplicate_is_suppressed(rc, api, sid, 5, 31)
+    await RawCtp01Client.close_all()
+
+
+async def test_after_a_crash_only_the_reads_after_the_last_snapshot_are_decided_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path / "data")
+    async with running(settings) as (rc, api):
+        session, client = await race(rc, api, 20)
+        sid = session["id"]
+        assert rc.snapshots is not None
+        assert await rc.snapshots.take(force=True) == 1
+        assert await rc.snapshots.take(force=True) == 0  # nothing moved since
+        await client.send(lines(21, 32))
+        await wait_last_seq(rc, api, sid, 32)
+        before = view(await api.ok("GET", f"/api/sessions/{sid}"))
+        await crash_without_snapshot(rc)
+    await RawCtp01Client.close_all()
+    caplog.set_level(logging.INFO, logger="race_control.sessions")
+    async with running(settings) as (rc, api):
+        assert f"session {sid}: continued from its snapshot (12 stored reads after it)" in caplog.text
+        assert view(await api.ok("GET", f"/api/sessions/{sid}")) == before
+        await duplicate_is_suppressed(rc, api, sid, 31, 33)  # one of the reads after the snapshot
+    await RawCtp01Client.close_all()
+
+
+async def test_a_snapshot_from_before_a_rule_change_is_not_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path / "data")
+    async with running(settings) as (rc, api):
+        session, _client = await race(rc, api, 20)
+        sid = session["id"]
+        assert rc.snapshots is not None and await rc.snapshots.take(force=True) == 1
+        await api.ok(
+            "PATCH", f"/api/sessions/{sid}", {"rules": {"duplicate_window": 5, "ignore_tags": ["7"]}}
+        )
+        before = view(await api.ok("GET", f"/api/sessions/{sid}"))
+        assert before["suppressed"] == 1  # bib 7 is ignored now
+        await crash_without_snapshot(rc)
+    await RawCtp01Client.close_all()
+    caplog.set_level(logging.INFO, logger="race_control.sessions")
+    async with running(settings) as (rc, api):
+        assert f"session {sid}: snapshot not used (taken under other rules or streams)" in caplog.text
+        assert view(await api.ok("GET", f"/api/sessions/{sid}")) == before
+    await RawCtp01Client.close_all()

@@ -118,6 +118,8 @@ class SessionService:
         self._switching: set[str] = set()  # sessions whose automatic mode switch is being written
         # session -> its epochs, oldest first: [epoch, last seq stored when it began] (resume_point)
         self._epochs: dict[str, list[list[Any]]] = {}
+        # sessions ``load`` continued from their stored snapshot -> reads decided after it
+        self.from_snapshot: dict[str, int] = {}
         events.add_roster_listener(self._roster_changed)
 
     def add_publisher(self, fn: Publisher) -> None:
@@ -227,6 +229,7 @@ class SessionService:
         s.unknown = unknown_after(s.unknown, await self._store.run(sq.events_after, rec.id, snap_seq))
         s.next_seq = last_seq + 1
         log.info("session %s: continued from its snapshot (%d stored reads after it)", rec.id, len(reads))
+        self.from_snapshot[rec.id] = len(reads)
         return (await _run_steps(continuing(s, reads))).session
 
     def epoch(self, session_id: str) -> str:

@@ -59,9 +59,11 @@ class SnapshotKeeper:
         self.written = 0  # snapshots written since start (for tests and the log)
 
     def start(self) -> None:
-        # whatever start-up restored counts as taken: nothing moved yet
+        # a session start-up continued from its snapshot with no read after it: as stored; the
+        # rest (replayed, or reads decided after the snapshot) are due at the first round
         for s in self._sessions.sessions():
-            self._taken[s.id] = self._mark(s)
+            if self._sessions.from_snapshot.get(s.id) == 0:
+                self._taken[s.id] = self._mark(s)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="session-snapshots")
 
     async def stop(self) -> None:

@@ -124,3 +124,17 @@ async def test_a_snapshot_from_before_a_rule_change_is_not_used(
         assert f"session {sid}: snapshot not used (taken under other rules or streams)" in caplog.text
         assert view(await api.ok("GET", f"/api/sessions/{sid}")) == before
     await RawCtp01Client.close_all()
+
+
+async def test_a_session_replayed_at_start_up_is_snapshotted_at_the_next_stop(tmp_path: Path) -> None:
+    """No snapshot yet (a store from before snapshots, or one refused): start-up replays, and the
+    next clean stop writes one even if no read came meanwhile."""
+    settings = make_settings(tmp_path / "data")
+    async with running(settings) as (rc, api):
+        session, _client = await race(rc, api, 10)
+        await crash_without_snapshot(rc)
+    await RawCtp01Client.close_all()
+    async with running(settings) as (rc, api):
+        assert rc.services is not None and rc.services.sessions.from_snapshot == {}
+    async with running(settings) as (rc, api):
+        assert rc.services is not None and rc.services.sessions.from_snapshot == {session["id"]: 0}

@@ -25,6 +25,7 @@ from race_control.progress import Progress
 from race_control.providers import active, ultrasignup
 from race_control.providers.accounts import load_local
 from race_control.providers.file_import import entrant_json, entrants
+from race_control.providers.new_runners import new_runner_rows
 from race_control.providers.normalized import Entrant, FetchResult
 from race_control.providers.resync import LocalRunner, Plan, plan_resync
 from race_control.roster.errors import RosterInputError
@@ -167,7 +168,7 @@ def name_lines(plan: Plan, fetched: FetchResult, lines: dict[str, int]) -> None:
 def _plan(local: list[LocalRunner], p: Prepared) -> Plan:
     """The re-sync plan of a prepared file (pure CPU: run off the loop for a large roster)."""
     assert p.fetched is not None
-    plan = plan_resync(local, p.fetched)
+    plan = plan_resync(local, p.fetched, new_rows=new_runner_rows)
     name_lines(plan, p.fetched, p.lines)
     return plan
 

@@ -30,6 +30,7 @@ from race_control.providers.errors import ProviderInputError, ProviderNotFound
 from race_control.providers.registry import adapter_class
 from race_control.providers.resync import Linked, LocalRunner
 from race_control.secrets import SecretStore
+from race_control.store import json_text
 from race_control.store.database import Store
 from race_control.store.models import ProviderAccount, ProviderSync, now
 from race_control.store.unit_of_work import UnitOfWork
@@ -331,7 +332,7 @@ def write_links(conn: Connection, event_id: str, account_id: str, links: list[Li
                 pid,
                 account_id,
                 link.status,
-                json.dumps(e.raw),
+                json_text.dumps(e.raw),
                 stamp,
                 stamp,
             )

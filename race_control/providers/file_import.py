@@ -21,51 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from race_control.providers.errors import ProviderInputError
-from race_control.providers.normalized import (
-    PARTICIPANT_FIELDS,
-    Entrant,
-    FetchResult,
-    age,
-    bib,
-    entrant_of,
-    iso_date,
-    sex,
-)
+from race_control.providers.file_columns import FALSE, TRUE, RowError, file_entrants, status_of, supplies
+from race_control.providers.normalized import Entrant, FetchResult, age, bib, entrant_of, iso_date, sex
 from race_control.roster.tabular import Table
 
-TRUE = {"1", "true", "yes", "y", "x", "private", "hidden"}
-FALSE = {"", "0", "false", "no", "n", "public"}
-# a status column's words (lower case, first match by prefix) → the normalized status
-STATUS_WORDS = (
-    ("cancel", "cancelled"),
-    ("refund", "refunded"),
-    ("transfer", "transferred"),
-    ("defer", "deferred"),
-    ("remov", "removed"),
-    ("withdr", "removed"),
-    ("delet", "removed"),
-    ("inactive", "removed"),
-)
-
-
-def status_of(word: str) -> str:
-    low = word.strip().lower()
-    for prefix, status in STATUS_WORDS:
-        if low.startswith(prefix):
-            return status
-    return "active"
-
-
-def supplies(mapping: Mapping[str, str]) -> frozenset[str]:
-    names = set(mapping)
-    if "name" in names:
-        names |= {"first_name", "last_name"}
-    return frozenset(n for n in names if n in PARTICIPANT_FIELDS or n == "chip")
-
-
-class RowError(ProviderInputError):
-    """What is wrong with one row of a roster file: the row is quarantined with this reason."""
+__all__ = ["FALSE", "TRUE", "RowError", "entrant_json", "entrants", "status_of", "supplies", "to_entrant"]
 
 
 class _Columns:
@@ -164,42 +124,11 @@ def to_entrant(
 def entrants(
     table: Table, mapping: Mapping[str, str], provider: str, source: str
 ) -> tuple[FetchResult, dict[str, int]]:
-    """The file as one full pull: every usable row an entrant, the others quarantined; and the
-    line of each entrant (registration id → line), to name a row the planner quarantines."""
-    result = FetchResult(full=True, supplies=supplies(mapping))
-    result.quarantined = [{"row": f"line {n}", "reason": reason} for n, reason in table.errors]
-    first_line: dict[str, int] = {}
-    bib_line: dict[str, int] = {}
-    headers = table.headers
-    columns = _Columns(mapping, headers)
-    for n, values in table.rows:
-        cells = dict(zip(headers, values, strict=True))  # the entrant's raw row (its own dict)
-        try:
-            e = to_entrant(n, cells, mapping, provider, source, columns)
-        except RowError as exc:
-            result.quarantined.append({"row": f"line {n}", "reason": str(exc)})
-            continue
-        if e.registration_id in first_line:
-            what = (
-                f"bib {e.bib}"
-                if e.registration_id.startswith("bib:")
-                else f"registration {e.registration_id}"
-            )
-            result.quarantined.append(
-                {"row": f"line {n}", "reason": f"{what} is already on line {first_line[e.registration_id]}"}
-            )
-            continue
-        if e.bib and e.bib in bib_line and e.status == "active":
-            result.quarantined.append(
-                {"row": f"line {n}", "reason": f"bib {e.bib} is already on line {bib_line[e.bib]}"}
-            )
-            continue
-        first_line[e.registration_id] = n
-        if e.bib and e.status == "active":
-            bib_line[e.bib] = n
-        result.entrants.append(e)
-    result.cursor = {"rows": len(table.rows)}
-    return result, first_line
+    """The file as one full pull: every usable row an entrant (``to_entrant``'s), the others
+    quarantined with their line and reason; and the line of each entrant (registration id →
+    line), to name a row the planner quarantines.  Made column by column
+    (``providers.file_columns``: the same entrants, the same reasons)."""
+    return file_entrants(table, mapping, provider, source)
 
 
 def entrant_json(e: Entrant) -> dict[str, Any]:

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import json
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, ClassVar
 
 from race_control.providers.normalized import PARTICIPANT_FIELDS, Entrant, FetchResult
 from race_control.roster.participants import ParticipantRow, Rejected, parse_row
+from race_control.store import json_text
 
 # fields a blank remote value never clears
 STICKY = ("bib", "chip")
@@ -77,7 +80,7 @@ class LocalRunner:
         if self.link_raw_json is not None:
             # the text the store wrote for an equal row is json.dumps of it; another text may
             # still be an equal row (keys in another order): then the decoded rows decide
-            return self.link_raw_json == json.dumps(e.raw) or json.loads(self.link_raw_json) == e.raw
+            return self.link_raw_json == json_text.dumps(e.raw) or json.loads(self.link_raw_json) == e.raw
         return self.link_raw == e.raw
 
     def __post_init__(self) -> None:
@@ -192,9 +195,18 @@ def _blank(value: Any) -> bool:
     return value is None or value == ""
 
 
+NewRows = Callable[[list[Entrant], frozenset[str]], "list[ParticipantRow | Rejected | None] | None"]
+
+
 def plan_resync(
-    local: list[LocalRunner], fetched: FetchResult, supplies: frozenset[str] | None = None
+    local: list[LocalRunner],
+    fetched: FetchResult,
+    supplies: frozenset[str] | None = None,
+    new_rows: NewRows | None = None,
 ) -> Plan:
+    """``new_rows(entrants, supplies)``, when given, answers for each new entrant what
+    ``parse_row`` of its row would (None for one without a bib), or None to let the planner
+    validate each (``providers.new_runners``: a roster file's, column by column)."""
     supplies = fetched.supplies if supplies is None else supplies
     plan = Plan(quarantined=list(fetched.quarantined), duplicates=fetched.duplicates, full=fetched.full)
     by_reg = {r.registration_id: r for r in local if r.registration_id}
@@ -289,7 +301,8 @@ def plan_resync(
 
     given = [k for k in PARTICIPANT_FIELDS if k in supplies or k == "bib"]  # a new runner's fields
     values, many = operator.attrgetter(*given), len(given) > 1  # (a tuple of them when many)
-    for e in new:
+    made = new_rows(new, supplies) if new_rows is not None and new else None
+    for e, ready in zip(new, made if made is not None else repeat(None), strict=False):
         if not e.bib:
             plan.quarantined.append(
                 _q(e, "has no bib yet: assign one at the provider, or add the runner here as a walk-up")
@@ -300,9 +313,12 @@ def plan_resync(
             who = _who(holder) if holder is not None else f"registration {claimed[e.bib]}"
             plan.quarantined.append(_q(e, f"bib {e.bib} is also {who}'s"))
             continue
-        row = dict(zip(given, values(e), strict=True)) if many else {given[0]: values(e)}
-        row.update(e.extra())
-        parsed = parse_row(0, row)
+        if ready is not None:
+            parsed = ready
+        else:
+            row = dict(zip(given, values(e), strict=True)) if many else {given[0]: values(e)}
+            row.update(e.extra())
+            parsed = parse_row(0, row)
         if isinstance(parsed, Rejected):
             plan.quarantined.append(_q(e, parsed.error.split(": ", 1)[-1]))
             continue

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import operator
 import zoneinfo
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from race_control.roster.participants import (
     parse_row,
     parse_rows,
 )
+from race_control.store import json_text
 from race_control.store.database import Store
 from race_control.store.models import Event, Participant, now
 from race_control.store.outbox_bulk import bulk_outbox
@@ -599,7 +599,7 @@ _ROW_VALUES = operator.attrgetter(*_ROW_COLUMNS[:-1])  # every column but raw (t
 def _row_values(r: ParticipantRow) -> tuple[Any, ...]:
     """``r``'s column values in ``_ROW_COLUMNS`` order, as SQLite stores them (raw as JSON,
     the way the JSON column writes it)."""
-    return (*_ROW_VALUES(r), json.dumps(r.raw))
+    return (*_ROW_VALUES(r), json_text.dumps(r.raw))
 
 
 def _upsert_participants(

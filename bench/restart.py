@@ -238,6 +238,11 @@ async def measure(data: Path, per_session: int, behind: int, limit: float) -> di
         try:
             r["first_start_s"] = await first_health(http, base, proc, limit) - t0
             r["first_start_cpu_s"] = cpu_seconds(proc.pid)
+            print(
+                f"  serve #1 (first start after the build): first 200 {r['first_start_s']:.2f} s, "
+                f"{r['first_start_cpu_s']:.1f} s CPU",
+                flush=True,
+            )
             headers = {"Authorization": f"Bearer {TOKEN}"}
             async with http.get(base + "/api/sessions", headers=headers) as resp:
                 sessions = await resp.json()
@@ -257,6 +262,9 @@ async def measure(data: Path, per_session: int, behind: int, limit: float) -> di
         finally:
             r["stop_s"] = await stop(proc)
         await asyncio.gather(*first, return_exceptions=True)  # closed by the server's shutdown
+        print(
+            f"  screens connected and caught up; SIGTERM -> exit {r['stop_s']:.2f} s; spawning #2", flush=True
+        )
         spawned = time.perf_counter()
         proc = await spawn(data, http_port, timing_port)
         try:
@@ -267,6 +275,7 @@ async def measure(data: Path, per_session: int, behind: int, limit: float) -> di
             ]
             r["health_s"] = await first_health(http, base, proc, limit) - spawned
             r["health_cpu_s"] = cpu_seconds(proc.pid)
+            print(f"  serve #2: first 200 {r['health_s']:.2f} s, {r['health_cpu_s']:.1f} s CPU", flush=True)
             await asyncio.gather(*tasks)
             missing = [sc for sc in screens if sc.caught_up_at is None or sc.hello_at is None]
             if missing:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from race_control.ids import new_id, new_ids
 
 
@@ -39,3 +41,16 @@ def test_the_random_part_differs_between_ids_of_one_millisecond() -> None:
     ids = new_ids(1_000)
     assert len({_ms(t) for t in ids}) == 1  # one read of the clock for the batch
     assert len({uuid.UUID(t).int & ((1 << 62) - 1) for t in ids}) == 1_000
+
+
+def test_a_batch_is_the_ids_new_id_makes_of_the_same_random_bytes_and_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from race_control import ids
+
+    pool = bytes(range(256)) * 40  # every byte value in every position of an id's 10
+    monkeypatch.setattr(ids.os, "urandom", lambda n: pool[:n])
+    monkeypatch.setattr(ids.time, "time_ns", lambda: 1_764_620_000_123_456_789)
+    head = ids._head()
+    want = [ids._uuid7(head, int.from_bytes(pool[i : i + 10], "big")) for i in range(0, 10_000, 10)]
+    assert new_ids(1_000) == want

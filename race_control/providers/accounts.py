@@ -319,8 +319,12 @@ def write_links(conn: Connection, event_id: str, account_id: str, links: list[Li
     for link in links:
         pid = link.participant_id
         if not pid:
-            if ids is None:  # one query for every added runner
-                ids = dict(conn.exec_driver_sql(_IDS_SQL, (event_id,)).all())
+            if ids is None:  # one query for every added runner (the driver's rows: no Row objects)
+                cur = conn.connection.cursor()
+                try:
+                    ids = dict(cur.execute(_IDS_SQL, (event_id,)))
+                finally:
+                    cur.close()
             pid = ids[link.bib]
         e = link.entrant
         values.append(

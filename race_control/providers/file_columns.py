@@ -12,7 +12,7 @@ The rules of a file's values (privacy words, status words, what a mapping suppli
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any
 
 from race_control.providers.errors import ProviderInputError
@@ -21,10 +21,10 @@ from race_control.providers.normalized import (
     Entrant,
     FetchResult,
     age,
-    bib,
     iso_date,
     sex,
 )
+from race_control.roster.participants import normalize_bib
 from race_control.roster.tabular import Table
 
 TRUE = frozenset(("1", "true", "yes", "y", "x", "private", "hidden"))
@@ -66,6 +66,8 @@ ENTRANT_FIELDS = (
     "team",
     "wave",
 )
+# the fields with a class default (left out of an entrant's own fields when no column gives them)
+_DEFAULTED = frozenset(("age", "hidden", "status", "status_reason"))
 # mapped field → the length it is cut to (the others are normalized: bib, age, gender, ...)
 CUT = {
     "chip": 32,
@@ -106,6 +108,17 @@ def _per_value(fn: Callable[[str], Any], column: list[str]) -> list[Any]:
     """``fn`` of each value, called once per distinct value (a column of few: gender, age)."""
     done = {v: fn(v) for v in set(column)}
     return list(map(done.__getitem__, column))
+
+
+def _bibs(column: list[str]) -> list[str]:
+    """``normalized.bib`` of each (stripped) value; a plain number without leading zeros is its
+    own bib (the common case, without the calls)."""
+    return [
+        v
+        if v.isdigit() and v[0] != "0" and len(v) <= 64
+        else ("" if v in ("", "-") else normalize_bib(v[:64]))
+        for v in column
+    ]
 
 
 def _cut(column: list[str], limit: int) -> list[str]:
@@ -151,7 +164,7 @@ def file_entrants(
         out = list(map(str.strip, column))
         return _cut(out, CUT[name]) if name in CUT else out
 
-    numbers = list(map(bib, field("bib"))) if "bib" in mapping else blank
+    numbers = _bibs(field("bib")) if "bib" in mapping else blank
     registrations = field("registration_id")
     if "registration_id" not in mapping or "" in registrations:
         registrations = [r or (f"bib:{b}" if b else "") for r, b in zip(registrations, numbers, strict=True)]
@@ -253,33 +266,44 @@ def file_entrants(
         "team": field("team"),
         "wave": field("wave"),
     }
+    # a field no column gives is left to the class's default (``entrant_of``'s rule): fewer keys
+    names = [
+        k
+        for k in ENTRANT_FIELDS
+        if not (by_field[k] is blank or (k in _DEFAULTED and type(by_field[k]) is repeat))
+    ]
     first_line: dict[str, int] = {}
     bib_line: dict[str, int] = {}
     quarantined = result.quarantined
-    entrants = result.entrants
-    new = object.__new__
-    rows = zip(lines, *(by_field[k] for k in ENTRANT_FIELDS), strict=False)  # (repeat: constants)
-    for i, (n, *values) in enumerate(rows):
+    keep: list[bool] = []
+    states = status_list if status is not None else repeat("active")
+    for i, n, registration, number, state in zip(
+        range(count), lines, registrations, numbers, states, strict=False
+    ):
         if i in errors:
             quarantined.append({"row": f"line {n}", "reason": errors[i]})
-            continue
-        registration, number, state = values[2], values[3], values[14]
-        if registration in first_line:
+        elif registration in first_line:
             what = f"bib {number}" if registration.startswith("bib:") else f"registration {registration}"
             quarantined.append(
                 {"row": f"line {n}", "reason": f"{what} is already on line {first_line[registration]}"}
             )
-            continue
-        if number and number in bib_line and state == "active":
+        elif number and number in bib_line and state == "active":
             quarantined.append(
                 {"row": f"line {n}", "reason": f"bib {number} is already on line {bib_line[number]}"}
             )
+        else:
+            first_line[registration] = n
+            if number and state == "active":
+                bib_line[number] = n
+            keep.append(True)
             continue
-        first_line[registration] = n
-        if number and state == "active":
-            bib_line[number] = n
+        keep.append(False)
+    entrants = result.entrants
+    new = object.__new__
+    rows = zip(*(by_field[k] for k in names), strict=False)  # (repeat: a constant)
+    for values in compress(rows, keep) if not all(keep) else rows:
         e = new(Entrant)  # as ``normalized.entrant_of`` makes one (the fields are these)
-        e.__dict__.update(zip(ENTRANT_FIELDS, values, strict=True))
+        e.__dict__.update(zip(names, values, strict=True))
         entrants.append(e)
     result.cursor = {"rows": len(table.rows)}
     return result, first_line

@@ -31,6 +31,9 @@ _ROW_SQL = (
     "deleted = excluded.deleted, pending = 1, changed_at = CASE WHEN sync_rows.pending "
     "THEN sync_rows.changed_at ELSE excluded.changed_at END"
 )
+_TRIGGERS_SQL = (
+    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?)"
+)
 
 
 @contextmanager
@@ -44,7 +47,16 @@ def bulk_outbox(conn: Connection, table: str, keys: Sequence[str]) -> Iterator[N
         yield  # no clock (the triggers record nothing either) or a pull applying: as the triggers
         return
     conn.exec_driver_sql("UPDATE sync_clock SET applying = 1")
-    yield  # an exception: the caller's transaction rolls back, ``applying`` with it
+    # the table's own insert and update triggers out of the way (each would still test
+    # ``applying`` for every row): dropped and created again, as they were, in this transaction
+    triggers = conn.exec_driver_sql(
+        _TRIGGERS_SQL, (table, f"sync_{table}_insert", f"sync_{table}_update")
+    ).all()
+    for name, _ in triggers:
+        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    yield  # an exception: the caller's transaction rolls back, ``applying`` and the triggers with it
+    for _, sql in triggers:
+        conn.exec_driver_sql(sql)
     n = len(keys)
     last, device = conn.exec_driver_sql(
         f"UPDATE sync_clock SET applying = 0, hlc = max(hlc + ?, ({_NOW_MS} << 16) + ? - 1) "

@@ -154,3 +154,32 @@ def test_only_tables_with_an_id_keyed_trigger(stores: tuple[Store, Store]) -> No
         bulk_outbox(conn, "session_streams", ["a b"]),
     ):
         pass
+
+
+def triggers(conn: Connection) -> list[tuple[str, str]]:
+    return [
+        (r[0], r[1])
+        for r in conn.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        )
+    ]
+
+
+def test_the_triggers_are_there_again_after_a_bulk_write_and_after_a_failed_one(
+    stores: tuple[Store, Store],
+) -> None:
+    # the bulk write takes the table's insert/update triggers out of its way inside its
+    # transaction: they are the same triggers after it, and still record the next single write
+    store, _ = stores
+    with store.engine.connect() as conn:
+        before = triggers(conn)
+    assert ("sync_participants_insert" in dict(before)) and ("sync_participants_update" in dict(before))
+    with store.engine.begin() as conn:
+        _upsert_participants(conn, "e1", people(BULK_OUTBOX_MIN), "csv")
+    with pytest.raises(RuntimeError), store.engine.begin() as conn, bulk_outbox(conn, "participants", ["x"]):
+        raise RuntimeError("the action fails in the middle")
+    with store.engine.begin() as conn:
+        assert triggers(conn) == before
+        ((pid, row),) = people(1, start=5000)
+        _upsert_participants(conn, "e1", [(pid, row)], "csv")  # one row: through the trigger
+        assert pid in outbox(conn) and len(outbox(conn)) == BULK_OUTBOX_MIN + 1

@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger("race_control.heap")
 
 
 def freeze_startup_heap() -> int:
     """Collect, then freeze what survived; the number of objects now frozen."""
+    global _startup_frozen
     t0 = time.perf_counter()
     gc.collect()
     gc.freeze()
+    _startup_frozen = True
     frozen = gc.get_freeze_count()
     log.info(
         "start-up heap: %d objects kept out of collection (%.0f ms)",
@@ -33,3 +38,43 @@ def freeze_startup_heap() -> int:
         (time.perf_counter() - t0) * 1000,
     )
     return frozen
+
+
+DEFERRED = 1_000_000  # gen-1 collections before a full one, while ``full_collections_deferred``
+_defer_lock = threading.Lock()
+_deferring = 0
+_thresholds: tuple[int, int, int] | None = None
+_startup_frozen = False  # freeze_startup_heap ran: this process keeps its heap frozen (not tests)
+
+
+@contextmanager
+def full_collections_deferred() -> Iterator[None]:
+    """No full (oldest-generation) collection while a heavy action runs in slices (issue #13):
+    a rebuild of a million reads or a million-row import makes objects faster than anything
+    else, and each time the survivors have grown by a quarter CPython walks all of them in one
+    full collection holding the GIL — pauses of 0.3-1.5 s of the loop at that size.  Young
+    collections go on as usual (cyclic garbage of the requests served meanwhile is still
+    freed).  When the last deferring action ends, a young collection, then ``gc.freeze`` of
+    what survived (as at start-up: the action's state, and its transient objects until their
+    reference counts free them) instead of the full collection the thresholds would start at
+    once (only in a process that froze its start-up heap: ``serve``, the desktop; a test process
+    just gets its thresholds back).  What it costs: a reference cycle that became garbage after reaching the oldest
+    generation during the action is kept (nothing of ours makes such cycles in bulk).
+    Thread-safe and nestable (the rebuild runs on the loop, the file is read in an executor)."""
+    global _deferring, _thresholds
+    with _defer_lock:
+        if _deferring == 0:
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(_thresholds[0], _thresholds[1], DEFERRED)
+        _deferring += 1
+    try:
+        yield
+    finally:
+        with _defer_lock:
+            _deferring -= 1
+            if _deferring == 0 and _thresholds is not None:
+                if _startup_frozen:
+                    gc.collect(1)
+                    gc.freeze()
+                gc.set_threshold(*_thresholds)
+                _thresholds = None

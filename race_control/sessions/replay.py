@@ -21,6 +21,7 @@ everyone holds (``adopt``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field, fields
 from itertools import islice
@@ -42,6 +43,8 @@ class Replayed:
 
 
 CHUNK = 2000  # reads decided between two yields of ``replaying`` (~25 ms of loop time)
+SLICE_S = 0.008  # seconds of loop time a rebuild's slice takes before the loop runs again
+STEP = 64  # reads decided between two looks at the clock (``Replay.feed_until``)
 
 
 class Replay:
@@ -81,6 +84,19 @@ class Replay:
             if isinstance(result, Crossing):
                 out.crossings.add(key)
             self._scratch.suppressions.clear()
+
+    def feed_until(self, reads: list[StoredRead], start: int, deadline: float) -> int:
+        """Decide ``reads[start:]`` until ``deadline`` (``time.perf_counter``; looked at every
+        ``STEP`` reads) or their end; returns the index to go on from.  A slice of loop time,
+        not of reads: on a loaded machine a slice of a fixed count takes several times longer."""
+        end = len(reads)
+        while start < end:
+            stop = min(start + STEP, end)
+            self.feed(reads[start:stop])
+            start = stop
+            if time.perf_counter() >= deadline:
+                break
+        return start
 
     def done(self) -> Replayed:
         if self.deciding:

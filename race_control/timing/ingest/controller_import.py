@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from race_control.heap import full_collections_deferred
 from race_control.store.unit_of_work import UnitOfWork
 from race_control.timing.ingest.backpressure import wait_for_room
 from race_control.timing.ingest.streams import StreamState, TimingService
@@ -88,7 +89,8 @@ async def load_import(body: object) -> ControllerImport:
     path, location, tz, only_date = validate_import(body)
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(None, _prepare, path, location, tz, only_date)
+        with full_collections_deferred():  # heap.py: a million objects made at once
+            return await loop.run_in_executor(None, _prepare, path, location, tz, only_date)
     except ControllerFileError as exc:
         raise TimingInputError(str(exc)) from None
 
@@ -135,6 +137,8 @@ async def feed_events(
     pipeline like live ones, in chunks under the backpressure limit (``wait_for_room``), then
     detach the stream; (events added, of them gun times).  Events already stored are skipped."""
     added = guns = 0
+    deferred = full_collections_deferred()  # heap.py: the reads queued meanwhile are many
+    deferred.__enter__()
     try:
         now = time.time()
         for start in range(0, len(events), FEED_CHUNK):
@@ -148,6 +152,7 @@ async def feed_events(
                     guns += isinstance(ev, GunTime)
     finally:
         timing.detach(state)
+        deferred.__exit__(None, None, None)
     return added, guns
 
 

@@ -64,3 +64,18 @@ def test_a_higher_threshold_is_kept():
     gc.set_threshold(BULK_THRESHOLD0 * 2, 10, 10)
     with bulk_gc():
         assert gc.get_threshold()[0] == BULK_THRESHOLD0 * 2
+
+
+def test_a_higher_threshold_for_one_action_and_the_lower_one_nested_keeps_it():
+    from race_control.roster.gc_pause import FILE_IMPORT_THRESHOLD0
+
+    gc.set_threshold(700, 11, 12)
+    with bulk_gc(FILE_IMPORT_THRESHOLD0):
+        assert gc.get_threshold() == (FILE_IMPORT_THRESHOLD0, 11, 12)
+        with bulk_gc():  # a sync while the file imports: the file's threshold stays
+            assert gc.get_threshold()[0] == FILE_IMPORT_THRESHOLD0
+        assert gc.get_threshold()[0] == FILE_IMPORT_THRESHOLD0
+    assert gc.get_threshold() == (700, 11, 12)
+    with bulk_gc(), bulk_gc(FILE_IMPORT_THRESHOLD0):  # and a file import inside a sync raises it
+        assert gc.get_threshold()[0] == FILE_IMPORT_THRESHOLD0
+    assert gc.get_threshold() == (700, 11, 12)

@@ -29,7 +29,7 @@ from race_control.providers.new_runners import new_runner_rows
 from race_control.providers.normalized import Entrant, FetchResult
 from race_control.providers.resync import LocalRunner, Plan, plan_resync
 from race_control.roster.errors import RosterInputError
-from race_control.roster.gc_pause import bulk_gc
+from race_control.roster.gc_pause import FILE_IMPORT_THRESHOLD0, bulk_gc
 from race_control.roster.mapping import TARGETS, detect, names_a_column, validate
 from race_control.roster.saved_mappings import check_source, list_mappings, load_mapping, put_mapping
 from race_control.roster.service import EventService
@@ -231,7 +231,8 @@ class RosterFileOperations:
         self._events.event(event_id)
         req = parse_request(body, importing=True)
         progress = progress or Progress()
-        with bulk_gc():  # a 50,000-row file: fewer collections while it is read and applied
+        # a 50,000-row file: (almost) no collection while it is read, planned and applied
+        with bulk_gc(FILE_IMPORT_THRESHOLD0):
             return await self._import(event_id, req, progress)
 
     async def _import(self, event_id: str, req: FileRequest, progress: Progress) -> dict[str, Any]:

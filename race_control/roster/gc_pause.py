@@ -7,7 +7,8 @@ re-sync (docs/providers.md#load).  ``bulk_gc()`` raises the youngest generation'
 for the duration of such an action and restores the thresholds it found when the last action
 in flight ends (nested and concurrent actions — the loop's and the executor's threads — count).
 Collection is never switched off: cycles made meanwhile are still collected, only less often,
-so memory stays bounded.
+so memory stays bounded.  A roster file's import asks for a higher threshold
+(``FILE_IMPORT_THRESHOLD0``) for the few seconds it runs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 BULK_THRESHOLD0 = 100_000  # net allocations between young collections while a bulk action runs
+# a roster file's import: its ~10 tracked objects a row (entrants, rows, links, change records)
+# live until it is applied, so every young collection in it finds nothing to free; at 100,000 a
+# 50,000-row import still spent ~0.4 s in 6-7 of them (docs/providers.md#load), at this none
+FILE_IMPORT_THRESHOLD0 = 1_000_000
 
 _lock = threading.Lock()
 _depth = 0
@@ -25,15 +30,16 @@ _saved: tuple[int, int, int] | None = None
 
 
 @contextmanager
-def bulk_gc() -> Iterator[None]:
-    """Raise gc's first threshold to ``BULK_THRESHOLD0`` inside; restored after the last exit."""
+def bulk_gc(threshold0: int = BULK_THRESHOLD0) -> Iterator[None]:
+    """Raise gc's first threshold to ``threshold0`` inside (an action in flight with a higher
+    one keeps that); all three restored after the last exit."""
     global _depth, _saved
     with _lock:
         if _depth == 0:
             _saved = gc.get_threshold()
-            t0, t1, t2 = _saved
-            if t0:  # 0: the application switched collection off; leave it so
-                gc.set_threshold(max(t0, BULK_THRESHOLD0), t1, t2)
+        t0, t1, t2 = gc.get_threshold()
+        if t0:  # 0: the application switched collection off; leave it so
+            gc.set_threshold(max(t0, threshold0), t1, t2)
         _depth += 1
     try:
         yield

@@ -92,11 +92,24 @@ class LiveSession:
         return runner.wave if runner else ""
 
     def decide(
-        self, read: StoredRead, out: Derived, *, announce: bool = True
+        self,
+        read: StoredRead,
+        out: Derived,
+        *,
+        announce: bool = True,
+        seen: dict[int, Crossing | Suppressed | None] | None = None,
     ) -> Crossing | Suppressed | None:
-        """Run one read through the rules; append the resulting rows to ``out``."""
+        """Run one read through the rules; append the resulting rows to ``out``.  ``seen``: the
+        engines that decided this read already (by id) and what they decided — sessions that
+        share an engine (``snapshot.twin``) decide a read once between them."""
         self.decided_to[read.stream_id] = read.raw_n
-        result = self.engine.process(read)
+        engine = self.engine
+        if seen is None:
+            result = engine.process(read)
+        elif (key := id(engine)) in seen:
+            result = seen[key]
+        else:
+            result = seen[key] = engine.process(read)
         if result is None:
             if read.kind == "gun":
                 self.gun_dirty = True

@@ -28,6 +28,7 @@ from collections.abc import Callable, Coroutine, Generator, Iterable
 from dataclasses import replace
 from typing import Any
 
+from race_control.heap import full_collections_deferred
 from race_control.ids import new_id, new_token
 from race_control.roster.participants import ParticipantRow
 from race_control.roster.service import EventService
@@ -49,7 +50,15 @@ from race_control.sessions.session_record import (
     to_row,
     write_links,
 )
-from race_control.sessions.snapshot import SnapshotUnusable, continuing, restore, unknown_after
+from race_control.sessions.snapshot import (
+    SnapshotUnusable,
+    continuing,
+    fingerprint_of,
+    restore,
+    twin,
+    unknown_after,
+    unknown_of,
+)
 from race_control.sessions.write_lock import WriteLock
 from race_control.store.database import Store
 from race_control.store.models import now
@@ -118,7 +127,8 @@ class SessionService:
         self._switching: set[str] = set()  # sessions whose automatic mode switch is being written
         # session -> its epochs, oldest first: [epoch, last seq stored when it began] (resume_point)
         self._epochs: dict[str, list[list[Any]]] = {}
-        # sessions ``load`` continued from their stored snapshot -> reads decided after it
+        # how ``load`` built each session not replayed: from its snapshot (the reads decided after
+        # it), or -1: the twin of a session loaded before it (``snapshot.twin``)
         self.from_snapshot: dict[str, int] = {}
         events.add_roster_listener(self._roster_changed)
 
@@ -173,32 +183,42 @@ class SessionService:
     async def load(self) -> None:
         """Rebuild every session from the store: its record, then its derived state (duplicate
         windows, guns, starts, places — announcing nothing again): from its snapshot and the
-        reads stored after it (``sessions.snapshot``), else by ``replaying`` every stored read."""
+        reads stored after it (``sessions.snapshot``), else by ``replaying`` every stored read;
+        a session with the same event, rules and streams as one loaded before is its ``twin``
+        (one engine for both, nothing decided twice)."""
         rows, links, seqs = await self._store.run(q.load_sessions)
         snaps = await self._store.run(sq.load_snapshots)
         stored_to = await self._store.run(sq.stored_to)
         streams_of: dict[str, list[str]] = {}
         for link in links:
             streams_of.setdefault(link.session_id, []).append(link.stream_id)
-        reads_of: dict[tuple[str, ...], list[StoredRead]] = {}  # sessions often share their streams
+        twins: dict[str, LiveSession] = {}  # fingerprint -> the first open session loaded with it
+        reads_of: dict[tuple[str, ...], list[StoredRead]] = {}
         for row in rows:
             rec = from_row(row, streams_of.get(row.id, ()), default_window=self._window)
             last_seq = seqs.get(rec.id, 0)
-            s = await self._from_snapshot(rec, snaps.get(rec.id), stored_to, last_seq)
-            if s is None:
-                unknown: dict[str, list[dict[str, Any]]] = {}
-                for payload in await self._store.run(q.uncorrected_unknowns, rec.id):
-                    unknown.setdefault(payload["bib"], []).append(payload)
-                reads: list[StoredRead] = []
-                if rec.final_counts is None and rec.streams:
-                    key = tuple(sorted(rec.streams))
-                    if key not in reads_of:
-                        reads_of[key] = await self._store.run(q.stream_reads, list(key))
-                    reads = reads_of[key]
-                steps = replaying(
-                    rec, self._events.participant, reads, next_seq=last_seq + 1, unknown=unknown, log=False
-                )
-                s = (await _run_steps(steps)).session
+            deciding = rec.final_counts is None and bool(rec.streams)
+            fp = fingerprint_of(rec) if deciding else ""
+            snap = snaps.get(rec.id)
+            if fp in twins:
+                s = twin(rec, self._events.participant, twins[fp])
+                s.unknown = await self._unknown_of(rec.id, snap if snap and snap[0] == fp else None, last_seq)
+                self.from_snapshot[rec.id] = -1
+            else:
+                s = await self._from_snapshot(rec, snap, stored_to, last_seq) if deciding else None
+                if s is None:
+                    reads = []
+                    if deciding:  # sessions with other rules often share their streams
+                        key = tuple(sorted(rec.streams))
+                        if key not in reads_of:
+                            reads_of[key] = await self._store.run(q.stream_reads, list(key))
+                        reads = reads_of[key]
+                    steps = replaying(rec, self._events.participant, reads, next_seq=last_seq + 1, log=False)
+                    s = (await _run_steps(steps)).session
+                    s.unknown = await self._unknown_of(rec.id, None, last_seq)
+                if deciding:
+                    twins[fp] = s
+            s.next_seq = last_seq + 1
             self._install(s)
             kept = (row.settings or {}).get("epochs") or []
             history = [h for h in kept if isinstance(h, list) and len(h) == 2][-(MAX_EPOCHS - 1) :]
@@ -206,18 +226,31 @@ class SessionService:
         # before any screen is told the new epochs (load runs before the server listens)
         await self._store.run(q.save_epochs, {sid: self._epochs[sid] for sid in self._sessions})
 
+    async def _unknown_of(
+        self, session_id: str, snap: sq.Stored | None, last_seq: int
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The session's finishes shown as "Bib N" and not corrected yet: its snapshot's and the
+        display events after it, else from all its stored display events."""
+        if snap is not None and snap[1] <= last_seq:
+            try:
+                unknown = unknown_of(snap[3])
+            except SnapshotUnusable as exc:
+                log.info("session %s: snapshot's unknown bibs not used (%s)", session_id, exc)
+            else:
+                return unknown_after(unknown, await self._store.run(sq.events_after, session_id, snap[1]))
+        out: dict[str, list[dict[str, Any]]] = {}
+        for payload in await self._store.run(q.uncorrected_unknowns, session_id):
+            out.setdefault(payload["bib"], []).append(payload)
+        return out
+
     async def _from_snapshot(
-        self,
-        rec: SessionRecord,
-        snap: tuple[str, int, bytes] | None,
-        stored_to: dict[str, int],
-        last_seq: int,
+        self, rec: SessionRecord, snap: sq.Stored | None, stored_to: dict[str, int], last_seq: int
     ) -> LiveSession | None:
         """``rec``'s session from its stored snapshot and the reads stored after it; None when
-        there is none to use (closed, never snapshotted, or it does not fit: logged)."""
-        if snap is None or rec.final_counts is not None or not rec.streams:
+        there is none to use (never snapshotted, or it does not fit: logged)."""
+        if snap is None:
             return None
-        fp, snap_seq, blob = snap
+        fp, snap_seq, blob, _unknown = snap
         try:
             if snap_seq > last_seq:
                 raise SnapshotUnusable("it is ahead of the stored display events")
@@ -226,8 +259,7 @@ class SessionService:
             log.info("session %s: snapshot not used (%s); replaying its stored reads", rec.id, exc)
             return None
         reads = await self._store.run(sq.reads_after, sorted(rec.streams), s.decided_to)
-        s.unknown = unknown_after(s.unknown, await self._store.run(sq.events_after, rec.id, snap_seq))
-        s.next_seq = last_seq + 1
+        s.unknown = await self._unknown_of(rec.id, snap, last_seq)
         log.info("session %s: continued from its snapshot (%d stored reads after it)", rec.id, len(reads))
         self.from_snapshot[rec.id] = len(reads)
         return (await _run_steps(continuing(s, reads))).session
@@ -445,6 +477,11 @@ class SessionService:
         if not replay.deciding or not rec.streams:
             return replay.done()
         pages = q.ReadPages(sorted(rec.streams), size=READ_PAGE)
+        with full_collections_deferred():  # heap.py: no full GC over the growing rebuild
+            await self._decide_pages(replay, pages)
+        return replay.done()
+
+    async def _decide_pages(self, replay: Replay, pages: q.ReadPages) -> None:
         try:
             ahead = asyncio.ensure_future(self._store.run(pages.page))
             while True:
@@ -462,7 +499,6 @@ class SessionService:
                 with contextlib.suppress(BaseException):
                     await ahead
             await self._store.run(pages.close)
-        return replay.done()
 
     async def _announced(self, session_id: str) -> set[tuple[str, str, int]]:
         """``queries.announced_reads`` a page at a time (a session that showed many finishers)."""
@@ -493,7 +529,8 @@ class SessionService:
         else:
             self._install(s)
         if built.derived:
-            await self._publish_sliced(built.derived)
+            with full_collections_deferred():
+                await self._publish_sliced(built.derived)
         self._announce_change(s, switched)
 
     async def _publish_sliced(self, derived: Derived) -> None:
@@ -535,9 +572,10 @@ class SessionService:
         derived = Derived()
         by_stream = self._by_stream
         for read in reads:
+            seen: dict[int, Any] = {}  # sessions sharing an engine decide the read once
             for s in by_stream.get(read.stream_id, ()):
                 if s.status == "open":
-                    s.decide(read, derived)
+                    s.decide(read, derived, seen=seen)
         return derived
 
     # --- automatic changes: the same units of work, started by the system ------------------

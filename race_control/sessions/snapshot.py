@@ -41,9 +41,12 @@ __all__ = [
     "capture",
     "continuing",
     "encode",
+    "encode_unknown",
     "fingerprint",
     "restore",
+    "twin",
     "unknown_after",
+    "unknown_of",
 ]
 
 VERSION = 1
@@ -74,8 +77,9 @@ class Captured:
     session_id: str
     fingerprint: str
     last_seq: int
-    decided: int  # reads decided so far (finishers + suppressed + guns and the like): for pacing
-    state: dict[str, Any]
+    decided: int  # reads decided so far (finishers + suppressed): for pacing
+    state: dict[str, Any]  # what follows from the reads alone: the same for sessions that share it
+    unknown: dict[str, list[dict[str, Any]]]  # bibs shown as "Bib N": this session's own seqs
 
 
 def capture(s: LiveSession) -> Captured:
@@ -95,10 +99,10 @@ def capture(s: LiveSession) -> Captured:
         "ranked": list(s._ranked.items()),
         "times": list(s._times),
         "division_times": {k: list(v) for k, v in s._division_times.items()},
-        "unknown": {bib: list(payloads) for bib, payloads in s.unknown.items()},
     }
+    unknown = {bib: list(payloads) for bib, payloads in s.unknown.items()}
     decided = s.finishers + s.suppressed
-    return Captured(s.id, fingerprint_of(s), s.next_seq - 1, decided, state)
+    return Captured(s.id, fingerprint_of(s), s.next_seq - 1, decided, state, unknown)
 
 
 def _sliced(items: list[Any]) -> str:
@@ -107,8 +111,9 @@ def _sliced(items: list[Any]) -> str:
     return "[" + ",".join(p for p in parts if p) + "]"
 
 
-def encode(c: Captured) -> bytes:
-    """The snapshot's stored bytes (safe off the loop: ``c`` is nobody else's)."""
+def encode(c: Captured) -> tuple[bytes, bytes]:
+    """The snapshot's stored bytes: its state and its unknown bibs (safe off the loop: ``c``
+    is nobody else's)."""
     st = c.state
     flat = {
         "last": [[b, line, t] for (b, line), t in st["last"]],
@@ -120,7 +125,22 @@ def encode(c: Captured) -> bytes:
     small = {k: v for k, v in st.items() if k not in flat}
     body = ",".join(f"{json.dumps(k)}:{_sliced(v)}" for k, v in flat.items())
     head = json.dumps(small, allow_nan=False)
-    return zlib.compress(f"{head[:-1]},{body}}}".encode(), 1)
+    return zlib.compress(f"{head[:-1]},{body}}}".encode(), 1), encode_unknown(c)
+
+
+def encode_unknown(c: Captured) -> bytes:
+    return zlib.compress(json.dumps(c.unknown, allow_nan=False).encode(), 1)
+
+
+def unknown_of(blob: bytes) -> dict[str, list[dict[str, Any]]]:
+    """A snapshot's unknown bibs (``SnapshotUnusable`` if unreadable)."""
+    try:
+        unknown = json.loads(zlib.decompress(blob))
+    except (zlib.error, ValueError) as exc:
+        raise SnapshotUnusable(f"unknown bibs unreadable ({exc})") from exc
+    if not isinstance(unknown, dict) or not all(isinstance(v, list) for v in unknown.values()):
+        raise SnapshotUnusable("unknown bibs of an unexpected shape")
+    return {str(bib): list(payloads) for bib, payloads in unknown.items()}
 
 
 def _decode(blob: bytes) -> dict[str, Any]:
@@ -160,7 +180,6 @@ def restore(
         }
         s._times = [float(t) for t in st["times"]]
         s._division_times = {str(k): [float(t) for t in v] for k, v in st["division_times"].items()}
-        s.unknown = {str(b): list(p) for b, p in st["unknown"].items()}
         s.finishers = int(st["finishers"])
         s.suppressed = int(st["suppressed"])
         s.decided_to = pos
@@ -168,6 +187,24 @@ def restore(
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SnapshotUnusable(f"an unexpected shape ({type(exc).__name__}: {exc})") from exc
+    return s
+
+
+def twin(rec: SessionRecord, lookup: Lookup, of: LiveSession) -> LiveSession:
+    """A session for ``rec`` holding what ``of`` derived, for a session with the same fingerprint
+    (the same event, rules and streams decide the same reads the same way): the crossing engine
+    is shared — ``LiveSession.decide`` runs a read through it once for all its sessions, so they
+    cost one engine's memory and work — and the places and counts are copied (each session ranks
+    its own finishers as it announces them).  No seqs or unknown bibs: those are the session's own."""
+    assert fingerprint_of(rec) == fingerprint_of(of)
+    s = new_live(rec, lookup)
+    s.engine = of.engine
+    s._ranked = dict(of._ranked)
+    s._times = list(of._times)
+    s._division_times = {k: list(v) for k, v in of._division_times.items()}
+    s.finishers, s.suppressed = of.finishers, of.suppressed
+    s.decided_to = dict(of.decided_to)
+    s.gun_dirty = s.board_dirty = True
     return s
 
 

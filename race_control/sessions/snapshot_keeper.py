@@ -18,11 +18,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from race_control.sessions import snapshot_queries as sq
 from race_control.sessions.live import LiveSession
 from race_control.sessions.service import SessionService
-from race_control.sessions.snapshot import capture, encode, fingerprint_of
+from race_control.sessions.snapshot import capture, encode, encode_unknown, fingerprint_of
 from race_control.store.database import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class SnapshotKeeper:
         """Snapshot the sessions that are due; how many were written."""
         written = 0
         loop = asyncio.get_running_loop()
+        encoded: list[tuple[dict[str, Any], bytes]] = []  # sessions sharing a state encode it once
         for s in list(self._sessions.sessions()):
             if not self._due(s, force):
                 continue
@@ -120,10 +122,15 @@ class SnapshotKeeper:
                     mark = self._mark(s)
             except StoreError:
                 return written  # storage is failing: the reads come first
-            blob = await loop.run_in_executor(None, encode, captured)
             c = captured
+            blob = next((b for st, b in encoded if st == c.state), None)
+            if blob is None:
+                blob, unknown = await loop.run_in_executor(None, encode, c)
+                encoded.append((c.state, blob))
+            else:
+                unknown = await loop.run_in_executor(None, encode_unknown, c)
             await self._store.run(
-                sq.save_snapshot, c.session_id, c.fingerprint, c.last_seq, time.time(), blob
+                sq.save_snapshot, c.session_id, c.fingerprint, c.last_seq, time.time(), blob, unknown
             )
             self._taken[s.id] = mark
             written += 1

@@ -11,12 +11,14 @@ from sqlalchemy.dialects.sqlite import insert
 from race_control.store.models import DisplayEvent, Read, SessionSnapshot
 from race_control.timing.ingest.stored_read import StoredRead
 
+Stored = tuple[str, int, bytes, bytes]  # fingerprint, last seq, state, unknown bibs
 
-def load_snapshots(conn: Connection) -> dict[str, tuple[str, int, bytes]]:
-    """session id -> (fingerprint, last seq, state) of every stored snapshot."""
+
+def load_snapshots(conn: Connection) -> dict[str, Stored]:
+    """session id -> its stored snapshot."""
     t = SessionSnapshot.__table__
-    rows = conn.execute(select(t.c.session_id, t.c.fingerprint, t.c.last_seq, t.c.state))
-    return {r[0]: (r[1], int(r[2]), bytes(r[3])) for r in rows}
+    rows = conn.execute(select(t.c.session_id, t.c.fingerprint, t.c.last_seq, t.c.state, t.c.unknown))
+    return {r[0]: (r[1], int(r[2]), bytes(r[3]), bytes(r[4])) for r in rows}
 
 
 def stored_to(conn: Connection) -> dict[str, int]:
@@ -48,9 +50,15 @@ def events_after(conn: Connection, session_id: str, seq: int) -> list[tuple[str,
 
 
 def save_snapshot(
-    conn: Connection, session_id: str, fp: str, last_seq: int, taken_at: float, state: bytes
+    conn: Connection, session_id: str, fp: str, last_seq: int, taken_at: float, state: bytes, unknown: bytes
 ) -> None:
     t = SessionSnapshot.__table__
-    values = {"fingerprint": fp, "last_seq": last_seq, "taken_at": taken_at, "state": state}
+    values = {
+        "fingerprint": fp,
+        "last_seq": last_seq,
+        "taken_at": taken_at,
+        "state": state,
+        "unknown": unknown,
+    }
     stmt = insert(t).values(session_id=session_id, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.session_id], set_=values))

@@ -278,6 +278,7 @@ class SessionSnapshot(Base):
     last_seq: Mapped[int] = mapped_column(Integer)  # the session's last display seq when taken
     taken_at: Mapped[float] = mapped_column(Float)
     state: Mapped[bytes] = mapped_column(LargeBinary)  # zlib-compressed JSON
+    unknown: Mapped[bytes] = mapped_column(LargeBinary)  # its "Bib N" finishes (zlib JSON)
 
 
 class ScreenSeen(Base):

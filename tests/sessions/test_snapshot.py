@@ -18,7 +18,7 @@ import pytest
 
 from race_control.roster.participants import ParticipantRow
 from race_control.sessions.crossing import CrossingRules
-from race_control.sessions.live import LiveSession
+from race_control.sessions.live import Derived, LiveSession
 from race_control.sessions.replay import replaying
 from race_control.sessions.session_record import SessionRecord
 from race_control.sessions.snapshot import (
@@ -28,7 +28,9 @@ from race_control.sessions.snapshot import (
     encode,
     fingerprint_of,
     restore,
+    twin,
     unknown_after,
+    unknown_of,
 )
 from race_control.timing.ingest.stored_read import StoredRead
 
@@ -69,7 +71,9 @@ def race() -> list[StoredRead]:
         raw[stream] += 1
         n = raw[stream]
         reads.append(
-            StoredRead(stream, location, n, kind, bib, bib, f"{clock:.2f}", clock, 0, "", 0, n, 1e9 + len(reads))
+            StoredRead(
+                stream, location, n, kind, bib, bib, f"{clock:.2f}", clock, 0, "", 0, n, 1e9 + len(reads)
+            )
         )
 
     add("s1", "start", "", 9 * 3600.0, "gun")
@@ -89,10 +93,10 @@ def race() -> list[StoredRead]:
     return reads
 
 
-def record(streams: frozenset[str] = frozenset({"s1", "s2"}), rules: CrossingRules = RULES) -> SessionRecord:
-    return SessionRecord(
-        "sess-1", "tok", "ev-1", "Finish", "results", None, rules, "open", 1.0, streams=streams
-    )
+def record(
+    streams: frozenset[str] = frozenset({"s1", "s2"}), rules: CrossingRules = RULES, sid: str = "sess-1"
+) -> SessionRecord:
+    return SessionRecord(sid, "tok", "ev-1", "Finish", "results", None, rules, "open", 1.0, streams=streams)
 
 
 def run(steps: Any) -> Any:
@@ -138,7 +142,7 @@ def test_restored_and_continued_equals_a_full_replay(cut: int) -> None:
     whole = run(replaying(record(), lookup, reads, log=False)).session
     part = run(replaying(record(), lookup, reads[:cut], log=False)).session
     c = capture(part)
-    restored = restore(record(), lookup, c.fingerprint, encode(c), stored_to(reads))
+    restored = restore(record(), lookup, c.fingerprint, encode(c)[0], stored_to(reads))
     assert restored.decided_to == part.decided_to
     done = run(continuing(restored, after(reads, restored.decided_to))).session
     assert state(done) == state(whole)
@@ -152,7 +156,7 @@ def test_a_restored_session_decides_the_next_read_as_the_live_one_does() -> None
     reads = race()
     live = run(replaying(record(), lookup, reads, log=False)).session
     c = capture(live)
-    restored = restore(record(), lookup, c.fingerprint, encode(c), stored_to(reads))
+    restored = restore(record(), lookup, c.fingerprint, encode(c)[0], stored_to(reads))
     finish_7 = next(r for r in reads if r.bib == "7" and r.location == "finish")
     again = StoredRead("s1", "finish", 999, "tag", "7", "7", "x", finish_7.clock + 3, 0, "", 0, 999, 2e9)
     ref = live.engine.process(again)
@@ -166,7 +170,7 @@ def test_a_snapshot_for_other_rules_or_streams_is_refused() -> None:
     reads = race()
     s = run(replaying(record(), lookup, reads, log=False)).session
     c = capture(s)
-    blob = encode(c)
+    blob = encode(c)[0]
     other_rules = record(rules=CrossingRules.from_json({**RULES.to_json(), "duplicate_window": 31}))
     with pytest.raises(SnapshotUnusable, match="other rules or streams"):
         restore(other_rules, lookup, c.fingerprint, blob, stored_to(reads))
@@ -185,7 +189,7 @@ def test_a_snapshot_ahead_of_the_store_is_refused() -> None:
     short = stored_to(reads)
     short["s1"] -= 1
     with pytest.raises(SnapshotUnusable, match="ahead of the stored reads of stream 's1'"):
-        restore(record(), lookup, c.fingerprint, encode(c), short)
+        restore(record(), lookup, c.fingerprint, encode(c)[0], short)
 
 
 @pytest.mark.parametrize(
@@ -229,3 +233,40 @@ def test_unknown_bibs_follow_the_events_after_the_snapshot() -> None:
         "7": [{"type": "finisher", "seq": 5, "bib": "7", "known": False}],
     }
     assert shown == {"41": [{"type": "finisher", "seq": 3, "bib": "41", "known": False}]}  # not changed
+
+
+def test_the_unknown_bibs_are_stored_apart_and_read_back() -> None:
+    reads = race()
+    s = run(replaying(record(), lookup, reads, log=False)).session
+    s.unknown = {"41": [{"type": "finisher", "seq": 9, "bib": "41", "known": False}]}
+    _state, unknown = encode(capture(s))
+    assert unknown_of(unknown) == s.unknown
+    with pytest.raises(SnapshotUnusable, match="unknown bibs unreadable"):
+        unknown_of(b"garbage")
+    with pytest.raises(SnapshotUnusable, match="unexpected shape"):
+        unknown_of(zlib.compress(b'{"41": 3}'))
+
+
+@pytest.mark.parametrize("cut", [0, 90, 170])
+def test_twins_share_one_engine_and_decide_each_read_once(cut: int) -> None:
+    """Two sessions with the same rules and streams: the second is the first's twin (one engine
+    between them).  Deciding the rest of the race through both, each read once per engine, gives
+    each exactly what a session of its own would hold, and each announces every finisher with
+    its own seqs."""
+    reads = race()
+    a = run(replaying(record(), lookup, reads[:cut], log=False)).session
+    b = twin(record(sid="sess-2"), lookup, a)
+    assert b.engine is a.engine and b._ranked == a._ranked and b._ranked is not a._ranked
+    b.next_seq = 100
+    before = a.finishers
+    out = Derived()
+    for read in reads[cut:]:
+        seen: dict[int, object] = {}
+        a.decide(read, out, seen=seen)  # type: ignore[arg-type]
+        b.decide(read, out, seen=seen)  # type: ignore[arg-type]
+    alone = run(replaying(record(), lookup, reads, log=False)).session
+    assert state(a) == state(alone) and state(b) == state(alone)
+    new = alone.finishers - before
+    assert new > 0
+    assert [e["seq"] for e in out.events if e["session_id"] == "sess-1"] == list(range(1, new + 1))
+    assert [e["seq"] for e in out.events if e["session_id"] == "sess-2"] == list(range(100, 100 + new))

@@ -138,3 +138,33 @@ async def test_a_session_replayed_at_start_up_is_snapshotted_at_the_next_stop(tm
         assert rc.services is not None and rc.services.sessions.from_snapshot == {}
     async with running(settings) as (rc, api):
         assert rc.services is not None and rc.services.sessions.from_snapshot == {session["id"]: 0}
+
+
+async def test_sessions_with_the_same_rules_and_streams_are_loaded_as_twins(tmp_path: Path) -> None:
+    """The second of two sessions with the same event, rules and streams shares the first's
+    engine after a restart; each still gets every new finisher, with its own seqs."""
+    settings = make_settings(tmp_path / "data")
+    async with running(settings) as (rc, api):
+        a, client = await setup_session(api, rc.timing_port)
+        b = await api.ok("POST", "/api/sessions", {"event_id": a["event_id"], "mode": "results"}, 201)
+        stream = (await api.ok("GET", "/api/timing/sessions"))[0]["id"]
+        await api.ok("POST", f"/api/sessions/{b['id']}/timing", {"timing_session_id": stream})
+        await client.send(lines(1, 12))
+        await wait_last_seq(rc, api, a["id"], 12)
+        await wait_last_seq(rc, api, b["id"], 12)
+    await RawCtp01Client.close_all()
+    async with running(settings) as (rc, api):
+        assert rc.services is not None
+        sessions = rc.services.sessions
+        loaded = sorted(sessions.from_snapshot.values())
+        assert loaded == [-1, 0]  # one from its snapshot, the other its twin
+        assert sessions.get(a["id"]).engine is sessions.get(b["id"]).engine
+        client = await RawCtp01Client.connect(rc.timing_port)
+        await client.handshake("c1")
+        await client.send(lines(13, 14))
+        for sid in (a["id"], b["id"]):
+            got = await wait_last_seq(rc, api, sid, 14)
+            assert got["finishers"] == 14 and got["suppressed"] == 0
+        await duplicate_is_suppressed(rc, api, a["id"], 13, 15)
+        assert (await api.ok("GET", f"/api/sessions/{b['id']}"))["suppressed"] == 1
+    await RawCtp01Client.close_all()

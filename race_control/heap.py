@@ -65,7 +65,8 @@ def full_collections_deferred() -> Iterator[None]:
     with _defer_lock:
         if _deferring == 0:
             _thresholds = gc.get_threshold()
-            gc.set_threshold(_thresholds[0], _thresholds[1], DEFERRED)
+            t0, t1, _t2 = _thresholds
+            gc.set_threshold(t0, t1, DEFERRED)  # only the oldest: roster.gc_pause sets the first
         _deferring += 1
     try:
         yield
@@ -76,5 +77,6 @@ def full_collections_deferred() -> Iterator[None]:
                 if _startup_frozen:
                     gc.collect(1)
                     gc.freeze()
-                gc.set_threshold(*_thresholds)
+                t0, t1, _t2 = gc.get_threshold()
+                gc.set_threshold(t0, t1, _thresholds[2])
                 _thresholds = None

@@ -43,3 +43,27 @@ def test_serve_freezes_its_startup_heap(tmp_path: Path) -> None:
     text = asyncio.run(main())
     found = re.search(r"start-up heap: (\d+) objects kept out of collection", text)
     assert found and int(found.group(1)) > 20_000, text[-2000:]
+
+
+def test_full_collections_wait_while_a_heavy_action_runs_young_ones_do_not() -> None:
+    # in a child: the thresholds are process-wide
+    code = (
+        "import gc\n"
+        "from race_control.heap import full_collections_deferred\n"
+        "seen = []\n"
+        "gc.callbacks.append(lambda phase, info: seen.append(info['generation']) if phase == 'stop' else None)\n"
+        "gc.set_threshold(50, 2, 2)\n"
+        "with full_collections_deferred():\n"
+        "    with full_collections_deferred():\n"  # nested: the rebuild inside an import, say
+        "        keep = [[i] for i in range(100_000)]\n"  # survivors: full collections due
+        "    assert gc.get_threshold()[2] > 2\n"  # the outer one still defers
+        "    more = [[i] for i in range(100_000)]\n"
+        "assert 0 in seen and 1 in seen and 2 not in seen, sorted(set(seen))\n"
+        "assert gc.get_threshold() == (50, 2, 2), gc.get_threshold()\n"
+        "seen.clear()\n"
+        "after = [[i] for i in range(100_000)]\n"
+        "assert 2 in seen, sorted(set(seen))\n"  # due again once the actions ended
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

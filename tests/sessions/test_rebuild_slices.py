@@ -1,0 +1,152 @@
+"""A rebuild (bind, rule change) works in slices and keeps the read order (issue #13).
+
+While a session is rebuilt from thousands of stored reads, the loop keeps running other
+coroutines — also while the rebuild's finishers are handed to the screens after its commit —
+and reads that arrive meanwhile wait for the sessions lock: each is decided once, after the
+stored ones, in order, with the next seqs.  Through the real app: a CTP01 client, the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from race_control.app import RaceControl
+from tests.conftest import Api
+from tests.helpers.ctp01_peer import RawCtp01Client
+from tests.helpers.live_app import drain_until
+
+STORED = 6000  # reads stored before the bind: a rebuild of many slices
+LATE = 50  # reads sent while the bind holds the lock
+FINISH = {"locations": ["finish"], "duplicate_window": 0}
+
+
+def lines(first: int, last: int) -> bytes:
+    """One finish read per bib ``first``..``last`` (a crossing each), a hundredth apart."""
+    return b"".join(
+        f"CT01_33~{i}~finish~{i}~09:{i // 6000:02d}:{i // 100 % 60:02d}.{i % 100:02d}~0~0FA22E~1\r\n".encode()
+        for i in range(first, last + 1)
+    )
+
+
+async def stored_stream(rc: RaceControl, api: Api) -> tuple[str, str, RawCtp01Client]:
+    """(the session, the stream, its client: the caller closes it) An event, a stream of ``STORED`` stored reads, and a session not bound to it yet."""
+    event = await api.ok("POST", "/api/events", {"name": "Slices 10K", "date": "2026-06-01"}, 201)
+    session = await api.ok(
+        "POST", "/api/sessions", {"event_id": event["id"], "mode": "results", "rules": FINISH}, 201
+    )
+    client = await RawCtp01Client.connect(rc.timing_port)
+    await client.handshake("slices")
+    await client.send(lines(1, STORED))
+    streams = await drain_until(
+        rc,
+        lambda: api.ok("GET", "/api/timing/sessions"),
+        lambda st: bool(st) and st[0]["reads"] >= STORED,
+        timeout=60,
+    )
+    assert streams[0]["reads"] == STORED
+    return session["id"], streams[0]["id"], client
+
+
+async def test_a_bind_lets_the_loop_run_and_reads_arriving_meanwhile_come_after_in_order(
+    rc: RaceControl, api: Api
+) -> None:
+    session_id, stream_id, client = await stored_stream(rc, api)
+    try:
+        await bind_while_reads_arrive(rc, api, session_id, stream_id, client)
+    finally:
+        await client.close()
+
+
+async def bind_while_reads_arrive(
+    rc: RaceControl, api: Api, session_id: str, stream_id: str, client: RawCtp01Client
+) -> None:
+    assert rc.services is not None
+    sessions, pipeline = rc.services.sessions, rc.services.pipeline
+    published: list[int] = []  # seqs handed to the screens of the session, in order
+    sessions.add_publisher(
+        lambda sid, payloads: published.extend(p["seq"] for p in payloads if sid == session_id)
+    )
+    seen: list[tuple[bool, int, int]] = []  # at each turn of the loop: lock held, published, backlog
+    done = asyncio.Event()
+
+    async def other_coroutine() -> None:
+        while not done.is_set():
+            seen.append((sessions.lock.locked(), len(published), pipeline.backlog))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(other_coroutine())
+    bind = asyncio.create_task(
+        api.ok("POST", f"/api/sessions/{session_id}/timing", {"timing_session_id": stream_id})
+    )
+    while not sessions.lock.locked():
+        await asyncio.sleep(0)
+    await client.send(lines(STORED + 1, STORED + LATE))  # while the rebuild holds the lock
+    try:
+        await bind
+    finally:
+        done.set()
+        await watcher
+    # the loop ran while the rebuild decided the stored reads and while it published them
+    assert sum(1 for locked, n, _ in seen if locked and n == 0) > 3
+    assert any(locked and 0 < n < STORED for locked, n, _ in seen), "published in one go"
+    # the late reads waited in the pipeline while the lock was held (not decided by the rebuild)
+    assert any(locked and backlog > 0 for locked, _, backlog in seen)
+    got = await drain_until(
+        rc,
+        lambda: api.ok("GET", f"/api/sessions/{session_id}"),
+        lambda s: s["finishers"] >= STORED + LATE,
+        timeout=30,
+    )
+    assert got["finishers"] == STORED + LATE
+    assert published == list(range(1, STORED + LATE + 1))  # each once, in seq order
+    stored: list[dict[str, Any]] = []
+    while len(stored) < STORED + LATE:
+        page = await sessions.events_after(session_id, len(stored), 5000)
+        assert page
+        stored.extend(page)
+    # seq n shows read n: the stored reads first, then the late ones, in their order
+    assert [(p["seq"], p["bib"]) for p in stored] == [(n, str(n)) for n in range(1, STORED + LATE + 1)]
+
+
+async def test_a_rule_change_decides_reads_arriving_meanwhile_once_after_it(
+    rc: RaceControl, api: Api
+) -> None:
+    session_id, stream_id, client = await stored_stream(rc, api)
+    try:
+        await change_rules_while_reads_arrive(rc, api, session_id, stream_id, client)
+    finally:
+        await client.close()
+
+
+async def change_rules_while_reads_arrive(
+    rc: RaceControl, api: Api, session_id: str, stream_id: str, client: RawCtp01Client
+) -> None:
+    assert rc.services is not None
+    sessions = rc.services.sessions
+    await api.ok("POST", f"/api/sessions/{session_id}/timing", {"timing_session_id": stream_id})
+    await drain_until(
+        rc,
+        lambda: api.ok("GET", f"/api/sessions/{session_id}"),
+        lambda s: s["finishers"] >= STORED,
+    )
+    published: list[int] = []
+    sessions.add_publisher(
+        lambda sid, payloads: published.extend(p["seq"] for p in payloads if sid == session_id)
+    )
+    # a minimum time since the start nobody reaches: every stored read is re-decided, none shown
+    rules = {**FINISH, "min_time_since_start": 0, "duplicate_window": 5}
+    patch = asyncio.create_task(api.ok("PATCH", f"/api/sessions/{session_id}", {"rules": rules}))
+    while not sessions.lock.locked():
+        await asyncio.sleep(0)
+    await client.send(lines(STORED + 1, STORED + LATE))
+    body = await patch
+    assert body["rerun"]["newly_shown"] == 0  # the stored ones were all shown already
+    got = await drain_until(
+        rc,
+        lambda: api.ok("GET", f"/api/sessions/{session_id}"),
+        lambda s: s["finishers"] >= STORED + LATE,
+        timeout=30,
+    )
+    assert got["finishers"] == STORED + LATE
+    assert published == list(range(STORED + 1, STORED + LATE + 1))  # the late reads, once, in order

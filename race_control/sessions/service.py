@@ -239,7 +239,7 @@ class SessionService:
             else:
                 return unknown_after(unknown, await self._store.run(sq.events_after, session_id, snap[1]))
         out: dict[str, list[dict[str, Any]]] = {}
-        for payload in await self._store.run(q.uncorrected_unknowns, session_id):
+        for payload in await self._store.run(sq.uncorrected_unknowns, session_id):
             out.setdefault(payload["bib"], []).append(payload)
         return out
 

@@ -36,11 +36,16 @@ async def race(rc: RaceControl, api: Api, n: int) -> tuple[dict[str, Any], RawCt
     return session, client
 
 
-async def crash_without_snapshot(rc: RaceControl) -> None:
-    """What a kill -9 leaves of the snapshots: the last one taken, none at the stop."""
+def manual_snapshots(rc: RaceControl) -> None:
+    """No rounds every 10 s: the test takes snapshots itself (a slow run must not get one more)."""
     keeper = rc.snapshots
     assert keeper is not None and keeper._task is not None
     keeper._task.cancel()
+
+
+async def crash_without_snapshot(rc: RaceControl) -> None:
+    """What a kill -9 leaves of the snapshots: the last one taken, none at the stop."""
+    manual_snapshots(rc)
     rc.snapshots = None
 
 
@@ -86,6 +91,7 @@ async def test_after_a_crash_only_the_reads_after_the_last_snapshot_are_decided_
 ) -> None:
     settings = make_settings(tmp_path / "data")
     async with running(settings) as (rc, api):
+        manual_snapshots(rc)
         session, client = await race(rc, api, 20)
         sid = session["id"]
         assert rc.snapshots is not None
@@ -109,6 +115,7 @@ async def test_a_snapshot_from_before_a_rule_change_is_not_used(
 ) -> None:
     settings = make_settings(tmp_path / "data")
     async with running(settings) as (rc, api):
+        manual_snapshots(rc)
         session, _client = await race(rc, api, 20)
         sid = session["id"]
         assert rc.snapshots is not None and await rc.snapshots.take(force=True) == 1
@@ -131,6 +138,7 @@ async def test_a_session_replayed_at_start_up_is_snapshotted_at_the_next_stop(tm
     next clean stop writes one even if no read came meanwhile."""
     settings = make_settings(tmp_path / "data")
     async with running(settings) as (rc, api):
+        manual_snapshots(rc)
         session, _client = await race(rc, api, 10)
         await crash_without_snapshot(rc)
     await RawCtp01Client.close_all()
@@ -168,3 +176,63 @@ async def test_sessions_with_the_same_rules_and_streams_are_loaded_as_twins(tmp_
         await duplicate_is_suppressed(rc, api, a["id"], 13, 15)
         assert (await api.ok("GET", f"/api/sessions/{b['id']}"))["suppressed"] == 1
     await RawCtp01Client.close_all()
+
+
+def full_scan_unknowns(conn: Any, session_id: str) -> list[dict[str, Any]]:
+    """The reference: every finisher and correction of the session decoded in Python (what
+    start-up did before the filter moved into SQL)."""
+    from sqlalchemy import select
+
+    from race_control.store.models import DisplayEvent
+
+    t = DisplayEvent.__table__
+    rows = conn.execute(
+        select(t.c.kind, t.c.payload).where(
+            t.c.session_id == session_id, t.c.kind.in_(("finisher", "correction"))
+        )
+    ).all()
+    corrected = {p.get("corrects_seq") for kind, p in rows if kind == "correction"}
+    return [
+        p for kind, p in rows if kind == "finisher" and not p.get("known", True) and p["seq"] not in corrected
+    ]
+
+
+def no_snapshots(conn: Any) -> None:
+    from sqlalchemy import delete
+
+    from race_control.store.models import SessionSnapshot
+
+    conn.execute(delete(SessionSnapshot.__table__))
+
+
+async def test_unknown_bibs_after_a_replay_are_those_no_correction_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path / "data")
+    async with running(settings) as (rc, api):
+        manual_snapshots(rc)
+        session, client = await setup_session(api, rc.timing_port)
+        sid = session["id"]
+        unknown = b"".join(
+            f"CT01_33~{n}~finish~{bib}~09:10:{n:02d}.00~0~0FA22E~1\r\n".encode()
+            for n, bib in ((1, 60), (2, 61), (3, 62), (4, 61))
+        )
+        await client.send(unknown + lines(5, 8))
+        await wait_last_seq(rc, api, sid, 8)
+        await api.ok(
+            "POST", f"/api/events/{session['event_id']}/participants", [{"bib": "61", "first_name": "Late"}]
+        )
+        await drain_until(
+            rc, lambda: api.ok("GET", f"/api/sessions/{sid}"), lambda s: s["unknown_bibs"] == ["60", "62"]
+        )
+        before = view(await api.ok("GET", f"/api/sessions/{sid}"))
+        assert rc.services is not None
+        got = await rc.services.store.run(sq.uncorrected_unknowns, sid)
+        assert got == await rc.services.store.run(full_scan_unknowns, sid)
+        assert [p["bib"] for p in got] == ["60", "62"]
+        await crash_without_snapshot(rc)
+        await rc.services.store.run(no_snapshots)  # none: the restart replays and asks the store
+    await RawCtp01Client.close_all()
+    async with running(settings) as (rc, api):
+        assert rc.services is not None and rc.services.sessions.from_snapshot == {}
+        assert view(await api.ok("GET", f"/api/sessions/{sid}")) == before

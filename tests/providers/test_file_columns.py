@@ -165,6 +165,8 @@ def same(fast: Any, slow: Any) -> None:
     assert [(a.entrant, a.row) for a in fast.added] == [(a.entrant, a.row) for a in slow.added]
     assert [list(a.row.raw.items()) for a in fast.added] == [list(a.row.raw.items()) for a in slow.added]
     assert fast.links == slow.links and fast.to_json() == slow.to_json()
+    new_links = [(x.entrant, x.participant_id, x.bib, x.status) for x in fast.links if not x.participant_id]
+    assert new_links == [(a.entrant, "", a.row.bib, "active") for a in fast.added]  # one link each
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS, ids=["full", "name-only", "first-last-name", "no-bib"])

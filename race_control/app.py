@@ -45,6 +45,7 @@ from race_control.sessions.read_consumer import SessionReadConsumer
 from race_control.sessions.service import SessionService
 from race_control.sessions.snapshot_keeper import SnapshotKeeper
 from race_control.store.backup import create_backup, rotating_backup
+from race_control.store.clean_close import mark_closed
 from race_control.store.database import Store, StoreError
 from race_control.sync.connection import CentralTarget
 from race_control.sync.pull import Puller
@@ -328,6 +329,7 @@ class RaceControl:
             self._backup_thread = None
         if s:
             s.store.close()
+            mark_closed(s.store.path)  # the next start-up need not read every page again
             self.services = None
         if self._instance_lock.held:  # else the server.json is another instance's
             path: Path = self.settings.data_dir / "server.json"

@@ -36,6 +36,7 @@ from sqlalchemy import exc as sa_exc
 from race_control.errors import RaceControlError
 from race_control.private_files import private_file
 from race_control.store.checkpoint import Checkpointer
+from race_control.store.clean_close import closed_cleanly
 
 log = logging.getLogger("race_control.store")
 WAL_SIZE_LIMIT = 64 << 20  # bytes of -wal file kept when the WAL starts over (store/checkpoint.py)
@@ -137,7 +138,7 @@ RESTORE_HINT = (
 )
 
 
-def check_database(path: Path) -> None:
+def check_database(path: Path, *, full: bool = True) -> None:
     """Raise ``DatabaseUnusable`` if the database at ``path`` is damaged (``PRAGMA quick_check``,
     "file is not a database") or stamped with a schema revision this app's migrations do not
     know (a newer Race Control wrote it).  A missing or empty file is fine (a new database).
@@ -152,7 +153,7 @@ def check_database(path: Path) -> None:
     existed = [p.exists() for p in companions]
     try:
         try:
-            revisions, problems = _read_for_check(path)
+            revisions, problems = _read_for_check(path, full)
         except sqlite3.Error as exc:
             error = storage_failure(path, exc)
             if error is None:
@@ -184,11 +185,12 @@ def check_database(path: Path) -> None:
         )
 
 
-def _read_for_check(path: Path) -> tuple[list[str], list[str]]:
-    """(the file's Alembic revisions, quick_check's complaints: [] if none), read-only."""
+def _read_for_check(path: Path, full: bool = True) -> tuple[list[str], list[str]]:
+    """(the file's Alembic revisions, quick_check's complaints: [] if none), read-only.
+    ``full=False``: no quick_check (the file is the one the app closed cleanly: clean_close)."""
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
+        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")] if full else ["ok"]
         # one line per complaint, without SQLite's "*** in database main ***" heading
         problems = (
             []
@@ -226,7 +228,10 @@ class Store:
     def migrate(self) -> None:
         """Check the file (``check_database``: ``DatabaseUnusable`` if damaged or newer), then
         create or upgrade the schema; a storage failure on the way raises ``StoreError``."""
-        check_database(self.path)
+        clean = closed_cleanly(self.path)
+        if clean:
+            log.info("%s was closed cleanly and is unchanged: its pages are not all read again", self.path)
+        check_database(self.path, full=not clean)
         try:
             upgrade(self.engine)
         except (sa_exc.DBAPIError, sqlite3.Error) as exc:

@@ -45,7 +45,7 @@ async def start_serve(
     timing_port: int = 0,
     stdout: _Out = PIPE,
     stderr: _Out = PIPE,
-    wait: float = 10.0,
+    wait: float = 30.0,  # start-up on a loaded 2-core machine took 17 s (imports alone ~5 s)
 ) -> asyncio.subprocess.Process:
     """`race-control serve` on 127.0.0.1 with ``data_dir`` (and ``args``), once its
     ``server.json`` exists.  A stale ``server.json`` (left by a killed server) is removed

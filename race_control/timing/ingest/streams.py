@@ -602,6 +602,12 @@ def _write_stream(conn: Connection, stream_id: str, row: dict[str, Any]) -> None
         conn.execute(t.insert().values(id=stream_id, **row, updated_at=stamp))
 
 
+_TRACKED_READS = (
+    "SELECT location, seq, kind, tag, time_text, lap, reader_id, gator "
+    f"FROM {Read.__tablename__} WHERE stream_id = ? ORDER BY location, seq"
+)
+
+
 def _load_streams(conn: Connection) -> list[StreamState]:
     t = TimingStream.__table__
     rt = Read.__table__
@@ -611,10 +617,15 @@ def _load_streams(conn: Connection) -> list[StreamState]:
         s = StreamState(id=r["id"], **{name: r[name] for name in STORED})
         s.locations = list(s.locations or [])
         # DERIVED: what ingest counts in memory, rebuilt from what it stored
-        content = (rt.c.kind, rt.c.tag, rt.c.time_text, rt.c.lap, rt.c.reader_id, rt.c.gator)
-        seqs = select(rt.c.location, rt.c.seq, *content).where(rt.c.stream_id == s.id)
-        for loc, seq, *what in conn.execute(seqs.order_by(rt.c.location, rt.c.seq)):
-            s.trackers.setdefault(loc, SeqTracker()).add(seq, content_key(*what))
+        # plain driver rows in primary-key order (no sort), one location's tracker at a time:
+        # this runs for every stored read at start-up (1,000,000 in a long race)
+        cursor = conn.exec_driver_sql(_TRACKED_READS, (s.id,)).cursor
+        tracker, at = None, None
+        while rows := cursor.fetchmany(20_000):
+            for loc, seq, kind, tag, time_text, lap, reader_id, gator in rows:
+                if loc != at:
+                    tracker, at = s.trackers.setdefault(loc, SeqTracker()), loc
+                tracker.add(seq, content_key(kind, tag, time_text, lap, reader_id, gator))  # type: ignore[union-attr]
         ct = ReadConflict.__table__
         s.conflicts = conn.execute(
             select(func.count()).select_from(ct).where(ct.c.stream_id == s.id)

@@ -236,3 +236,28 @@ async def test_unknown_bibs_after_a_replay_are_those_no_correction_named(
     async with running(settings) as (rc, api):
         assert rc.services is not None and rc.services.sessions.from_snapshot == {}
         assert view(await api.ok("GET", f"/api/sessions/{sid}")) == before
+
+
+async def test_a_round_snapshots_a_session_once_it_decided_enough_reads_or_its_snapshot_is_old(
+    tmp_path: Path,
+) -> None:
+    async with running(make_settings(tmp_path / "data")) as (rc, api):
+        manual_snapshots(rc)
+        keeper = rc.snapshots
+        assert keeper is not None
+        session, client = await race(rc, api, 5)
+        assert await keeper.take() == 1  # never taken: due at once
+        keeper.min_reads = 3
+        await client.send(lines(6, 7))
+        await wait_last_seq(rc, api, session["id"], 7)
+        assert await keeper.take() == 0  # 2 reads: not yet
+        await client.send(lines(8, 8))
+        await wait_last_seq(rc, api, session["id"], 8)
+        assert await keeper.take() == 1  # 3 reads since
+        await client.send(lines(9, 9))
+        await wait_last_seq(rc, api, session["id"], 9)
+        assert await keeper.take() == 0
+        keeper.max_age = 0.0
+        assert await keeper.take() == 1  # 1 read, but the last snapshot is old
+        assert await keeper.take() == 0  # nothing moved since
+    await RawCtp01Client.close_all()

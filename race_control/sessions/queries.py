@@ -359,17 +359,3 @@ def save_epochs(conn: Connection, histories: dict[str, list[list[Any]]]) -> None
             # not an edit of the session: its updated_at stays, and the sync outbox does not take
             # it for a change (store migration 0011; docs/sync.md#the-conflict-rule)
             conn.execute(t.update().where(t.c.id == session_id).values(settings=settings, updated_at=old[1]))
-
-
-def uncorrected_unknowns(conn: Connection, session_id: str) -> list[dict[str, Any]]:
-    """Finishers shown as "Bib N" that no correction has named yet (rebuilt after a restart)."""
-    t = DisplayEvent.__table__
-    rows = conn.execute(
-        select(t.c.kind, t.c.payload).where(
-            t.c.session_id == session_id, t.c.kind.in_(("finisher", "correction"))
-        )
-    ).all()
-    corrected = {p.get("corrects_seq") for kind, p in rows if kind == "correction"}
-    return [
-        p for kind, p in rows if kind == "finisher" and not p.get("known", True) and p["seq"] not in corrected
-    ]

@@ -66,7 +66,7 @@ def save_snapshot(
 
 def uncorrected_unknowns(conn: Connection, session_id: str) -> list[dict[str, Any]]:
     """Finishers shown as "Bib N" that no correction has named yet, in seq order (a session with
-    no usable snapshot, at start-up): ``queries.uncorrected_unknowns``' answer, filtered in SQL so
+    no usable snapshot, at start-up), filtered in SQL so
     only those payloads are decoded, not every finisher's (88,000 a session in a 250k-read race)."""
     t = DisplayEvent.__table__
     corrected = select(func.json_extract(t.c.payload, "$.corrects_seq")).where(

@@ -12,6 +12,7 @@ import asyncio
 from typing import Any
 
 from race_control.app import RaceControl
+from race_control.sessions import queries as q
 from tests.conftest import Api
 from tests.helpers.ctp01_peer import RawCtp01Client
 from tests.helpers.live_app import drain_until
@@ -150,3 +151,24 @@ async def change_rules_while_reads_arrive(
     )
     assert got["finishers"] == STORED + LATE
     assert published == list(range(STORED + 1, STORED + LATE + 1))  # the late reads, once, in order
+
+
+async def test_read_pages_give_the_stored_reads_in_arrival_order_across_pages(
+    rc: RaceControl, api: Api
+) -> None:
+    assert rc.services is not None
+    store = rc.services.store
+    _session_id, stream_id, client = await stored_stream(rc, api)
+    try:
+        whole = await store.run(q.stream_reads, [stream_id])
+        pages = q.ReadPages([stream_id], size=700)  # pages that do not divide the stream evenly
+        got: list[Any] = []
+        try:
+            while page := await store.run(pages.page):
+                got.extend(page)
+        finally:
+            await store.run(pages.close)
+        assert len(whole) == STORED
+        assert got == whole
+    finally:
+        await client.close()

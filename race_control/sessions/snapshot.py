@@ -22,11 +22,13 @@ GIL for long (``encode`` runs on a worker thread next to the event loop).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import zlib
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from race_control.sessions.crossing import CrossingRules
@@ -39,6 +41,7 @@ __all__ = [
     "Captured",
     "SnapshotUnusable",
     "capture",
+    "capture_sliced",
     "continuing",
     "encode",
     "encode_unknown",
@@ -51,6 +54,7 @@ __all__ = [
 
 VERSION = 1
 SLICE = 4000  # list items per json.dumps call: a few ms each, so the loop gets the GIL between
+COPY_SLICE = 20_000  # entries copied between two turns of the loop (~1 ms)
 CHUNK = 2000  # reads decided between two yields of ``continuing`` (as ``replay.CHUNK``)
 
 
@@ -82,27 +86,50 @@ class Captured:
     unknown: dict[str, list[dict[str, Any]]]  # bibs shown as "Bib N": this session's own seqs
 
 
-def capture(s: LiveSession) -> Captured:
+def capture(s: LiveSession, big: dict[str, list[Any]] | None = None) -> Captured:
     """Copy ``s``'s derived state (on the loop, holding the sessions lock, so every read it has
     decided is committed and none is half-decided).  Shallow copies: the dicts' values are
     immutable (floats, tuples) except the sorted lists, which are copied too."""
     e = s.engine
+    if big is None:
+        big = {
+            "last": list(e._last.items()),
+            "runs": list(e._runs.items()),
+            "starts": list(e._starts.items()),
+            "ranked": list(s._ranked.items()),
+        }
     state = {
         "v": VERSION,
         "pos": dict(s.decided_to),
         "finishers": s.finishers,
         "suppressed": s.suppressed,
-        "last": list(e._last.items()),
-        "runs": list(e._runs.items()),
+        "last": big["last"],
+        "runs": big["runs"],
         "guns": {k: list(v) for k, v in e._guns.items()},
-        "starts": list(e._starts.items()),
-        "ranked": list(s._ranked.items()),
+        "starts": big["starts"],
+        "ranked": big["ranked"],
         "times": list(s._times),
         "division_times": {k: list(v) for k, v in s._division_times.items()},
     }
     unknown = {bib: list(payloads) for bib, payloads in s.unknown.items()}
     decided = s.finishers + s.suppressed
     return Captured(s.id, fingerprint_of(s), s.next_seq - 1, decided, state, unknown)
+
+
+async def capture_sliced(s: LiveSession) -> Captured:
+    """``capture``, letting the loop run between slices of the copying (a big race's session holds
+    a few hundred thousand entries).  The caller holds the sessions lock across it, so nothing
+    changes the session meanwhile; other loop work (screens, the API) goes on."""
+    e = s.engine
+    big: dict[str, list[Any]] = {}
+    for name, d in (("last", e._last), ("runs", e._runs), ("starts", e._starts), ("ranked", s._ranked)):
+        items: list[Any] = []
+        it = iter(d.items())
+        while chunk := list(islice(it, COPY_SLICE)):
+            items.extend(chunk)
+            await asyncio.sleep(0)
+        big[name] = items
+    return capture(s, big)
 
 
 def _sliced(items: list[Any]) -> str:

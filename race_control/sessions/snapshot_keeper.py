@@ -5,8 +5,9 @@ takes one of each that decided ``min_reads`` reads since, or whose last is older
 ``max_age``, or that was rebuilt (new rules or streams); ``stop`` takes one of every session that
 moved at all (a clean shutdown: the next start-up decides nothing again).
 
-Each capture holds the sessions' write lock for one session's copies (a few ms for a big race),
-so every read the session decided is committed and none is half-decided; the encoding runs on a
+Each capture holds the sessions' write lock for one session's copies, made in slices with the
+loop running between them, so every read the session decided is committed and none is
+half-decided while screens and the API go on; the encoding runs on a
 worker thread and only the write of the finished bytes goes through the store's thread.  While
 storage is failing (the lock is blocked) nothing is taken.  A crash loses at most what was
 decided since the last snapshot: start-up decides those reads again.
@@ -23,7 +24,7 @@ from typing import Any
 from race_control.sessions import snapshot_queries as sq
 from race_control.sessions.live import LiveSession
 from race_control.sessions.service import SessionService
-from race_control.sessions.snapshot import capture, encode, encode_unknown, fingerprint_of
+from race_control.sessions.snapshot import capture_sliced, encode, encode_unknown, fingerprint_of
 from race_control.store.database import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class SnapshotKeeper:
                 async with self._sessions.lock:
                     if not self._due(s, force):  # a rebuild may have run while we waited
                         continue
-                    captured = capture(s)
+                    captured = await capture_sliced(s)
                     mark = self._mark(s)
             except StoreError:
                 return written  # storage is failing: the reads come first

@@ -10,6 +10,7 @@ format) is refused with the reason, never half used.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import zlib
 from typing import Any
@@ -24,6 +25,7 @@ from race_control.sessions.session_record import SessionRecord
 from race_control.sessions.snapshot import (
     SnapshotUnusable,
     capture,
+    capture_sliced,
     continuing,
     encode,
     fingerprint_of,
@@ -270,3 +272,26 @@ def test_twins_share_one_engine_and_decide_each_read_once(cut: int) -> None:
     assert new > 0
     assert [e["seq"] for e in out.events if e["session_id"] == "sess-1"] == list(range(1, new + 1))
     assert [e["seq"] for e in out.events if e["session_id"] == "sess-2"] == list(range(100, 100 + new))
+
+
+async def test_a_sliced_capture_is_the_capture_and_lets_the_loop_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keeper copies a big session in slices: the same snapshot, with other coroutines
+    running between the slices."""
+    import race_control.sessions.snapshot as snapshot
+
+    monkeypatch.setattr(snapshot, "COPY_SLICE", 10)
+    s = run(replaying(record(), lookup, race(), log=False)).session
+    ticks = 0
+
+    async def other() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.ensure_future(other())
+    await asyncio.sleep(0)
+    sliced = await capture_sliced(s)
+    task.cancel()
+    assert sliced == capture(s)
+    assert ticks > 10  # the copy of ~300 entries took that many turns of the loop

@@ -154,7 +154,12 @@ def load_sessions(conn: Connection) -> tuple[list[Any], list[Any], dict[str, int
     rows = list(conn.execute(select(DisplaySession.__table__)).all())
     links = list(conn.execute(select(SessionStream.__table__)).all())
     t = DisplayEvent.__table__
-    seqs = dict(conn.execute(select(t.c.session_id, func.max(t.c.seq)).group_by(t.c.session_id)).all())
+    # one primary-key lookup a session, not a GROUP BY over every display event of the race
+    seqs = {}
+    for row in rows:
+        seq = conn.execute(select(func.max(t.c.seq)).where(t.c.session_id == row.id)).scalar()
+        if seq is not None:
+            seqs[row.id] = int(seq)
     return rows, links, seqs
 
 

@@ -603,14 +603,13 @@ def _write_stream(conn: Connection, stream_id: str, row: dict[str, Any]) -> None
 
 
 _TRACKED_READS = (
-    "SELECT location, seq, kind, tag, time_text, lap, reader_id, gator "
+    "SELECT location, seq, kind, tag, time_text, lap, reader_id, gator, received_at "
     f"FROM {Read.__tablename__} WHERE stream_id = ? ORDER BY location, seq"
 )
 
 
 def _load_streams(conn: Connection) -> list[StreamState]:
     t = TimingStream.__table__
-    rt = Read.__table__
     raw_t = RawLine.__table__
     out = []
     for r in conn.execute(select(t)).mappings():
@@ -619,20 +618,24 @@ def _load_streams(conn: Connection) -> list[StreamState]:
         # DERIVED: what ingest counts in memory, rebuilt from what it stored
         # plain driver rows in primary-key order (no sort), one location's tracker at a time:
         # this runs for every stored read at start-up (1,000,000 in a long race)
+        # (the tag reads' count and latest arrival in the same pass: no scan of their own)
         cursor = conn.exec_driver_sql(_TRACKED_READS, (s.id,)).cursor
         tracker, at = None, None
+        tags, latest = 0, None
         while rows := cursor.fetchmany(20_000):
-            for loc, seq, kind, tag, time_text, lap, reader_id, gator in rows:
+            for loc, seq, kind, tag, time_text, lap, reader_id, gator, received_at in rows:
                 if loc != at:
                     tracker, at = s.trackers.setdefault(loc, SeqTracker()), loc
                 tracker.add(seq, content_key(kind, tag, time_text, lap, reader_id, gator))  # type: ignore[union-attr]
+                if kind == "tag":
+                    tags += 1
+                    if latest is None or received_at > latest:
+                        latest = received_at
         ct = ReadConflict.__table__
         s.conflicts = conn.execute(
             select(func.count()).select_from(ct).where(ct.c.stream_id == s.id)
         ).scalar_one()
-        tags = (rt.c.stream_id == s.id, rt.c.kind == "tag")
-        s.reads = conn.execute(select(func.count()).select_from(rt).where(*tags)).scalar_one()
-        s.last_read_at = conn.execute(select(func.max(rt.c.received_at)).where(*tags)).scalar()
+        s.reads, s.last_read_at = tags, latest
         s.next_n = (
             conn.execute(select(func.max(raw_t.c.n)).where(raw_t.c.stream_id == s.id)).scalar() or 0
         ) + 1

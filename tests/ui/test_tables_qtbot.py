@@ -74,8 +74,13 @@ async def test_streams_table_lists_a_client_and_an_import_and_keeps_the_clicked_
     )
 
     await import_file(qtbot, tm, controller_file(tmp_path, ["101", "102", "103"], "HALF"), 2)
-    imported = tm.streams.selected_stream()  # the import selects its stream
-    assert imported not in (None, client)
+    # the import selects its stream once it has fed every read (its row is listed before that:
+    # the file's reads go to the pipeline in slices)
+    await until(
+        lambda: tm.streams.selected_stream() not in (None, client), what="the import's stream selected"
+    )
+    imported = tm.streams.selected_stream()
+    await until(lambda: tm.streams.item(1, 4).text() == "Imported", what="the import done")
     row = [tm.streams.item(1, c).text() for c in range(len(STREAM_COLUMNS))]
     assert row[:2] == ["controller-file", "controller files 5071949"]
     assert (row[2], row[3], row[4], row[5], row[7], row[8]) == (

@@ -32,6 +32,7 @@ from itertools import islice
 from typing import Any
 
 from race_control.sessions.crossing import CrossingRules
+from race_control.sessions.errors import SessionError
 from race_control.sessions.live import Derived, LiveSession, Lookup
 from race_control.sessions.replay import Replayed
 from race_control.sessions.session_record import SessionRecord, new_live
@@ -58,8 +59,9 @@ COPY_SLICE = 20_000  # entries copied between two turns of the loop (~1 ms)
 CHUNK = 2000  # reads decided between two yields of ``continuing`` (as ``replay.CHUNK``)
 
 
-class SnapshotUnusable(ValueError):
-    """A stored snapshot that cannot be continued from (the message says why)."""
+class SnapshotUnusable(SessionError, ValueError):
+    """A stored snapshot that cannot be continued from (the message says why): start-up replays
+    that session instead, so it never reaches a caller."""
 
 
 def fingerprint(event_id: str, rules: CrossingRules, streams: Iterable[str]) -> str:

@@ -106,7 +106,13 @@ def test_a_writer_that_never_pauses_gets_a_restart_checkpoint(tmp_path: Path) ->
 
     largest = asyncio.run(nonstop())
     assert checkpointer.failures == 0
-    assert largest < 16_000_000, (largest, checkpointer.checkpoints, checkpointer.restarts)
+    # without restarts it reaches the whole 40 MB; a loaded machine starves the checkpoint thread
+    # (19.6 MB with 7 restarts seen at load ~4 in the full suite), so the bound has headroom
+    assert checkpointer.restarts >= 1 and largest < 30_000_000, (
+        largest,
+        checkpointer.checkpoints,
+        checkpointer.restarts,
+    )
     store.close()
 
 

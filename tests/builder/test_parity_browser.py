@@ -315,7 +315,7 @@ async def test_builder_canvas_and_a_real_screen_draw_every_template_alike(rc: Ra
                 screen = await open_screen(browser, session["display_url"])
                 await client.send(read(2, WARM_UP["bib"], gun + elapsed("4:10:00")))
                 await screen.wait_for_function(
-                    "window.raceControl.state().shown.length === 1", timeout=20_000
+                    "window.raceControl.state().shown.length === 1", timeout=60_000
                 )
                 bunch = b"".join(
                     read(3 + i, f["bib"], gun + elapsed(f["time"])) for i, f in enumerate(samples["bunch"])
@@ -323,7 +323,7 @@ async def test_builder_canvas_and_a_real_screen_draw_every_template_alike(rc: Ra
                 await client.send(bunch)
                 await screen.wait_for_function(
                     "(() => { const s = window.raceControl.state(); return s.view === 'grid' && s.current.length === 8; })()",
-                    timeout=20_000,
+                    timeout=60_000,
                     polling=100,
                 )
                 await settled(screen)
@@ -333,7 +333,7 @@ async def test_builder_canvas_and_a_real_screen_draw_every_template_alike(rc: Ra
                 await screen.wait_for_function(
                     "(() => { const s = window.raceControl.state();"
                     " return s.view === 'single' && s.shown.length === 10 && s.queued === 0; })()",
-                    timeout=20_000,
+                    timeout=60_000,
                     polling=100,
                 )
                 await settled(screen)
@@ -451,7 +451,7 @@ async def test_the_burst_and_the_pre_race_layout_draw_alike_in_the_builder_and_o
             await api.ok("POST", f"/api/sessions/{session['id']}/timing", {"timing_session_id": stream})
             screen = await open_screen(browser, session["display_url"])
             await client.send(read(2, WARM_UP["bib"], gun + elapsed("4:10:00")))
-            await screen.wait_for_function("window.raceControl.state().shown.length === 1", timeout=20_000)
+            await screen.wait_for_function("window.raceControl.state().shown.length === 1", timeout=60_000)
             bunch = b"".join(
                 read(3 + i, f["bib"], gun + elapsed(f["time"])) for i, f in enumerate(samples["bunch"])
             )
@@ -460,7 +460,7 @@ async def test_the_burst_and_the_pre_race_layout_draw_alike_in_the_builder_and_o
             await screen.wait_for_function(
                 "max => { const s = window.raceControl.state(); return s.view === 'grid' && s.current.length === max; }",
                 arg=grid["max"],
-                timeout=20_000,
+                timeout=60_000,
                 polling=100,
             )
             await settled(screen)

@@ -8,6 +8,7 @@ they wait for the app with ``until`` (pytest-qt issue 448: no ``qtbot.wait*`` in
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -27,10 +28,18 @@ async def activate(window: QWidget) -> None:
 async def settle() -> None:
     """Let what the last input started finish (before asserting that it changed nothing): the
     zero-delay Qt timers queued so far, then every coroutine a widget started."""
+    await _queued_timers()
+    await until(lambda: not tasks.pending(), what="the widgets' coroutines")
+    # a finished coroutine's done callbacks (a dialog re-enabling its buttons) run on the next
+    # turn of the loop, after the task stops being pending
+    await asyncio.sleep(0)
+    await _queued_timers()
+
+
+async def _queued_timers() -> None:
     fired: list[bool] = []
     QTimer.singleShot(0, lambda: fired.append(True))
     await until(lambda: fired, what="the queued Qt timers")
-    await until(lambda: not tasks.pending(), what="the widgets' coroutines")
 
 
 def retype(qtbot: QtBot, field: QWidget, text: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, tuple_
@@ -89,22 +89,26 @@ def write_derived(conn: Connection, derived: Derived) -> None:
 
 def stream_reads(conn: Connection, stream_ids: list[str]) -> list[StoredRead]:
     """Reads of the given streams in arrival order (the order the live path saw them)."""
+    return stream_reads_after(conn, stream_ids, {})
+
+
+def stream_reads_after(conn: Connection, stream_ids: list[str], after: Mapping[str, int]) -> list[StoredRead]:
+    """``stream_reads``, but of each stream in ``after`` only the reads past its raw_n there (what
+    a session continued from its snapshot has not decided yet)."""
     if not stream_ids:
         return []
-    t = Read.__table__
-    rows = (
-        conn.execute(
-            select(t).where(t.c.stream_id.in_(stream_ids)).order_by(t.c.received_at, t.c.stream_id, t.c.raw_n)
-        )
-        .mappings()
-        .all()
+    where = " OR ".join(
+        "(stream_id = ? AND raw_n > ?)" if s in after else "stream_id = ?" for s in stream_ids
     )
-    return [StoredRead(**{k: r[k] for k in StoredRead.__slots__}) for r in rows]
+    args = [x for s in stream_ids for x in ((s, after[s]) if s in after else (s,))]
+    sql = f"SELECT {_READ_COLUMNS} FROM {Read.__tablename__} WHERE {where} ORDER BY {_ARRIVAL}"
+    return [StoredRead(*r) for r in conn.exec_driver_sql(sql, tuple(args))]
 
 
+_READ_COLUMNS = ", ".join(StoredRead.__slots__)
+_ARRIVAL = "received_at, stream_id, raw_n"  # the order the live path saw a session's reads
 _STREAM_READS_SQL = (
-    f"SELECT {', '.join(StoredRead.__slots__)} FROM {Read.__tablename__} WHERE stream_id IN ({{marks}}) "
-    "ORDER BY received_at, stream_id, raw_n"
+    f"SELECT {_READ_COLUMNS} FROM {Read.__tablename__} WHERE stream_id IN ({{marks}}) ORDER BY {_ARRIVAL}"
 )
 
 

@@ -258,7 +258,7 @@ class SessionService:
         except SnapshotUnusable as exc:
             log.info("session %s: snapshot not used (%s); replaying its stored reads", rec.id, exc)
             return None
-        reads = await self._store.run(sq.reads_after, sorted(rec.streams), s.decided_to)
+        reads = await self._store.run(q.stream_reads_after, sorted(rec.streams), s.decided_to)
         s.unknown = await self._unknown_of(rec.id, snap, last_seq)
         log.info("session %s: continued from its snapshot (%d stored reads after it)", rec.id, len(reads))
         self.from_snapshot[rec.id] = len(reads)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.sqlite import insert
 
 from race_control.store.models import DisplayEvent, Read, SessionSnapshot
-from race_control.timing.ingest.stored_read import StoredRead
 
 Stored = tuple[str, int, bytes, bytes]  # fingerprint, last seq, state, unknown bibs
 
@@ -25,17 +23,6 @@ def stored_to(conn: Connection) -> dict[str, int]:
     """Each stream's highest stored raw_n (from ``ix_reads_stream_arrival``)."""
     t = Read.__table__
     return dict(conn.execute(select(t.c.stream_id, func.max(t.c.raw_n)).group_by(t.c.stream_id)).all())
-
-
-def reads_after(conn: Connection, streams: list[str], pos: Mapping[str, int]) -> list[StoredRead]:
-    """The reads of ``streams`` stored after ``pos`` (stream -> raw_n decided to), in arrival
-    order (``queries.stream_reads``' order)."""
-    if not streams:
-        return []
-    t = Read.__table__
-    cond = or_(*(and_(t.c.stream_id == s, t.c.raw_n > pos.get(s, 0)) for s in streams))
-    rows = conn.execute(select(t).where(cond).order_by(t.c.received_at, t.c.stream_id, t.c.raw_n)).mappings()
-    return [StoredRead(**{k: r[k] for k in StoredRead.__slots__}) for r in rows]
 
 
 def events_after(conn: Connection, session_id: str, seq: int) -> list[tuple[str, dict[str, Any]]]:

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, select
 
 from race_control.app import RaceControl
 from race_control.sessions import snapshot_queries as sq
+from race_control.store.models import DisplayEvent, SessionSnapshot
 from tests.conftest import Api, make_settings
 from tests.display.test_resume import lines, setup_session
 from tests.helpers.ctp01_peer import RawCtp01Client
@@ -181,10 +183,6 @@ async def test_sessions_with_the_same_rules_and_streams_are_loaded_as_twins(tmp_
 def full_scan_unknowns(conn: Any, session_id: str) -> list[dict[str, Any]]:
     """The reference: every finisher and correction of the session decoded in Python (what
     start-up did before the filter moved into SQL)."""
-    from sqlalchemy import select
-
-    from race_control.store.models import DisplayEvent
-
     t = DisplayEvent.__table__
     rows = conn.execute(
         select(t.c.kind, t.c.payload).where(
@@ -198,10 +196,6 @@ def full_scan_unknowns(conn: Any, session_id: str) -> list[dict[str, Any]]:
 
 
 def no_snapshots(conn: Any) -> None:
-    from sqlalchemy import delete
-
-    from race_control.store.models import SessionSnapshot
-
     conn.execute(delete(SessionSnapshot.__table__))
 
 

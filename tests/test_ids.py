@@ -53,4 +53,10 @@ def test_a_batch_is_the_ids_new_id_makes_of_the_same_random_bytes_and_clock(
     monkeypatch.setattr(ids.time, "time_ns", lambda: 1_764_620_000_123_456_789)
     head = ids._head()
     want = [ids._uuid7(head, int.from_bytes(pool[i : i + 10], "big")) for i in range(0, 10_000, 10)]
-    assert new_ids(1_000) == want
+    assert new_ids(1_000) == sorted(want)  # the same ids, in ascending order
+
+
+def test_a_batch_comes_in_ascending_order() -> None:
+    # rows written in id order add to the end of the indexes on their ids (docs/providers.md#load)
+    batch = new_ids(5_000)
+    assert batch == sorted(batch) and len(set(batch)) == 5_000

@@ -39,3 +39,10 @@ def test_nan_and_what_json_cannot_hold() -> None:
         json_text.dumps({"x": object()})
     with pytest.raises(TypeError):
         json_text.dumps({(1, 2): "tuple key"})
+
+
+def test_dumps_all_is_dumps_of_each_in_order() -> None:
+    assert json_text.dumps_all(iter(VALUES)) == [json.dumps(v) for v in VALUES]
+    assert json_text.dumps_all([]) == []
+    with pytest.raises(TypeError):
+        json_text.dumps_all([{"x": 1}, {"x": object()}])

@@ -63,3 +63,13 @@ async def test_a_sliced_effect_is_awaited_in_order_and_a_cancelled_one_lets_the_
         ]
     finally:
         store.close()
+
+
+def test_record_all_makes_the_changes_record_makes() -> None:
+    one, many = UnitOfWork(None), UnitOfWork(None)  # type: ignore[arg-type]  (nothing is written)
+    items = [("p1", "created", {"bib": "1"}), ("p2", "updated", {"bib": "2", "event_id": "e"})]
+    for pid, action, data in items:
+        one.record("participant", pid, action, **data)
+    many.record_all("participant", iter(items))
+    assert many.changes == one.changes and [repr(c) for c in many.changes] == [repr(c) for c in one.changes]
+    assert [c.data for c in many.changes] == [d for _, _, d in items]

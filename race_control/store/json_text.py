@@ -13,6 +13,7 @@ Python), it is ``json.dumps``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from json import encoder as _encoder
 from typing import Any
 
@@ -31,3 +32,12 @@ def dumps(value: Any) -> str:
     if _c is None or isinstance(value, str):
         return json.dumps(value)
     return "".join(_c(value, 0))
+
+
+def dumps_all(values: Iterable[Any]) -> list[str]:
+    """``[dumps(v) for v in values]`` without a Python call per value (a 50,000-row import
+    writes two columns of them)."""
+    if _c is None:
+        return list(map(json.dumps, values))
+    join, encode = "".join, _c
+    return [json.dumps(v) if isinstance(v, str) else join(encode(v, 0)) for v in values]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,17 @@ class UnitOfWork:
 
     def record(self, kind: str, entity_id: str, action: str, **data: Any) -> None:
         self.changes.append(Change(kind, entity_id, action, data))
+
+    def record_all(self, kind: str, changes: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        """``record(kind, entity_id, action, **data)`` for each (entity_id, action, data): the
+        same ``Change``s, each made without the frozen class's per-field ``__setattr__`` (a
+        50,000-runner import records 50,000: docs/providers.md#load)."""
+        new = object.__new__
+        append = self.changes.append
+        for entity_id, action, data in changes:
+            change = new(Change)
+            change.__dict__.update(kind=kind, entity_id=entity_id, action=action, data=data)
+            append(change)
 
     async def commit(self) -> None:
         """Write everything in one transaction, then apply the effects and tell the listeners.

@@ -53,6 +53,8 @@ def test_full_collections_wait_while_a_heavy_action_runs_young_ones_do_not() -> 
         "seen = []\n"
         "gc.callbacks.append(lambda phase, info: seen.append(info['generation']) if phase == 'stop' else None)\n"
         "gc.set_threshold(50, 2, 2)\n"
+        "gc.collect()\n"  # nothing due yet when the action starts (imports leave counts behind)
+        "seen.clear()\n"
         "with full_collections_deferred():\n"
         "    with full_collections_deferred():\n"  # nested: the rebuild inside an import, say
         "        keep = [[i] for i in range(100_000)]\n"  # survivors: full collections due
@@ -67,3 +69,23 @@ def test_full_collections_wait_while_a_heavy_action_runs_young_ones_do_not() -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+async def test_release_in_slices_empties_each_in_place_and_lets_the_loop_run_between() -> None:
+    from race_control.heap import RELEASE_STEP, release_in_slices
+
+    rows, keys, index = [object() for _ in range(20 * RELEASE_STEP)], set(range(3000)), dict.fromkeys(range(3000))
+    kept = rows  # the same list object: emptied in place, not replaced
+    turns = 0
+
+    async def other() -> None:
+        nonlocal turns
+        while rows or keys or index:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.ensure_future(other())
+    await release_in_slices([rows, keys, index], slice_s=0.0)  # one step a slice
+    await ticker
+    assert kept is rows and rows == [] and keys == set() and index == {}
+    assert turns >= 20  # the loop ran between the slices

@@ -3,6 +3,7 @@ saved mappings per source, quarantined rows, nothing half-applied, and ACTIVE's 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import sqlite3
 from typing import Any
@@ -268,3 +269,27 @@ async def test_a_bib_a_walk_up_wears_here_is_quarantined_and_named_by_its_line(a
     assert [q["row"] for q in done["quarantined"]] == ["line 3, bib 5 (Bo Ek)"]
     assert "worn here by bib 5 (Zed Walker)" in done["quarantined"][0]["reason"]
     assert (await roster(api, eid))["5"]["first_name"] == "Zed"
+
+
+async def test_a_large_file_answers_before_its_entrants_are_freed_then_frees_them(
+    rc: RaceControl, api: Api
+) -> None:
+    import gc
+
+    from race_control.providers.normalized import Entrant
+
+    assert rc.services is not None
+    files = rc.services.ops.roster_files
+    eid = await event(api)
+    rows = "".join(f"{i};Ann{i};Lee;F;30\n" for i in range(1, 2_501))
+    body = {"content_base64": b64("Bib;First Name;Last Name;Gender;Age\n" + rows), "apply": True}
+
+    def alive() -> int:
+        return sum(type(o) is Entrant for o in gc.get_objects())
+
+    before = alive()
+    done = await files.import_file(eid, body)
+    assert done["added"] == 2_500
+    assert alive() - before >= 2_500  # the answer is back; its 2,500 entrants are freed after it
+    await asyncio.gather(*files._releasing)
+    assert alive() - before < 10 and not files._releasing

@@ -20,6 +20,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
+from race_control.heap import release_in_slices
 from race_control.operations.provider_sync import Origin, apply_plan
 from race_control.progress import Progress
 from race_control.providers import active, ultrasignup
@@ -51,6 +52,7 @@ SAMPLE_ROWS = 10
 APPLYING = "Applying (one unit of work)"
 STEPS = ("Reading the file", "Planning the changes", APPLYING)
 LIST_LIMIT = 500
+RELEASE_ROWS = 2_000  # a file of this many rows or more: its entrants and plan freed after the answer
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,14 @@ class RosterFileOperations:
         self._events = events
         self._sessions = sessions
         self._changes = changes
+        self._releasing: set[asyncio.Task[None]] = set()
+
+    def _release(self, heaps: list[Any]) -> None:
+        """A large file's entrants, plan and rows freed after the answer, a slice of loop time
+        at a time (freed when ``_import``'s frame ended, 50,000 of each held the answer back)."""
+        task = asyncio.get_running_loop().create_task(release_in_slices(heaps))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     async def _prepare(self, req: FileRequest) -> Prepared:
         saved = await self._store.run(load_mapping, req.source)
@@ -264,6 +274,9 @@ class RosterFileOperations:
                 )
         progress.advance()
         out = plan.to_json(LIST_LIMIT)
+        if len(p.table.rows) >= RELEASE_ROWS:  # freed after the answer, in slices (heap.py)
+            heaps = [plan.links, plan.added, plan.changed, plan.unchanged, p.fetched.entrants]
+            self._release([*heaps, local, p.table.rows, p.lines])
         out.update(
             applied=req.apply,
             provider=req.provider,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Coroutine, Generator, Iterable
 from dataclasses import replace
 from typing import Any
 
-from race_control.heap import full_collections_deferred
+from race_control.heap import full_collections_deferred, release_in_slices
 from race_control.ids import new_id, new_token
 from race_control.roster.participants import ParticipantRow
 from race_control.roster.service import EventService
@@ -399,7 +399,7 @@ class SessionService:
             uow.write(q.replace_suppressions_sliced, s.id, built.derived)
             uow.after_commit(lambda: self._swap_in(built, s, switched))
             if shown:
-                uow.after_commit(lambda: self._background(_release([shown])))
+                uow.after_commit(lambda: self._background(release_in_slices([shown], SLICE_S)))
         else:
             if new.status == "closed" and old.status == "open":
                 new = replace(new, final_counts=(s.finishers, s.suppressed))
@@ -435,7 +435,7 @@ class SessionService:
         uow.record("session", s.id, "bound", stream_id=stream_id)
         uow.after_commit(lambda: self._swap_in(built, s))
         if shown:
-            uow.after_commit(lambda: self._background(_release([shown])))
+            uow.after_commit(lambda: self._background(release_in_slices([shown], SLICE_S)))
         return s
 
     async def plan_unbind(self, uow: UnitOfWork, session_id: str, stream_id: str) -> LiveSession:
@@ -539,7 +539,9 @@ class SessionService:
         self._announce_change(s, switched)
         # the rebuild's rows are stored and published: freed in slices, not when the action's
         # frames end (a million dicts freed at once held the loop 3.7 s at 1M reads)
-        self._background(_release([built.derived.events, built.derived.suppressions, built.crossings]))
+        self._background(
+            release_in_slices([built.derived.events, built.derived.suppressions, built.crossings], SLICE_S)
+        )
 
     async def _publish_sliced(self, derived: Derived) -> None:
         """``publish`` in slices of ``SLICE_S`` of loop time (``PUBLISH_STEP`` events between
@@ -752,26 +754,6 @@ def _validate_fields(body: dict[str, Any], window: float, current: CrossingRules
             merged["locations"] = body["locations"]
         out["rules"] = CrossingRules.from_json(merged, default_window=window)
     return out
-
-
-RELEASE_STEP = 500  # items freed between two looks at the clock (``_release``)
-
-
-async def _release(heaps: list[list[Any] | set[Any]]) -> None:
-    """Empty each list or set in place from its end, ``SLICE_S`` of loop time at a time: a
-    rebuild's million rows (and the sets of read keys) freed by reference counting in slices
-    rather than all at once when the last frame holding them ends.  Only for what nothing
-    reads any more (the rows were stored and published)."""
-    for heap in heaps:
-        while heap:
-            deadline = time.perf_counter() + SLICE_S
-            while heap and time.perf_counter() < deadline:
-                if isinstance(heap, list):
-                    del heap[-RELEASE_STEP:]
-                else:
-                    for _ in range(min(RELEASE_STEP, len(heap))):
-                        heap.pop()
-            await asyncio.sleep(0)
 
 
 async def _run_steps(steps: Generator[None, None, Replayed]) -> Replayed:

@@ -74,7 +74,11 @@ def test_full_collections_wait_while_a_heavy_action_runs_young_ones_do_not() -> 
 async def test_release_in_slices_empties_each_in_place_and_lets_the_loop_run_between() -> None:
     from race_control.heap import RELEASE_STEP, release_in_slices
 
-    rows, keys, index = [object() for _ in range(20 * RELEASE_STEP)], set(range(3000)), dict.fromkeys(range(3000))
+    rows, keys, index = (
+        [object() for _ in range(20 * RELEASE_STEP)],
+        set(range(3000)),
+        dict.fromkeys(range(3000)),
+    )
     kept = rows  # the same list object: emptied in place, not replaced
     turns = 0
 

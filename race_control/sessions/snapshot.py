@@ -16,8 +16,8 @@ replays the session from its reads, as before snapshots existed.
 
 The bibs shown as "Bib N" come with the snapshot too (as of its last seq) and are brought up
 to date from the display events stored after it (``unknown_after``), the way the live session
-changed them.  Format: JSON (zlib-compressed), written in slices so no single call holds the
-GIL for long (``encode`` runs on a worker thread next to the event loop).
+changed them.  Format: ``marshal`` of columns of tuples, zlib-compressed (``encode``, on a
+worker thread next to the event loop); the unknown bibs are JSON.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import marshal
 import zlib
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from race_control.sessions.crossing import CrossingRules
@@ -53,8 +54,8 @@ __all__ = [
     "unknown_of",
 ]
 
-VERSION = 1
-SLICE = 4000  # list items per json.dumps call: a few ms each, so the loop gets the GIL between
+VERSION = 2  # 1: JSON (refused now: that session is replayed once, then snapshotted again)
+_BIG = frozenset(("last", "runs", "starts", "ranked", "times", "guns", "division_times"))
 COPY_SLICE = 20_000  # entries copied between two turns of the loop (~1 ms)
 CHUNK = 2000  # reads decided between two yields of ``continuing`` (as ``replay.CHUNK``)
 
@@ -134,27 +135,27 @@ async def capture_sliced(s: LiveSession) -> Captured:
     return capture(s, big)
 
 
-def _sliced(items: list[Any]) -> str:
-    """``json.dumps(items)``, a slice at a time."""
-    parts = [json.dumps(items[i : i + SLICE])[1:-1] for i in range(0, len(items), SLICE)]
-    return "[" + ",".join(p for p in parts if p) + "]"
+def _columns(items: list[tuple[Any, Any]]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """A dict's (key, value) items as (keys, values): two tuples, rebuilt by one ``dict(zip())``."""
+    return (tuple(k for k, _ in items), tuple(v for _, v in items)) if items else ((), ())
 
 
 def encode(c: Captured) -> tuple[bytes, bytes]:
     """The snapshot's stored bytes: its state and its unknown bibs (safe off the loop: ``c``
-    is nobody else's)."""
+    is nobody else's).  Format 2: ``marshal`` of the state with each big dict as a pair of
+    tuples (keys, values) and each list a tuple, zlib-compressed (its Adler-32 check refuses a
+    damaged blob before ``marshal`` reads it).  Format 1 was JSON: decoding it and converting
+    every value was most of a big race's start-up (docs/benchmarks.md#restart)."""
     st = c.state
-    flat = {
-        "last": [[b, line, t] for (b, line), t in st["last"]],
-        "runs": [[b, line, first, last] for (b, line), (first, last) in st["runs"]],
-        "starts": [[b, t] for b, t in st["starts"]],
-        "ranked": [[b, *r] for b, r in st["ranked"]],
-        "times": st["times"],
+    state = {
+        **{k: v for k, v in st.items() if k not in _BIG},
+        "v": VERSION,
+        **{k: _columns(st[k]) for k in ("last", "runs", "starts", "ranked")},
+        "times": tuple(st["times"]),
+        "guns": {k: tuple(v) for k, v in st["guns"].items()},
+        "division_times": {k: tuple(v) for k, v in st["division_times"].items()},
     }
-    small = {k: v for k, v in st.items() if k not in flat}
-    body = ",".join(f"{json.dumps(k)}:{_sliced(v)}" for k, v in flat.items())
-    head = json.dumps(small, allow_nan=False)
-    return zlib.compress(f"{head[:-1]},{body}}}".encode(), 1), encode_unknown(c)
+    return zlib.compress(marshal.dumps(state), 1), encode_unknown(c)
 
 
 def encode_unknown(c: Captured) -> bytes:
@@ -174,8 +175,8 @@ def unknown_of(blob: bytes) -> dict[str, list[dict[str, Any]]]:
 
 def _decode(blob: bytes) -> dict[str, Any]:
     try:
-        state = json.loads(zlib.decompress(blob))
-    except (zlib.error, ValueError) as exc:
+        state = marshal.loads(zlib.decompress(blob))
+    except (zlib.error, ValueError, EOFError, TypeError) as exc:
         raise SnapshotUnusable(f"unreadable ({exc})") from exc
     if not isinstance(state, dict) or state.get("v") != VERSION:
         raise SnapshotUnusable(f"format {state.get('v') if isinstance(state, dict) else '?'}, not {VERSION}")
@@ -199,16 +200,13 @@ def restore(
                 raise SnapshotUnusable(f"it is ahead of the stored reads of stream {stream[:64]!r}")
         s = new_live(rec, lookup)
         e = s.engine
-        e._last = {(b, line): float(t) for b, line, t in st["last"]}
-        e._runs = {(b, line): (float(first), float(last)) for b, line, first, last in st["runs"]}
-        e._guns = {str(k): [float(t) for t in v] for k, v in st["guns"].items()}
-        e._starts = {b: float(t) for b, t in st["starts"]}
-        s._ranked = {
-            b: (float(el), name, time, div, city, state, bool(known))
-            for b, el, name, time, div, city, state, known in st["ranked"]
-        }
-        s._times = [float(t) for t in st["times"]]
-        s._division_times = {str(k): [float(t) for t in v] for k, v in st["division_times"].items()}
+        e._last = _dict(st["last"], _pairs_of_text, _times)
+        e._runs = _dict(st["runs"], _pairs_of_text, _time_pairs)
+        e._guns = {str(k): list(_times(v)) for k, v in st["guns"].items()}
+        e._starts = _dict(st["starts"], _texts, _times)
+        s._ranked = _dict(st["ranked"], _texts, _ranked)
+        s._times = list(_times(st["times"]))
+        s._division_times = {str(k): list(_times(v)) for k, v in st["division_times"].items()}
         s.finishers = int(st["finishers"])
         s.suppressed = int(st["suppressed"])
         s.decided_to = pos
@@ -217,6 +215,60 @@ def restore(
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SnapshotUnusable(f"an unexpected shape ({type(exc).__name__}: {exc})") from exc
     return s
+
+
+# --- format 2's columns, checked a column at a time (C loops: a big race holds ~250,000 entries)
+_NUMBER = frozenset((float, int))
+
+
+def _dict(
+    pair: Any, keys_ok: Callable[[tuple[Any, ...]], object], values: Callable[[Any], tuple[Any, ...]]
+) -> dict[Any, Any]:
+    keys, vals = pair
+    if type(keys) is not tuple or type(vals) is not tuple or len(keys) != len(vals) or not keys_ok(keys):
+        raise ValueError("keys and values do not pair up")
+    return dict(zip(keys, values(vals), strict=True))
+
+
+def _texts(keys: tuple[Any, ...]) -> bool:
+    return set(map(type, keys)) <= {str}
+
+
+def _pairs_of_text(keys: tuple[Any, ...]) -> bool:
+    return (
+        set(map(type, keys)) <= {tuple}
+        and set(map(len, keys)) <= {2}
+        and _texts(tuple(chain.from_iterable(keys)))
+    )
+
+
+def _times(values: Any) -> tuple[float, ...]:
+    """Clock values as floats (an int among them made a float, as format 1's decode did)."""
+    if type(values) is not tuple:
+        raise ValueError("not a column")
+    kinds = set(map(type, values))
+    if not kinds <= _NUMBER:
+        raise ValueError("a time that is not a number")
+    return values if kinds <= {float} else tuple(map(float, values))
+
+
+def _time_pairs(values: tuple[Any, ...]) -> tuple[tuple[float, float], ...]:
+    if not set(map(type, values)) <= {tuple} or not set(map(len, values)) <= {2}:
+        raise ValueError("a run that is not (first, last)")
+    first, last = zip(*values, strict=True) if values else ((), ())
+    return tuple(zip(_times(first), _times(last), strict=True))
+
+
+def _ranked(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Leaderboard entries: (elapsed, name, time, division, city, state, known)."""
+    if not set(map(type, values)) <= {tuple} or not set(map(len, values)) <= {7}:
+        raise ValueError("a leaderboard entry of another shape")
+    if not values:
+        return values
+    elapsed, *texts, known = zip(*values, strict=True)
+    if not all(_texts(column) for column in texts) or not set(map(type, known)) <= {bool}:
+        raise ValueError("a leaderboard entry of other types")
+    return tuple(zip(_times(elapsed), *texts, known, strict=True))
 
 
 def twin(rec: SessionRecord, lookup: Lookup, of: LiveSession) -> LiveSession:

@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import chain, islice
+from operator import itemgetter
 from typing import Any
 
 from race_control.sessions.crossing import CrossingRules
@@ -255,20 +256,28 @@ def _times(values: Any) -> tuple[float, ...]:
 def _time_pairs(values: tuple[Any, ...]) -> tuple[tuple[float, float], ...]:
     if not set(map(type, values)) <= {tuple} or not set(map(len, values)) <= {2}:
         raise ValueError("a run that is not (first, last)")
-    first, last = zip(*values, strict=True) if values else ((), ())
-    return tuple(zip(_times(first), _times(last), strict=True))
+    kinds = set(map(type, chain.from_iterable(values)))
+    if kinds <= {float}:
+        return values  # (as written: no pair made again)
+    if not kinds <= _NUMBER:
+        raise ValueError("a time that is not a number")
+    return tuple((float(first), float(last)) for first, last in values)
 
 
 def _ranked(values: tuple[Any, ...]) -> tuple[Any, ...]:
     """Leaderboard entries: (elapsed, name, time, division, city, state, known)."""
     if not set(map(type, values)) <= {tuple} or not set(map(len, values)) <= {7}:
         raise ValueError("a leaderboard entry of another shape")
-    if not values:
-        return values
-    elapsed, *texts, known = zip(*values, strict=True)
-    if not all(_texts(column) for column in texts) or not set(map(type, known)) <= {bool}:
+    texts = chain.from_iterable(map(_RANKED_TEXTS, values))
+    if not _texts(tuple(texts)) or not set(map(type, map(_KNOWN, values))) <= {bool}:
         raise ValueError("a leaderboard entry of other types")
-    return tuple(zip(_times(elapsed), *texts, known, strict=True))
+    elapsed = tuple(map(_ELAPSED, values))
+    if _times(elapsed) is elapsed:
+        return values  # (every elapsed a float already: the entries as written)
+    return tuple((float(v[0]), *v[1:]) for v in values)
+
+
+_ELAPSED, _RANKED_TEXTS, _KNOWN = itemgetter(0), itemgetter(slice(1, 6)), itemgetter(6)
 
 
 def twin(rec: SessionRecord, lookup: Lookup, of: LiveSession) -> LiveSession:

@@ -327,3 +327,17 @@ async def test_a_sliced_capture_is_the_capture_and_lets_the_loop_run(monkeypatch
     task.cancel()
     assert sliced == capture(s)
     assert ticks > 10  # the copy of ~300 entries took that many turns of the loop
+
+
+def test_whole_numbers_among_the_times_come_back_as_floats() -> None:
+    st = _good()
+    (keys, values), (rkeys, rvalues) = st["runs"], st["ranked"]
+    blob = _with(
+        times=(1, *st["times"][1:]),
+        runs=(keys, ((3, 4), *values[1:])),
+        ranked=(rkeys, ((60, *rvalues[0][1:]), *rvalues[1:])),
+    )
+    s = restore(record(), lookup, fingerprint_of(record()), blob, stored_to(race()))
+    assert type(s._times[0]) is float and s._times[0] == 1.0
+    assert s.engine._runs[keys[0]] == (3.0, 4.0) and type(s.engine._runs[keys[0]][0]) is float
+    assert type(s._ranked[rkeys[0]][0]) is float

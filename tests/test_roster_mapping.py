@@ -277,6 +277,7 @@ async def test_a_large_file_answers_before_its_entrants_are_freed_then_frees_the
     import gc
 
     from race_control.providers.normalized import Entrant
+    from race_control.roster.gc_pause import FILE_IMPORT_THRESHOLD0
 
     assert rc.services is not None
     files = rc.services.ops.roster_files
@@ -287,9 +288,13 @@ async def test_a_large_file_answers_before_its_entrants_are_freed_then_frees_the
     def alive() -> int:
         return sum(type(o) is Entrant for o in gc.get_objects())
 
-    before = alive()
+    before, thresholds = alive(), gc.get_threshold()
     done = await files.import_file(eid, body)
     assert done["added"] == 2_500
     assert alive() - before >= 2_500  # the answer is back; its 2,500 entrants are freed after it
+    # and collections stay few until they are (a young collection would walk every one of them)
+    assert gc.get_threshold()[0] == FILE_IMPORT_THRESHOLD0
     await asyncio.gather(*files._releasing)
+    await asyncio.sleep(0)  # (the release's done callbacks)
     assert alive() - before < 10 and not files._releasing
+    assert gc.get_threshold() == thresholds

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,12 +186,15 @@ class RosterFileOperations:
         self._changes = changes
         self._releasing: set[asyncio.Task[None]] = set()
 
-    def _release(self, heaps: list[Any]) -> None:
+    def _release(self, heaps: list[Any], few: ExitStack) -> None:
         """A large file's entrants, plan and rows freed after the answer, a slice of loop time
-        at a time (freed when ``_import``'s frame ended, 50,000 of each held the answer back)."""
+        at a time (freed when ``_import``'s frame ended, 50,000 of each held the answer back);
+        what ``few`` holds (the import's fewer collections) is let go once they are freed."""
+        later = few.pop_all()  # (``few`` is left empty: closing it does nothing)
         task = asyncio.get_running_loop().create_task(release_in_slices(heaps))
         self._releasing.add(task)
         task.add_done_callback(self._releasing.discard)
+        task.add_done_callback(lambda _: later.close())
 
     async def _prepare(self, req: FileRequest) -> Prepared:
         saved = await self._store.run(load_mapping, req.source)
@@ -241,11 +245,16 @@ class RosterFileOperations:
         self._events.event(event_id)
         req = parse_request(body, importing=True)
         progress = progress or Progress()
-        # a 50,000-row file: (almost) no collection while it is read, planned and applied
-        with bulk_gc(FILE_IMPORT_THRESHOLD0):
-            return await self._import(event_id, req, progress)
+        # a 50,000-row file: (almost) no collection while it is read, planned, applied — and
+        # freed: the thresholds come back once its objects are (``_release``), or the first
+        # young collection after them would walk all of them (~0.3 s) before the answer
+        with ExitStack() as few:  # (emptied if ``_release`` takes it over)
+            few.enter_context(bulk_gc(FILE_IMPORT_THRESHOLD0))
+            return await self._import(event_id, req, progress, few)
 
-    async def _import(self, event_id: str, req: FileRequest, progress: Progress) -> dict[str, Any]:
+    async def _import(
+        self, event_id: str, req: FileRequest, progress: Progress, few: ExitStack
+    ) -> dict[str, Any]:
         progress.start(STEPS[0], len(STEPS) if req.apply else len(STEPS) - 1)
         p = await self._prepare(req)
         progress.raise_if_cancelled()
@@ -276,7 +285,7 @@ class RosterFileOperations:
         out = plan.to_json(LIST_LIMIT)
         if len(p.table.rows) >= RELEASE_ROWS:  # freed after the answer, in slices (heap.py)
             heaps = [plan.links, plan.added, plan.changed, plan.unchanged, p.fetched.entrants]
-            self._release([*heaps, local, p.table.rows, p.lines])
+            self._release([*heaps, local, p.table.rows, p.lines], few)
         out.update(
             applied=req.apply,
             provider=req.provider,

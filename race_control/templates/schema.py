@@ -23,14 +23,14 @@ import copy
 import json
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import best_match
+from typing import TYPE_CHECKING, Any
 
 from race_control.paths import resources_dir
 from race_control.templates.errors import TemplateInputError
 from race_control.templates.fonts import check_fonts
+
+if TYPE_CHECKING:  # (jsonschema is loaded when a template is first checked, not at start-up)
+    import jsonschema
 
 SCHEMA_VERSION = 2
 SCHEMA_FILE = "template.schema.json"
@@ -74,12 +74,16 @@ def schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     return jsonschema.Draft202012Validator(schema())
 
 
 def check_schema(doc: object) -> None:
     """TemplateInputError ``"$.blocks[2].x: ..."`` for the first place ``doc`` breaks the schema."""
     # a font that is not bundled: named with the list (the schema would say "not one of")
+    from jsonschema.exceptions import best_match
+
     if isinstance(doc, dict):
         check_fonts(doc)
     error = best_match(_validator().iter_errors(doc))

@@ -151,3 +151,23 @@ def test_a_bad_style_field_is_refused_naming_its_path(key: str, value: object, p
     t["blocks"][2].setdefault("style", {})[key] = value
     with pytest.raises(TemplateInputError, match=r"^\$\.blocks\[2\]\.style\." + path):
         validate_template(t)
+
+
+def test_jsonschema_is_loaded_by_the_first_check_not_by_start_up() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import race_control.app\n"
+        "print('jsonschema' in sys.modules)\n"
+        "from race_control.templates.schema import check_schema\n"
+        "try:\n"
+        "    check_schema({'schema_version': 2})\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+        "print('jsonschema' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "TemplateInputError", "True"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import marshal
 import zlib
@@ -143,20 +144,68 @@ def _columns(items: list[tuple[Any, Any]]) -> tuple[tuple[Any, ...], tuple[Any, 
 
 def encode(c: Captured) -> tuple[bytes, bytes]:
     """The snapshot's stored bytes: its state and its unknown bibs (safe off the loop: ``c``
-    is nobody else's).  Format 2: ``marshal`` of the state with each big dict as a pair of
-    tuples (keys, values) and each list a tuple, zlib-compressed (its Adler-32 check refuses a
-    damaged blob before ``marshal`` reads it).  Format 1 was JSON: decoding it and converting
+    is nobody else's).  Format 2 (``write_state``): ``marshal`` records of the state with each
+    big dict as columns of tuples (keys, values), zlib-compressed (its Adler-32 check refuses
+    a damaged blob before ``marshal`` reads it).  Format 1 was JSON: decoding it and converting
     every value was most of a big race's start-up (docs/benchmarks.md#restart)."""
     st = c.state
     state = {
         **{k: v for k, v in st.items() if k not in _BIG},
         "v": VERSION,
-        **{k: _columns(st[k]) for k in ("last", "runs", "starts", "ranked")},
+        **{k: _columns(st[k]) for k in _PAIRS},
         "times": tuple(st["times"]),
         "guns": {k: tuple(v) for k, v in st["guns"].items()},
         "division_times": {k: tuple(v) for k, v in st["division_times"].items()},
     }
-    return zlib.compress(marshal.dumps(state), 1), encode_unknown(c)
+    z = zlib.compressobj(1)
+    return b"".join([*map(z.compress, write_state(state)), z.flush()]), encode_unknown(c)
+
+
+_PAIRS = ("last", "runs", "starts", "ranked")  # dicts stored as (keys, values), in this order
+CHUNK_ITEMS = 20_000  # entries a marshal record holds: each call holds the GIL a few ms
+
+
+def write_state(state: dict[str, Any]) -> list[bytes]:
+    """Format 2's records: the state without its big columns, then for each of ``_PAIRS`` and
+    ``times`` its number of chunks and the chunks (``CHUNK_ITEMS`` entries each: the encoder
+    runs next to the event loop and ``marshal`` holds the GIL for a whole call)."""
+    head = {k: v for k, v in state.items() if k not in (*_PAIRS, "times")}
+    out = [marshal.dumps(head)]
+    for name in _PAIRS:
+        keys, values = state[name]
+        starts = range(0, len(keys), CHUNK_ITEMS)
+        out.append(marshal.dumps(len(starts)))
+        out.extend(marshal.dumps((keys[i : i + CHUNK_ITEMS], values[i : i + CHUNK_ITEMS])) for i in starts)
+    times = state["times"]
+    starts = range(0, len(times), CHUNK_ITEMS)
+    out.append(marshal.dumps(len(starts)))
+    out.extend(marshal.dumps(times[i : i + CHUNK_ITEMS]) for i in starts)
+    return out
+
+
+def read_state(data: bytes) -> dict[str, Any]:
+    """``write_state``'s records back as one state (``ValueError``/``EOFError``/``TypeError``
+    for records that are not marshal data or do not follow one another as written)."""
+    buf = io.BytesIO(data)
+    state = marshal.load(buf)
+    if not isinstance(state, dict) or state.get("v") != VERSION:
+        return state  # (``_decode`` names the format)
+    for name in _PAIRS:
+        chunks = [marshal.load(buf) for _ in range(_count(marshal.load(buf)))]
+        state[name] = (
+            tuple(chain.from_iterable(k for k, _ in chunks)),
+            tuple(chain.from_iterable(v for _, v in chunks)),
+        )
+    state["times"] = tuple(chain.from_iterable(marshal.load(buf) for _ in range(_count(marshal.load(buf)))))
+    if buf.read(1):
+        raise ValueError("more records than the state has")
+    return state
+
+
+def _count(n: object) -> int:
+    if type(n) is not int or not 0 <= n <= 10_000:
+        raise ValueError("not a chunk count")
+    return n
 
 
 def encode_unknown(c: Captured) -> bytes:
@@ -176,7 +225,7 @@ def unknown_of(blob: bytes) -> dict[str, list[dict[str, Any]]]:
 
 def _decode(blob: bytes) -> dict[str, Any]:
     try:
-        state = marshal.loads(zlib.decompress(blob))
+        state = read_state(zlib.decompress(blob))
     except (zlib.error, ValueError, EOFError, TypeError) as exc:
         raise SnapshotUnusable(f"unreadable ({exc})") from exc
     if not isinstance(state, dict) or state.get("v") != VERSION:

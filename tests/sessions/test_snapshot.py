@@ -30,10 +30,12 @@ from race_control.sessions.snapshot import (
     continuing,
     encode,
     fingerprint_of,
+    read_state,
     restore,
     twin,
     unknown_after,
     unknown_of,
+    write_state,
 )
 from race_control.timing.ingest.stored_read import StoredRead
 
@@ -196,13 +198,19 @@ def test_a_snapshot_ahead_of_the_store_is_refused() -> None:
 
 
 def _good() -> dict[str, Any]:
-    return marshal.loads(
-        zlib.decompress(encode(capture(run(replaying(record(), lookup, race(), log=False)).session))[0])
-    )
+    session = run(replaying(record(), lookup, race(), log=False)).session
+    return read_state(zlib.decompress(encode(capture(session))[0]))
+
+
+def _blob(state: dict[str, Any]) -> bytes:
+    return zlib.compress(b"".join(write_state(state)))
 
 
 def _with(**changes: Any) -> bytes:
-    return zlib.compress(marshal.dumps({**_good(), **changes}))
+    return _blob({**_good(), **changes})
+
+
+_EMPTY = {"last": ((), ()), "runs": ((), ()), "starts": ((), ()), "ranked": ((), ()), "times": ()}
 
 
 def _column(name: str, fn: Any) -> bytes:
@@ -220,14 +228,16 @@ def _column(name: str, fn: Any) -> bytes:
         (zlib.compress(json.dumps({"v": 1, "pos": {}}).encode()), "unreadable|format"),  # format 1
         (zlib.compress(marshal.dumps({"v": 99})), "format 99, not 2"),
         (zlib.compress(marshal.dumps([1, 2])), "format ?"),
-        (zlib.compress(marshal.dumps({"v": 2, "pos": {}})), "unexpected shape"),
-        (zlib.compress(marshal.dumps({"v": 2, "pos": {"s1": "x"}})), "unexpected shape"),
+        (zlib.compress(marshal.dumps({"v": 2, "pos": {}})), "unreadable"),  # no columns after it
+        (_blob({"v": 2, "pos": {}, **_EMPTY}), "unexpected shape"),  # no counts, no guns
+        (_blob({"v": 2, "pos": {"s1": "x"}, **_EMPTY}), "unexpected shape"),
+        (zlib.compress(b"".join(write_state({**_good(), **_EMPTY})) + marshal.dumps(1)), "unreadable"),
         (_column("last", lambda k, v: (k, v[:-1])), "unexpected shape"),  # a value short
         (_column("last", lambda k, v: (k, ("12:00", *v[1:]))), "unexpected shape"),  # a time as text
         (_column("runs", lambda k, v: (k, ((1.0,), *v[1:]))), "unexpected shape"),  # not (first, last)
         (_column("starts", lambda k, v: ((7, *k[1:]), v)), "unexpected shape"),  # a bib not text
         (_column("ranked", lambda k, v: (k, ((*v[0][:6], "yes"), *v[1:]))), "unexpected shape"),
-        (_with(times=[1.0, 2.0]), "unexpected shape"),  # a list where a column was written
+        (zlib.compress(marshal.dumps({"v": 2}) + marshal.dumps("2")), "unreadable"),  # a count as text
     ],
 )
 def test_a_damaged_snapshot_is_refused_with_the_reason(blob: bytes, why: str) -> None:
@@ -341,3 +351,24 @@ def test_whole_numbers_among_the_times_come_back_as_floats() -> None:
     assert type(s._times[0]) is float and s._times[0] == 1.0
     assert s.engine._runs[keys[0]] == (3.0, 4.0) and type(s.engine._runs[keys[0]][0]) is float
     assert type(s._ranked[rkeys[0]][0]) is float
+
+
+def test_big_columns_are_written_in_chunks_and_read_back_whole() -> None:
+    # a chunk is one marshal call (it holds the GIL next to the event loop): a few ms each
+    from race_control.sessions.snapshot import CHUNK_ITEMS
+
+    n = 2 * CHUNK_ITEMS + 5
+    keys = tuple((f"{i}", "Finish") for i in range(n))
+    state = {
+        "v": 2,
+        "pos": {"s1": 9},
+        "last": (keys, tuple(float(i) for i in range(n))),
+        "runs": ((), ()),
+        "starts": (tuple(f"{i}" for i in range(n)), (0.5,) * n),
+        "ranked": ((), ()),
+        "times": tuple(float(i) for i in range(n)),
+    }
+    records = write_state(state)
+    assert len(records) == 1 + (1 + 3) + (1 + 0) + (1 + 3) + (1 + 0) + (1 + 3)
+    assert max(len(marshal.loads(r)[0]) for r in records[2:5]) == CHUNK_ITEMS
+    assert read_state(b"".join(records)) == state

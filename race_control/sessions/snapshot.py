@@ -17,7 +17,9 @@ replays the session from its reads, as before snapshots existed.
 The bibs shown as "Bib N" come with the snapshot too (as of its last seq) and are brought up
 to date from the display events stored after it (``unknown_after``), the way the live session
 changed them.  Format: ``marshal`` of columns of tuples, zlib-compressed (``encode``, on a
-worker thread next to the event loop); the unknown bibs are JSON.
+worker thread next to the event loop); the unknown bibs are JSON.  ``marshal``'s format may
+change between Python versions: a snapshot another Python cannot read is "unreadable", and that
+session is replayed from its reads once, as after any refused snapshot.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from race_control.heap import full_collections_deferred
+from race_control.heap import full_collections_deferred, release_in_slices
 from race_control.store.unit_of_work import UnitOfWork
 from race_control.timing.ingest.backpressure import wait_for_room
 from race_control.timing.ingest.streams import StreamState, TimingService
@@ -167,8 +167,7 @@ async def feed_reads(timing: TimingService, state: StreamState, imp: ControllerI
     data = imp.data
     total = len(imp.events)
     # handed over: the file's million objects freed in slices, not all at once at the end
-    await release_sliced(imp.events)
-    await release_sliced(data.reads)
+    await release_in_slices([imp.events, data.reads])
     return {
         "timing_session_id": state.id,
         "location": imp.location,
@@ -182,21 +181,6 @@ async def feed_reads(timing: TimingService, state: StreamState, imp: ControllerI
         "bad_rows": [{"file": e.path, "line": e.line_no, "error": e.reason} for e in data.errors[:200]],
         "bad_row_count": len(data.errors),
     }
-
-
-RELEASE_STEP = 500  # objects freed between two looks at the clock (``release_sliced``)
-RELEASE_SLICE_S = 0.008  # seconds of loop time freeing takes before the loop runs again
-
-
-async def release_sliced(items: list[Any]) -> None:
-    """Empty ``items`` in place from its end, a slice of loop time at a time: freeing a million
-    objects by reference counting is ~1 s of the GIL in one go otherwise.  Only for a list
-    nothing reads any more."""
-    while items:
-        deadline = time.perf_counter() + RELEASE_SLICE_S
-        while items and time.perf_counter() < deadline:
-            del items[-RELEASE_STEP:]
-        await asyncio.sleep(0)
 
 
 def _day(epoch: float, zone: ZoneInfo) -> dt.date:

@@ -49,12 +49,12 @@ export QT_QPA_PLATFORM=offscreen
 export RACE_CONTROL_PACKAGING_TEST="${RACE_CONTROL_PACKAGING_TEST:-1}"
 export RACE_CONTROL_PACKAGING_REBUILD="${RACE_CONTROL_PACKAGING_REBUILD:-1}"
 set +e
-# four workers (pytest-xdist; a file's tests stay together on one worker, for module fixtures such
-# as the private PostgreSQL cluster): most tests wait on sockets, browsers and subprocesses (two
-# workers left the 2 cores idle half the time: 13.5 CPU-minutes in 14 minutes; three took
-# 587-653 s), so more workers than cores fill that time; RACE_CONTROL_TEST_WORKERS=0 runs it
-# serially.  pytest-benchmark, if installed, is switched off (unused, and it warns under xdist).
-python3 -m pytest -p no:benchmark -n "${RACE_CONTROL_TEST_WORKERS:-4}" --dist loadfile "$@"
+# three workers (pytest-xdist; a file's tests stay together on one worker, for module fixtures such
+# as the private PostgreSQL cluster): most tests wait on sockets, browsers and subprocesses (the
+# cores were idle half of a two-worker run: 13.5 CPU-minutes in 14 minutes on 2 cores), so a third
+# worker fills that time on these 2-core machines; RACE_CONTROL_TEST_WORKERS=0 runs it serially.
+# pytest-benchmark, if installed, is switched off (unused, and it warns under xdist).
+python3 -m pytest -p no:benchmark -n "${RACE_CONTROL_TEST_WORKERS:-3}" --dist loadfile "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then echo "pytest collected no tests"; exit 1; fi

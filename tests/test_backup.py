@@ -150,6 +150,8 @@ async def test_backup_while_serving_restores_the_same_sessions_and_finishers(tmp
 
             feeder = asyncio.create_task(stream())
             await until(lambda: sent >= 250, what="reads streaming")
+            # (shown, not only sent: on a loaded machine the screens lag the sender)
+            await until(lambda: _has(finishers, session["id"], 250), what="250 finishers shown")
             shown_before = len(await finishers(session["id"]))  # stored and shown before the backup began
             code, out, err = await cli("backup", "--data-dir", str(source), str(file), data_dir=source)
             streaming = False

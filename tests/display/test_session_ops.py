@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
+import pytest
 
 from race_control.app import RaceControl
 from tests.conftest import Api, make_settings
@@ -217,6 +220,49 @@ async def test_gun_time_reaches_the_screens_race_clock(rc: RaceControl, api: Api
         assert update["session"]["gun_at"] == 1780300855160
     async with api.http.ws_connect(session["display_url"].replace("http", "ws") + "/ws") as ws:
         assert (await ws.receive_json(timeout=5))["session"]["gun_at"] == 1780300855160
+    await client.close()
+
+
+def just_past_midnight() -> ZoneInfo:
+    """A zone where it is between 00:00 and 01:00 now: whole-hour offsets cover 27 hours."""
+    for hours in range(-12, 15):
+        zone = ZoneInfo(f"Etc/GMT{-hours:+d}")  # POSIX signs: Etc/GMT-3 is three hours ahead of UTC
+        if dt.datetime.now(zone).hour == 0:
+            return zone
+    raise AssertionError("no whole-hour zone is in its first hour now")
+
+
+@pytest.mark.parametrize("race_day", [True, False], ids=["dated-the-race-day", "dated-after-midnight"])
+async def test_a_race_run_across_midnight_shows_its_times(rc: RaceControl, api: Api, race_day: bool) -> None:
+    """A New Year's Eve run: the gun goes at 23:50, runners finish after midnight (bare times
+    of day, CTP01 ``normal``).  Whether the stream is dated the race day or, made after midnight,
+    the next day, the gun is the evening before and each finish time is finish - gun."""
+    zone = just_past_midnight()
+    now = dt.datetime.now(zone)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day = midnight.date() - dt.timedelta(days=1 if race_day else 0)
+    session, client = await setup_session(api, rc.timing_port)
+    stream = (await api.ok("GET", "/api/timing/sessions"))[0]
+    await api.ok(
+        "PATCH",
+        f"/api/timing/sessions/{stream['id']}",
+        {"timezone": zone.key, "reference_date": day.isoformat()},
+    )
+    finish = max(now - dt.timedelta(seconds=2), midnight + dt.timedelta(seconds=1)).replace(microsecond=0)
+    async with api.http.ws_connect(session["display_url"].replace("http", "ws") + "/ws") as ws:
+        await ws.receive_json(timeout=5)
+        await client.send(b"CT01_33~1~start~guntime~23:50:00.00~0~DF239A~0\r\n")
+        gun = midnight - dt.timedelta(minutes=10)
+        assert (await next_of(ws, "session"))["session"]["gun_at"] == round(gun.timestamp() * 1000)
+        await client.send(f"CT01_33~2~finish~7~{finish:%H:%M:%S}.00~0~0FA22E~1\r\n".encode())
+        (shown,) = await finishers(ws, 1)
+    hours, seconds = divmod(int((finish - gun).total_seconds()), 3600)  # 10 to 70 minutes
+    want = (
+        f"{hours}:{seconds // 60:02d}:{seconds % 60:02d}" if hours else f"{seconds // 60}:{seconds % 60:02d}"
+    )
+    assert shown["bib"] == "7" and shown["time"] == want, (shown, finish)
+    path = f"/api/timing/sessions/{stream['id']}"
+    assert (await api.ok("GET", path))["clock_warnings"] == 0  # the finish is now, not a day off
     await client.close()
 
 

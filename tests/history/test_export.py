@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from race_control.app import RaceControl
 from race_control.store.models import RawLine, Read
+from race_control.timing.ingest.recording_import import parse_recording
 from race_control.timing.simulator.playback import simulate
 from race_control.timing.simulator.sources import SimSource
 from tests.conftest import DATA, Api, make_settings
@@ -261,3 +262,19 @@ async def test_a_raw_ctp01_log_imports_and_bad_recordings_are_refused_whole(
     status, body = await import_recording(api, bad[:42], "?speed=2")
     assert status == 400 and "speed" in body["error"]
     assert len(await api.ok("GET", "/api/timing/sessions")) == streams  # nothing half-applied
+
+
+def test_a_recording_of_a_race_run_across_midnight_keeps_its_order() -> None:
+    """A New Year's Eve race recorded in ``normal`` time: after 23:59 the clock reads 00:00 again,
+    and each bare time of day follows the read before it onto the next day."""
+    lines = [
+        "CT01_33~1~start~guntime~23:30:00.00~0~0FA22E~1",
+        "CT01_33~1~finish~7~23:58:40.00~1~0FA22E~1",
+        "CT01_33~2~finish~8~00:02:05.50~1~0FA22E~1",
+        "CT01_33~3~finish~9~00:01:59.00~1~0FA22E~1",  # a backup mat's read, a little out of order
+        "CT01_33~4~finish~10~01:15:00.00~1~0FA22E~1",
+    ]
+    rec = parse_recording("\n".join(lines).encode(), timezone="UTC", date="2026-12-31", name="nye")
+    gun, *finishers = (ev.clock for ev in rec.events)
+    assert gun == 84_600.0
+    assert [round(c - gun, 2) for c in finishers] == [1720.0, 1925.5, 1919.0, 6300.0]

@@ -16,7 +16,9 @@ from race_control.timing.protocols.chronotrack_time import (
     detect_time_format,
     format_clock,
     format_elapsed,
+    nearest_day,
     parse_ct_time,
+    time_of_day,
 )
 
 UTC = ZoneInfo("UTC")
@@ -263,3 +265,37 @@ def test_unix_and_iso_agree(seconds: int, cs: int, tz: ZoneInfo) -> None:
     from_iso = parse(f"{wall:%Y-%m-%dT%H:%M:%S}.{cs:02d}", "iso", tz=tz, day=day)
     assert from_unix == pytest.approx(from_iso, abs=1e-6)
     assert 86400 <= from_unix < 2 * 86400
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "bare"),
+    [
+        ("23:59:59.99", "normal", True),
+        ("0:00:00", "normal", True),
+        ("24:00:00.00", "normal", False),  # hours past 24 already say which day
+        ("102:12:32.37", "normal", False),
+        ("86399999", "msecs", True),
+        ("86400000", "msecs", False),
+        ("2008-10-16T14:02:15.31", "iso", False),
+        ("1224165735.31", "unix", False),
+    ],
+)
+def test_time_of_day(text: str, fmt: str, bare: bool) -> None:
+    assert time_of_day(text, fmt) is bare
+
+
+@pytest.mark.parametrize(
+    ("clock", "near", "expected"),
+    [
+        (300.0, 86_000.0, 86_700.0),  # 00:05 read at 23:53: the next day
+        (84_600.0, 600.0, -1_800.0),  # 23:30 read at 00:10: the day before
+        (72_000.0, 3_600.0, -14_400.0),  # 20:00 read at 01:00: five hours ago
+        (64_800.0, 3_600.0, 64_800.0),  # 18:00 at 01:00: seven hours either way is not near
+        (47_640.0, 4_440.0, 47_640.0),  # 13:14 at 01:14: a replay of a morning race stays put
+        (84_600.0, 80_000.0, 84_600.0),  # the same day
+        (300.0, 4 * 86_400.0, 300.0),  # days away: not ours to guess
+        (300.0, -3 * 86_400.0, 300.0),
+    ],
+)
+def test_nearest_day(clock: float, near: float, expected: float) -> None:
+    assert nearest_day(clock, near) == expected

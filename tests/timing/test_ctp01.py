@@ -482,6 +482,60 @@ def test_reference_date_defaults_to_the_date_of_now_in_the_timezone() -> None:
     assert read.clock == 86400 + 3600.0
 
 
+MIDNIGHT = 1_224_201_600.0  # 2008-10-17 00:00 UTC, the night after the spec's example day
+
+
+def read_at(s: Ctp01Server, text: str, now: float, tag: str = "9") -> float:
+    s.receive_data(wire(GREETING), now)
+    (read,) = derived(s.receive_data(wire(f"CT01_33~1~finish~{tag}~{text}~0~0F2A38~1"), now))
+    assert isinstance(read, (TagRead, GunTime)) and read.time_text == text
+    return read.clock
+
+
+@pytest.mark.parametrize(
+    ("reference", "text", "now", "clock"),
+    [
+        # the stream was made on the race day (the 16th): the gun, then finishers after midnight
+        (DAY, "23:30:00.00", MIDNIGHT - 900, 84600.0),
+        (DAY, "00:05:00.00", MIDNIGHT + 360, 86400 + 300.0),
+        (DAY, "300000", MIDNIGHT + 360, 86400 + 300.0),  # msecs since midnight, the same read
+        (DAY, "23:59:59.99", MIDNIGHT + 360, 86399.99),  # a late arrival from before midnight
+        # the stream was made after midnight (its day is the 17th): the gun was the day before
+        (dt.date(2008, 10, 17), "23:30:00.00", MIDNIGHT + 600, -1800.0),
+        (dt.date(2008, 10, 17), "00:05:00.00", MIDNIGHT + 600, 300.0),
+        # what carries its own day is never moved
+        (DAY, "24:05:00.00", MIDNIGHT + 360, 86700.0),
+        (DAY, "2008-10-16T00:05:00.00", MIDNIGHT - 60, 300.0),
+        (DAY, "86700000", MIDNIGHT + 360, 86700.0),  # msecs past a day
+        # a PC clock days away from the stream's date moves nothing (the clock warning tells)
+        (DAY, "00:05:00.00", MIDNIGHT + 3 * 86400, 300.0),
+        (DAY, "23:30:00.00", 0.0, 84600.0),
+    ],
+)
+def test_a_time_of_day_lands_on_the_day_nearest_the_pc_clock(
+    reference: dt.date, text: str, now: float, clock: float
+) -> None:
+    """A New Year's Eve race: gun at 23:30, finishers at 00:05 of the next day."""
+    assert read_at(make(now, reference_date=reference), text, now) == pytest.approx(clock, abs=1e-6)
+
+
+def test_a_race_across_midnight_keeps_its_elapsed_times_whichever_day_the_stream_began() -> None:
+    for made in (MIDNIGHT - 3600, MIDNIGHT + 120):  # before the gun, and after midnight
+        s = Ctp01Server(Ctp01Config(), seed=SEED, now=made)  # reference day: the PC's date then
+        s.receive_data(wire(GREETING), made)
+        gun, finish = derived(
+            s.receive_data(
+                wire(
+                    "CT01_33~1~start~guntime~23:30:00.00~0~0F2A38~1",
+                    "CT01_33~2~finish~7~00:08:12.00~0~0F2A38~1",
+                ),
+                MIDNIGHT + 600,
+            )
+        )
+        assert isinstance(gun, GunTime) and isinstance(finish, TagRead)
+        assert finish.clock - gun.clock == pytest.approx(38 * 60 + 12), made
+
+
 def test_last_seq_tracks_reads_and_gun_times_but_not_newlocations() -> None:
     s = make()
     ready(s)

@@ -70,16 +70,20 @@ def parse_recording(data: bytes, *, timezone: str | None, date: str | None, name
     except ValueError:
         raise TimingInputError(f"'date' {day[:40]!r} is not a YYYY-MM-DD date") from None
     events: list[TagRead | GunTime] = []
+    near: float | None = None  # the previous read: a recording of a race run across midnight
     for no, raw in enumerate(text.splitlines(), start=1):
         at = raw.find(MARK)
         if at < 0:
             continue  # comments, greetings, commands and acks of a raw log
         line = raw[at:].strip()
-        ev = parse_data_line(line, line.split("~"), time_format="normal", tz=zone, reference_date=reference)
+        ev = parse_data_line(
+            line, line.split("~"), time_format="normal", tz=zone, reference_date=reference, near=near
+        )
         if isinstance(ev, str):
             raise TimingInputError(f"line {no}: {ev}: {line[:120]!r}")
         if not isinstance(ev, NewLocation):
             events.append(ev)
+            near = ev.clock
     if not events:
         raise TimingInputError("no CT01_33 data line in the recording (lines look like CT01_33~seq~loc~...)")
     source = head.get("stream") or hashlib.sha256(data).hexdigest()[:32]

@@ -7,6 +7,12 @@ onto one axis: seconds since local midnight of a *reference date* (the race day)
 A read after midnight lands above 86400, one from the day before is negative,
 and ``normal`` times past 24 h (``102:12:32.37``) keep working.
 
+A bare time of day (``normal`` under 24 h, ``msecs`` under a day) does not say which
+day it is: a New Year's Eve race started at 23:30 has its finishers at ``00:05:00``.
+``nearest_day`` moves such a clock by a whole day when that lands it within six hours of
+a known point on the axis: the PC's clock for a live read (``pc_clock``), the previous
+line for a recording.
+
 The axis is *wall-clock* seconds, not elapsed SI seconds: ``iso``/``unix`` times
 are converted to local wall-clock time in the configured zone and then measured
 from midnight as naive times, so ``14:02:15.31`` means the same in every format
@@ -46,13 +52,18 @@ __all__ = [
     "format_clock",
     "format_elapsed",
     "format_normal",
+    "nearest_day",
     "parse_ct_time",
+    "pc_clock",
     "render_time",
+    "time_of_day",
 ]
 
 TIME_FORMATS = ("normal", "iso", "unix", "msecs")
 
 EPOCH_MS_THRESHOLD = 10**11  # msecs values above this are epoch milliseconds
+DAY = 86400.0
+NEAR_MIDNIGHT = 6 * 3600.0  # how near a read moved to the next or previous day must land
 
 _NORMAL = re.compile(r"(\d{1,4}):(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?")
 _ISO = re.compile(
@@ -147,6 +158,36 @@ def parse_ct_time(text: str, fmt: str, *, reference_date: dt.date, tz: ZoneInfo)
         sub_ms = int(m[2].ljust(3, "0")) if m[2] else 0  # thousandths of a millisecond
         return (ms * 1000 + sub_ms) / 1_000_000
     raise TimeFormatError(f"unknown time format {fmt!r} (expected one of {', '.join(TIME_FORMATS)})")
+
+
+def time_of_day(text: str, fmt: str) -> bool:
+    """``text`` (which parsed in ``fmt``) is a bare time of day, with no day in it: ``normal``
+    under 24 hours, or ``msecs`` under one day (a larger msecs value is epoch or a later day)."""
+    s = text.strip()
+    if fmt == "normal":
+        m = _NORMAL.fullmatch(s)
+        return m is not None and int(m[1]) < 24
+    if fmt == "msecs":
+        m = _MSECS.fullmatch(s)
+        return m is not None and int(m[1]) < DAY * 1000
+    return False
+
+
+def nearest_day(clock: float, near: float, within: float = NEAR_MIDNIGHT) -> float:
+    """A time-of-day ``clock`` moved by one whole day when that puts it within ``within`` seconds
+    of ``near`` (same axis): a read at 00:05 while the PC says 23:59 of the reference day is
+    the next day's, a gun at 23:30 sent at 00:10 the day before.  Only times near midnight
+    move: 13:14 sent at 01:14 stays 13:14 (a replay of a morning race, a late rewind)."""
+    for moved in (clock - DAY, clock + DAY):
+        if abs(moved - near) < within:
+            return moved
+    return clock
+
+
+def pc_clock(epoch: float, tz: ZoneInfo, reference_date: dt.date) -> float:
+    """The PC's clock at ``epoch`` (Unix time) on the same axis, to compare with a source's."""
+    wall = dt.datetime.fromtimestamp(epoch, tz).replace(tzinfo=None)
+    return _since_midnight(wall, reference_date)
 
 
 def detect_time_format(text: str) -> str | None:

@@ -17,7 +17,13 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from race_control.timing.protocols.chronotrack_time import TimeFormatError, detect_time_format, parse_ct_time
+from race_control.timing.protocols.chronotrack_time import (
+    TimeFormatError,
+    detect_time_format,
+    nearest_day,
+    parse_ct_time,
+    time_of_day,
+)
 from race_control.timing.protocols.errors import TimingInputError
 from race_control.timing.protocols.events import GunTime, NewLocation, TagRead
 
@@ -121,9 +127,19 @@ def format_data_line(
 
 # ---------------------------------------------------------------------------------- reading
 def parse_data_line(
-    raw: str, fields: list[str], *, time_format: str, tz: ZoneInfo, reference_date: dt.date
+    raw: str,
+    fields: list[str],
+    *,
+    time_format: str,
+    tz: ZoneInfo,
+    reference_date: dt.date,
+    near: float | None = None,
 ) -> TagRead | GunTime | NewLocation | str:
     """A data line already split on ``~`` → its event, or the reason it is bad.
+
+    ``near`` (a clock on the same axis: the PC's now, or the previous read of a recording)
+    places a bare time of day on the day nearest to it, so a race run across midnight
+    keeps its order and its elapsed times (``chronotrack_time.nearest_day``).
 
     ``newlocation`` is returned before lap, gator and time are looked at: its seq
     is the location's index, not a read, and clients fill the other fields loosely.
@@ -144,7 +160,7 @@ def parse_data_line(
     lap, gator = uint(lap_text, empty=0), uint(gator_text, empty=0)
     if lap is None or gator is None:
         return f"lap {lap_text!r} / gator {gator_text!r} must be numbers"
-    clock, problem = _parse_time(time_text, time_format, tz, reference_date)
+    clock, problem = _parse_time(time_text, time_format, tz, reference_date, near)
     if clock is None:
         return f"bad time: {problem}"
     if kind == "guntime":
@@ -153,17 +169,22 @@ def parse_data_line(
 
 
 def _parse_time(
-    text: str, time_format: str, tz: ZoneInfo, reference_date: dt.date
+    text: str, time_format: str, tz: ZoneInfo, reference_date: dt.date, near: float | None
 ) -> tuple[float | None, str]:
     """Configured format first; if the client ignored time-format, accept any valid format."""
     kw = {"reference_date": reference_date, "tz": tz}
+    fmt = time_format
     try:
-        return parse_ct_time(text, time_format, **kw), ""
+        clock = parse_ct_time(text, fmt, **kw)
     except TimeFormatError as exc:
         other = detect_time_format(text)
         if other is None or other == time_format:
             return None, str(exc)
+        fmt = other
         try:
-            return parse_ct_time(text, other, **kw), ""
+            clock = parse_ct_time(text, fmt, **kw)
         except TimeFormatError as exc2:
             return None, str(exc2)
+    if near is not None and time_of_day(text, fmt):
+        clock = nearest_day(clock, near)
+    return clock, ""

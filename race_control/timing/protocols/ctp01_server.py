@@ -39,6 +39,7 @@ import re
 from collections import deque
 from collections.abc import Mapping
 
+from race_control.timing.protocols.chronotrack_time import pc_clock
 from race_control.timing.protocols.ctp01_auth import auth_matches, offered_seed
 from race_control.timing.protocols.ctp01_lines import DATA_FORMAT, field_ok, parse_data_line, uint
 from race_control.timing.protocols.ctp01_pull import PullPoller, PullRequest
@@ -377,15 +378,25 @@ class Ctp01Server(LineLink):
 
     def _on_data(self, raw: str, fields: list[str], now: float, events: list[TimingEvent]) -> None:
         in_reply, request = self._pull.reply_line()
-        self._parse_data(raw, fields, events, request)
+        self._parse_data(raw, fields, events, request, pc_clock(now, self._tz, self._reference_date))
         if in_reply and not self._pull.remaining:
             self._pull.finish(now)
 
     def _parse_data(
-        self, raw: str, fields: list[str], events: list[TimingEvent], request: PullRequest | None
+        self,
+        raw: str,
+        fields: list[str],
+        events: list[TimingEvent],
+        request: PullRequest | None,
+        near: float,
     ) -> None:
         event = parse_data_line(
-            raw, fields, time_format=self.config.time_format, tz=self._tz, reference_date=self._reference_date
+            raw,
+            fields,
+            time_format=self.config.time_format,
+            tz=self._tz,
+            reference_date=self._reference_date,
+            near=near,  # a time of day lands on the day nearest the PC's clock (midnight races)
         )
         if isinstance(event, str):
             self._bad(events, raw, event)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
+
+from race_control.timing.protocols.chronotrack_time import pc_clock
 
 __all__ = [
     "FILE_STRIDE",
@@ -113,10 +114,3 @@ def decoder_clock(date_text: str, time_text: str, reference_date: dt.date) -> fl
     except ValueError:
         return None
     return days * 86400 + secs
-
-
-def pc_clock(epoch: float, tz: ZoneInfo, reference_date: dt.date) -> float:
-    """The PC's clock at ``epoch`` on the same axis, to compare with the decoder's."""
-    wall = dt.datetime.fromtimestamp(epoch, tz).replace(tzinfo=None)
-    delta = wall - dt.datetime.combine(reference_date, dt.time())
-    return delta.days * 86400 + delta.seconds + delta.microseconds / 1_000_000

@@ -1,7 +1,8 @@
 """Smoke test of the PyInstaller bundle (slow; opt in with RACE_CONTROL_PACKAGING_TEST=1).
 
 Builds the bundle with packaging/build.sh unless it exists (RACE_CONTROL_PACKAGING_REBUILD=1
-forces a build; scripts/test.sh sets both), then checks it carries every file of
+forces a build), or waits for the one scripts/test.sh started in the background
+(RACE_CONTROL_PACKAGING_BUILD: the file its exit code lands in), then checks it carries every file of
 race_control/resources and runs it offscreen: ``serve`` on free ports serves a display page of
 a session created through the local API, ``demo`` replays the bundled race to its screens, and
 the desktop app itself starts, serves, and shuts down cleanly on SIGTERM.
@@ -34,9 +35,23 @@ pytestmark = [
 ]
 
 
+def _wait_for_build(status: Path, timeout: float = 550) -> None:
+    """scripts/test.sh builds the bundle in the background while the suite runs: wait for the
+    file its exit code lands in (the build's own log is beside it)."""
+    deadline = time.monotonic() + timeout
+    while not status.is_file():
+        assert time.monotonic() < deadline, f"the background bundle build wrote no {status} in {timeout} s"
+        time.sleep(1)
+    log = status.with_name("build.log")
+    tail = log.read_text("utf-8", "replace")[-4000:] if log.is_file() else "(no build.log)"
+    assert status.read_text().strip() == "0", f"packaging/build.sh failed:\n{tail}"
+
+
 @pytest.fixture(scope="module")
 def bundle() -> Path:
-    if os.environ.get("RACE_CONTROL_PACKAGING_REBUILD") == "1" or not BUNDLE.is_file():
+    if building := os.environ.get("RACE_CONTROL_PACKAGING_BUILD"):
+        _wait_for_build(Path(building))
+    elif os.environ.get("RACE_CONTROL_PACKAGING_REBUILD") == "1" or not BUNDLE.is_file():
         subprocess.run(["bash", str(ROOT / "packaging" / "build.sh")], check=True, cwd=ROOT, timeout=550)
     assert BUNDLE.is_file()
     return BUNDLE

@@ -46,7 +46,7 @@ if [ "$RACE_CONTROL_PACKAGING_TEST" = 1 ] && [ "$RACE_CONTROL_PACKAGING_REBUILD"
         "$RACE_CONTROL_PACKAGING_BUILD" &
     build_pid=$!
     export RACE_CONTROL_PACKAGING_REBUILD=0  # the test uses this build, it does not start another
-    trap 'kill -- "-$build_pid" 2>/dev/null; true' EXIT
+    trap 'kill -- "-$build_pid" 2>/dev/null || true' EXIT
 fi
 
 # --- static checks

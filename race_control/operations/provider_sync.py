@@ -197,20 +197,21 @@ async def apply_plan(
     sessions lock).  The caller holds the roster lock; whatever else it queued in ``uow``
     commits with it, or nothing does."""
     source = f"provider:{origin.provider}"
+    added_ids: dict[str, str] = {}  # bib -> the new participant's id, for its link
     if plan.added:  # the planner validated each (parse_row) and checked its bib free
         rows = [a.row for a in plan.added]
         if len(rows) < OFF_LOOP_ROWS:
-            events.plan_import_rows(uow, event_id, rows, source)
+            added_ids = events.plan_import_rows(uow, event_id, rows, source)
         else:  # ids and change records for 50,000 runners: ~0.1-0.3 s, not on the loop (the
             # caller holds the roster lock: nothing else plans into the roster meanwhile)
-            await asyncio.get_running_loop().run_in_executor(
+            added_ids = await asyncio.get_running_loop().run_in_executor(
                 None, events.plan_import_rows, uow, event_id, rows, source
             )
     pairs: list[tuple[ParticipantRow, ParticipantRow]] = []
     if plan.changed:
         rows_after = [(c.runner.bib, ParticipantRow(**{**c.fields, "raw": c.raw})) for c in plan.changed]
         pairs = events.plan_replace(uow, event_id, rows_after, source)
-    uow.write(write_links, event_id, origin.account_id, plan.links)
+    uow.write(write_links, event_id, origin.account_id, plan.links, added_ids)
     uow.write(write_cursor, event_id, origin.account_id, origin.remote_id, cursor)
     uow.record(
         "event",

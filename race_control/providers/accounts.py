@@ -315,22 +315,33 @@ _ENTRANT, _RAW = attrgetter("entrant"), attrgetter("raw")
 _KEY = attrgetter("provider", "provider_event_id", "registration_id")  # a link's, after the event
 
 
-def write_links(conn: Connection, event_id: str, account_id: str, links: list[Linked]) -> None:
-    """Upsert the plan's links; an added runner's participant id is found by its bib (inserted
-    earlier in this same transaction).  One statement executed for many rows (compiled once: a
-    multi-row VALUES statement is compiled anew for every chunk, which costs more than the
-    inserts themselves); the provider row is written as the JSON column writes it."""
+def write_links(
+    conn: Connection,
+    event_id: str,
+    account_id: str,
+    links: list[Linked],
+    added_ids: dict[str, str] | None = None,
+) -> None:
+    """Upsert the plan's links; an added runner's participant id is its bib's in ``added_ids``
+    (the ids the roster gave them) or else found by its bib (inserted earlier in this same
+    transaction).  One statement executed for many rows (compiled once: a multi-row VALUES
+    statement is compiled anew for every chunk, which costs more than the inserts themselves);
+    the provider row is written as the JSON column writes it."""
     if not links:
         return
     stamp = now()
     pids = list(map(_PID, links))
-    if "" in pids:  # one query for every added runner (the driver's rows: no Row objects)
-        cur = conn.connection.cursor()
+    if "" in pids:
+        known = added_ids or {}
         try:
-            ids = dict(cur.execute(_IDS_SQL, (event_id,)))
-        finally:
-            cur.close()
-        pids = [pid or ids[bib] for pid, bib in zip(pids, map(_BIB, links), strict=True)]
+            pids = [pid or known[bib] for pid, bib in zip(pids, map(_BIB, links), strict=True)]
+        except KeyError:  # not given: one query for them all (the driver's rows, no Row objects)
+            cur = conn.connection.cursor()
+            try:
+                ids = dict(cur.execute(_IDS_SQL, (event_id,)))
+            finally:
+                cur.close()
+            pids = [pid or ids[bib] for pid, bib in zip(pids, map(_BIB, links), strict=True)]
     entrants = list(map(_ENTRANT, links))  # (column by column: a file's 50,000 links, C loops)
     values = list(
         zip(

@@ -187,10 +187,11 @@ class EventService:
 
     def plan_import_rows(
         self, uow: UnitOfWork, event_id: str, good: list[ParticipantRow], source: str
-    ) -> None:
+    ) -> dict[str, str]:
         """Queue the upsert of rows validated already (``parse_row``'s output: a re-sync's
-        planner validated each one, and checked its bib free), without validating them again.
-        A bib twice in ``good`` is a bug of the caller: ``ValueError``, nothing queued."""
+        planner validated each one, and checked its bib free), without validating them again;
+        the participant id of each bib (new ones made here).  A bib twice in ``good`` is a bug
+        of the caller: ``ValueError``, nothing queued."""
         self.event(event_id)
         bibs = list(map(_BIB, good))
         if len(set(bibs)) != len(good):
@@ -214,6 +215,7 @@ class EventService:
             self._notify(event_id, good)
 
         uow.after_commit(_apply)
+        return dict(zip(bibs, ids, strict=True))
 
     async def import_participants(
         self, event_id: str, rows: object, source: str = "api"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import socket
 import time
 from pathlib import Path
@@ -12,7 +13,12 @@ import pytest
 
 from race_control.timing.simulator.cli import add_simulate_arguments, run_simulate_command
 from race_control.timing.simulator.playback import SimulationResult, simulate
-from race_control.timing.simulator.sources import SimSource, SimulationError, parse_source_arg
+from race_control.timing.simulator.sources import (
+    SimSource,
+    SimulationError,
+    load_play_items,
+    parse_source_arg,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "chronotrack-2021"
 
@@ -289,3 +295,23 @@ def test_parse_source_arg(tmp_path: Path) -> None:
     odd = tmp_path / "a=b"
     odd.mkdir()
     assert parse_source_arg(str(odd)) == SimSource(odd)
+
+
+def test_a_recording_run_across_midnight_plays_in_its_order(tmp_path: Path) -> None:
+    """``simulate FILE.ctp`` of a New Year's Eve race: 00:01 after 23:59 is the next day's, so
+    the reads keep the file's order (sorted by time, 00:01 would have gone first)."""
+    path = tmp_path / "nye.ctp"
+    path.write_text(
+        "CT01_33~1~start~guntime~23:30:00.00~0~0FA22E~1\n"
+        "CT01_33~1~finish~7~23:59:10.00~1~0FA22E~1\n"
+        "CT01_33~2~finish~8~00:01:05.00~1~0FA22E~1\n",
+        "latin-1",
+    )
+    items, errors = load_play_items([path], tz="UTC")  # (the file's day: today)
+    assert not errors and [it.tag for it in items] == ["guntime", "7", "8"]
+    gun, first, second = (it.when for it in items)
+    assert (first - gun, second - gun) == (
+        dt.timedelta(minutes=29, seconds=10),
+        dt.timedelta(minutes=31, seconds=5),
+    )
+    assert second.date() == gun.date() + dt.timedelta(days=1)

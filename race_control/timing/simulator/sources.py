@@ -23,7 +23,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from race_control.errors import InputError
-from race_control.timing.protocols.chronotrack_time import TimeFormatError, detect_time_format, parse_ct_time
+from race_control.timing.protocols.chronotrack_time import (
+    TimeFormatError,
+    detect_time_format,
+    nearest_day,
+    parse_ct_time,
+    time_of_day,
+)
 from race_control.timing.protocols.controller_files import (
     MAX_LAP,
     ControllerData,
@@ -120,6 +126,7 @@ def _stream_items(
     items: list[PlayItem] = []
     errors: list[FileRowError] = []
     midnight = dt.datetime.combine(ref, dt.time())
+    near: float | None = None  # the line before: a recording of a race run across midnight
     for no, raw in enumerate(text.splitlines(), start=1):
         at = raw.find("CT01_33~")
         if at < 0:
@@ -134,6 +141,9 @@ def _stream_items(
             if fmt is None:
                 raise TimingInputError(f"unrecognised time {f[4]!r}")
             clock = parse_ct_time(f[4], fmt, reference_date=ref, tz=zone)
+            if near is not None and time_of_day(f[4], fmt):
+                clock = nearest_day(clock, near)  # 00:01 after 23:59 is the next day's
+            near = clock
             when = midnight + dt.timedelta(seconds=round(clock, 2))
             item = PlayItem(when, location or f[2], f[3], int(f[5] or 0), f[6], int(f[7] or 0))
             check_observation(item.location, item.tag, item.when, item.lap, item.reader_id, item.gator)

@@ -299,7 +299,6 @@ def load_cursor(
     return dict(row.cursor) if row is not None and row.cursor else None
 
 
-_IDS_SQL = "SELECT bib, id FROM participants WHERE event_id = ?"
 # a link upsert: one statement, prepared once and executed for every link
 _LINK_SQL = (
     "INSERT INTO provider_links (event_id, provider, provider_event_id, registration_id, "
@@ -320,28 +319,22 @@ def write_links(
     event_id: str,
     account_id: str,
     links: list[Linked],
-    added_ids: dict[str, str] | None = None,
+    added_ids: Mapping[str, str],
 ) -> None:
     """Upsert the plan's links; an added runner's participant id is its bib's in ``added_ids``
-    (the ids the roster gave them) or else found by its bib (inserted earlier in this same
-    transaction).  One statement executed for many rows (compiled once: a multi-row VALUES
-    statement is compiled anew for every chunk, which costs more than the inserts themselves);
-    the provider row is written as the JSON column writes it."""
+    (the ids the roster's import plan gave them, inserted earlier in this same transaction).
+    One statement executed for many rows (compiled once: a multi-row VALUES statement is
+    compiled anew for every chunk, which costs more than the inserts themselves); the provider
+    row is written as the JSON column writes it."""
     if not links:
         return
     stamp = now()
     pids = list(map(_PID, links))
     if "" in pids:
-        known = added_ids or {}
         try:
-            pids = [pid or known[bib] for pid, bib in zip(pids, map(_BIB, links), strict=True)]
-        except KeyError:  # not given: one query for them all (the driver's rows, no Row objects)
-            cur = conn.connection.cursor()
-            try:
-                ids = dict(cur.execute(_IDS_SQL, (event_id,)))
-            finally:
-                cur.close()
-            pids = [pid or ids[bib] for pid, bib in zip(pids, map(_BIB, links), strict=True)]
+            pids = [pid or added_ids[bib] for pid, bib in zip(pids, map(_BIB, links), strict=True)]
+        except KeyError as exc:  # a planner bug, not bad input: nothing is written
+            raise RuntimeError(f"a new runner's link has no participant id: bib {exc.args[0]!r}") from exc
     entrants = list(map(_ENTRANT, links))  # (column by column: a file's 50,000 links, C loops)
     values = list(
         zip(

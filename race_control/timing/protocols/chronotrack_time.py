@@ -41,6 +41,7 @@ import calendar
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from race_control.timing.protocols.errors import TimingInputError
@@ -55,6 +56,7 @@ __all__ = [
     "nearest_day",
     "parse_ct_time",
     "pc_clock",
+    "placed_on_day",
     "render_time",
     "time_of_day",
 ]
@@ -182,6 +184,14 @@ def nearest_day(clock: float, near: float, within: float = NEAR_MIDNIGHT) -> flo
         if abs(moved - near) < within:
             return moved
     return clock
+
+
+def placed_on_day(clock: float, text: str, fmt: str, near: float | Callable[[], float] | None) -> float:
+    """``clock`` (``text`` parsed in ``fmt``) moved to the day nearest ``near`` when it is a bare
+    time of day; ``near`` may be a function, called only then (the PC's clock of a live line)."""
+    if near is None or not time_of_day(text, fmt):
+        return clock
+    return nearest_day(clock, near() if callable(near) else near)
 
 
 def pc_clock(epoch: float, tz: ZoneInfo, reference_date: dt.date) -> float:

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from race_control.timing.protocols.chronotrack_time import (
     TimeFormatError,
     detect_time_format,
-    nearest_day,
     parse_ct_time,
-    time_of_day,
+    placed_on_day,
 )
 from race_control.timing.protocols.errors import TimingInputError
 from race_control.timing.protocols.events import GunTime, NewLocation, TagRead
@@ -133,7 +133,7 @@ def parse_data_line(
     time_format: str,
     tz: ZoneInfo,
     reference_date: dt.date,
-    near: float | None = None,
+    near: float | Callable[[], float] | None = None,
 ) -> TagRead | GunTime | NewLocation | str:
     """A data line already split on ``~`` → its event, or the reason it is bad.
 
@@ -169,7 +169,11 @@ def parse_data_line(
 
 
 def _parse_time(
-    text: str, time_format: str, tz: ZoneInfo, reference_date: dt.date, near: float | None
+    text: str,
+    time_format: str,
+    tz: ZoneInfo,
+    reference_date: dt.date,
+    near: float | Callable[[], float] | None,
 ) -> tuple[float | None, str]:
     """Configured format first; if the client ignored time-format, accept any valid format."""
     kw = {"reference_date": reference_date, "tz": tz}
@@ -185,6 +189,4 @@ def _parse_time(
             clock = parse_ct_time(text, fmt, **kw)
         except TimeFormatError as exc2:
             return None, str(exc2)
-    if near is not None and time_of_day(text, fmt):
-        clock = nearest_day(clock, near)
-    return clock, ""
+    return placed_on_day(clock, text, fmt, near), ""

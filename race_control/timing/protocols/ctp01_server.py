@@ -37,7 +37,7 @@ import datetime as dt
 import hashlib
 import re
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from race_control.timing.protocols.chronotrack_time import pc_clock
 from race_control.timing.protocols.ctp01_auth import auth_matches, offered_seed
@@ -378,7 +378,8 @@ class Ctp01Server(LineLink):
 
     def _on_data(self, raw: str, fields: list[str], now: float, events: list[TimingEvent]) -> None:
         in_reply, request = self._pull.reply_line()
-        self._parse_data(raw, fields, events, request, pc_clock(now, self._tz, self._reference_date))
+        # the PC's clock is worked out only for a bare time of day (midnight races)
+        self._parse_data(raw, fields, events, request, lambda: pc_clock(now, self._tz, self._reference_date))
         if in_reply and not self._pull.remaining:
             self._pull.finish(now)
 
@@ -388,7 +389,7 @@ class Ctp01Server(LineLink):
         fields: list[str],
         events: list[TimingEvent],
         request: PullRequest | None,
-        near: float,
+        near: Callable[[], float],
     ) -> None:
         event = parse_data_line(
             raw,

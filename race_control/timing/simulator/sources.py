@@ -26,9 +26,8 @@ from race_control.errors import InputError
 from race_control.timing.protocols.chronotrack_time import (
     TimeFormatError,
     detect_time_format,
-    nearest_day,
     parse_ct_time,
-    time_of_day,
+    placed_on_day,
 )
 from race_control.timing.protocols.controller_files import (
     MAX_LAP,
@@ -140,9 +139,8 @@ def _stream_items(
             fmt = detect_time_format(f[4])
             if fmt is None:
                 raise TimingInputError(f"unrecognised time {f[4]!r}")
-            clock = parse_ct_time(f[4], fmt, reference_date=ref, tz=zone)
-            if near is not None and time_of_day(f[4], fmt):
-                clock = nearest_day(clock, near)  # 00:01 after 23:59 is the next day's
+            # 00:01 after 23:59 is the next day's
+            clock = placed_on_day(parse_ct_time(f[4], fmt, reference_date=ref, tz=zone), f[4], fmt, near)
             near = clock
             when = midnight + dt.timedelta(seconds=round(clock, 2))
             item = PlayItem(when, location or f[2], f[3], int(f[5] or 0), f[6], int(f[7] or 0))

@@ -34,7 +34,9 @@ from race_control.timing.protocols.errors import TimingInputError
 from race_control.timing.protocols.events import GunTime, TagRead
 
 PROTOCOL = "controller-file"
-FEED_CHUNK = 1_000  # reads handed to the pipeline between two looks at its backlog (~10 ms of loop)
+FEED_CHUNK = 1_000  # reads handed to the pipeline between two looks at its backlog at most
+FEED_STEP = 100  # reads between two looks at the clock
+FEED_SLICE_S = 0.008  # loop time a slice of feeding takes at most (~10 ms for 1,000 reads idle)
 
 
 def _load(path: Path) -> ControllerData:
@@ -141,15 +143,22 @@ async def feed_events(
     deferred.__enter__()
     try:
         now = time.time()
-        for start in range(0, len(events), FEED_CHUNK):
+        i, total = 0, len(events)
+        while i < total:
             await wait_for_room(timing)
-            for ev in events[start : start + FEED_CHUNK]:
-                if timing.is_stored(state, ev.location, ev.seq):
-                    continue
-                timing.raw_line(state, ev.line, now)
-                if timing.accept(state, ev, now):
-                    added += 1
-                    guns += isinstance(ev, GunTime)
+            until = time.perf_counter() + FEED_SLICE_S  # then the loop runs (screens, pings, API)
+            first = i
+            while i < total:
+                for ev in events[i : i + FEED_STEP]:
+                    if timing.is_stored(state, ev.location, ev.seq):
+                        continue
+                    timing.raw_line(state, ev.line, now)
+                    if timing.accept(state, ev, now):
+                        added += 1
+                        guns += isinstance(ev, GunTime)
+                i += FEED_STEP
+                if i - first >= FEED_CHUNK or time.perf_counter() >= until:
+                    break
     finally:
         timing.detach(state)
         deferred.__exit__(None, None, None)

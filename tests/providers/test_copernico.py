@@ -187,10 +187,12 @@ async def test_the_preset_export_gzip_without_header_and_mojibake(fake: FakeCope
 async def test_faults_are_retried_and_named(fake: FakeCopernico) -> None:
     fake.fault("/athletes", "429", retry_after=3)
     fake.fault("/athlete/K7M00007/full", "500")
-    fake.fault("/athlete/K7M00009/full", "slow", delay=1.0)
+    fake.fault("/athlete/K7M00009/full", "slow", delay=2.5)
     sleeps = Sleeps()
     async with httpx.AsyncClient() as client:
-        a = adapter(fake, client, sleep=sleeps, retry=RetryPolicy(timeout=0.3))
+        # a timeout well above a loopback answer on a loaded CI machine (0.3 s timed out 4
+        # healthy requests there), well below the slow fault's delay
+        a = adapter(fake, client, sleep=sleeps, retry=RetryPolicy(timeout=1.0))
         got = await a.fetch_entrants(RACE)
         assert len(got.entrants) == 25 and a.retries == 3 and 3 in sleeps.waits
 

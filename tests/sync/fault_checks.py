@@ -21,6 +21,11 @@ from tests.helpers.central_compare import central_counts, local_table
 
 
 def central_ahead(db_path: Path, owner_url: str, partner_id: str) -> int:
+    return sum(ahead_by_table(db_path, owner_url, partner_id).values())
+
+
+def ahead_by_table(db_path: Path, owner_url: str, partner_id: str) -> dict[str, int]:
+    """``central_ahead`` table by table (what a failed check prints)."""
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
         cursors = dict(db.execute("SELECT tbl, last_rowid FROM sync_cursors").fetchall())
         checked = {
@@ -32,14 +37,14 @@ def central_ahead(db_path: Path, owner_url: str, partner_id: str) -> int:
         }
         pending = set(db.execute("SELECT tbl, key, hlc FROM sync_rows WHERE pending = 1").fetchall())
     central = central_counts(owner_url, partner_id, APPEND_TABLES)
-    ahead = sum(central[t] - checked[t] for t in APPEND_TABLES)
+    ahead = {t: central[t] - checked[t] for t in APPEND_TABLES}
     pg = psycopg2.connect(owner_url)
     try:
         with pg.cursor() as cur:
             for table, key_cols in ENTITY_KEYS.items():
                 key = " || ' ' || ".join(f"{c}::text" for c in key_cols)
                 cur.execute(f"SELECT {key}, hlc FROM {table} WHERE partner_id = %s", (partner_id,))
-                ahead += sum((table, k, h) in pending for k, h in cur.fetchall())
+                ahead[table] = sum((table, k, h) in pending for k, h in cur.fetchall())
     finally:
         pg.close()
     return ahead

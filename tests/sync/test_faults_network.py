@@ -30,7 +30,7 @@ import pytest
 from tests.helpers.tcp_proxy import TcpProxy
 from tests.helpers.waiting import until
 from tests.sync import fault_scene
-from tests.sync.fault_checks import central_ahead
+from tests.sync.fault_checks import ahead_by_table, central_ahead
 from tests.sync.fault_rig import Rig, rig, synced
 
 SEEDS = (11, 12)
@@ -53,7 +53,9 @@ async def fault(kind: str, r: Rig, race: fault_scene.Race, proxy: TcpProxy, rng:
         proxy.cut_after(b"COMMIT\0", skip=rng.randint(0, 2), then_refuse=True)
         await until_cut(race, proxy, rng)
         assert central_ahead(r.db_path, r.owner_url, r.partner_id) > 0, (
-            f"the cut COMMIT went through: {proxy.last_client_bytes[-100:]!r}"
+            f"the cut COMMIT went through: {proxy.last_client_bytes[-100:]!r}; central ahead by "
+            f"table {ahead_by_table(r.db_path, r.owner_url, r.partner_id)}, "
+            f"worker {r.worker.status() if r.worker else None}"
         )
         await asyncio.sleep(rng.uniform(0, 0.3))
         proxy.refuse(False)

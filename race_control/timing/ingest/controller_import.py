@@ -143,22 +143,19 @@ async def feed_events(
     deferred.__enter__()
     try:
         now = time.time()
-        i, total = 0, len(events)
-        while i < total:
-            await wait_for_room(timing)
-            until = time.perf_counter() + FEED_SLICE_S  # then the loop runs (screens, pings, API)
-            first = i
-            while i < total:
-                for ev in events[i : i + FEED_STEP]:
-                    if timing.is_stored(state, ev.location, ev.seq):
-                        continue
-                    timing.raw_line(state, ev.line, now)
-                    if timing.accept(state, ev, now):
-                        added += 1
-                        guns += isinstance(ev, GunTime)
-                i += FEED_STEP
-                if i - first >= FEED_CHUNK or time.perf_counter() >= until:
-                    break
+        until, fed = 0.0, FEED_CHUNK
+        for start in range(0, len(events), FEED_STEP):
+            if fed >= FEED_CHUNK or time.perf_counter() >= until:  # then the loop runs
+                await wait_for_room(timing)
+                until, fed = time.perf_counter() + FEED_SLICE_S, 0
+            for ev in events[start : start + FEED_STEP]:
+                if timing.is_stored(state, ev.location, ev.seq):
+                    continue
+                timing.raw_line(state, ev.line, now)
+                if timing.accept(state, ev, now):
+                    added += 1
+                    guns += isinstance(ev, GunTime)
+            fed += FEED_STEP
     finally:
         timing.detach(state)
         deferred.__exit__(None, None, None)

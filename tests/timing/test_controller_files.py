@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from race_control.timing.protocols import controller_files
 from race_control.timing.protocols.controller_files import (
     ControllerFileError,
     ControllerRead,
@@ -85,7 +87,11 @@ def test_bad_read_lines(line: str, reason: str) -> None:
         parse_read_line(line)
 
 
-def test_bad_rows_are_quarantined_with_line_numbers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("piece", [1, 40, 57, 10_000])
+def test_bad_rows_are_quarantined_with_line_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    monkeypatch.setattr(controller_files, "PIECE", piece)  # lines split a piece at a time
     text = (
         "\ufeffTO~1~9511~160~18~1620458668.64~12000C~8~-63~1~P~192\r\n"
         "TO~2~9511~160~18~1620458677.69~12000C~2~-73~2~P\r\n"  # 11 fields: fine
@@ -273,6 +279,26 @@ def test_to_timing_events_numbering_and_clock() -> None:
     assert (before.time_text, after.time_text) == ("08:00:54.97", "08:00:55.21")  # gun sorted between reads
     clocks = [e.clock for e in events]
     assert clocks == sorted(clocks)
+
+
+@pytest.mark.parametrize("chunk", [1, 997, 1_000_000])
+def test_to_timing_events_order_in_chunks(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """Sorted in chunks and merged (so no one sort holds the GIL for long): the same order as
+    one sort by (time, gun before read, file order), for reads out of order and tied."""
+    data = load_controller_dir(DATA / "FINISH1")
+    step = 7919  # a prime: the file's reads shuffled deterministically, then every read doubled
+    shuffled = [data.reads[(i * step) % len(data.reads)] for i in range(len(data.reads))]
+    reads = [r for r in shuffled for _ in (0, 1)]
+    guns = [m for m in data.markers if m.is_gun]
+    tied = [replace(reads[5], epoch=marker_epoch(guns[1]), tag="4242")]  # a read at a gun's hundredth
+    reads = reads + tied
+    monkeypatch.setattr(controller_files, "SORT_CHUNK", chunk)
+    events = to_timing_events(reads, data.markers, "FINISH1", "UTC", RACE_DAY)
+    keyed = [(round(marker_epoch(m) * 100), 0, i, m.line) for i, m in enumerate(guns)]
+    keyed += [(r.centis, 1, i, r.line) for i, r in enumerate(reads)]
+    assert [e.line for e in events] == [k[3] for k in sorted(keyed)]
+    gun_at = next(i for i, e in enumerate(events) if e.line == guns[1].line)
+    assert events[gun_at + 1].line == tied[0].line  # the read of that hundredth comes after it
 
 
 def test_to_timing_events_tz_moves_reads_and_guns_together() -> None:

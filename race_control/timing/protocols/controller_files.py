@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import heapq
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -245,10 +247,22 @@ def parse_marker_line(line: str) -> Marker:
     )
 
 
-def _lines(text: str) -> Iterable[tuple[int, str]]:
-    for no, raw in enumerate(text.splitlines(), start=1):
-        if raw.strip():
-            yield no, raw
+PIECE = 1 << 20  # characters split into lines at once (``_lines``)
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """The non-blank lines with their numbers.  Split a piece of ``PIECE`` characters (cut after
+    a ``\n``) at a time: one ``splitlines`` of a million-row file holds the GIL ~0.15 s."""
+    no = 0
+    start = 0
+    while start < len(text):
+        cut = text.find("\n", start + PIECE)
+        end = len(text) if cut < 0 else cut + 1
+        for raw in text[start:end].splitlines():
+            no += 1
+            if raw.strip():
+                yield no, raw
+        start = end
 
 
 def parse_reads(text: str, path: str = "") -> tuple[list[ControllerRead], list[FileRowError]]:
@@ -338,6 +352,26 @@ def wall_time(centis: int, zone: ZoneInfo) -> dt.datetime:
     )
 
 
+SORT_CHUNK = 20_000  # items per sort: one C sort holds the GIL throughout, however long it is
+
+
+def _time_ordered(guns: list[Marker], reads: list[ControllerRead]) -> Iterator[Marker | ControllerRead]:
+    """Guns and reads by time, a gun before a read of the same hundredth, each kind in file
+    order.  Sorted in chunks of ``SORT_CHUNK`` by one integer key, then merged: a single sort of
+    a million (time, kind, index) tuples holds the GIL for a second — from the import's executor
+    thread that is a stall of the event loop — while a chunk takes a few ms and the merge is
+    Python that lets the loop in."""
+    width = max(len(guns), len(reads)) + 1  # key = (centis * 2 + kind) * width + index: unique
+    keyed: list[tuple[int, Marker | ControllerRead]] = [
+        (round(marker_epoch(m) * 100) * 2 * width + i, m) for i, m in enumerate(guns)
+    ]
+    keyed.extend(((r.centis * 2 + 1) * width + i, r) for i, r in enumerate(reads))
+    first = itemgetter(0)
+    chunks = [sorted(keyed[i : i + SORT_CHUNK], key=first) for i in range(0, len(keyed), SORT_CHUNK)]
+    del keyed
+    return map(itemgetter(1), heapq.merge(*chunks, key=first))
+
+
 def to_timing_events(
     reads: Iterable[ControllerRead],
     markers: Iterable[Marker],
@@ -357,16 +391,12 @@ def to_timing_events(
     """
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     midnight = dt.datetime.combine(reference_date, dt.time())
-    items: list[tuple[int, int, int, ControllerRead | Marker]] = []
-    for i, m in enumerate(markers):
-        if m.is_gun:
-            items.append((round(marker_epoch(m) * 100), 0, i, m))
-    for i, r in enumerate(reads):
-        items.append((r.centis, 1, i, r))
-    items.sort(key=lambda it: it[:3])
+    guns = [m for m in markers if m.is_gun]
+    reads = reads if isinstance(reads, list) else list(reads)
     out: list[TagRead | GunTime] = []
     seen: dict[str, int] = {}
-    for seq, (centis, _, _, rec) in enumerate(items, start=1):
+    for seq, rec in enumerate(_time_ordered(guns, reads), start=1):
+        centis = rec.centis if isinstance(rec, ControllerRead) else round(marker_epoch(rec) * 100)
         delta = wall_time(centis, zone) - midnight
         local_centis = delta.days * 8_640_000 + delta.seconds * 100 + delta.microseconds // 10_000
         clock = local_centis / 100

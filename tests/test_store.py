@@ -22,7 +22,7 @@ def test_migrations_create_every_model_table_and_are_idempotent(tmp_path: Path) 
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
             head = conn.execute(text("select version_num from alembic_version")).scalar()
-        assert head == "0017"
+        assert head == "0018"
     finally:
         store.close()
 

@@ -203,6 +203,7 @@ class LiveSession:
             "read_seq": read.seq if read else 0,
             "payload": payload,
             "created_at": now(),
+            "clock": read.clock if read else None,  # not stored: a finisher's minute (write_derived)
         }
 
     def corrections_for(self, bibs: list[str], seq: int) -> list[dict[str, Any]]:

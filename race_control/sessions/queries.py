@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,10 +16,12 @@ from race_control.sessions.live import Derived
 from race_control.store.models import (
     DisplayEvent,
     DisplaySession,
+    FinisherMinute,
     Read,
     SessionStream,
     Suppression,
     SuppressionCount,
+    UnknownBib,
 )
 from race_control.timing.ingest.stored_read import StoredRead
 
@@ -73,6 +77,7 @@ def write_derived(conn: Connection, derived: Derived) -> None:
             for r in derived.events
         ]
         conn.exec_driver_sql(_INSERT_EVENT, rows)
+        _count_finishers(conn, derived.events)
     if derived.suppressions:
         stored = []
         filtered: dict[str, int] = {}
@@ -85,6 +90,34 @@ def write_derived(conn: Connection, derived: Derived) -> None:
             conn.exec_driver_sql(_INSERT_SUPPRESSION, stored)
         if filtered:
             conn.exec_driver_sql(_COUNT_FILTERED, list(filtered.items()))
+
+
+_COUNT_FINISHERS = (
+    f"INSERT INTO {FinisherMinute.__tablename__} (session_id, minute, finishers) VALUES (?, ?, ?) "
+    "ON CONFLICT (session_id, minute) DO UPDATE SET finishers = finishers + excluded.finishers"
+)
+_ADD_UNKNOWN = f"INSERT OR IGNORE INTO {UnknownBib.__tablename__} (session_id, bib) VALUES (?, ?)"
+
+
+def _count_finishers(conn: Connection, events: list[dict[str, Any]]) -> None:
+    """The analytics' aggregates of a batch's finisher events: finishers per session and minute of
+    their read's clock, and the bibs shown as "Bib N" (``known`` false).  Store migration 0018:
+    these were a trigger per inserted row, ~70 % of what storing a display event cost."""
+    minutes: Counter[tuple[str, int]] = Counter()
+    unknown: set[tuple[str, str]] = set()
+    for row in events:
+        clock = row.get("clock")
+        if row["kind"] != "finisher" or clock is None or not math.isfinite(clock):
+            continue
+        minutes[row["session_id"], math.floor(clock / 60)] += 1
+        payload = row["payload"]
+        if payload.get("known") == 0:  # false, as the trigger's json_extract(...) = 0
+            bib = payload.get("bib")
+            unknown.add((row["session_id"], "" if bib is None else bib))
+    if minutes:
+        conn.exec_driver_sql(_COUNT_FINISHERS, [(s, m, n) for (s, m), n in minutes.items()])
+    if unknown:
+        conn.exec_driver_sql(_ADD_UNKNOWN, list(unknown))
 
 
 def stream_reads(conn: Connection, stream_ids: list[str]) -> list[StoredRead]:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 # the newest migration's revision (tests/test_store.py checks it is Alembic's head): a file
 # stamped with it is up to date, so start-up neither imports Alembic nor runs it (~0.3 s of a
 # restart: issue #13)
-SCHEMA_HEAD = "0017"
+SCHEMA_HEAD = "0018"
 
 log = logging.getLogger("race_control.store")
 WAL_SIZE_LIMIT = 64 << 20  # bytes of -wal file kept when the WAL starts over (store/checkpoint.py)

@@ -236,8 +236,8 @@ class ReadMinute(Base):
 
 
 class FinisherMinute(Base):
-    """Finishers a display session announced per timing-clock minute of their read (trigger on
-    ``display_events``, migration 0015)."""
+    """Finishers a display session announced per timing-clock minute of their read (counted by
+    ``sessions.queries.write_derived`` with the batch's display events: migrations 0015, 0018)."""
 
     __tablename__ = "finisher_minutes"
     session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -247,7 +247,8 @@ class FinisherMinute(Base):
 
 class UnknownBib(Base):
     """A bib a display session announced as "Bib N" (not in the roster when it crossed), once
-    (trigger on ``display_events``, migration 0015): the analytics' unknown bibs."""
+    (added by ``sessions.queries.write_derived`` with the display events: migrations 0015, 0018):
+    the analytics' unknown bibs."""
 
     __tablename__ = "unknown_bibs"
     session_id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, and_, event, func, select, text
 from race_control.analytics import _query
 from race_control.app import RaceControl
 from race_control.sessions import queries as q
+from race_control.sessions.live import Derived
 from race_control.sessions.replay import replaying
 from race_control.sessions.session_record import record_of
 from race_control.store.database import Store, alembic_config
@@ -343,3 +344,87 @@ def test_analytics_read_only_the_aggregates_through_their_keys(tmp_path: Path) -
                 assert tables <= {"read_minutes", "finisher_minutes", "unknown_bibs", "suppression_counts"}
     finally:
         store.close()
+
+
+def _scratch_store(path: Path, revision: str | None) -> Store:
+    """A store at ``revision`` (head if None) with an event, stream 'st', sessions 'a' and 'b'
+    bound to it and ``OLD_ROWS``' reads."""
+    store = Store(path)
+    with store.engine.begin() as conn:
+        if revision is None:
+            command.upgrade(alembic_config(conn), "head")
+        else:
+            command.upgrade(alembic_config(conn), revision)
+        conn.exec_driver_sql("INSERT INTO events VALUES ('ev', 'Race', '2026-06-01', 'UTC', 1, 1)")
+        conn.exec_driver_sql(
+            "INSERT INTO timing_streams (id, protocol, source_key, client, event_name, source_event_id, "
+            "remote_addr, locations, reference_date, timezone, created_at, updated_at) "
+            "VALUES ('st', 'ctp01', 'c', '', '', '', '', '[]', '', 'UTC', 1, 1)"
+        )
+        for sid in ("a", "b"):
+            conn.exec_driver_sql(
+                "INSERT INTO display_sessions (id, token, event_id, name, mode, locations, rules, "
+                "status, settings, created_at, updated_at) VALUES (?, ?, 'ev', '', 'results', '[]', '{}', "
+                "'open', '{}', 1, 1)",
+                (sid, f"tok-{sid}"),
+            )
+            conn.exec_driver_sql("INSERT INTO session_streams VALUES (?, 'st', 1)", (sid,))
+        for i, (st, loc, seq, kind, bib, clock) in enumerate(OLD_ROWS["reads"], start=1):
+            conn.exec_driver_sql(
+                "INSERT INTO reads (stream_id, location, seq, kind, tag, bib, time_text, clock, lap, "
+                "reader_id, gator, raw_n, received_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, 0, '', 0, ?, ?)",
+                (st, loc, seq, kind, bib, bib, clock, i, 1000.0 + i),
+            )
+    return store
+
+
+def test_write_derived_counts_finishers_as_0015s_trigger_did(tmp_path: Path) -> None:
+    """Migration 0018 dropped the trigger per display event; ``write_derived`` counts a batch's
+    finishers per minute (floored, also before midnight) and its "Bib N" bibs itself.  The same
+    events, stored at 0017 by the trigger and at head by ``write_derived``: the same aggregates."""
+    clocks = {(loc, seq): clock for _st, loc, seq, _k, _b, clock in OLD_ROWS["reads"]}
+    events = []
+    for sid, seq, kind, bib, st, loc, rseq, payload in OLD_ROWS["display_events"]:
+        if (loc, rseq) not in clocks:
+            continue  # a live event always has its read (in the batch or stored before)
+        events.append(
+            {
+                "session_id": sid,
+                "seq": seq,
+                "kind": kind,
+                "bib": bib,
+                "stream_id": st,
+                "location": loc,
+                "read_seq": rseq,
+                "payload": payload,
+                "created_at": 1.0,
+                "clock": clocks[loc, rseq] if kind == "finisher" else None,
+            }
+        )
+    events.append({**events[1], "seq": 9, "payload": {"bib": "70", "known": False}})  # shown twice
+    aggregates = {}
+    for name, revision in (("trigger", "0017"), ("writer", None)):
+        store = _scratch_store(tmp_path / f"{name}.sqlite3", revision)
+        try:
+            with store.engine.begin() as conn:
+                if revision is None:
+                    q.write_derived(conn, Derived(events=events))
+                else:  # the rows alone: the trigger counts
+                    conn.exec_driver_sql(
+                        q._INSERT_EVENT,
+                        [
+                            tuple(json.dumps(e[c]) if c == "payload" else e[c] for c in q._EVENT_COLUMNS)
+                            for e in events
+                        ],
+                    )
+            with store.engine.connect() as conn:
+                aggregates[name] = (
+                    sorted(conn.exec_driver_sql("SELECT * FROM finisher_minutes").all()),
+                    sorted(conn.exec_driver_sql("SELECT * FROM unknown_bibs").all()),
+                )
+        finally:
+            store.close()
+    assert aggregates["writer"] == aggregates["trigger"]
+    minutes, unknown = aggregates["writer"]
+    assert ("a", -1, 1) in minutes and ("a", 480, 1) in minutes and ("a", 483, 2) in minutes
+    assert unknown == [("a", "70")]

@@ -33,12 +33,20 @@ def test_the_text_is_json_dumps_text(value: object) -> None:
     assert json_text.dumps(value) == json.dumps(value)
 
 
+@pytest.mark.parametrize("value", VALUES, ids=range(len(VALUES)))
+def test_the_compact_text_is_json_dumps_compact_text(value: object) -> None:
+    assert json_text.dumps_compact(value) == json.dumps(value, separators=(",", ":"))
+
+
 def test_nan_and_what_json_cannot_hold() -> None:
     assert json_text.dumps({"x": math.nan}) == json.dumps({"x": math.nan}) == '{"x": NaN}'
     with pytest.raises(TypeError):
         json_text.dumps({"x": object()})
     with pytest.raises(TypeError):
         json_text.dumps({(1, 2): "tuple key"})
+    assert json_text.dumps_compact({"x": math.nan, "y": [1]}) == '{"x":NaN,"y":[1]}'
+    with pytest.raises(TypeError):
+        json_text.dumps_compact({"x": object()})
 
 
 def test_dumps_all_is_dumps_of_each_in_order() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter
@@ -13,6 +12,7 @@ from sqlalchemy import Connection, delete, func, select, tuple_
 
 from race_control.sessions.crossing import CrossingRules, location_filtered
 from race_control.sessions.live import Derived
+from race_control.store.json_text import dumps_compact
 from race_control.store.models import (
     DisplayEvent,
     DisplaySession,
@@ -46,7 +46,6 @@ _SUPPRESSION_COLUMNS = (
     "reason",
     "created_at",
 )
-_COMPACT = (",", ":")  # JSON separators of the stored messages
 FILTERED = "location_filtered"  # a suppression code recomputed, not stored (filtered_reads)
 _INSERT_EVENT = (
     f"INSERT INTO {DisplayEvent.__tablename__} ({', '.join(_EVENT_COLUMNS)}) "
@@ -69,11 +68,11 @@ def write_derived(conn: Connection, derived: Derived) -> None:
     as SQLAlchemy's JSON type stores it): this sits on the read → screen path, where SQLAlchemy's
     per-row processing cost ~0.2 ms of a ~1 ms budget; without the blanks after ``,`` and ``:``
     (~50 bytes of a ~400-byte message, for every session).  A location-filtered suppression is only
-    counted (``suppression_counts``), not stored: ``filtered_reads`` recomputes it.  The other
-    aggregates follow the rows by triggers (store migration 0015)."""
+    counted (``suppression_counts``), not stored: ``filtered_reads`` recomputes it; the finishers'
+    aggregates are counted here too (``_count_finishers``), the stored suppressions' by a trigger."""
     if derived.events:
         rows = [
-            tuple(json.dumps(r[c], separators=_COMPACT) if c == "payload" else r[c] for c in _EVENT_COLUMNS)
+            tuple(dumps_compact(r[c]) if c == "payload" else r[c] for c in _EVENT_COLUMNS)
             for r in derived.events
         ]
         conn.exec_driver_sql(_INSERT_EVENT, rows)

@@ -226,7 +226,8 @@ class Suppression(Base):
 
 class ReadMinute(Base):
     """Tag reads per stream and timing-clock minute (``clock // 60``): the analytics' reads per
-    minute, kept by a trigger on ``reads`` in the reads' own transaction (store migration 0015).
+    minute, counted by the ingest pipeline (``_write_batch``) in the reads' own transaction (store
+    migrations 0015, 0018).
     Per stream, not per session: it grows with the reads only."""
 
     __tablename__ = "read_minutes"

@@ -26,6 +26,9 @@ from race_control.sessions.replay import replaying
 from race_control.sessions.session_record import record_of
 from race_control.store.database import Store, alembic_config
 from race_control.store.models import DisplayEvent, Read, Suppression
+from race_control.timing.ingest import pipeline
+from race_control.timing.ingest.pipeline import _write_batch
+from race_control.timing.ingest.stored_read import StoredRead
 from tests.conftest import Api
 from tests.display.test_resume import setup_session
 from tests.helpers.live_app import drain_until
@@ -428,3 +431,37 @@ def test_write_derived_counts_finishers_as_0015s_trigger_did(tmp_path: Path) -> 
     minutes, unknown = aggregates["writer"]
     assert ("a", -1, 1) in minutes and ("a", 480, 1) in minutes and ("a", 483, 2) in minutes
     assert unknown == [("a", "70")]
+
+
+def test_the_pipeline_counts_reads_as_0015s_trigger_did(tmp_path: Path) -> None:
+    """Migration 0018 dropped the trigger per read; the pipeline's ``_write_batch`` counts a
+    batch's new tag reads per stream and minute in one statement: the same ``read_minutes`` as the
+    trigger at 0017 — guns not counted, a read stored again not counted twice, clocks before
+    midnight floored."""
+
+    class NoBatch:
+        def write(self, conn: Connection) -> None:
+            pass
+
+    def read(seq: int, clock: float, kind: str = "tag") -> StoredRead:
+        return StoredRead("st", "line", seq, kind, "7", "7", "", clock, 1, "", 0, 100 + seq, 1.0)
+
+    first = [read(1, 28800.5), read(2, 28859.99), read(3, -30.0), read(4, -60.0), read(5, 100.0, "gun")]
+    second = [read(2, 28859.99), read(6, 28860.0)]  # seq 2 again: ignored, not counted
+    counted = {}
+    for name, revision in (("trigger", "0017"), ("pipeline", None)):
+        store = _scratch_store(tmp_path / f"{name}.sqlite3", revision)
+        try:
+            with store.engine.begin() as conn:
+                conn.exec_driver_sql("DELETE FROM read_minutes")  # what the scratch store's reads made
+            for batch in (first, second):
+                with store.engine.begin() as conn:
+                    if revision is None:
+                        _write_batch(conn, [], batch, NoBatch())
+                    else:  # the rows alone: the trigger counts
+                        conn.exec_driver_sql(pipeline._INSERT_READ, [pipeline._read_row(r) for r in batch])
+            with store.engine.connect() as conn:
+                counted[name] = sorted(conn.exec_driver_sql("SELECT * FROM read_minutes").all())
+        finally:
+            store.close()
+    assert counted["pipeline"] == counted["trigger"] == [("st", -1, 2), ("st", 480, 2), ("st", 481, 1)]

@@ -80,12 +80,22 @@ class LiveSession:
     # raw_n order): where a start-up from a snapshot (``sessions.snapshot``) continues
     decided_to: dict[str, int] = field(default_factory=dict)
     engine: CrossingEngine = field(init=False)
+    # the engine may be other live sessions' too (``engine_sharing``): copied before this session
+    # decides a read alone, so a shared engine only ever decides reads for all its sessions
+    engine_shared: bool = False
 
     def __post_init__(self) -> None:
         self.reset_engine()
 
     def reset_engine(self) -> None:
         self.engine = CrossingEngine(self.rules, wave_of=self._wave_of)
+        self.engine_shared = False
+
+    def own_engine(self) -> None:
+        """Leave a shared engine: from now on this session decides with a copy of its own."""
+        if self.engine_shared:
+            self.engine = self.engine.copy(self._wave_of)
+            self.engine_shared = False
 
     def _wave_of(self, bib: str) -> str:
         runner = self.lookup(self.event_id, bib)
@@ -101,15 +111,18 @@ class LiveSession:
     ) -> Crossing | Suppressed | None:
         """Run one read through the rules; append the resulting rows to ``out``.  ``seen``: the
         engines that decided this read already (by id) and what they decided — sessions that
-        share an engine (``snapshot.twin``) decide a read once between them."""
+        share an engine (``engine_sharing``) decide a read once between them.  Without it the
+        read is this session's alone (a replay of a stream it is not bound to): a shared engine
+        is left first."""
         self.decided_to[read.stream_id] = read.raw_n
-        engine = self.engine
         if seen is None:
-            result = engine.process(read)
-        elif (key := id(engine)) in seen:
+            if self.engine_shared:
+                self.own_engine()
+            result = self.engine.process(read)
+        elif (key := id(self.engine)) in seen:
             result = seen[key]
         else:
-            result = seen[key] = engine.process(read)
+            result = seen[key] = self.engine.process(read)
         if result is None:
             if read.kind == "gun":
                 self.gun_dirty = True

@@ -340,6 +340,7 @@ def twin(rec: SessionRecord, lookup: Lookup, of: LiveSession) -> LiveSession:
     assert fingerprint_of(rec) == fingerprint_of(of)
     s = new_live(rec, lookup)
     s.engine = of.engine
+    s.engine_shared = of.engine_shared = True
     s._ranked = dict(of._ranked)
     s._times = list(of._times)
     s._division_times = {k: list(v) for k, v in of._division_times.items()}

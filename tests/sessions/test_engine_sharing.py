@@ -73,6 +73,17 @@ def test_sessions_that_decided_alike_share_one_engine_and_show_what_sessions_of_
     assert shown(out, "sess-2") == shown(ref_2, "sess-2")
     alone = built(reads)
     assert state(a) == state(alone) and state(b) == state(alone)
+    # and they hold one finisher message's texts and one leaderboard entry between them
+    before = set(built(reads[:cut])._ranked)
+    new = [bib for bib in a._ranked if bib not in before]
+    assert new and all(a._ranked[bib] is b._ranked[bib] for bib in new)
+    mine, theirs = (
+        [e["payload"] for e in out.events if e["session_id"] == sid] for sid in ("sess-1", "sess-2")
+    )
+    assert all(
+        p["name"] is q["name"] and p["time"] is q["time"] and p is not q
+        for p, q in zip(mine, theirs, strict=True)
+    )
 
 
 def test_a_session_whose_engine_decided_otherwise_keeps_its_own() -> None:

@@ -19,6 +19,7 @@ from race_control.sessions.crossing import CrossingEngine
 from race_control.sessions.engine_sharing import leave, same_state, share
 from race_control.sessions.live import Derived, LiveSession
 from race_control.sessions.replay import replaying
+from race_control.sessions.snapshot import capture, capture_sliced
 from race_control.timing.ingest.stored_read import StoredRead
 from tests.conftest import Api
 from tests.display.test_resume import lines
@@ -138,6 +139,19 @@ def test_leaving_keeps_a_copy_and_the_others_go_on_with_the_engine() -> None:
     leave(c, [a, b, c])
     assert not a.engine_shared  # the last one holding it
     assert state(a) == state(built(reads))
+
+
+async def test_sessions_sharing_an_engine_are_snapshotted_with_one_copy_of_it() -> None:
+    """The keeper captures a shared engine once for all its sessions (``capture_sliced``'s
+    ``engines``): each snapshot is still the session's own ``capture``."""
+    reads = race()
+    a, b = built(reads), built(reads, "sess-2")
+    await share(b, [a, b])
+    engines: dict[int, Any] = {}
+    got_a, got_b = await capture_sliced(a, engines), await capture_sliced(b, engines)
+    assert got_a.state == capture(a).state and got_b.state == capture(b).state
+    assert all(got_a.state[k] is got_b.state[k] for k in ("last", "runs", "starts"))
+    assert got_a.state["ranked"] is not got_b.state["ranked"]
 
 
 # --- through the real app -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -37,7 +38,10 @@ from race_control.timing.transports.caps import CapReporter
 
 log = logging.getLogger("race_control.display.hub")
 QUEUE_LIMIT = 2000
-RECENT = 10_000  # messages per session kept encoded in memory for catch-up
+# messages per session kept encoded in memory for catch-up: twice a screen's queue, so a screen
+# whose queue overflowed (QUEUE_LIMIT behind) catches up from memory; older history comes from
+# the store, a page at a time (was 10,000: ~45 MiB for 20 sessions, issue #13)
+RECENT = 2 * QUEUE_LIMIT
 PAGE = 500  # messages per page when catching up from the store
 SEND_BUFFER = 64 * 1024
 RESUME_GRACE = 0.5  # seconds a new socket may take to send `resume` before it is started from hello
@@ -52,6 +56,9 @@ MAX_STORE_CATCHUPS = 8  # catch-up pages read from the store at once (all screen
 RESUME_INTERVAL = 2.0  # seconds: a screen's next store catch-up waits at least this long
 TOO_MANY_SCREENS = 4429  # WebSocket close code for a screen over a cap (the page says so)
 Backlog = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]  # (session, after_seq, limit)
+
+
+_SEQ = itemgetter(0)
 
 
 def _not_a_number(name: str) -> Any:
@@ -194,8 +201,8 @@ class Hub:
         self.screen_listeners: list[Callable[[Screen, str], None]] = []
         self._closing = False
         self._screens: dict[str, set[Screen]] = {}
-        self._recent: dict[str, deque[tuple[int, str]]] = {}  # session -> last RECENT (seq, json)
-        self._read_at: dict[str, dict[int, int]] = {}  # session -> seq -> read_at ms (latency)
+        # session -> its last RECENT messages as (seq, json, read_at ms: for the latency)
+        self._recent: dict[str, deque[tuple[int, str, int]]] = {}
         # session -> its running replay as last told (`replay` control message), repeated in the
         # hello of every screen that connects meanwhile (docs/display-protocol.md)
         self._replaying: dict[str, dict[str, Any]] = {}
@@ -260,16 +267,12 @@ class Hub:
         recent = self._recent.get(session_id)
         if recent is None:
             recent = self._recent[session_id] = deque(maxlen=RECENT)
-        read_at = self._read_at.setdefault(session_id, {})
         screens = self._screens.get(session_id, ())
         now = time.time()
         for p in payloads:
             text = json.dumps(self.payload_filter(session_id, p), separators=(",", ":"))
             seq = p["seq"]
-            recent.append((seq, text))
-            read_at[seq] = p.get("read_at", 0)
-            if len(read_at) > RECENT:
-                read_at.pop(next(iter(read_at)))
+            recent.append((seq, text, p.get("read_at", 0)))
             if screens:
                 frame = text_frame(text)
                 for s in screens:
@@ -285,7 +288,6 @@ class Hub:
         """Drop a session's recent log (the relay stops following a session nobody watches);
         replays read the store (``backlog``) until ``publish`` fills it again."""
         self._recent.pop(session_id, None)
-        self._read_at.pop(session_id, None)
 
     def send_control(self, session_id: str, message: dict[str, Any], screen_id: str | None = None) -> int:
         """Send an unsequenced control message (reload, mode, ...) to a session's screens."""
@@ -497,7 +499,7 @@ class Hub:
             seq = msg.get("seq")
             if isinstance(seq, int) and 0 < seq <= screen.last_sent:
                 screen.last_rendered = max(screen.last_rendered, seq)
-                read_at = self._read_at.get(screen.session_id, {}).get(seq)
+                read_at = self._read_at(screen.session_id, seq)
                 if read_at:
                     one_way = (screen.rtt_ms or 0.0) / 2
                     screen.add_latency(max(0.0, time.time() * 1000 - one_way - read_at))
@@ -640,7 +642,16 @@ class Hub:
                 break
             out.append(item)
         out.reverse()
-        return out[:PAGE]
+        return [(seq, text) for seq, text, _read_at in out[:PAGE]]
+
+    def _read_at(self, session_id: str, seq: int) -> int:
+        """When the read behind message ``seq`` arrived (epoch ms), while the recent log holds it
+        (a screen renders what it was just sent); else 0."""
+        recent = self._recent.get(session_id)
+        if not recent:
+            return 0
+        i = bisect.bisect_left(recent, seq, key=_SEQ)
+        return recent[i][2] if i < len(recent) and recent[i][0] == seq else 0
 
     async def _beat(self) -> None:
         while True:

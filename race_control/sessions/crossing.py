@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from race_control.sessions.rules import CHRONOTRACK_TEST_TAGS, CrossingRules
 from race_control.timing.ingest.stored_read import StoredRead
@@ -81,6 +82,23 @@ class CrossingEngine:
     def guns(self) -> dict[str, list[float]]:
         """Gun clocks per stream (sorted); read-only view for the race clock."""
         return self._guns
+
+    def state(self) -> tuple[dict[Any, Any], ...]:
+        """What the reads decided so far left behind (guns, accepted clocks, runs, starts): two
+        engines with the same rules and equal state decide every further read alike."""
+        return self._guns, self._last, self._runs, self._starts
+
+    def copy(self, wave_of: Callable[[str], str]) -> CrossingEngine:
+        """An engine in this one's state that nobody else holds (a session leaving a shared one).
+        Shallow: the values are immutable (floats, tuples) except the gun lists, copied too."""
+        return CrossingEngine(
+            self.rules,
+            wave_of,
+            dict(self._last),
+            dict(self._runs),
+            {k: list(v) for k, v in self._guns.items()},
+            dict(self._starts),
+        )
 
     def process(self, read: StoredRead) -> Crossing | Suppressed | None:
         """Decide one read.  Gun times update state and return None."""

@@ -80,12 +80,22 @@ class LiveSession:
     # raw_n order): where a start-up from a snapshot (``sessions.snapshot``) continues
     decided_to: dict[str, int] = field(default_factory=dict)
     engine: CrossingEngine = field(init=False)
+    # the engine may be other live sessions' too (``engine_sharing``): copied before this session
+    # decides a read alone, so a shared engine only ever decides reads for all its sessions
+    engine_shared: bool = False
 
     def __post_init__(self) -> None:
         self.reset_engine()
 
     def reset_engine(self) -> None:
         self.engine = CrossingEngine(self.rules, wave_of=self._wave_of)
+        self.engine_shared = False
+
+    def own_engine(self) -> None:
+        """Leave a shared engine: from now on this session decides with a copy of its own."""
+        if self.engine_shared:
+            self.engine = self.engine.copy(self._wave_of)
+            self.engine_shared = False
 
     def _wave_of(self, bib: str) -> str:
         runner = self.lookup(self.event_id, bib)
@@ -97,19 +107,22 @@ class LiveSession:
         out: Derived,
         *,
         announce: bool = True,
-        seen: dict[int, Crossing | Suppressed | None] | None = None,
+        seen: dict[int, Any] | None = None,
     ) -> Crossing | Suppressed | None:
         """Run one read through the rules; append the resulting rows to ``out``.  ``seen``: the
         engines that decided this read already (by id) and what they decided — sessions that
-        share an engine (``snapshot.twin``) decide a read once between them."""
+        share an engine (``engine_sharing``) decide a read once between them, and make its
+        finisher message once (``announce``).  Without it the read is this session's alone (a
+        replay of a stream it is not bound to): a shared engine is left first."""
         self.decided_to[read.stream_id] = read.raw_n
-        engine = self.engine
         if seen is None:
-            result = engine.process(read)
-        elif (key := id(engine)) in seen:
+            if self.engine_shared:
+                self.own_engine()
+            result = self.engine.process(read)
+        elif (key := id(self.engine)) in seen:
             result = seen[key]
         else:
-            result = seen[key] = engine.process(read)
+            result = seen[key] = self.engine.process(read)
         if result is None:
             if read.kind == "gun":
                 self.gun_dirty = True
@@ -117,7 +130,7 @@ class LiveSession:
         if isinstance(result, Crossing):
             self.finishers += 1
             if announce:
-                self.announce(result, out)
+                self.announce(result, out, seen)
             elif result.elapsed is not None and read.bib not in self._ranked:
                 # warming up or re-running: places must still count this finisher
                 self._rank(finisher_payload(0, result, self.lookup(self.event_id, read.bib)), result.elapsed)
@@ -137,20 +150,30 @@ class LiveSession:
             )
         return result
 
-    def announce(self, crossing: Crossing, out: Derived) -> None:
+    def announce(self, crossing: Crossing, out: Derived, seen: dict[int, Any] | None = None) -> None:
+        """Show ``crossing`` with this session's next seq and its place.  ``seen`` (``decide``'s):
+        the message and leaderboard entry are made once per crossing (by its id) for the sessions
+        that share its engine (the same event: the same runner), each taking a copy with its own
+        seq and places, so they also hold the same texts, not one copy each."""
         read = crossing.read
         seq = self.next_seq
         self.next_seq += 1
-        runner = self.lookup(self.event_id, read.bib)
-        payload = finisher_payload(seq, crossing, runner)
-        self._rank(payload, crossing.elapsed)
-        if runner is None:
+        made = seen.get(id(crossing)) if seen is not None else None
+        if made is None:
+            base = finisher_payload(0, crossing, self.lookup(self.event_id, read.bib))
+            made = base, ranked_of(base, crossing.elapsed) if crossing.elapsed is not None else None
+            if seen is not None:
+                seen[id(crossing)] = made
+        payload = {**made[0], "seq": seq}
+        self._rank(payload, crossing.elapsed, made[1])
+        if not payload["known"]:
             self.unknown.setdefault(read.bib, []).append(payload)
         out.events.append(self.event_row("finisher", payload, read))
 
-    def _rank(self, payload: dict[str, Any], elapsed: float | None) -> None:
+    def _rank(self, payload: dict[str, Any], elapsed: float | None, ranked: Ranked | None = None) -> None:
         """Provisional place overall and in the division, by time, among finishers so far
-        (a bib's first timed finish only: laps and re-crossings do not rank twice)."""
+        (a bib's first timed finish only: laps and re-crossings do not rank twice).  ``ranked``:
+        its leaderboard entry made already (``announce``)."""
         payload["place"] = payload["division_place"] = None
         bib = payload["bib"]
         if elapsed is None or bib in self._ranked:
@@ -163,7 +186,7 @@ class LiveSession:
             times = self._division_times.setdefault(division, [])
             payload["division_place"] = bisect.bisect_right(times, elapsed) + 1
             bisect.insort(times, elapsed)
-        self._ranked[bib] = ranked_of(payload, elapsed)
+        self._ranked[bib] = ranked if ranked is not None else ranked_of(payload, elapsed)
         self.board_dirty = True
 
     def latest_gun(self) -> tuple[str, float] | None:

@@ -35,6 +35,7 @@ from race_control.roster.service import EventService
 from race_control.sessions import queries as q
 from race_control.sessions import snapshot_queries as sq
 from race_control.sessions.crossing import CrossingRules
+from race_control.sessions.engine_sharing import leave, share
 from race_control.sessions.errors import SessionConflict, SessionInputError, SessionNotFound
 from race_control.sessions.live import MODES, Derived, LiveSession
 from race_control.sessions.replay import SLICE_S, Replay, Replayed, adopt, replaying
@@ -184,8 +185,8 @@ class SessionService:
         """Rebuild every session from the store: its record, then its derived state (duplicate
         windows, guns, starts, places — announcing nothing again): from its snapshot and the
         reads stored after it (``sessions.snapshot``), else by ``replaying`` every stored read;
-        a session with the same event, rules and streams as one loaded before is its ``twin``
-        (one engine for both, nothing decided twice)."""
+        an open session with the same event, rules and streams as one loaded before is its
+        ``twin`` (one engine for both, nothing decided twice: ``engine_sharing``)."""
         rows, links, seqs = await self._store.run(q.load_sessions)
         snaps = await self._store.run(sq.load_snapshots)
         stored_to = await self._store.run(sq.stored_to)
@@ -200,7 +201,7 @@ class SessionService:
             deciding = rec.final_counts is None and bool(rec.streams)
             fp = fingerprint_of(rec) if deciding else ""
             snap = snaps.get(rec.id)
-            if fp in twins:
+            if fp in twins and rec.status == "open":
                 s = twin(rec, self._events.participant, twins[fp])
                 s.unknown = await self._unknown_of(rec.id, snap if snap and snap[0] == fp else None, last_seq)
                 self.from_snapshot[rec.id] = -1
@@ -216,7 +217,7 @@ class SessionService:
                     steps = replaying(rec, self._events.participant, reads, next_seq=last_seq + 1, log=False)
                     s = (await _run_steps(steps)).session
                     s.unknown = await self._unknown_of(rec.id, None, last_seq)
-                if deciding:
+                if deciding and rec.status == "open":
                     twins[fp] = s
             s.next_seq = last_seq + 1
             self._install(s)
@@ -407,6 +408,8 @@ class SessionService:
 
             def effect() -> None:
                 apply(new, s)
+                if new.status != "open":
+                    leave(s, self._sessions.values())  # it decides no more: the others go on alone
                 if new.leaderboard_top != old.leaderboard_top:
                     s.board_dirty = True  # the new size reaches screens with the next tick
                 self._announce_change(s, switched)
@@ -524,7 +527,9 @@ class SessionService:
         between (a bind can announce a hundred thousand finishers).  The unit of work awaits
         this inside the caller's ``lock``: nothing newer is published for the session before
         the last of them (screens get them in seq order), and the session is already live so
-        reads decided after the lock are decided by the rebuilt state."""
+        reads decided after the lock are decided by the rebuilt state.  Last, an open session
+        whose rebuilt engine equals another's with its fingerprint takes that one
+        (``engine_sharing.share``; still inside the lock) and its own is freed in slices."""
         s = built.session
         if target is not None:
             before = set(target.streams)
@@ -542,6 +547,10 @@ class SessionService:
         self._background(
             release_in_slices([built.derived.events, built.derived.suppressions, built.crossings], SLICE_S)
         )
+        if s.streams:  # an open session deciding what another decides shares its engine from now on
+            given_up = await share(s, self._by_stream.get(min(s.streams), ()))
+            if given_up is not None:
+                self._background(release_in_slices(list(given_up.state()), SLICE_S))
 
     async def _publish_sliced(self, derived: Derived) -> None:
         """``publish`` in slices of ``SLICE_S`` of loop time (``PUBLISH_STEP`` events between

@@ -123,20 +123,31 @@ def capture(s: LiveSession, big: dict[str, list[Any]] | None = None) -> Captured
     return Captured(s.id, fingerprint_of(s), s.next_seq - 1, decided, state, unknown)
 
 
-async def capture_sliced(s: LiveSession) -> Captured:
+async def capture_sliced(s: LiveSession, engines: dict[int, dict[str, list[Any]]] | None = None) -> Captured:
     """``capture``, letting the loop run between slices of the copying (a big race's session holds
     a few hundred thousand entries).  The caller holds the sessions lock across it, so nothing
-    changes the session meanwhile; other loop work (screens, the API) goes on."""
+    changes the session meanwhile; other loop work (screens, the API) goes on.  ``engines``: the
+    engines' entries copied already under this hold of the lock (by the engine's id), so sessions
+    that share an engine (``engine_sharing``) share one copy of it too."""
     e = s.engine
-    big: dict[str, list[Any]] = {}
-    for name, d in (("last", e._last), ("runs", e._runs), ("starts", e._starts), ("ranked", s._ranked)):
-        items: list[Any] = []
-        it = iter(d.items())
-        while chunk := list(islice(it, COPY_SLICE)):
-            items.extend(chunk)
-            await asyncio.sleep(0)
-        big[name] = items
-    return capture(s, big)
+    copied = engines.get(id(e)) if engines is not None else None
+    if copied is None:
+        copied = {
+            name: await _items_sliced(d)
+            for name, d in (("last", e._last), ("runs", e._runs), ("starts", e._starts))
+        }
+        if engines is not None:
+            engines[id(e)] = copied
+    return capture(s, {**copied, "ranked": await _items_sliced(s._ranked)})
+
+
+async def _items_sliced(d: dict[Any, Any]) -> list[Any]:
+    items: list[Any] = []
+    it = iter(d.items())
+    while chunk := list(islice(it, COPY_SLICE)):
+        items.extend(chunk)
+        await asyncio.sleep(0)
+    return items
 
 
 def _columns(items: list[tuple[Any, Any]]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
@@ -340,6 +351,7 @@ def twin(rec: SessionRecord, lookup: Lookup, of: LiveSession) -> LiveSession:
     assert fingerprint_of(rec) == fingerprint_of(of)
     s = new_live(rec, lookup)
     s.engine = of.engine
+    s.engine_shared = of.engine_shared = True
     s._ranked = dict(of._ranked)
     s._times = list(of._times)
     s._division_times = {k: list(v) for k, v in of._division_times.items()}

@@ -24,7 +24,7 @@ from typing import Any
 from race_control.sessions import snapshot_queries as sq
 from race_control.sessions.live import LiveSession
 from race_control.sessions.service import SessionService
-from race_control.sessions.snapshot import capture_sliced, encode, encode_unknown, fingerprint_of
+from race_control.sessions.snapshot import Captured, capture_sliced, encode, encode_unknown, fingerprint_of
 from race_control.store.database import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -114,22 +114,40 @@ class SnapshotKeeper:
         return moved >= self.min_reads or time.monotonic() - last.at >= self.max_age
 
     async def take(self, *, force: bool = False) -> int:
-        """Snapshot the sessions that are due; how many were written."""
+        """Snapshot the sessions that are due; how many were written.  Sessions that share an
+        engine are captured under one hold of the lock, with one copy of the engine between them
+        (``capture_sliced``), and encode a state they share once; one such group's copies are held
+        at a time (a round of twenty sessions' copies at once was a peak of its own)."""
         written = 0
-        loop = asyncio.get_running_loop()
-        encoded: list[tuple[dict[str, Any], bytes]] = []  # sessions sharing a state encode it once
-        for s in list(self._sessions.sessions()):
-            if not self._due(s, force):
-                continue
+        groups: dict[int, list[LiveSession]] = {}  # by engine: sessions that decide alike
+        for s in self._sessions.sessions():
+            if self._due(s, force):
+                groups.setdefault(id(s.engine), []).append(s)
+        for group in groups.values():
             try:
                 async with self._sessions.lock:
-                    if not self._due(s, force):  # a rebuild may have run while we waited
-                        continue
-                    captured = await capture_sliced(s)
-                    mark = self._mark(s)
+                    engines: dict[int, dict[str, list[Any]]] = {}
+                    taken = []
+                    for s in group:
+                        if self._due(s, force):  # a rebuild may have run while we waited
+                            taken.append((s, await capture_sliced(s, engines), self._mark(s)))
+                    del engines
             except StoreError:
                 return written  # storage is failing: the reads come first
-            c = captured
+            written += await self._write(taken)
+        self.written += written
+        if written:
+            log.debug("session snapshots: %d written", written)
+        return written
+
+    async def _write(self, taken: list[tuple[LiveSession, Captured, _Taken]]) -> int:
+        """Encode (off the loop) and store ``taken``'s snapshots, emptying it as it goes."""
+        loop = asyncio.get_running_loop()
+        encoded: list[tuple[dict[str, Any], bytes]] = []  # sessions sharing a state encode it once
+        written = 0
+        taken.reverse()
+        while taken:
+            s, c, mark = taken.pop()
             blob = next((b for st, b in encoded if st == c.state), None)
             if blob is None:
                 blob, unknown = await loop.run_in_executor(None, encode, c)
@@ -141,7 +159,4 @@ class SnapshotKeeper:
             )
             self._taken[s.id] = mark
             written += 1
-        self.written += written
-        if written:
-            log.debug("session snapshots: %d written", written)
         return written

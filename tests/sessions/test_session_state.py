@@ -55,6 +55,7 @@ DERIVED = {
     "_times": "replay: sorted elapsed times (places)",
     "_division_times": "replay: sorted elapsed times per division",
     "engine": "replay: duplicate windows, starts, guns",
+    "engine_shared": "runtime: the engine may be other live sessions' too (engine_sharing)",
     "decided_to": "replay: the raw_n of each stream's last read decided (a snapshot's position)",
 }
 

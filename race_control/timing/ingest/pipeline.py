@@ -182,6 +182,8 @@ class IngestPipeline:
                     fn(reads)
                 except Exception:
                     log.exception("read listener failed")
+            # not held while idle: with 20 sessions a batch is ~100,000 rows and their messages
+            del raw, reads, batch
             if not self._raw and not self._reads:
                 self._idle.set()
 

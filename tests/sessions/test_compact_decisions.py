@@ -241,26 +241,7 @@ def test_migration_0015_backfills_the_aggregates_and_drops_filtered_rows(tmp_pat
     try:
         with store.engine.begin() as conn:
             command.upgrade(alembic_config(conn), "0014")
-            conn.exec_driver_sql("INSERT INTO events VALUES ('ev', 'Race', '2026-06-01', 'UTC', 1, 1)")
-            conn.exec_driver_sql(
-                "INSERT INTO timing_streams (id, protocol, source_key, client, event_name, source_event_id, "
-                "remote_addr, locations, reference_date, timezone, created_at, updated_at) "
-                "VALUES ('st', 'ctp01', 'c', '', '', '', '', '[]', '', 'UTC', 1, 1)"
-            )
-            for sid, rules in (("a", FINISH), ("b", {"locations": ["9k"]})):
-                conn.exec_driver_sql(
-                    "INSERT INTO display_sessions (id, token, event_id, name, mode, locations, rules, "
-                    "status, settings, created_at, updated_at) VALUES (?, ?, 'ev', '', 'results', '[]', ?, "
-                    "'open', '{}', 1, 1)",
-                    (sid, f"tok-{sid}", json.dumps(rules)),
-                )
-                conn.exec_driver_sql("INSERT INTO session_streams VALUES (?, 'st', 1)", (sid,))
-            for i, (st, loc, seq, kind, bib, clock) in enumerate(OLD_ROWS["reads"], start=1):
-                conn.exec_driver_sql(
-                    "INSERT INTO reads (stream_id, location, seq, kind, tag, bib, time_text, clock, lap, "
-                    "reader_id, gator, raw_n, received_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, 0, '', 0, ?, ?)",
-                    (st, loc, seq, kind, bib, bib, clock, i, 1000.0 + i),
-                )
+            _old_store(conn)
             for sid, seq, kind, bib, st, loc, rseq, payload in OLD_ROWS["display_events"]:
                 conn.exec_driver_sql(
                     "INSERT INTO display_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
@@ -351,35 +332,37 @@ def test_analytics_read_only_the_aggregates_through_their_keys(tmp_path: Path) -
         store.close()
 
 
-def _scratch_store(path: Path, revision: str | None) -> Store:
-    """A store at ``revision`` (head if None) with an event, stream 'st', sessions 'a' and 'b'
-    bound to it and ``OLD_ROWS``' reads."""
+def _old_store(conn: Connection) -> None:
+    """An event, stream 'st', sessions 'a' (finish line) and 'b' (9K) bound to it, and
+    ``OLD_ROWS``' reads."""
+    conn.exec_driver_sql("INSERT INTO events VALUES ('ev', 'Race', '2026-06-01', 'UTC', 1, 1)")
+    conn.exec_driver_sql(
+        "INSERT INTO timing_streams (id, protocol, source_key, client, event_name, source_event_id, "
+        "remote_addr, locations, reference_date, timezone, created_at, updated_at) "
+        "VALUES ('st', 'ctp01', 'c', '', '', '', '', '[]', '', 'UTC', 1, 1)"
+    )
+    for sid, rules in (("a", FINISH), ("b", {"locations": ["9k"]})):
+        conn.exec_driver_sql(
+            "INSERT INTO display_sessions (id, token, event_id, name, mode, locations, rules, "
+            "status, settings, created_at, updated_at) VALUES (?, ?, 'ev', '', 'results', '[]', ?, "
+            "'open', '{}', 1, 1)",
+            (sid, f"tok-{sid}", json.dumps(rules)),
+        )
+        conn.exec_driver_sql("INSERT INTO session_streams VALUES (?, 'st', 1)", (sid,))
+    for i, (st, loc, seq, kind, bib, clock) in enumerate(OLD_ROWS["reads"], start=1):
+        conn.exec_driver_sql(
+            "INSERT INTO reads (stream_id, location, seq, kind, tag, bib, time_text, clock, lap, "
+            "reader_id, gator, raw_n, received_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, 0, '', 0, ?, ?)",
+            (st, loc, seq, kind, bib, bib, clock, i, 1000.0 + i),
+        )
+
+
+def _scratch_store(path: Path, revision: str) -> Store:
+    """A store at ``revision`` filled by ``_old_store``."""
     store = Store(path)
     with store.engine.begin() as conn:
-        if revision is None:
-            command.upgrade(alembic_config(conn), "head")
-        else:
-            command.upgrade(alembic_config(conn), revision)
-        conn.exec_driver_sql("INSERT INTO events VALUES ('ev', 'Race', '2026-06-01', 'UTC', 1, 1)")
-        conn.exec_driver_sql(
-            "INSERT INTO timing_streams (id, protocol, source_key, client, event_name, source_event_id, "
-            "remote_addr, locations, reference_date, timezone, created_at, updated_at) "
-            "VALUES ('st', 'ctp01', 'c', '', '', '', '', '[]', '', 'UTC', 1, 1)"
-        )
-        for sid in ("a", "b"):
-            conn.exec_driver_sql(
-                "INSERT INTO display_sessions (id, token, event_id, name, mode, locations, rules, "
-                "status, settings, created_at, updated_at) VALUES (?, ?, 'ev', '', 'results', '[]', '{}', "
-                "'open', '{}', 1, 1)",
-                (sid, f"tok-{sid}"),
-            )
-            conn.exec_driver_sql("INSERT INTO session_streams VALUES (?, 'st', 1)", (sid,))
-        for i, (st, loc, seq, kind, bib, clock) in enumerate(OLD_ROWS["reads"], start=1):
-            conn.exec_driver_sql(
-                "INSERT INTO reads (stream_id, location, seq, kind, tag, bib, time_text, clock, lap, "
-                "reader_id, gator, raw_n, received_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, 0, '', 0, ?, ?)",
-                (st, loc, seq, kind, bib, bib, clock, i, 1000.0 + i),
-            )
+        command.upgrade(alembic_config(conn), revision)
+        _old_store(conn)
     return store
 
 
@@ -408,11 +391,11 @@ def test_write_derived_counts_finishers_as_0015s_trigger_did(tmp_path: Path) -> 
         )
     events.append({**events[1], "seq": 9, "payload": {"bib": "70", "known": False}})  # shown twice
     aggregates = {}
-    for name, revision in (("trigger", "0017"), ("writer", None)):
+    for name, revision in (("trigger", "0017"), ("writer", "head")):
         store = _scratch_store(tmp_path / f"{name}.sqlite3", revision)
         try:
             with store.engine.begin() as conn:
-                if revision is None:
+                if revision == "head":
                     q.write_derived(conn, Derived(events=events))
                 else:  # the rows alone: the trigger counts
                     conn.exec_driver_sql(
@@ -451,14 +434,14 @@ def test_the_pipeline_counts_reads_as_0015s_trigger_did(tmp_path: Path) -> None:
     first = [read(1, 28800.5), read(2, 28859.99), read(3, -30.0), read(4, -60.0), read(5, 100.0, "gun")]
     second = [read(2, 28859.99), read(6, 28860.0)]  # seq 2 again: ignored, not counted
     counted = {}
-    for name, revision in (("trigger", "0017"), ("pipeline", None)):
+    for name, revision in (("trigger", "0017"), ("pipeline", "head")):
         store = _scratch_store(tmp_path / f"{name}.sqlite3", revision)
         try:
             with store.engine.begin() as conn:
                 conn.exec_driver_sql("DELETE FROM read_minutes")  # what the scratch store's reads made
             for batch in (first, second):
                 with store.engine.begin() as conn:
-                    if revision is None:
+                    if revision == "head":
                         _write_batch(conn, [], batch, NoBatch())
                     else:  # the rows alone: the trigger counts
                         conn.exec_driver_sql(pipeline._INSERT_READ, [pipeline._read_row(r) for r in batch])

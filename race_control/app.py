@@ -48,8 +48,6 @@ from race_control.store.backup import create_backup, rotating_backup
 from race_control.store.clean_close import mark_closed
 from race_control.store.database import Store, StoreError
 from race_control.sync.connection import CentralTarget
-from race_control.sync.pull import Puller
-from race_control.sync.worker import SyncWorker
 from race_control.templates.screen_filter import screen_payload_filter
 from race_control.templates.service import TemplateService
 from race_control.timing.ingest.pipeline import IngestPipeline
@@ -179,6 +177,9 @@ class RaceControl:
         self.monitor.start()
         central = CentralTarget.from_settings(st)  # none: no central sync, nothing else changes
         if central is not None:
+            from race_control.sync.pull import Puller
+            from race_control.sync.worker import SyncWorker
+
             services.sync = SyncWorker(
                 store,
                 central,

@@ -25,7 +25,10 @@ CODE = """
 import asyncio, sys
 from pathlib import Path
 from race_control.app import RaceControl
+from race_control.cli import build_parser
 from race_control.config import load_settings
+
+build_parser()  # as `race-control serve` does: every command's parser (the providers' too)
 
 async def main():
     rc = RaceControl(load_settings(Path(sys.argv[1]), host="127.0.0.1", http_port=0, timing_port=0))

@@ -25,13 +25,15 @@ from hashlib import blake2b
 from typing import Any
 
 from race_control.timing.ingest.stored_read import SeqTracker
+from race_control.timing.protocols.errors import TimingError
 
 MAGIC = b"race-control streams kept 1\n"
 _DIGEST = 16
 
 
-class KeptUnusable(ValueError):
-    """A kept record that cannot be trusted (the reason is the message)."""
+class KeptUnusable(TimingError):
+    """A kept record that cannot be trusted (the reason is the message; never shown to a user:
+    start-up logs it and derives the state from the reads)."""
 
 
 @dataclass

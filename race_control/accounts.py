@@ -22,10 +22,6 @@ import re
 
 from sqlalchemy import Connection, func, select
 
-from race_control.central.admin import check_email
-from race_control.central.errors import CentralUnavailable
-from race_control.central.passwords import hash_password, is_argon2, needs_rehash, verify_password
-from race_control.central.users import fetch_user
 from race_control.errors import Conflict, InputError
 from race_control.ids import new_id
 from race_control.store.database import Store
@@ -44,6 +40,8 @@ def make_verifier(password: str, *, n: int = N) -> str:
 
 
 def check_verifier(password: str, verifier: str) -> bool:
+    from race_control.central.passwords import is_argon2, verify_password  # (argon2: not at start-up)
+
     if is_argon2(verifier):  # a central user's cached hash
         return verify_password(verifier, password)
     try:
@@ -140,6 +138,12 @@ class Accounts:
 
     async def central_login(self, central_url: str, email: str, password: str) -> CentralLogin:
         """``login_central`` saying why (what the login screen tells the timer)."""
+        # (psycopg2 and argon2 when a timer first logs in with a central account: not at start-up)
+        from race_control.central.admin import check_email
+        from race_control.central.errors import CentralUnavailable
+        from race_control.central.passwords import hash_password, needs_rehash, verify_password
+        from race_control.central.users import fetch_user
+
         email = check_email(email)
         loop = asyncio.get_running_loop()
         try:

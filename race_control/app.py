@@ -48,8 +48,6 @@ from race_control.store.backup import create_backup, rotating_backup
 from race_control.store.clean_close import mark_closed
 from race_control.store.database import Store, StoreError
 from race_control.sync.connection import CentralTarget
-from race_control.sync.pull import Puller
-from race_control.sync.worker import SyncWorker
 from race_control.templates.screen_filter import screen_payload_filter
 from race_control.templates.service import TemplateService
 from race_control.timing.ingest.pipeline import IngestPipeline
@@ -179,6 +177,9 @@ class RaceControl:
         self.monitor.start()
         central = CentralTarget.from_settings(st)  # none: no central sync, nothing else changes
         if central is not None:
+            from race_control.sync.pull import Puller
+            from race_control.sync.worker import SyncWorker
+
             services.sync = SyncWorker(
                 store,
                 central,
@@ -279,6 +280,14 @@ class RaceControl:
                 seen = pipeline.committed_reads
                 await self._rotating_backup()
 
+    async def _keep_streams(self, s: Services) -> bytes | None:
+        """The streams' derived state for the next start-up (kept with the clean-close record)."""
+        try:
+            return await s.timing.keep()
+        except Exception:  # the next start-up derives it from the reads instead: slower, not wrong
+            log.exception("could not keep the timing streams' state for the next start-up")
+            return None
+
     def _write_server_json(self) -> None:
         info = {
             "http_url": self.http_url,
@@ -328,8 +337,9 @@ class RaceControl:
             self._backup_thread.shutdown(wait=False)  # idle: the last backup was awaited
             self._backup_thread = None
         if s:
+            kept = await self._keep_streams(s)
             s.store.close()
-            mark_closed(s.store.path)  # the next start-up need not read every page again
+            mark_closed(s.store.path, kept)  # the next start-up need not read every page again
             self.services = None
         if self._instance_lock.held:  # else the server.json is another instance's
             path: Path = self.settings.data_dir / "server.json"

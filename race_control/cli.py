@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from race_control import __version__
@@ -211,8 +212,17 @@ def _summary(manifest: dict[str, object]) -> str:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    from race_control.heap import freeze_startup_heap, pause_collections, resume_collections
+
+    pause_collections()  # the imports and the start-up make what lives all run (heap.py)
+    try:
+        return await _run_server(args, freeze_startup_heap)
+    finally:
+        resume_collections()  # (a start-up that failed; after freeze_startup_heap: on already)
+
+
+async def _run_server(args: argparse.Namespace, freeze_startup_heap: Callable[[], int]) -> int:
     from race_control.app import RaceControl
-    from race_control.heap import freeze_startup_heap
 
     settings = load_settings(
         args.data_dir,

@@ -26,15 +26,13 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Literal
-
-import keyring
-import keyring.errors
-from keyring.backend import KeyringBackend
-from keyring.backends.chainer import ChainerBackend
+from typing import TYPE_CHECKING, Literal
 
 from race_control.errors import InputError
 from race_control.private_files import private_dir, private_file, write_private_text
+
+if TYPE_CHECKING:  # keyring is imported when a secret is first looked up (not at start-up)
+    from keyring.backend import KeyringBackend
 
 SERVICE = "race-control"
 SECRETS_FILE = "secrets.json"
@@ -50,6 +48,8 @@ log = logging.getLogger("race_control.secrets")
 
 def real_keyring(backend: KeyringBackend) -> bool:
     """True if ``backend`` stores secrets in the OS (a chain: only if every link does)."""
+    from keyring.backends.chainer import ChainerBackend
+
     if isinstance(backend, ChainerBackend):  # what keyring picks when several backends are viable
         links = list(backend.backends)
         return bool(links) and all(real_keyring(b) for b in links)
@@ -66,6 +66,8 @@ class SecretStore:
 
     # --- the keyring -----------------------------------------------------------------------
     def _keyring(self) -> KeyringBackend | None:
+        import keyring
+
         backend = keyring.get_keyring()
         return backend if real_keyring(backend) else None
 
@@ -108,6 +110,8 @@ class SecretStore:
             return "env"
         backend = self._keyring()
         if backend is not None:
+            import keyring.errors
+
             try:
                 if backend.get_password(SERVICE, self._username(name)) is not None:
                     return "keyring"
@@ -121,6 +125,8 @@ class SecretStore:
             return os.environ[env]
         backend = self._keyring()
         if backend is not None:
+            import keyring.errors
+
             try:
                 value = backend.get_password(SERVICE, self._username(name))
             except keyring.errors.KeyringError as exc:
@@ -137,6 +143,8 @@ class SecretStore:
             raise InputError(f"secret {name!r}: an empty value cannot be stored (delete it instead)")
         backend = self._keyring()
         if backend is not None:
+            import keyring.errors
+
             try:
                 backend.set_password(SERVICE, self._username(name), value)
             except keyring.errors.KeyringError as exc:
@@ -164,6 +172,8 @@ class SecretStore:
         _check_name(name)
         backend = self._keyring()
         if backend is not None:
+            import keyring.errors
+
             try:
                 backend.delete_password(SERVICE, self._username(name))
             except keyring.errors.PasswordDeleteError:

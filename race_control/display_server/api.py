@@ -14,8 +14,6 @@ from aiohttp import web
 
 from race_control import analytics
 from race_control.display_server.errors import DisplayInputError, DisplayNotFound, SyncNotConfigured
-from race_control.display_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from race_control.display_server.metrics import metrics_text
 from race_control.display_server.services import Services
 from race_control.display_server.strict_json import parse_strict
 from race_control.paths import resources_dir
@@ -119,7 +117,10 @@ async def request_sync(request: web.Request) -> web.Response:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    return web.Response(body=metrics_text(svc(request)), headers={"Content-Type": METRICS_CONTENT_TYPE})
+    # (prometheus_client when /metrics is first scraped: not at start-up)
+    from race_control.display_server.metrics import CONTENT_TYPE, metrics_text
+
+    return web.Response(body=metrics_text(svc(request)), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def openapi(request: web.Request) -> web.Response:

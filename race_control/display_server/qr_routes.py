@@ -5,7 +5,6 @@ matrix, so a screen under its strict CSP (img-src 'self') shows it offline."""
 
 from __future__ import annotations
 
-import qrcode
 from aiohttp import web
 
 from race_control.display_server.pages import _HOST, _lookup
@@ -14,6 +13,8 @@ SVG_TYPE = "image/svg+xml"
 
 
 def qr_matrix(text: str) -> list[list[bool]]:
+    import qrcode  # (when a screen first shows a QR code: not at start-up)
+
     code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
     code.add_data(text)
     code.make(fit=True)

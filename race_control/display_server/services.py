@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from race_control.accounts import Accounts
 from race_control.alerts import AlertBoard
@@ -13,10 +14,13 @@ from race_control.operations.actions import Operations
 from race_control.roster.service import EventService
 from race_control.sessions.service import LiveSession, SessionService
 from race_control.store.database import Store
-from race_control.sync.worker import NoSync, SyncWorker
+from race_control.sync.off import NoSync
 from race_control.templates.service import TemplateService
 from race_control.timing.ingest.pipeline import IngestPipeline
 from race_control.timing.ingest.streams import TimingService
+
+if TYPE_CHECKING:  # (imported only when central sync is configured: app.py)
+    from race_control.sync.worker import SyncWorker
 
 
 @dataclass

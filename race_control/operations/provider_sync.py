@@ -15,9 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from race_control.operations.roster import plan_corrections
 from race_control.progress import Progress
@@ -39,11 +37,16 @@ from race_control.sessions.service import SessionService
 from race_control.store.database import Store
 from race_control.store.unit_of_work import ChangeListener, UnitOfWork
 
+if TYPE_CHECKING:  # (imported when the first client is made: not at start-up)
+    import httpx
+
 SYNC_FIELDS = ("account_id", "provider_event_id", "apply", "full")
-ClientFactory = Callable[[], httpx.AsyncClient]
+ClientFactory = Callable[[], "httpx.AsyncClient"]
 
 
 def default_client() -> httpx.AsyncClient:
+    import httpx
+
     return httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": "race-control"}, trust_env=False)
 
 

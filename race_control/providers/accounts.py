@@ -19,9 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -36,6 +35,9 @@ from race_control.store import json_text
 from race_control.store.database import Store
 from race_control.store.models import ProviderAccount, ProviderSync, now
 from race_control.store.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:  # (httpx is imported by whoever makes the client: not at start-up)
+    import httpx
 
 ACCOUNT_FIELDS = ("provider", "label", "credentials", "base_url")
 ROW_FIELDS = (

@@ -31,10 +31,8 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
-
-import httpx
 
 from race_control.progress import Progress
 from race_control.providers.errors import (
@@ -48,6 +46,9 @@ from race_control.providers.errors import (
     shape_error,
 )
 from race_control.providers.normalized import FetchResult, ProviderEvent
+
+if TYPE_CHECKING:  # (httpx is imported by whoever makes the client: not at start-up)
+    import httpx
 
 log = logging.getLogger("race_control.providers")
 # httpx logs every request's full URL at INFO; CT Live's credentials are query parameters
@@ -169,6 +170,8 @@ class ProviderAdapter:
         data: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """One request with the retry policy; a 2xx response (anything else raises)."""
+        import httpx  # (already imported: the client is one of its own)
+
         url = self.url(path)
         where = self.path_of(url)
         last = ""

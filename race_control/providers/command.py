@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import httpx
-
 # the results table: (heading, key of a result)
 RESULT_COLUMNS = (
     ("Place", "place"),
@@ -132,6 +130,8 @@ def _request(args: argparse.Namespace) -> tuple[str, str, Any]:
 
 
 def run(args: argparse.Namespace, data_dir: Path) -> int:
+    import httpx  # (here: every ``race-control`` command builds this one's parser, ``serve`` too)
+
     base, token = _instance(data_dir)
     method, path, body = _request(args)
     try:

@@ -29,15 +29,16 @@ import json
 import re
 import zlib
 from collections.abc import Awaitable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from race_control.providers import normalized as n
 from race_control.providers.base import ProviderAdapter
 from race_control.providers.errors import ProviderInputError, ProviderMalformed
 from race_control.providers.normalized import Entrant, FetchResult, ProviderEvent, Race, Result
+
+if TYPE_CHECKING:  # (httpx is imported by whoever makes the client: not at start-up)
+    import httpx
 
 MAX_BODY = 64 * 1024 * 1024  # an unpacked answer; Copernico caps a preset export at 6 MB packed
 BASE_SUPPLIES = frozenset(("bib", "first_name", "last_name", "division", "team", "wave"))

@@ -121,10 +121,11 @@ class EventService:
         for e in events:
             self._events[e.id] = EventInfo(e.id, e.name, e.date, e.timezone, e.created_at)
             self._rosters.setdefault(e.id, {})
-        loads = json.loads
         rosters, ids = self._rosters, self._ids
-        for pid, event_id, *values, hidden, raw in people:
-            row = ParticipantRow(*values, hidden=bool(hidden), raw=(loads(raw) if raw else None) or {})
+        # every runner's ``raw`` in one decode (one C call, not 43,000 json.loads)
+        raws = json.loads("[" + ",".join([p[-1] or "null" for p in people]) + "]")
+        for (pid, event_id, *values, hidden, _text), raw in zip(people, raws, strict=True):
+            row = ParticipantRow(*values, hidden=bool(hidden), raw=raw or {})
             roster = rosters.get(event_id)
             if roster is None:
                 roster = rosters[event_id] = {}

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.sqlite import insert
 
-from race_control.store.models import DisplayEvent, Read, SessionSnapshot
+from race_control.store.models import DisplayEvent, Read, SessionSnapshot, TimingStream
 
 Stored = tuple[str, int, bytes, bytes]  # fingerprint, last seq, state, unknown bibs
 
@@ -20,9 +20,16 @@ def load_snapshots(conn: Connection) -> dict[str, Stored]:
 
 
 def stored_to(conn: Connection) -> dict[str, int]:
-    """Each stream's highest stored raw_n (from ``ix_reads_stream_arrival``)."""
-    t = Read.__table__
-    return dict(conn.execute(select(t.c.stream_id, func.max(t.c.raw_n)).group_by(t.c.stream_id)).all())
+    """Each stream's highest stored raw_n (streams with reads): one look into
+    ``ix_reads_stream_arrival`` (stream_id, raw_n) a stream, not a scan of it (a GROUP BY over
+    every read: 25 ms at 250,000)."""
+    t, streams = Read.__table__, TimingStream.__table__
+    out = {}
+    for (stream_id,) in conn.execute(select(streams.c.id)):
+        n = conn.execute(select(func.max(t.c.raw_n)).where(t.c.stream_id == stream_id)).scalar()
+        if n is not None:
+            out[stream_id] = int(n)
+    return out
 
 
 def events_after(conn: Connection, session_id: str, seq: int) -> list[tuple[str, dict[str, Any]]]:

@@ -242,6 +242,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.kept_at_close: bytes | None = None  # ``migrate``: clean_close's ``kept``
         self.checkpointer: Checkpointer | None = None
         self.engine = sqlite_engine(path, lambda: self.checkpointer is None)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="race-control-db")
@@ -250,6 +251,8 @@ class Store:
         """Check the file (``check_database``: ``DatabaseUnusable`` if damaged or newer), then
         create or upgrade the schema; a storage failure on the way raises ``StoreError``."""
         clean = closed_cleanly(self.path)
+        # what the last clean stop kept for this very file (start-up's consumers take it)
+        self.kept_at_close = clean.kept if clean else None
         if clean:
             log.info("%s was closed cleanly and is unchanged: its pages are not all read again", self.path)
         check_database(self.path, full=not clean)

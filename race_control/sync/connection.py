@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import psycopg2
-import psycopg2.extensions
 
 from race_control.config import Settings, url_without_password
 from race_control.errors import InputError, RaceControlError
+
+if TYPE_CHECKING:
+    import psycopg2.extensions
 
 log = logging.getLogger("race_control.sync")
 
@@ -81,6 +81,8 @@ def _message(exc: BaseException) -> str:
 def failure(exc: BaseException, *, password: str | None = None) -> SyncFailure:
     """What ``exc`` (from psycopg2 or our push) means for the status and the retry; the
     message never holds ``password``."""
+    import psycopg2
+
     if isinstance(exc, SyncFailure):
         return exc
     text = _message(exc)
@@ -178,6 +180,8 @@ def connect(
     }
     if target.password and not has_password(target.url):
         kw["password"] = target.password
+    import psycopg2  # (not at start-up: most races have no central database)
+
     try:
         return psycopg2.connect(target.url, **kw)
     except Exception as exc:

@@ -48,9 +48,10 @@ import psycopg2.extensions
 from race_control.alerts import AlertBoard
 from race_control.store.database import Store, StoreError
 from race_control.sync.connection import CentralRejected, CentralTarget, SyncFailure, connect, failure
+from race_control.sync.off import NoSync
 from race_control.sync.outbox import MAX_ENTITIES, Backlog, Batch, backlog, mark_pushed, read_batch
 from race_control.sync.push import Encoded, encode_batch, push_batch
-from race_control.sync.status import OFF, SyncStatus
+from race_control.sync.status import SyncStatus
 
 log = logging.getLogger("race_control.sync")
 T = TypeVar("T")
@@ -399,33 +400,6 @@ def _ping(pg: psycopg2.extensions.connection) -> None:
         raise CentralRejected(
             "this central login belongs to no timing partner (use the URL `central add-partner` printed)"
         )
-
-
-class NoSync:
-    """``services.sync`` when no central database is configured: always off, same interface."""
-
-    configured = False
-
-    def __init__(self) -> None:
-        self.on_status: list[StatusListener] = []
-
-    def status(self) -> SyncStatus:
-        return OFF
-
-    def add_round(self, fn: RoundHook) -> None:
-        del fn
-
-    def request(self) -> None:
-        pass
-
-    def poke(self, *_: Any) -> None:
-        pass
-
-    def start(self) -> None:
-        pass
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        del timeout
 
 
 __all__ = ["CentralLink", "NoSync", "SyncWorker", "backoff"]

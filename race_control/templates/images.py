@@ -18,16 +18,29 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
-
-from PIL import Image, UnidentifiedImageError
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from race_control.templates.errors import TemplateInputError
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 MAX_IMAGE_BYTES = 10_000_000  # one image as it arrives
 MAX_PIXELS = 40_000_000  # width x height before decoding (a decompression bomb stops here)
-# what Pillow raises for bytes that are not a readable image (a bomb, a truncated or fake file)
-UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
-              Image.DecompressionBombError, Image.DecompressionBombWarning)  # fmt: skip
+
+
+@cache
+def _pillow() -> tuple[Any, tuple[type[BaseException], ...]]:
+    """Pillow's ``Image`` (imported when an image is first checked: not at start-up) and what it
+    raises for bytes that are not a readable image (a bomb, a truncated or fake file)."""
+    from PIL import Image, UnidentifiedImageError
+
+    unreadable = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+                  Image.DecompressionBombError, Image.DecompressionBombWarning)  # fmt: skip
+    return Image, unreadable
+
+
 MAX_SIDE = 7680  # the largest canvas side a template may have
 PNG_LIMIT = 1_500_000  # an opaque image whose PNG is larger is stored as JPEG
 JPEG_QUALITY = 88
@@ -83,6 +96,7 @@ def prepare_image(data: bytes, box: tuple[int, int], where: str) -> StoredImage:
         script = re.search(rb"<script|\son[a-z]+\s*=|javascript:", data, re.IGNORECASE)
         reason = "an SVG image with script in it" if script else "an SVG image (SVG can carry script)"
         raise TemplateInputError(f"{where}: refused: {reason}; use a PNG, JPEG, GIF or WebP image")
+    Image, unreadable = _pillow()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -102,7 +116,7 @@ def prepare_image(data: bytes, box: tuple[int, int], where: str) -> StoredImage:
             img.load()
     except TemplateInputError:
         raise
-    except UNREADABLE as exc:
+    except unreadable as exc:
         raise TemplateInputError(f"{where}: refused: not a readable image ({type(exc).__name__})") from None
     return _encode(img, box)
 
@@ -113,7 +127,7 @@ def _encode(img: Image.Image, box: tuple[int, int]) -> StoredImage:
     bw = max(1, min(MAX_SIDE, int(box[0])))
     bh = max(1, min(MAX_SIDE, int(box[1])))
     if img.width > bw or img.height > bh:
-        img.thumbnail((bw, bh), Image.Resampling.LANCZOS)
+        img.thumbnail((bw, bh), _pillow()[0].Resampling.LANCZOS)
     out = io.BytesIO()
     img.save(out, format="PNG", optimize=True)
     ext = "png"
@@ -154,6 +168,7 @@ def check_stored(sha256: object, ext: object, data: object, where: str) -> Store
     if _sniff_svg(data):
         raise TemplateInputError(f"{where}: refused: an SVG image (SVG can carry script)")
     want = STORED_FORMATS[ext]
+    Image, unreadable = _pillow()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -168,6 +183,6 @@ def check_stored(sha256: object, ext: object, data: object, where: str) -> Store
             img.load()
     except TemplateInputError:
         raise
-    except UNREADABLE as exc:
+    except unreadable as exc:
         raise TemplateInputError(f"{where}: refused: not a readable image ({type(exc).__name__})") from None
     return StoredImage(sha256, str(ext), w, h, data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass
+from hashlib import blake2b
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +31,13 @@ class StoredRead:
 
 def content_key(kind: str, tag: str, time_text: str, lap: int, reader_id: str, gator: int) -> int:
     """What a read says, as one number: a resend of the same read has the same key, a different
-    read under the same (location, seq) almost surely not (64-bit; ``hash`` of strings is keyed
-    per process, so keys are never stored: start-up recomputes them from the stored reads)."""
-    return hash((kind, tag, time_text, lap, reader_id, gator))
+    read under the same (location, seq) almost surely not (64 bits of BLAKE2b over the fields,
+    each text with its length, so no two different reads are one encoding).  The same in every
+    process (not ``hash``, which is keyed per process), so the trackers a clean stop keeps are
+    valid at the next start-up (``streams_kept``).  ~1 us a read."""
+    text = f"{kind}\0{len(tag)}\0{tag}\0{len(time_text)}\0{time_text}\0{lap}\0{len(reader_id)}\0{reader_id}\0{gator}"
+    digest = blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 class SeqTracker:
@@ -96,6 +101,20 @@ class SeqTracker:
                 last += 1
             self._tail = (first, last)
         return self._tail[1]
+
+    def parts(self) -> tuple[int, array[int], dict[int, int]]:
+        """(``low``, the run's keys, seq -> key outside the run): what ``restored`` takes back."""
+        return self.low, self._run, self._above
+
+    @classmethod
+    def restored(cls, low: int, run: array[int], above: dict[int, int]) -> SeqTracker:
+        """The tracker ``parts`` described (``ValueError`` if they are not one: ``low`` not the
+        run's length, or a seq outside the run that belongs in it)."""
+        if len(run) != low or run.typecode != "q" or any(0 < s <= low + 1 for s in above):
+            raise ValueError("not the parts of one tracker")
+        t = cls()
+        t.low, t._run, t._above = low, run, above
+        return t
 
     def has(self, seq: int) -> bool:
         return 0 < seq <= self.low or seq in self._above

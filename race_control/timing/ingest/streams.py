@@ -51,6 +51,9 @@ from race_control.store.models import RawLine, Read, ReadConflict, TimingStream
 from race_control.store.unit_of_work import UnitOfWork
 from race_control.timing.ingest.pipeline import IngestPipeline
 from race_control.timing.ingest.stored_read import SeqTracker, StoredRead, content_key
+from race_control.timing.ingest.streams_kept import Derived, KeptUnusable
+from race_control.timing.ingest.streams_kept import decode as decode_kept
+from race_control.timing.ingest.streams_kept import encode as encode_kept
 from race_control.timing.protocols.errors import TimingInputError, TimingNotFound
 from race_control.timing.protocols.events import GunTime, TagRead
 
@@ -182,10 +185,18 @@ class TimingService:
         return self._streams.get(stream_id)
 
     async def load(self) -> None:
-        """Know every stored stream at start-up (their read counts and resume cursors)."""
-        for state in await self._store.run(_load_streams):
+        """Know every stored stream at start-up (their read counts and resume cursors): derived
+        from the stored reads, or taken from what the last clean stop kept (``keep``) when the
+        store says the file is the very one that stop closed."""
+        kept, self._store.kept_at_close = self._store.kept_at_close, None
+        for state in await self._store.run(_load_streams, kept):
             self._streams[state.id] = state
             self._by_key[(state.protocol, state.source_key)] = state
+
+    async def keep(self) -> bytes:
+        """What the next start-up would derive from the stored reads, derived now (a clean stop,
+        once nothing writes reads any more: ``streams_kept``)."""
+        return await self._store.run(_keep_streams)
 
     def plan_attach(
         self,
@@ -608,34 +619,75 @@ _TRACKED_READS = (
 )
 
 
-def _load_streams(conn: Connection) -> list[StreamState]:
+def _derive(conn: Connection, stream_id: str) -> Derived:
+    """The stream's DERIVED fields that come from its reads: the seq trackers, the tag reads'
+    count and latest arrival, in one pass over its stored reads."""
+    # plain driver rows in primary-key order (no sort), one location's tracker at a time:
+    # this runs for every stored read at start-up (1,000,000 in a long race)
+    d = Derived()
+    cursor = conn.exec_driver_sql(_TRACKED_READS, (stream_id,)).cursor
+    tracker, at = None, None
+    tags, latest = 0, None
+    while rows := cursor.fetchmany(20_000):
+        for loc, seq, kind, tag, time_text, lap, reader_id, gator, received_at in rows:
+            if loc != at:
+                tracker, at = d.trackers.setdefault(loc, SeqTracker()), loc
+            tracker.add(seq, content_key(kind, tag, time_text, lap, reader_id, gator))  # type: ignore[union-attr]
+            if kind == "tag":
+                tags += 1
+                if latest is None or received_at > latest:
+                    latest = received_at
+    d.reads, d.last_read_at = tags, latest
+    return d
+
+
+def _keep_streams(conn: Connection) -> bytes:
+    t = TimingStream.__table__
+    return encode_kept({stream_id: _derive(conn, stream_id) for (stream_id,) in conn.execute(select(t.c.id))})
+
+
+def _usable_kept(kept: bytes | None, stream_ids: list[str]) -> dict[str, Derived] | None:
+    """What the last clean stop kept, if it is whole and of exactly these streams; else None
+    (the reason logged: start-up derives everything from the reads, as after a crash)."""
+    if kept is None:
+        return None
+    try:
+        derived = decode_kept(kept)
+    except KeptUnusable as exc:
+        log.warning(
+            "the streams' state kept by the last clean stop is unusable (%s): derived from the reads", exc
+        )
+        return None
+    if sorted(derived) != sorted(stream_ids):
+        log.warning(
+            "the streams' state kept by the last clean stop is of other streams (%d kept, %d stored): "
+            "derived from the reads",
+            len(derived),
+            len(stream_ids),
+        )
+        return None
+    log.info(
+        "the streams' seq trackers and counts kept by the last clean stop are used (%d streams)", len(derived)
+    )
+    return derived
+
+
+def _load_streams(conn: Connection, kept: bytes | None = None) -> list[StreamState]:
     t = TimingStream.__table__
     raw_t = RawLine.__table__
+    ct = ReadConflict.__table__
+    rows = list(conn.execute(select(t)).mappings())
+    derived = _usable_kept(kept, [r["id"] for r in rows])
     out = []
-    for r in conn.execute(select(t)).mappings():
+    for r in rows:
         s = StreamState(id=r["id"], **{name: r[name] for name in STORED})
         s.locations = list(s.locations or [])
-        # DERIVED: what ingest counts in memory, rebuilt from what it stored
-        # plain driver rows in primary-key order (no sort), one location's tracker at a time:
-        # this runs for every stored read at start-up (1,000,000 in a long race)
-        # (the tag reads' count and latest arrival in the same pass: no scan of their own)
-        cursor = conn.exec_driver_sql(_TRACKED_READS, (s.id,)).cursor
-        tracker, at = None, None
-        tags, latest = 0, None
-        while rows := cursor.fetchmany(20_000):
-            for loc, seq, kind, tag, time_text, lap, reader_id, gator, received_at in rows:
-                if loc != at:
-                    tracker, at = s.trackers.setdefault(loc, SeqTracker()), loc
-                tracker.add(seq, content_key(kind, tag, time_text, lap, reader_id, gator))  # type: ignore[union-attr]
-                if kind == "tag":
-                    tags += 1
-                    if latest is None or received_at > latest:
-                        latest = received_at
-        ct = ReadConflict.__table__
+        # DERIVED: what ingest counts in memory, rebuilt from what it stored (or kept: above)
+        d = derived[s.id] if derived is not None else _derive(conn, s.id)
+        s.trackers, s.reads, s.last_read_at = d.trackers, d.reads, d.last_read_at
         s.conflicts = conn.execute(
             select(func.count()).select_from(ct).where(ct.c.stream_id == s.id)
         ).scalar_one()
-        s.reads, s.last_read_at = tags, latest
         s.next_n = (
             conn.execute(select(func.max(raw_t.c.n)).where(raw_t.c.stream_id == s.id)).scalar() or 0
         ) + 1

@@ -533,7 +533,8 @@ class SessionService:
         s = built.session
         if target is not None:
             before = set(target.streams)
-            adopt(target, s)
+            replaced = adopt(target, s)
+            self._background(release_in_slices(replaced, SLICE_S))
             s = target
             self._install(s, before)
         else:

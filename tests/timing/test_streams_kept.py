@@ -137,10 +137,7 @@ async def test_a_damaged_record_is_not_used(
     data = tmp_path / "data"
     before = await stopped_with_reads(data)
     keep_instead(data, damage(kept_of(data)))
-    caplog.set_level(logging.INFO, logger="race_control.timing")
-    async with running(make_settings(data)) as (rc, _api):
-        assert UNUSABLE in caplog.text and USED not in caplog.text
-        assert streams_of(rc) == before
+    await started_without_it(data, caplog, UNUSABLE, before)
 
 
 async def test_a_record_of_other_streams_is_not_used(
@@ -150,9 +147,15 @@ async def test_a_record_of_other_streams_is_not_used(
     before = await stopped_with_reads(ours)
     await stopped_with_reads(theirs, "their-conn")
     keep_instead(ours, kept_of(theirs))  # another data dir's record, valid in itself
+    await started_without_it(ours, caplog, OTHERS, before)
+
+
+async def started_without_it(data: Path, caplog: pytest.LogCaptureFixture, why: str, before: Any) -> None:
+    """Start on ``data``: the kept record is not used (``why`` logged), the streams derived again
+    from the reads are ``before``."""
     caplog.set_level(logging.INFO, logger="race_control.timing")
-    async with running(make_settings(ours)) as (rc, _api):
-        assert OTHERS in caplog.text and USED not in caplog.text
+    async with running(make_settings(data)) as (rc, _api):
+        assert why in caplog.text and USED not in caplog.text
         assert streams_of(rc) == before
 
 

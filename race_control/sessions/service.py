@@ -533,8 +533,7 @@ class SessionService:
         s = built.session
         if target is not None:
             before = set(target.streams)
-            replaced = adopt(target, s)
-            self._background(release_in_slices(replaced, SLICE_S))
+            adopt(target, s)
             s = target
             self._install(s, before)
         else:

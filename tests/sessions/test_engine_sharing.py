@@ -14,12 +14,11 @@ import asyncio
 from typing import Any
 
 from race_control.app import RaceControl
-from race_control.heap import release_in_slices
 from race_control.roster.participants import ParticipantRow
 from race_control.sessions.crossing import CrossingEngine
 from race_control.sessions.engine_sharing import leave, same_state, share
 from race_control.sessions.live import Derived, LiveSession
-from race_control.sessions.replay import adopt, replaying
+from race_control.sessions.replay import replaying
 from race_control.sessions.snapshot import capture, capture_sliced
 from race_control.timing.ingest.stored_read import StoredRead
 from tests.conftest import Api
@@ -245,29 +244,3 @@ async def test_live_sessions_share_an_engine_until_one_changes_and_show_what_ses
 def view(session: dict[str, Any]) -> dict[str, Any]:
     kept = ("finishers", "suppressed", "last_seq", "unknown_bibs", "rules", "status", "mode")
     return {k: session[k] for k in kept}
-
-
-def test_a_rebuilt_session_hands_back_what_it_held_alone_and_never_a_shared_engine() -> None:
-    """``replay.adopt`` returns the replaced state's containers for freeing in slices (a rules
-    change at 200,000 reads freed them in one go): its own engine's and its places', none that a
-    session sharing the old engine still decides with, none that it holds now."""
-    reads = race()
-    a, b = built(reads[:120]), built(reads[:120], "sess-2")
-    asyncio.run(share(b, [a, b]))
-    held_by_b = {id(h) for h in b.engine.state()}
-    before_b = copied(b.engine)
-    old_ranked, old_times = a._ranked, a._times
-    fresh = built(reads[:60])  # a rebuild of a (new rules, say) that kept one of a's dicts
-    fresh.unknown = a.unknown
-    replaced = adopt(a, fresh)
-    ids = {id(h) for h in replaced}
-    assert id(old_ranked) in ids and id(old_times) in ids
-    assert not ids & held_by_b  # the shared engine stays whole for b
-    assert not ids & {id(getattr(a, f)) for f in ("_ranked", "_times", "unknown", "decided_to")}
-    assert not ids & {id(h) for h in a.engine.state()}
-    asyncio.run(release_in_slices(replaced))
-    assert copied(b.engine) == before_b and a._ranked and a.engine.state()[1]
-    # not shared: the old engine's state comes back too
-    c = built(reads[:120], "sess-3")
-    own = {id(h) for h in c.engine.state()}
-    assert own <= {id(h) for h in adopt(c, built(reads[:60], "sess-3"))}

@@ -139,6 +139,11 @@ class Marker:
     def is_gun(self) -> bool:
         return self.kind == "Gun"
 
+    @property
+    def centis(self) -> int:
+        """``marker_epoch`` in hundredths, as ``ControllerRead.centis`` (the two sort together)."""
+        return round(marker_epoch(self) * 100)
+
 
 @dataclass(slots=True)
 class ControllerData:
@@ -363,7 +368,7 @@ def _time_ordered(guns: list[Marker], reads: list[ControllerRead]) -> Iterator[M
     Python that lets the loop in."""
     width = max(len(guns), len(reads)) + 1  # key = (centis * 2 + kind) * width + index: unique
     keyed: list[tuple[int, Marker | ControllerRead]] = [
-        (round(marker_epoch(m) * 100) * 2 * width + i, m) for i, m in enumerate(guns)
+        (m.centis * 2 * width + i, m) for i, m in enumerate(guns)
     ]
     keyed.extend(((r.centis * 2 + 1) * width + i, r) for i, r in enumerate(reads))
     first = itemgetter(0)
@@ -396,7 +401,7 @@ def to_timing_events(
     out: list[TagRead | GunTime] = []
     seen: dict[str, int] = {}
     for seq, rec in enumerate(_time_ordered(guns, reads), start=1):
-        centis = rec.centis if isinstance(rec, ControllerRead) else round(marker_epoch(rec) * 100)
+        centis = rec.centis
         delta = wall_time(centis, zone) - midnight
         local_centis = delta.days * 8_640_000 + delta.seconds * 100 + delta.microseconds // 10_000
         clock = local_centis / 100

@@ -34,6 +34,7 @@ from race_control.display_server.frames import direct_transport, text_frame
 from race_control.ids import new_id
 from race_control.latency import latency_summary
 from race_control.logging_setup import safe
+from race_control.store.json_text import dumps_compact
 from race_control.timing.transports.caps import CapReporter
 
 log = logging.getLogger("race_control.display.hub")
@@ -270,7 +271,7 @@ class Hub:
         screens = self._screens.get(session_id, ())
         now = time.time()
         for p in payloads:
-            text = json.dumps(self.payload_filter(session_id, p), separators=(",", ":"))
+            text = dumps_compact(self.payload_filter(session_id, p))
             seq = p["seq"]
             recent.append((seq, text, p.get("read_at", 0)))
             if screens:
@@ -291,7 +292,7 @@ class Hub:
 
     def send_control(self, session_id: str, message: dict[str, Any], screen_id: str | None = None) -> int:
         """Send an unsequenced control message (reload, mode, ...) to a session's screens."""
-        text = json.dumps(self.payload_filter(session_id, message), separators=(",", ":"))
+        text = dumps_compact(self.payload_filter(session_id, message))
         if message.get("type") == "replay":
             if isinstance(message.get("replay"), dict):
                 self._replaying[session_id] = message["replay"]
@@ -344,7 +345,7 @@ class Hub:
         asyncio.get_running_loop().call_later(RESUME_GRACE, self._start_without_resume, screen)
         try:
             hello = {**hello, "replay": self._replaying.get(session_id)}  # its REPLAY badge at once
-            await ws.send_str(json.dumps(self.payload_filter(session_id, hello), separators=(",", ":")))
+            await ws.send_str(dumps_compact(self.payload_filter(session_id, hello)))
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
@@ -550,10 +551,7 @@ class Hub:
                 if page is None:  # older than the recent log: page through the store
                     stored = await self._store_page(screen.session_id, screen.last_sent, PAGE)
                     sid = screen.session_id
-                    page = [
-                        (p["seq"], json.dumps(self.payload_filter(sid, p), separators=(",", ":")))
-                        for p in stored
-                    ]
+                    page = [(p["seq"], dumps_compact(self.payload_filter(sid, p))) for p in stored]
                 if not page:
                     break
                 for seq, text in page:

@@ -287,8 +287,12 @@ def plan_resync(
         claimed.setdefault(bib, e.registration_id)
     stays = {r.bib for r in local if r.id not in moving}  # bibs still worn by who wears them now
 
+    same = _unchanged_test(supplies)
     for runner, e in matched:
         target = moving.get(runner.id)
+        if target is None and same(runner, e):
+            plan.unchanged.append((runner, e))
+            continue
         if target is not None:
             holder = by_bib.get(target)
             if (holder is not None and holder.id not in moving and target in stays) or claimed.get(
@@ -355,6 +359,38 @@ def plan_resync(
                     }
                 )
     return plan
+
+
+def _unchanged_test(supplies: frozenset[str]) -> Callable[[LocalRunner, Entrant], bool]:
+    """A test that a matched runner who keeps its bib needs nothing written: every compared
+    field it is given equals the local one and its link already keeps this provider row.
+
+    ``_plan_match`` answers the same (``unchanged``) for such a runner, a field at a time; this
+    compares all of them as one tuple (most of a 50,000-runner re-sync: docs/providers.md#load).
+    False only means "let ``_plan_match`` decide"."""
+    names = tuple(n for n in COMPARED if n in supplies and n not in STICKY)
+    theirs = operator.attrgetter(*names) if names else (lambda e: ())
+    mine = operator.itemgetter(*names) if names else (lambda f: ())
+    if len(names) == 1:  # (the getters give a bare value, not a tuple, for one name)
+        theirs, mine = (lambda e, g=theirs: (g(e),)), (lambda f, g=mine: (g(f),))
+    bib_given, chip_given = "bib" in supplies, "chip" in supplies
+
+    def same(runner: LocalRunner, e: Entrant) -> bool:
+        fields = runner.fields
+        if bib_given and e.bib and e.bib != runner.bib:  # (a bib kept local is listed)
+            return False
+        if fields.get("bib") != runner.bib:
+            return False
+        if chip_given and e.chip and e.chip != (runner.raw.get("chip", "") or ""):
+            return False
+        try:
+            if mine(fields) != theirs(e):
+                return False
+        except KeyError:  # a field the local row does not have: compared one at a time
+            return False
+        return runner.link_is(e, "active")
+
+    return same
 
 
 def _plan_match(plan: Plan, runner: LocalRunner, e: Entrant, supplies: frozenset[str], bib: str) -> None:

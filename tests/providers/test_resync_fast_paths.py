@@ -49,3 +49,25 @@ def test_a_row_the_roster_cannot_hold_is_still_quarantined_when_its_link_is_new(
     p = plan_resync([local], FetchResult([e], supplies=ALL))
     assert [q["reason"] for q in p.quarantined] == ["70 extra fields (at most 50)"]
     assert not p.unchanged and not p.links
+
+
+def test_a_chip_or_bib_that_differs_is_planned_even_when_the_link_keeps_the_same_row() -> None:
+    # the one-tuple comparison of the other fields leaves the chip and the bib to their own
+    # rules: a new remote chip is written, a blank one keeps the local chip, a new remote bib moves
+    raw = {"registration_id": "r1", "v": 1}
+    e = entrant("r1", "1", "Ann", "Lee", chip="E201", raw=raw)
+    local = linked(runner("p1", "1", "Ann", "Lee", reg="r1", raw={"chip": "E200"}), raw)
+    p = plan_resync([local], FetchResult([e], supplies=ALL))
+    assert [(c.runner.id, c.diff) for c in p.changed] == [("p1", {"chip": ("E200", "E201")})]
+    assert p.changed[0].raw["chip"] == "E201"
+
+    blank = plan_resync([local], FetchResult([replace(e, chip="")], supplies=ALL))
+    assert not blank.changed and [r.id for r, _ in blank.unchanged] == ["p1"]
+
+    moved = plan_resync([local], FetchResult([replace(e, bib="7", chip="E200")], supplies=ALL))
+    assert [(c.runner.id, c.diff) for c in moved.changed] == [("p1", {"bib": ("1", "7")})]
+
+    kept = replace(local, local_fields=frozenset({"bib"}))
+    held = plan_resync([kept], FetchResult([replace(e, bib="7", chip="E200")], supplies=ALL))
+    assert [(k["field"], k["remote"]) for k in held.kept_local] == [("bib", "7")]
+    assert not held.changed

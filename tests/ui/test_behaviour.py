@@ -113,6 +113,8 @@ async def test_prerace_switch_and_imported_controller_files(desktop: Desktop) ->
     tm.import_path.setText(str(resources_dir() / "demo" / "chronotrack-2021" / "9K"))
     tm.import_button.click()
     await until(lambda: tm.streams.rowCount() == 1, what="imported stream", timeout=20)
+    # the file's stream shows "● Connected" while its reads go in, then "Imported"
+    await until(lambda: tm.streams.item(0, 4).text() != "● Connected", what="import done", timeout=20)
     assert tm.streams.item(0, 4).text() == "Imported"
     assert tm.streams.item(0, 5).text() == "849"
     assert w.go(w.pages.index(w.display_page))

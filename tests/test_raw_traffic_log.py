@@ -65,7 +65,7 @@ def test_rolls_over_by_bytes_and_keeps_every_line(raw_logger, tmp_path: Path) ->
     lines = [f"{n:03d} Zürich ünïcödé" for n in range(40)]  # 19 characters with the newline, 24 bytes
     for line in lines:
         logger.debug(line)
-    files = sorted(tmp_path.glob("raw.log.*"), key=lambda p: -int(p.suffix[1:])) + [path]
+    files = [*sorted(tmp_path.glob("raw.log.*"), key=lambda p: -int(p.suffix[1:])), path]
     assert all(p.stat().st_size <= 200 for p in files), [p.stat().st_size for p in files]
     text = b"".join(p.read_bytes() for p in files).decode()
     assert text == "x" * 150 + "\n" + "".join(f"{line}\n" for line in lines)

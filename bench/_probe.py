@@ -37,6 +37,7 @@ class Prober(threading.Thread):
         self.ws_url = ws_url
         self.interval = interval
         self.health: list[float] = []  # perf_counter of every 200 answer
+        self.health_waits: list[tuple[float, float]] = []  # (asked at, seconds until answered)
         self.screen: list[float] = []  # perf_counter of every pong / message on the screen
         self.errors = 0
         self.reconnects = 0
@@ -70,6 +71,7 @@ class Prober(threading.Thread):
                     await r.read()
                     if r.status == 200:
                         self.health.append(time.perf_counter())
+                        self.health_waits.append((t, self.health[-1] - t))
             except (TimeoutError, aiohttp.ClientError, OSError):
                 self.errors += 1
             await asyncio.sleep(max(0.0, t + self.interval - time.perf_counter()))
@@ -112,6 +114,10 @@ class Prober(threading.Thread):
             return float("nan")
         points = [t0, *inside, t1]
         return max(b - a for a, b in itertools.pairwise(points))
+
+    def waits(self, t0: float, t1: float) -> list[float]:
+        """How long each ``GET /api/health`` asked in [t0, t1] waited for its answer (seconds)."""
+        return [w for at, w in self.health_waits if t0 <= at <= t1]
 
     def answers(self, times: list[float], t0: float, t1: float) -> int:
         return bisect.bisect_right(times, t1) - bisect.bisect_left(times, t0)

@@ -28,6 +28,7 @@ from race_control.sessions.snapshot import (
     capture,
     capture_sliced,
     continuing,
+    dumps_sliced,
     encode,
     fingerprint_of,
     read_state,
@@ -372,3 +373,14 @@ def test_big_columns_are_written_in_chunks_and_read_back_whole() -> None:
     assert len(records) == 1 + (1 + 3) + (1 + 0) + (1 + 3) + (1 + 0) + (1 + 3)
     assert max(len(marshal.loads(r)[0]) for r in records[2:5]) == CHUNK_ITEMS
     assert read_state(b"".join(records)) == state
+
+
+def test_the_unknown_bibs_are_json_dumps_text_made_a_slice_at_a_time() -> None:
+    # the worker thread encodes them a slice at a time (one C call held the GIL, and so the
+    # loop, for the whole dict); the text must be json.dumps's own, NaN refused as there
+    unknown = {f"{b}": [{"seq": b, "bib": f"{b}", "name": 'Zoë "Q" \\', "t": b / 7}] for b in range(1, 1203)}
+    for size in (1, 7, 500, 5000):
+        assert dumps_sliced(unknown, size) == json.dumps(unknown, allow_nan=False)
+    assert dumps_sliced({}) == "{}" == json.dumps({})
+    with pytest.raises(ValueError):
+        dumps_sliced({"1": [{"t": float("nan")}]})

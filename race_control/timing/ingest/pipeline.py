@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from operator import attrgetter
@@ -33,6 +34,11 @@ from race_control.timing.ingest.stored_read import StoredRead
 log = logging.getLogger("race_control.timing.ingest.pipeline")
 ReadListener = Callable[[list[StoredRead]], None]
 MAX_BATCH = 5_000  # per transaction: same throughput as 20k (bench.ingest), 4x shorter loop stalls
+# a batch's reads are derived and published on the loop (every bound session decides each one
+# and makes its messages): the next batch takes as many reads as the last batch's pace says fit
+# in this much loop time, for each of the two
+DERIVE_BUDGET = 0.02  # seconds
+MIN_BATCH = 50
 FIRST_RETRY, MAX_RETRY = 0.05, 5.0  # seconds between attempts to store a failed batch (doubling)
 
 
@@ -84,6 +90,7 @@ class IngestPipeline:
         self.failures = 0
         self.last_error = ""
         self._failing = False  # the last attempt to store a batch failed (backpressure.must_pause)
+        self._take = MIN_BATCH  # reads the next batch takes (_pace: the first one learns the pace)
 
     def add_listener(self, fn: ReadListener) -> None:
         """Called on the loop with each committed batch of reads (live previews, counters)."""
@@ -140,7 +147,7 @@ class IngestPipeline:
             await self._wake.wait()
             self._wake.clear()
             raw, self._raw = self._raw[:MAX_BATCH], self._raw[MAX_BATCH:]
-            reads, self._reads = self._reads[:MAX_BATCH], self._reads[MAX_BATCH:]
+            reads, self._reads = self._reads[: self._take], self._reads[self._take :]
             self._in_flight = len(raw) + len(reads)
             if self._raw or self._reads:
                 self._wake.set()
@@ -150,7 +157,9 @@ class IngestPipeline:
             lock = self._consumer.lock
             # only this task blocks the lock, and it unblocks before it takes the next batch
             async with lock.acquire_blocked():
+                started = time.perf_counter()
                 batch = self._consumer.derive(reads)
+                derived_in = time.perf_counter() - started
                 error = await self._store_batch(raw, reads, batch, 0)
                 if error is not None:
                     lock.block(error)
@@ -176,16 +185,28 @@ class IngestPipeline:
             # no await from the release to the publish: nothing else can publish newer seqs first
             self.committed_reads += len(reads)
             self._in_flight = 0
+            started = time.perf_counter()
             self._consumer.publish(batch)
             for fn in self._listeners:
                 try:
                     fn(reads)
                 except Exception:
                     log.exception("read listener failed")
+            self._pace(len(reads), max(derived_in, time.perf_counter() - started))
             # not held while idle: with 20 sessions a batch is ~100,000 rows and their messages
             del raw, reads, batch
             if not self._raw and not self._reads:
                 self._idle.set()
+
+    def _pace(self, reads: int, seconds: float) -> None:
+        """Size the next batch so its derive and its publish (``seconds``: the longer of the two)
+        each take about ``DERIVE_BUDGET`` of the loop: 20 sessions deciding 5,000 reads held it
+        ~1 s, and publishing their 100,000 messages as long, while every screen, ping and API
+        call waited."""
+        if reads >= MIN_BATCH:
+            per_read = seconds / reads
+            fits = int(DERIVE_BUDGET / per_read) if per_read > 0 else MAX_BATCH
+            self._take = max(MIN_BATCH, min(MAX_BATCH, fits))
 
     async def _store_batch(
         self, raw: list[dict[str, object]], reads: list[StoredRead], batch: Batch, attempt: int

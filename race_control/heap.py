@@ -6,7 +6,8 @@ rosters and the sessions' state loaded at start-up (hundreds of thousands of obj
 race).  A full collection walks all of them, holding the GIL — a pause of the event loop and
 of the read → screen path.  ``freeze_startup_heap()``, once the app serves, collects once and
 moves what is left into the permanent generation (``gc.freeze``): later collections walk only
-what was made since.  Objects of that generation are still freed by reference counting as
+what was made since; and so on after each full collection (``_freeze_after_full``), so none walks
+the race's growing state again.  Objects of that generation are still freed by reference counting as
 usual; only a reference cycle among them would stay (start-up leaves none worth collecting:
 it was just collected).  The CLI's ``serve``/``demo`` and the desktop call it; the library
 (``RaceControl``, tests) does not, so a test process never freezes its tests' leftovers.
@@ -60,6 +61,8 @@ def freeze_startup_heap() -> int:
     gc.freeze()
     gc.enable()
     _startup_frozen = True
+    if _freeze_after_full not in gc.callbacks:
+        gc.callbacks.append(_freeze_after_full)
     frozen = gc.get_freeze_count()
     log.info(
         "start-up heap: %d objects kept out of collection (%.0f ms; %d collections before it)",
@@ -68,6 +71,18 @@ def freeze_startup_heap() -> int:
         before,
     )
     return frozen
+
+
+def _freeze_after_full(phase: str, info: dict[str, Any]) -> None:
+    """After each full collection of a process that froze its start-up heap, freeze what
+    survived it too (issue #13): the race's own state (every session's finishers, rankings,
+    payloads) grows all day, and each full collection walked all of it — 50-80 ms of the loop
+    every second with 20 sessions at full speed, freeing nothing.  Frozen right after being
+    collected, the survivors are all reachable; later full collections walk only what was made
+    since.  The cost is the start-up heap's: a reference cycle that becomes garbage after its
+    objects were frozen is never collected (reference counting frees everything else)."""
+    if phase == "stop" and info["generation"] == 2:
+        gc.freeze()
 
 
 DEFERRED = 1_000_000  # gen-1 collections before a full one, while ``full_collections_deferred``

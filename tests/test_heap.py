@@ -26,6 +26,29 @@ def test_freeze_startup_heap_collects_then_freezes_what_survived() -> None:
     assert int(out.stdout) > 5_000
 
 
+def test_after_the_start_up_each_full_collections_survivors_are_frozen_too() -> None:
+    # in a child: freezing is process-wide.  The race's state grows all day; a full collection
+    # that walked it every time held the loop 50-80 ms with 20 sessions (issue #13)
+    code = (
+        "import gc\n"
+        "from race_control.heap import freeze_startup_heap\n"
+        "freeze_startup_heap()\n"
+        "frozen = gc.get_freeze_count()\n"
+        "race = [{'bib': str(i), 'payload': {'n': i}} for i in range(20_000)]\n"  # lives on
+        "junk = []; junk.append(junk); del junk\n"  # cyclic garbage: collected, not frozen
+        "found = gc.collect(2)\n"
+        "grew = gc.get_freeze_count() - frozen\n"
+        "assert found >= 1, found\n"
+        "assert grew >= 20_000, grew\n"  # the race's dicts (a dict of ints is not tracked)
+        "young = [[i] for i in range(1000)]\n"
+        "gc.collect(1)\n"  # a young collection freezes nothing: its survivors age as usual
+        "assert gc.get_freeze_count() - frozen == grew\n"
+        "print(grew)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert int(out.stdout) >= 20_000
+
+
 def test_serve_freezes_its_startup_heap(tmp_path: Path) -> None:
     async def main() -> str:
         proc = await start_serve(tmp_path / "data")

@@ -115,9 +115,9 @@ class Prober(threading.Thread):
         points = [t0, *inside, t1]
         return max(b - a for a, b in itertools.pairwise(points))
 
-    def waits(self, t0: float, t1: float) -> list[float]:
-        """How long each ``GET /api/health`` asked in [t0, t1] waited for its answer (seconds)."""
-        return [w for at, w in self.health_waits if t0 <= at <= t1]
+    def waits(self, t0: float, t1: float) -> list[tuple[float, float]]:
+        """(asked at, seconds waited) of each ``GET /api/health`` asked in [t0, t1]."""
+        return [(at, w) for at, w in self.health_waits if t0 <= at <= t1]
 
     def answers(self, times: list[float], t0: float, t1: float) -> int:
         return bisect.bisect_right(times, t1) - bisect.bisect_left(times, t0)

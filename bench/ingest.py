@@ -151,13 +151,14 @@ async def _drive(
             break
     end = time.perf_counter()
     prober.stop()
-    waits = prober.waits(start, end)
+    asked = prober.waits(start, end)
+    waits = [w for _, w in asked]
     result["health_answers"] = len(waits)
-    result["health_p99_ms"] = percentile(waits, 0.99) * 1000 if waits else float("nan")
-    result["health_max_ms"] = max(waits) * 1000 if waits else float("nan")
+    result["health_p99_ms"] = percentile(waits, 0.99) * 1000  # (NaN when none came)
+    result["health_max_ms"] = max(waits, default=float("nan")) * 1000
     result["health_gap_ms"] = Prober.worst_gap(prober.health, start, end) * 1000
-    slow = sorted(((w, at - start) for at, w in prober.health_waits if start <= at <= end), reverse=True)[:5]
-    result["health_slowest"] = ", ".join(f"{w * 1000:.0f} ms at {t:.1f} s" for w, t in slow)
+    slow = sorted(asked, key=lambda a: -a[1])[:5]
+    result["health_slowest"] = ", ".join(f"{w * 1000:.0f} ms at {at - start:.1f} s" for at, w in slow)
     await senders
     result["committed_live"] = committed
     result["elapsed"] = end - start

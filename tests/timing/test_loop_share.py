@@ -8,7 +8,6 @@ Real server in process, real CTP01 client on a real socket, 20 real display sess
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from race_control.timing.transports import ctp01_listener
 from race_control.timing.transports.stream_connection import READ_SIZE
 from tests.conftest import Api
 from tests.display.test_resume import setup_session
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -50,10 +50,7 @@ async def test_a_burst_reaches_the_parser_a_read_buffer_at_a_time(
     await client.send(burst)
     assert rc.services is not None
     pipeline = rc.services.pipeline
-    for _ in range(400):
-        if pipeline.committed_reads >= 3000:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: pipeline.committed_reads >= 3000, "3,000 reads stored", timeout=20)
     assert pipeline.committed_reads == 3000
     await client.close()
     assert max(handed) <= READ_SIZE
@@ -72,10 +69,7 @@ async def test_batches_shrink_to_what_many_sessions_decide_in_the_budget(rc: Rac
     pipeline.add_listener(lambda reads: sizes.append(len(reads)))
     total = 8000  # more than MAX_BATCH queue up while the first batches are decided
     await client.send(lines(1, total))
-    for _ in range(1200):
-        if pipeline.committed_reads >= total:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: pipeline.committed_reads >= total, f"{total:,} reads stored", timeout=60)
     await client.close()
     assert pipeline.committed_reads == total and sum(sizes) == total
     assert sizes[0] <= MIN_BATCH  # the first batch learns the pace

@@ -173,7 +173,7 @@ class StreamLink(asyncio.BufferedProtocol, Generic[M]):
     # asyncio reads up to 256 KiB a callback into a plain Protocol: ~5,000 reads parsed and
     # accepted in one go, ~200 ms of a loop that four full-speed connections kept busy for over
     # a second between two answers to anything else.  A buffered protocol chooses its buffer:
-    # at most READ_SIZE (~160 reads, a few ms) a callback, the loop's other work in between.
+    # at most READ_SIZE (~40 reads, well under a ms) a callback, the loop's other work between.
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._read_buffer
 

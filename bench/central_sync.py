@@ -529,14 +529,21 @@ def interrupt(db_path: Path, owner_url: str, partner_url: str) -> dict[str, Any]
     login = _partner_login(partner_url)
     killed: dict[str, Any] = {"failure": None}
 
-    def killer(pushing: threading.Event) -> None:  # 2. terminate the backend mid-statement
+    def killer(ready: threading.Event) -> None:  # 2. terminate the backend mid-transaction
+        # Deterministic, whatever the machine's load: the owner holds a SHARE lock on
+        # ``devices`` (the batch's last statement, after every row of it was sent), waits
+        # until the partner's backend is blocked on that lock, and terminates it there.
         owner = psycopg2.connect(owner_url)
-        owner.autocommit = True
         try:
             with owner.cursor() as cur:
-                while pushing.is_set():
+                cur.execute("LOCK TABLE devices IN SHARE MODE")
+                ready.set()
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    cur.execute("SELECT pg_stat_clear_snapshot()")  # a fresh view each poll
                     cur.execute(
-                        "SELECT pid, left(query, 60) FROM pg_stat_activity WHERE usename = %s AND state = 'active'",
+                        "SELECT pid, left(query, 60) FROM pg_stat_activity WHERE usename = %s "
+                        "AND state = 'active' AND wait_event_type = 'Lock'",
                         (login,),
                     )
                     row = cur.fetchone()
@@ -544,26 +551,25 @@ def interrupt(db_path: Path, owner_url: str, partner_url: str) -> dict[str, Any]
                         cur.execute("SELECT pg_terminate_backend(%s)", (row[0],))
                         killed["during"] = row[1]
                         return
-                    time.sleep(0.001)
+                    time.sleep(0.005)
+                killed["during"] = "nothing: the batch never waited on the lock"
         finally:
+            owner.rollback()
             owner.close()
 
     try:
-        for _ in range(5):  # a batch that got through before the killer saw it: the next one
-            batch = store.run_sync(read_batch, *limits)
-            pushing = threading.Event()
-            pushing.set()
-            thread = threading.Thread(target=killer, args=(pushing,))
-            thread.start()
-            try:
-                push_batch(pg, batch)
-            except SyncFailure as exc:
-                killed["failure"] = f"{type(exc).__name__}: {exc}"
-            finally:
-                pushing.clear()
-                thread.join()
-            if killed["failure"] is not None:
-                break
+        batch = store.run_sync(read_batch, *limits)
+        ready = threading.Event()
+        thread = threading.Thread(target=killer, args=(ready,))
+        thread.start()
+        ready.wait(30)
+        try:
+            push_batch(pg, batch)
+        except SyncFailure as exc:
+            killed["failure"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            thread.join()
+        if killed["failure"] is None:  # not cut: counted as done, and the bench reports FAIL
             store.run_sync(mark_pushed, batch)
             pushed += batch.size
             batches += 1

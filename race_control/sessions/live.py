@@ -10,6 +10,7 @@ from typing import Any
 from race_control.roster.participants import ParticipantRow
 from race_control.sessions.crossing import Crossing, CrossingEngine, CrossingRules, Suppressed
 from race_control.sessions.finisher import apply_runner, finisher_payload
+from race_control.sessions.waiting import Waiting, payload_of, shared_part, waiting_from
 from race_control.store.models import now
 from race_control.timing.ingest.stored_read import StoredRead
 
@@ -66,7 +67,7 @@ class LiveSession:
     mode_changed_by: str = ""  # "operator" | "first finisher" | "schedule"
     starts_at: float | None = None  # pre-race countdown target (epoch s)
     switch_at: float | None = None  # scheduled pre-race → results switch (epoch s)
-    unknown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # bib -> payloads shown as "Bib N"
+    unknown: dict[str, list[Waiting]] = field(default_factory=dict)  # bib -> its finishes shown as "Bib N"
     leaderboard_top: int = 0  # >0: screens get the top N overall (and per division) after changes
     public: bool = False  # its screens may also be served from the central database (the relay)
     board_dirty: bool = False
@@ -161,13 +162,14 @@ class LiveSession:
         made = seen.get(id(crossing)) if seen is not None else None
         if made is None:
             base = finisher_payload(0, crossing, self.lookup(self.event_id, read.bib))
-            made = base, ranked_of(base, crossing.elapsed) if crossing.elapsed is not None else None
+            ranked = ranked_of(base, crossing.elapsed) if crossing.elapsed is not None else None
+            made = base, ranked, None if base["known"] else shared_part(base)
             if seen is not None:
                 seen[id(crossing)] = made
         payload = {**made[0], "seq": seq}
         self._rank(payload, crossing.elapsed, made[1])
-        if not payload["known"]:
-            self.unknown.setdefault(read.bib, []).append(payload)
+        if made[2] is not None:  # nobody's bib: kept compact until a roster names it
+            self.unknown.setdefault(read.bib, []).append(waiting_from(payload, made[2]))
         out.events.append(self.event_row("finisher", payload, read))
 
     def _rank(self, payload: dict[str, Any], elapsed: float | None, ranked: Ranked | None = None) -> None:
@@ -239,9 +241,9 @@ class LiveSession:
             if runner is None:
                 continue
             for old in self.unknown[bib]:
-                fresh = dict(old)
+                fresh = payload_of(old)
                 apply_runner(fresh, runner)
-                fresh.update(type="correction", seq=seq, corrects_seq=old["seq"])
+                fresh.update(type="correction", seq=seq, corrects_seq=old.seq)
                 seq += 1
                 rows.append(self.event_row("correction", fresh))
         return rows
@@ -280,7 +282,7 @@ class LiveSession:
             if not fresh["known"]:
                 waiting = {k: v for k, v in fresh.items() if k != "corrects_seq"}
                 waiting.update(type="finisher", seq=fresh["corrects_seq"])
-                self.unknown.setdefault(bib, []).append(waiting)
+                self.unknown.setdefault(bib, []).append(waiting_from(waiting))
             if bib in self._ranked:
                 self._ranked[bib] = ranked_of(fresh, self._ranked[bib][0], self._ranked[bib][2])
                 self.board_dirty = True

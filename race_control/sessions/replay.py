@@ -25,11 +25,11 @@ import time
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field, fields
 from itertools import islice
-from typing import Any
 
 from race_control.sessions.crossing import Crossing
 from race_control.sessions.live import Derived, LiveSession, Lookup
 from race_control.sessions.session_record import SessionRecord, new_live
+from race_control.sessions.waiting import Waiting
 from race_control.timing.ingest.stored_read import StoredRead
 
 ReadKey = tuple[str, str, int]  # (stream, location, read seq): a read's identity
@@ -59,7 +59,7 @@ class Replay:
         lookup: Lookup,
         *,
         next_seq: int = 1,
-        unknown: dict[str, list[dict[str, Any]]] | None = None,
+        unknown: dict[str, list[Waiting]] | None = None,
         shown: set[ReadKey] | None = None,
         log: bool = True,
     ) -> None:
@@ -112,7 +112,7 @@ def replaying(
     reads: Iterable[StoredRead],
     *,
     next_seq: int = 1,
-    unknown: dict[str, list[dict[str, Any]]] | None = None,
+    unknown: dict[str, list[Waiting]] | None = None,
     shown: set[ReadKey] | None = None,
     log: bool = True,
 ) -> Generator[None, None, Replayed]:

@@ -60,6 +60,7 @@ from race_control.sessions.snapshot import (
     unknown_after,
     unknown_of,
 )
+from race_control.sessions.waiting import Waiting, waiting_from
 from race_control.sessions.write_lock import WriteLock
 from race_control.store.database import Store
 from race_control.store.models import now
@@ -229,7 +230,7 @@ class SessionService:
 
     async def _unknown_of(
         self, session_id: str, snap: sq.Stored | None, last_seq: int
-    ) -> dict[str, list[dict[str, Any]]]:
+    ) -> dict[str, list[Waiting]]:
         """The session's finishes shown as "Bib N" and not corrected yet: its snapshot's and the
         display events after it, else from all its stored display events."""
         if snap is not None and snap[1] <= last_seq:
@@ -239,9 +240,9 @@ class SessionService:
                 log.info("session %s: snapshot's unknown bibs not used (%s)", session_id, exc)
             else:
                 return unknown_after(unknown, await self._store.run(sq.events_after, session_id, snap[1]))
-        out: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, list[Waiting]] = {}
         for payload in await self._store.run(sq.uncorrected_unknowns, session_id):
-            out.setdefault(payload["bib"], []).append(payload)
+            out.setdefault(payload["bib"], []).append(waiting_from(payload))
         return out
 
     async def _from_snapshot(

@@ -41,6 +41,7 @@ from race_control.sessions.errors import SessionError
 from race_control.sessions.live import Derived, LiveSession, Lookup
 from race_control.sessions.replay import Replayed
 from race_control.sessions.session_record import SessionRecord, new_live
+from race_control.sessions.waiting import Waiting, payload_of, waiting_from
 from race_control.timing.ingest.stored_read import StoredRead
 
 __all__ = [
@@ -90,7 +91,7 @@ class Captured:
     last_seq: int
     decided: int  # reads decided so far (finishers + suppressed): for pacing
     state: dict[str, Any]  # what follows from the reads alone: the same for sessions that share it
-    unknown: dict[str, list[dict[str, Any]]]  # bibs shown as "Bib N": this session's own seqs
+    unknown: dict[str, list[Waiting]]  # bibs shown as "Bib N": this session's own seqs
 
 
 def capture(s: LiveSession, big: dict[str, list[Any]] | None = None) -> Captured:
@@ -225,28 +226,44 @@ UNKNOWN_SLICE = 500  # bibs a json.dumps call encodes (one C call holds the GIL 
 
 
 def encode_unknown(c: Captured) -> bytes:
-    return zlib.compress(dumps_sliced(c.unknown).encode(), 1)
+    """The unknown bibs as JSON: bib -> its finisher messages (``unknown_of`` reads them back)."""
+    return zlib.compress(dumps_sliced(c.unknown, convert=_as_payloads).encode(), 1)
 
 
-def dumps_sliced(d: dict[str, Any], size: int = UNKNOWN_SLICE) -> str:
+def _as_payloads(waiting: list[Waiting]) -> list[dict[str, Any]]:
+    return [payload_of(w) for w in waiting]
+
+
+def dumps_sliced(
+    d: dict[str, Any], size: int = UNKNOWN_SLICE, convert: Callable[[Any], Any] | None = None
+) -> str:
     """``json.dumps(d, allow_nan=False)``'s very text, made ``size`` entries at a time: it runs
-    on a worker thread, and one call over 20,000 bibs held the GIL (and the loop) ~60 ms."""
+    on a worker thread, and one call over 20,000 bibs held the GIL (and the loop) ~60 ms.
+    ``convert``: applied to each value first, a slice at a time (so its results for the whole
+    dict never exist at once)."""
     items = list(d.items())
     if not items:
         return "{}"
-    parts = [json.dumps(dict(items[i : i + size]), allow_nan=False)[1:-1] for i in range(0, len(items), size)]
+    parts = []
+    for i in range(0, len(items), size):
+        piece = items[i : i + size]
+        chunk = dict(piece) if convert is None else {k: convert(v) for k, v in piece}
+        parts.append(json.dumps(chunk, allow_nan=False)[1:-1])
     return "{" + ", ".join(parts) + "}"
 
 
-def unknown_of(blob: bytes) -> dict[str, list[dict[str, Any]]]:
+def unknown_of(blob: bytes) -> dict[str, list[Waiting]]:
     """A snapshot's unknown bibs (``SnapshotUnusable`` if unreadable)."""
     try:
         unknown = json.loads(zlib.decompress(blob))
     except (zlib.error, ValueError) as exc:
         raise SnapshotUnusable(f"unknown bibs unreadable ({exc})") from exc
-    if not isinstance(unknown, dict) or not all(isinstance(v, list) for v in unknown.values()):
+    if not isinstance(unknown, dict) or not all(
+        isinstance(v, list) and all(isinstance(p, dict) and isinstance(p.get("seq"), int) for p in v)
+        for v in unknown.values()
+    ):
         raise SnapshotUnusable("unknown bibs of an unexpected shape")
-    return {str(bib): list(payloads) for bib, payloads in unknown.items()}
+    return {str(bib): [waiting_from(p) for p in payloads] for bib, payloads in unknown.items()}
 
 
 def _decode(blob: bytes) -> dict[str, Any]:
@@ -389,8 +406,8 @@ def continuing(s: LiveSession, reads: Iterable[StoredRead]) -> Generator[None, N
 
 
 def unknown_after(
-    unknown: dict[str, list[dict[str, Any]]], events: Iterable[tuple[str, dict[str, Any]]]
-) -> dict[str, list[dict[str, Any]]]:
+    unknown: dict[str, list[Waiting]], events: Iterable[tuple[str, dict[str, Any]]]
+) -> dict[str, list[Waiting]]:
     """``unknown`` (bib -> finishes shown as "Bib N") after the display events ``events``
     ((kind, payload) in seq order): a finisher of an unknown bib joins it, a correction takes the
     finish it corrects out, and one that leaves the finish nobody's (the runner moved to another
@@ -400,14 +417,14 @@ def unknown_after(
     for kind, p in events:
         bib = p.get("bib", "")
         if kind == "finisher" and not p.get("known", True):
-            out.setdefault(bib, []).append(p)
+            out.setdefault(bib, []).append(waiting_from(p))
         elif kind == "correction":
             finish = p.get("corrects_seq")
-            kept = [old for old in out.get(bib, ()) if old.get("seq") != finish]
+            kept = [old for old in out.get(bib, ()) if old.seq != finish]
             if not p.get("known", True):
                 waiting = {k: v for k, v in p.items() if k != "corrects_seq"}
                 waiting.update(type="finisher", seq=finish)
-                kept.append(waiting)
+                kept.append(waiting_from(waiting))
             if kept:
                 out[bib] = kept
             else:

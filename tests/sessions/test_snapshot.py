@@ -38,6 +38,7 @@ from race_control.sessions.snapshot import (
     unknown_of,
     write_state,
 )
+from race_control.sessions.waiting import Waiting, payload_of, waiting_from
 from race_control.timing.ingest.stored_read import StoredRead
 
 RULES = CrossingRules.from_json(
@@ -263,8 +264,12 @@ def test_the_snapshot_is_a_copy_the_live_session_does_not_change() -> None:
     assert encode(c) == before
 
 
+def as_payloads(unknown: dict[str, list[Waiting]]) -> dict[str, list[dict[str, Any]]]:
+    return {bib: [payload_of(w) for w in ws] for bib, ws in unknown.items()}
+
+
 def test_unknown_bibs_follow_the_events_after_the_snapshot() -> None:
-    shown = {"41": [{"type": "finisher", "seq": 3, "bib": "41", "known": False}]}
+    shown = {"41": [waiting_from({"type": "finisher", "seq": 3, "bib": "41", "known": False})]}
     events = [
         ("finisher", {"type": "finisher", "seq": 4, "bib": "42", "known": False}),
         ("finisher", {"type": "finisher", "seq": 5, "bib": "7", "known": True}),
@@ -273,23 +278,29 @@ def test_unknown_bibs_follow_the_events_after_the_snapshot() -> None:
         ("correction", {"type": "correction", "seq": 7, "bib": "7", "known": False, "corrects_seq": 5}),
     ]
     out = unknown_after(shown, events)
-    assert out == {
+    assert as_payloads(out) == {
         "42": [{"type": "finisher", "seq": 4, "bib": "42", "known": False}],
         "7": [{"type": "finisher", "seq": 5, "bib": "7", "known": False}],
     }
-    assert shown == {"41": [{"type": "finisher", "seq": 3, "bib": "41", "known": False}]}  # not changed
+    assert as_payloads(shown) == {
+        "41": [{"type": "finisher", "seq": 3, "bib": "41", "known": False}]
+    }  # not changed
 
 
 def test_the_unknown_bibs_are_stored_apart_and_read_back() -> None:
     reads = race()
     s = run(replaying(record(), lookup, reads, log=False)).session
-    s.unknown = {"41": [{"type": "finisher", "seq": 9, "bib": "41", "known": False}]}
+    shown = {"type": "finisher", "seq": 9, "bib": "41", "known": False, "place": 3, "division_place": None}
+    s.unknown = {"41": [waiting_from(shown)]}
     _state, unknown = encode(capture(s))
+    assert json.loads(zlib.decompress(unknown)) == {"41": [shown]}  # the messages, as screens got them
     assert unknown_of(unknown) == s.unknown
     with pytest.raises(SnapshotUnusable, match="unknown bibs unreadable"):
         unknown_of(b"garbage")
     with pytest.raises(SnapshotUnusable, match="unexpected shape"):
         unknown_of(zlib.compress(b'{"41": 3}'))
+    with pytest.raises(SnapshotUnusable, match="unexpected shape"):
+        unknown_of(zlib.compress(b'{"41": [{"bib": "41"}]}'))  # a finish without its seq
 
 
 @pytest.mark.parametrize("cut", [0, 90, 170])

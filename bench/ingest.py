@@ -39,7 +39,7 @@ from bench.figures import Figure, at_least, below, holds, info
 from race_control.config import local_timezone
 from tests.helpers.ctp01_peer import RawCtp01Client
 
-TARGET = 50_000  # reads/s: PRODUCT.md, "sustained ingest, durable, one process, 20 sessions bound"
+TARGET = 50_000  # reads/s, durable, one process, 20 sessions bound: the target in docs/benchmarks.md
 HEALTH_P99_MS = 50.0  # /api/health while the reads stream in (issue #13)
 CHUNK = 64 * 1024
 

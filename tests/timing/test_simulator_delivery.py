@@ -22,6 +22,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import re
 import signal
 import socket
@@ -68,9 +69,19 @@ def write_race(folder: Path, reads: int = READS, per_second: int = 0) -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the kernel's ephemeral range, for a server restarted on the same port: a
+    port from the range (what binding port 0 gives) may be taken meanwhile as the local end of
+    any connection on the machine (another test's), and the restarted server could not listen
+    ("address already in use": it happened once on a loaded run)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(max(1024, low - 12_000), low), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below the ephemeral range")
 
 
 async def simulate_cli(*args: str) -> asyncio.subprocess.Process:

@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from race_control.self_connect import check_not_self_connected
 from race_control.timing.protocols.chronotrack_time import TIME_FORMATS, render_time
 from race_control.timing.protocols.controller_files import FileRowError
 from race_control.timing.protocols.ctp01_client import Ctp01Client
@@ -218,6 +219,7 @@ class _Runner:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(self.host, self.port), self.o["connect_timeout"]
                 )
+                check_not_self_connected(writer, self.host, self.port)
             except (OSError, TimeoutError) as exc:
                 failures += 1
                 if not ever or failures > self.o["max_retries"]:

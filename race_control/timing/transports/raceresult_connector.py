@@ -23,6 +23,7 @@ import logging
 import time
 from typing import Any
 
+from race_control.self_connect import check_not_self_connected
 from race_control.timing.ingest.streams import StreamState, TimingService
 from race_control.timing.protocols.events import ConnectionIdentified
 from race_control.timing.protocols.raceresult_client import DEFAULT_PORT, RaceResultClient, RaceResultConfig
@@ -172,9 +173,10 @@ class RaceResultConnector:
             try:
                 proto = RaceResultClient(self._config, address=self.address, now=time.time())
                 conn = _DecoderConnection(self._service, proto, self.address)
-                await asyncio.wait_for(
+                transport, _ = await asyncio.wait_for(
                     loop.create_connection(lambda c=conn: c, self.host, self.port), self._connect_timeout
                 )
+                check_not_self_connected(transport, self.host, self.port)
                 self._conn = conn
                 self.connects += 1
                 log.info("connected to RACE RESULT decoder %s", self.address)

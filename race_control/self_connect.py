@@ -17,11 +17,16 @@ import socket
 import struct
 from typing import Any
 
+from race_control.errors import RaceControlError
+
 __all__ = ["SelfConnected", "check_not_self_connected"]
 
 
-class SelfConnected(OSError):
-    """The connection's two ends are the same address: nothing listens there (as refused)."""
+class SelfConnected(RaceControlError, OSError):
+    """The connection's two ends are the same address: nothing listens there (as refused; an
+    ``OSError``, so callers that retry a refused connection retry this one too)."""
+
+    retryable = True
 
 
 def check_not_self_connected(transport: Any, host: str, port: int) -> None:

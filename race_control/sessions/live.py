@@ -10,7 +10,7 @@ from typing import Any
 from race_control.roster.participants import ParticipantRow
 from race_control.sessions.crossing import Crossing, CrossingEngine, CrossingRules, Suppressed
 from race_control.sessions.finisher import apply_runner, finisher_payload
-from race_control.sessions.waiting import Waiting, payload_of, shared_part, waiting_from
+from race_control.sessions.waiting import Waiting, payload_of, reopened, shared_part, waiting_from
 from race_control.store.models import now
 from race_control.timing.ingest.stored_read import StoredRead
 
@@ -280,9 +280,7 @@ class LiveSession:
             self.next_seq = max(self.next_seq, fresh["seq"] + 1)
             bib = fresh["bib"]
             if not fresh["known"]:
-                waiting = {k: v for k, v in fresh.items() if k != "corrects_seq"}
-                waiting.update(type="finisher", seq=fresh["corrects_seq"])
-                self.unknown.setdefault(bib, []).append(waiting_from(waiting))
+                self.unknown.setdefault(bib, []).append(reopened(fresh))
             if bib in self._ranked:
                 self._ranked[bib] = ranked_of(fresh, self._ranked[bib][0], self._ranked[bib][2])
                 self.board_dirty = True

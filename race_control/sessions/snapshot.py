@@ -41,7 +41,7 @@ from race_control.sessions.errors import SessionError
 from race_control.sessions.live import Derived, LiveSession, Lookup
 from race_control.sessions.replay import Replayed
 from race_control.sessions.session_record import SessionRecord, new_live
-from race_control.sessions.waiting import Waiting, payload_of, waiting_from
+from race_control.sessions.waiting import Waiting, payload_of, reopened, waiting_from
 from race_control.timing.ingest.stored_read import StoredRead
 
 __all__ = [
@@ -104,18 +104,18 @@ def columns_of(d: dict[Any, Any]) -> Columns:
     return tuple(d), tuple(d.values())
 
 
+def _engine_dicts(e: Any) -> tuple[tuple[str, dict[Any, Any]], ...]:
+    """The engine's big dicts a snapshot copies, by their names in the state."""
+    return ("last", e._last), ("runs", e._runs), ("starts", e._starts)
+
+
 def capture(s: LiveSession, big: dict[str, Columns] | None = None) -> Captured:
     """Copy ``s``'s derived state (on the loop, holding the sessions lock, so every read it has
     decided is committed and none is half-decided).  Shallow copies: the dicts' values are
     immutable (floats, tuples) except the sorted lists, which are copied too."""
     e = s.engine
     if big is None:
-        big = {
-            "last": columns_of(e._last),
-            "runs": columns_of(e._runs),
-            "starts": columns_of(e._starts),
-            "ranked": columns_of(s._ranked),
-        }
+        big = {name: columns_of(d) for name, d in (*_engine_dicts(e), ("ranked", s._ranked))}
     state = {
         "v": VERSION,
         "pos": dict(s.decided_to),
@@ -144,7 +144,7 @@ async def capture_sliced(s: LiveSession, engines: dict[int, dict[str, Columns]] 
     copied = engines.get(id(e)) if engines is not None else None
     if copied is None:
         copied = {}
-        for name, d in (("last", e._last), ("runs", e._runs), ("starts", e._starts)):
+        for name, d in _engine_dicts(e):
             copied[name] = columns_of(d)
             await asyncio.sleep(0)
         if engines is not None:
@@ -420,9 +420,7 @@ def unknown_after(
             finish = p.get("corrects_seq")
             kept = [old for old in out.get(bib, ()) if old.seq != finish]
             if not p.get("known", True):
-                waiting = {k: v for k, v in p.items() if k != "corrects_seq"}
-                waiting.update(type="finisher", seq=finish)
-                kept.append(waiting_from(waiting))
+                kept.append(reopened(p))
             if kept:
                 out[bib] = kept
             else:

@@ -52,6 +52,14 @@ def waiting_from(payload: dict[str, Any], shared: Shared | None = None) -> Waiti
     )
 
 
+def reopened(correction: dict[str, Any]) -> Waiting:
+    """The finish a ``correction`` left nobody's (its runner moved to another bib), waiting for a
+    name again: the finisher message it corrects, as the correction shows it."""
+    finisher = {k: v for k, v in correction.items() if k != "corrects_seq"}
+    finisher.update(type="finisher", seq=correction["corrects_seq"])
+    return waiting_from(finisher)
+
+
 def payload_of(w: Waiting) -> dict[str, Any]:
     """The finisher message ``w`` was made from (equal to it, keys in the same order but the
     session's own ones last)."""
@@ -64,4 +72,4 @@ def payload_of(w: Waiting) -> dict[str, Any]:
     return out
 
 
-__all__ = ["OWN", "Shared", "Waiting", "payload_of", "shape", "shared_part", "waiting_from"]
+__all__ = ["OWN", "Shared", "Waiting", "payload_of", "reopened", "shape", "shared_part", "waiting_from"]

@@ -12,17 +12,13 @@ from race_control.app import RaceControl
 from race_control.templates import fonts
 from tests.builder.helpers import canvas_frame, doc, open_builder
 from tests.conftest import Api
-from tests.display.browser import chromium
+from tests.display.browser import chromium, platform_fonts
 
 pytestmark = pytest.mark.browser
 
 
 async def drawn_with(page: Any, frame_url_end: str, selector: str) -> list[dict[str, Any]]:
     """The fonts Chromium drew ``selector``'s glyphs with, in the frame (DevTools protocol)."""
-    cdp = await page.context.new_cdp_session(page)
-    await cdp.send("DOM.enable")
-    await cdp.send("CSS.enable")
-    root = await cdp.send("DOM.getDocument", {"depth": -1, "pierce": True})
 
     def find(node: dict[str, Any]) -> dict[str, Any] | None:
         if node.get("documentURL", "").endswith(frame_url_end):
@@ -36,11 +32,14 @@ async def drawn_with(page: Any, frame_url_end: str, selector: str) -> list[dict[
                 return got
         return None
 
-    frame_doc = find(root["root"])
-    assert frame_doc is not None
-    found = await cdp.send("DOM.querySelector", {"nodeId": frame_doc["nodeId"], "selector": selector})
-    used = (await cdp.send("CSS.getPlatformFontsForNode", {"nodeId": found["nodeId"]}))["fonts"]
-    await cdp.detach()
+    async def the_node(cdp: Any) -> list[int]:
+        root = await cdp.send("DOM.getDocument", {"depth": -1, "pierce": True})
+        frame_doc = find(root["root"])
+        assert frame_doc is not None
+        found = await cdp.send("DOM.querySelector", {"nodeId": frame_doc["nodeId"], "selector": selector})
+        return [found["nodeId"]]
+
+    (used,) = await platform_fonts(page, the_node)
     return used
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Error, async_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -37,3 +39,30 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def platform_fonts(
+    page: Any, nodes: Callable[[Any], Awaitable[list[int]]]
+) -> list[list[dict[str, Any]]]:
+    """Per node that ``nodes(cdp)`` finds (DevTools node ids), the fonts Chromium drew its glyphs
+    with (``CSS.getPlatformFontsForNode``).  A page that renders again between the query and
+    the question (a screen's state pushed over its WebSocket, the builder redrawing its canvas)
+    replaces the nodes, and DevTools answers "Could not find node with given id": the nodes
+    are then found again, up to 40 times, 50 ms apart."""
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("DOM.enable")
+    await cdp.send("CSS.enable")
+    try:
+        for attempt in range(40):
+            try:
+                return [
+                    (await cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node}))["fonts"]
+                    for node in await nodes(cdp)
+                ]
+            except Error as e:
+                if "Could not find node" not in str(e) or attempt == 39:
+                    raise
+                await asyncio.sleep(0.05)
+        raise AssertionError("unreachable")
+    finally:
+        await cdp.detach()

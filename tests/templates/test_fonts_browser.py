@@ -12,7 +12,7 @@ import pytest
 
 from race_control.app import RaceControl
 from tests.conftest import Api
-from tests.display.browser import chromium
+from tests.display.browser import chromium, platform_fonts
 
 pytestmark = pytest.mark.browser
 
@@ -38,18 +38,15 @@ def template() -> dict[str, Any]:
 
 async def used_fonts(page: Any) -> list[list[dict[str, Any]]]:
     """Per text block, the fonts Chromium actually drew its glyphs with (DevTools protocol)."""
-    cdp = await page.context.new_cdp_session(page)
-    await cdp.send("DOM.enable")
-    await cdp.send("CSS.enable")
-    root = await cdp.send("DOM.getDocument", {"depth": -1})
-    found = await cdp.send(
-        "DOM.querySelectorAll", {"nodeId": root["root"]["nodeId"], "selector": ".rc-text .rc-t"}
-    )
-    out = []
-    for node in found["nodeIds"]:
-        out.append((await cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node}))["fonts"])
-    await cdp.detach()
-    return out
+
+    async def texts(cdp: Any) -> list[int]:
+        root = await cdp.send("DOM.getDocument", {"depth": -1})
+        found = await cdp.send(
+            "DOM.querySelectorAll", {"nodeId": root["root"]["nodeId"], "selector": ".rc-text .rc-t"}
+        )
+        return list(found["nodeIds"])
+
+    return await platform_fonts(page, texts)
 
 
 async def test_every_bundled_font_draws_its_text_offline_from_our_server(rc: RaceControl, api: Api) -> None:

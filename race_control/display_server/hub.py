@@ -44,6 +44,8 @@ QUEUE_LIMIT = 2000
 # the store, a page at a time (was 10,000: ~45 MiB for 20 sessions, issue #13)
 RECENT = 2 * QUEUE_LIMIT
 PAGE = 500  # messages per page when catching up from the store
+PAGE_WRITE = 32 * 1024  # bytes of catch-up frames written with one send() (``_send_page``)
+DRAIN_POLL = 0.005  # seconds between looks at a catching-up screen's full transport buffer
 SEND_BUFFER = 64 * 1024
 RESUME_GRACE = 0.5  # seconds a new socket may take to send `resume` before it is started from hello
 HEARTBEAT = 2.0
@@ -554,10 +556,7 @@ class Hub:
                     page = [(p["seq"], dumps_compact(self.payload_filter(sid, p))) for p in stored]
                 if not page:
                     break
-                for seq, text in page:
-                    if seq > screen.last_sent:
-                        await screen.ws.send_str(text)
-                        screen.last_sent = seq
+                await self._send_page(screen, page)
             for seq, text in screen.buffer:
                 if seq == 0 or seq > screen.last_sent:
                     await screen.ws.send_str(text)
@@ -567,6 +566,47 @@ class Hub:
             screen.buffer = []
         if screen.answer_resume:
             await screen.ws.send_str(json.dumps({"type": "caught_up", "last_seq": screen.last_sent}))
+
+    async def _send_page(self, screen: Screen, page: list[tuple[int, str]]) -> None:
+        """A catch-up page's messages after ``screen.last_sent``, in order.  Written straight to
+        the transport (``deliver``'s path: aiohttp's writer has nothing half-written, and the
+        screen's live messages wait in ``buffer`` meanwhile) ``PAGE_WRITE`` bytes of frames at a
+        time, one ``send()`` each instead of one per message: each system call hands the GIL
+        to whatever thread is busy (the store's paging, a snapshot's encoding) and the loop
+        waits its turn to get it back (~5 ms under load), so 500 writes stalled every screen and
+        the API for seconds while a bind or a rule change caught screens up (issue #13).  The
+        writes keep the transport's backpressure: above its high-water mark it waits for the
+        screen to read.  A screen that must be framed by aiohttp (compression) gets
+        ``send_str`` per message, as before."""
+        t = screen.transport
+        if t is None:
+            for seq, text in page:
+                if seq > screen.last_sent:
+                    await screen.ws.send_str(text)
+                    screen.last_sent = seq
+            return
+        frames: list[bytes] = []
+        size = 0
+        for i, (seq, text) in enumerate(page):
+            if seq > screen.last_sent:
+                frame = text_frame(text)
+                frames.append(frame)
+                size += len(frame)
+                screen.last_sent = seq
+            if frames and (size >= PAGE_WRITE or i == len(page) - 1):
+                await self._write_frames(screen, t, frames)
+                frames, size = [], 0
+
+    async def _write_frames(self, screen: Screen, t: asyncio.Transport, frames: list[bytes]) -> None:
+        if screen.ws.closed or t.is_closing():
+            raise ConnectionResetError(f"screen {screen.id} went away while catching up")
+        t.write(b"".join(frames))
+        screen.direct_frames += len(frames)
+        screen.last_message_at = time.time()
+        while t.get_write_buffer_size() >= screen.high_water:
+            if screen.ws.closed or t.is_closing():
+                raise ConnectionResetError(f"screen {screen.id} went away while catching up")
+            await asyncio.sleep(DRAIN_POLL)
 
     # --- caps ---------------------------------------------------------------------------------
     async def _refuse_screen(self, ws: web.WebSocketResponse, session_id: str, remote: str) -> bool:

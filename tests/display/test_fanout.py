@@ -167,3 +167,67 @@ async def test_a_deflate_screen_is_never_written_directly() -> None:
         await runner.cleanup()
     assert seen[0][0] and seen[0][1], "a deflate screen would get the shared uncompressed frame"
     assert seen[1] == (0, False)  # an uncompressed screen does get it
+
+
+async def test_a_catch_up_is_written_in_few_sends_in_order_and_with_backpressure() -> None:
+    """A screen resuming from far behind gets its pages as batches of frames, one transport
+    write per ``PAGE_WRITE`` bytes instead of one per message (each write is a system call
+    that lets a busy thread take the GIL from the loop: issue #13's stalls), in seq order, and
+    never more than a batch above the transport's high-water mark while it reads slowly."""
+    total = 3000
+    stored = [
+        {"type": "finisher", "seq": i, "bib": str(i), "name": NAME, "pad": "p" * 250}
+        for i in range(1, total + 1)
+    ]
+
+    async def store_page(_session: str, after: int, limit: int) -> list[dict[str, Any]]:
+        return stored[after : after + limit]
+
+    hub = Hub(store_page)
+
+    async def screen(request: web.Request) -> web.WebSocketResponse:
+        return await hub.serve(request, SESSION, {"type": "hello", "last_seq": total})
+
+    app = web.Application()
+    app.router.add_get("/ws", screen)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"ws://127.0.0.1:{runner.addresses[0][1]}/ws"
+    writes: list[int] = []  # the transport's buffered bytes after each write
+    try:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(socket_factory=small_receive_buffer)
+        ) as http:
+            ws = await http.ws_connect(url, max_msg_size=0)
+            assert (await ws.receive_json(timeout=5))["type"] == "hello"
+            (tv,) = hub.screens(SESSION)
+            t = tv.transport
+            assert t is not None
+            write = t.write
+
+            def counted(data: bytes) -> None:
+                write(data)
+                writes.append(t.get_write_buffer_size())
+
+            t.write = counted  # type: ignore[method-assign]
+            await ws.send_json({"type": "resume", "after_seq": 0})
+            seqs: list[int] = []
+            while True:
+                msg = await ws.receive_json(timeout=10)
+                if msg["type"] == "caught_up":
+                    assert msg["last_seq"] == total
+                    break
+                seqs.append(msg["seq"])
+                if len(seqs) < 200:
+                    await asyncio.sleep(0.002)  # a slow screen at first: the buffer fills
+            await ws.close()
+    finally:
+        await hub.close()
+        await runner.cleanup()
+    assert seqs == list(range(1, total + 1))
+    frame = len(encoded(stored[0]).encode()) + 4
+    batches = total * frame / hub_module.PAGE_WRITE + total / hub_module.PAGE + 5
+    assert len(writes) <= batches, f"{len(writes)} writes for {total} messages (at most ~{batches:.0f})"
+    assert max(writes) <= tv.high_water + hub_module.PAGE_WRITE + 2 * frame, max(writes)

@@ -532,9 +532,10 @@ class SessionService:
         whose rebuilt engine equals another's with its fingerprint takes that one
         (``engine_sharing.share``; still inside the lock) and its own is freed in slices."""
         s = built.session
+        replaced: list[Any] = []
         if target is not None:
             before = set(target.streams)
-            adopt(target, s)
+            replaced = adopt(target, s)
             s = target
             self._install(s, before)
         else:
@@ -546,7 +547,9 @@ class SessionService:
         # the rebuild's rows are stored and published: freed in slices, not when the action's
         # frames end (a million dicts freed at once held the loop 3.7 s at 1M reads)
         self._background(
-            release_in_slices([built.derived.events, built.derived.suppressions, built.crossings], SLICE_S)
+            release_in_slices(
+                [built.derived.events, built.derived.suppressions, built.crossings, *replaced], SLICE_S
+            )
         )
         if s.streams:  # an open session deciding what another decides shares its engine from now on
             given_up = await share(s, self._by_stream.get(min(s.streams), ()))

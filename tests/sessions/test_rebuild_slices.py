@@ -153,6 +153,35 @@ async def change_rules_while_reads_arrive(
     assert published == list(range(STORED + 1, STORED + LATE + 1))  # the late reads, once, in order
 
 
+async def test_what_a_rule_change_replaced_is_freed_in_slices_and_the_new_state_kept(
+    rc: RaceControl, api: Api
+) -> None:
+    """A rebuild's old state (unknown bibs, rankings, the engine's dicts of a million-read session) is
+    not dropped at once when the rebuilt one takes its place (freed by reference counting in
+    one go on the loop): it is emptied in slices afterwards, and the rebuilt state is intact."""
+    session_id, stream_id, client = await stored_stream(rc, api)
+    try:
+        assert rc.services is not None
+        sessions = rc.services.sessions
+        await api.ok("POST", f"/api/sessions/{session_id}/timing", {"timing_session_id": stream_id})
+        await drain_until(
+            rc, lambda: api.ok("GET", f"/api/sessions/{session_id}"), lambda s: s["finishers"] >= STORED
+        )
+        await asyncio.gather(*sessions._tasks)
+        s = sessions.get(session_id)
+        old = (s.unknown, s.engine._last)  # no roster: every finisher waits as "Bib N"
+        assert all(len(h) == STORED for h in old)
+        await api.ok("PATCH", f"/api/sessions/{session_id}", {"rules": {**FINISH, "duplicate_window": 5}})
+        await asyncio.gather(*sessions._tasks)
+        assert [len(h) for h in old] == [0, 0]  # released (the test's references kept them alive)
+        assert sessions.get(session_id) is s
+        assert len(s.unknown) == len(s.engine._last) == STORED  # the rebuilt state
+        got = await api.ok("GET", f"/api/sessions/{session_id}")
+        assert got["finishers"] == STORED
+    finally:
+        await client.close()
+
+
 async def test_read_pages_give_the_stored_reads_in_arrival_order_across_pages(
     rc: RaceControl, api: Api
 ) -> None:

@@ -30,9 +30,9 @@ import io
 import json
 import marshal
 import zlib
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
@@ -93,15 +93,40 @@ class Captured:
     unknown: dict[str, list[Waiting]]  # bibs shown as "Bib N": this session's own seqs
 
 
-Columns = tuple[tuple[Any, ...], tuple[Any, ...]]
+Records = tuple[bytes, ...]  # a big dict (or the times) as format 2's marshal records, in order
 
 
-def columns_of(d: dict[Any, Any]) -> Columns:
-    """A dict's keys and values, as two tuples in its order (``dict(zip())`` rebuilds it): two C
-    calls that make two big blocks, where ``list(d.items())`` made a small tuple per entry —
-    hundreds of thousands a snapshot round, short-lived among the race's long-lived objects,
-    whose allocator pages then stayed in use (the soak's RSS went up a step every round)."""
-    return tuple(d), tuple(d.values())
+def _pair_records(keys: Iterable[Any], values: Iterable[Any]) -> Iterator[bytes]:
+    """Format 2's records of a dict's keys and values (in step): ``marshal`` of (keys, values)
+    ``CHUNK_ITEMS`` at a time."""
+    kit, vit = iter(keys), iter(values)
+    while ks := tuple(islice(kit, CHUNK_ITEMS)):
+        yield marshal.dumps((ks, tuple(islice(vit, CHUNK_ITEMS))))
+
+
+def _seq_records(values: Iterable[Any]) -> Iterator[bytes]:
+    it = iter(values)
+    while vs := tuple(islice(it, CHUNK_ITEMS)):
+        yield marshal.dumps(vs)
+
+
+def records_of(d: dict[Any, Any]) -> Records:
+    """``d`` as the records a snapshot stores (``_pair_records``).  Made on the loop where the
+    state is copied: bytes, which the garbage collector never walks and the encoder thread only
+    compresses (zlib lets go of the GIL).  A copy as two tuples of a few hundred thousand
+    entries each was walked whole by the next young collection (40-100 ms of the loop at 1M
+    reads), and its ``marshal`` on the encoder thread held the GIL a call at a time while the
+    loop waited for it (issue #13's stalls)."""
+    return tuple(_pair_records(d, d.values()))
+
+
+async def _records_sliced(chunks: Iterator[bytes]) -> Records:
+    """``chunks`` made with the loop free between them (one ``marshal`` call each: ~0.1 ms)."""
+    out = []
+    for r in chunks:
+        out.append(r)
+        await asyncio.sleep(0)
+    return tuple(out)
 
 
 def _engine_dicts(e: Any) -> tuple[tuple[str, dict[Any, Any]], ...]:
@@ -109,13 +134,15 @@ def _engine_dicts(e: Any) -> tuple[tuple[str, dict[Any, Any]], ...]:
     return ("last", e._last), ("runs", e._runs), ("starts", e._starts)
 
 
-def capture(s: LiveSession, big: dict[str, Columns] | None = None) -> Captured:
+def capture(s: LiveSession, big: dict[str, Records] | None = None) -> Captured:
     """Copy ``s``'s derived state (on the loop, holding the sessions lock, so every read it has
-    decided is committed and none is half-decided).  Shallow copies: the dicts' values are
-    immutable (floats, tuples) except the sorted lists, which are copied too."""
+    decided is committed and none is half-decided).  The big dicts and the times as their
+    stored records (``records_of``); the rest as shallow copies (the dicts' values are
+    immutable, except the sorted lists, which are copied too)."""
     e = s.engine
     if big is None:
-        big = {name: columns_of(d) for name, d in (*_engine_dicts(e), ("ranked", s._ranked))}
+        big = {name: records_of(d) for name, d in (*_engine_dicts(e), ("ranked", s._ranked))}
+        big["times"] = tuple(_seq_records(s._times))
     state = {
         "v": VERSION,
         "pos": dict(s.decided_to),
@@ -126,7 +153,7 @@ def capture(s: LiveSession, big: dict[str, Columns] | None = None) -> Captured:
         "guns": {k: list(v) for k, v in e._guns.items()},
         "starts": big["starts"],
         "ranked": big["ranked"],
-        "times": list(s._times),
+        "times": big["times"],
         "division_times": {k: list(v) for k, v in s._division_times.items()},
     }
     unknown = {bib: list(payloads) for bib, payloads in s.unknown.items()}
@@ -134,65 +161,62 @@ def capture(s: LiveSession, big: dict[str, Columns] | None = None) -> Captured:
     return Captured(s.id, fingerprint_of(s), s.next_seq - 1, decided, state, unknown)
 
 
-async def capture_sliced(s: LiveSession, engines: dict[int, dict[str, Columns]] | None = None) -> Captured:
-    """``capture``, letting the loop run between the dicts it copies (``columns_of``: ~2 ms for
-    100,000 entries).  The caller holds the sessions lock across it, so nothing changes the
-    session meanwhile; other loop work (screens, the API) goes on.  ``engines``: the engines'
-    entries copied already under this hold of the lock (by the engine's id), so sessions that
-    share an engine (``engine_sharing``) share one copy of it too."""
+async def capture_sliced(s: LiveSession, engines: dict[int, dict[str, Records]] | None = None) -> Captured:
+    """``capture``, letting the loop run after every record it makes.  The caller holds the
+    sessions lock across it, so nothing changes the session meanwhile; other loop work
+    (screens, the API) goes on.  ``engines``: the engines' records made already under this
+    hold of the lock (by the engine's id), so sessions that share an engine
+    (``engine_sharing``) share one copy of it too."""
     e = s.engine
     copied = engines.get(id(e)) if engines is not None else None
     if copied is None:
         copied = {}
         for name, d in _engine_dicts(e):
-            copied[name] = columns_of(d)
-            await asyncio.sleep(0)
+            copied[name] = await _records_sliced(_pair_records(d, d.values()))
         if engines is not None:
             engines[id(e)] = copied
-    ranked = columns_of(s._ranked)
-    await asyncio.sleep(0)
-    return capture(s, {**copied, "ranked": ranked})
+    ranked = await _records_sliced(_pair_records(s._ranked, s._ranked.values()))
+    times = await _records_sliced(_seq_records(s._times))
+    return capture(s, {**copied, "ranked": ranked, "times": times})
 
 
 def encode(c: Captured) -> tuple[bytes, bytes]:
     """The snapshot's stored bytes: its state and its unknown bibs (safe off the loop: ``c``
     is nobody else's).  Format 2 (``write_state``): ``marshal`` records of the state with each
-    big dict as columns of tuples (keys, values), zlib-compressed (its Adler-32 check refuses
-    a damaged blob before ``marshal`` reads it).  Format 1 was JSON: decoding it and converting
-    every value was most of a big race's start-up (docs/benchmarks.md#restart)."""
+    big dict as columns of tuples (keys, values) in chunks, zlib-compressed (its Adler-32
+    check refuses a damaged blob before ``marshal`` reads it); the big ones were made by
+    ``capture``, so here only the head is marshalled.  Format 1 was JSON: decoding it and
+    converting every value was most of a big race's start-up (docs/benchmarks.md#restart)."""
     st = c.state
-    state = {
+    head = {
         **{k: v for k, v in st.items() if k not in _BIG},
         "v": VERSION,
-        **{k: st[k] for k in _PAIRS},  # columns already (``columns_of``)
-        "times": tuple(st["times"]),
         "guns": {k: tuple(v) for k, v in st["guns"].items()},
         "division_times": {k: tuple(v) for k, v in st["division_times"].items()},
     }
     z = zlib.compressobj(1)
-    return b"".join([*map(z.compress, write_state(state)), z.flush()]), encode_unknown(c)
+    return b"".join([*map(z.compress, _framed(head, st)), z.flush()]), encode_unknown(c)
 
 
 _PAIRS = ("last", "runs", "starts", "ranked")  # dicts stored as (keys, values), in this order
-CHUNK_ITEMS = 20_000  # entries a marshal record holds: each call holds the GIL a few ms
+CHUNK_ITEMS = 2_000  # entries a marshal record holds (one call: ~0.1 ms, made on the loop)
+
+
+def _framed(head: dict[str, Any], records: Mapping[str, Records]) -> list[bytes]:
+    """Format 2's records: the head (the state without its big parts), then for each of
+    ``_PAIRS`` and ``times`` its number of records and the records."""
+    out = [marshal.dumps(head)]
+    for name in (*_PAIRS, "times"):
+        out.append(marshal.dumps(len(records[name])))
+        out.extend(records[name])
+    return out
 
 
 def write_state(state: dict[str, Any]) -> list[bytes]:
-    """Format 2's records: the state without its big columns, then for each of ``_PAIRS`` and
-    ``times`` its number of chunks and the chunks (``CHUNK_ITEMS`` entries each: the encoder
-    runs next to the event loop and ``marshal`` holds the GIL for a whole call)."""
+    """Format 2's records of a state whose big parts are columns (``read_state``'s shape)."""
     head = {k: v for k, v in state.items() if k not in (*_PAIRS, "times")}
-    out = [marshal.dumps(head)]
-    for name in _PAIRS:
-        keys, values = state[name]
-        starts = range(0, len(keys), CHUNK_ITEMS)
-        out.append(marshal.dumps(len(starts)))
-        out.extend(marshal.dumps((keys[i : i + CHUNK_ITEMS], values[i : i + CHUNK_ITEMS])) for i in starts)
-    times = state["times"]
-    starts = range(0, len(times), CHUNK_ITEMS)
-    out.append(marshal.dumps(len(starts)))
-    out.extend(marshal.dumps(times[i : i + CHUNK_ITEMS]) for i in starts)
-    return out
+    records = {name: tuple(_pair_records(*state[name])) for name in _PAIRS}
+    return _framed(head, {**records, "times": tuple(_seq_records(state["times"]))})
 
 
 def read_state(data: bytes) -> dict[str, Any]:

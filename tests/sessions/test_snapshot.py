@@ -11,9 +11,11 @@ format) is refused with the reason, never half used.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import marshal
 import zlib
+from itertools import chain
 from typing import Any
 
 import pytest
@@ -399,33 +401,60 @@ def test_the_unknown_bibs_are_json_dumps_text_made_a_slice_at_a_time() -> None:
         dumps_sliced({"1": [{"t": float("nan")}]})
 
 
-def test_a_capture_copies_the_big_dicts_as_two_columns_not_an_item_each() -> None:
-    """A snapshot round copies a few hundred thousand entries: as keys and values (two blocks),
-    not a (key, value) tuple per entry made among the race's long-lived objects."""
+def test_a_capture_keeps_the_big_dicts_as_their_stored_records() -> None:
+    """A snapshot round copies a few hundred thousand entries: as the marshal records the
+    snapshot stores (bytes, which the garbage collector never walks and the encoder thread only
+    compresses), ``CHUNK_ITEMS`` entries each, not as tuples a young collection walks whole."""
+    from race_control.sessions.snapshot import CHUNK_ITEMS
+
     s = run(replaying(record(), lookup, race(), log=False)).session
+    for i in range(CHUNK_ITEMS + 5):  # a bigger race's places: more than one record
+        s._ranked[f"x{i}"] = s._ranked[next(iter(s._ranked))]
     c = capture(s)
     for name, d in (("last", s.engine._last), ("runs", s.engine._runs), ("ranked", s._ranked)):
-        keys, values = c.state[name]
-        assert type(keys) is tuple and type(values) is tuple and len(keys) == len(d) > 0
-        assert dict(zip(keys, values, strict=True)) == d
-        assert all(a is b for a, b in zip(values, d.values(), strict=True))  # shared, not copied
+        records = c.state[name]
+        assert type(records) is tuple and records and all(type(r) is bytes for r in records)
+        chunks = [marshal.loads(r) for r in records]
+        assert all(len(k) == len(v) <= CHUNK_ITEMS for k, v in chunks)
+        assert (
+            dict(
+                zip(
+                    chain.from_iterable(k for k, _ in chunks),
+                    chain.from_iterable(v for _, v in chunks),
+                    strict=True,
+                )
+            )
+            == d
+        )
+    assert len(c.state["ranked"]) == -(-len(s._ranked) // CHUNK_ITEMS)
+    assert tuple(chain.from_iterable(marshal.loads(r) for r in c.state["times"])) == tuple(s._times)
+    assert not any(
+        gc.is_tracked(r) for name in ("last", "runs", "starts", "ranked", "times") for r in c.state[name]
+    )
 
 
 def test_a_capture_makes_little_more_than_it_keeps() -> None:
     """What a capture allocates and frees again (the pages of such short-lived objects stay in
-    use among the long-lived ones made meanwhile) is small next to the copy it keeps."""
+    use among the long-lived ones made meanwhile) is one record's making at a time: it does not
+    grow with the race, while the copy it keeps does."""
     import tracemalloc
 
-    s = run(replaying(record(), lookup, race(), log=False)).session
-    for i in range(5000):  # a bigger race's places
-        s._ranked[f"x{i}"] = s._ranked[next(iter(s._ranked))]
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        c = capture(s)
-        kept, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert c.state["ranked"][0][-1] == "x4999"
-    assert peak - kept < (kept - base) / 4, (kept - base, peak - kept)
+    def transient(places: int) -> tuple[int, int]:
+        s = run(replaying(record(), lookup, race(), log=False)).session
+        for i in range(places):  # a bigger race's places
+            s._ranked[f"x{i}"] = s._ranked[next(iter(s._ranked))]
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            c = capture(s)
+            kept, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert marshal.loads(c.state["ranked"][-1])[0][-1] == f"x{places - 1}"
+        return kept - base, peak - kept
+
+    small_kept, small_made = transient(5_000)
+    big_kept, big_made = transient(50_000)
+    assert big_kept > 5 * small_kept  # the copy grows with the race...
+    assert big_made < 1.5 * small_made, (small_made, big_made)  # ...what it makes and frees does not

@@ -201,3 +201,29 @@ async def test_read_pages_give_the_stored_reads_in_arrival_order_across_pages(
         assert got == whole
     finally:
         await client.close()
+
+
+async def test_the_reads_shown_before_but_not_now_are_counted_with_the_loop_running() -> None:
+    """A rule change's "shown before but not now" is ``len(shown - crossings)``, counted a slice
+    of keys at a time (a million-key set difference held the loop ~100 ms)."""
+    from race_control.sessions import service
+
+    shown = {("s1", "finish", i) for i in range(3 * service.COUNT_STEP + 7)}
+    crossings = {k for k in shown if k[2] % 3} | {("s2", "finish", 1)}
+    ticks = 0
+
+    async def other() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.ensure_future(other())
+    await asyncio.sleep(0)
+    try:
+        assert await service.missing_from(shown, crossings) == len(shown - crossings)
+    finally:
+        task.cancel()
+    assert ticks >= 4  # the loop ran between the slices
+    assert await service.missing_from(set(), crossings) == 0
+    assert await service.missing_from(shown, set()) == len(shown)

@@ -184,48 +184,34 @@ async def test_a_catch_up_is_written_in_few_sends_in_order_and_with_backpressure
         return stored[after : after + limit]
 
     hub = Hub(store_page)
-
-    async def screen(request: web.Request) -> web.WebSocketResponse:
-        return await hub.serve(request, SESSION, {"type": "hello", "last_seq": total})
-
-    app = web.Application()
-    app.router.add_get("/ws", screen)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"ws://127.0.0.1:{runner.addresses[0][1]}/ws"
     writes: list[int] = []  # the transport's buffered bytes after each write
-    try:
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(socket_factory=small_receive_buffer)
-        ) as http:
-            ws = await http.ws_connect(url, max_msg_size=0)
-            assert (await ws.receive_json(timeout=5))["type"] == "hello"
-            (tv,) = hub.screens(SESSION)
-            t = tv.transport
-            assert t is not None
-            write = t.write
+    async with (
+        served(hub, last_seq=total) as url,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(socket_factory=small_receive_buffer)) as http,
+    ):
+        ws = await http.ws_connect(url, max_msg_size=0)
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        (tv,) = hub.screens(SESSION)
+        t = tv.transport
+        assert t is not None
+        write = t.write
 
-            def counted(data: bytes) -> None:
-                write(data)
-                writes.append(t.get_write_buffer_size())
+        def counted(data: bytes) -> None:
+            write(data)
+            writes.append(t.get_write_buffer_size())
 
-            t.write = counted  # type: ignore[method-assign]
-            await ws.send_json({"type": "resume", "after_seq": 0})
-            seqs: list[int] = []
-            while True:
-                msg = await ws.receive_json(timeout=10)
-                if msg["type"] == "caught_up":
-                    assert msg["last_seq"] == total
-                    break
-                seqs.append(msg["seq"])
-                if len(seqs) < 200:
-                    await asyncio.sleep(0.002)  # a slow screen at first: the buffer fills
-            await ws.close()
-    finally:
-        await hub.close()
-        await runner.cleanup()
+        t.write = counted  # type: ignore[method-assign]
+        await ws.send_json({"type": "resume", "after_seq": 0})
+        seqs: list[int] = []
+        while True:
+            msg = await ws.receive_json(timeout=10)
+            if msg["type"] == "caught_up":
+                assert msg["last_seq"] == total
+                break
+            seqs.append(msg["seq"])
+            if len(seqs) < 200:
+                await asyncio.sleep(0.002)  # a slow screen at first: the buffer fills
+        await ws.close()
     assert seqs == list(range(1, total + 1))
     frame = len(encoded(stored[0]).encode()) + 4
     batches = total * frame / hub_module.PAGE_WRITE + total / hub_module.PAGE + 5

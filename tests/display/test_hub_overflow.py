@@ -40,11 +40,11 @@ def small_receive_buffer(addr_info: Any) -> socket.socket:
 
 
 @asynccontextmanager
-async def served(hub: Hub) -> AsyncIterator[str]:
-    """``hub`` serving one session's screens at ws://127.0.0.1:PORT/ws (hello: last_seq 0)."""
+async def served(hub: Hub, last_seq: int = 0) -> AsyncIterator[str]:
+    """``hub`` serving one session's screens at ws://127.0.0.1:PORT/ws (hello: ``last_seq``)."""
 
     async def screen(request: web.Request) -> web.WebSocketResponse:
-        return await hub.serve(request, SESSION, {"type": "hello", "last_seq": 0})
+        return await hub.serve(request, SESSION, {"type": "hello", "last_seq": last_seq})
 
     app = web.Application()
     app.router.add_get("/ws", screen)

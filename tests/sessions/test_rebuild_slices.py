@@ -16,6 +16,7 @@ from race_control.sessions import queries as q
 from tests.conftest import Api
 from tests.helpers.ctp01_peer import RawCtp01Client
 from tests.helpers.live_app import drain_until
+from tests.helpers.loop_turns import loop_turns
 
 STORED = 6000  # reads stored before the bind: a rebuild of many slices
 LATE = 50  # reads sent while the bind holds the lock
@@ -210,20 +211,8 @@ async def test_the_reads_shown_before_but_not_now_are_counted_with_the_loop_runn
 
     shown = {("s1", "finish", i) for i in range(3 * service.COUNT_STEP + 7)}
     crossings = {k for k in shown if k[2] % 3} | {("s2", "finish", 1)}
-    ticks = 0
-
-    async def other() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.ensure_future(other())
-    await asyncio.sleep(0)
-    try:
+    async with loop_turns() as turns:
         assert await service.missing_from(shown, crossings) == len(shown - crossings)
-    finally:
-        task.cancel()
-    assert ticks >= 4  # the loop ran between the slices
+    assert turns.count >= 4  # the loop ran between the slices
     assert await service.missing_from(set(), crossings) == 0
     assert await service.missing_from(shown, set()) == len(shown)

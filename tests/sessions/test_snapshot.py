@@ -10,7 +10,6 @@ format) is refused with the reason, never half used.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import marshal
@@ -42,6 +41,7 @@ from race_control.sessions.snapshot import (
 )
 from race_control.sessions.waiting import Waiting, payload_of, waiting_from
 from race_control.timing.ingest.stored_read import StoredRead
+from tests.helpers.loop_turns import loop_turns
 
 RULES = CrossingRules.from_json(
     {
@@ -339,20 +339,10 @@ async def test_a_sliced_capture_is_the_capture_and_lets_the_loop_run() -> None:
     """The keeper copies a big session a dict at a time: the same snapshot, with other
     coroutines running between the dicts."""
     s = run(replaying(record(), lookup, race(), log=False)).session
-    ticks = 0
-
-    async def other() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.ensure_future(other())
-    await asyncio.sleep(0)
-    sliced = await capture_sliced(s)
-    task.cancel()
+    async with loop_turns() as turns:
+        sliced = await capture_sliced(s)
     assert sliced == capture(s)
-    assert ticks >= 4  # a turn of the loop after each of the engine's three dicts and the places
+    assert turns.count >= 4  # a turn of the loop after each record of the engine's dicts and the places
 
 
 def test_whole_numbers_among_the_times_come_back_as_floats() -> None:

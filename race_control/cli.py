@@ -255,6 +255,10 @@ async def _run_server(args: argparse.Namespace, freeze_startup_heap: Callable[[]
         print(f"race-control: {exc}", file=sys.stderr)
         return 2
     freeze_startup_heap()  # full collections walk only what was made after start-up (heap.py)
+    from race_control.stall_watch import StallWatch
+
+    watch = StallWatch(settings.log_dir / "stalls.log")  # stacks of a stalled loop
+    watch.start()
     print(f"Race Control {__version__} serving {rc.http_url}  (timing port {rc.timing_port})", flush=True)
     print(f"Data: {settings.data_dir}  API token: {settings.data_dir / 'api-token'}", flush=True)
     if hint := timing_exposure(settings):
@@ -267,6 +271,7 @@ async def _run_server(args: argparse.Namespace, freeze_startup_heap: Callable[[]
         else:
             await stop.wait()
     finally:
+        await watch.stop()  # stopping takes its time (the backup): not a stall
         await rc.stop()
         print("Race Control stopped; all reads stored.", flush=True)
     return 0

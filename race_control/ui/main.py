@@ -56,6 +56,7 @@ async def stop_app(rc: RaceControl, window: object) -> None:
 
 async def amain(settings: Settings) -> int:
     from race_control.heap import freeze_startup_heap
+    from race_control.stall_watch import StallWatch
 
     try:
         rc, window = await start_app(settings)
@@ -71,8 +72,11 @@ async def amain(settings: Settings) -> int:
         await _tell(f"Race Control cannot start: {exc}")
         return 2
     freeze_startup_heap()  # full collections walk only what was made after start-up (heap.py)
+    watch = StallWatch(settings.log_dir / "stalls.log")  # stacks of a stalled loop
+    watch.start()
     window.show()  # type: ignore[attr-defined]
     await window.closed.wait()  # type: ignore[attr-defined]
+    await watch.stop()
     await stop_app(rc, window)
     return 0
 

@@ -56,7 +56,7 @@ from bench.figures import Figure, at_least, holds, info
 from race_control.config import local_timezone
 from tests.helpers.ctp01_peer import RawCtp01Client
 
-TARGET_SCREENS = 2000  # PRODUCT's "concurrent screens on one laptop" (>= 2,000)
+TARGET_SCREENS = 2000  # the product's target for concurrent screens on one laptop (>= 2,000)
 SPREAD_SCREENS = 1000  # the fan-out spread's target is at 1,000 screens of one session
 
 # --- shared plumbing (also used by bench.sessions and bench.slow_screen) ------------------------

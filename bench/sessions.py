@@ -40,7 +40,7 @@ from bench.screens import (
 )
 from race_control.config import local_timezone
 
-TARGET_SESSIONS = 1000  # PRODUCT's "isolated display sessions" (>= 1,000)
+TARGET_SESSIONS = 1000  # the product's target for isolated display sessions (>= 1,000)
 
 
 async def run(sessions: int, workers: int) -> dict[str, Any]:

@@ -48,6 +48,12 @@ class StallWatch:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="stall-watch")
 
     async def _run(self) -> None:
+        try:
+            await self._watch()
+        finally:  # cancelled, or its loop gone: no timer left to write to a file closed later
+            faulthandler.cancel_dump_traceback_later()
+
+    async def _watch(self) -> None:
         assert self._file is not None
         while self.stalls < MAX_DUMPS:
             faulthandler.dump_traceback_later(self.after, file=self._file)

@@ -33,6 +33,9 @@ SCRIPT = textwrap.dedent(
         watch = stall_watch.StallWatch(Path(sys.argv[1]), after=0.3, beat=0.05)
         watch.start()
         await asyncio.sleep(0.5)  # a loop that runs: nothing written
+        if sys.argv[4] == "cancel":  # its task cancelled (a loop shutting down), not stopped
+            watch._task.cancel()
+            await asyncio.gather(watch._task, return_exceptions=True)
         for _ in range(int(sys.argv[2])):
             hold_the_loop(0.8)
             await asyncio.sleep(0.2)
@@ -45,12 +48,12 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def watch(tmp_path: Path, stalls: int, max_dumps: int = 50) -> tuple[dict[str, object], str]:
+def watch(tmp_path: Path, stalls: int, max_dumps: int = 50, how: str = "") -> tuple[dict[str, object], str]:
     path = tmp_path / "logs" / "stalls.log"
     path.parent.mkdir()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(path), str(stalls), str(max_dumps)],
+        [sys.executable, "-c", SCRIPT, str(path), str(stalls), str(max_dumps), how or "-"],
         capture_output=True, text=True, timeout=60, env=env, check=True,
     )  # fmt: skip
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # it names participants' data paths: private
@@ -78,3 +81,11 @@ def test_it_stops_watching_after_max_dumps_stalls(tmp_path: Path) -> None:
     assert got["stalls"] == 2
     assert text.count("Timeout (") == 2  # the third stall is not written
     assert any("not watching any more" in w for w in got["warnings"])  # type: ignore[attr-defined]
+
+
+def test_a_cancelled_watch_leaves_no_timer_behind(tmp_path: Path) -> None:
+    """Its task cancelled without ``stop`` (a loop shutting down): the C timer is disarmed too,
+    so it never writes to a file (or a reused descriptor) later."""
+    got, text = watch(tmp_path, stalls=1, how="cancel")
+    assert got["stalls"] == 0
+    assert "Timeout" not in text

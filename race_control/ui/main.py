@@ -74,9 +74,11 @@ async def amain(settings: Settings) -> int:
     freeze_startup_heap()  # full collections walk only what was made after start-up (heap.py)
     watch = StallWatch(settings.log_dir / "stalls.log")  # stacks of a stalled loop
     watch.start()
-    window.show()  # type: ignore[attr-defined]
-    await window.closed.wait()  # type: ignore[attr-defined]
-    await watch.stop()
+    try:
+        window.show()  # type: ignore[attr-defined]
+        await window.closed.wait()  # type: ignore[attr-defined]
+    finally:
+        await watch.stop()
     await stop_app(rc, window)
     return 0
 

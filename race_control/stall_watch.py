@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from race_control.private_files import private_file
+from race_control.private_files import private_dir, private_file
 
 log = logging.getLogger("race_control.stalls")
 
@@ -42,10 +42,18 @@ class StallWatch:
         self._file: IO[str] | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        private_file(self.path)
-        self._file = self.path.open("a", encoding="utf-8")
+    def start(self) -> bool:
+        """Watch from now on; False (and a warning) when its file cannot be opened: a
+        diagnostic never keeps the app from serving."""
+        try:
+            private_dir(self.path.parent)
+            private_file(self.path)
+            self._file = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            log.warning("stall watch off: cannot open %s (%s)", self.path, exc)
+            return False
         self._task = asyncio.get_running_loop().create_task(self._run(), name="stall-watch")
+        return True
 
     async def _run(self) -> None:
         try:

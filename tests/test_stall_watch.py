@@ -6,12 +6,15 @@ In a child process: ``faulthandler``'s timer is one per process (pytest's own pl
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 SCRIPT = textwrap.dedent(
     """
@@ -49,8 +52,7 @@ SCRIPT = textwrap.dedent(
 
 
 def watch(tmp_path: Path, stalls: int, max_dumps: int = 50, how: str = "") -> tuple[dict[str, object], str]:
-    path = tmp_path / "logs" / "stalls.log"
-    path.parent.mkdir()
+    path = tmp_path / "logs" / "stalls.log"  # the folder is made by the watch
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(path), str(stalls), str(max_dumps), how or "-"],
@@ -89,3 +91,16 @@ def test_a_cancelled_watch_leaves_no_timer_behind(tmp_path: Path) -> None:
     got, text = watch(tmp_path, stalls=1, how="cancel")
     assert got["stalls"] == 0
     assert "Timeout" not in text
+
+
+async def test_a_file_it_cannot_open_turns_it_off_with_a_warning_and_never_stops_the_app(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from race_control.stall_watch import StallWatch
+
+    (tmp_path / "logs").write_text("a file where the folder should be")
+    watch = StallWatch(tmp_path / "logs" / "stalls.log")
+    with caplog.at_level(logging.WARNING, "race_control.stalls"):
+        assert watch.start() is False
+    assert "stall watch off: cannot open" in caplog.text
+    await watch.stop()  # nothing to stop: fine

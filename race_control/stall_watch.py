@@ -79,7 +79,6 @@ class StallWatch:
                     took * 1000,
                     self.path,
                 )
-        faulthandler.cancel_dump_traceback_later()
         log.warning(
             "stall watch: %d stalls written to %s; not watching any more this run", self.stalls, self.path
         )
@@ -88,8 +87,7 @@ class StallWatch:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        faulthandler.cancel_dump_traceback_later()
+            self._task = None  # its ``finally`` disarmed the timer
         if self._file is not None:
             self._file.close()
             self._file = None

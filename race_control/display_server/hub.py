@@ -181,6 +181,12 @@ class Screen:
         }
 
 
+def _still_open(screen: Screen, t: asyncio.Transport) -> None:
+    """A catch-up writes only to a screen still there (no frame after aiohttp's close frame)."""
+    if screen.ws.closed or t.is_closing():
+        raise ConnectionResetError(f"screen {screen.id} went away while catching up")
+
+
 class Hub:
     def __init__(
         self,
@@ -598,15 +604,14 @@ class Hub:
                 frames, size = [], 0
 
     async def _write_frames(self, screen: Screen, t: asyncio.Transport, frames: list[bytes]) -> None:
-        if screen.ws.closed or t.is_closing():
-            raise ConnectionResetError(f"screen {screen.id} went away while catching up")
+        """``frames`` in one write, then wait while the transport is above its high-water mark."""
+        _still_open(screen, t)
         t.write(b"".join(frames))
         screen.direct_frames += len(frames)
         screen.last_message_at = time.time()
         while t.get_write_buffer_size() >= screen.high_water:
-            if screen.ws.closed or t.is_closing():
-                raise ConnectionResetError(f"screen {screen.id} went away while catching up")
             await asyncio.sleep(DRAIN_POLL)
+            _still_open(screen, t)
 
     # --- caps ---------------------------------------------------------------------------------
     async def _refuse_screen(self, ws: web.WebSocketResponse, session_id: str, remote: str) -> bool:

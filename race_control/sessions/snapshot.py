@@ -110,6 +110,10 @@ def _seq_records(values: Iterable[Any]) -> Iterator[bytes]:
         yield marshal.dumps(vs)
 
 
+def _dict_records(d: dict[Any, Any]) -> Iterator[bytes]:
+    return _pair_records(d, d.values())
+
+
 def records_of(d: dict[Any, Any]) -> Records:
     """``d`` as the records a snapshot stores (``_pair_records``).  Made on the loop where the
     state is copied: bytes, which the garbage collector never walks and the encoder thread only
@@ -117,7 +121,7 @@ def records_of(d: dict[Any, Any]) -> Records:
     entries each was walked whole by the next young collection (40-100 ms of the loop at 1M
     reads), and its ``marshal`` on the encoder thread held the GIL a call at a time while the
     loop waited for it (issue #13's stalls)."""
-    return tuple(_pair_records(d, d.values()))
+    return tuple(_dict_records(d))
 
 
 async def _records_sliced(chunks: Iterator[bytes]) -> Records:
@@ -172,10 +176,10 @@ async def capture_sliced(s: LiveSession, engines: dict[int, dict[str, Records]] 
     if copied is None:
         copied = {}
         for name, d in _engine_dicts(e):
-            copied[name] = await _records_sliced(_pair_records(d, d.values()))
+            copied[name] = await _records_sliced(_dict_records(d))
         if engines is not None:
             engines[id(e)] = copied
-    ranked = await _records_sliced(_pair_records(s._ranked, s._ranked.values()))
+    ranked = await _records_sliced(_dict_records(s._ranked))
     times = await _records_sliced(_seq_records(s._times))
     return capture(s, {**copied, "ranked": ranked, "times": times})
 

@@ -6,6 +6,7 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from itertools import count
 from typing import Any
 
 import pytest
@@ -53,16 +54,15 @@ async def platform_fonts(
     await cdp.send("DOM.enable")
     await cdp.send("CSS.enable")
     try:
-        for attempt in range(40):
+        for attempt in count(1):
             try:
                 return [
                     (await cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node}))["fonts"]
                     for node in await nodes(cdp)
                 ]
             except Error as e:
-                if "Could not find node" not in str(e) or attempt == 39:
+                if "Could not find node" not in str(e) or attempt == 40:
                     raise
                 await asyncio.sleep(0.05)
-        raise AssertionError("unreachable")
     finally:
         await cdp.detach()

@@ -40,6 +40,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import TypeVar
@@ -252,25 +253,36 @@ def parse_marker_line(line: str) -> Marker:
     )
 
 
-PIECE = 1 << 20  # characters split into lines at once (``_lines``)
+PIECE = 1 << 20  # characters (bytes of a file) split into lines at once (``_lines``, ``_read_text``)
+Text = str | list[str]  # a file's text, or its pieces each ending after a ``\n`` (``_read_text``)
 
 
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """The non-blank lines with their numbers.  Split a piece of ``PIECE`` characters (cut after
-    a ``\n``) at a time: one ``splitlines`` of a million-row file holds the GIL ~0.15 s."""
-    no = 0
+def _pieces(text: Text) -> Iterator[str]:
+    """``text`` in pieces of about ``PIECE`` characters, each cut after a ``\n`` (a list from
+    ``_read_text`` is that already)."""
+    if isinstance(text, list):
+        yield from text
+        return
     start = 0
     while start < len(text):
         cut = text.find("\n", start + PIECE)
         end = len(text) if cut < 0 else cut + 1
-        for raw in text[start:end].splitlines():
-            no += 1
-            if raw.strip():
-                yield no, raw
+        yield text[start:end]
         start = end
 
 
-def parse_reads(text: str, path: str = "") -> tuple[list[ControllerRead], list[FileRowError]]:
+def _lines(text: Text) -> Iterator[tuple[int, str]]:
+    """The non-blank lines with their numbers.  Split a piece of ``PIECE`` characters (cut after
+    a ``\n``) at a time: one ``splitlines`` of a million-row file holds the GIL ~0.15 s."""
+    no = 0
+    for piece in _pieces(text):
+        for raw in piece.splitlines():
+            no += 1
+            if raw.strip():
+                yield no, raw
+
+
+def parse_reads(text: Text, path: str = "") -> tuple[list[ControllerRead], list[FileRowError]]:
     """All ``TO~`` rows of a file's text; blank lines are skipped, bad rows reported."""
     reads: list[ControllerRead] = []
     errors: list[FileRowError] = []
@@ -284,7 +296,7 @@ def parse_reads(text: str, path: str = "") -> tuple[list[ControllerRead], list[F
     return reads, errors
 
 
-def parse_markers(text: str, path: str = "") -> tuple[list[Marker], list[FileRowError]]:
+def parse_markers(text: Text, path: str = "") -> tuple[list[Marker], list[FileRowError]]:
     """All ``.mrk`` rows of a file's text; blank lines are skipped, bad rows reported."""
     markers: list[Marker] = []
     errors: list[FileRowError] = []
@@ -303,14 +315,22 @@ def _located(rec: _R, path: str, no: int) -> _R:
     return replace(rec, path=path, line_no=no)
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path) -> list[str]:
+    """The file's text (latin-1, NULs and a UTF-8 BOM dropped) in pieces of about ``PIECE`` bytes,
+    each cut after a ``\n``: decoding a million-row file (~80 MB) into one string is one C call
+    of 40-60 ms, from the import's executor thread a stall of the event loop (issue #13)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ControllerFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    return data.replace(b"\x00", b"").decode("latin-1")
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    pieces = []
+    while start < len(data):
+        cut = data.find(b"\n", start + PIECE)
+        end = len(data) if cut < 0 else cut + 1
+        pieces.append(data[start:end].replace(b"\x00", b"").decode("latin-1"))
+        start = end
+    return pieces
 
 
 def load_controller_file(path: str | Path) -> ControllerData:
@@ -367,14 +387,18 @@ def _time_ordered(guns: list[Marker], reads: list[ControllerRead]) -> Iterator[M
     thread that is a stall of the event loop — while a chunk takes a few ms and the merge is
     Python that lets the loop in."""
     width = max(len(guns), len(reads)) + 1  # key = (centis * 2 + kind) * width + index: unique
-    keyed: list[tuple[int, Marker | ControllerRead]] = [
-        (m.centis * 2 * width + i, m) for i, m in enumerate(guns)
-    ]
-    keyed.extend(((r.centis * 2 + 1) * width + i, r) for i, r in enumerate(reads))
+    keyed = chain(
+        ((m.centis * 2 * width + i, m) for i, m in enumerate(guns)),
+        (((r.centis * 2 + 1) * width + i, r) for i, r in enumerate(reads)),
+    )
     first = itemgetter(0)
-    chunks = [sorted(keyed[i : i + SORT_CHUNK], key=first) for i in range(0, len(keyed), SORT_CHUNK)]
-    del keyed
-    return map(itemgetter(1), heapq.merge(*chunks, key=first))
+    chunks = []
+    while chunk := sorted(islice(keyed, SORT_CHUNK), key=first):
+        chunks.append(chunk)
+    # merged from iterators, not the lists: each list is freed when its iterator runs out (20,000
+    # pairs at a time); the lists themselves held by the merge were all freed at once when it ended,
+    # a million pairs in one C call (~80 ms of the GIL)
+    return map(itemgetter(1), heapq.merge(*map(iter, chunks), key=first))
 
 
 def to_timing_events(

@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import marshal
+import struct
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -59,7 +60,12 @@ __all__ = [
     "unknown_of",
 ]
 
-VERSION = 2  # 1: JSON (refused now: that session is replayed once, then snapshotted again)
+# 1: JSON; 2: marshal records one after another (read back by ``marshal.load`` from a file
+# object: a Python-level ``readinto`` call per string it holds, ~40 % of a start-up with a
+# 1,000,000-read session); both refused now: that session is replayed once, then snapshotted again
+VERSION = 3
+MAGIC = b"RCS3"  # format 3: this, then records each after its length (``_SIZE``)
+_SIZE = struct.Struct("<I")
 _BIG = frozenset(("last", "runs", "starts", "ranked", "times", "guns", "division_times"))
 CHUNK = 2000  # reads decided between two yields of ``continuing`` (as ``replay.CHUNK``)
 
@@ -93,11 +99,11 @@ class Captured:
     unknown: dict[str, list[Waiting]]  # bibs shown as "Bib N": this session's own seqs
 
 
-Records = tuple[bytes, ...]  # a big dict (or the times) as format 2's marshal records, in order
+Records = tuple[bytes, ...]  # a big dict (or the times) as the snapshot's marshal records, in order
 
 
 def _pair_records(keys: Iterable[Any], values: Iterable[Any]) -> Iterator[bytes]:
-    """Format 2's records of a dict's keys and values (in step): ``marshal`` of (keys, values)
+    """The snapshot's records of a dict's keys and values (in step): ``marshal`` of (keys, values)
     ``CHUNK_ITEMS`` at a time."""
     kit, vit = iter(keys), iter(values)
     while ks := tuple(islice(kit, CHUNK_ITEMS)):
@@ -186,7 +192,7 @@ async def capture_sliced(s: LiveSession, engines: dict[int, dict[str, Records]] 
 
 def encode(c: Captured) -> tuple[bytes, bytes]:
     """The snapshot's stored bytes: its state and its unknown bibs (safe off the loop: ``c``
-    is nobody else's).  Format 2 (``write_state``): ``marshal`` records of the state with each
+    is nobody else's).  Format 3 (``write_state``): ``marshal`` records of the state with each
     big dict as columns of tuples (keys, values) in chunks, zlib-compressed (its Adler-32
     check refuses a damaged blob before ``marshal`` reads it); the big ones were made by
     ``capture``, so here only the head is marshalled.  Format 1 was JSON: decoding it and
@@ -207,37 +213,67 @@ CHUNK_ITEMS = 2_000  # entries a marshal record holds (one call: ~0.1 ms, made o
 
 
 def _framed(head: dict[str, Any], records: Mapping[str, Records]) -> list[bytes]:
-    """Format 2's records: the head (the state without its big parts), then for each of
-    ``_PAIRS`` and ``times`` its number of records and the records."""
-    out = [marshal.dumps(head)]
+    """Format 3's pieces: ``MAGIC``, then the head (the state without its big parts), then for each
+    of ``_PAIRS`` and ``times`` its number of records and the records, each after its length."""
+    out = [MAGIC, _sized(marshal.dumps(head))]
     for name in (*_PAIRS, "times"):
-        out.append(marshal.dumps(len(records[name])))
-        out.extend(records[name])
+        out.append(_sized(marshal.dumps(len(records[name]))))
+        out.extend(map(_sized, records[name]))
     return out
 
 
+def _sized(record: bytes) -> bytes:
+    return _SIZE.pack(len(record)) + record
+
+
 def write_state(state: dict[str, Any]) -> list[bytes]:
-    """Format 2's records of a state whose big parts are columns (``read_state``'s shape)."""
+    """Format 3's pieces of a state whose big parts are columns (``read_state``'s shape)."""
     head = {k: v for k, v in state.items() if k not in (*_PAIRS, "times")}
     records = {name: tuple(_pair_records(*state[name])) for name in _PAIRS}
     return _framed(head, {**records, "times": tuple(_seq_records(state["times"]))})
 
 
+class _Records:
+    """Format 3's records of ``data``, one at a time: ``marshal.loads`` of each from its length
+    (one C call a record, not ``marshal.load``'s Python call per string)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.view = memoryview(data)
+        self.at = len(MAGIC)
+
+    def next(self) -> Any:
+        at, view = self.at, self.view
+        if at + _SIZE.size > len(view):
+            raise EOFError("the state ends where a record should begin")
+        (n,) = _SIZE.unpack_from(view, at)
+        end = at + _SIZE.size + n
+        if end > len(view):
+            raise EOFError("a record runs past the end of the state")
+        self.at = end
+        return marshal.loads(view[at + _SIZE.size : end])
+
+    def more(self) -> bool:
+        return self.at < len(self.view)
+
+
 def read_state(data: bytes) -> dict[str, Any]:
     """``write_state``'s records back as one state (``ValueError``/``EOFError``/``TypeError``
-    for records that are not marshal data or do not follow one another as written)."""
-    buf = io.BytesIO(data)
-    state = marshal.load(buf)
+    for records that are not marshal data or do not follow one another as written).  Data of
+    an older format gives what its first record says (``_decode`` names the format)."""
+    if not data.startswith(MAGIC):
+        return marshal.load(io.BytesIO(data))
+    records = _Records(data)
+    state = records.next()
     if not isinstance(state, dict) or state.get("v") != VERSION:
-        return state  # (``_decode`` names the format)
+        return state
     for name in _PAIRS:
-        chunks = [marshal.load(buf) for _ in range(_count(marshal.load(buf)))]
+        chunks = [records.next() for _ in range(_count(records.next()))]
         state[name] = (
             tuple(chain.from_iterable(k for k, _ in chunks)),
             tuple(chain.from_iterable(v for _, v in chunks)),
         )
-    state["times"] = tuple(chain.from_iterable(marshal.load(buf) for _ in range(_count(marshal.load(buf)))))
-    if buf.read(1):
+    state["times"] = tuple(chain.from_iterable(records.next() for _ in range(_count(records.next()))))
+    if records.more():
         raise ValueError("more records than the state has")
     return state
 
@@ -336,7 +372,7 @@ def restore(
     return s
 
 
-# --- format 2's columns, checked a column at a time (C loops: a big race holds ~250,000 entries)
+# --- the snapshot's columns, checked a column at a time (C loops: a big race holds ~250,000 entries)
 _NUMBER = frozenset((float, int))
 
 

@@ -25,7 +25,9 @@ from race_control.sessions.live import Derived, LiveSession
 from race_control.sessions.replay import replaying
 from race_control.sessions.session_record import SessionRecord
 from race_control.sessions.snapshot import (
+    MAGIC,
     SnapshotUnusable,
+    _sized,
     capture,
     capture_sliced,
     continuing,
@@ -210,6 +212,11 @@ def _blob(state: dict[str, Any]) -> bytes:
     return zlib.compress(b"".join(write_state(state)))
 
 
+def _framed(*records: Any) -> bytes:
+    """Format 3's blob of these records as they are (``MAGIC``, each after its length)."""
+    return zlib.compress(MAGIC + b"".join(_sized(marshal.dumps(r)) for r in records))
+
+
 def _with(**changes: Any) -> bytes:
     return _blob({**_good(), **changes})
 
@@ -228,20 +235,28 @@ def _column(name: str, fn: Any) -> bytes:
     [
         (b"not zlib at all", "unreadable"),
         (zlib.compress(b"{not marshal data"), "unreadable"),
-        (zlib.compress(marshal.dumps({"v": 2, "pos": {}}))[:-3], "unreadable"),  # cut short
+        (_framed({"v": 3, "pos": {}})[:-3], "unreadable"),  # cut short
         (zlib.compress(json.dumps({"v": 1, "pos": {}}).encode()), "unreadable|format"),  # format 1
-        (zlib.compress(marshal.dumps({"v": 99})), "format 99, not 2"),
-        (zlib.compress(marshal.dumps([1, 2])), "format ?"),
-        (zlib.compress(marshal.dumps({"v": 2, "pos": {}})), "unreadable"),  # no columns after it
-        (_blob({"v": 2, "pos": {}, **_EMPTY}), "unexpected shape"),  # no counts, no guns
-        (_blob({"v": 2, "pos": {"s1": "x"}, **_EMPTY}), "unexpected shape"),
-        (zlib.compress(b"".join(write_state({**_good(), **_EMPTY})) + marshal.dumps(1)), "unreadable"),
+        (zlib.compress(marshal.dumps({"v": 2, "pos": {}})), "format 2, not 3"),  # format 2
+        (_framed({"v": 99}), "format 99, not 3"),
+        (_framed([1, 2]), "format ?"),
+        (_framed({"v": 3, "pos": {}}), "unreadable"),  # no columns after it
+        (
+            zlib.compress(MAGIC + b"\xff\xff\xff\x7f" + marshal.dumps({"v": 3})),
+            "unreadable",
+        ),  # a length too long
+        (_blob({"v": 3, "pos": {}, **_EMPTY}), "unexpected shape"),  # no counts, no guns
+        (_blob({"v": 3, "pos": {"s1": "x"}, **_EMPTY}), "unexpected shape"),
+        (
+            zlib.compress(b"".join(write_state({**_good(), **_EMPTY})) + _sized(marshal.dumps(1))),
+            "unreadable",
+        ),
         (_column("last", lambda k, v: (k, v[:-1])), "unexpected shape"),  # a value short
         (_column("last", lambda k, v: (k, ("12:00", *v[1:]))), "unexpected shape"),  # a time as text
         (_column("runs", lambda k, v: (k, ((1.0,), *v[1:]))), "unexpected shape"),  # not (first, last)
         (_column("starts", lambda k, v: ((7, *k[1:]), v)), "unexpected shape"),  # a bib not text
         (_column("ranked", lambda k, v: (k, ((*v[0][:6], "yes"), *v[1:]))), "unexpected shape"),
-        (zlib.compress(marshal.dumps({"v": 2}) + marshal.dumps("2")), "unreadable"),  # a count as text
+        (_framed({"v": 3}, "2"), "unreadable"),  # a count as text
     ],
 )
 def test_a_damaged_snapshot_is_refused_with_the_reason(blob: bytes, why: str) -> None:
@@ -366,7 +381,7 @@ def test_big_columns_are_written_in_chunks_and_read_back_whole() -> None:
     n = 2 * CHUNK_ITEMS + 5
     keys = tuple((f"{i}", "Finish") for i in range(n))
     state = {
-        "v": 2,
+        "v": 3,
         "pos": {"s1": 9},
         "last": (keys, tuple(float(i) for i in range(n))),
         "runs": ((), ()),
@@ -375,8 +390,9 @@ def test_big_columns_are_written_in_chunks_and_read_back_whole() -> None:
         "times": tuple(float(i) for i in range(n)),
     }
     records = write_state(state)
-    assert len(records) == 1 + (1 + 3) + (1 + 0) + (1 + 3) + (1 + 0) + (1 + 3)
-    assert max(len(marshal.loads(r)[0]) for r in records[2:5]) == CHUNK_ITEMS
+    assert records[0] == MAGIC
+    assert len(records) == 1 + 1 + (1 + 3) + (1 + 0) + (1 + 3) + (1 + 0) + (1 + 3)
+    assert max(len(marshal.loads(r[4:])[0]) for r in records[3:6]) == CHUNK_ITEMS
     assert read_state(b"".join(records)) == state
 
 

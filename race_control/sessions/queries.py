@@ -6,6 +6,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, tuple_
@@ -57,6 +58,17 @@ _INSERT_SUPPRESSION = (
 )
 
 
+_suppression_row = itemgetter(*_SUPPRESSION_COLUMNS)  # a row's values in the INSERT's order
+_event_values = itemgetter(*(c for c in _EVENT_COLUMNS if c != "payload"))
+_PAYLOAD_AT = _EVENT_COLUMNS.index("payload")
+
+
+def _event_row(row: dict[str, Any], text: str) -> tuple[Any, ...]:
+    """A display event's values in the INSERT's order, its payload as ``text``."""
+    values = _event_values(row)
+    return (*values[:_PAYLOAD_AT], text, *values[_PAYLOAD_AT:])
+
+
 _COUNT_FILTERED = (
     f"INSERT INTO {SuppressionCount.__tablename__} (session_id, code, n) VALUES (?, '{FILTERED}', ?) "
     "ON CONFLICT (session_id, code) DO UPDATE SET n = n + excluded.n"
@@ -77,11 +89,8 @@ def write_derived(conn: Connection, derived: Derived) -> None:
     cur = conn.connection.cursor()
     try:
         if derived.events:
-            rows = [
-                tuple(dumps_compact(r[c]) if c == "payload" else r[c] for c in _EVENT_COLUMNS)
-                for r in derived.events
-            ]
-            cur.executemany(_INSERT_EVENT, rows)
+            texts = [dumps_compact(r["payload"]) for r in derived.events]
+            cur.executemany(_INSERT_EVENT, map(_event_row, derived.events, texts))
             _count_finishers(cur, derived.events)
         if derived.suppressions:
             stored = []
@@ -90,7 +99,7 @@ def write_derived(conn: Connection, derived: Derived) -> None:
                 if r["code"] == FILTERED:
                     filtered[r["session_id"]] = filtered.get(r["session_id"], 0) + 1
                 else:
-                    stored.append(tuple(r[c] for c in _SUPPRESSION_COLUMNS))
+                    stored.append(_suppression_row(r))
             if stored:
                 cur.executemany(_INSERT_SUPPRESSION, stored)
             if filtered:

@@ -9,7 +9,7 @@ from typing import Any
 
 from race_control.roster.participants import ParticipantRow
 from race_control.sessions.crossing import Crossing, CrossingEngine, CrossingRules, Suppressed
-from race_control.sessions.finisher import apply_runner, finisher_payload
+from race_control.sessions.finisher import apply_runner, finisher_payload, stored_middle, stored_text
 from race_control.sessions.waiting import Waiting, payload_of, reopened, shared_part, waiting_from
 from race_control.store.models import now
 from race_control.timing.ingest.stored_read import StoredRead
@@ -163,14 +163,17 @@ class LiveSession:
         if made is None:
             base = finisher_payload(0, crossing, self.lookup(self.event_id, read.bib))
             ranked = ranked_of(base, crossing.elapsed) if crossing.elapsed is not None else None
-            made = base, ranked, None if base["known"] else shared_part(base)
+            made = base, ranked, None if base["known"] else shared_part(base), stored_middle(base)
             if seen is not None:
                 seen[id(crossing)] = made
         payload = {**made[0], "seq": seq}
         self._rank(payload, crossing.elapsed, made[1])
         if made[2] is not None:  # nobody's bib: kept compact until a roster names it
             self.unknown.setdefault(read.bib, []).append(waiting_from(payload, made[2]))
-        out.events.append(self.event_row("finisher", payload, read))
+        row = self.event_row("finisher", payload, read)
+        if made[3] is not None:  # the stored text, made from what the crossing's sessions share
+            row["text"] = stored_text(made[3], seq, payload["place"], payload["division_place"])
+        out.events.append(row)
 
     def _rank(self, payload: dict[str, Any], elapsed: float | None, ranked: Ranked | None = None) -> None:
         """Provisional place overall and in the division, by time, among finishers so far

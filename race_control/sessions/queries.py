@@ -89,7 +89,8 @@ def write_derived(conn: Connection, derived: Derived) -> None:
     cur = conn.connection.cursor()
     try:
         if derived.events:
-            texts = [dumps_compact(r["payload"]) for r in derived.events]
+            # a finisher's text made from the crossing's shared part (``finisher.stored_text``)
+            texts = [r.get("text") or dumps_compact(r["payload"]) for r in derived.events]
             cur.executemany(_INSERT_EVENT, map(_event_row, derived.events, texts))
             _count_finishers(cur, derived.events)
         if derived.suppressions:

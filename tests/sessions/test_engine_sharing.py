@@ -20,6 +20,7 @@ from race_control.sessions.engine_sharing import leave, same_state, share
 from race_control.sessions.live import Derived, LiveSession
 from race_control.sessions.replay import replaying
 from race_control.sessions.snapshot import capture, capture_sliced
+from race_control.store.json_text import dumps_compact
 from race_control.timing.ingest.stored_read import StoredRead
 from tests.conftest import Api
 from tests.display.test_resume import lines
@@ -245,3 +246,20 @@ async def test_live_sessions_share_an_engine_until_one_changes_and_show_what_ses
 def view(session: dict[str, Any]) -> dict[str, Any]:
     kept = ("finishers", "suppressed", "last_seq", "unknown_bibs", "rules", "status", "mode")
     return {k: session[k] for k in kept}
+
+
+def test_each_session_stores_the_very_text_of_its_own_message() -> None:
+    """Sessions showing one crossing store texts made from its shared part once
+    (``finisher.stored_text``): each must be ``dumps_compact`` of that session's own message —
+    its seq, its places (None when not ranked), the runner's fields."""
+    reads = race()
+    a, b = built(reads[:120]), built(reads[:120], "sess-2")
+    asyncio.run(share(b, [a, b]))
+    solo = built(reads[:60], "sess-3")  # an engine and places of its own
+    out = decide_live([a, b, solo], reads[120:])
+    rows = [e for e in out.events if e["kind"] == "finisher"]
+    assert {e["session_id"] for e in rows} == {"sess-1", "sess-2", "sess-3"}
+    assert all(e["text"] == dumps_compact(e["payload"]) for e in rows)
+    places = [(e["payload"]["place"], e["payload"]["division_place"]) for e in rows]
+    assert (None, None) in places and any(p and d for p, d in places)
+    assert len({e["payload"]["seq"] for e in rows}) > 1

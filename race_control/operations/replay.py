@@ -458,8 +458,7 @@ class ReplayOperations:
             wall_ms = round(time.time() * 1000)
             for read in reads:
                 s.decide(read, derived)
-            for row in derived.events:
-                row["payload"].update(replay=True, read_at=wall_ms)
+            derived.restamp(replay=True, read_at=wall_ms)
             uow = UnitOfWork(sessions.store, self._changes)
             uow.write(q.write_derived, derived)
             uow.after_commit(lambda: sessions.publish(derived))

@@ -46,6 +46,14 @@ class Derived:
     def __bool__(self) -> bool:
         return bool(self.events or self.suppressions)
 
+    def restamp(self, **changes: Any) -> None:
+        """Change every event's message after it was made (a replay marks its own): the stored
+        text ``announce`` made with a finisher's message is dropped, so the message is encoded
+        again as it is now."""
+        for row in self.events:
+            row["payload"].update(changes)
+            row.pop("text", None)
+
 
 @dataclass
 class LiveSession:

@@ -279,7 +279,7 @@ class SessionSnapshot(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))  # rules + streams it holds for
     last_seq: Mapped[int] = mapped_column(Integer)  # the session's last display seq when taken
     taken_at: Mapped[float] = mapped_column(Float)
-    state: Mapped[bytes] = mapped_column(LargeBinary)  # zlib-compressed JSON
+    state: Mapped[bytes] = mapped_column(LargeBinary)  # zlib marshal records (format 3)
     unknown: Mapped[bytes] = mapped_column(LargeBinary)  # its "Bib N" finishes (zlib JSON)
 
 

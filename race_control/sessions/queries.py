@@ -34,8 +34,8 @@ _EVENT_COLUMNS = (
     "stream_id",
     "location",
     "read_seq",
-    "payload",
     "created_at",
+    "payload",  # last: the row's values, then its text (``_event_row``)
 )
 _SUPPRESSION_COLUMNS = (
     "session_id",
@@ -59,14 +59,12 @@ _INSERT_SUPPRESSION = (
 
 
 _suppression_row = itemgetter(*_SUPPRESSION_COLUMNS)  # a row's values in the INSERT's order
-_event_values = itemgetter(*(c for c in _EVENT_COLUMNS if c != "payload"))
-_PAYLOAD_AT = _EVENT_COLUMNS.index("payload")
+_event_values = itemgetter(*_EVENT_COLUMNS[:-1])
 
 
 def _event_row(row: dict[str, Any], text: str) -> tuple[Any, ...]:
     """A display event's values in the INSERT's order, its payload as ``text``."""
-    values = _event_values(row)
-    return (*values[:_PAYLOAD_AT], text, *values[_PAYLOAD_AT:])
+    return (*_event_values(row), text)
 
 
 _COUNT_FILTERED = (
